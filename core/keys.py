@@ -1,0 +1,99 @@
+"""Every Redis key Watchfloor uses, in one place, all under the ``wf:`` prefix.
+
+Modules never spell a key themselves: they call these helpers, so a rename or a
+cluster hash-tag change happens here only.
+"""
+
+from __future__ import annotations
+
+PREFIX = "wf:"
+
+# Ingest ----------------------------------------------------------------------
+EVENTS = "wf:events"
+"""Stream of msgpack event batches (one entry = one batch)."""
+EVENTS_GROUP = "monitor"
+"""Consumer group the monitor reads ``EVENTS`` with."""
+DEAD_LETTER = "wf:events:dead"
+"""Stream of entries that failed processing too often."""
+DEDUP_PREFIX = "wf:dedup:"
+
+
+def events_shard(n: int) -> str:
+    """Events stream of shard ``n`` in a Redis Cluster (hash tag keeps it on one slot)."""
+    return f"wf:events:{{{n}}}"
+
+
+def dedup(source: str) -> str:
+    """Set of recently seen event ids of one source (duplicate suppression)."""
+    return f"{DEDUP_PREFIX}{source}"
+
+
+# Incidents and board -----------------------------------------------------------
+INCIDENTS_OPEN = "wf:incidents:open"
+"""Sorted set of open / acknowledged incident ids, scored by ``opened_at``."""
+INCIDENTS_ALL = "wf:incidents:all"
+"""Sorted set of every incident id, scored by ``opened_at``."""
+INCIDENT_FINGERPRINTS = "wf:incidents:fp"
+"""Hash ``rule|subject`` -> id of the incident currently open for that fingerprint."""
+CHANGES = "wf:changes"
+"""Stream of incident / run / queue-board / health changes (feeds ``/v1/live``)."""
+QUEUES = "wf:queues"
+"""Hash queue name -> msgpack snapshot of the queue board row."""
+HEALTH = "wf:health"
+"""Hash component or source -> msgpack health board row."""
+FLAGS = "wf:flags"
+"""Hash flag name -> msgpack ``{"value", "set_by", "at"}``."""
+SILENCES = "wf:silences"
+"""Hash silence id -> msgpack silence."""
+ENGINE_CHECKPOINT = "wf:engine:checkpoint"
+"""Engine window state + last processed stream id, written atomically."""
+ENGINE_STATUS = "wf:engine:status"
+"""Hash with the engine's watermark, lag and counters (for /healthz and the console)."""
+SEQ_INCIDENT = "wf:seq:incident"
+
+
+def incident(incident_id: str) -> str:
+    return f"wf:incident:{incident_id}"
+
+
+def incident_timeline(incident_id: str) -> str:
+    """Stream of timeline entries of one incident (opened, updates, acks, notes, steps)."""
+    return f"wf:incident:{incident_id}:timeline"
+
+
+# Playbook runs -------------------------------------------------------------------
+RUNS_ALL = "wf:runs:all"
+"""Sorted set of run ids scored by start time."""
+RUNS_ACTIVE = "wf:runs:active"
+RUN_TIMERS = "wf:runs:timers"
+"""Sorted set of ``run_id|step|kind|n`` timer members scored by due time."""
+RUN_BY_INCIDENT = "wf:runs:by-incident"
+"""Hash incident id -> run id (a playbook starts once per incident)."""
+SEQ_RUN = "wf:seq:run"
+
+
+def run(run_id: str) -> str:
+    return f"wf:run:{run_id}"
+
+
+# Security --------------------------------------------------------------------------
+TOKENS = "wf:tokens"
+"""Hash sha256(token) hex -> msgpack token record."""
+AUDIT = "wf:audit"
+"""Stream of audit records."""
+AUDIT_CHECKPOINTS = "wf:audit:checkpoints"
+"""Stream of signed audit checkpoints."""
+AUDIT_HEAD = "wf:audit:head"
+"""Hash with ``seq`` and ``hash`` of the last audit record (chain head)."""
+AUTH_FAILURES_PREFIX = "wf:authfail:"
+SIGNATURE_REPLAY_PREFIX = "wf:sigreplay:"
+
+
+def auth_failures(address: str) -> str:
+    """Counter of recent failed authentications from one address."""
+    return f"{AUTH_FAILURES_PREFIX}{address}"
+
+
+def signature_replay(source: str) -> str:
+    """Set of recently seen signed event ids of one source (replay cache)."""
+    return f"{SIGNATURE_REPLAY_PREFIX}{source}"

@@ -1,0 +1,3 @@
+from watchfloor.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""Entry point of the ``watchfloor`` command.
+
+Each subcommand lives in its own module under ``watchfloor/commands/`` and
+exposes ``register(subparsers)``; that module sets ``func`` on its parser. This
+file only assembles them, parses, sets up logging and turns known errors into
+a one-line message and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from watchfloor import __version__
+
+COMMANDS = (
+    "up",
+    "collector",
+    "monitor",
+    "console",
+    "replay",
+    "simulate",
+    "token",
+    "keys",
+    "audit",
+    "playbook",
+    "handover",
+    "rules",
+    "config",
+    "doctor",
+)
+
+
+class CommandError(Exception):
+    """A command failed in a way the user can fix; the message says how."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="watchfloor",
+        description="Real-time monitoring and incident console for customer-service "
+        "contact centres.",
+    )
+    parser.add_argument("--version", action="version", version=f"watchfloor {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"watchfloor.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the one error funnel of the CLI
+        from watchfloor.errors import user_message
+
+        message = user_message(exc)
+        if message is None:
+            raise
+        print(f"watchfloor {args.command}: {message}", file=sys.stderr)
+        return 1

@@ -1,0 +1,17 @@
+"""Which exceptions are the user's to fix, and how they are worded on the terminal."""
+
+from __future__ import annotations
+
+from core.config import ConfigError
+from core.redis_server import RedisServerError
+
+USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, RedisServerError)
+
+
+def user_message(exc: BaseException) -> str | None:
+    """One-line message for a known error, ``None`` for a bug (shown with its traceback)."""
+    from watchfloor.cli import CommandError
+
+    if isinstance(exc, (CommandError, *USER_ERRORS)):
+        return str(exc)
+    return None
