@@ -56,3 +56,24 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+async def serve_app():
+    """Start aiohttp applications on 127.0.0.1 free ports; yields ``start(app) -> base URL``."""
+    from aiohttp import web
+
+    runners: list[web.AppRunner] = []
+
+    async def start(app: web.Application, port: int = 0) -> str:
+        runner = web.AppRunner(app, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port)
+        await site.start()
+        runners.append(runner)
+        sock = site._server.sockets[0]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    yield start
+    for runner in reversed(runners):
+        await runner.cleanup()
