@@ -201,9 +201,7 @@ ENV_ALIASES: Final[dict[str, tuple[str, ...]]] = {
 _LISTS: Final[dict[str, type]] = {"probes": ProbeConfig, "webhooks": WebhookConfig}
 
 
-def load_config(
-    source: str | Path | None = None, env: Mapping[str, str] | None = None
-) -> Config:
+def load_config(source: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Build the effective config from TOML (a path, TOML text, or nothing) and ``env``."""
     data = _read_toml(source)
     if env:
@@ -214,8 +212,9 @@ def load_config(
 def _read_toml(source: str | Path | None) -> dict[str, Any]:
     if source is None:
         return {}
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
-                                     and source.endswith(".toml")):
+    if isinstance(source, Path) or (
+        isinstance(source, str) and "\n" not in source and source.endswith(".toml")
+    ):
         path = Path(source)
         if not path.exists():
             raise ConfigError(f"config file {path} does not exist")
@@ -235,7 +234,7 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
             continue
         path = ENV_ALIASES.get(name)
         if path is None:
-            rest = name[len(ENV_PREFIX):].lower()
+            rest = name[len(ENV_PREFIX) :].lower()
             section, _, key = rest.partition("_")
             if section not in sections or not key:
                 continue  # other WATCHFLOOR_* variables belong to commands, not config

@@ -137,14 +137,22 @@ class EmbeddedRedis:
     def _command(self, port: int) -> list[str]:
         cmd = [
             str(self.binary),
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir.resolve()),
-            "--protected-mode", "yes",
-            "--daemonize", "no",
-            "--save", "",
-            "--appendonly", "yes" if self.persistent else "no",
-            "--appendfsync", "everysec",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir.resolve()),
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.persistent else "no",
+            "--appendfsync",
+            "everysec",
         ]
         if self.log_file:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -214,8 +222,9 @@ class EmbeddedRedis:
 
 
 @contextlib.contextmanager
-def redis_url_for(url: str | None, data_dir: str | Path, *, binary: str | None = None
-                  ) -> Iterator[str]:
+def redis_url_for(
+    url: str | None, data_dir: str | Path, *, binary: str | None = None
+) -> Iterator[str]:
     """Yield ``url`` if one is configured, else start the embedded Redis for the duration."""
     if url:
         yield url

@@ -23,9 +23,7 @@ def change_fields(kind: str, op: str, data: Any) -> dict[str, bytes]:
     return {"c": msgpack.packb({"kind": kind, "op": op, "data": data}, use_bin_type=True)}
 
 
-def add_change(
-    pipe: Pipeline, kind: str, op: str, data: Any, maxlen: int = CHANGES_MAXLEN
-) -> None:
+def add_change(pipe: Pipeline, kind: str, op: str, data: Any, maxlen: int = CHANGES_MAXLEN) -> None:
     """Queue an ``XADD`` of a change on ``pipe`` (inside the writer's transaction)."""
     pipe.xadd(keys.CHANGES, change_fields(kind, op, data), maxlen=maxlen, approximate=True)
 

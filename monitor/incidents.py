@@ -171,24 +171,53 @@ class IncidentStore:
                         raw = await pipe.get(keys.incident(current_id.decode()))
                         current = _unpack(raw) if raw is not None else None
                     if current is None:
-                        result = await self._open(pipe, kind, rule, subject, severity, title,
-                                                  evidence, at, tenant, dedupe_key)
+                        result = await self._open(
+                            pipe,
+                            kind,
+                            rule,
+                            subject,
+                            severity,
+                            title,
+                            evidence,
+                            at,
+                            tenant,
+                            dedupe_key,
+                        )
                     else:
-                        result = self._update(pipe, current, severity, title, evidence, at,
-                                              dedupe_key)
+                        result = self._update(
+                            pipe, current, severity, title, evidence, at, dedupe_key
+                        )
                     await pipe.execute()
                     return result
                 except WatchError:
                     continue
 
     async def _open(
-        self, pipe: Any, kind: str, rule: str, subject: str, severity: str, title: str,
-        evidence: dict[str, Any], at: float, tenant: str | None, dedupe_key: str | None,
+        self,
+        pipe: Any,
+        kind: str,
+        rule: str,
+        subject: str,
+        severity: str,
+        title: str,
+        evidence: dict[str, Any],
+        at: float,
+        tenant: str | None,
+        dedupe_key: str | None,
     ) -> FireResult:
         incident = Incident(
-            id=await self._new_id(at), kind=kind, rule=rule, severity=severity, state="open",
-            title=title, subject=subject, opened_at=at, updated_at=at, evidence=evidence,
-            tenant=tenant, dedupe_key=dedupe_key,
+            id=await self._new_id(at),
+            kind=kind,
+            rule=rule,
+            severity=severity,
+            state="open",
+            title=title,
+            subject=subject,
+            opened_at=at,
+            updated_at=at,
+            evidence=evidence,
+            tenant=tenant,
+            dedupe_key=dedupe_key,
         )
         pipe.multi()
         self._write(pipe, incident, "opened", {"severity": severity, "title": title})
@@ -198,8 +227,14 @@ class IncidentStore:
         return FireResult(incident, created=True, severity_raised=False)
 
     def _update(
-        self, pipe: Any, current: Incident, severity: str, title: str,
-        evidence: dict[str, Any], at: float, dedupe_key: str | None,
+        self,
+        pipe: Any,
+        current: Incident,
+        severity: str,
+        title: str,
+        evidence: dict[str, Any],
+        at: float,
+        dedupe_key: str | None,
     ) -> FireResult:
         pipe.multi()
         if dedupe_key is not None and dedupe_key == current.dedupe_key:
@@ -222,7 +257,13 @@ class IncidentStore:
         return FireResult(updated, created=False, severity_raised=raised)
 
     async def create_manual(
-        self, *, title: str, severity: str, subject: str, actor: str, at: float | None = None,
+        self,
+        *,
+        title: str,
+        severity: str,
+        subject: str,
+        actor: str,
+        at: float | None = None,
         evidence: dict[str, Any] | None = None,
     ) -> Incident:
         """A hand-opened incident (kind ``manual``); each call opens a new one."""
@@ -230,13 +271,21 @@ class IncidentStore:
             raise IncidentError(f"bad severity {severity!r}")
         at = time.time() if at is None else at
         incident = Incident(
-            id=await self._new_id(at), kind="manual", rule="manual", severity=severity,
-            state="open", title=title, subject=subject, opened_at=at, updated_at=at,
+            id=await self._new_id(at),
+            kind="manual",
+            rule="manual",
+            severity=severity,
+            state="open",
+            title=title,
+            subject=subject,
+            opened_at=at,
+            updated_at=at,
             evidence=evidence or {},
         )
         async with self.redis.pipeline(transaction=True) as pipe:
-            self._write(pipe, incident, "opened", {"severity": severity, "title": title},
-                        actor=actor, at=at)
+            self._write(
+                pipe, incident, "opened", {"severity": severity, "title": title}, actor=actor, at=at
+            )
             pipe.zadd(keys.INCIDENTS_OPEN, {incident.id: at})
             pipe.zadd(keys.INCIDENTS_ALL, {incident.id: at})
             await pipe.execute()
@@ -246,40 +295,58 @@ class IncidentStore:
         seq = await self.redis.incr(keys.SEQ_INCIDENT)
         return f"INC-{datetime.fromtimestamp(at, UTC).strftime('%Y%m%d')}-{seq:05d}"
 
-    async def acknowledge(self, incident_id: str, *, actor: str, note: str | None = None,
-                          at: float | None = None) -> Incident:
+    async def acknowledge(
+        self, incident_id: str, *, actor: str, note: str | None = None, at: float | None = None
+    ) -> Incident:
         def change(inc: Incident, now: float) -> Incident:
             if inc.state != "open":
                 raise IncidentConflict(f"incident {inc.id} is {inc.state}, not open")
-            return replace(inc, state="acknowledged", acknowledged_at=now,
-                           acknowledged_by=actor, updated_at=now)
+            return replace(
+                inc,
+                state="acknowledged",
+                acknowledged_at=now,
+                acknowledged_by=actor,
+                updated_at=now,
+            )
 
         return await self._transition(incident_id, change, "acknowledged", actor, note, at)
 
-    async def resolve(self, incident_id: str, *, actor: str, note: str | None = None,
-                      at: float | None = None) -> Incident:
+    async def resolve(
+        self, incident_id: str, *, actor: str, note: str | None = None, at: float | None = None
+    ) -> Incident:
         def change(inc: Incident, now: float) -> Incident:
             if inc.state == "resolved":
                 raise IncidentConflict(f"incident {inc.id} is already resolved")
-            return replace(inc, state="resolved", resolved_at=now, resolved_by=actor,
-                           updated_at=now)
+            return replace(
+                inc, state="resolved", resolved_at=now, resolved_by=actor, updated_at=now
+            )
 
         return await self._transition(incident_id, change, "resolved", actor, note, at)
 
-    async def add_note(self, incident_id: str, *, actor: str, note: str,
-                       at: float | None = None) -> Incident:
+    async def add_note(
+        self, incident_id: str, *, actor: str, note: str, at: float | None = None
+    ) -> Incident:
         return await self._transition(incident_id, lambda inc, now: inc, "note", actor, note, at)
 
     async def set_playbook_run(self, incident_id: str, run_id: str) -> Incident:
         return await self._transition(
-            incident_id, lambda inc, now: replace(inc, playbook_run=run_id), "playbook_started",
-            "runner", None, None, {"run": run_id},
+            incident_id,
+            lambda inc, now: replace(inc, playbook_run=run_id),
+            "playbook_started",
+            "runner",
+            None,
+            None,
+            {"run": run_id},
         )
 
     async def mark_notified(self, incident_id: str, severity: str) -> Incident:
         return await self._transition(
-            incident_id, lambda inc, now: replace(inc, notified_severity=severity),
-            None, "engine", None, None,
+            incident_id,
+            lambda inc, now: replace(inc, notified_severity=severity),
+            None,
+            "engine",
+            None,
+            None,
         )
 
     async def add_timeline(self, incident_id: str, entry: dict[str, Any]) -> None:
@@ -287,8 +354,14 @@ class IncidentStore:
         await self.redis.xadd(keys.incident_timeline(incident_id), _timeline_fields(entry))
 
     async def _transition(
-        self, incident_id: str, change: Any, event: str | None, actor: str, note: str | None,
-        at: float | None, detail: dict[str, Any] | None = None,
+        self,
+        incident_id: str,
+        change: Any,
+        event: str | None,
+        actor: str,
+        note: str | None,
+        at: float | None,
+        detail: dict[str, Any] | None = None,
     ) -> Incident:
         key = keys.incident(incident_id)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -302,8 +375,9 @@ class IncidentStore:
                     now = time.time() if at is None else at
                     updated = change(current, now)
                     pipe.multi()
-                    self._write(pipe, updated, event, dict(detail or {}), actor=actor,
-                                note=note, at=now)
+                    self._write(
+                        pipe, updated, event, dict(detail or {}), actor=actor, note=note, at=now
+                    )
                     if updated.state == "resolved" and current.state != "resolved":
                         pipe.zrem(keys.INCIDENTS_OPEN, updated.id)
                         self._release_fingerprint(pipe, updated)
@@ -318,12 +392,22 @@ class IncidentStore:
         pipe.eval(
             "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
             "return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0",
-            1, keys.INCIDENT_FINGERPRINTS, incident.fingerprint, incident.id,
+            1,
+            keys.INCIDENT_FINGERPRINTS,
+            incident.fingerprint,
+            incident.id,
         )
 
     def _write(
-        self, pipe: Any, incident: Incident, event: str | None, detail: dict[str, Any],
-        *, actor: str = "engine", note: str | None = None, at: float | None = None,
+        self,
+        pipe: Any,
+        incident: Incident,
+        event: str | None,
+        detail: dict[str, Any],
+        *,
+        actor: str = "engine",
+        note: str | None = None,
+        at: float | None = None,
     ) -> None:
         pipe.set(keys.incident(incident.id), _pack(incident))
         op = event or "updated"
@@ -331,7 +415,9 @@ class IncidentStore:
         if event is None:
             return
         entry: dict[str, Any] = {
-            "at": incident.updated_at if at is None else at, "event": event, "actor": actor,
+            "at": incident.updated_at if at is None else at,
+            "event": event,
+            "actor": actor,
             **detail,
         }
         if note:
