@@ -118,6 +118,12 @@ class ApiConfig:
     """Port of the monitor API (REST and ``/v1/live``)."""
     live_queue: int = 1000
     """Changes buffered per ``/v1/live`` client before it is resynchronised."""
+    stale_after_s: float = 30.0
+    """Age of a board row's ``updated_at`` after which the API marks it ``stale``."""
+    live_ping_s: float = 5.0
+    """Seconds between two ``ping`` messages on ``/v1/live``."""
+    max_body_bytes: int = 1024 * 1024
+    """Largest request body the API accepts (413 beyond)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +271,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         key = _join(where, name)
         if name in _LISTS and cls is Config:
             values[name] = _build_list(_LISTS[name], value, key)
-        elif dataclasses.is_dataclass(hints[name]):
+        elif dataclasses.is_dataclass(hints[name]) and hints[name] is not Secret:
             values[name] = _build(hints[name], value, key)
         else:
             values[name] = _convert(hints[name], value, key)

@@ -277,7 +277,7 @@ def parse_ts(value: Any) -> float:
 def _parse_rfc3339(text: str) -> float:
     # RFC 3339 needs a full date, a time and an offset; fromisoformat alone would
     # also take a bare date or a naive time.
-    if len(text) > 40 or len(text) < 20 or text[10] not in "Tt ":
+    if len(text) > 40 or len(text) < 19 or text[10] not in "Tt ":
         raise _Invalid(f"is not an RFC 3339 date-time: {_short(text)}")
     try:
         moment = datetime.fromisoformat(text.upper().replace(" ", "T", 1))
@@ -528,7 +528,6 @@ def decode_msgpack_body(body: bytes) -> Any:
             body,
             raw=False,
             strict_map_key=False,
-            max_buffer_size=MAX_BODY_BYTES,
             max_array_len=MAX_BATCH_EVENTS * 2,
             max_map_len=4096,
             max_str_len=MAX_EVENT_BYTES,

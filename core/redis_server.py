@@ -101,12 +101,16 @@ class EmbeddedRedis:
         port: int | None = None,
         persistent: bool = True,
         log_file: str | Path | None = None,
+        fsync: str = "always",
     ) -> None:
         self.data_dir = Path(data_dir)
         self.binary = find_redis_server(binary)
         self.port = port
         self.persistent = persistent
         self.log_file = Path(log_file) if log_file else None
+        self.fsync = fsync
+        """AOF fsync policy: ``always`` (default) so an acknowledged write survives a
+        crash of the machine; pipelined batches share one fsync (group commit)."""
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
