@@ -1,0 +1,199 @@
+"""API tokens: random secrets shown once, stored only as SHA-256 hashes.
+
+A token is ``wf_`` followed by 43 url-safe characters (256 random bits). Redis
+never sees it: the hash ``keys.TOKENS`` maps ``sha256(token)`` (hex) to a
+msgpack record ``{"name", "role", "created", "expires", "revoked"}``. Checking a
+token is one ``HGET``; a stolen Redis dump yields no usable token. Names are
+unique among live tokens (neither revoked nor expired), so ``revoke(name)``
+always means one credential. Revoked and expired records stay in the hash so
+``watchfloor token list`` can show the history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgpack
+import redis.asyncio as aioredis
+from redis.exceptions import WatchError
+
+from core import keys
+from security.roles import ROLES
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PREFIX: Final = "wf_"
+MAX_TOKEN_CHARS: Final = 256
+SHORT_ID_CHARS: Final = 10
+NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
+_DURATION_RE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who made a request: the token's name and its role."""
+
+    name: str
+    role: str
+
+
+class TokenError(Exception):
+    """A token could not be created or changed (bad name, role or duration)."""
+
+    status = 400
+
+
+class TokenConflict(TokenError):
+    """A live token with this name already exists."""
+
+    status = 409
+
+
+def hash_token(token: str) -> str:
+    """Hex SHA-256 of a token: the only form in which it is stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def parse_duration(text: str) -> float:
+    """``"90"``, ``"30m"``, ``"8h"``, ``"7d"``, ``"2w"`` -> seconds (positive)."""
+    match = _DURATION_RE.match(text)
+    if not match:
+        raise TokenError(f"bad duration {text!r}: use a number with s, m, h, d or w (e.g. 8h)")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise TokenError(f"bad duration {text!r}: must be positive")
+    return seconds
+
+
+def _state(record: dict[str, Any], now: float) -> str:
+    if record.get("revoked"):
+        return "revoked"
+    expires = record.get("expires")
+    if expires is not None and expires <= now:
+        return "expired"
+    return "active"
+
+
+class TokenStore:
+    """Create, verify, list and revoke API tokens in Redis."""
+
+    def __init__(self, redis: aioredis.Redis, key: str = keys.TOKENS) -> None:
+        self.redis = redis
+        self.key = key
+
+    async def create(
+        self, name: str, role: str, ttl_s: float | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """A new token for ``name`` with ``role``; returns ``(token, public record)``.
+
+        The token itself is returned here only: it cannot be recovered later.
+        """
+        _check_new(name, role, ttl_s)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        digest = hash_token(token)
+        now = time.time()
+        record = {
+            "name": name,
+            "role": role,
+            "created": now,
+            "expires": now + ttl_s if ttl_s else None,
+            "revoked": None,
+        }
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(self.key)
+                    live = [r for _, r in await self._records(pipe) if _state(r, now) == "active"]
+                    if any(r["name"] == name for r in live):
+                        raise TokenConflict(f"a live token named {name!r} already exists")
+                    pipe.multi()
+                    pipe.hset(self.key, digest, msgpack.packb(record))
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        logger.info("token created name=%s role=%s ttl_s=%s", name, role, ttl_s)
+        return token, _public(digest, record, now)
+
+    async def verify(self, token: str) -> Principal | None:
+        """The principal of a live token; ``None`` for unknown, revoked or expired ones."""
+        if not token or len(token) > MAX_TOKEN_CHARS:
+            return None
+        raw = await self.redis.hget(self.key, hash_token(token))
+        if raw is None:
+            return None
+        record = msgpack.unpackb(raw)
+        if _state(record, time.time()) != "active":
+            return None
+        return Principal(name=record["name"], role=record["role"])
+
+    async def list(self) -> list[dict[str, Any]]:
+        """Every token record (live first, then by creation), with a short id, never the hash."""
+        now = time.time()
+        rows = [_public(digest, record, now) for digest, record in await self._records(self.redis)]
+        rows.sort(key=lambda r: (r["state"] != "active", r["created"]))
+        return rows
+
+    async def revoke(self, name: str) -> bool:
+        """Revoke the live token called ``name``; ``False`` if there is none."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(self.key)
+                    now = time.time()
+                    live = [
+                        (digest, record)
+                        for digest, record in await self._records(pipe)
+                        if record["name"] == name and _state(record, now) == "active"
+                    ]
+                    if not live:
+                        await pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    for digest, record in live:
+                        pipe.hset(self.key, digest, msgpack.packb({**record, "revoked": now}))
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        logger.info("token revoked name=%s", name)
+        return True
+
+    async def _records(self, client: Any) -> list[tuple[str, dict[str, Any]]]:
+        raw = await client.hgetall(self.key)
+        return [(_text(d), msgpack.unpackb(v)) for d, v in raw.items()]
+
+
+def _check_new(name: str, role: str, ttl_s: float | None) -> None:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise TokenError(
+            f"bad token name {name!r}: 1-64 letters, digits or . _ : @ -, "
+            "starting with a letter or digit"
+        )
+    if role not in ROLES:
+        raise TokenError(f"unknown role {role!r}: one of {', '.join(sorted(ROLES))}")
+    if ttl_s is not None and not (isinstance(ttl_s, int | float) and ttl_s > 0):
+        raise TokenError(f"bad ttl_s {ttl_s!r}: a positive number of seconds")
+
+
+def _public(digest: str, record: dict[str, Any], now: float) -> dict[str, Any]:
+    return {
+        "id": digest[:SHORT_ID_CHARS],
+        "name": record["name"],
+        "role": record["role"],
+        "created": record["created"],
+        "expires": record.get("expires"),
+        "revoked": record.get("revoked"),
+        "state": _state(record, now),
+    }
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
