@@ -1,0 +1,417 @@
+"""The alert lifecycle: what the engine does with the detectors' signals.
+
+Per (rule, subject) fingerprint an alert goes inactive -> pending (``for_s``)
+-> firing (the incident is opened or updated) -> resolving
+(``keep_firing_for_s``) -> resolved. On top of that, at each evaluation:
+
+- **flapping**: a fingerprint whose condition flipped too often within a
+  window is held firing (its incident stays open) and is not re-notified;
+- **severity** may rise while firing (a new fire action, notified);
+- **cap**: at most ``cap_per_minute`` new incidents per rule per minute; the
+  excess is rolled into one "N subjects affected" incident of that rule;
+- **inhibition**: a surge/SLA alert of a queue whose component (``[inhibit]``
+  map queue -> components, or the signal's ``related``) has a firing outage is
+  still fired (visible) but not notified, with ``inhibited_by`` evidence;
+- **silences**: a matching active silence keeps the fire visible but quiet.
+
+The lifecycle is pure: it turns signals at an event time into
+:class:`Action` records that the service (or replay) applies to the incident
+store. Its whole state round-trips through :meth:`Lifecycle.snapshot`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
+from typing import Any, Final
+
+from monitor.detectors.base import Signal
+
+logger = logging.getLogger(__name__)
+
+SEVERITY_RANK: Final = {"info": 0, "minor": 1, "major": 2, "critical": 3}
+INHIBITABLE_KINDS: Final = frozenset({"surge", "sla"})
+ROLLUP_SUBJECT: Final = "(multiple)"
+
+PENDING: Final = "pending"
+FIRING: Final = "firing"
+RESOLVING: Final = "resolving"
+INACTIVE: Final = "inactive"
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleConfig:
+    """Lifecycle settings (``[lifecycle]`` and ``[inhibit]`` of the rules file)."""
+
+    flap_window_s: float = 600.0
+    """Window in which condition flips are counted."""
+    flap_threshold: int = 6
+    """Flips within the window that make a fingerprint flapping."""
+    cap_per_minute: int = 10
+    """New incidents per rule per minute of event time before the excess is rolled up."""
+    auto_resolve: frozenset[str] = frozenset({"surge", "sla", "outage"})
+    """Incident kinds the engine resolves itself when the condition clears."""
+    inhibit: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Queue (or glob) -> components it depends on."""
+
+    @classmethod
+    def from_rules(cls, rules: Mapping[str, Any] | None) -> LifecycleConfig:
+        """Read ``[lifecycle]`` and ``[inhibit]`` from a loaded rules document."""
+        rules = rules or {}
+        section = dict(rules.get("lifecycle") or {})
+        inhibit = {
+            str(queue): tuple(str(c) for c in (comps if isinstance(comps, list) else [comps]))
+            for queue, comps in dict(rules.get("inhibit") or {}).items()
+        }
+        kwargs: dict[str, Any] = {"inhibit": inhibit}
+        for name in ("flap_window_s", "cap_per_minute", "flap_threshold"):
+            if name in section:
+                kwargs[name] = type(getattr(cls(), name))(section[name])
+        if "auto_resolve" in section:
+            kwargs["auto_resolve"] = frozenset(section["auto_resolve"])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Quiets matching alerts until ``ends_at`` (event time = Unix seconds)."""
+
+    id: str
+    matchers: Mapping[str, str]
+    """Globs on ``rule``, ``kind`` and/or ``subject``; all given ones must match."""
+    starts_at: float
+    ends_at: float
+    created_by: str = ""
+    reason: str = ""
+
+    def matches(self, signal: Signal, at: float) -> bool:
+        if not self.starts_at <= at < self.ends_at:
+            return False
+        for name, pattern in self.matchers.items():
+            if not fnmatchcase(str(getattr(signal, name, "")), pattern):
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """Something the service must do to the incident store."""
+
+    op: str
+    """``fire`` (open or update the incident) or ``clear`` (the condition resolved)."""
+    signal: Signal
+    """The signal, evidence enriched with lifecycle facts (inhibited_by, silenced_by...)."""
+    at: float
+    """Event time of the evaluation that produced it."""
+    notify: bool = True
+    """Whether people should be told (false: flapping, inhibited, silenced, rolled up)."""
+    reason: str = ""
+    """``opened``, ``severity``, ``refired``, ``rollup``, ``cleared``."""
+    auto_resolve: bool = False
+    """For ``clear``: resolve the incident (else only a timeline note)."""
+
+
+@dataclass(slots=True)
+class _Alert:
+    state: str
+    since: float
+    severity: str = "info"
+    fired_severity: str = "info"
+    flips: list[float] = field(default_factory=list)
+    active: bool = True
+    flapping: bool = False
+    rolled_up: bool = False
+    signal: Signal | None = None
+
+
+class Lifecycle:
+    """Alert state per fingerprint; :meth:`update` turns signals into actions."""
+
+    def __init__(self, config: LifecycleConfig | None = None) -> None:
+        self.config = config or LifecycleConfig()
+        self._alerts: dict[str, _Alert] = {}
+        self._new_per_minute: dict[str, tuple[int, int]] = {}  # rule -> (minute, count)
+        self._rollups: dict[str, dict[str, Any]] = {}  # rule -> {"subjects": [...], ...}
+        self.silences: Sequence[Silence] = ()
+
+    # --- evaluation ------------------------------------------------------------------
+
+    def update(self, signals: Iterable[Signal], at: float) -> list[Action]:
+        """Apply one evaluation's signals (every active condition) at event time ``at``."""
+        current: dict[str, Signal] = {}
+        for sig in signals:
+            current[sig.fingerprint] = sig
+        actions: list[Action] = []
+        # Outages first, so that a queue's alert in the same second sees them.
+        ordered = sorted(current.values(), key=lambda s: s.kind != "outage")
+        for sig in ordered:
+            self._active(sig, at, actions)
+        for fp in [fp for fp in self._alerts if fp not in current]:
+            self._inactive(fp, at, actions)
+        self._rollup_clear(at, actions)
+        return actions
+
+    def _active(self, sig: Signal, at: float, actions: list[Action]) -> None:
+        alert = self._alerts.get(sig.fingerprint)
+        if alert is None:
+            alert = self._alerts[sig.fingerprint] = _Alert(PENDING, at, sig.severity)
+            alert.flips.append(at)
+        elif not alert.active:
+            alert.active = True
+            self._flip(alert, at)
+            if alert.state == INACTIVE:
+                alert.state, alert.since, alert.rolled_up = PENDING, at, False
+        alert.signal = sig
+        if alert.state == PENDING:
+            alert.severity = sig.severity
+            if at - alert.since >= sig.for_s:
+                self._start_firing(alert, sig, at, actions)
+        else:
+            if alert.state == RESOLVING:
+                alert.state = FIRING
+            self._maybe_raise(alert, sig, at, actions)
+
+    def _inactive(self, fp: str, at: float, actions: list[Action]) -> None:
+        alert = self._alerts[fp]
+        if alert.active:
+            alert.active = False
+            self._flip(alert, at)
+        else:
+            self._prune(alert, at)
+        if alert.state in (PENDING, INACTIVE):
+            self._forget_or_keep(fp, alert)
+            return
+        if alert.flapping:
+            return  # held open while flapping: no resolve, no new incident
+        if alert.state == FIRING:
+            alert.state, alert.since = RESOLVING, at
+        keep = alert.signal.keep_firing_for_s if alert.signal else 0.0
+        if at - alert.since >= keep:
+            self._resolved(fp, alert, at, actions)
+
+    def _flip(self, alert: _Alert, at: float) -> None:
+        alert.flips.append(at)
+        self._prune(alert, at)
+
+    def _prune(self, alert: _Alert, at: float) -> None:
+        flips = alert.flips
+        horizon = at - self.config.flap_window_s
+        while flips and flips[0] < horizon:
+            flips.pop(0)
+        if not alert.flapping and len(flips) >= self.config.flap_threshold:
+            alert.flapping = True
+        elif alert.flapping and len(flips) <= self.config.flap_threshold // 2:
+            alert.flapping = False
+
+    def _forget_or_keep(self, fp: str, alert: _Alert) -> None:
+        # An alert that is not firing is forgotten unless its recent flips are
+        # needed to tell that it flaps.
+        alert.state = INACTIVE
+        if len(alert.flips) <= 1 and not alert.flapping:
+            del self._alerts[fp]
+
+    def _start_firing(self, alert: _Alert, sig: Signal, at: float, actions: list[Action]) -> None:
+        alert.state = FIRING
+        alert.severity = alert.fired_severity = sig.severity
+        if self._over_cap(sig.rule, at):
+            alert.rolled_up = True
+            actions.append(self._rollup_fire(sig, at))
+            return
+        actions.append(self._fire(sig, at, alert, "opened"))
+
+    def _maybe_raise(self, alert: _Alert, sig: Signal, at: float, actions: list[Action]) -> None:
+        if SEVERITY_RANK.get(sig.severity, 0) <= SEVERITY_RANK.get(alert.fired_severity, 0):
+            return
+        alert.severity = alert.fired_severity = sig.severity
+        if alert.rolled_up:
+            actions.append(self._rollup_fire(sig, at))
+        else:
+            actions.append(self._fire(sig, at, alert, "severity"))
+
+    def _clear(self, sig: Signal, at: float) -> Action:
+        auto = sig.kind in self.config.auto_resolve
+        return Action("clear", sig, at, notify=False, reason="cleared", auto_resolve=auto)
+
+    def _resolved(self, fp: str, alert: _Alert, at: float, actions: list[Action]) -> None:
+        sig = alert.signal
+        if sig is not None and not alert.rolled_up:
+            actions.append(self._clear(sig, at))
+        elif sig is not None:
+            roll = self._rollups.get(sig.rule)
+            if roll is not None and sig.subject in roll["subjects"]:
+                roll["active"] = [s for s in roll["active"] if s != sig.subject]
+        self._forget_or_keep(fp, alert)
+
+    # --- notifications: flapping, inhibition, silences ----------------------------------
+
+    def _fire(self, sig: Signal, at: float, alert: _Alert, reason: str) -> Action:
+        evidence = dict(sig.evidence)
+        notify = True
+        if alert.flapping:
+            evidence["flapping"] = True
+            notify = False
+        inhibited = self._inhibitors(sig)
+        if inhibited:
+            evidence["inhibited_by"] = inhibited
+            notify = False
+        silence = self._silence_for(sig, at)
+        if silence is not None:
+            evidence["silenced_by"] = silence.id
+            notify = False
+        return Action("fire", replace(sig, evidence=evidence), at, notify=notify, reason=reason)
+
+    def _inhibitors(self, sig: Signal) -> list[str]:
+        if sig.kind not in INHIBITABLE_KINDS:
+            return []
+        deps = set(sig.related)
+        for pattern, comps in self.config.inhibit.items():
+            if pattern == sig.subject or fnmatchcase(sig.subject, pattern):
+                deps.update(comps)
+        if not deps:
+            return []
+        return sorted(d for d in deps if self._outage_firing(d))
+
+    def _outage_firing(self, subject: str) -> bool:
+        for alert in self._alerts.values():
+            sig = alert.signal
+            if (
+                sig is not None
+                and sig.kind == "outage"
+                and sig.subject == subject
+                and alert.state in (FIRING, RESOLVING)
+            ):
+                return True
+        return False
+
+    def _silence_for(self, sig: Signal, at: float) -> Silence | None:
+        for silence in self.silences:
+            if silence.matches(sig, at):
+                return silence
+        return None
+
+    # --- cap and roll-up --------------------------------------------------------------------
+
+    def _over_cap(self, rule: str, at: float) -> bool:
+        minute = int(at // 60)
+        seen_minute, count = self._new_per_minute.get(rule, (minute, 0))
+        if seen_minute != minute:
+            count = 0
+        count += 1
+        self._new_per_minute[rule] = (minute, count)
+        return count > self.config.cap_per_minute
+
+    def _rollup_fire(self, sig: Signal, at: float) -> Action:
+        roll = self._rollups.setdefault(
+            sig.rule, {"subjects": [], "active": [], "severity": sig.severity}
+        )
+        if sig.subject not in roll["subjects"]:
+            roll["subjects"].append(sig.subject)
+        if sig.subject not in roll["active"]:
+            roll["active"].append(sig.subject)
+        if SEVERITY_RANK.get(sig.severity, 0) > SEVERITY_RANK.get(roll["severity"], 0):
+            roll["severity"] = sig.severity
+        n = len(roll["subjects"])
+        first = len(roll["subjects"]) == 1
+        rolled = Signal(
+            rule=sig.rule,
+            kind=sig.kind,
+            subject=ROLLUP_SUBJECT,
+            severity=roll["severity"],
+            title=f"{n} subjects affected by {sig.rule} (over the incident cap)",
+            evidence={
+                "subjects": roll["subjects"][:100],
+                "subjects_affected": n,
+                "cap_per_minute": self.config.cap_per_minute,
+                "last": sig.evidence,
+            },
+            tenant=sig.tenant,
+        )
+        return Action("fire", rolled, at, notify=first, reason="rollup")
+
+    def _rollup_clear(self, at: float, actions: list[Action]) -> None:
+        for rule, roll in list(self._rollups.items()):
+            if roll["active"]:
+                continue
+            del self._rollups[rule]
+            sig = Signal(
+                rule=rule,
+                kind=_kind_of(rule),
+                subject=ROLLUP_SUBJECT,
+                severity=roll["severity"],
+                title="",
+            )
+            actions.append(self._clear(sig, at))
+
+    # --- state ----------------------------------------------------------------------------------
+
+    def states(self) -> dict[str, str]:
+        """Fingerprint -> lifecycle state (``flapping`` shown as such), for status and tests."""
+        return {fp: ("flapping" if a.flapping else a.state) for fp, a in self._alerts.items()}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "alerts": {fp: _alert_to_map(a) for fp, a in self._alerts.items()},
+            "per_minute": {r: list(v) for r, v in self._new_per_minute.items()},
+            "rollups": self._rollups,
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._alerts = {fp: _alert_from_map(m) for fp, m in state.get("alerts", {}).items()}
+        self._new_per_minute = {
+            r: (int(v[0]), int(v[1])) for r, v in state.get("per_minute", {}).items()
+        }
+        self._rollups = {r: dict(v) for r, v in state.get("rollups", {}).items()}
+
+
+def _kind_of(rule: str) -> str:
+    return rule.split(".", 1)[0]
+
+
+def signal_to_map(sig: Signal) -> dict[str, Any]:
+    return {
+        "rule": sig.rule,
+        "kind": sig.kind,
+        "subject": sig.subject,
+        "severity": sig.severity,
+        "title": sig.title,
+        "evidence": sig.evidence,
+        "for_s": sig.for_s,
+        "keep_firing_for_s": sig.keep_firing_for_s,
+        "tenant": sig.tenant,
+        "related": list(sig.related),
+    }
+
+
+def signal_from_map(data: Mapping[str, Any]) -> Signal:
+    return Signal(**{**data, "related": tuple(data.get("related", ()))})
+
+
+def _alert_to_map(alert: _Alert) -> dict[str, Any]:
+    return {
+        "state": alert.state,
+        "since": alert.since,
+        "severity": alert.severity,
+        "fired": alert.fired_severity,
+        "flips": alert.flips,
+        "active": alert.active,
+        "flapping": alert.flapping,
+        "rolled_up": alert.rolled_up,
+        "signal": signal_to_map(alert.signal) if alert.signal else None,
+    }
+
+
+def _alert_from_map(data: Mapping[str, Any]) -> _Alert:
+    sig = data.get("signal")
+    return _Alert(
+        state=data["state"],
+        since=float(data["since"]),
+        severity=data["severity"],
+        fired_severity=data["fired"],
+        flips=list(data["flips"]),
+        active=data["active"],
+        flapping=data["flapping"],
+        rolled_up=data["rolled_up"],
+        signal=signal_from_map(sig) if sig else None,
+    )
