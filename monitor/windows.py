@@ -1,0 +1,277 @@
+"""Event-time windows: ring buffers of fixed sub-buckets and trend-following baselines.
+
+Every detector keeps, per subject, a :class:`Ring` of ``n`` buckets of
+``bucket_s`` seconds (one or more fields per bucket). Memory is bounded by
+buckets x fields x subjects, and a ring never grows. Events within the allowed
+lateness land in their own bucket whatever order they arrive in, so a ring fed
+out of order holds exactly what a ring fed in order holds.
+
+Queries read only *complete* buckets (those that end at or before the
+watermark's bucket start): every event that can still arrive for them is
+already in, so an answer at a watermark does not depend on arrival order.
+
+A bucket that falls out of the ring is handed to the ring's :class:`Trend`
+baselines (double exponential smoothing, Brown's method): the baseline follows
+a gradual ramp without lagging behind it, while a sudden jump inside the short
+window does not pull the baseline up before it is judged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["HourlyProfile", "Ring", "Trend", "poisson_cdf", "poisson_sf"]
+
+
+class Trend:
+    """Brown's double EWMA of a per-bucket value: level and slope that follow ramps.
+
+    ``tau_buckets`` is the time constant in buckets. ``level()`` is the
+    lag-corrected estimate at the last value fed; ``forecast(k)`` is ``k``
+    buckets ahead of it.
+    """
+
+    __slots__ = ("alpha", "fed", "s1", "s2")
+
+    def __init__(self, tau_buckets: float) -> None:
+        self.alpha = 1.0 - math.exp(-1.0 / max(tau_buckets, 1e-9))
+        self.s1 = 0.0
+        self.s2 = 0.0
+        self.fed = 0
+
+    def feed(self, value: float) -> None:
+        if self.fed == 0:
+            self.s1 = self.s2 = value
+        else:
+            a = self.alpha
+            self.s1 += a * (value - self.s1)
+            self.s2 += a * (self.s1 - self.s2)
+        self.fed += 1
+
+    def feed_zeros(self, count: int) -> None:
+        """Feed ``count`` zero buckets at once (closed form, for long gaps)."""
+        if count <= 0:
+            return
+        if self.fed == 0:
+            self.fed = count
+            return
+        d = 1.0 - self.alpha
+        dk = d**count
+        self.s2 = dk * (self.s2 + count * (1.0 - d) * self.s1)
+        self.s1 = dk * self.s1
+        self.fed += count
+
+    def level(self) -> float:
+        return max(0.0, 2.0 * self.s1 - self.s2)
+
+    def slope(self) -> float:
+        """Change per bucket."""
+        a = self.alpha
+        return a / (1.0 - a) * (self.s1 - self.s2) if a < 1.0 else 0.0
+
+    def forecast(self, ahead_buckets: float) -> float:
+        return max(0.0, self.level() + self.slope() * ahead_buckets)
+
+    def smooth(self) -> float:
+        """Plain EWMA (no trend correction)."""
+        return self.s1
+
+    def snapshot(self) -> list[float]:
+        return [self.s1, self.s2, self.fed]
+
+    def restore(self, state: list[float]) -> None:
+        self.s1, self.s2, fed = state
+        self.fed = int(fed)
+
+
+class Ring:
+    """``n`` buckets of ``bucket_s`` seconds, ``width`` fields each, for one subject.
+
+    ``baselines`` maps a field index to the :class:`Trend` fed with that field
+    of every bucket that leaves the ring (zeros for buckets nothing fell into).
+    """
+
+    __slots__ = ("baselines", "bucket_s", "first", "head", "n", "values", "width")
+
+    def __init__(
+        self,
+        bucket_s: float,
+        n: int,
+        width: int = 1,
+        baselines: dict[int, Trend] | None = None,
+    ) -> None:
+        self.bucket_s = bucket_s
+        self.n = n
+        self.width = width
+        self.values = [0.0] * (n * width)
+        self.head = -1  # bucket index of the newest bucket; -1: empty
+        self.first = -1  # earliest bucket ever filled: nothing before it feeds a baseline
+        self.baselines = baselines or {}
+
+    def index(self, ts: float) -> int:
+        return int(ts // self.bucket_s)
+
+    def add(self, ts: float, value: float = 1.0, field: int = 0) -> bool:
+        """Add ``value`` to ``field`` of the bucket of ``ts``; False if it is too old."""
+        b = int(ts // self.bucket_s)
+        if b > self.head:
+            self._advance(b)
+        elif b <= self.head - self.n:
+            return False
+        if b < self.first:
+            self.first = b
+        self.values[(b % self.n) * self.width + field] += value
+        return True
+
+    def advance(self, ts: float) -> None:
+        """Move the newest bucket up to the bucket of ``ts`` (closing older ones)."""
+        b = int(ts // self.bucket_s)
+        if b > self.head:
+            self._advance(b)
+
+    def _advance(self, b: int) -> None:
+        head, n, w, values = self.head, self.n, self.width, self.values
+        if head < 0:
+            self.head = self.first = b
+            return
+        # Buckets head-n+1 .. b-n leave the ring, oldest first; those before the
+        # first bucket ever filled held nothing and are not history.
+        first, last = max(head - n + 1, self.first), b - n
+        in_ring_last = min(last, head)
+        for old in range(first, in_ring_last + 1):
+            base = (old % n) * w
+            for field, trend in self.baselines.items():
+                trend.feed(values[base + field])
+            values[base : base + w] = [0.0] * w
+        if last > head:
+            for trend in self.baselines.values():
+                trend.feed_zeros(last - head)
+        # The new buckets head+1..b reuse exactly the slots just emptied.
+        self.head = b
+
+    def complete_sum(self, seconds: float, watermark: float, field: int = 0) -> float:
+        """Sum of ``field`` over the complete buckets covering ``seconds`` before the watermark."""
+        lo, hi = self.complete_range(seconds, watermark)
+        n, w, values = self.n, self.width, self.values
+        return sum(values[(b % n) * w + field] for b in range(lo, hi + 1))
+
+    def complete_range(self, seconds: float, watermark: float) -> tuple[int, int]:
+        """Bucket indexes ``lo..hi`` of that span, clipped to what the ring holds."""
+        hi = int(watermark // self.bucket_s) - 1
+        lo = hi - max(1, round(seconds / self.bucket_s)) + 1
+        return max(lo, self.head - self.n + 1), min(hi, self.head)
+
+    def rate(self, seconds: float, watermark: float, field: int = 0) -> float:
+        """Per-second rate of ``field`` over the last ``seconds`` (complete buckets)."""
+        count = max(1, round(seconds / self.bucket_s))
+        return self.complete_sum(seconds, watermark, field) / (count * self.bucket_s)
+
+    def expected(self, seconds: float, field: int = 0, ahead_s: float = 0.0) -> float:
+        """What the baseline of ``field`` predicts over ``seconds`` ending ``ahead_s`` from now.
+
+        The baseline was last fed ``n`` buckets ago (the ring's span); the
+        forecast reaches the middle of the queried span.
+        """
+        trend = self.baselines[field]
+        buckets = max(1, round(seconds / self.bucket_s))
+        ahead = self.n - buckets / 2.0 + ahead_s / self.bucket_s
+        return trend.forecast(ahead) * buckets
+
+    def warm(self, field: int = 0) -> float:
+        """Seconds of history in the baseline of ``field``."""
+        return self.baselines[field].fed * self.bucket_s
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "head": self.head,
+            "first": self.first,
+            "values": list(self.values),
+            "baselines": {str(k): t.snapshot() for k, t in self.baselines.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        values = list(state["values"])
+        if len(values) != self.n * self.width:
+            # Rules changed the ring's shape: start afresh rather than misread buckets.
+            return
+        self.head = int(state["head"])
+        self.first = int(state.get("first", self.head))
+        self.values = [float(v) for v in values]
+        for key, trend_state in state.get("baselines", {}).items():
+            trend = self.baselines.get(int(key))
+            if trend is not None:
+                trend.restore(trend_state)
+
+
+class HourlyProfile:
+    """Counts per hour of the week (168 slots), to compare with the same hour last week."""
+
+    __slots__ = ("counts", "stamps")
+
+    def __init__(self) -> None:
+        self.counts: dict[int, float] = {}
+        self.stamps: dict[int, int] = {}  # absolute hour index the count belongs to
+
+    def add(self, ts: float, value: float = 1.0) -> None:
+        hour = int(ts // 3600)
+        slot = hour % 168
+        if self.stamps.get(slot) != hour:
+            self.stamps[slot] = hour
+            self.counts[slot] = 0.0
+        self.counts[slot] += value
+
+    def last_week(self, ts: float) -> float | None:
+        """The count of the same hour one week before ``ts``, if recorded."""
+        hour = int(ts // 3600) - 168
+        slot = hour % 168
+        if self.stamps.get(slot) != hour:
+            return None
+        return self.counts[slot]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "c": {str(k): v for k, v in self.counts.items()},
+            "s": {str(k): v for k, v in self.stamps.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.counts = {int(k): float(v) for k, v in state.get("c", {}).items()}
+        self.stamps = {int(k): int(v) for k, v in state.get("s", {}).items()}
+
+
+def poisson_sf(k: float, lam: float) -> float:
+    """P(X >= k) for X ~ Poisson(lam); the upper tail is summed directly (no cancellation)."""
+    k = math.ceil(k)
+    if k <= 0:
+        return 1.0
+    if lam <= 0:
+        return 0.0
+    if k <= lam:
+        return max(0.0, 1.0 - poisson_cdf(k - 1, lam))
+    log_term = k * math.log(lam) - lam - math.lgamma(k + 1)
+    total = 0.0
+    i = k
+    while True:
+        term = math.exp(log_term)
+        total += term
+        if term < 1e-18 * total or i > k + 10_000:
+            return min(1.0, total)
+        i += 1
+        log_term += math.log(lam) - math.log(i)
+
+
+def poisson_cdf(k: float, lam: float) -> float:
+    """P(X <= k) for X ~ Poisson(lam), summed in log space."""
+    k = math.floor(k)
+    if k < 0:
+        return 0.0
+    if lam <= 0:
+        return 1.0
+    log_lam = math.log(lam)
+    log_term = -lam
+    total = math.exp(log_term)
+    for i in range(1, k + 1):
+        log_term += log_lam - math.log(i)
+        total += math.exp(log_term)
+    return min(1.0, total)
