@@ -1,0 +1,99 @@
+"""The monitor API's application factory: routes, middlewares, shared objects, the live hub.
+
+``create_app`` wires the endpoint modules onto one aiohttp application: the
+security gate (``security.auth``, outermost: 401/403/429 before any handler or
+WebSocket upgrade), then the request counter and the JSON error middleware.
+Shared objects live under the typed keys of :mod:`monitor.api.state`. The
+live hub's reader task is owned by a ``cleanup_ctx``, so it starts and stops
+with the application; open WebSockets are closed on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from core.config import Config
+from monitor.api import audit, board, incidents, live, meta, runs, tokens
+from monitor.api.errors import error_middleware
+from monitor.api.live import LiveHub
+from monitor.api.state import (
+    AUDIT,
+    CONFIG,
+    HUB,
+    INCIDENTS,
+    METRICS,
+    REDIS,
+    RUNNER,
+    TOKEN_STORE,
+    ApiMetrics,
+)
+from monitor.incidents import IncidentStore
+from security.auth import setup_auth
+from security.tokens import TokenStore
+
+logger = logging.getLogger(__name__)
+
+ROUTE_MODULES = (meta, incidents, board, runs, audit, tokens, live)
+
+
+def create_app(
+    config: Config,
+    redis: aioredis.Redis,
+    *,
+    incidents: IncidentStore | None = None,
+    token_store: TokenStore | None = None,
+    runner: Any = None,
+    audit: Any = None,
+    admin_token: str | None = None,
+) -> web.Application:
+    """The monitor API application (not started: run it with an ``AppRunner``).
+
+    ``runner`` is a ``playbooks.runner.PlaybookRunner`` (run endpoints answer
+    503 without one); ``audit`` a ``security.audit.AuditLog`` (every write is
+    audited through it; the audit endpoints answer 503 without one).
+    ``admin_token`` defaults to ``config.security.admin_token``.
+    """
+    app = web.Application(
+        client_max_size=config.api.max_body_bytes,
+        middlewares=[meta.metrics_middleware, error_middleware],
+    )
+    app[CONFIG] = config
+    app[REDIS] = redis
+    app[INCIDENTS] = incidents or IncidentStore(redis, changes_maxlen=config.redis.changes_maxlen)
+    app[TOKEN_STORE] = token_store or TokenStore(redis)
+    app[RUNNER] = runner
+    app[AUDIT] = audit
+    app[METRICS] = ApiMetrics()
+    app[HUB] = LiveHub(redis, app[METRICS], config.api.stale_after_s)
+    if audit is None:
+        logger.warning("monitor API started without an audit log: writes are not audited")
+    if admin_token is None and config.security.admin_token is not None:
+        admin_token = config.security.admin_token.value
+    setup_auth(app, app[TOKEN_STORE], admin_token, audit,
+               fail_limit=config.security.auth_fail_limit)  # fmt: skip
+    for module in ROUTE_MODULES:
+        app.router.add_routes(module.routes)
+    app.cleanup_ctx.append(_live_hub)
+    app.on_shutdown.append(_close_sockets)
+    return app
+
+
+async def _live_hub(app: web.Application) -> AsyncIterator[None]:
+    hub: LiveHub = app[HUB]  # type: ignore[assignment]
+    task = asyncio.create_task(hub.run(), name="live-hub")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _close_sockets(app: web.Application) -> None:
+    hub: LiveHub = app[HUB]  # type: ignore[assignment]
+    await hub.close_all()

@@ -1,0 +1,146 @@
+"""Incident endpoints: list with filters, detail with timeline, ack, resolve, note, manual.
+
+Reads need ``READ_BOARD``; every write needs ``ACK`` and is audited
+(``incident.ack``, ``incident.resolve``, ``incident.note``, ``incident.create``)
+with the principal from the token. A refused transition (resolving a resolved
+incident) is audited with outcome ``conflict`` and answered 409.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import web
+
+from monitor.api.inputs import (
+    MAX_NOTE,
+    Field,
+    path_id,
+    query_choice,
+    query_int,
+    query_text,
+    read_fields,
+)
+from monitor.api.state import INCIDENTS, audit_write
+from monitor.incidents import KINDS, SEVERITIES, Incident, IncidentConflict
+from security.auth import get_principal, requires
+from security.roles import Permission
+
+logger = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+LIST_STATES: Final = ("open", "acknowledged", "resolved", "all")
+DEFAULT_LIMIT: Final = 200
+MAX_LIMIT: Final = 1000
+NOTE: Final = Field("note", str, max_len=MAX_NOTE)
+
+
+@routes.get("/v1/incidents")
+@requires(Permission.READ_BOARD)
+async def list_incidents(request: web.Request) -> web.Response:
+    """``{"incidents": [...]}`` newest first; filters state, kind, severity, subject, limit."""
+    state = query_choice(request, "state", LIST_STATES, "open") or "open"
+    kind = query_choice(request, "kind", KINDS)
+    severity = query_choice(request, "severity", SEVERITIES)
+    subject = query_text(request, "subject")
+    limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    filtered = kind is not None or severity is not None or subject is not None
+    fetch = min(limit * 10, 10 * MAX_LIMIT) if filtered else limit
+    found = await request.app[INCIDENTS].list(state, fetch)
+    chosen = [
+        i.to_dict() for i in found
+        if (kind is None or i.kind == kind)
+        and (severity is None or i.severity == severity)
+        and (subject is None or i.subject == subject)
+    ][:limit]  # fmt: skip
+    return web.json_response({"incidents": chosen})
+
+
+@routes.get("/v1/incidents/{id}")
+@requires(Permission.READ_BOARD)
+async def get_incident(request: web.Request) -> web.Response:
+    """The incident with its ``timeline`` (opened, updates, acks, notes, steps)."""
+    store = request.app[INCIDENTS]
+    incident = await store.get(path_id(request, "id"))
+    body = incident.to_dict()
+    body["timeline"] = await store.timeline(incident.id)
+    return web.json_response(body)
+
+
+Transition = Callable[..., Awaitable[Incident]]
+
+
+async def _transition(
+    request: web.Request,
+    action: str,
+    method: Transition,
+    fields: tuple[Field, ...],
+) -> web.Response:
+    incident_id = path_id(request, "id")
+    values = await read_fields(request, *fields)
+    principal = get_principal(request)
+    try:
+        incident = await method(incident_id, actor=principal.name, note=values.get("note"))
+    except IncidentConflict as exc:
+        await audit_write(request, action, incident_id, "conflict", {"error": str(exc)})
+        raise
+    await audit_write(request, action, incident_id, "ok", _note_detail(values))
+    logger.info("incident %s id=%s actor=%s", action, incident_id, principal.name)
+    return web.json_response(incident.to_dict())
+
+
+def _note_detail(values: dict[str, Any]) -> dict[str, Any] | None:
+    note = values.get("note")
+    return {"note": note} if note else None
+
+
+@routes.post("/v1/incidents/{id}/ack")
+@requires(Permission.ACK)
+async def ack_incident(request: web.Request) -> web.Response:
+    """Acknowledge an open incident; body ``{"note"?}``; 409 unless open."""
+    store = request.app[INCIDENTS]
+    return await _transition(request, "incident.ack", store.acknowledge, (NOTE,))
+
+
+@routes.post("/v1/incidents/{id}/resolve")
+@requires(Permission.ACK)
+async def resolve_incident(request: web.Request) -> web.Response:
+    """Resolve an incident; body ``{"note"?}``; 409 if already resolved."""
+    store = request.app[INCIDENTS]
+    return await _transition(request, "incident.resolve", store.resolve, (NOTE,))
+
+
+@routes.post("/v1/incidents/{id}/note")
+@requires(Permission.ACK)
+async def note_incident(request: web.Request) -> web.Response:
+    """Add a note to the incident's timeline; body ``{"note"}`` (required)."""
+    store = request.app[INCIDENTS]
+    required = Field("note", str, required=True, max_len=MAX_NOTE)
+    return await _transition(request, "incident.note", store.add_note, (required,))
+
+
+@routes.post("/v1/incidents")
+@requires(Permission.ACK)
+async def create_incident(request: web.Request) -> web.Response:
+    """Open a manual incident; body ``{"title", "severity", "subject"}``; 201."""
+    values = await read_fields(
+        request,
+        Field("title", str, required=True),
+        Field("severity", str, required=True, choices=SEVERITIES),
+        Field("subject", str, required=True),
+    )
+    principal = get_principal(request)
+    incident = await request.app[INCIDENTS].create_manual(
+        title=values["title"],
+        severity=values["severity"],
+        subject=values["subject"],
+        actor=principal.name,
+    )
+    await audit_write(request, "incident.create", incident.id, "ok",
+                      {"title": incident.title, "severity": incident.severity,
+                       "subject": incident.subject})  # fmt: skip
+    logger.info("manual incident id=%s actor=%s", incident.id, principal.name)
+    return web.json_response(incident.to_dict(), status=201)

@@ -1,0 +1,167 @@
+"""Service endpoints: ``/healthz`` and ``/metrics`` (no token), ``/v1/whoami``.
+
+``/healthz`` says whether Redis answers and how far behind the engine is
+(watermark and lag from ``keys.ENGINE_STATUS``): 200 ``ok`` or ``degraded``
+(engine silent or lagging), 503 when Redis is unreachable. ``/metrics`` is the
+Prometheus text format, written by hand (a handful of gauges and counters).
+The request counter is kept by :func:`metrics_middleware`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from core import keys
+from monitor.api.board import engine_status
+from monitor.api.state import HUB, METRICS, REDIS
+from security.auth import get_principal, public, requires
+from security.roles import Permission, permissions_of
+
+logger = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+ENGINE_SILENT_S: Final = 30.0
+"""Engine status older than this (wall clock) makes ``/healthz`` say ``degraded``."""
+ENGINE_LAG_S: Final = 60.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    request.app[METRICS].count_request(request.method, route, response.status)
+    return response
+
+
+async def _health(request: web.Request) -> tuple[int, dict[str, Any]]:
+    redis = request.app[REDIS]
+    try:
+        await redis.ping()
+        engine = await engine_status(redis)
+    except (RedisError, OSError) as exc:
+        return 503, {"status": "down", "redis": "down", "error": str(exc)[:200]}
+    problems = []
+    updated = engine.get("updated_at")
+    if not isinstance(updated, float):
+        problems.append("engine has not reported")
+    elif time.time() - updated > ENGINE_SILENT_S:
+        problems.append(f"engine silent for {time.time() - updated:.0f} s")
+    lag = engine.get("lag_s")
+    if isinstance(lag, float) and lag > ENGINE_LAG_S:
+        problems.append(f"engine lag {lag:.0f} s")
+    body = {
+        "status": "degraded" if problems else "ok",
+        "redis": "up",
+        "engine": engine,
+        "watermark": engine.get("watermark"),
+        "lag_s": lag,
+        "problems": problems,
+        "live_clients": _hub_clients(request),
+    }
+    return 200, body
+
+
+def _hub_clients(request: web.Request) -> int:
+    hub = request.app.get(HUB)
+    return int(getattr(hub, "client_count", 0))
+
+
+@routes.get("/healthz")
+@public
+async def healthz(request: web.Request) -> web.Response:
+    status, body = await _health(request)
+    return web.json_response(body, status=status)
+
+
+@routes.get("/metrics")
+@public
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition of the API's counters and the engine's status."""
+    lines = _request_lines(request)
+    lines += _live_lines(request)
+    lines += await _redis_lines(request)
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain",
+                        charset="utf-8", headers={"X-Content-Type-Options": "nosniff"})  # fmt: skip
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _request_lines(request: web.Request) -> list[str]:
+    m = request.app[METRICS]
+    lines = [
+        "# HELP watchfloor_api_uptime_seconds Seconds since the API started.",
+        "# TYPE watchfloor_api_uptime_seconds gauge",
+        f"watchfloor_api_uptime_seconds {time.time() - m.started:.3f}",
+        "# HELP watchfloor_api_requests_total Requests answered, by method, route and status.",
+        "# TYPE watchfloor_api_requests_total counter",
+    ]
+    for (method, route, status), count in sorted(m.requests.items()):
+        lines.append(
+            f'watchfloor_api_requests_total{{method="{_label(method)}",route="{_label(route)}",'
+            f'status="{status}"}} {count}'
+        )
+    return lines
+
+
+def _live_lines(request: web.Request) -> list[str]:
+    m = request.app[METRICS]
+    gauges = [
+        ("watchfloor_api_live_clients", "gauge", "Connected /v1/live clients.",
+         _hub_clients(request)),
+        ("watchfloor_api_live_changes_total", "counter", "Changes read from the changes stream.",
+         m.live_changes),
+        ("watchfloor_api_live_snapshots_total", "counter", "Snapshots sent to live clients.",
+         m.live_snapshots),
+        ("watchfloor_api_live_resyncs_total", "counter",
+         "Live clients that fell behind and were resynchronised.", m.live_resyncs),
+    ]  # fmt: skip
+    lines: list[str] = []
+    for name, kind, text, value in gauges:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+    return lines
+
+
+async def _redis_lines(request: web.Request) -> list[str]:
+    redis = request.app[REDIS]
+    lines = [
+        "# HELP watchfloor_redis_up Whether Redis answered.",
+        "# TYPE watchfloor_redis_up gauge",
+    ]
+    try:
+        open_count = await redis.zcard(keys.INCIDENTS_OPEN)
+        engine = await engine_status(redis)
+    except (RedisError, OSError):
+        return [*lines, "watchfloor_redis_up 0"]
+    lines += [
+        "watchfloor_redis_up 1",
+        "# HELP watchfloor_incidents_open Incidents open or acknowledged.",
+        "# TYPE watchfloor_incidents_open gauge",
+        f"watchfloor_incidents_open {open_count}",
+    ]
+    for name, value in sorted(engine.items()):
+        if isinstance(value, float) and name.replace("_", "").isalnum():
+            metric = f"watchfloor_engine_{name}"
+            lines += [f"# TYPE {metric} gauge", f"{metric} {value!r}"]
+    return lines
+
+
+@routes.get("/v1/whoami")
+@requires(Permission.READ_BOARD)
+async def whoami(request: web.Request) -> web.Response:
+    """``{"name", "role", "permissions": [...]}`` of the token used."""
+    principal = get_principal(request)
+    permissions = sorted(p.value for p in permissions_of(principal.role))
+    return web.json_response({"name": principal.name, "role": principal.role,
+                              "permissions": permissions})  # fmt: skip

@@ -1,0 +1,103 @@
+"""Playbook run endpoints: list, detail, start, and a step's done / escalate / approve.
+
+The handlers delegate to the ``playbooks.runner.PlaybookRunner`` held in the
+app (503 ``playbook runner not available`` without one). The runner checks the
+step's owner role, audits every run change itself and writes the change to the
+changes stream, so these handlers do not audit (no double records). Its errors
+(unknown run, step or playbook 404, conflict 409, not allowed 403) are mapped
+by :mod:`monitor.api.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from aiohttp import web
+
+from monitor.api.inputs import MAX_NOTE, Field, path_id, query_int, query_text, read_fields
+from monitor.api.state import runner_of
+from security.auth import get_principal, requires
+from security.roles import Permission
+
+logger = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+MAX_RUNS: Final = 1000
+NOTE: Final = Field("note", str, max_len=MAX_NOTE)
+
+
+@routes.get("/v1/runs")
+@requires(Permission.READ_BOARD)
+async def list_runs(request: web.Request) -> web.Response:
+    """``{"runs": [run...]}``; optional ``state`` and ``limit`` (default 200)."""
+    state = query_text(request, "state", max_len=40)
+    limit = query_int(request, "limit", 200, 1, MAX_RUNS)
+    runs = await runner_of(request).list(state=state, limit=limit)
+    return web.json_response({"runs": runs})
+
+
+@routes.get("/v1/runs/{id}")
+@requires(Permission.READ_BOARD)
+async def get_run(request: web.Request) -> web.Response:
+    runner = runner_of(request)
+    return web.json_response(await runner.get(path_id(request, "id")))
+
+
+@routes.post("/v1/runs")
+@requires(Permission.START_PLAYBOOK)
+async def start_run(request: web.Request) -> web.Response:
+    """Start a playbook by hand; body ``{"playbook", "incident", "drill"?}``; 201 the run."""
+    runner = runner_of(request)
+    values = await read_fields(
+        request,
+        Field("playbook", str, required=True, max_len=128),
+        Field("incident", str, required=True, max_len=128),
+        Field("drill", bool),
+    )
+    principal = get_principal(request)
+    run = await runner.start(
+        values["playbook"],
+        values["incident"],
+        actor=principal.name,
+        role=principal.role,
+        drill=values.get("drill", False),
+    )
+    logger.info("run started id=%s playbook=%s actor=%s", run.get("id"), values["playbook"],
+                principal.name)  # fmt: skip
+    return web.json_response(run, status=201)
+
+
+async def _step(request: web.Request, op: str) -> web.Response:
+    runner = runner_of(request)
+    run_id = path_id(request, "id")
+    step_id = path_id(request, "step")
+    values = await read_fields(request, NOTE)
+    principal = get_principal(request)
+    method = getattr(runner, f"step_{op}")
+    run = await method(run_id, step_id, actor=principal.name, role=principal.role,
+                       note=values.get("note"))  # fmt: skip
+    logger.info("run step %s run=%s step=%s actor=%s", op, run_id, step_id, principal.name)
+    return web.json_response(run)
+
+
+@routes.post("/v1/runs/{id}/steps/{step}/done")
+@requires(Permission.RUN_STEPS)
+async def step_done(request: web.Request) -> web.Response:
+    """Mark a step done; body ``{"note"?}``; returns the run."""
+    return await _step(request, "done")
+
+
+@routes.post("/v1/runs/{id}/steps/{step}/escalate")
+@requires(Permission.RUN_STEPS)
+async def step_escalate(request: web.Request) -> web.Response:
+    """Escalate a step now; body ``{"note"?}``; returns the run."""
+    return await _step(request, "escalate")
+
+
+@routes.post("/v1/runs/{id}/steps/{step}/approve")
+@requires(Permission.RUN_STEPS)
+async def step_approve(request: web.Request) -> web.Response:
+    """Approve a step that needs an approval; body ``{"note"?}``; returns the run."""
+    return await _step(request, "approve")

@@ -1,0 +1,206 @@
+"""Incidents, boards, flags, whoami and the service endpoints of the monitor API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import msgpack
+import pytest
+
+from core import keys
+from tests.monitor.test_api_support import ApiStack, start_api
+
+
+@pytest.fixture
+async def api(redis_url: str, serve_app, data_dir) -> AsyncIterator[ApiStack]:
+    stack, redis = await start_api(redis_url, serve_app, data_dir)
+    yield stack
+    await stack.session.close()
+    await redis.aclose()
+
+
+async def audit_actions(api: ApiStack) -> list[tuple[str, str, str, str]]:
+    return [(r["actor"], r["action"], r["target"], r["outcome"]) for r in await api.audit.read()]
+
+
+async def test_a_fired_incident_is_listed_acknowledged_and_resolved_with_an_audit_trail(api):
+    incident = await api.fire()
+    status, body = await api.call("GET", "/v1/incidents", "viewer")
+    assert status == 200
+    assert [i["id"] for i in body["incidents"]] == [incident.id]
+
+    status, acked = await api.call("POST", f"/v1/incidents/{incident.id}/ack", "duty_manager",
+                                   body={"note": "looking"})  # fmt: skip
+    assert status == 200
+    assert (acked["state"], acked["acknowledged_by"]) == ("acknowledged", "t-duty_manager")
+
+    status, resolved = await api.call("POST", f"/v1/incidents/{incident.id}/resolve",
+                                      "duty_manager", body={"note": "queue drained"})  # fmt: skip
+    assert (status, resolved["state"]) == (200, "resolved")
+
+    status, again = await api.call("POST", f"/v1/incidents/{incident.id}/resolve", "duty_manager")
+    assert status == 409 and "already resolved" in again["error"]
+
+    status, detail = await api.call("GET", f"/v1/incidents/{incident.id}", "viewer")
+    assert status == 200
+    assert [e["event"] for e in detail["timeline"]] == ["opened", "acknowledged", "resolved"]
+    assert detail["timeline"][1]["note"] == "looking"
+    assert await audit_actions(api) == [
+        ("t-duty_manager", "incident.ack", incident.id, "ok"),
+        ("t-duty_manager", "incident.resolve", incident.id, "ok"),
+        ("t-duty_manager", "incident.resolve", incident.id, "conflict"),
+    ]
+
+
+async def test_acknowledging_twice_is_a_conflict(api):
+    incident = await api.fire()
+    assert (await api.call("POST", f"/v1/incidents/{incident.id}/ack", "admin"))[0] == 200
+    status, body = await api.call("POST", f"/v1/incidents/{incident.id}/ack", "admin")
+    assert status == 409 and body["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/incidents/INC-20990101-00001"),
+        ("POST", "/v1/incidents/INC-20990101-00001/ack"),
+        ("POST", "/v1/incidents/INC-20990101-00001/resolve"),
+        ("GET", "/v1/incidents/" + "x" * 500),
+        ("GET", "/v1/no-such-endpoint"),
+    ],
+)
+async def test_unknown_incidents_and_paths_are_404_json(api, method, path):
+    status, body = await api.call(method, path, "admin")
+    assert status == 404
+    assert isinstance(body, dict) and body["error"]
+
+
+async def test_a_note_is_added_to_the_timeline_and_audited(api):
+    incident = await api.fire()
+    status, _ = await api.call("POST", f"/v1/incidents/{incident.id}/note", "duty_manager",
+                               body={"note": "客服热线排队严重"})  # fmt: skip
+    assert status == 200
+    timeline = await api.incidents.timeline(incident.id)
+    assert timeline[-1]["event"] == "note" and timeline[-1]["note"] == "客服热线排队严重"
+    assert (await audit_actions(api))[-1][1:] == ("incident.note", incident.id, "ok")
+
+
+async def test_a_manual_incident_is_opened_by_its_author(api):
+    status, body = await api.call("POST", "/v1/incidents", "duty_manager",
+                                  body={"title": "Payment page slow", "severity": "major",
+                                        "subject": "payments"})  # fmt: skip
+    assert status == 201
+    assert (body["kind"], body["state"], body["subject"]) == ("manual", "open", "payments")
+    listed = (await api.call("GET", "/v1/incidents?kind=manual", "viewer"))[1]["incidents"]
+    assert [i["id"] for i in listed] == [body["id"]]
+    assert (await audit_actions(api))[-1][:3] == ("t-duty_manager", "incident.create", body["id"])
+
+
+LIST_FILTERS = [
+    ("", {"q1-sla", "q2-sla", "crm-outage"}),
+    ("?kind=outage", {"crm-outage"}),
+    ("?severity=critical", {"q2-sla"}),
+    ("?subject=q1", {"q1-sla"}),
+    ("?state=acknowledged", {"q2-sla"}),
+    ("?state=resolved", {"old-sla"}),
+    ("?state=all", {"q1-sla", "q2-sla", "crm-outage", "old-sla"}),
+    ("?state=all&kind=sla&limit=2", {"q2-sla", "q1-sla"}),
+    ("?kind=surge", set()),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), LIST_FILTERS)
+async def test_the_incident_list_filters_by_state_kind_severity_and_subject(api, query, expected):
+    names = {}
+    seeds = [("old", "sla", "minor"), ("q1", "sla", "major"), ("q2", "sla", "critical"),
+             ("crm", "outage", "major")]  # fmt: skip
+    for n, (subject, kind, severity) in enumerate(seeds):
+        incident = await api.fire(subject, severity, kind=kind, rule=f"{kind}.rule",
+                                  at=1_700_000_000.0 + n)  # fmt: skip
+        names[incident.id] = f"{subject}-{kind}"
+    ids = {v: k for k, v in names.items()}
+    await api.incidents.resolve(ids["old-sla"], actor="x")
+    await api.incidents.acknowledge(ids["q2-sla"], actor="x")
+    status, body = await api.call("GET", "/v1/incidents" + query, "viewer")
+    assert status == 200
+    assert {names[i["id"]] for i in body["incidents"]} == expected
+
+
+def queue_row(name: str, updated_at: float, channel: str = "chat") -> bytes:
+    return msgpack.packb({
+        "queue": name, "channel": channel, "waiting": 12, "longest_wait_s": 40.0,
+        "agents_available": 2, "agents_busy": 9, "service_level": 0.8, "abandon_rate": 0.05,
+        "asa_s": 14.0, "offered_5m": 90, "trend": [3, 5, 12], "sla_threshold_s": 30,
+        "updated_at": updated_at, "source": "acd",
+    })  # fmt: skip
+
+
+async def test_board_rows_carry_their_age_and_turn_stale_when_their_source_stops(api):
+    now = time.time()
+    await api.redis.hset(
+        keys.QUEUES,
+        mapping={"fresh": queue_row("fresh", now - 2), "old": queue_row("old", now - 300, "phone")},
+    )
+    health = {"subject": "crm", "kind": "component", "status": "down", "latency_ms": None,
+              "error_rate": 0.5, "message": "timeout", "updated_at": now - 100,
+              "last_seen": now - 100}  # fmt: skip
+    await api.redis.hset(keys.HEALTH, "crm", msgpack.packb(health))
+    status, body = await api.call("GET", "/v1/queues", "viewer")
+    assert status == 200
+    rows = {r["queue"]: r for r in body["queues"]}
+    assert rows["fresh"]["stale"] is False and 1.5 < rows["fresh"]["age_s"] < 10
+    assert rows["old"]["stale"] is True and rows["old"]["age_s"] >= 300
+    assert [r["queue"] for r in (await api.call("GET", "/v1/queues?channel=phone", "viewer"))[1]
+            ["queues"]] == ["old"]  # fmt: skip
+    status, body = await api.call("GET", "/v1/health?status=down", "oncall")
+    assert status == 200 and body["health"][0]["subject"] == "crm"
+    assert body["health"][0]["stale"] is True
+
+
+async def test_flags_are_listed_by_name(api):
+    flag = {"name": "auto_reply", "value": "on", "set_by": "run:R1", "at": 1.0, "run": "R1"}
+    await api.redis.hset(keys.FLAGS, "auto_reply", msgpack.packb(flag))
+    assert await api.call("GET", "/v1/flags", "viewer") == (200, {"flags": {"auto_reply": flag}})
+
+
+WHOAMI = [
+    ("viewer", ["read_board"]),
+    ("oncall", ["read_board", "run_steps"]),
+    ("security_officer", ["read_audit", "read_board"]),
+]
+
+
+@pytest.mark.parametrize(("role", "permissions"), WHOAMI)
+async def test_whoami_names_the_token_role_and_permissions(api, role, permissions):
+    status, body = await api.call("GET", "/v1/whoami", role)
+    assert (status, body) == (200, {"name": f"t-{role}", "role": role,
+                                    "permissions": permissions})  # fmt: skip
+
+
+async def test_healthz_needs_no_token_and_reports_engine_lag(api):
+    now = time.time()
+    await api.redis.hset(
+        keys.ENGINE_STATUS,
+        mapping={"watermark": now - 7, "lag_s": 2.5, "events": 10, "updated_at": now},
+    )
+    status, body = await api.call("GET", "/healthz", None)
+    assert status == 200
+    assert (body["status"], body["redis"], body["lag_s"]) == ("ok", "up", 2.5)
+
+
+async def test_healthz_is_degraded_before_the_engine_reports(api):
+    status, body = await api.call("GET", "/healthz", None)
+    assert (status, body["status"]) == (200, "degraded")
+    assert body["problems"] == ["engine has not reported"]
+
+
+async def test_metrics_are_prometheus_text_without_a_token(api):
+    await api.fire()
+    await api.call("GET", "/v1/incidents", "viewer")
+    status, text = await api.call("GET", "/metrics", None)
+    assert status == 200
+    assert "watchfloor_incidents_open 1" in text
+    counter = 'watchfloor_api_requests_total{method="GET",route="/v1/incidents",status="200"}'
+    assert f"{counter} 1" in text
+    assert "watchfloor_api_live_clients 0" in text

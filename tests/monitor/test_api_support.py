@@ -1,0 +1,109 @@
+"""Shared set-up of the monitor API tests: a real API on a real Redis, real tokens.
+
+Not a test module of its own: the ``test_api_*`` modules build their fixture
+with :func:`start_api`, which serves ``monitor.api.app.create_app`` with a real
+``TokenStore`` (one token per role), a real ``AuditLog`` whose signing key is
+made in the test's data directory, and (when given) a real playbook runner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import redis.asyncio as aioredis
+
+from core.config import ApiConfig, Config, SecurityConfig
+from monitor.api.app import create_app
+from monitor.incidents import Incident, IncidentStore
+from security.audit import AuditLog, open_audit
+from security.roles import ROLES
+from security.tokens import TokenStore
+
+ADMIN_BOOTSTRAP = "bootstrap-admin-token-for-tests"
+
+
+@dataclass
+class ApiStack:
+    """A served API and what tests need to drive it."""
+
+    url: str
+    redis: aioredis.Redis
+    incidents: IncidentStore
+    token_store: TokenStore
+    audit: AuditLog
+    session: aiohttp.ClientSession
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, role: str | None = None, token: str | None = None) -> dict[str, str]:
+        token = token if token is not None else (self.tokens[role] if role else None)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        role: str | None = "admin",
+        *,
+        token: str | None = None,
+        body: Any = None,
+        data: bytes | None = None,
+    ) -> tuple[int, Any]:
+        """``(status, parsed JSON or text)`` of one request."""
+        payload = json.dumps(body).encode() if body is not None else data
+        headers = self.headers(role, token)
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        async with self.session.request(method, self.url + path, data=payload,
+                                        headers=headers) as response:  # fmt: skip
+            text = await response.text()
+            try:
+                return response.status, json.loads(text)
+            except ValueError:
+                return response.status, text
+
+    async def fire(self, subject: str = "chat-vip", severity: str = "major", **kw: Any) -> Incident:
+        result = await self.incidents.fire(
+            kind=kw.pop("kind", "sla"), rule=kw.pop("rule", "sla.breach"), subject=subject,
+            severity=severity, title=kw.pop("title", f"SLA breach on {subject}"),
+            evidence=kw.pop("evidence", {"waiting": 42}), at=kw.pop("at", 1_700_000_000.0),
+            **kw,
+        )  # fmt: skip
+        return result.incident
+
+
+def api_config(data_dir: Path, **api: Any) -> Config:
+    return Config(
+        data_dir=str(data_dir),
+        api=dataclasses.replace(ApiConfig(), **api),
+        security=SecurityConfig(auth_fail_limit=1_000_000),
+    )
+
+
+async def start_api(
+    redis_url: str,
+    serve_app: Any,
+    data_dir: Path,
+    *,
+    runner: Any = None,
+    with_audit: bool = True,
+    **api: Any,
+) -> tuple[ApiStack, aioredis.Redis]:
+    """Serve the API; the caller closes ``stack.session`` and the returned client."""
+    redis = aioredis.Redis.from_url(redis_url)
+    config = api_config(data_dir, **api)
+    incidents = IncidentStore(redis)
+    token_store = TokenStore(redis)
+    audit = open_audit(config, redis, create_keys=True)
+    app = create_app(config, redis, incidents=incidents, token_store=token_store,
+                     runner=runner, audit=audit if with_audit else None,
+                     admin_token=ADMIN_BOOTSTRAP)  # fmt: skip
+    url = await serve_app(app)
+    stack = ApiStack(url, redis, incidents, token_store, audit, aiohttp.ClientSession())
+    for role in sorted(ROLES):
+        stack.tokens[role], _ = await token_store.create(f"t-{role}", role)
+    return stack, redis
