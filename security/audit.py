@@ -1,0 +1,428 @@
+"""The tamper-evident audit log: one hash chain in Redis, shared by every process.
+
+:class:`AuditLog` appends records to ``keys.AUDIT`` (a stream whose entry id is
+``{seq}-0`` and whose field ``r`` holds the record's canonical JSON, the very
+bytes that are hashed) and keeps the chain head in ``keys.AUDIT_HEAD``. An
+append is a compare-and-set: the client computes the record and its SHA-256
+(Redis Lua has none) for the head it believes in, and a small Lua script adds
+it only if the head is still that one, else answers the current head and the
+client retries. We use a script rather than WATCH/MULTI because a MULTI does
+not roll back: a refused XADD would still let the head move. Two processes
+appending at once therefore never fork the chain.
+
+The monitor runs :meth:`AuditLog.run`: it signs checkpoints (every
+``checkpoint_every`` records or ``checkpoint_interval_s``), mirrors records and
+checkpoints to append-only files (``security.audit_files``) and, when Redis
+has lost records the files still hold (wiped, or restarted from an older
+snapshot), writes them back so the chain continues where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from core import keys
+from core.config import Config
+from security.audit_chain import (
+    GENESIS,
+    Frontier,
+    canonical,
+    checkpoint_message,
+    clean_details,
+    record_hash,
+    utc_now,
+    verify_records,
+)
+from security.audit_files import AuditFiles, last_record, read_checkpoints, read_records
+from security.signer import (
+    AuditSigner,
+    SignerError,
+    generate_signing_key,
+    load_signer,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 200
+READ_CHUNK = 1000
+
+_APPEND_LUA = """
+local cur = redis.call('HMGET', KEYS[1], 'seq', 'hash')
+local seq, hash = cur[1] or '0', cur[2] or ''
+if seq ~= ARGV[1] or hash ~= ARGV[2] then return {0, seq, hash} end
+local added = redis.pcall('XADD', KEYS[2], ARGV[3] .. '-0', 'r', ARGV[5])
+if type(added) == 'table' and added.err then
+  return redis.error_reply('audit stream is ahead of its head: ' .. added.err)
+end
+redis.call('HSET', KEYS[1], 'seq', ARGV[3], 'hash', ARGV[4])
+return {1, ARGV[3], ARGV[4]}
+"""
+
+_RESTORE_LUA = """
+local cur = redis.call('HMGET', KEYS[1], 'seq', 'hash')
+if (cur[1] or '0') ~= ARGV[1] or (cur[2] or '') ~= ARGV[2] then
+  redis.call('DEL', KEYS[3])
+  return 0
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    redis.call('RENAME', KEYS[3], KEYS[2])
+  else
+    for _, e in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do
+      redis.call('XADD', KEYS[2], e[1], e[2][1], e[2][2])
+    end
+    redis.call('DEL', KEYS[3])
+  end
+end
+redis.call('HSET', KEYS[1], 'seq', ARGV[3], 'hash', ARGV[4])
+return 1
+"""
+
+
+class AuditError(Exception):
+    """The audit log could not do what was asked."""
+
+
+class AuditConflict(AuditError):
+    """An append lost the race for the chain head too many times."""
+
+
+class AuditIntegrityError(AuditError):
+    """Redis and the files disagree, or the chain in Redis is broken: a human must look."""
+
+
+class AuditLog:
+    """Append to, read, checkpoint and mirror the audit chain."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        signer: AuditSigner | None = None,
+        *,
+        files_dir: str | Path | None = None,
+        checkpoint_every: int = 1000,
+        checkpoint_interval_s: float = 60.0,
+        segment_records: int = 100_000,
+        tick_s: float = 1.0,
+    ) -> None:
+        self.redis = redis
+        self.signer = signer
+        self.files_dir = Path(files_dir) if files_dir else None
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self.segment_records = segment_records
+        self.tick_s = tick_s
+        self._append_script = redis.register_script(_APPEND_LUA)
+        self._restore_script = redis.register_script(_RESTORE_LUA)
+        self._head: tuple[int, str] = (0, "")
+        self._frontier: Frontier | None = None
+        self._files: AuditFiles | None = None
+
+    # Appending and reading ---------------------------------------------------
+
+    async def append(
+        self,
+        actor: str,
+        role: str,
+        action: str,
+        target: str,
+        outcome: str = "ok",
+        details: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Add one record at the head of the chain; return it (with ``seq`` and ``hash``)."""
+        clean = clean_details(details or {})
+        seq, prev = self._head
+        for attempt in range(MAX_ATTEMPTS):
+            if seq == 0 and self.files_dir is not None:
+                seq, prev = await self._restore_before_genesis()
+            record = {
+                "seq": seq + 1,
+                "at": utc_now(),
+                "actor": str(actor),
+                "role": str(role),
+                "action": str(action),
+                "target": str(target),
+                "outcome": str(outcome),
+                "details": clean,
+                "prev": prev or GENESIS,
+            }
+            record["hash"] = record_hash(record)
+            done, now_seq, now_hash = await self._append_script(
+                keys=[keys.AUDIT_HEAD, keys.AUDIT],
+                args=[str(seq), prev, str(seq + 1), record["hash"], canonical(record)],
+            )
+            self._head = (int(now_seq), _text(now_hash))
+            if done:
+                return record
+            seq, prev = self._head
+            if attempt > 2:  # real contention: spread the retries out
+                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 20)))
+        raise AuditConflict(f"could not append {action} after {MAX_ATTEMPTS} attempts")
+
+    async def _restore_before_genesis(self) -> tuple[int, str]:
+        """An empty Redis whose files hold history (wiped): continue that chain, not a new one."""
+        try:
+            await self.restore()
+        except AuditError:
+            logger.exception("audit restore failed; appending to the chain Redis has")
+        return await self.head()
+
+    async def head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last record; ``(0, "")`` for an empty log."""
+        seq, value = await self.redis.hmget(keys.AUDIT_HEAD, ["seq", "hash"])
+        self._head = (int(seq or 0), _text(value))
+        return self._head
+
+    async def read(self, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+        """Records with ``seq > after``, oldest first, at most ``limit``."""
+        entries = await self.redis.xrange(keys.AUDIT, min=f"{after + 1}-0", count=limit)
+        return [json.loads(fields[b"r"]) for _, fields in entries]
+
+    async def checkpoints(self, after: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Signed checkpoints with ``size > after``, oldest first."""
+        entries = await self.redis.xrange(keys.AUDIT_CHECKPOINTS, min=f"{after + 1}-0", count=limit)
+        return [json.loads(fields[b"c"]) for _, fields in entries]
+
+    async def last_checkpoint(self) -> dict[str, Any] | None:
+        entries = await self.redis.xrevrange(keys.AUDIT_CHECKPOINTS, count=1)
+        if not entries:
+            return None
+        fields = entries[0][1]
+        checkpoint = json.loads(fields[b"c"])
+        if b"f" in fields:
+            checkpoint["_frontier"] = json.loads(fields[b"f"])
+        return checkpoint
+
+    # Checkpoints ---------------------------------------------------------------
+
+    async def checkpoint(self) -> dict[str, Any] | None:
+        """Sign a checkpoint over every record so far; None when nothing is new."""
+        if self.signer is None:
+            raise AuditError("no audit signing key: run 'watchfloor keys init'")
+        seq, _ = await self.head()
+        last = await self.last_checkpoint()
+        last_size = int(last["size"]) if last else 0
+        if seq <= last_size:
+            return None
+        frontier = await self._frontier_at(last)
+        head = await self._extend(frontier, last["head_hash"] if last else GENESIS, seq)
+        checkpoint: dict[str, Any] = {
+            "size": seq,
+            "head_hash": head,
+            "root": frontier.root(),
+            "at": utc_now(),
+            "key_id": self.signer.key_id,
+        }
+        checkpoint["signature"] = self.signer.sign(checkpoint_message(checkpoint))
+        fields = {"c": canonical(checkpoint), "f": json.dumps(frontier.hashes)}
+        try:
+            await self.redis.xadd(keys.AUDIT_CHECKPOINTS, fields, id=f"{seq}-0")
+        except ResponseError:  # another process signed this size (or a later one) first
+            return None
+        self._frontier = frontier
+        logger.info("audit checkpoint size=%d key_id=%s", seq, self.signer.key_id)
+        return checkpoint
+
+    async def _frontier_at(self, last: Mapping[str, Any] | None) -> Frontier:
+        size = int(last["size"]) if last else 0
+        if self._frontier is not None and self._frontier.size == size:
+            return self._frontier.copy()
+        if last is not None and "_frontier" in last:
+            return Frontier(size, last["_frontier"])
+        frontier = Frontier()
+        await self._extend(frontier, GENESIS, size)  # restored checkpoints carry no frontier
+        return frontier
+
+    async def _extend(self, frontier: Frontier, prev: str, upto: int) -> str:
+        """Add records ``frontier.size+1 .. upto`` after checking their links; return last hash."""
+        while frontier.size < upto:
+            records = await self.read(frontier.size, min(READ_CHUNK, upto - frontier.size))
+            if not records:
+                raise AuditIntegrityError(f"audit record {frontier.size + 1} is missing in Redis")
+            for record in records:
+                seq = frontier.size + 1
+                if record.get("seq") != seq or record_hash(record) != record.get("hash"):
+                    raise AuditIntegrityError(f"audit record {seq} in Redis was altered")
+                if record.get("prev") != prev:
+                    raise AuditIntegrityError(f"audit record {seq} in Redis breaks the chain")
+                frontier.append(bytes.fromhex(record["hash"]))
+                prev = record["hash"]
+        return prev
+
+    # Files: mirror and restore -------------------------------------------------
+
+    def _writer(self) -> AuditFiles | None:
+        if self.files_dir is None:
+            return None
+        if self._files is None:
+            files = AuditFiles(self.files_dir, self.segment_records)
+            if not files.open():
+                logger.warning("another process mirrors %s: not mirroring", self.files_dir)
+                self.files_dir = None
+                return None
+            self._files = files
+        return self._files
+
+    async def mirror(self) -> int:
+        """Append records and checkpoints not yet in the files; return records written."""
+        files = self._writer()
+        if files is None:
+            return 0
+        written = 0
+        while records := await self.read(files.last_seq, READ_CHUNK):
+            first = records[0]
+            if files.last_seq and first.get("prev") != files.last_hash:
+                raise AuditIntegrityError(
+                    f"audit record {first.get('seq')} in Redis does not chain to the files"
+                )
+            written += await asyncio.to_thread(files.append_records, records)
+        checkpoints = await self.checkpoints(files.last_checkpoint)
+        if checkpoints:
+            await asyncio.to_thread(files.append_checkpoints, checkpoints)
+        return written
+
+    async def restore(self) -> int:
+        """Write back records the files hold and Redis lost; return how many."""
+        if self.files_dir is None or not self.files_dir.exists():
+            return 0
+        seq, head_hash = await self.head()
+        if self._files is not None:
+            files_last = self._files.last_seq
+        else:
+            last_line = await asyncio.to_thread(last_record, self.files_dir)
+            files_last = int(last_line["seq"]) if last_line else 0
+        if files_last <= seq:
+            return 0
+        records, checkpoints = await asyncio.to_thread(_load_files, self.files_dir)
+        if seq and records[seq - 1]["hash"] != head_hash:
+            raise AuditIntegrityError(f"Redis and the audit files disagree at record {seq}")
+        if seq == 0 and await self.redis.exists(keys.AUDIT):
+            raise AuditIntegrityError("the audit stream exists but has no head")
+        self._check_files(records, checkpoints)
+        missing = records[seq:]
+        temp = f"{keys.AUDIT}:restore:{uuid.uuid4().hex}"
+        for start in range(0, len(missing), READ_CHUNK):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for record in missing[start : start + READ_CHUNK]:
+                    pipe.xadd(temp, {"r": canonical(record)}, id=f"{record['seq']}-0")
+                await pipe.execute()
+        last = missing[-1]
+        done = await self._restore_script(
+            keys=[keys.AUDIT_HEAD, keys.AUDIT, temp],
+            args=[str(seq), head_hash, str(last["seq"]), last["hash"]],
+        )
+        if not done:
+            logger.info("audit restore lost the race to another process")
+            return 0
+        await self._restore_checkpoints(checkpoints)
+        logger.warning("audit restored from files records=%d head=%d", len(missing), last["seq"])
+        return len(missing)
+
+    def _check_files(self, records: list[dict[str, Any]], checkpoints: list[Any]) -> None:
+        if self.signer is None:
+            return
+        result = verify_records(records, checkpoints, [self.signer.public_key])
+        if not result.ok:
+            raise AuditIntegrityError(
+                f"audit files fail verification at record {result.first_bad_seq}: {result.reason}"
+            )
+
+    async def _restore_checkpoints(self, checkpoints: list[dict[str, Any]]) -> None:
+        last = await self.last_checkpoint()
+        last_size = int(last["size"]) if last else 0
+        for checkpoint in checkpoints:
+            if checkpoint["size"] > last_size:
+                try:
+                    await self.redis.xadd(
+                        keys.AUDIT_CHECKPOINTS,
+                        {"c": canonical(checkpoint)},
+                        id=f"{checkpoint['size']}-0",
+                    )
+                except ResponseError:
+                    continue
+
+    # The monitor's task -------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Restore, then mirror and checkpoint until ``stop``; a last pass on the way out."""
+        last_checkpoint_at = time.monotonic()
+        while True:
+            stopping = stop.is_set()
+            try:
+                if await self._tick(last_checkpoint_at, final=stopping):
+                    last_checkpoint_at = time.monotonic()
+            except AuditError:
+                logger.exception("audit log task failed a pass")
+            except Exception:  # the task boundary: keep the log task alive
+                logger.exception("audit log task failed a pass")
+            if stopping:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.tick_s)
+        self.close()
+
+    async def _tick(self, last_checkpoint_at: float, *, final: bool) -> bool:
+        seq, _ = await self.head()
+        await self.restore()
+        await self.mirror()
+        signed = False
+        if self.signer is not None:
+            last = await self.last_checkpoint()
+            new = seq - (int(last["size"]) if last else 0)
+            due = time.monotonic() - last_checkpoint_at >= self.checkpoint_interval_s
+            if new >= self.checkpoint_every or (new > 0 and (due or final)):
+                signed = await self.checkpoint() is not None
+                await self.mirror()
+        return signed
+
+    def close(self) -> None:
+        if self._files is not None:
+            self._files.close()
+            self._files = None
+
+
+def _load_files(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return list(read_records(directory)), read_checkpoints(directory)
+
+
+def _text(value: Any) -> str:
+    if value is None or value is False:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def open_audit(config: Config, redis: aioredis.Redis, *, create_keys: bool = False) -> AuditLog:
+    """The audit log of a stack: signing key from ``DATA_DIR/keys``, files in ``DATA_DIR/audit``.
+
+    Without a signing key (a process that only appends) checkpoints are left to
+    the process that has one; ``create_keys`` makes the key first (``up``, tests).
+    """
+    keys_dir = config.path("keys")
+    try:
+        signer: AuditSigner | None = load_signer(keys_dir)
+    except SignerError:
+        if create_keys:
+            generate_signing_key(keys_dir)
+            signer = load_signer(keys_dir)
+        else:
+            logger.warning("no audit signing key in %s: checkpoints are not signed here", keys_dir)
+            signer = None
+    return AuditLog(
+        redis,
+        signer,
+        files_dir=config.path("audit"),
+        checkpoint_every=config.security.checkpoint_every,
+        checkpoint_interval_s=config.security.checkpoint_interval_s,
+    )
