@@ -137,8 +137,11 @@ _ROLE_MAILBOXES = frozenset(
 
 _ID_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK: Final = "10X98765432"
+# Province-level codes of GB/T 2260 (first two digits of a resident ID).
 _PROVINCES: Final = frozenset(
-    ["11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82", "83", "91"]
+    {"11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37"}
+    | {"41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64"}
+    | {"65", "71", "81", "82", "83", "91"}
 )
 
 
@@ -236,6 +239,7 @@ def _numbers_in_run(text: str, lowered: str, start: int, end: int) -> list[Findi
 
 
 _MAX_GROUPS: Final = 6
+_LENGTHS: Final = frozenset({11, 13, 15, 16, 17, 18, 19})
 _SHAPES: Final = frozenset(
     {(3, 4, 4), (3, 8), (7, 4), (6, 8, 4), (4, 4, 4, 4), (4, 4, 4, 4, 1), (4, 4, 4, 4, 2)}
     | {(4, 4, 4, 4, 3), (6, 13), (6, 12), (6, 10)}
@@ -270,7 +274,7 @@ def _classify(
     text: str, lowered: str, start: int, end: int, digits: str, groups: int
 ) -> Finding | None:
     n = len(digits)
-    if n not in (11, 13, 15, 16, 17, 18, 19) or (digits[0] == "0" and not digits.startswith("0086")):
+    if n not in _LENGTHS or (digits[0] == "0" and not digits.startswith("0086")):
         return None
     context = _context(lowered, start, end)
     if context == "not":
@@ -366,9 +370,7 @@ def _card_prefix(digits: str) -> bool:
         return n in (16, 19)
     if "51" <= digits[:2] <= "55" or "2221" <= digits[:4] <= "2720":  # Mastercard
         return n == 16
-    if digits.startswith(("35", "6011", "65")):  # JCB, Discover
-        return True
-    return False
+    return digits.startswith(("35", "6011", "65"))  # JCB, Discover
 
 
 def _looks_like_date_serial(digits: str) -> bool:
