@@ -29,6 +29,7 @@ from typing import Final
 import redis.asyncio as aioredis
 
 from core import keys
+from security import keys as keyfiles
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ SCHEME: Final = "v1"
 DEFAULT_TOLERANCE_S: Final = 300.0
 MAX_HEADER_CHARS: Final = 2048
 SECRET_PREFIX: Final = "whsec_"
-SIGNING_DIR: Final = ("keys", "signing")
 SOURCE_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 _HEX_RE: Final = re.compile(r"^[0-9a-f]{64}$")
 
@@ -119,7 +119,7 @@ def verify(
 
 
 def signing_dir(data_dir: str | Path) -> Path:
-    return Path(data_dir, *SIGNING_DIR)
+    return keyfiles.signing_secrets_dir(data_dir)
 
 
 def _check_source(source: str) -> None:
@@ -154,10 +154,10 @@ class SigningKeys:
     def add(data_dir: str | Path, source: str) -> str:
         """Create a new secret for ``source`` (appended: older ones stay valid); return it."""
         _check_source(source)
+        keyfiles.ensure_keys_dir(data_dir)
         folder = signing_dir(data_dir)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(folder.parent, 0o700)
-        os.chmod(folder, 0o700)
+        folder.mkdir(exist_ok=True, mode=keyfiles.DIR_MODE)
+        os.chmod(folder, keyfiles.DIR_MODE)
         secret = SECRET_PREFIX + pysecrets.token_urlsafe(32)
         path = folder / f"{source}.secrets"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
