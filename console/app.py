@@ -1,0 +1,242 @@
+"""The console application: wires screens, bindings, the live feed and the one error funnel.
+
+Everything the screens show lives in :class:`~console.state.BoardState`; the
+app applies what :class:`~console.client.LiveFeed` posts and tells the
+screens which rows changed. Commands go through :meth:`ConsoleApp.act`, and
+every failure of a command or a worker ends in :meth:`ConsoleApp.report_error`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from console.actions import commands, done_values
+from console.client import ApiClient, ApiError, LiveFeed
+from console.i18n import Translator
+from console.messages import (
+    ChangesReceived,
+    IncidentOpened,
+    LiveConnected,
+    LiveDisconnected,
+    PingReceived,
+    SnapshotReceived,
+)
+from console.screens.audit import AuditScreen
+from console.screens.base import ConsoleScreen, translate_bindings
+from console.screens.board import BoardScreen
+from console.screens.help import HelpScreen
+from console.screens.incident import IncidentScreen
+from console.state import BoardState, Dirty
+
+logger = logging.getLogger(__name__)
+STYLES = Path(__file__).parent / "styles"
+
+
+class ConsoleApp(App[None]):
+    CSS_PATH: ClassVar[list[Path]] = [STYLES / "console.tcss"]
+    TITLE = "Watchfloor"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "key.quit"),
+        Binding("question_mark", "help", "key.help"),
+        Binding("b", "board", "key.board", show=False),
+        Binding("u", "show_audit", "key.audit"),
+    ]
+
+    def __init__(
+        self,
+        url: str | None,
+        token: str = "",
+        *,
+        lang: str = "en",
+        stale_after_s: float = 30.0,
+        live: bool = True,
+    ) -> None:
+        super().__init__()
+        self.tr = Translator(lang)
+        self.board = BoardState(stale_after_s)
+        self.api = ApiClient(url, token) if url else None
+        self.feed = LiveFeed(url, token, self.post_message) if url and live else None
+        self.me: dict[str, Any] = {}
+        self.link: tuple[str, str] = ("connecting", self.tr("conn.connecting"))
+        translate_bindings(self, self.tr)
+
+    def on_mount(self) -> None:
+        self.push_screen(BoardScreen())
+        if self.api is not None:
+            self.run_worker(self._load_whoami(), group="api", exit_on_error=False)
+        if self.feed is not None:
+            self.run_worker(self.feed.run(), group="live", exit_on_error=False)
+        self.set_timer(1.0, self._tick)
+
+    async def on_unmount(self) -> None:
+        if self.api is not None:
+            await self.api.aclose()
+
+    async def _load_whoami(self) -> None:
+        self.me = await self.api.whoami()  # type: ignore[union-attr]
+        self.refresh_bindings()
+        self._each_screen(lambda s: s.sync_status())
+
+    # --- what the screens ask -------------------------------------------------------
+
+    def may(self, permission: str) -> bool:
+        return permission in (self.me.get("permissions") or ())
+
+    def user_text(self) -> str:
+        if not self.me:
+            return ""
+        return f"{self.me.get('name')} · {self.me.get('role')}"
+
+    def link_text(self) -> tuple[str, str]:
+        return self.link
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.may("read_audit") if action == "show_audit" else True
+
+    # --- the live feed --------------------------------------------------------------------
+
+    def _each_screen(self, call: Any) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ConsoleScreen):
+                call(screen)
+
+    def _updated(self, dirty: Dirty) -> None:
+        self._each_screen(lambda s: s.board_updated(dirty))
+
+    def on_live_connected(self, _: LiveConnected) -> None:
+        self.board.connected = True
+        self.board.touch(time.time())
+        self._set_link("live", self.tr("conn.connected"))
+
+    def on_live_disconnected(self, message: LiveDisconnected) -> None:
+        self.board.connected = False
+        key = "conn.refused" if message.fatal else "conn.disconnected"
+        self._set_link("down", self.tr(key, s=round(message.retry_in), reason=message.reason))
+        self._tick(rearm=False)
+
+    def on_snapshot_received(self, message: SnapshotReceived) -> None:
+        self._updated(self.board.apply_snapshot(message.snapshot, time.time()))
+
+    def on_changes_received(self, message: ChangesReceived) -> None:
+        self._updated(self.board.apply_changes(message.changes, time.time()))
+
+    def on_ping_received(self, _: PingReceived) -> None:
+        self.board.touch(time.time())
+
+    def _set_link(self, state: str, text: str) -> None:
+        self.link = (state, text)
+        self._each_screen(lambda s: s.sync_status())
+
+    def _tick(self, rearm: bool = True) -> None:
+        # Re-armed after the tick finished (Dolphie): a slow tick never piles up.
+        try:
+            if isinstance(self.screen, ConsoleScreen):
+                self.screen.tick(time.time())
+        finally:
+            if rearm:
+                self.set_timer(1.0, self._tick)
+
+    # --- navigation -----------------------------------------------------------------------
+
+    def on_incident_opened(self, message: IncidentOpened) -> None:
+        self.push_screen(IncidentScreen(message.incident_id))
+
+    def action_board(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_show_audit(self) -> None:
+        if not isinstance(self.screen, AuditScreen):
+            self.push_screen(AuditScreen())
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    # --- commands and fetches ---------------------------------------------------------------
+
+    def act(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """Send a command to the API; on success apply its answer and say so."""
+        if self.api is None:
+            return
+        command = commands(self.api)[name]
+
+        async def call() -> None:
+            result = await command.call(*args, **kwargs)
+            data = result.get(command.kind, result)
+            if isinstance(data, dict) and data.get("id"):
+                self._updated(
+                    self.board.apply_changes(
+                        [{"kind": command.kind, "op": name, "data": data}], time.time()
+                    )
+                )
+            self.notify(self.tr(command.done, **done_values(name, args)))
+
+        self.run_worker(call(), group="api", exit_on_error=False)
+
+    def fetch(self, call: Awaitable[Any], deliver: Any) -> None:
+        """Run an API read in a worker and hand the answer to ``deliver``."""
+
+        async def run() -> None:
+            deliver(await call)
+
+        if self.api is not None:
+            self.run_worker(run(), group="api", exit_on_error=False)
+
+    def fetch_incident(self, incident_id: str, screen: IncidentScreen) -> None:
+        if self.api is not None:
+            self.fetch(self.api.incident(incident_id), screen.timeline_loaded)
+
+    def fetch_audit(self, screen: AuditScreen, after: int) -> None:
+        if self.api is not None:
+            self.fetch(self.api.audit(after), screen.records_loaded)
+
+    def fetch_verify(self, screen: AuditScreen) -> None:
+        if self.api is not None:
+            self.fetch(self.api.audit_verify(), screen.verify_loaded)
+
+    # --- the one error funnel ------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.report_error(event.worker.error)
+
+    def report_error(self, error: BaseException) -> None:
+        if isinstance(error, ApiError):
+            key = "error.unreachable" if error.unreachable else "error.api"
+            logger.warning("api error status=%s message=%s", error.status, error.message)
+            self.notify(self.tr(key, error=error.message), severity="error", timeout=6)
+            return
+        logger.error("console error", exc_info=error)
+        self.notify(f"{type(error).__name__}: {error}", severity="error", timeout=8)
+
+    # --- the command palette ---------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        tr = self.tr
+        yield SystemCommand(tr("key.board"), tr("key.board"), self.action_board)
+        yield SystemCommand(tr("key.help"), tr("key.help"), self.action_help)
+        if self.may("read_audit"):
+            yield SystemCommand(tr("key.audit"), tr("audit.heading"), self.action_show_audit)
+        if isinstance(screen, IncidentScreen):
+            for key, binding in screen._bindings:
+                action = binding.action
+                if binding.description and screen.check_action(action, ()) is True:
+                    yield SystemCommand(
+                        binding.description, f"{key}", lambda a=action: screen.run_action(a)
+                    )
+        for inc in self.board.open_incidents()[:20]:
+            yield SystemCommand(
+                f"{inc['id']} {inc.get('title', '')}",
+                tr("key.open"),
+                lambda i=inc["id"]: self.post_message(IncidentOpened(i)),
+            )
+        yield SystemCommand(tr("key.quit"), tr("key.quit"), self.exit)

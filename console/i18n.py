@@ -1,0 +1,165 @@
+"""English and Chinese strings of the console (``--lang en|zh``).
+
+One table, keyed by a short English id; :class:`Translator` looks a key up in
+the chosen language and falls back to English, then to the key's last part
+(``step.paused`` -> ``paused``), so a value the API adds later still shows
+as readable English rather than an error.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+LANGS: Final = ("en", "zh")
+
+STRINGS: Final[dict[str, tuple[str, str]]] = {
+    # titles and tiles
+    "app.title": ("Watchfloor", "值班台 Watchfloor"),
+    "tile.queues": ("Queues", "队列"),
+    "tile.health": ("Health", "系统健康"),
+    "tile.incidents": ("Open incidents", "未关闭事件"),
+    "tile.runs": ("Active playbooks", "进行中的预案"),
+    "tile.age": ("{age} ago", "{age}前"),
+    "tile.no_data": ("no data", "无数据"),
+    "tile.stale": ("STALE", "数据过期"),
+    # queue columns
+    "col.queue": ("Queue", "队列"),
+    "col.channel": ("Channel", "渠道"),
+    "col.waiting": ("Waiting", "排队"),
+    "col.longest": ("Longest", "最长等待"),
+    "col.sl": ("SL", "服务水平"),
+    "col.abandon": ("Aband.", "放弃率"),
+    "col.agents": ("Avail/Busy", "空闲/忙碌"),
+    "col.trend": ("Trend", "趋势"),
+    # incident columns
+    "col.severity": ("Sev", "级别"),
+    "col.title": ("Title", "标题"),
+    "col.age": ("Age", "时长"),
+    "col.state": ("State", "状态"),
+    "col.count": ("#", "次数"),
+    "col.playbook": ("Playbook", "预案"),
+    "col.incident": ("Incident", "事件"),
+    "col.progress": ("Progress", "进度"),
+    "col.overdue": ("Late", "超时"),
+    "col.step": ("Step", "步骤"),
+    "col.owner": ("Owner", "负责人"),
+    "col.deadline": ("Deadline", "截止"),
+    "col.by": ("By", "执行人"),
+    "col.seq": ("Seq", "序号"),
+    "col.at": ("At", "时间"),
+    "col.actor": ("Actor", "操作人"),
+    "col.role": ("Role", "角色"),
+    "col.action": ("Action", "操作"),
+    "col.target": ("Target", "对象"),
+    "col.outcome": ("Outcome", "结果"),
+    # health strip
+    "health.up": ("up", "正常"),
+    "health.degraded": ("degraded", "降级"),
+    "health.down": ("down", "中断"),
+    "health.lost": ("lost heartbeats", "心跳丢失"),
+    # states and severities
+    "state.open": ("open", "未处理"),
+    "state.acknowledged": ("acked", "已确认"),
+    "state.resolved": ("resolved", "已解决"),
+    "sev.critical": ("CRIT", "紧急"),
+    "sev.major": ("MAJOR", "重要"),
+    "sev.minor": ("minor", "次要"),
+    "sev.info": ("info", "提示"),
+    "step.pending": ("pending", "待办"),
+    "step.ready": ("ready", "可执行"),
+    "step.waiting": ("waiting", "等待中"),
+    "step.running": ("running", "进行中"),
+    "step.done": ("done", "完成"),
+    "step.skipped": ("skipped", "跳过"),
+    "step.overdue": ("overdue", "超时"),
+    "step.escalated": ("escalated", "已升级"),
+    "step.failed": ("failed", "失败"),
+    "step.awaiting_approval": ("needs approval", "待审批"),
+    "run.drill": ("drill", "演练"),
+    # connection
+    "conn.connected": ("live", "已连接"),
+    "conn.connecting": ("connecting…", "连接中…"),
+    "conn.disconnected": ("disconnected, retry in {s}s", "连接断开，{s}秒后重试"),
+    "conn.refused": ("refused: {reason}", "被拒绝：{reason}"),
+    # incident screen
+    "incident.heading": ("Incident", "事件"),
+    "incident.evidence": ("Evidence (masked)", "证据（已脱敏）"),
+    "incident.timeline": ("Timeline", "时间线"),
+    "incident.run": ("Playbook run", "预案执行"),
+    "incident.no_run": ("No playbook run. Press p to start one.", "尚无预案执行。按 p 启动。"),
+    "incident.no_run_ro": ("No playbook run.", "尚无预案执行。"),
+    "incident.subject": ("Subject", "对象"),
+    "incident.opened": ("Opened", "开始"),
+    "incident.unknown": ("Unknown incident {id}", "未知事件 {id}"),
+    # audit screen
+    "audit.heading": ("Audit log", "审计日志"),
+    "audit.filter": ("filter: actor, action or target", "筛选：操作人、操作或对象"),
+    "audit.verified": (
+        "verified up to record {n}; last signed checkpoint {cp}",
+        "已验证至第 {n} 条记录；最近签名检查点 {cp}",
+    ),
+    "audit.broken": (
+        "VERIFICATION FAILED at record {n}: {reason}",
+        "验证失败，第 {n} 条记录：{reason}",
+    ),
+    "audit.verify_missing": ("verification not offered by this API", "此 API 不提供验证"),
+    "audit.verify_pending": ("verifying…", "验证中…"),
+    # modals and actions
+    "modal.note": ("Note", "备注"),
+    "modal.note_for_resolve": ("Resolution note", "解决说明"),
+    "modal.playbook": ("Playbook id (e.g. contact-surge)", "预案编号（如 contact-surge）"),
+    "modal.drill": ("Drill (演练)", "演练"),
+    "modal.ok": ("OK", "确定"),
+    "modal.cancel": ("Cancel", "取消"),
+    "modal.confirm": ("Confirm", "确认"),
+    "done.ack": ("Acknowledged {id}", "已确认 {id}"),
+    "done.resolve": ("Resolved {id}", "已解决 {id}"),
+    "done.note": ("Note added to {id}", "已为 {id} 添加备注"),
+    "done.step": ("Step {step} marked done", "步骤 {step} 已完成"),
+    "done.escalate": ("Step {step} escalated", "步骤 {step} 已升级"),
+    "done.start": ("Playbook {pb} started", "预案 {pb} 已启动"),
+    "error.api": ("The API refused: {error}", "API 拒绝：{error}"),
+    "error.unreachable": ("The API is unreachable: {error}", "无法连接 API：{error}"),
+    "error.no_step": ("Select a step first", "请先选择一个步骤"),
+    "error.no_run": ("This incident has no playbook run", "此事件没有预案执行"),
+    # keys (footer and help)
+    "key.quit": ("Quit", "退出"),
+    "key.help": ("Help", "帮助"),
+    "key.board": ("Board", "总览"),
+    "key.audit": ("Audit", "审计"),
+    "key.open": ("Open", "打开"),
+    "key.sort": ("Sort", "排序"),
+    "key.back": ("Back", "返回"),
+    "key.ack": ("Ack", "确认"),
+    "key.resolve": ("Resolve", "解决"),
+    "key.note": ("Note", "备注"),
+    "key.step_done": ("Step done", "步骤完成"),
+    "key.escalate": ("Escalate", "升级"),
+    "key.start": ("Start playbook", "启动预案"),
+    "key.filter": ("Filter", "筛选"),
+    "key.verify": ("Verify", "验证"),
+    "key.focus": ("Next tile", "下一区域"),
+    "key.palette": ("Commands", "命令"),
+    "help.heading": ("Keys", "快捷键"),
+    "help.role": ("Signed in as {name} ({role})", "当前用户 {name}（{role}）"),
+    "help.where.any": ("anywhere", "任意界面"),
+    "help.where.board": ("board", "总览"),
+    "help.where.incident": ("incident", "事件"),
+    "help.where.audit": ("audit", "审计"),
+    "help.not_allowed": ("(not allowed for your role)", "（您的角色无此权限）"),
+}
+
+
+class Translator:
+    """Looks strings up in one language: ``tr("tile.age", age="3s")``."""
+
+    def __init__(self, lang: str = "en") -> None:
+        if lang not in LANGS:
+            raise ValueError(f"unknown language {lang!r}; use one of {', '.join(LANGS)}")
+        self.lang = lang
+        self._index = LANGS.index(lang)
+
+    def __call__(self, key: str, **values: object) -> str:
+        pair = STRINGS.get(key)
+        text = key.rsplit(".", 1)[-1] if pair is None else (pair[self._index] or pair[0])
+        return text.format(**values) if values else text

@@ -1,0 +1,153 @@
+"""The security officer's audit screen: a live tail with filters and the chain's status.
+
+New records are polled from ``GET /v1/audit?after=SEQ`` (the live feed does
+not carry the audit log); the verification line comes from
+``GET /v1/audit/verify`` when the API offers it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Footer, Input, Static
+
+from console.screens.base import ConsoleScreen
+from console.widgets.status_bar import StatusBar
+from console.widgets.tables import StyledTable
+from console.widgets.tile import Tile
+
+KEEP_RECORDS = 5000
+POLL_S = 2.0
+VERIFY_EVERY_S = 30.0
+COLUMNS = (
+    ("seq", "col.seq"),
+    ("at", "col.at"),
+    ("actor", "col.actor"),
+    ("role", "col.role"),
+    ("action", "col.action"),
+    ("target", "col.target"),
+    ("outcome", "col.outcome"),
+)
+
+
+def matches(record: dict[str, Any], words: list[str]) -> bool:
+    """Every word of the filter appears in the actor, action, target, role or outcome."""
+    hay = " ".join(
+        str(record.get(k, "")) for k in ("actor", "action", "target", "role", "outcome")
+    ).casefold()
+    return all(w in hay for w in words)
+
+
+def verify_text(status: dict[str, Any] | None, tr: Any) -> tuple[str, bool]:
+    """(the line to show, whether the chain is intact) from the verify answer."""
+    if status is None:
+        return tr("audit.verify_missing"), True
+    ok = status.get("ok", status.get("valid", True))
+    if not ok:
+        bad = status.get("first_bad") or status.get("bad_record") or "?"
+        reason = status.get("reason") or status.get("error") or ""
+        return tr("audit.broken", n=bad, reason=reason), False
+    upto = status.get("verified_up_to", status.get("verified", status.get("records", "?")))
+    checkpoint = status.get("last_checkpoint", status.get("checkpoint"))
+    if isinstance(checkpoint, dict):
+        at = checkpoint.get("at")
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else ""
+        checkpoint = f"#{checkpoint.get('seq', '?')} {when}".strip()
+    return tr("audit.verified", n=upto, cp=checkpoint or "—"), True
+
+
+class AuditScreen(ConsoleScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "key.back"),
+        Binding("slash", "focus_filter", "key.filter"),
+        Binding("v", "verify", "key.verify"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[dict[str, Any]] = []
+        self.last_seq = 0
+        self.words: list[str] = []
+        self._last_verify = 0.0
+
+    def compose(self) -> ComposeResult:
+        tr = self.console.tr
+        yield StatusBar(f"{tr('app.title')} · {tr('audit.heading')}")
+        with Horizontal(id="audit-bar"):
+            yield Input(placeholder=tr("audit.filter"), id="audit-filter")
+            yield Static(tr("audit.verify_pending"), id="audit-verify")
+        yield Tile(StyledTable(id="audit-table"), title=tr("audit.heading"), id="tile-audit")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#audit-table", StyledTable)
+        table.cursor_type = "row"
+        for key, label in COLUMNS:
+            table.add_column(self.console.tr(label), key=key)
+        super().on_mount()
+        self.poll()
+        self.action_verify()
+
+    def tick(self, now: float) -> None:
+        super().tick(now)
+        if now - self._last_verify > VERIFY_EVERY_S:
+            self.action_verify()
+
+    def poll(self) -> None:
+        self.console.fetch_audit(self, self.last_seq)
+
+    def records_loaded(self, records: list[dict[str, Any]]) -> None:
+        """New records from the API (called by the app); schedules the next poll."""
+        fresh = [r for r in records if int(r.get("seq", 0)) > self.last_seq]
+        if fresh:
+            self.last_seq = max(int(r.get("seq", 0)) for r in fresh)
+            self.records = (self.records + fresh)[-KEEP_RECORDS:]
+            table = self.query_one("#audit-table", StyledTable)
+            follow = table.cursor_row >= table.row_count - 1
+            for record in fresh:
+                if matches(record, self.words):
+                    self._add(table, record)
+            if follow and table.row_count:
+                table.move_cursor(row=table.row_count - 1, animate=False)
+        self.set_timer(POLL_S, self.poll)
+
+    def _add(self, table: StyledTable, record: dict[str, Any]) -> None:
+        at = record.get("at")
+        when = time.strftime("%m-%d %H:%M:%S", time.localtime(at)) if at else ""
+        outcome = str(record.get("outcome", ""))
+        table.add_row(
+            str(record.get("seq")),
+            when,
+            str(record.get("actor", "")),
+            str(record.get("role", "")),
+            str(record.get("action", "")),
+            str(record.get("target", "")),
+            table.styled(outcome, None if outcome == "ok" else "level--breach"),
+            key=str(record.get("seq")),
+        )
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.words = event.value.casefold().split()
+        table = self.query_one("#audit-table", StyledTable)
+        table.clear()
+        for record in self.records:
+            if matches(record, self.words):
+                self._add(table, record)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#audit-filter", Input).focus()
+
+    def action_verify(self) -> None:
+        self._last_verify = time.time()
+        self.console.fetch_verify(self)
+
+    def verify_loaded(self, status: dict[str, Any] | None) -> None:
+        text, ok = verify_text(status, self.console.tr)
+        line = self.query_one("#audit-verify", Static)
+        line.update(text)
+        line.set_class(not ok, "-critical")
+        line.set_class(ok and status is not None, "-ok")

@@ -1,0 +1,97 @@
+"""What every console screen shares: the status bar, the 1 Hz tick, role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from textual.dom import DOMNode
+from textual.screen import Screen
+
+from console.state import Dirty
+from console.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from console.app import ConsoleApp
+
+ACTION_PERMISSIONS = {
+    "acknowledge": "ack",
+    "resolve": "ack",
+    "add_note": "ack",
+    "step_done": "run_steps",
+    "escalate": "run_steps",
+    "start_playbook": "start_playbook",
+    "show_audit": "read_audit",
+}
+"""Screen actions and the permission (``GET /v1/whoami``) each needs."""
+
+
+def translate_bindings(node: DOMNode, tr: Callable[[str], str]) -> None:
+    """Show binding descriptions (``key.ack``) in the chosen language.
+
+    Bindings are declared once at class level with string ids; Textual copies
+    them per instance into ``_bindings``, which is where the Footer and the
+    help screen read them, so the translation is done on that copy.
+    """
+    table = node._bindings.key_to_bindings
+    for key, bindings in table.items():
+        table[key] = [
+            replace(b, description=tr(b.description)) if b.description.startswith("key.") else b
+            for b in bindings
+        ]
+
+
+class ConsoleScreen(Screen):
+    """A screen that follows the board model and hides what the role may not do."""
+
+    pending: Dirty
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending = Dirty(reset=True)
+
+    @property
+    def console(self) -> ConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def on_mount(self) -> None:
+        translate_bindings(self, self.console.tr)
+        self.refresh_bindings()
+        self.sync_status()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        needed = ACTION_PERMISSIONS.get(action)
+        if needed is None:
+            return True
+        return self.console.may(needed)
+
+    def sync_status(self) -> None:
+        bars = self.query(StatusBar)
+        if not bars:
+            return
+        bar = bars.first()
+        bar.show_user(self.console.user_text())
+        bar.show_link(*self.console.link_text())
+
+    def board_updated(self, dirty: Dirty) -> None:
+        """Called by the app for each model update; drawn now if visible, else later."""
+        self.pending.merge(dirty)
+        if self.is_current:
+            self.flush()
+
+    def on_screen_resume(self) -> None:
+        self.sync_status()
+        self.flush()
+
+    def flush(self) -> None:
+        dirty, self.pending = self.pending, Dirty()
+        if dirty:
+            self.draw(dirty)
+
+    def draw(self, dirty: Dirty) -> None:
+        """Bring the widgets up to date with the model (override)."""
+
+    def tick(self, now: float) -> None:
+        """Once a second: ages, countdowns, staleness (override, keep cheap)."""
+        self.sync_status()

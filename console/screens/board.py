@@ -1,0 +1,130 @@
+"""The board (default screen): queues, health strip, open incidents, active runs.
+
+Every tile shows the age of its data and turns stale (``-stale``) when its
+source stops reporting or the link is down. Rows are updated in place by key;
+the layout switches to one column below 120 cells (``-narrow``) so that it
+stays readable at 80×24 and uses the space of a large terminal.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.widgets import DataTable, Footer
+
+from console import format as fmt
+from console.messages import IncidentOpened
+from console.screens.base import ConsoleScreen
+from console.state import QUEUE_SORTS, Dirty
+from console.widgets.health_strip import HealthStrip
+from console.widgets.status_bar import StatusBar
+from console.widgets.tables import IncidentTable, QueueTable, RunTable
+from console.widgets.tile import Tile
+
+NARROW_BELOW = 120
+DYNAMIC_SORTS = frozenset(QUEUE_SORTS) - {"queue", "channel"}
+
+
+class BoardScreen(ConsoleScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open_selected", "key.open", show=False),
+        Binding("s", "cycle_sort", "key.sort"),
+        Binding("tab", "app.focus_next", "key.focus", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        tr = self.console.tr
+        yield StatusBar(tr("app.title") + " · " + tr("key.board"))
+        yield Tile(HealthStrip(id="health-strip"), title=tr("tile.health"), id="tile-health")
+        with Horizontal(id="board-main"):
+            yield Tile(QueueTable(id="queues"), title=tr("tile.queues"), id="tile-queues")
+            with Vertical(id="board-side"):
+                yield Tile(
+                    IncidentTable(id="incidents"), title=tr("tile.incidents"), id="tile-incidents"
+                )
+                yield Tile(RunTable(id="runs"), title=tr("tile.runs"), id="tile-runs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        tr = self.console.tr
+        for table in (self.queues, self.incidents, self.runs):
+            table.setup(tr)
+        super().on_mount()
+        self.flush()
+        self.tick(time.time())
+
+    @property
+    def queues(self) -> QueueTable:
+        return self.query_one("#queues", QueueTable)
+
+    @property
+    def incidents(self) -> IncidentTable:
+        return self.query_one("#incidents", IncidentTable)
+
+    @property
+    def runs(self) -> RunTable:
+        return self.query_one("#runs", RunTable)
+
+    def on_resize(self, event: Resize) -> None:
+        self.set_class(event.size.width < NARROW_BELOW, "-narrow")
+
+    def draw(self, dirty: Dirty) -> None:
+        board, now = self.console.board, time.time()
+        if dirty.reset or dirty.queue:
+            self.queues.sync(board, dirty, now)
+        if dirty.reset or dirty.incident:
+            self.incidents.sync(board, dirty, now)
+            self._count_incidents()
+        if dirty.reset or dirty.run:
+            self.runs.sync(board, dirty, now)
+        if dirty.reset or dirty.health:
+            self.query_one(HealthStrip).show(board.health, self.console.tr)
+
+    def _count_incidents(self) -> None:
+        tile = self.query_one("#tile-incidents", Tile)
+        tile.base_title = f"{self.console.tr('tile.incidents')} ({self.incidents.row_count})"
+
+    def tick(self, now: float) -> None:
+        super().tick(now)
+        board, tr = self.console.board, self.console.tr
+        for name in ("queues", "health", "incidents", "runs"):
+            tile = self.query_one(f"#tile-{name}", Tile)
+            age = board.tile_age(name, now)
+            text = tr("tile.no_data") if age is None else tr("tile.age", age=fmt.duration(age))
+            tile.show_freshness(text, board.tile_stale(name, now), tr("tile.stale"))
+        self.incidents.tick(board, now)
+        self.runs.tick(board, now)
+        self.queues.mark_stale(board, now)
+        if self.queues.sort_column in DYNAMIC_SORTS:
+            self.queues.resort(board)
+
+    # --- actions ------------------------------------------------------------------------
+
+    def action_cycle_sort(self) -> None:
+        columns = list(QUEUE_SORTS)
+        current = self.queues.sort_column
+        following = columns[(columns.index(current) + 1) % len(columns)]
+        self.queues.sort_by(following, self.console.board)
+        self.notify(f"{self.console.tr('key.sort')}: {following}", timeout=1.5)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        if event.data_table is self.queues and str(event.column_key.value) in QUEUE_SORTS:
+            self.queues.sort_by(str(event.column_key.value), self.console.board)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table is self.incidents:
+            self.post_message(IncidentOpened(str(event.row_key.value)))
+        elif event.data_table is self.runs:
+            run = self.console.board.runs.get(str(event.row_key.value)) or {}
+            if run.get("incident"):
+                self.post_message(IncidentOpened(str(run["incident"])))
+
+    def action_open_selected(self) -> None:
+        key = self.incidents.cursor_key()
+        if key is not None:
+            self.post_message(IncidentOpened(key))

@@ -1,0 +1,63 @@
+"""The help screen: every key, where it works, and whether your role may use it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from console.screens.base import ACTION_PERMISSIONS
+
+KEYS: tuple[tuple[str, str, str, str], ...] = (
+    ("?", "help.where.any", "key.help", "help"),
+    ("ctrl+p", "help.where.any", "key.palette", "palette"),
+    ("b", "help.where.any", "key.board", "board"),
+    ("u", "help.where.any", "key.audit", "show_audit"),
+    ("q", "help.where.any", "key.quit", "quit"),
+    ("tab", "help.where.board", "key.focus", "focus"),
+    ("enter", "help.where.board", "key.open", "open"),
+    ("s", "help.where.board", "key.sort", "sort"),
+    ("a", "help.where.incident", "key.ack", "acknowledge"),
+    ("r", "help.where.incident", "key.resolve", "resolve"),
+    ("n", "help.where.incident", "key.note", "add_note"),
+    ("d", "help.where.incident", "key.step_done", "step_done"),
+    ("e", "help.where.incident", "key.escalate", "escalate"),
+    ("p", "help.where.incident", "key.start", "start_playbook"),
+    ("escape", "help.where.incident", "key.back", "back"),
+    ("/", "help.where.audit", "key.filter", "filter"),
+    ("v", "help.where.audit", "key.verify", "verify"),
+)
+"""(key, where, what, action) — the action names the permission via ACTION_PERMISSIONS."""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "dismiss", show=False)
+    ]
+
+    def compose(self) -> ComposeResult:
+        app = self.app
+        tr = app.tr  # type: ignore[attr-defined]
+        table = Table(
+            title=tr("help.heading"),
+            caption=app.user_text(),  # type: ignore[attr-defined]
+            expand=False,
+            show_edge=False,
+        )
+        for heading in ("key", "where", "what"):
+            table.add_column(heading)
+        for key, where, what, action in KEYS:
+            needed = ACTION_PERMISSIONS.get(action)
+            allowed = needed is None or app.may(needed)  # type: ignore[attr-defined]
+            label = tr(what) if allowed else f"{tr(what)} {tr('help.not_allowed')}"
+            table.add_row(key, tr(where), label, style=None if allowed else "dim")
+        with VerticalScroll(classes="modal help"):
+            yield Static(table)
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(None)

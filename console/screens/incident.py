@@ -1,0 +1,265 @@
+"""One incident: title, masked evidence, timeline, and its playbook run.
+
+Keys act on the incident (a acknowledge, r resolve with a note, n add a note)
+and on the selected step of its run (d done, e escalate), or start a playbook
+by hand (p). Keys the role may not use are not offered; the API refuses them
+anyway. The incident and run come live from the board model; the timeline is
+fetched from the API and fetched again when the incident changes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from rich.cells import cell_len
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Static
+
+from console import format as fmt
+from console.screens.base import ConsoleScreen
+from console.screens.modals import NoteModal, StartPlaybookModal
+from console.state import Dirty
+from console.widgets.status_bar import StatusBar
+from console.widgets.tables import StyledTable
+from console.widgets.tile import Tile
+
+NARROW_BELOW = 120
+
+
+class StepTable(StyledTable):
+    """The steps of a run: title, owner, state, deadline countdown, who did it."""
+
+    def setup(self, tr: Any) -> None:
+        self.tr = tr
+        self.cursor_type = "row"
+        for key, label in (
+            ("step", "col.step"),
+            ("owner", "col.owner"),
+            ("state", "col.state"),
+            ("deadline", "col.deadline"),
+            ("by", "col.by"),
+        ):
+            self.add_column(tr(label), key=key)
+
+    def cells(self, step: dict[str, Any], now: float) -> list[Any]:
+        state = str(step.get("state", "pending"))
+        deadline = step.get("deadline")
+        late = state not in ("done", "skipped") and deadline is not None and deadline < now
+        cls = (
+            "step--done"
+            if state in ("done", "skipped")
+            else ("step--late" if late or state in ("overdue", "escalated") else "step--active")
+        )
+        return [
+            fmt.truncate(str(step.get("title") or step.get("id")), 40),
+            str(step.get("owner") or ""),
+            self.styled(self.tr(f"step.{state}"), cls),
+            self.styled(
+                fmt.countdown(deadline, now) if state not in ("done", "skipped") else "—",
+                "step--late" if late else None,
+            ),
+            str(step.get("done_by") or ""),
+        ]
+
+    def show(self, run: dict[str, Any] | None, now: float) -> None:
+        steps = (run or {}).get("steps") or []
+        keys = [str(s.get("id")) for s in steps]
+        if keys != self.keys_in_order():
+            self.rebuild((str(s.get("id")), self.cells(s, now)) for s in steps)
+        else:
+            for step in steps:
+                self.set_row(str(step.get("id")), self.cells(step, now))
+
+
+class IncidentScreen(ConsoleScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "key.back"),
+        Binding("a", "acknowledge", "key.ack"),
+        Binding("r", "resolve", "key.resolve"),
+        Binding("n", "add_note", "key.note"),
+        Binding("d", "step_done", "key.step_done"),
+        Binding("e", "escalate", "key.escalate"),
+        Binding("p", "start_playbook", "key.start"),
+    ]
+
+    def __init__(self, incident_id: str) -> None:
+        super().__init__()
+        self.incident_id = incident_id
+        self.timeline: list[dict[str, Any]] = []
+        self.extra_run: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        tr = self.console.tr
+        yield StatusBar(f"{tr('app.title')} · {tr('incident.heading')} {self.incident_id}")
+        yield Static("", id="incident-header")
+        with Horizontal(id="incident-body"):
+            with Vertical(id="incident-left"):
+                yield Tile(
+                    VerticalScroll(Static("", id="evidence")),
+                    title=tr("incident.evidence"),
+                    id="tile-evidence",
+                )
+                yield Tile(
+                    VerticalScroll(Static("", id="timeline")),
+                    title=tr("incident.timeline"),
+                    id="tile-timeline",
+                )
+            yield Tile(
+                Static("", id="run-summary"),
+                StepTable(id="steps"),
+                title=tr("incident.run"),
+                id="tile-run",
+            )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(StepTable).setup(self.console.tr)
+        super().on_mount()
+        self.flush()
+        self.load_timeline()
+
+    def on_resize(self, event: Any) -> None:
+        self.set_class(event.size.width < NARROW_BELOW, "-narrow")
+
+    @property
+    def incident(self) -> dict[str, Any] | None:
+        return self.console.board.incidents.get(self.incident_id)
+
+    @property
+    def run(self) -> dict[str, Any] | None:
+        run = self.console.board.run_for(self.incident_id)
+        return run if run is not None else self.extra_run
+
+    def load_timeline(self) -> None:
+        self.console.fetch_incident(self.incident_id, self)
+
+    def timeline_loaded(self, detail: dict[str, Any]) -> None:
+        """The API answered ``GET /v1/incidents/{id}`` (called by the app)."""
+        incident = detail.get("incident") if isinstance(detail.get("incident"), dict) else detail
+        if incident.get("id") == self.incident_id and self.incident is None:
+            self.console.board.incidents[self.incident_id] = incident
+        self.timeline = list(detail.get("timeline") or incident.get("timeline") or [])
+        self.draw(Dirty(reset=True))
+
+    def draw(self, dirty: Dirty) -> None:
+        if not (dirty.reset or self.incident_id in dirty.incident or dirty.run):
+            return
+        now = time.time()
+        self._draw_header(now)
+        self._draw_evidence()
+        self._draw_timeline()
+        self._draw_run(now)
+        if self.incident_id in dirty.incident and not dirty.reset:
+            self.load_timeline()
+
+    def _draw_header(self, now: float) -> None:
+        tr, inc = self.console.tr, self.incident
+        header = self.query_one("#incident-header", Static)
+        if inc is None:
+            header.update(tr("incident.unknown", id=self.incident_id))
+            return
+        severity, state = inc.get("severity", "info"), inc.get("state", "open")
+        for level in ("critical", "major", "minor", "info"):
+            header.set_class(level == severity, f"-{level}")
+        text = Text()
+        text.append(f" {tr(f'sev.{severity}')} ", style="bold reverse")
+        text.append(f" {inc.get('title')}\n", style="bold")
+        text.append(
+            f"{inc.get('id')} · {tr(f'state.{state}')} · {tr('incident.subject')}: "
+            f"{inc.get('subject')} · {tr('incident.opened')} "
+            f"{fmt.age(inc.get('opened_at'), now)} · ×{inc.get('count', 1)}"
+        )
+        header.update(text)
+
+    def _draw_evidence(self) -> None:
+        evidence = (self.incident or {}).get("evidence") or {}
+        width = max((cell_len(str(k)) for k in evidence), default=0)
+        lines = [f"{fmt.pad(str(k), width)}  {_short(v)}" for k, v in evidence.items()]
+        self.query_one("#evidence", Static).update(Text("\n".join(lines) or "—"))
+
+    def _draw_timeline(self) -> None:
+        lines = []
+        for entry in self.timeline:
+            at = entry.get("at")
+            when = time.strftime("%H:%M:%S", time.localtime(at)) if at else "--:--:--"
+            extra = {k: v for k, v in entry.items() if k not in ("at", "event", "actor", "note")}
+            line = f"{when} {entry.get('event', '?')} · {entry.get('actor', '')}"
+            if entry.get("note"):
+                line += f" — {entry['note']}"
+            if extra:
+                line += " " + " ".join(f"{k}={_short(v)}" for k, v in extra.items())
+            lines.append(line)
+        self.query_one("#timeline", Static).update(Text("\n".join(lines) or "—"))
+
+    def _draw_run(self, now: float) -> None:
+        tr, run = self.console.tr, self.run
+        summary = self.query_one("#run-summary", Static)
+        if run is None:
+            allowed = self.console.may("start_playbook")
+            summary.update(tr("incident.no_run" if allowed else "incident.no_run_ro"))
+        else:
+            drill = f" [{tr('run.drill')}]" if run.get("drill") else ""
+            summary.update(
+                f"{run.get('title') or run.get('playbook')}{drill} · "
+                f"{run.get('state')} · {run.get('id')}"
+            )
+        self.query_one(StepTable).show(run, now)
+
+    def tick(self, now: float) -> None:
+        super().tick(now)
+        self._draw_header(now)
+        self.query_one(StepTable).show(self.run, now)
+
+    # --- actions ----------------------------------------------------------------------
+
+    def action_acknowledge(self) -> None:
+        self.console.act("acknowledge", self.incident_id)
+
+    def action_resolve(self) -> None:
+        def done(note: str | None) -> None:
+            if note is not None:
+                self.console.act("resolve", self.incident_id, note=note)
+
+        self.app.push_screen(NoteModal(self.console.tr("modal.note_for_resolve")), done)
+
+    def action_add_note(self) -> None:
+        def done(note: str | None) -> None:
+            if note:
+                self.console.act("add_note", self.incident_id, note=note)
+
+        self.app.push_screen(NoteModal(self.console.tr("modal.note")), done)
+
+    def _selected_step(self) -> tuple[str, str] | None:
+        run, step = self.run, self.query_one(StepTable).cursor_key()
+        if run is None:
+            self.notify(self.console.tr("error.no_run"), severity="warning")
+            return None
+        if step is None:
+            self.notify(self.console.tr("error.no_step"), severity="warning")
+            return None
+        return str(run["id"]), step
+
+    def action_step_done(self) -> None:
+        selected = self._selected_step()
+        if selected is not None:
+            self.console.act("step_done", *selected)
+
+    def action_escalate(self) -> None:
+        selected = self._selected_step()
+        if selected is not None:
+            self.console.act("escalate", *selected)
+
+    def action_start_playbook(self) -> None:
+        def done(choice: tuple[str, bool] | None) -> None:
+            if choice is not None:
+                self.console.act("start_playbook", choice[0], self.incident_id, drill=choice[1])
+
+        self.app.push_screen(StartPlaybookModal(self.console.tr), done)
+
+
+def _short(value: Any, width: int = 80) -> str:
+    return fmt.truncate(value if isinstance(value, str) else repr(value), width)

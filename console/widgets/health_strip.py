@@ -1,0 +1,52 @@
+"""The health strip: components up / degraded / down and lost heartbeats, in one line."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.widgets import Static
+
+from console.i18n import Translator
+
+STATUS_ORDER = {"down": 0, "lost": 1, "degraded": 2, "up": 3}
+
+
+class HealthStrip(Static):
+    """Counts first, then the subjects that are not up, worst first."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "health--up",
+        "health--degraded",
+        "health--down",
+        "health--lost",
+    }
+    DEFAULT_CSS = "HealthStrip { height: auto; max-height: 3; padding: 0 1; }"
+
+    def show(self, rows: dict[str, dict[str, Any]], tr: Translator) -> None:
+        counts = {"up": 0, "degraded": 0, "down": 0, "lost": 0}
+        for row in rows.values():
+            status = row.get("status", "down")
+            counts[status if status in counts else "down"] += 1
+        text = Text()
+        for status, label in (
+            ("up", "health.up"),
+            ("degraded", "health.degraded"),
+            ("down", "health.down"),
+            ("lost", "health.lost"),
+        ):
+            style = self.get_component_rich_style(f"health--{status}", partial=True)
+            text.append(f"{counts[status]} {tr(label)}", style=style)
+            text.append("  ")
+        bad = sorted(
+            (r for r in rows.values() if r.get("status") != "up"),
+            key=lambda r: (STATUS_ORDER.get(r.get("status", ""), 0), r.get("subject")),
+        )
+        for row in bad:
+            status = row.get("status", "down")
+            style = self.get_component_rich_style(
+                f"health--{status if status in counts else 'down'}", partial=True
+            )
+            text.append(f"▪{row.get('subject')}", style=style)
+            text.append(" ")
+        self.update(text)
