@@ -1,0 +1,223 @@
+"""The collector's aiohttp application: ``POST /v1/events``, the stream, health, metrics.
+
+:func:`create_app` wires one :class:`~collector.ingest.Ingestor` (validation,
+dedup, encryption, Redis-or-spool writer) behind the shared auth gate of
+``security.auth``. Background work (spool replay, probes, the collector's own
+heartbeat) is owned by the app's ``cleanup_ctx``, so it starts and stops with
+the app whether it runs under :class:`~collector.service.Collector` or a test's
+``serve_app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
+from redis.asyncio import Redis
+
+from collector.appkeys import AUDIT, CONFIG, INGESTOR, METRICS, SIGNATURES, STARTED, WRITER
+from collector.dedup import Deduplicator
+from collector.errors import SpoolFull
+from collector.ingest import EventTransform, Ingestor, read_body
+from collector.metrics import CollectorMetrics
+from collector.probes import run_heartbeat, run_probes
+from collector.spool import Spool
+from collector.tokens_cache import CachedTokens
+from collector.writer import BatchWriter
+from collector.ws import stream_handler
+from core.bus import EventProducer
+from core.config import Config
+from core.events import MAX_BODY_BYTES, BatchError
+from security.auth import AuditSink, get_principal, json_error, public, requires, setup_auth
+from security.roles import Permission
+from security.tokens import TokenStore
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Watchfloor-Signature"
+
+
+def create_app(
+    config: Config,
+    redis: Redis,
+    *,
+    audit: AuditSink | None = None,
+    encrypt: EventTransform | bool | None = True,
+    signatures: Callable[[str], list[str]] | bool | None = True,
+    background: bool = True,
+) -> web.Application:
+    """The collector app on ``redis``.
+
+    ``encrypt``: ``True`` loads ``security.crypto``'s cipher from the data dir,
+    a callable is used as is, ``None``/``False`` stores sensitive fields in clear
+    (tests of other concerns only). ``signatures``: likewise for the signing
+    keys (``source name -> secrets``). ``background=False`` leaves out probes and
+    the heartbeat (the spool replay always runs).
+    """
+    app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
+    metrics = CollectorMetrics()
+    spool = Spool(config.path("spool"), config.collector.spool_max_bytes)
+    producer = EventProducer(redis, maxlen=config.redis.events_maxlen, retry_for_s=0.2)
+    dedup = Deduplicator(redis, config.collector.dedup_window_s)
+    writer = BatchWriter(producer, spool, metrics, dedup)
+    app[CONFIG] = config
+    app[METRICS] = metrics
+    app[WRITER] = writer
+    app[INGESTOR] = Ingestor(writer, metrics, dedup, _encryptor(config, encrypt))
+    app[SIGNATURES] = _signing_keys(config, signatures)
+    app[AUDIT] = audit
+    app[STARTED] = time.time()
+    admin = config.security.admin_token.value if config.security.admin_token else None
+    setup_auth(app, CachedTokens(TokenStore(redis)), admin, audit,  # type: ignore[arg-type]
+               fail_limit=config.security.auth_fail_limit)  # fmt: skip
+    app.router.add_post("/v1/events", post_events)
+    app.router.add_get("/v1/events/stream", stream_handler)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_handler)
+    app.cleanup_ctx.append(_background(background))
+    return app
+
+
+def _encryptor(config: Config, encrypt: EventTransform | bool | None) -> EventTransform | None:
+    if encrypt is True:
+        from security.crypto import FieldCipher, encrypt_event
+
+        cipher = FieldCipher.load(config.data_path, create=True)
+        return lambda event: encrypt_event(event, cipher)
+    return encrypt or None
+
+
+def _signing_keys(
+    config: Config, signatures: Callable[[str], list[str]] | bool | None
+) -> Callable[[str], list[str]]:
+    if signatures is True:
+        from security.signing import SigningKeys
+
+        return SigningKeys.load(config.data_path).secrets_for
+    return signatures or (lambda _name: [])
+
+
+def _background(enabled: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        writer = app[WRITER]
+        writer.spool.open()
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(writer.run(stop), name="spool-replay")]
+        if enabled:
+            config, ingestor = app[CONFIG], app[INGESTOR]
+            tasks.append(asyncio.create_task(run_heartbeat(config, ingestor, stop)))
+            tasks.append(asyncio.create_task(run_probes(config, ingestor, app[METRICS], stop)))
+        yield
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=5.0)
+        writer.spool.close()
+
+    return ctx
+
+
+# --- handlers -------------------------------------------------------------------------
+
+
+@requires(Permission.SEND_EVENTS)
+async def post_events(request: web.Request) -> web.Response:
+    """Accept one batch: 202 with what was accepted, rejected and dropped as duplicate."""
+    metrics = request.app[METRICS]
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _refuse(metrics, 413, f"body larger than {MAX_BODY_BYTES} bytes")
+    except RequestPayloadError as exc:  # e.g. a gzip body aiohttp itself could not inflate
+        return _refuse(metrics, 400, f"body could not be read: {exc.args[0] if exc.args else exc}")
+    refusal = await check_signature(request, body)
+    if refusal is not None:
+        return _refuse(metrics, 401, refusal)
+    try:
+        plain, fmt = read_body(
+            body, request.headers.get("Content-Type", ""),
+            request.headers.get("Content-Encoding", ""),
+        )  # fmt: skip
+        result = await request.app[INGESTOR].ingest_body(plain, fmt)
+    except BatchError as exc:
+        return _refuse(metrics, exc.status, exc.message)
+    except SpoolFull as exc:
+        return _refuse(metrics, 503, str(exc), {"Retry-After": str(exc.retry_after_s)})
+    metrics.requests[("http", 202)] += 1
+    return web.json_response(result.to_dict(), status=202)
+
+
+def _refuse(
+    metrics: CollectorMetrics, status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    metrics.requests[("http", status)] += 1
+    return json_error(status, message, headers)
+
+
+async def check_signature(request: web.Request, body: bytes) -> str | None:
+    """Why the request's signature is refused, or ``None`` if it is fine (or not needed)."""
+    principal = get_principal(request)
+    secrets = request.app[SIGNATURES](principal.name)
+    header = request.headers.get(SIGNATURE_HEADER)
+    required = bool(secrets) or request.app[CONFIG].collector.require_signature
+    if not required and header is None:
+        return None
+    if not secrets:
+        reason = f"no signing key for producer {principal.name!r}"
+    elif header is None:
+        reason = f"missing {SIGNATURE_HEADER} header"
+    else:
+        reason = _verify(request.app[CONFIG], body, header, secrets)
+        if reason is None:
+            return None
+    await _audit_signature(request, principal.name, principal.role, reason)
+    return f"signature rejected: {reason}"
+
+
+def _verify(config: Config, body: bytes, header: str, secrets: list[str]) -> str | None:
+    from security.signing import SignatureError, verify
+
+    try:
+        verify(body, header, secrets, tolerance_s=config.security.signature_tolerance_s)
+    except SignatureError as exc:
+        return str(exc) or "bad signature"
+    return None
+
+
+async def _audit_signature(request: web.Request, actor: str, role: str, reason: str) -> None:
+    logger.warning("signature rejected producer=%s reason=%s", actor, reason)
+    audit: Any = request.app[AUDIT]
+    if audit is None:
+        return
+    try:
+        await audit.append(
+            actor=actor, role=role, action="signature.rejected", target=request.path,
+            outcome="denied", details={"reason": reason, "remote": request.remote},
+        )  # fmt: skip
+    except Exception:  # the audit must not turn a 401 into a 500
+        logger.exception("could not audit a rejected signature producer=%s", actor)
+
+
+@public
+async def healthz(request: web.Request) -> web.Response:
+    writer = request.app[WRITER]
+    body = {
+        "status": "ok" if writer.redis_up else "degraded",
+        "redis": "up" if writer.redis_up else "unreachable",
+        "spool_batches": writer.spool.depth_batches,
+        "spool_bytes": writer.spool.depth_bytes,
+        "uptime_s": round(time.time() - request.app[STARTED], 3),
+    }
+    return web.json_response(body)
+
+
+@public
+async def metrics_handler(request: web.Request) -> web.Response:
+    text = request.app[METRICS].render()
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")

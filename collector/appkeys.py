@@ -1,0 +1,22 @@
+"""Typed keys of the objects the collector app shares between its handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from collector.ingest import Ingestor
+from collector.metrics import CollectorMetrics
+from collector.writer import BatchWriter
+from core.config import Config
+
+CONFIG = web.AppKey("config", Config)
+METRICS = web.AppKey("metrics", CollectorMetrics)
+INGESTOR = web.AppKey("ingestor", Ingestor)
+WRITER = web.AppKey("writer", BatchWriter)
+SIGNATURES: web.AppKey[Callable[[str], list[str]]] = web.AppKey("signatures")
+"""Producer (token) name -> its signing secrets; empty when it need not sign."""
+AUDIT: web.AppKey[Any] = web.AppKey("audit")
+STARTED = web.AppKey("started", float)

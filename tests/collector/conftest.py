@@ -1,0 +1,79 @@
+"""Fixtures of the collector tests: a real collector app on 127.0.0.1 over real Redis."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+import redis.asyncio as aioredis
+
+from collector.app import create_app
+from collector.service import connect_redis
+from core import keys
+from core.config import CollectorConfig, Config, Secret, SecurityConfig
+from core.events import decode_batch
+
+ADMIN = "test-admin-token-0123456789"
+
+
+def make_config(data_dir: Path, **collector: Any) -> Config:
+    settings = {"heartbeat_interval_s": 0.0, **collector}
+    return Config(
+        data_dir=str(data_dir),
+        collector=CollectorConfig(**settings),
+        security=SecurityConfig(admin_token=Secret(ADMIN)),
+    )
+
+
+@dataclasses.dataclass
+class Running:
+    url: str
+    token: str
+    config: Config
+    redis: aioredis.Redis
+    app: Any
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+StartCollector = Callable[..., Awaitable[Running]]
+
+
+@pytest.fixture
+async def start_collector(serve_app: Any, data_dir: Path) -> AsyncIterator[StartCollector]:
+    """``await start_collector(redis_url, **create_app/collector options)`` -> Running."""
+    clients: list[aioredis.Redis] = []
+
+    async def start(redis_url: str, *, config: Config | None = None, **options: Any) -> Running:
+        cfg = config or make_config(data_dir, **options.pop("collector", {}))
+        redis = connect_redis(redis_url)
+        clients.append(redis)
+        options.setdefault("background", False)
+        app = create_app(cfg, redis, **options)
+        url = await serve_app(app)
+        return Running(url, ADMIN, cfg, redis, app)
+
+    yield start
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+async def collector(start_collector: StartCollector, redis_url: str) -> Running:
+    return await start_collector(redis_url)
+
+
+async def stream_events(redis: aioredis.Redis) -> list[Any]:
+    """Every event in the events stream, in order."""
+    entries = await redis.xrange(keys.EVENTS)
+    return [e for _id, fields in entries for e in decode_batch(fields[b"b"])]
+
+
+def pack(events: list[Any]) -> bytes:
+    return msgpack.packb(events, use_bin_type=True)
