@@ -26,7 +26,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +189,14 @@ class AuditLog:
         """Records with ``seq > after``, oldest first, at most ``limit``."""
         entries = await self.redis.xrange(keys.AUDIT, min=f"{after + 1}-0", count=limit)
         return [json.loads(fields[b"r"]) for _, fields in entries]
+
+    async def scan(self, chunk: int = READ_CHUNK) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every record, in stream order, ``chunk`` at a time (paged by entry id, not seq,
+        so a verifier sees a tampered stream exactly as it is)."""
+        start = "-"
+        while entries := await self.redis.xrange(keys.AUDIT, min=start, count=chunk):
+            yield [json.loads(fields[b"r"]) for _, fields in entries]
+            start = "(" + _text(entries[-1][0])
 
     async def checkpoints(self, after: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
         """Signed checkpoints with ``size > after``, oldest first."""

@@ -334,3 +334,91 @@ def _result(walk: _Walk | None, start: int, bad: _Bad | None) -> VerifyResult:
         records=walk.records if walk else 0,
         checkpoints=walk.done_checkpoints if walk else 0,
     )
+
+
+BUNDLE_FORMAT = "watchfloor-audit-bundle/1"
+
+
+def make_bundle(
+    records: Iterable[Mapping[str, Any]],
+    checkpoints: Sequence[Mapping[str, Any]],
+    since: int,
+    until: int,
+) -> dict[str, Any]:
+    """An offline-verifiable export of records ``since..until`` from the whole log.
+
+    The bundle carries the hash and Merkle frontier of record ``since - 1`` (the
+    anchor), the records, every checkpoint from ``since`` up to the first one at
+    or after ``until``, and the leaf hashes between ``until`` and that
+    checkpoint: enough to recompute its signed root without the rest of the log.
+    Raises ValueError when the range is empty or not yet covered by a checkpoint.
+    """
+    covering = next((cp for cp in checkpoints if cp["size"] >= until), None)
+    if covering is None:
+        raise ValueError(f"no signed checkpoint covers seq {until} yet")
+    end = int(covering["size"])
+    frontier, prev = Frontier(), GENESIS
+    anchor: dict[str, Any] = {"seq": 0, "hash": GENESIS, "frontier": []}
+    chosen: list[dict[str, Any]] = []
+    tail: list[str] = []
+    for record in records:
+        seq = int(record["seq"])
+        if seq > end:
+            break
+        if since <= seq <= until:
+            chosen.append(dict(record))
+        elif seq > until:
+            tail.append(str(record["hash"]))
+        frontier.append(bytes.fromhex(record["hash"]))
+        prev = str(record["hash"])
+        if seq == since - 1:
+            anchor = {"seq": seq, "hash": prev, "frontier": frontier.hashes}
+    if not chosen:
+        raise ValueError(f"no records between seq {since} and {until}")
+    return {
+        "format": BUNDLE_FORMAT,
+        "since": since,
+        "until": until,
+        "exported_at": utc_now(),
+        "anchor": anchor,
+        "records": chosen,
+        "checkpoints": [dict(cp) for cp in checkpoints if since <= cp["size"] <= end],
+        "tail": tail,
+    }
+
+
+def verify_bundle(
+    bundle: Mapping[str, Any],
+    public_keys: Mapping[str, Ed25519PublicKey] | Iterable[Ed25519PublicKey],
+) -> VerifyResult:
+    """Verify an exported bundle with pinned keys only; its range must be signed to pass."""
+    if bundle.get("format") != BUNDLE_FORMAT:
+        return VerifyResult(False, 0, 0, None, f"not a {BUNDLE_FORMAT} bundle")
+    try:
+        anchor, until = bundle["anchor"], int(bundle["until"])
+        records, checkpoints = list(bundle["records"]), list(bundle["checkpoints"])
+        tail = [str(x) for x in bundle.get("tail", [])]
+    except (KeyError, TypeError, ValueError) as exc:
+        return VerifyResult(False, 0, 0, None, f"malformed bundle: {exc}")
+    result = verify_records(records, checkpoints, public_keys, anchor=anchor, tail=tail)
+    if not result.ok:
+        return result
+    if result.verified_upto != until:
+        reason = f"the bundle ends at seq {result.verified_upto}, not at seq {until}"
+        return _failed(result, result.verified_upto + 1, reason)
+    if result.last_checkpoint_seq < until:
+        reason = f"no signed checkpoint covers seq {until}: the range is not proved"
+        return _failed(result, until, reason)
+    return result
+
+
+def _failed(result: VerifyResult, seq: int, reason: str) -> VerifyResult:
+    return VerifyResult(
+        False,
+        result.verified_upto,
+        result.last_checkpoint_seq,
+        seq,
+        reason,
+        result.records,
+        result.checkpoints,
+    )

@@ -1,11 +1,304 @@
-"""`watchfloor audit`: verify, tail and export the audit log."""
+"""`watchfloor audit`: verify, tail and export the audit log.
+
+``verify`` recomputes the chain over the mirrored files (default), an exported
+bundle (``--file``) or what Redis holds (``--redis``), and checks every
+checkpoint against pinned public keys only: ``--pubkey`` or the data
+directory's ``keys/audit-signing.pub.pem`` (plus retired keys). ``tail`` shows
+the last records; ``export`` writes a bundle a security officer can verify
+offline with nothing but the public key.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import os
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from watchfloor.commands.common import register_placeholder
+from core.config import Config
+from security.audit_chain import (
+    BUNDLE_FORMAT,
+    VerifyResult,
+    make_bundle,
+    verify_bundle,
+    verify_records,
+)
+from security.audit_files import AuditFileError, read_checkpoints, read_records
+from security.signer import SignerError, default_public_keys, load_public_key
+from watchfloor.commands.common import add_config_options, config_from_args
+
+CHUNK = 5000
 
 
 def register(sub: Any) -> None:
-    register_placeholder(sub, "audit", "verify, tail and export the audit log", "the security issue")
+    parser = sub.add_parser("audit", help="verify, tail and export the audit log")
+    commands = parser.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+
+    verify = commands.add_parser("verify", help="recompute the chain and check every checkpoint")
+    add_config_options(verify)
+    verify.add_argument("--file", help="an exported bundle or an audit directory")
+    verify.add_argument(
+        "--pubkey",
+        action="append",
+        help="pinned public key PEM (repeatable; default DATA_DIR/keys/audit-signing.pub.pem)",
+    )
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    verify.set_defaults(func=run_verify)
+
+    tail = commands.add_parser("tail", help="show the last records")
+    add_config_options(tail)
+    tail.add_argument("-n", type=int, default=20, help="how many records (default 20)")
+    tail.add_argument("--follow", "-f", action="store_true", help="keep showing new records")
+    tail.add_argument("--json", action="store_true", help="one JSON record a line")
+    tail.set_defaults(func=run_tail)
+
+    export = commands.add_parser("export", help="write an offline-verifiable bundle")
+    add_config_options(export)
+    export.add_argument("--since", required=True, help="first seq, or a UTC time (RFC 3339)")
+    export.add_argument("--until", help="last seq, or a UTC time (default: the last record)")
+    export.add_argument("--out", required=True, help="bundle file to write")
+    export.set_defaults(func=run_export)
+
+
+def _error(message: str) -> Exception:
+    from watchfloor.cli import CommandError
+
+    return CommandError(message)
+
+
+# Sources ------------------------------------------------------------------------
+
+
+def _audit_dir(config: Config) -> Path:
+    return config.path("audit")
+
+
+def _load(args: argparse.Namespace, config: Config) -> tuple[list[dict], list[dict]]:
+    """Records and checkpoints from Redis (``--redis``) or the mirrored files."""
+    if getattr(args, "redis", None):
+        return asyncio.run(_load_redis(args.redis))
+    directory = Path(args.file) if getattr(args, "file", None) else _audit_dir(config)
+    if not directory.is_dir():
+        raise _error(f"no audit directory at {directory}")
+    try:
+        return list(read_records(directory)), read_checkpoints(directory)
+    except AuditFileError as exc:
+        raise _error(f"cannot read the audit files: {exc}") from None
+
+
+async def _load_redis(url: str) -> tuple[list[dict], list[dict]]:
+    import redis.asyncio as aioredis
+    import redis.exceptions
+
+    from security.audit import AuditLog
+
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        log = AuditLog(client)
+        records: list[dict] = []
+        async for batch in log.scan(CHUNK):
+            records.extend(batch)
+        return records, await log.checkpoints()
+    except (redis.exceptions.ConnectionError, OSError) as exc:
+        raise _error(f"Redis at {url} is unreachable: {exc}") from None
+    finally:
+        await client.aclose()
+
+
+def _pinned(args: argparse.Namespace, config: Config) -> dict[str, Any]:
+    try:
+        if args.pubkey:
+            return {str(i): load_public_key(p) for i, p in enumerate(args.pubkey)}
+        keys = default_public_keys(config.path("keys"))
+    except SignerError as exc:
+        raise _error(str(exc)) from None
+    if not keys:
+        raise _error(f"no pinned public key in {config.path('keys')}: pass --pubkey")
+    return keys
+
+
+# verify -------------------------------------------------------------------------
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    keys = _pinned(args, config)
+    bundle = _read_bundle(Path(args.file)) if args.file and Path(args.file).is_file() else None
+    if bundle is not None:
+        result = verify_bundle(bundle, keys)
+    else:
+        records, checkpoints = _load(args, config)
+        result = verify_records(records, checkpoints, keys)
+    _report(result, args.json)
+    return 0 if result.ok else 1
+
+
+def _read_bundle(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise _error(f"{path} is not a readable bundle: {exc}") from None
+    if not isinstance(value, dict) or value.get("format") != BUNDLE_FORMAT:
+        raise _error(f"{path} is not a {BUNDLE_FORMAT} bundle")
+    return value
+
+
+def _report(result: VerifyResult, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        return
+    if not result.ok:
+        print(f"FAILED at record {result.first_bad_seq}: {result.reason}")
+        print(
+            f"verified up to record {result.verified_upto}, "
+            f"last good checkpoint at seq {result.last_checkpoint_seq}"
+        )
+        return
+    print(
+        f"verified {result.records} records, {result.checkpoints} checkpoints, "
+        f"last checkpoint at seq {result.last_checkpoint_seq}"
+    )
+    if result.last_checkpoint_seq < result.verified_upto:
+        print(
+            f"note: records {result.last_checkpoint_seq + 1}..{result.verified_upto} are "
+            "chained but not yet covered by a signed checkpoint"
+        )
+
+
+# tail ---------------------------------------------------------------------------
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    url = args.redis or config.redis.url
+    if url:
+        asyncio.run(_tail_redis(url, args))
+    else:
+        _tail_files(_audit_dir(config), args)
+    return 0
+
+
+def _show(record: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(record, ensure_ascii=False, sort_keys=True), flush=True)
+        return
+    details = json.dumps(record.get("details") or {}, ensure_ascii=False, sort_keys=True)
+    print(
+        f"{record['seq']:>7}  {record['at']}  {record['actor']} ({record['role']})  "
+        f"{record['action']}  {record['target']}  {record['outcome']}  {details}",
+        flush=True,
+    )
+
+
+async def _tail_redis(url: str, args: argparse.Namespace) -> None:
+    import redis.asyncio as aioredis
+
+    from security.audit import AuditLog
+
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        log = AuditLog(client)
+        seq, _ = await log.head()
+        after = max(0, seq - args.n)
+        while True:
+            for record in await log.read(after, CHUNK):
+                _show(record, args.json)
+                after = record["seq"]
+            if not args.follow:
+                return
+            await asyncio.sleep(1.0)
+    finally:
+        await client.aclose()
+
+
+def _tail_files(directory: Path, args: argparse.Namespace) -> None:
+    if not directory.is_dir():
+        raise _error(f"no audit directory at {directory}")
+    records = list(read_records(directory))
+    for record in records[-args.n :] if args.n > 0 else []:
+        _show(record, args.json)
+    after = records[-1]["seq"] if records else 0
+    while args.follow:
+        time.sleep(1.0)
+        for record in _records_after(directory, after):
+            _show(record, args.json)
+            after = record["seq"]
+
+
+def _records_after(directory: Path, after: int) -> Iterator[dict[str, Any]]:
+    return (r for r in read_records(directory) if r["seq"] > after)
+
+
+# export -------------------------------------------------------------------------
+
+
+def run_export(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    records, checkpoints = _load(args, config)
+    if not records:
+        raise _error("the audit log is empty")
+    check = verify_records(records, checkpoints, _pinned_for_export(config))
+    if not check.ok:
+        raise _error(
+            f"refusing to export: the log fails verification at record "
+            f"{check.first_bad_seq}: {check.reason}"
+        )
+    since = _bound(args.since, records, first=True)
+    until = _bound(args.until, records, first=False) if args.until else records[-1]["seq"]
+    if since > until:
+        raise _error(f"nothing to export: --since is after --until (seq {since} > {until})")
+    try:
+        bundle = make_bundle(records, checkpoints, since, until)
+    except ValueError as exc:
+        raise _error(f"{exc} (the monitor signs one at least every interval; retry)") from None
+    _write_private(Path(args.out), json.dumps(bundle, ensure_ascii=False).encode("utf-8"))
+    print(
+        f"exported records {since}..{until} ({len(bundle['records'])}) with "
+        f"{len(bundle['checkpoints'])} checkpoints to {args.out}"
+    )
+    return 0
+
+
+def _pinned_for_export(config: Config) -> dict[str, Any]:
+    try:
+        keys = default_public_keys(config.path("keys"))
+    except SignerError as exc:
+        raise _error(str(exc)) from None
+    if not keys:
+        raise _error(f"no audit public key in {config.path('keys')}")
+    return keys
+
+
+def _bound(text: str, records: list[dict[str, Any]], *, first: bool) -> int:
+    """A seq from ``text``: a number, or the first/last record at/before a UTC time."""
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _error(f"{text!r} is neither a seq nor an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise _error(f"{text!r} has no time zone: add Z for UTC")
+
+    def at(record: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(record["at"].replace("Z", "+00:00"))
+
+    if first:
+        return next((r["seq"] for r in records if at(r) >= moment), records[-1]["seq"] + 1)
+    return next((r["seq"] for r in reversed(records) if at(r) <= moment), 0)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
