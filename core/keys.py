@@ -49,6 +49,8 @@ ENGINE_CHECKPOINT = "wf:engine:checkpoint"
 """Engine window state + last processed stream id, written atomically."""
 ENGINE_STATUS = "wf:engine:status"
 """Hash with the engine's watermark, lag and counters (for /healthz and the console)."""
+ENGINE_APPLIED = "wf:engine:applied"
+"""Hash ``rule|subject`` -> last evaluation second whose action was applied (idempotence)."""
 SEQ_INCIDENT = "wf:seq:incident"
 
 
@@ -70,6 +72,10 @@ RUN_TIMERS = "wf:runs:timers"
 RUN_BY_INCIDENT = "wf:runs:by-incident"
 """Hash incident id -> run id (a playbook starts once per incident)."""
 SEQ_RUN = "wf:seq:run"
+RUN_EFFECTS = "wf:runs:effects"
+"""Hash timer member ``run_id|step|fx|n`` -> msgpack side effect (audit, notify, action)."""
+RUN_DRILLS = "wf:runs:drills"
+"""Sorted set of finished drill run ids scored by finish time (their scores are on the run)."""
 
 
 def run(run_id: str) -> str:

@@ -50,3 +50,9 @@ class PlaybookInvalid(PlaybookError):
 
 class ActionFailed(PlaybookError):
     """A step's action (a webhook, an internal call) failed after its retries."""
+
+
+class IncidentMissing(PlaybookError):
+    """The incident a run is started for does not exist (404)."""
+
+    status = 404

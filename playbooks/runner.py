@@ -1,0 +1,467 @@
+"""The playbook runner: durable runs in Redis, timers that survive restarts, side effects.
+
+A run is one msgpack document at ``wf:run:{id}``; every transition
+(:mod:`playbooks.state`) is applied under ``WATCH`` and written in one
+``MULTI`` with its change entry, its incident timeline entries, the timers it
+arms and the side effects it causes. Deadlines, escalations and waits are
+members ``run|step|kind|n`` of the ``wf:runs:timers`` sorted set, scored by
+wall-clock due time; side effects (audit records, notifications, actions, the
+incident link) are members ``run|step|fx|n`` of the same set with their payload
+in ``wf:runs:effects``.
+
+Why this is exactly-once for state and at-least-once for effects: a due timer
+is claimed by pushing its score a lease into the future (so two loops never
+work it at once, and a crashed one's claim expires); a transition timer is
+dropped in the *same* transaction that applies it, and a stale one (the step
+already escalated n times, already done...) changes nothing. An effect is
+dropped only after it was carried out; a crash in between repeats it, with the
+same idempotency key on the webhook, so a receiver can drop the repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgpack
+import redis.asyncio as aioredis
+from redis.exceptions import WatchError
+
+from core import keys
+from monitor.changes import add_change
+from monitor.incidents import IncidentNotFound
+from playbooks import state
+from playbooks.errors import IncidentMissing, NotAllowed, RunConflict, RunNotFound
+from playbooks.library import Library
+from playbooks.state import Tx
+from security.roles import Permission, allows
+
+logger = logging.getLogger(__name__)
+
+LEASE_S = 60.0
+"""How long a claimed timer is held before another loop may take it over."""
+_CLAIM = """
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and tonumber(s) <= tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  return 1
+end
+return 0
+"""
+ESCALATION_TITLE = "升级 Escalation: {title}"
+ESCALATION_TEXT = "【升级 {n}】{step_title}（{step}）未按时完成 / is late. Run {run}, {subject}"
+Mutation = Callable[[dict[str, Any], Tx], None]
+
+
+def _pack(data: Any) -> bytes:
+    return msgpack.packb(data, use_bin_type=True)
+
+
+def _unpack(raw: bytes) -> Any:
+    return msgpack.unpackb(raw, raw=False)
+
+
+class PlaybookRunner:
+    """Starts runs, applies step operations, and runs the timer loop (``run(stop)``)."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        incidents: Any,
+        audit: Any,
+        library: Library,
+        *,
+        actions: Any = None,
+        clock: Callable[[], float] = time.time,
+        auto_start: bool = True,
+        poll_s: float = 0.5,
+        changes_maxlen: int = 100_000,
+    ) -> None:
+        self.redis = redis
+        self.incidents = incidents
+        self.audit = audit
+        self.library = library
+        self.actions = actions
+        self.clock = clock
+        self.auto_start = auto_start
+        self.poll_s = poll_s
+        self.changes_maxlen = changes_maxlen
+        self._claim = redis.register_script(_CLAIM)
+        self._wake = asyncio.Event()
+
+    # --- reads -----------------------------------------------------------------
+
+    async def get(self, run_id: str) -> dict[str, Any]:
+        raw = await self.redis.get(keys.run(run_id))
+        if raw is None:
+            raise RunNotFound(f"no run {run_id!r}")
+        return _unpack(raw)
+
+    async def list(self, state: str | None = None, limit: int = 200) -> builtins.list[dict]:
+        """Runs newest first; ``state`` active, completed, aborted (None or all: every run)."""
+        index = keys.RUNS_ACTIVE if state == "active" else keys.RUNS_ALL
+        fetch = limit if state in (None, "all", "active") else limit * 4
+        ids = await self.redis.zrevrange(index, 0, max(fetch - 1, 0))
+        if not ids:
+            return []
+        raws = await self.redis.mget([keys.run(i.decode()) for i in ids])
+        runs = [_unpack(r) for r in raws if r is not None]
+        if state not in (None, "all"):
+            runs = [r for r in runs if r["state"] == state]
+        return runs[:limit]
+
+    async def run_for_incident(self, incident_id: str) -> str | None:
+        raw = await self.redis.hget(keys.RUN_BY_INCIDENT, incident_id)
+        return raw.decode() if raw is not None else None
+
+    # --- starting --------------------------------------------------------------
+
+    async def on_incident(self, incident: Any) -> dict[str, Any] | None:
+        """Start the matching playbook for a new incident, once per incident."""
+        if not self.auto_start or getattr(incident, "state", "open") == "resolved":
+            return None
+        playbook = self.library.match(
+            incident.kind, incident.rule, incident.severity, incident.subject
+        )
+        if playbook is None:
+            return None
+        return await self._start(
+            playbook.id,
+            incident.to_dict(),
+            actor=state.RUNNER,
+            role=state.SYSTEM_ROLE,
+            drill=False,
+            once=True,
+        )
+
+    async def start(
+        self,
+        playbook_id: str,
+        incident_id: str | None,
+        *,
+        actor: str,
+        role: str,
+        drill: bool = False,
+    ) -> dict[str, Any]:
+        """Start a run by hand (``POST /v1/runs``, ``playbook start``, ``playbook drill``)."""
+        if role != state.SYSTEM_ROLE and not allows(role, Permission.START_PLAYBOOK):
+            raise NotAllowed(f"role {role} may not start playbooks")
+        self.library.get(playbook_id)
+        incident = None
+        if incident_id:
+            try:
+                incident = (await self.incidents.get(incident_id)).to_dict()
+            except IncidentNotFound:
+                raise IncidentMissing(f"no incident {incident_id!r}") from None
+        elif not drill:
+            raise RunConflict("a run that is not a drill needs an incident")
+        return await self._start(
+            playbook_id, incident, actor=actor, role=role, drill=drill, once=False
+        )
+
+    async def _new_id(self) -> str:
+        seq = await self.redis.incr(keys.SEQ_RUN)
+        return f"RUN-{datetime.fromtimestamp(self.clock(), UTC).strftime('%Y%m%d')}-{seq:05d}"
+
+    async def _start(
+        self,
+        playbook_id: str,
+        incident: dict[str, Any] | None,
+        *,
+        actor: str,
+        role: str,
+        drill: bool,
+        once: bool,
+    ) -> dict[str, Any]:
+        playbook = self.library.get(playbook_id)
+        run_id = await self._new_id()
+        incident_id = incident["id"] if incident else None
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(keys.RUN_BY_INCIDENT)
+                    existing = None
+                    if incident_id and not drill:
+                        existing = await pipe.hget(keys.RUN_BY_INCIDENT, incident_id)
+                    if existing is not None:
+                        found = await self._existing(existing.decode(), playbook_id, once)
+                        if found is not None:
+                            return found
+                    now = self.clock()
+                    run = state.new_run(
+                        playbook, run_id, incident, actor=actor, drill=drill, now=now
+                    )
+                    tx = Tx()
+                    state.start(run, tx, now, actor=actor, role=role)
+                    pipe.multi()
+                    if incident_id and not drill:
+                        pipe.hsetnx(keys.RUN_BY_INCIDENT, incident_id, run_id)
+                    pipe.zadd(keys.RUNS_ALL, {run_id: now})
+                    self._write(pipe, run, tx)
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        logger.info(
+            "run started run=%s playbook=%s incident=%s drill=%s",
+            run_id,
+            playbook_id,
+            incident_id,
+            drill,
+        )
+        await self._after_commit(tx)
+        return run
+
+    async def _existing(self, run_id: str, playbook_id: str, once: bool) -> dict | None:
+        """The incident's run when it blocks this start (auto: any; by hand: same playbook)."""
+        try:
+            run = await self.get(run_id)
+        except RunNotFound:
+            return None
+        if once:
+            return run
+        if run["playbook"] == playbook_id and run["state"] == "active":
+            raise RunConflict(f"incident already runs {playbook_id} as {run_id}")
+        return None
+
+    # --- step operations -------------------------------------------------------
+
+    async def step_done(
+        self, run_id: str, step_id: str, *, actor: str, role: str, note: str | None = None
+    ) -> dict[str, Any]:
+        return await self._apply(
+            run_id,
+            lambda run, tx: state.mark_done(
+                run, step_id, tx, self.clock(), actor=actor, role=role, note=note
+            ),
+        )
+
+    async def step_approve(
+        self, run_id: str, step_id: str, *, actor: str, role: str, note: str | None = None
+    ) -> dict[str, Any]:
+        return await self._apply(
+            run_id,
+            lambda run, tx: state.approve(
+                run, step_id, tx, self.clock(), actor=actor, role=role, note=note
+            ),
+        )
+
+    async def step_escalate(
+        self, run_id: str, step_id: str, *, actor: str, role: str, note: str | None = None
+    ) -> dict[str, Any]:
+        return await self._apply(
+            run_id,
+            lambda run, tx: state.escalate(
+                run, step_id, tx, self.clock(), actor=actor, role=role, note=note
+            ),
+        )
+
+    async def step_skip(
+        self, run_id: str, step_id: str, *, actor: str, role: str, note: str | None = None
+    ) -> dict[str, Any]:
+        return await self._apply(
+            run_id,
+            lambda run, tx: state.skip(
+                run, step_id, tx, self.clock(), actor=actor, role=role, note=note
+            ),
+        )
+
+    async def step_retry(
+        self, run_id: str, step_id: str, *, actor: str, role: str
+    ) -> dict[str, Any]:
+        return await self._apply(
+            run_id,
+            lambda run, tx: state.retry_action(
+                run, step_id, tx, self.clock(), actor=actor, role=role
+            ),
+        )
+
+    async def abort(
+        self, run_id: str, *, actor: str, role: str, note: str | None = None
+    ) -> dict[str, Any]:
+        return await self._apply(
+            run_id,
+            lambda run, tx: state.abort(run, tx, self.clock(), actor=actor, role=role, note=note),
+        )
+
+    async def _apply(self, run_id: str, fn: Mutation) -> dict[str, Any]:
+        run, tx = await self._mutate(run_id, fn)
+        await self._after_commit(tx)
+        return run
+
+    # --- persistence -----------------------------------------------------------
+
+    async def _mutate(self, run_id: str, fn: Mutation) -> tuple[dict[str, Any], Tx]:
+        """Apply ``fn`` to the run under WATCH and write it with everything it caused."""
+        key = keys.run(run_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if raw is None:
+                        raise RunNotFound(f"no run {run_id!r}")
+                    run, tx = _unpack(raw), Tx()
+                    fn(run, tx)
+                    if tx.op is None and not tx.drop:
+                        return run, tx
+                    pipe.multi()
+                    self._write(pipe, run, tx)
+                    await pipe.execute()
+                    return run, tx
+                except WatchError:
+                    continue
+
+    def _write(self, pipe: Any, run: dict[str, Any], tx: Tx) -> None:
+        for member in tx.drop:
+            pipe.zrem(keys.RUN_TIMERS, member)
+            if "|fx|" in member:
+                pipe.hdel(keys.RUN_EFFECTS, member)
+        if tx.op is None:
+            return
+        pipe.set(keys.run(run["id"]), _pack(run))
+        if run["state"] == "active":
+            pipe.zadd(keys.RUNS_ACTIVE, {run["id"]: run["started_at"]})
+        else:
+            pipe.zrem(keys.RUNS_ACTIVE, run["id"])
+            if run["drill"]:
+                pipe.zadd(keys.RUN_DRILLS, {run["id"]: run["finished_at"]})
+        for member, payload in tx.effects.items():
+            pipe.hset(keys.RUN_EFFECTS, member, _pack(payload))
+        if tx.timers:
+            pipe.zadd(keys.RUN_TIMERS, tx.timers)
+        for entry in tx.timeline:
+            pipe.xadd(keys.incident_timeline(run["incident"]), {"e": _pack(entry)})
+        add_change(pipe, "run", tx.op, run, self.changes_maxlen)
+
+    async def _after_commit(self, tx: Tx) -> None:
+        """Carry out the quick effects (audit, incident link) now; wake the loop for the rest."""
+        for member, payload in tx.effects.items():
+            if payload["type"] in ("audit", "link"):
+                with contextlib.suppress(Exception):  # the loop retries what failed here
+                    await self._claim_and_fire(member, self.clock())
+        if tx.timers:
+            self._wake.set()
+
+    # --- the timer loop --------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fire due timers until ``stop`` is set; woken early when a change arms a timer."""
+        logger.info("playbook runner started")
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception:
+                logger.exception("playbook timer tick failed")
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            await asyncio.wait(waiters, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+        logger.info("playbook runner stopped")
+
+    async def tick(self, limit: int = 100) -> int:
+        """Fire every timer due now; returns how many were fired."""
+        now = self.clock()
+        due = await self.redis.zrangebyscore(keys.RUN_TIMERS, "-inf", now, start=0, num=limit)
+        members = [m.decode() for m in due]
+        if not self.actions:
+            members = [m for m in members if "|fx|" not in m or await self._quick(m)]
+        fired = await asyncio.gather(
+            *(self._claim_and_fire(m, now) for m in members), return_exceptions=True
+        )
+        for member, outcome in zip(members, fired, strict=True):
+            if isinstance(outcome, BaseException):
+                logger.error("timer failed member=%s error=%r", member, outcome)
+        return sum(1 for f in fired if f is True)
+
+    async def _quick(self, member: str) -> bool:
+        raw = await self.redis.hget(keys.RUN_EFFECTS, member)
+        return raw is None or _unpack(raw)["type"] in ("audit", "link")
+
+    async def _claim_and_fire(self, member: str, now: float) -> bool:
+        if not await self._claim(keys=[keys.RUN_TIMERS], args=[member, now, now + LEASE_S]):
+            return False
+        run_id, step_id, kind, n = state.parse_timer(member)
+        if kind == "fx":
+            await self._effect(member, run_id, step_id)
+            return True
+
+        def fire(run: dict[str, Any], tx: Tx) -> None:
+            tx.drop.append(member)
+            state.on_timer(run, step_id, kind, n, tx, self.clock())
+
+        try:
+            _, tx = await self._mutate(run_id, fire)
+        except RunNotFound:
+            await self.redis.zrem(keys.RUN_TIMERS, member)
+            return True
+        await self._after_commit(tx)
+        return True
+
+    # --- side effects ----------------------------------------------------------
+
+    async def _effect(self, member: str, run_id: str, step_id: str) -> None:
+        raw = await self.redis.hget(keys.RUN_EFFECTS, member)
+        payload = _unpack(raw) if raw is not None else {"type": "gone"}
+        kind = payload["type"]
+        if kind == "audit" and self.audit is not None:
+            await self.audit.append(**payload["record"])
+        elif kind == "link":
+            with contextlib.suppress(IncidentNotFound):
+                await self.incidents.set_playbook_run(payload["incident"], run_id)
+        elif kind in ("notify", "action"):
+            await self._deliver(member, run_id, step_id, payload)
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.RUN_TIMERS, member)
+            pipe.hdel(keys.RUN_EFFECTS, member)
+            await pipe.execute()
+
+    async def _deliver(
+        self, member: str, run_id: str, step_id: str, payload: dict[str, Any]
+    ) -> None:
+        run = await self.get(run_id)
+        step = state.find_step(run, step_id)
+        values = {**run["values"], "step": step_id, "step_title": step["title_zh"]}
+        if payload["type"] == "action":
+            result = await self.actions.run(
+                step["action"],
+                values=values,
+                key=payload["key"],
+                drill=run["drill"],
+                at=self.clock(),
+            )
+        else:
+            esc = step["escalation"] or {}
+            values["n"] = payload["escalation"]
+            text = esc.get("message") or ESCALATION_TEXT
+            result = await self.actions.notify(
+                payload["target"],
+                ESCALATION_TITLE,
+                text,
+                values=values,
+                key=payload["key"],
+                drill=run["drill"],
+                purpose="escalation",
+            )
+        outcome = {**result.to_dict(), "key": payload["key"], "at": self.clock()}
+
+        def record(run: dict[str, Any], tx: Tx) -> None:
+            tx.drop.append(member)
+            if payload["type"] == "action":
+                state.on_action_result(run, step_id, payload["attempt"], outcome, tx, self.clock())
+            else:
+                state.find_step(run, step_id)["notifications"].append(
+                    {**outcome, "escalation": payload["escalation"]}
+                )
+                tx.op = "step_notified"
+
+        _, tx = await self._mutate(run_id, record)
+        await self._after_commit(tx)

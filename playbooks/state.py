@@ -1,0 +1,553 @@
+"""The run state machine, as pure functions over a run's dict.
+
+Each transition changes the run in place and records in a :class:`Tx` what
+must be written with it in the same Redis transaction: timers to add or drop,
+side effects (audit records, notifications, actions, the incident link) and
+incident timeline entries. No I/O here, so every rule of the machine is
+testable without Redis; ``now`` is always passed in (wall-clock seconds).
+
+Run states: ``active`` -> ``completed`` | ``aborted``. Step states: ``pending``
+(waits for ``needs``), ``ready``, ``late`` (deadline passed), ``escalated``,
+``failed`` (its action failed), ``done``, ``skipped``. Lateness and readiness
+are separate: a step that went late while pending keeps ``late`` when its needs
+are done, and ``ready_at`` says it may be worked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from playbooks.actions.wait import wait_seconds
+from playbooks.drill import score_run
+from playbooks.errors import NotAllowed, RunConflict, StepNotFound
+from playbooks.schema import Playbook, Step
+from security.roles import Permission, allows
+
+FINISHED: Final = frozenset({"done", "skipped"})
+SYSTEM_ROLE: Final = "system"
+RUNNER: Final = "runner"
+
+
+@dataclass
+class Tx:
+    """What a transition writes besides the run itself."""
+
+    op: str | None = None
+    """Change op on the changes stream; None: the run itself did not change."""
+    timers: dict[str, float] = field(default_factory=dict)
+    drop: list[str] = field(default_factory=list)
+    effects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    def effect(
+        self, run: dict[str, Any], step: str | None, payload: dict[str, Any], due: float
+    ) -> str:
+        run["fx_seq"] = run.get("fx_seq", 0) + 1
+        member = f"{run['id']}|{step or '-'}|fx|{run['fx_seq']}"
+        self.effects[member] = payload
+        self.timers[member] = due
+        return member
+
+    def audit(
+        self,
+        run: dict[str, Any],
+        step: str | None,
+        now: float,
+        *,
+        actor: str,
+        role: str,
+        action: str,
+        outcome: str = "ok",
+        **details: Any,
+    ) -> None:
+        target = f"{run['id']}/{step}" if step else run["id"]
+        record = {
+            "actor": actor,
+            "role": role,
+            "action": action,
+            "target": target,
+            "outcome": outcome,
+            "details": {
+                "playbook": run["playbook"],
+                "incident": run["incident"],
+                "drill": run["drill"],
+                **details,
+            },
+        }
+        self.effect(run, step, {"type": "audit", "record": record}, now)
+
+    def note(self, run: dict[str, Any], now: float, event: str, actor: str, **detail: Any) -> None:
+        if run.get("incident") and not run["drill"]:
+            self.timeline.append(
+                {
+                    "at": now,
+                    "event": event,
+                    "actor": actor,
+                    "run": run["id"],
+                    **{k: v for k, v in detail.items() if v is not None},
+                }
+            )
+
+
+def timer(run_id: str, step: str, kind: str, n: int = 0) -> str:
+    return f"{run_id}|{step}|{kind}|{n}"
+
+
+def parse_timer(member: str) -> tuple[str, str, str, int]:
+    run_id, step, kind, n = member.split("|")
+    return run_id, step, kind, int(n)
+
+
+# --- building a run -------------------------------------------------------------------
+
+
+def _step_dict(step: Step) -> dict[str, Any]:
+    esc = step.escalation
+    return {
+        "id": step.id,
+        "title": step.title_en,
+        "title_zh": step.title_zh,
+        "owner": step.owner,
+        "state": "pending",
+        "deadline": None,
+        "deadline_s": step.deadline_s,
+        "deadline_from": step.deadline_from,
+        "needs": list(step.needs),
+        "action": step.action,
+        "approval": {"role": step.approval, "by": None, "at": None} if step.approval else None,
+        "escalation": None
+        if esc is None
+        else {
+            "after_s": esc.after_s,
+            "every_s": esc.every_s,
+            "repeat": esc.repeat,
+            "notify": list(esc.notify),
+            "roles": list(esc.roles),
+            "message": esc.message,
+        },
+        "done_by": None,
+        "done_at": None,
+        "note": None,
+        "escalations": 0,
+        "auto_escalations": 0,
+        "ready_at": None,
+        "late": False,
+        "attempt": 0,
+        "action_result": None,
+        "awaiting_approval": False,
+        "notifications": [],
+    }
+
+
+def new_run(
+    playbook: Playbook,
+    run_id: str,
+    incident: dict[str, Any] | None,
+    *,
+    actor: str,
+    drill: bool,
+    now: float,
+) -> dict[str, Any]:
+    info = incident or {}
+    return {
+        "id": run_id,
+        "playbook": playbook.id,
+        "title": playbook.title_en,
+        "title_zh": playbook.title_zh,
+        "incident": info.get("id"),
+        "state": "active",
+        "drill": drill,
+        "started_at": now,
+        "started_by": actor,
+        "finished_at": None,
+        "first_ack_at": None,
+        "fx_seq": 0,
+        "values": {
+            **playbook.variables,
+            "incident": info.get("id") or "DRILL",
+            "title": info.get("title", playbook.title_en),
+            "subject": info.get("subject", ""),
+            "severity": info.get("severity", ""),
+            "kind": info.get("kind", ""),
+            "rule": info.get("rule", ""),
+            "playbook": playbook.id,
+            "run": run_id,
+            "drill": "drill" if drill else "",
+        },
+        "steps": [_step_dict(s) for s in playbook.steps],
+    }
+
+
+def start(run: dict[str, Any], tx: Tx, now: float, *, actor: str, role: str) -> None:
+    tx.op = "started"
+    for step in run["steps"]:
+        if step["deadline_from"] == "start" and step["deadline_s"] is not None:
+            _set_deadline(run, step, tx, now)
+    for step in run["steps"]:
+        if not step["needs"]:
+            _make_ready(run, step, tx, now)
+    tx.audit(run, None, now, actor=actor, role=role, action="run.start")
+    if run["incident"] and not run["drill"]:
+        tx.effect(run, None, {"type": "link", "incident": run["incident"]}, now)
+
+
+def _set_deadline(run: dict[str, Any], step: dict[str, Any], tx: Tx, now: float) -> None:
+    step["deadline"] = now + step["deadline_s"]
+    tx.timers[timer(run["id"], step["id"], "deadline")] = step["deadline"]
+
+
+def _make_ready(run: dict[str, Any], step: dict[str, Any], tx: Tx, now: float) -> None:
+    step["ready_at"] = now
+    if step["state"] == "pending":
+        step["state"] = "ready"
+    if step["deadline_from"] == "ready" and step["deadline_s"] is not None:
+        _set_deadline(run, step, tx, now)
+    if step["action"]:
+        _start_action(run, step, tx, now)
+
+
+def _start_action(run: dict[str, Any], step: dict[str, Any], tx: Tx, now: float) -> None:
+    step["attempt"] += 1
+    action = step["action"]
+    if action["type"] == "wait":
+        tx.timers[timer(run["id"], step["id"], "wait", step["attempt"])] = now + wait_seconds(
+            action
+        )
+        return
+    key = f"{run['id']}:{step['id']}:{step['attempt']}"
+    tx.effect(run, step["id"], {"type": "action", "attempt": step["attempt"], "key": key}, now)
+
+
+# --- looking things up ----------------------------------------------------------------
+
+
+def find_step(run: dict[str, Any], step_id: str) -> dict[str, Any]:
+    for step in run["steps"]:
+        if step["id"] == step_id:
+            return step
+    raise StepNotFound(f"run {run['id']} has no step {step_id!r}")
+
+
+def _require_active(run: dict[str, Any]) -> None:
+    if run["state"] != "active":
+        raise RunConflict(f"run {run['id']} is {run['state']}")
+
+
+def _require_workable(run: dict[str, Any], step: dict[str, Any]) -> None:
+    _require_active(run)
+    if step["state"] in FINISHED:
+        raise RunConflict(f"step {step['id']} is already {step['state']}")
+    if step["ready_at"] is None:
+        waiting = [n for n in step["needs"] if find_step(run, n)["state"] not in FINISHED]
+        raise RunConflict(f"step {step['id']} waits for {', '.join(waiting)}")
+
+
+def may_work(role: str, step: dict[str, Any]) -> bool:
+    return role == SYSTEM_ROLE or role == step["owner"] or allows(role, Permission.RUN_STEPS)
+
+
+def _human(run: dict[str, Any], role: str, now: float) -> None:
+    if role != SYSTEM_ROLE and run["first_ack_at"] is None:
+        run["first_ack_at"] = now
+
+
+# --- transitions asked for by people ----------------------------------------------------
+
+
+def mark_done(
+    run: dict[str, Any],
+    step_id: str,
+    tx: Tx,
+    now: float,
+    *,
+    actor: str,
+    role: str,
+    note: str | None,
+) -> None:
+    step = find_step(run, step_id)
+    if not may_work(role, step):
+        raise NotAllowed(f"role {role} may not work step {step_id}")
+    _require_workable(run, step)
+    if step["awaiting_approval"]:
+        raise RunConflict(f"step {step_id} is done and waits for approval")
+    _human(run, role, now)
+    step.update(done_by=actor, done_at=now, note=note)
+    tx.audit(run, step_id, now, actor=actor, role=role, action="run.step.done", note=note)
+    approval = step["approval"]
+    if approval and approval["by"] is None:
+        step["awaiting_approval"] = True
+        tx.op = "step_awaiting_approval"
+        tx.note(run, now, "step_awaiting_approval", actor, step=step_id, note=note)
+        return
+    _complete(run, step, tx, now, actor, note)
+
+
+def approve(
+    run: dict[str, Any],
+    step_id: str,
+    tx: Tx,
+    now: float,
+    *,
+    actor: str,
+    role: str,
+    note: str | None,
+) -> None:
+    step = find_step(run, step_id)
+    approval = step["approval"]
+    if approval is None:
+        raise RunConflict(f"step {step_id} needs no approval")
+    if role not in (approval["role"], "admin"):
+        raise NotAllowed(f"step {step_id} must be approved by {approval['role']}")
+    _require_active(run)
+    if step["state"] in FINISHED or approval["by"] is not None:
+        raise RunConflict(f"step {step_id} is already approved")
+    _human(run, role, now)
+    approval.update(by=actor, at=now, note=note)
+    tx.audit(run, step_id, now, actor=actor, role=role, action="run.step.approve", note=note)
+    if step["awaiting_approval"]:
+        step["awaiting_approval"] = False
+        _complete(run, step, tx, now, actor, note)
+    else:
+        tx.op = "step_approved"
+        tx.note(run, now, "step_approved", actor, step=step_id, note=note)
+
+
+def skip(
+    run: dict[str, Any],
+    step_id: str,
+    tx: Tx,
+    now: float,
+    *,
+    actor: str,
+    role: str,
+    note: str | None,
+) -> None:
+    step = find_step(run, step_id)
+    if not allows(role, Permission.START_PLAYBOOK):
+        raise NotAllowed(f"role {role} may not skip steps")
+    _require_active(run)
+    if step["state"] in FINISHED:
+        raise RunConflict(f"step {step_id} is already {step['state']}")
+    _human(run, role, now)
+    step.update(state="skipped", done_by=actor, done_at=now, note=note)
+    tx.audit(run, step_id, now, actor=actor, role=role, action="run.step.skip", note=note)
+    _after_finish(run, step, tx, now, actor, "step_skipped", note)
+
+
+def escalate(
+    run: dict[str, Any],
+    step_id: str,
+    tx: Tx,
+    now: float,
+    *,
+    actor: str,
+    role: str,
+    note: str | None,
+) -> None:
+    step = find_step(run, step_id)
+    if not may_work(role, step):
+        raise NotAllowed(f"role {role} may not escalate step {step_id}")
+    _require_active(run)
+    if step["state"] in FINISHED:
+        raise RunConflict(f"step {step_id} is already {step['state']}")
+    _human(run, role, now)
+    _escalate(run, step, tx, now, actor, role, note)
+
+
+def abort(
+    run: dict[str, Any], tx: Tx, now: float, *, actor: str, role: str, note: str | None
+) -> None:
+    if role != SYSTEM_ROLE and not allows(role, Permission.START_PLAYBOOK):
+        raise NotAllowed(f"role {role} may not abort runs")
+    _require_active(run)
+    run.update(state="aborted", finished_at=now, aborted_by=actor, note=note)
+    if run["drill"]:
+        run["score"] = score_run(run)
+    tx.op = "aborted"
+    tx.audit(run, None, now, actor=actor, role=role, action="run.abort", note=note)
+    tx.note(run, now, "playbook_aborted", actor, note=note)
+
+
+# --- transitions of the runner itself ------------------------------------------------
+
+
+def _complete(
+    run: dict[str, Any], step: dict[str, Any], tx: Tx, now: float, actor: str, note: str | None
+) -> None:
+    step["state"] = "done"
+    if step["done_at"] is None:
+        step.update(done_by=actor, done_at=now)
+    if step["deadline"] is not None and step["done_at"] > step["deadline"]:
+        step["late"] = True
+    _after_finish(run, step, tx, now, actor, "step_done", note)
+
+
+def _after_finish(
+    run: dict[str, Any],
+    step: dict[str, Any],
+    tx: Tx,
+    now: float,
+    actor: str,
+    event: str,
+    note: str | None,
+) -> None:
+    tx.op = event
+    tx.note(run, now, event, actor, step=step["id"], note=note)
+    states = {s["id"]: s["state"] for s in run["steps"]}
+    for other in run["steps"]:
+        if (
+            other["ready_at"] is None
+            and other["state"] not in FINISHED
+            and all(states[n] in FINISHED for n in other["needs"])
+        ):
+            _make_ready(run, other, tx, now)
+    if all(s["state"] in FINISHED for s in run["steps"]):
+        run.update(state="completed", finished_at=now)
+        run["score"] = score_run(run)
+        tx.op = "completed"
+        tx.audit(
+            run,
+            None,
+            now,
+            actor=RUNNER,
+            role=SYSTEM_ROLE,
+            action="run.completed",
+            points=run["score"]["points"],
+        )
+        tx.note(run, now, "playbook_completed", RUNNER)
+
+
+def _escalate(
+    run: dict[str, Any],
+    step: dict[str, Any],
+    tx: Tx,
+    now: float,
+    actor: str,
+    role: str,
+    note: str | None,
+) -> None:
+    step["escalations"] += 1
+    if step["state"] not in FINISHED:
+        step["state"] = "escalated"
+    tx.op = "step_escalated"
+    n = step["escalations"]
+    tx.audit(
+        run,
+        step["id"],
+        now,
+        actor=actor,
+        role=role,
+        action="run.step.escalate",
+        escalation=n,
+        note=note,
+    )
+    tx.note(run, now, "step_escalated", actor, step=step["id"], escalation=n, note=note)
+    esc = step["escalation"] or {}
+    for target in esc.get("notify", []):
+        tx.effect(
+            run,
+            step["id"],
+            {
+                "type": "notify",
+                "target": target,
+                "escalation": n,
+                "key": f"{run['id']}:{step['id']}:esc:{n}:{target}",
+            },
+            now,
+        )
+
+
+def on_timer(run: dict[str, Any], step_id: str, kind: str, n: int, tx: Tx, now: float) -> None:
+    """A due deadline, escalation or wait timer; stale timers change nothing."""
+    if run["state"] != "active":
+        return
+    step = find_step(run, step_id)
+    if step["state"] in FINISHED:
+        return
+    if kind == "deadline" and not step["late"]:
+        _deadline_passed(run, step, tx, now)
+    elif kind == "escalate" and step["auto_escalations"] < n:
+        step["auto_escalations"] = n
+        _escalate(run, step, tx, now, RUNNER, SYSTEM_ROLE, None)
+        esc = step["escalation"]
+        if n < esc["repeat"]:
+            tx.timers[timer(run["id"], step_id, "escalate", n + 1)] = now + esc["every_s"]
+    elif kind == "wait" and n == step["attempt"]:
+        step["action_result"] = {"ok": True, "detail": "waited", "attempts": 1}
+        _finish_by_runner(run, step, tx, now)
+
+
+def _deadline_passed(run: dict[str, Any], step: dict[str, Any], tx: Tx, now: float) -> None:
+    step["late"] = True
+    if step["state"] in ("pending", "ready", "failed"):
+        step["state"] = "late"
+    tx.op = "step_late"
+    tx.audit(
+        run,
+        step["id"],
+        now,
+        actor=RUNNER,
+        role=SYSTEM_ROLE,
+        action="run.step.late",
+        deadline=step["deadline"],
+    )
+    tx.note(run, now, "step_late", RUNNER, step=step["id"])
+    esc = step["escalation"]
+    if esc:
+        tx.timers[timer(run["id"], step["id"], "escalate", 1)] = step["deadline"] + esc["after_s"]
+
+
+def _finish_by_runner(run: dict[str, Any], step: dict[str, Any], tx: Tx, now: float) -> None:
+    approval = step["approval"]
+    step.update(done_by=RUNNER, done_at=now)
+    if approval and approval["by"] is None:
+        step["awaiting_approval"] = True
+        tx.op = "step_awaiting_approval"
+        tx.note(run, now, "step_awaiting_approval", RUNNER, step=step["id"])
+        return
+    _complete(run, step, tx, now, RUNNER, None)
+
+
+def on_action_result(
+    run: dict[str, Any], step_id: str, attempt: int, result: dict[str, Any], tx: Tx, now: float
+) -> None:
+    """Record what an action did; success finishes the step, failure marks it failed."""
+    step = find_step(run, step_id)
+    tx.op = "step_action"
+    if attempt != step["attempt"] or step["state"] in FINISHED or run["state"] != "active":
+        step["action_result"] = {**result, "stale": True}
+        return
+    step["action_result"] = result
+    outcome = "ok" if result.get("ok") else "failed"
+    tx.audit(
+        run,
+        step_id,
+        now,
+        actor=RUNNER,
+        role=SYSTEM_ROLE,
+        action="run.step.action",
+        outcome=outcome,
+        result=result,
+    )
+    if result.get("ok"):
+        _finish_by_runner(run, step, tx, now)
+        return
+    step["state"] = "failed"
+    tx.op = "step_failed"
+    tx.note(run, now, "step_failed", RUNNER, step=step_id, note=result.get("detail"))
+
+
+def retry_action(
+    run: dict[str, Any], step_id: str, tx: Tx, now: float, *, actor: str, role: str
+) -> None:
+    step = find_step(run, step_id)
+    if not may_work(role, step):
+        raise NotAllowed(f"role {role} may not work step {step_id}")
+    _require_workable(run, step)
+    if not step["action"] or step["state"] != "failed":
+        raise RunConflict(f"step {step_id} has no failed action to retry")
+    step["state"] = "late" if step["late"] else "ready"
+    tx.op = "step_retry"
+    tx.audit(run, step_id, now, actor=actor, role=role, action="run.step.retry")
+    _start_action(run, step, tx, now)

@@ -1,0 +1,53 @@
+"""Fixtures of the playbook tests: a signature-checking receiver and a wired runner."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import pytest
+
+from core.config import load_config
+from monitor.incidents import IncidentStore
+from playbooks.actions.executor import ActionExecutor
+from playbooks.actions.http import RetryPolicy
+from playbooks.library import Library
+from playbooks.runner import PlaybookRunner
+from tests.playbooks.helpers import Receiver, RecordingAudit, webhooks_toml
+
+
+@pytest.fixture
+async def receiver(serve_app: Any) -> tuple[Receiver, str]:
+    rec = Receiver()
+    base = await serve_app(rec.app)
+    return rec, base
+
+
+@pytest.fixture
+async def wired(redis_client: Any, receiver: tuple[Receiver, str]) -> Any:
+    """A runner on the built-in library, sending to the receiver, its loop running."""
+    rec, base = receiver
+    config = load_config(webhooks_toml(base) + f'\n[playbooks]\ndrill_target = "{base}/drill"\n')
+    actions = ActionExecutor.from_config(
+        redis_client, config, RetryPolicy(attempts=3, backoff_s=0.05, timeout_s=2)
+    )
+    audit = RecordingAudit()
+    incidents = IncidentStore(redis_client)
+    runner = PlaybookRunner(
+        redis_client, incidents, audit, Library.load(), actions=actions, poll_s=0.05
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+
+    class Wired:
+        pass
+
+    w = Wired()
+    w.runner, w.incidents, w.audit, w.receiver, w.base = runner, incidents, audit, rec, base
+    w.redis = redis_client
+    yield w
+    stop.set()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(task, 2)
+    await actions.aclose()
