@@ -172,7 +172,9 @@ class SigningKeys:
         """Keep only the newest ``keep`` secrets of ``source``; return how many were dropped."""
         _check_source(source)
         path = signing_dir(data_dir) / f"{source}.secrets"
-        current = _read_secrets(path) if path.exists() else []
+        if not path.exists():
+            raise SignatureError(f"no signing secrets for source {source!r}")
+        current = _read_secrets(path)
         kept = current[-keep:] if keep > 0 else []
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
