@@ -29,7 +29,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeGuard, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -58,7 +58,7 @@ class DecryptError(CryptoError):
     """A value could not be decrypted (altered, moved, or unknown key)."""
 
 
-def is_encrypted(value: object) -> bool:
+def is_encrypted(value: object) -> TypeGuard[str]:
     """True for a string in the ``wfenc1:`` format."""
     return isinstance(value, str) and value.startswith(PREFIX)
 

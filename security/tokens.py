@@ -36,6 +36,10 @@ _DURATION_RE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+TokenRow = dict[str, Any]
+Records = list[tuple[str, dict[str, Any]]]
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who made a request: the token's name and its role."""
@@ -90,7 +94,7 @@ class TokenStore:
 
     async def create(
         self, name: str, role: str, ttl_s: float | None = None
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, TokenRow]:
         """A new token for ``name`` with ``role``; returns ``(token, public record)``.
 
         The token itself is returned here only: it cannot be recovered later.
@@ -134,7 +138,7 @@ class TokenStore:
             return None
         return Principal(name=record["name"], role=record["role"])
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> list[TokenRow]:
         """Every token record (live first, then by creation), with a short id, never the hash."""
         now = time.time()
         rows = [_public(digest, record, now) for digest, record in await self._records(self.redis)]
@@ -166,7 +170,7 @@ class TokenStore:
         logger.info("token revoked name=%s", name)
         return True
 
-    async def _records(self, client: Any) -> list[tuple[str, dict[str, Any]]]:
+    async def _records(self, client: Any) -> Records:
         raw = await client.hgetall(self.key)
         return [(_text(d), msgpack.unpackb(v)) for d, v in raw.items()]
 
