@@ -83,11 +83,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+def die_with_parent(new_group: bool = True) -> None:  # pragma: no cover - runs in the child
+    """In a child before exec: die with the parent (Linux), and leave its process group.
+
+    Leaving the group means a Ctrl-C in the terminal reaches only the parent,
+    which then stops its children in order.
+    """
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    os.setpgrp()  # a Ctrl-C in the terminal goes to us, and we stop Redis in order
+    if new_group:
+        os.setpgrp()
 
 
 class EmbeddedRedis:
@@ -129,7 +135,7 @@ class EmbeddedRedis:
                 self._command(port),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
             self.port = port
             if self._wait_ready(timeout):

@@ -1,11 +1,238 @@
-"""`watchfloor up`: run the whole stack."""
+"""`watchfloor up`: the whole stack on one machine, with the duty console attached.
+
+Order of start: data directory and keys, Redis (embedded unless a URL is
+configured), the stack's tokens, then the monitor (engine, playbooks, audit,
+API) and the collector as supervised child processes, the simulator with
+``--demo``, and finally the console in the foreground. Ctrl-C, SIGTERM or
+quitting the console stops everything in reverse order: the simulator, the
+collector (which drains what it accepted into Redis or its spool), the monitor
+(which commits its checkpoint), then Redis (which flushes its AOF).
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import dataclasses
+import functools
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import Any
 
-from watchfloor.commands.common import register_placeholder
+import redis.asyncio as aioredis
+
+from core.config import Config
+from core.redis_server import check_reachable, die_with_parent, redis_url_for
+from watchfloor.bootstrap import TokenFile, ensure_token, prepare_data_dir
+from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.supervisor import Child, Supervisor
+
+logger = logging.getLogger(__name__)
+
+DEMO_SPEED = 20.0
+READY_TIMEOUT_S = 60.0
 
 
 def register(sub: Any) -> None:
-    register_placeholder(sub, "up", "run the whole stack", "the up issue")
+    parser = sub.add_parser("up", help="run the whole stack with the duty console")
+    add_config_options(parser)
+    parser.add_argument("--demo", action="store_true",
+                        help="feed the simulator's scenarios into the stack")
+    parser.add_argument("--headless", action="store_true",
+                        help="no console: print the URLs and token files, run until stopped")
+    parser.add_argument("--collector-port", type=int, help="collector port (default 8470)")
+    parser.add_argument("--api-port", type=int, help="monitor API port (default 8471)")
+    parser.add_argument("--demo-speed", type=float, default=DEMO_SPEED,
+                        help=f"time compression of the demo traffic (default {DEMO_SPEED})")
+    parser.add_argument("--lang", choices=("en", "zh"), help="console language")
+    parser.set_defaults(func=run_up)
+
+
+def effective_config(args: argparse.Namespace) -> Config:
+    config = config_from_args(args)
+    if args.collector_port is not None:
+        config = dataclasses.replace(
+            config, collector=dataclasses.replace(config.collector, port=args.collector_port))
+    if args.api_port is not None:
+        config = dataclasses.replace(config, api=dataclasses.replace(config.api,
+                                                                     port=args.api_port))
+    return config
+
+
+def run_up(args: argparse.Namespace) -> int:
+    config = effective_config(args)
+    created = prepare_data_dir(config)
+    log_path = config.path("logs", "up.log")
+    _log_to(log_path, also_stderr=args.headless)
+    stop = _StopSignal()
+    with redis_url_for(config.redis.url, config.data_dir,
+                       binary=config.redis.embedded_binary) as url:
+        asyncio.run(check_reachable(url))
+        admin, producer = asyncio.run(_tokens(url, config.data_dir))
+        _greet(config, url, admin, producer, created, args)
+        supervisor = Supervisor(_children(config, url, args, producer))
+        supervisor.start()
+        try:
+            _wait_ready(config, supervisor, stop)
+            if args.headless:
+                print("watchfloor: running; Ctrl-C or SIGTERM stops it", flush=True)
+                stop.wait()
+            else:
+                _attach_console(config, admin, args, stop)
+        finally:
+            print("watchfloor: stopping ...", flush=True)
+            supervisor.stop()
+    print("watchfloor: stopped; the next `watchfloor up` resumes from "
+          f"{config.data_path.resolve()}", flush=True)
+    return 0
+
+
+async def _tokens(url: str, data_dir: str) -> tuple[TokenFile, TokenFile]:
+    client = aioredis.Redis.from_url(url)
+    try:
+        admin = await ensure_token(client, data_dir, "admin", "admin")
+        producer = await ensure_token(client, data_dir, "local-producer", "producer")
+    finally:
+        await client.aclose()
+    return admin, producer
+
+
+def _greet(config: Config, url: str, admin: TokenFile, producer: TokenFile,
+           created: list[Path], args: argparse.Namespace) -> None:
+    data = config.data_path.resolve()
+    lines = [f"watchfloor: data directory {data}" + (" (created)" if created else "")]
+    lines.append(f"  redis      {url}" + ("  (embedded)" if not config.redis.url else ""))
+    lines.append(f"  collector  http://{config.collector.host}:{config.collector.port}")
+    lines.append(f"  api        http://{config.api.host}:{config.api.port}")
+    lines.append(f"  logs       {data / 'logs'}")
+    if admin.created:
+        lines.append(f"  admin token (shown once, kept in {admin.path}):")
+        lines.append(f"    {admin.token}")
+    else:
+        lines.append(f"  admin token file     {admin.path}")
+    lines.append(f"  producer token file  {producer.path}")
+    print("\n".join(lines), flush=True)
+
+
+def _children(config: Config, url: str, args: argparse.Namespace,
+              producer: TokenFile) -> list[Child]:
+    python = [sys.executable, "-m", "watchfloor"]
+    common = ["--data-dir", config.data_dir] + (["--config", args.config] if args.config else [])
+    env = {
+        "WATCHFLOOR_DATA_DIR": config.data_dir,
+        "WATCHFLOOR_REDIS_URL": url,
+        "WATCHFLOOR_COLLECTOR_PORT": str(config.collector.port),
+        "WATCHFLOOR_API_PORT": str(config.api.port),
+    }
+    logs = config.path("logs")
+    children = [
+        Child("monitor", [*python, "monitor", *common], logs / "monitor.log", env),
+        Child("collector", [*python, "collector", *common], logs / "collector.log", env),
+    ]
+    if args.demo:
+        collector_url = f"http://{config.collector.host}:{config.collector.port}"
+        children.append(Child(
+            "simulator",
+            [*python, "simulate", "--scenario", "all", "--speed", str(args.demo_speed),
+             "--url", collector_url],
+            logs / "simulator.log", {**env, "WATCHFLOOR_TOKEN": producer.token},
+            restart=False,
+        ))
+    return children
+
+
+def _wait_ready(config: Config, supervisor: Supervisor, stop: _StopSignal) -> None:
+    """Wait until the collector and the API answer /healthz (or a service dies)."""
+    urls = [f"http://{config.collector.host}:{config.collector.port}/healthz",
+            f"http://{config.api.host}:{config.api.port}/healthz"]
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    pending = list(urls)
+    while pending and time.monotonic() < deadline and not stop.is_set():
+        pending = [u for u in pending if not _answers(u)]
+        dead = [c for c in supervisor.children if c.restart and not c.alive]
+        if dead:
+            names = ", ".join(f"{c.name} (see {c.log_path})" for c in dead)
+            raise _user_error(f"{names} stopped while starting")
+        time.sleep(0.2)
+    if pending:
+        raise _user_error(f"not ready after {READY_TIMEOUT_S:.0f}s: {', '.join(pending)}; "
+                          f"see the logs in {config.path('logs')}")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback URL
+            return bool(response.status < 500)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _attach_console(config: Config, admin: TokenFile, args: argparse.Namespace,
+                    stop: _StopSignal) -> None:
+    """Run the console in the foreground of this terminal until it quits or we are stopped."""
+    argv = [sys.executable, "-m", "watchfloor", "console", "--data-dir", config.data_dir,
+            "--url", f"http://{config.api.host}:{config.api.port}",
+            "--token-file", str(admin.path)]
+    if args.lang:
+        argv += ["--lang", args.lang]
+    # Same process group: the console owns the terminal; it still dies with us.
+    console = subprocess.Popen(argv, preexec_fn=functools.partial(die_with_parent, False))
+    stop.on_signal = console.terminate
+    while console.poll() is None and not stop.is_set():
+        time.sleep(0.1)
+    if console.poll() is None:
+        console.terminate()
+        try:
+            console.wait(10)
+        except subprocess.TimeoutExpired:
+            console.kill()
+
+
+class _StopSignal:
+    """SIGINT / SIGTERM turned into an event the main thread can wait on."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.on_signal: Any = None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        logger.info("signal %s received: stopping", signum)
+        self._event.set()
+        if self.on_signal is not None:
+            self.on_signal()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self) -> None:
+        while not self._event.wait(0.5):
+            pass
+
+
+def _log_to(path: Path, *, also_stderr: bool) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    if also_stderr:
+        err = logging.StreamHandler(sys.stderr)
+        err.setLevel(logging.WARNING)
+        root.addHandler(err)
+
+
+def _user_error(message: str) -> Exception:
+    from watchfloor.cli import CommandError
+
+    return CommandError(message)

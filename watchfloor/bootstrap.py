@@ -1,0 +1,69 @@
+"""First start of a data directory: its folders, keys and the stack's own tokens.
+
+``watchfloor up`` calls :func:`prepare_data_dir` before anything runs and
+:func:`ensure_token` once Redis is up. Both are idempotent: a second ``up``
+finds everything in place and changes nothing. Tokens are shown once and kept
+only in ``DATA_DIR/tokens/<name>.token`` (0600) for the local console and
+simulator; Redis holds only their hashes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from core.config import Config
+from security.keys import init_keys, write_private
+from security.tokens import TokenStore
+
+SUBDIRS = ("redis", "keys", "audit", "logs", "spool", "tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFile:
+    name: str
+    role: str
+    path: Path
+    token: str
+    created: bool
+
+
+def prepare_data_dir(config: Config) -> list[Path]:
+    """Create the data directory layout (0700) and any missing key; return what was created."""
+    base = config.data_path
+    created: list[Path] = []
+    if not base.exists():
+        created.append(base)
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name in SUBDIRS:
+        path = base / name
+        if not path.exists():
+            path.mkdir(mode=0o700)
+            created.append(path)
+    created.extend(init_keys(base))
+    return created
+
+
+def token_path(data_dir: str | Path, name: str) -> Path:
+    return Path(data_dir) / "tokens" / f"{name}.token"
+
+
+async def ensure_token(redis: aioredis.Redis, data_dir: str | Path, name: str,
+                       role: str) -> TokenFile:
+    """The token stored for ``name``, or a new one if it is missing or no longer valid."""
+    store = TokenStore(redis)
+    path = token_path(data_dir, name)
+    if path.exists():
+        token = path.read_text(encoding="utf-8").strip()
+        principal = await store.verify(token)
+        if principal is not None and principal.role == role:
+            return TokenFile(name, role, path, token, created=False)
+    await store.revoke(name)  # a stale record of that name (Redis kept, file lost)
+    token, _ = await store.create(name, role)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_private(path, (token + "\n").encode())
+    os.chmod(path, 0o600)
+    return TokenFile(name, role, path, token, created=True)
