@@ -288,9 +288,12 @@ def _normalised(event: Event, index: int) -> Event:
         except ValueError as exc:
             raise InvalidEvent(FieldError(index, "ts", f"ts {exc}")) from None
     names = _FREE_TEXT.get(event.type)
-    if names and _text_size(event, names) > MAX_EVENT_BYTES - 1024:
-        if len(_ENCODER.encode(event)) > MAX_EVENT_BYTES:
-            raise InvalidEvent(FieldError(index, "", f"event larger than {MAX_EVENT_BYTES} bytes"))
+    if (
+        names
+        and _text_size(event, names) > MAX_EVENT_BYTES - 1024
+        and len(_ENCODER.encode(event)) > MAX_EVENT_BYTES
+    ):
+        raise InvalidEvent(FieldError(index, "", f"event larger than {MAX_EVENT_BYTES} bytes"))
     return event
 
 
@@ -357,15 +360,22 @@ def _field_error(index: int, message: str, raw: Mapping[str, Any]) -> FieldError
     if type(value) is float and not math.isfinite(value):
         return FieldError(index, name, f"{name} must be a finite number")
     if name == "ts" and "`float` " in reason:
-        return FieldError(index, name, f"ts must lie between 2000-01-01 and 2100-01-01, "
-                                       f"got {_short(value)}")
+        return FieldError(
+            index, name, f"ts must lie between 2000-01-01 and 2100-01-01, got {_short(value)}"
+        )
     return FieldError(index, name, f"{name} {_plain(reason, value)}")
 
 
 _TYPE_WORDS: Final = {
-    "int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
-    "str | null": "a string", "int | null": "an integer", "float | null": "a number",
-    "bool | null": "true or false", "float | str": "Unix seconds or an RFC 3339 string",
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "bool": "true or false",
+    "str | null": "a string",
+    "int | null": "an integer",
+    "float | null": "a number",
+    "bool | null": "true or false",
+    "float | str": "Unix seconds or an RFC 3339 string",
 }
 _EXPECTED = re.compile(r"Expected `([^`]+)`(?:, got `([^`]+)`)?(.*)")
 

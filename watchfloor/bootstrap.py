@@ -51,8 +51,9 @@ def token_path(data_dir: str | Path, name: str) -> Path:
     return Path(data_dir) / "tokens" / f"{name}.token"
 
 
-async def ensure_token(redis: aioredis.Redis, data_dir: str | Path, name: str,
-                       role: str) -> TokenFile:
+async def ensure_token(
+    redis: aioredis.Redis, data_dir: str | Path, name: str, role: str
+) -> TokenFile:
     """The token stored for ``name``, or a new one if it is missing or no longer valid."""
     store = TokenStore(redis)
     path = token_path(data_dir, name)

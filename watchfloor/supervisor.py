@@ -69,8 +69,7 @@ class Child:
             try:
                 proc.wait(self.stop_timeout_s)
             except subprocess.TimeoutExpired:
-                logger.warning("%s did not stop in %ss; killing it", self.name,
-                               self.stop_timeout_s)
+                logger.warning("%s did not stop in %ss; killing it", self.name, self.stop_timeout_s)
                 proc.kill()
                 proc.wait(5)
         if self._log is not None:
@@ -105,10 +104,15 @@ class Supervisor:
         now = time.monotonic()
         due = self._next_try.get(child.name)
         if due is None:
-            delay = min(2.0 ** child.restarts, self.max_delay_s)
+            delay = min(2.0**child.restarts, self.max_delay_s)
             self._next_try[child.name] = now + delay
-            logger.error("%s exited code=%s; restarting in %.0fs (see %s)", child.name,
-                         child.returncode, delay, child.log_path)
+            logger.error(
+                "%s exited code=%s; restarting in %.0fs (see %s)",
+                child.name,
+                child.returncode,
+                delay,
+                child.log_path,
+            )
             return
         if now >= due:
             del self._next_try[child.name]
@@ -125,6 +129,4 @@ class Supervisor:
             child.stop()
 
     def status(self) -> dict[str, str]:
-        return {
-            c.name: "running" if c.alive else f"exited ({c.returncode})" for c in self.children
-        }
+        return {c.name: "running" if c.alive else f"exited ({c.returncode})" for c in self.children}

@@ -43,14 +43,22 @@ READY_TIMEOUT_S = 60.0
 def register(sub: Any) -> None:
     parser = sub.add_parser("up", help="run the whole stack with the duty console")
     add_config_options(parser)
-    parser.add_argument("--demo", action="store_true",
-                        help="feed the simulator's scenarios into the stack")
-    parser.add_argument("--headless", action="store_true",
-                        help="no console: print the URLs and token files, run until stopped")
+    parser.add_argument(
+        "--demo", action="store_true", help="feed the simulator's scenarios into the stack"
+    )
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="no console: print the URLs and token files, run until stopped",
+    )
     parser.add_argument("--collector-port", type=int, help="collector port (default 8470)")
     parser.add_argument("--api-port", type=int, help="monitor API port (default 8471)")
-    parser.add_argument("--demo-speed", type=float, default=DEMO_SPEED,
-                        help=f"time compression of the demo traffic (default {DEMO_SPEED})")
+    parser.add_argument(
+        "--demo-speed",
+        type=float,
+        default=DEMO_SPEED,
+        help=f"time compression of the demo traffic (default {DEMO_SPEED})",
+    )
     parser.add_argument("--lang", choices=("en", "zh"), help="console language")
     parser.set_defaults(func=run_up)
 
@@ -59,10 +67,12 @@ def effective_config(args: argparse.Namespace) -> Config:
     config = config_from_args(args)
     if args.collector_port is not None:
         config = dataclasses.replace(
-            config, collector=dataclasses.replace(config.collector, port=args.collector_port))
+            config, collector=dataclasses.replace(config.collector, port=args.collector_port)
+        )
     if args.api_port is not None:
-        config = dataclasses.replace(config, api=dataclasses.replace(config.api,
-                                                                     port=args.api_port))
+        config = dataclasses.replace(
+            config, api=dataclasses.replace(config.api, port=args.api_port)
+        )
     return config
 
 
@@ -72,8 +82,9 @@ def run_up(args: argparse.Namespace) -> int:
     log_path = config.path("logs", "up.log")
     _log_to(log_path, also_stderr=args.headless)
     stop = _StopSignal()
-    with redis_url_for(config.redis.url, config.data_dir,
-                       binary=config.redis.embedded_binary) as url:
+    with redis_url_for(
+        config.redis.url, config.data_dir, binary=config.redis.embedded_binary
+    ) as url:
         asyncio.run(check_reachable(url))
         admin, producer = asyncio.run(_tokens(url, config.data_dir))
         _greet(config, url, admin, producer, created, args)
@@ -89,8 +100,10 @@ def run_up(args: argparse.Namespace) -> int:
         finally:
             print("watchfloor: stopping ...", flush=True)
             supervisor.stop()
-    print("watchfloor: stopped; the next `watchfloor up` resumes from "
-          f"{config.data_path.resolve()}", flush=True)
+    print(
+        f"watchfloor: stopped; the next `watchfloor up` resumes from {config.data_path.resolve()}",
+        flush=True,
+    )
     return 0
 
 
@@ -104,8 +117,14 @@ async def _tokens(url: str, data_dir: str) -> tuple[TokenFile, TokenFile]:
     return admin, producer
 
 
-def _greet(config: Config, url: str, admin: TokenFile, producer: TokenFile,
-           created: list[Path], args: argparse.Namespace) -> None:
+def _greet(
+    config: Config,
+    url: str,
+    admin: TokenFile,
+    producer: TokenFile,
+    created: list[Path],
+    args: argparse.Namespace,
+) -> None:
     data = config.data_path.resolve()
     lines = [f"watchfloor: data directory {data}" + (" (created)" if created else "")]
     lines.append(f"  redis      {url}" + ("  (embedded)" if not config.redis.url else ""))
@@ -121,8 +140,9 @@ def _greet(config: Config, url: str, admin: TokenFile, producer: TokenFile,
     print("\n".join(lines), flush=True)
 
 
-def _children(config: Config, url: str, args: argparse.Namespace,
-              producer: TokenFile) -> list[Child]:
+def _children(
+    config: Config, url: str, args: argparse.Namespace, producer: TokenFile
+) -> list[Child]:
     python = [sys.executable, "-m", "watchfloor"]
     common = ["--data-dir", config.data_dir] + (["--config", args.config] if args.config else [])
     env = {
@@ -138,20 +158,33 @@ def _children(config: Config, url: str, args: argparse.Namespace,
     ]
     if args.demo:
         collector_url = f"http://{config.collector.host}:{config.collector.port}"
-        children.append(Child(
-            "simulator",
-            [*python, "simulate", "--scenario", "all", "--speed", str(args.demo_speed),
-             "--url", collector_url],
-            logs / "simulator.log", {**env, "WATCHFLOOR_TOKEN": producer.token},
-            restart=False,
-        ))
+        children.append(
+            Child(
+                "simulator",
+                [
+                    *python,
+                    "simulate",
+                    "--scenario",
+                    "all",
+                    "--speed",
+                    str(args.demo_speed),
+                    "--url",
+                    collector_url,
+                ],
+                logs / "simulator.log",
+                {**env, "WATCHFLOOR_TOKEN": producer.token},
+                restart=False,
+            )
+        )
     return children
 
 
 def _wait_ready(config: Config, supervisor: Supervisor, stop: _StopSignal) -> None:
     """Wait until the collector and the API answer /healthz (or a service dies)."""
-    urls = [f"http://{config.collector.host}:{config.collector.port}/healthz",
-            f"http://{config.api.host}:{config.api.port}/healthz"]
+    urls = [
+        f"http://{config.collector.host}:{config.collector.port}/healthz",
+        f"http://{config.api.host}:{config.api.port}/healthz",
+    ]
     deadline = time.monotonic() + READY_TIMEOUT_S
     pending = list(urls)
     while pending and time.monotonic() < deadline and not stop.is_set():
@@ -162,24 +195,36 @@ def _wait_ready(config: Config, supervisor: Supervisor, stop: _StopSignal) -> No
             raise _user_error(f"{names} stopped while starting")
         time.sleep(0.2)
     if pending:
-        raise _user_error(f"not ready after {READY_TIMEOUT_S:.0f}s: {', '.join(pending)}; "
-                          f"see the logs in {config.path('logs')}")
+        raise _user_error(
+            f"not ready after {READY_TIMEOUT_S:.0f}s: {', '.join(pending)}; "
+            f"see the logs in {config.path('logs')}"
+        )
 
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback URL
+        with urllib.request.urlopen(url, timeout=1) as response:
             return bool(response.status < 500)
     except (urllib.error.URLError, OSError):
         return False
 
 
-def _attach_console(config: Config, admin: TokenFile, args: argparse.Namespace,
-                    stop: _StopSignal) -> None:
+def _attach_console(
+    config: Config, admin: TokenFile, args: argparse.Namespace, stop: _StopSignal
+) -> None:
     """Run the console in the foreground of this terminal until it quits or we are stopped."""
-    argv = [sys.executable, "-m", "watchfloor", "console", "--data-dir", config.data_dir,
-            "--url", f"http://{config.api.host}:{config.api.port}",
-            "--token-file", str(admin.path)]
+    argv = [
+        sys.executable,
+        "-m",
+        "watchfloor",
+        "console",
+        "--data-dir",
+        config.data_dir,
+        "--url",
+        f"http://{config.api.host}:{config.api.port}",
+        "--token-file",
+        str(admin.path),
+    ]
     if args.lang:
         argv += ["--lang", args.lang]
     # Same process group: the console owns the terminal; it still dies with us.
