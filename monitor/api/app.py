@@ -71,7 +71,7 @@ def create_app(
     app[RUNNER] = runner
     app[AUDIT] = audit
     app[METRICS] = ApiMetrics()
-    app[HUB] = LiveHub(redis, app[METRICS], config.api.stale_after_s)
+    app[HUB] = LiveHub(redis, app[METRICS], config.api.stale_after_s, config.api.live_queue)
     if audit is None:
         logger.warning("monitor API started without an audit log: writes are not audited")
     if admin_token is None and config.security.admin_token is not None:

@@ -58,6 +58,8 @@ SNAPSHOT_INCIDENTS: Final = 500
 SNAPSHOT_RUNS: Final = 200
 CLOSE_REVOKED: Final = 4401
 CLIENT_MAX_MSG: Final = 4096
+PACE_S: Final = 0.25
+PACE_STEP_S: Final = 0.005
 
 
 def parse_seq(text: str) -> Seq:
@@ -105,11 +107,16 @@ class LiveClient:
 class LiveHub:
     """The one reader of the changes stream, fanning changes out to every client."""
 
-    def __init__(self, redis: aioredis.Redis, metrics: ApiMetrics, stale_after_s: float) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, metrics: ApiMetrics, stale_after_s: float, live_queue: int
+    ) -> None:
         self.redis = redis
         self.metrics = metrics
         self.stale_after_s = stale_after_s
         self.clients: set[LiveClient] = set()
+        # A read smaller than a client's queue leaves a keeping-up client room to drain
+        # between two reads, so only a client that really stalls overflows.
+        self.read_count = max(1, min(READ_COUNT, live_queue // 4))
 
     @property
     def client_count(self) -> int:
@@ -135,7 +142,7 @@ class LiveHub:
             try:
                 if last is None:
                     last = await tail_id(self.redis)
-                reply = await self.redis.xread({keys.CHANGES: last}, count=READ_COUNT,
+                reply = await self.redis.xread({keys.CHANGES: last}, count=self.read_count,
                                                block=BLOCK_MS)  # fmt: skip
                 delay = 0.1
             except (RedisError, OSError) as exc:
@@ -149,6 +156,33 @@ class LiveHub:
                 for entry_id, fields in entries:
                     last = _text(entry_id)
                     self._fan_out(last, fields)
+            if reply:
+                await self._pace()
+
+    async def _pace(self) -> None:
+        """Let keeping-up clients drain before the next read; resync the ones that took nothing.
+
+        Without this the hub, reading as fast as Redis answers, would overflow even
+        healthy clients during a burst. A client more than half full that took
+        nothing for ``PACE_S`` is stalled: it is resynchronised at once, so it
+        delays the others at most once.
+        """
+        busy = self._busy()
+        if not busy:
+            return
+        sizes = {c: c.queue.qsize() for c in busy}
+        deadline = time.monotonic() + PACE_S
+        while busy and time.monotonic() < deadline:
+            await asyncio.sleep(PACE_STEP_S)
+            busy = self._busy()
+        for client in busy:
+            if client.queue.qsize() >= sizes.get(client, 0):
+                client.request_resync()
+                self.metrics.live_resyncs += 1
+                logger.info("live: client stalled, resync queued")
+
+    def _busy(self) -> list[LiveClient]:
+        return [c for c in self.clients if not c.behind and c.queue.qsize() > c.maxsize // 2]
 
     def _fan_out(self, entry_id: str, fields: dict[bytes, bytes]) -> None:
         try:

@@ -38,6 +38,7 @@ class ApiStack:
     audit: AuditLog
     session: aiohttp.ClientSession
     tokens: dict[str, str] = field(default_factory=dict)
+    runner: Any = None
 
     def headers(self, role: str | None = None, token: str | None = None) -> dict[str, str]:
         token = token if token is not None else (self.tokens[role] if role else None)
@@ -103,7 +104,9 @@ async def start_api(
                      runner=runner, audit=audit if with_audit else None,
                      admin_token=ADMIN_BOOTSTRAP)  # fmt: skip
     url = await serve_app(app)
-    stack = ApiStack(url, redis, incidents, token_store, audit, aiohttp.ClientSession())
+    stack = ApiStack(
+        url, redis, incidents, token_store, audit, aiohttp.ClientSession(), runner=runner
+    )
     for role in sorted(ROLES):
         stack.tokens[role], _ = await token_store.create(f"t-{role}", role)
     return stack, redis

@@ -1,0 +1,105 @@
+"""The role matrix over every monitor API endpoint: allowed, 403, and 401 without a good token.
+
+"Allowed" means the request got past the gate: any answer but 401/403 (a
+second ack of the same incident is a 409, a run endpoint without a runner a
+503); a 500 is never acceptable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from security.roles import ROLES, Permission, allows
+from tests.monitor.test_api_support import ADMIN_BOOTSTRAP, ApiStack, start_api
+
+P = Permission
+
+ENDPOINTS = [
+    ("GET", "/v1/whoami", P.READ_BOARD, None),
+    ("GET", "/v1/incidents", P.READ_BOARD, None),
+    ("GET", "/v1/incidents/{inc}", P.READ_BOARD, None),
+    ("POST", "/v1/incidents/{inc}/ack", P.ACK, {"note": "on it"}),
+    ("POST", "/v1/incidents/{inc}/resolve", P.ACK, {}),
+    ("POST", "/v1/incidents/{inc}/note", P.ACK, {"note": "still slow"}),
+    ("POST", "/v1/incidents", P.ACK, {"title": "t", "severity": "minor", "subject": "s"}),
+    ("GET", "/v1/queues", P.READ_BOARD, None),
+    ("GET", "/v1/health", P.READ_BOARD, None),
+    ("GET", "/v1/flags", P.READ_BOARD, None),
+    ("GET", "/v1/runs", P.READ_BOARD, None),
+    ("GET", "/v1/runs/RUN-1", P.READ_BOARD, None),
+    ("POST", "/v1/runs", P.START_PLAYBOOK, {"playbook": "chat-surge", "incident": "{inc}"}),
+    ("POST", "/v1/runs/RUN-1/steps/s1/done", P.RUN_STEPS, {}),
+    ("POST", "/v1/runs/RUN-1/steps/s1/escalate", P.RUN_STEPS, {}),
+    ("POST", "/v1/runs/RUN-1/steps/s1/approve", P.RUN_STEPS, {}),
+    ("GET", "/v1/audit", P.READ_AUDIT, None),
+    ("GET", "/v1/audit?after=0&action=incident", P.READ_AUDIT, None),
+    ("GET", "/v1/audit/verify", P.READ_AUDIT, None),
+    ("GET", "/v1/tokens", P.MANAGE_TOKENS, None),
+    ("POST", "/v1/tokens", P.MANAGE_TOKENS, {"name": "new-{role}", "role": "viewer"}),
+    ("DELETE", "/v1/tokens/nobody", P.MANAGE_TOKENS, None),
+    ("GET", "/v1/live", P.READ_BOARD, None),
+]
+IDS = [f"{m} {p}" for m, p, _, _ in ENDPOINTS]
+
+
+@pytest.fixture
+async def api(redis_url: str, serve_app, data_dir) -> AsyncIterator[ApiStack]:
+    stack, redis = await start_api(redis_url, serve_app, data_dir)
+    yield stack
+    await stack.session.close()
+    await redis.aclose()
+
+
+def fill(value, inc: str, role: str):
+    if isinstance(value, str):
+        return value.replace("{inc}", inc).replace("{role}", role.replace("_", "-"))
+    if isinstance(value, dict):
+        return {k: fill(v, inc, role) for k, v in value.items()}
+    return value
+
+
+async def answer(api: ApiStack, method: str, path: str, body, role: str | None, token=None):
+    inc = (await api.fire()).id
+    return await api.call(method, fill(path, inc, role or ""), role, token=token,
+                          body=fill(body, inc, role or ""))  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "permission", "body"), ENDPOINTS, ids=IDS)
+async def test_each_role_reaches_exactly_the_endpoints_its_permissions_allow(
+    api, method, path, permission, body
+):
+    outcomes = {}
+    for role in sorted(ROLES):
+        status, reply = await answer(api, method, path, body, role)
+        assert status != 500, (role, reply)
+        outcomes[role] = "403" if status == 403 else ("401" if status == 401 else "allowed")
+    expected = {r: "allowed" if allows(r, permission) else "403" for r in sorted(ROLES)}
+    assert outcomes == expected
+
+
+@pytest.mark.parametrize(("method", "path", "permission", "body"), ENDPOINTS, ids=IDS)
+async def test_every_endpoint_refuses_a_missing_or_bad_token_with_401(
+    api, method, path, permission, body
+):
+    for token in (None, "wf_not-a-real-token", "", "x" * 5000):
+        status, reply = await answer(api, method, path, body, None, token=token)
+        assert status == 401, (token and token[:20], reply)
+        assert reply["error"]
+
+
+async def test_a_revoked_token_is_refused_at_once(api):
+    await api.token_store.revoke("t-viewer")
+    status, _ = await api.call("GET", "/v1/incidents", "viewer")
+    assert status == 401
+
+
+async def test_the_bootstrap_admin_token_is_an_admin(api):
+    status, body = await api.call("GET", "/v1/whoami", None, token=ADMIN_BOOTSTRAP)
+    assert (status, body["role"]) == (200, "admin")
+
+
+async def test_service_endpoints_need_no_token(api):
+    for path in ("/healthz", "/metrics"):
+        assert (await api.call("GET", path, None))[0] == 200
