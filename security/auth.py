@@ -37,12 +37,13 @@ from redis.exceptions import RedisError
 
 from core import keys
 from security.roles import Permission, allows
-from security.tokens import Principal, TokenStore
+from security.tokens import Principal
 
 __all__ = [
     "AuthError",
     "Forbidden",
     "Principal",
+    "TokenVerifier",
     "auth_headers",
     "ensure_permission",
     "get_principal",
@@ -75,6 +76,14 @@ class AuditSink(Protocol):
         outcome: str = "ok",
         details: dict[str, Any] | None = None,
     ) -> dict[str, Any]: ...
+
+
+class TokenVerifier(Protocol):
+    """What the gate needs of the token store (a :class:`TokenStore` or a cache in front)."""
+
+    redis: Any
+
+    async def verify(self, token: str) -> Principal | None: ...
 
 
 class AuthError(Exception):
@@ -135,7 +144,7 @@ def json_error(status: int, message: str, headers: dict[str, str] | None = None)
 
 def setup_auth(
     app: web.Application,
-    token_store: TokenStore,
+    token_store: TokenVerifier,
     admin_token: str | None,
     audit: AuditSink | None = None,
     *,
@@ -160,7 +169,7 @@ def declared(request: web.Request) -> tuple[bool, Permission | None]:
 class _Gate:
     def __init__(
         self,
-        store: TokenStore,
+        store: TokenVerifier,
         admin_token: str | None,
         audit: AuditSink | None,
         fail_limit: int,
@@ -181,7 +190,7 @@ class _Gate:
         token = _bearer(request)
         try:
             principal = await self.authenticate(token)
-        except RedisError as exc:
+        except (RedisError, OSError) as exc:
             logger.warning("token check failed: redis unavailable error=%s", exc)
             return json_error(503, "authentication unavailable, try again")
         if principal is None:
