@@ -141,7 +141,7 @@ class AuditFiles:
         if not lines:
             return 0
         assert self._segment is not None
-        _append_synced(self._segment, b"".join(lines))
+        write_synced(self._segment, b"".join(lines))
         self._segment_count += len(lines)
         return len(lines)
 
@@ -149,7 +149,7 @@ class AuditFiles:
         number = len(segment_paths(self.directory)) + 1
         self._segment = self.directory / f"{SEGMENT_PREFIX}{number:06d}.jsonl"
         self._segment_count = 0
-        _append_synced(self._segment, b"")
+        write_synced(self._segment, b"")
         _fsync_dir(self.directory)
 
     def append_checkpoints(self, checkpoints: Iterable[Mapping[str, Any]]) -> int:
@@ -162,14 +162,16 @@ class AuditFiles:
         if lines:
             path = self.directory / CHECKPOINTS_NAME
             new = not path.exists()
-            _append_synced(path, b"".join(lines))
+            write_synced(path, b"".join(lines))
             if new:
                 _fsync_dir(self.directory)
         return len(lines)
 
 
-def _append_synced(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+def write_synced(path: Path, data: bytes, *, append: bool = True) -> None:
+    """Write (append, or replace) ``data`` to a 0600 file and fsync it before returning."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
     try:
         view = memoryview(data)
         while view:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -28,7 +27,7 @@ from security.audit_chain import (
     verify_bundle,
     verify_records,
 )
-from security.audit_files import AuditFileError, read_checkpoints, read_records
+from security.audit_files import AuditFileError, read_checkpoints, read_records, write_synced
 from security.signer import SignerError, default_public_keys, load_public_key
 from watchfloor.commands.common import add_config_options, config_from_args
 
@@ -256,7 +255,7 @@ def run_export(args: argparse.Namespace) -> int:
         bundle = make_bundle(records, checkpoints, since, until)
     except ValueError as exc:
         raise _error(f"{exc} (the monitor signs one at least every interval; retry)") from None
-    _write_private(Path(args.out), json.dumps(bundle, ensure_ascii=False).encode("utf-8"))
+    write_synced(Path(args.out), json.dumps(bundle, ensure_ascii=False).encode(), append=False)
     print(
         f"exported records {since}..{until} ({len(bundle['records'])}) with "
         f"{len(bundle['checkpoints'])} checkpoints to {args.out}"
@@ -291,14 +290,3 @@ def _bound(text: str, records: list[dict[str, Any]], *, first: bool) -> int:
     if first:
         return next((r["seq"] for r in records if at(r) >= moment), records[-1]["seq"] + 1)
     return next((r["seq"] for r in reversed(records) if at(r) <= moment), 0)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)

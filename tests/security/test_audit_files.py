@@ -1,0 +1,258 @@
+"""The file mirror, restoring a wiped Redis, the monitor's audit task, tail and export bundles."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from core import keys
+from core.redis_server import EmbeddedRedis
+from security.audit import AuditIntegrityError, AuditLog
+from security.audit_chain import VerifyResult, make_bundle, verify_bundle, verify_records
+from security.audit_files import AuditFiles, read_checkpoints, read_records, segment_paths
+from security.signer import generate_signing_key, load_public_key, load_signer
+from watchfloor.cli import main
+
+
+def make_log(client: aioredis.Redis, data_dir: Path, **options: object) -> AuditLog:
+    keys_dir = data_dir / "keys"
+    if not (keys_dir / "audit-signing.pem").exists():
+        generate_signing_key(keys_dir)
+    return AuditLog(
+        client,
+        load_signer(keys_dir),
+        files_dir=data_dir / "audit",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+async def fill(log: AuditLog, count: int, *, every: int = 0) -> None:
+    for i in range(count):
+        await log.append("alice", "admin", "flag.set", f"flag-{i}")
+        if every and (i + 1) % every == 0:
+            await log.checkpoint()
+
+
+def verify_dir(data_dir: Path) -> VerifyResult:
+    public = load_public_key(data_dir / "keys" / "audit-signing.pub.pem")
+    audit = data_dir / "audit"
+    return verify_records(read_records(audit), read_checkpoints(audit), [public])
+
+
+async def test_mirror_writes_fsynced_0600_segments_rolling_at_n_records(
+    redis_client: aioredis.Redis, data_dir: Path
+) -> None:
+    log = make_log(redis_client, data_dir, segment_records=10)
+    await fill(log, 25, every=10)
+    assert await log.mirror() == 25
+    assert await log.mirror() == 0  # nothing new: nothing written twice
+    await fill(log, 3)
+    assert await log.mirror() == 3
+    log.close()
+    audit = data_dir / "audit"
+    names = [p.name for p in segment_paths(audit)]
+    assert names == ["audit-000001.jsonl", "audit-000002.jsonl", "audit-000003.jsonl"]
+    assert [len(p.read_text().splitlines()) for p in segment_paths(audit)] == [10, 10, 8]
+    assert stat.S_IMODE(os.stat(audit / names[0]).st_mode) == 0o600
+    assert [c["size"] for c in read_checkpoints(audit)] == [10, 20]
+    assert [r["seq"] for r in read_records(audit)] == list(range(1, 29))
+
+
+async def test_a_second_writer_stands_aside_while_the_first_holds_the_files(
+    redis_client: aioredis.Redis, data_dir: Path
+) -> None:
+    first, second = make_log(redis_client, data_dir), make_log(redis_client, data_dir)
+    await fill(first, 3)
+    assert await first.mirror() == 3
+    assert await second.mirror() == 0
+    assert second.files_dir is None  # it stopped trying
+    first.close()
+
+
+def test_a_torn_last_line_is_cut_when_the_files_are_opened(data_dir: Path) -> None:
+    audit = data_dir / "audit"
+    audit.mkdir()
+    good = b'{"seq":1,"hash":"aa"}\n'
+    (audit / "audit-000001.jsonl").write_bytes(good + b'{"seq":2,"ha')
+    files = AuditFiles(audit)
+    assert files.open()
+    assert (files.last_seq, files.last_hash) == (1, "aa")
+    assert (audit / "audit-000001.jsonl").read_bytes() == good
+    files.close()
+
+
+async def test_a_wiped_redis_keeps_its_history_and_the_chain_continues(
+    redis_client: aioredis.Redis, data_dir: Path
+) -> None:
+    log = make_log(redis_client, data_dir, segment_records=7)
+    await fill(log, 20, every=10)
+    await log.mirror()
+    log.close()
+    before = await log.read(limit=100)
+    await redis_client.flushall()
+
+    other = make_log(redis_client, data_dir)  # another process: the collector, say
+    record = await other.append("bob", "oncall", "run.step.done", "run-1")
+    assert record["seq"] == 21 and record["prev"] == before[-1]["hash"]
+    assert (await other.read(limit=100))[:20] == before
+    assert [c["size"] for c in await other.checkpoints()] == [10, 20]
+    assert await other.checkpoint() is not None
+    assert await other.mirror() == 1
+    other.close()
+    result = verify_dir(data_dir)
+    assert (result.ok, result.records, result.last_checkpoint_seq) == (True, 21, 21)
+
+
+async def test_redis_that_lost_its_last_records_gets_them_back_from_the_files(
+    private_redis: EmbeddedRedis, data_dir: Path
+) -> None:
+    client = aioredis.Redis.from_url(private_redis.url)
+    try:
+        log = make_log(client, data_dir)
+        await fill(log, 12, every=5)
+        await log.mirror()
+        log.close()
+        # Redis restarted from an older snapshot: records 9..12 and the head moved back.
+        await client.xtrim(keys.AUDIT, minid="0", approximate=False)
+        records = await log.read(limit=100)
+        await client.delete(keys.AUDIT, keys.AUDIT_HEAD)
+        for record in records[:8]:
+            await client.xadd(keys.AUDIT, {"r": json.dumps(record)}, id=f"{record['seq']}-0")
+        await client.hset(keys.AUDIT_HEAD, mapping={"seq": 8, "hash": records[7]["hash"]})
+        fresh = make_log(client, data_dir)
+        assert await fresh.restore() == 4
+        assert await fresh.read(limit=100) == records
+        assert (await fresh.append("a", "admin", "flag.set", "x"))["seq"] == 13
+    finally:
+        await client.aclose()
+
+
+async def test_files_that_disagree_with_redis_are_not_restored_over_it(
+    redis_client: aioredis.Redis, data_dir: Path
+) -> None:
+    log = make_log(redis_client, data_dir)
+    await fill(log, 5)
+    await log.mirror()
+    log.close()
+    await redis_client.flushall()
+    await AuditLog(redis_client).append("x", "admin", "flag.set", "fork")  # a process without files
+    await fill(AuditLog(redis_client), 2)
+    with pytest.raises(AuditIntegrityError, match="disagree at record 3"):
+        await make_log(redis_client, data_dir).restore()
+
+
+async def test_the_audit_task_checkpoints_every_n_records_mirrors_and_signs_on_stop(
+    redis_client: aioredis.Redis, data_dir: Path
+) -> None:
+    log = make_log(redis_client, data_dir, checkpoint_every=10, tick_s=0.02)
+    await fill(log, 12)  # before the task starts, so that its first pass sees all 12
+    stop = asyncio.Event()
+    task = asyncio.create_task(log.run(stop))
+    for _ in range(200):
+        if await log.checkpoints():
+            break
+        await asyncio.sleep(0.02)
+    await fill(log, 3)  # below the threshold and long before the interval: signed on stop
+    await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert [c["size"] for c in read_checkpoints(data_dir / "audit")] == [12, 15]
+    result = verify_dir(data_dir)
+    assert (result.ok, result.records, result.last_checkpoint_seq) == (True, 15, 15)
+
+
+async def test_the_audit_task_signs_after_the_interval_when_records_are_few(
+    redis_client: aioredis.Redis, data_dir: Path
+) -> None:
+    log = make_log(redis_client, data_dir, checkpoint_interval_s=0.1, tick_s=0.02)
+    stop = asyncio.Event()
+    task = asyncio.create_task(log.run(stop))
+    await fill(log, 3)
+    for _ in range(100):
+        if await log.checkpoints():
+            break
+        await asyncio.sleep(0.02)
+    checkpoints = await log.checkpoints()
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert [c["size"] for c in checkpoints] == [3]
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "tail"),
+    [(1, 30, 0), (1, 7, 3), (11, 17, 3), (13, 20, 0), (21, 25, 5), (30, 30, 0)],
+)
+async def test_exported_ranges_verify_offline_with_only_the_public_key(
+    redis_client: aioredis.Redis, data_dir: Path, since: int, until: int, tail: int
+) -> None:
+    log = make_log(redis_client, data_dir)
+    await fill(log, 30, every=10)
+    records, checkpoints = await log.read(limit=100), await log.checkpoints()
+    bundle = json.loads(json.dumps(make_bundle(records, checkpoints, since, until)))
+    assert [r["seq"] for r in bundle["records"]] == list(range(since, until + 1))
+    assert len(bundle["tail"]) == tail
+    public = load_public_key(data_dir / "keys" / "audit-signing.pub.pem")
+    result = verify_bundle(bundle, [public])
+    assert result.ok, result.reason
+    assert result.last_checkpoint_seq >= until
+    bundle["records"][0]["target"] = "changed"
+    bad = verify_bundle(bundle, [public])
+    assert (bad.ok, bad.first_bad_seq) == (False, since)
+
+
+async def test_a_bundle_with_a_forged_anchor_or_tail_fails_at_its_checkpoint(
+    redis_client: aioredis.Redis, data_dir: Path
+) -> None:
+    log = make_log(redis_client, data_dir)
+    await fill(log, 20, every=10)
+    bundle = make_bundle(await log.read(limit=100), await log.checkpoints(), 12, 15)
+    public = load_public_key(data_dir / "keys" / "audit-signing.pub.pem")
+    forged = json.loads(json.dumps(bundle))
+    forged["anchor"]["frontier"][0] = "00" * 32
+    result = verify_bundle(forged, [public])
+    assert (result.ok, result.first_bad_seq) == (False, 20)
+    assert "Merkle root" in result.reason
+    dropped = json.loads(json.dumps(bundle))
+    dropped["tail"] = dropped["tail"][:-1]
+    result = verify_bundle(dropped, [public])
+    assert not result.ok and "truncated" in result.reason
+
+
+async def test_cli_export_writes_a_bundle_that_cli_verify_accepts(
+    redis_client: aioredis.Redis, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = make_log(redis_client, data_dir)
+    await fill(log, 30, every=10)
+    await log.mirror()
+    log.close()
+    out = data_dir / "bundle.json"
+    args = ["--data-dir", str(data_dir)]
+    code = await asyncio.to_thread(
+        main, ["audit", "export", *args, "--since", "5", "--until", "14", "--out", str(out)]
+    )
+    assert code == 0
+    assert "exported records 5..14 (10)" in capsys.readouterr().out
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    pubkey = str(data_dir / "keys" / "audit-signing.pub.pem")
+    code = main(["audit", "verify", "--file", str(out), "--pubkey", pubkey])
+    assert code == 0
+    assert capsys.readouterr().out.startswith("verified 10 records, 2 checkpoints")
+
+
+async def test_cli_tail_shows_the_last_records_from_the_files(
+    redis_client: aioredis.Redis, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = make_log(redis_client, data_dir)
+    await fill(log, 5)
+    await log.mirror()
+    log.close()
+    code = main(["audit", "tail", "--data-dir", str(data_dir), "-n", "2", "--json"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert [json.loads(line)["seq"] for line in lines] == [4, 5]
