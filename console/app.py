@@ -129,8 +129,8 @@ class ConsoleApp(App[None]):
     def on_changes_received(self, message: ChangesReceived) -> None:
         self._updated(self.board.apply_changes(message.changes, time.time()))
 
-    def on_ping_received(self, _: PingReceived) -> None:
-        self.board.touch(time.time())
+    def on_ping_received(self, message: PingReceived) -> None:
+        self.board.touch(time.time(), message.at)
 
     def _set_link(self, state: str, text: str) -> None:
         self.link = (state, text)

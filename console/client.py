@@ -108,9 +108,7 @@ class ApiClient:
         return await self.request("POST", f"/v1/incidents/{_seg(incident_id)}/resolve", _note(note))
 
     async def add_note(self, incident_id: str, note: str) -> dict[str, Any]:
-        return await self.request(
-            "POST", f"/v1/incidents/{_seg(incident_id)}/notes", {"note": note}
-        )
+        return await self.request("POST", f"/v1/incidents/{_seg(incident_id)}/note", {"note": note})
 
     async def run(self, run_id: str) -> dict[str, Any]:
         return await self.request("GET", f"/v1/runs/{_seg(run_id)}")

@@ -88,3 +88,10 @@ def sparkline(values: list[float] | tuple[float, ...], width: int = 12) -> str:
         return SPARK_BLOCKS[0] * len(tail)
     steps = len(SPARK_BLOCKS) - 1
     return "".join(SPARK_BLOCKS[round(v / top * steps)] for v in tail)
+
+
+def localized(value: object, lang: str) -> str:
+    """A text that may come as ``{"zh": ..., "en": ...}`` (playbook titles) in ``lang``."""
+    if isinstance(value, dict):
+        return str(value.get(lang) or value.get("en") or next(iter(value.values()), ""))
+    return "" if value is None else str(value)

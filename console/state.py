@@ -113,6 +113,8 @@ class BoardState:
         self.connected = False
         self.last_message_at: float | None = None
         self.snapshot_at: float | None = None
+        self.clock_offset = 0.0
+        """Server clock minus ours (from snapshots and pings): ages are server-relative."""
 
     # --- applying the feed ---------------------------------------------------------
 
@@ -126,6 +128,9 @@ class BoardState:
         self.flags = dict(message.get("flags") or {})
         self.engine = dict(message.get("engine") or {})
         self.last_message_at = self.snapshot_at = now
+        if message.get("stale_after_s"):
+            self.stale_after_s = float(message["stale_after_s"])
+        self.set_server_time(message.get("at"), now)
         return Dirty(reset=True)
 
     def apply_changes(self, messages: list[dict[str, Any]], now: float) -> Dirty:
@@ -170,9 +175,17 @@ class BoardState:
             "run": self.runs,
         }.get(kind)
 
-    def touch(self, now: float) -> None:
+    def touch(self, now: float, server_at: float | None = None) -> None:
         """A ping (or any message) arrived: the link is alive."""
         self.last_message_at = now
+        self.set_server_time(server_at, now)
+
+    def set_server_time(self, server_at: Any, now: float) -> None:
+        if isinstance(server_at, (int, float)):
+            self.clock_offset = float(server_at) - now
+
+    def server_now(self, now: float) -> float:
+        return now + self.clock_offset
 
     # --- questions the screens ask -----------------------------------------------------
 
@@ -247,11 +260,14 @@ class BoardState:
                 return float(engine_at)
             except (TypeError, ValueError):
                 pass
-        return self.last_message_at
+        if self.last_message_at is None:
+            return None
+        return self.server_now(self.last_message_at)
 
     def tile_age(self, tile: str, now: float) -> float | None:
+        """Seconds since the tile's freshest data, on the server's clock."""
         at = self.data_time(tile)
-        return None if at is None else max(0.0, now - at)
+        return None if at is None else max(0.0, self.server_now(now) - at)
 
     def tile_stale(self, tile: str, now: float) -> bool:
         """Stale when the link is down or the tile's source stopped reporting."""
@@ -264,4 +280,4 @@ class BoardState:
 
     def row_stale(self, row: dict[str, Any], now: float) -> bool:
         at = row.get("last_seen") or row.get("updated_at")
-        return at is not None and now - float(at) > self.stale_after_s
+        return at is not None and self.server_now(now) - float(at) > self.stale_after_s

@@ -46,18 +46,13 @@ def verify_text(status: dict[str, Any] | None, tr: Any) -> tuple[str, bool]:
     """(the line to show, whether the chain is intact) from the verify answer."""
     if status is None:
         return tr("audit.verify_missing"), True
-    ok = status.get("ok", status.get("valid", True))
-    if not ok:
-        bad = status.get("first_bad") or status.get("bad_record") or "?"
-        reason = status.get("reason") or status.get("error") or ""
-        return tr("audit.broken", n=bad, reason=reason), False
-    upto = status.get("verified_up_to", status.get("verified", status.get("records", "?")))
-    checkpoint = status.get("last_checkpoint", status.get("checkpoint"))
-    if isinstance(checkpoint, dict):
-        at = checkpoint.get("at")
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else ""
-        checkpoint = f"#{checkpoint.get('seq', '?')} {when}".strip()
-    return tr("audit.verified", n=upto, cp=checkpoint or "—"), True
+    if not status.get("ok", True):
+        bad = status.get("first_bad_seq", "?")
+        return tr("audit.broken", n=bad, reason=status.get("reason") or ""), False
+    upto = status.get("verified_upto", "?")
+    checkpoint = status.get("last_checkpoint_seq")
+    checkpoint = f"#{checkpoint}" if checkpoint is not None else "—"
+    return tr("audit.verified", n=upto, cp=checkpoint), True
 
 
 class AuditScreen(ConsoleScreen):
@@ -88,7 +83,6 @@ class AuditScreen(ConsoleScreen):
         table.cursor_type = "row"
         for key, label in COLUMNS:
             table.add_column(self.console.tr(label), key=key)
-        super().on_mount()
         self.poll()
         self.action_verify()
 

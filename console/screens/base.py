@@ -56,6 +56,7 @@ class ConsoleScreen(Screen):
         return self.app  # type: ignore[return-value]
 
     def on_mount(self) -> None:
+        # Textual calls the on_mount of every class in the MRO: subclasses do not call super().
         translate_bindings(self, self.console.tr)
         self.refresh_bindings()
         self.sync_status()

@@ -54,7 +54,6 @@ class BoardScreen(ConsoleScreen):
         tr = self.console.tr
         for table in (self.queues, self.incidents, self.runs):
             table.setup(tr)
-        super().on_mount()
         self.flush()
         self.tick(time.time())
 

@@ -55,7 +55,7 @@ class StepTable(StyledTable):
             else ("step--late" if late or state in ("overdue", "escalated") else "step--active")
         )
         return [
-            fmt.truncate(str(step.get("title") or step.get("id")), 40),
+            fmt.truncate(fmt.localized(step.get("title") or step.get("id"), self.tr.lang), 40),
             str(step.get("owner") or ""),
             self.styled(self.tr(f"step.{state}"), cls),
             self.styled(
@@ -118,7 +118,6 @@ class IncidentScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.query_one(StepTable).setup(self.console.tr)
-        super().on_mount()
         self.flush()
         self.load_timeline()
 
@@ -148,7 +147,7 @@ class IncidentScreen(ConsoleScreen):
     def draw(self, dirty: Dirty) -> None:
         if not (dirty.reset or self.incident_id in dirty.incident or dirty.run):
             return
-        now = time.time()
+        now = self.console.board.server_now(time.time())
         self._draw_header(now)
         self._draw_evidence()
         self._draw_timeline()
@@ -203,14 +202,13 @@ class IncidentScreen(ConsoleScreen):
             summary.update(tr("incident.no_run" if allowed else "incident.no_run_ro"))
         else:
             drill = f" [{tr('run.drill')}]" if run.get("drill") else ""
-            summary.update(
-                f"{run.get('title') or run.get('playbook')}{drill} · "
-                f"{run.get('state')} · {run.get('id')}"
-            )
+            title = fmt.localized(run.get("title") or run.get("playbook"), tr.lang)
+            summary.update(f"{title}{drill} · {run.get('state')} · {run.get('id')}")
         self.query_one(StepTable).show(run, now)
 
     def tick(self, now: float) -> None:
         super().tick(now)
+        now = self.console.board.server_now(now)
         self._draw_header(now)
         self.query_one(StepTable).show(self.run, now)
 

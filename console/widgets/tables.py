@@ -192,6 +192,7 @@ class IncidentTable(StyledTable):
         ]
 
     def sync(self, state: BoardState, dirty: Dirty, now: float) -> None:
+        now = state.server_now(now)
         wanted = state.open_incidents()
         keys = [str(i["id"]) for i in wanted]
         if dirty.reset or keys != self.keys_in_order():
@@ -201,6 +202,7 @@ class IncidentTable(StyledTable):
             self.set_row(key, self.cells(state.incidents[key], now))
 
     def tick(self, state: BoardState, now: float) -> None:
+        now = state.server_now(now)
         for key in self.keys_in_order():
             inc = state.incidents.get(key)
             if inc is not None:
@@ -224,7 +226,9 @@ class RunTable(StyledTable):
     def cells(self, run: dict[str, Any], now: float) -> list[Any]:
         done, total = run_progress(run)
         late = overdue_steps(run, now)
-        title = str(run.get("title") or run.get("playbook") or run.get("id"))
+        title = fmt.localized(
+            run.get("title") or run.get("playbook") or run.get("id"), self.tr.lang
+        )
         if run.get("drill"):
             title = f"[{self.tr('run.drill')}] {title}"
         late_text = ", ".join(str(s.get("id")) for s in late) or "—"
@@ -236,6 +240,7 @@ class RunTable(StyledTable):
         ]
 
     def sync(self, state: BoardState, dirty: Dirty, now: float) -> None:
+        now = state.server_now(now)
         wanted = state.active_runs()
         keys = [str(r["id"]) for r in wanted]
         if dirty.reset or keys != self.keys_in_order():
@@ -245,6 +250,7 @@ class RunTable(StyledTable):
             self.set_row(key, self.cells(state.runs[key], now))
 
     def tick(self, state: BoardState, now: float) -> None:
+        now = state.server_now(now)
         for key in self.keys_in_order():
             run = state.runs.get(key)
             if run is not None:

@@ -1,11 +1,76 @@
-"""`watchfloor console`: open the duty console."""
+"""`watchfloor console`: open the duty console on a running monitor API.
+
+The token comes from ``--token``, ``--token-file`` or ``WATCHFLOOR_TOKEN``
+(in that order). The TUI never prints: it logs to ``DATA_DIR/logs/console.log``
+(or a file in the temp dir when the data dir cannot be written).
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from watchfloor.commands.common import register_placeholder
+from watchfloor.commands.common import add_config_options, config_from_args
+
+DEFAULT_URL = "http://127.0.0.1:8471"
 
 
 def register(sub: Any) -> None:
-    register_placeholder(sub, "console", "open the duty console", "the console issue")
+    parser = sub.add_parser("console", help="open the duty console")
+    add_config_options(parser)
+    parser.add_argument("--url", default=None, help=f"monitor API URL (default {DEFAULT_URL})")
+    parser.add_argument("--token", help="API token (else --token-file or WATCHFLOOR_TOKEN)")
+    parser.add_argument("--token-file", help="file holding the API token")
+    parser.add_argument("--lang", choices=("en", "zh"), help="interface language")
+    parser.set_defaults(func=run)
+
+
+def read_token(args: argparse.Namespace, env: dict[str, str]) -> str:
+    """The token from the flag, the file or the environment; a user error when none."""
+    from watchfloor.cli import CommandError
+
+    if args.token:
+        return str(args.token).strip()
+    if args.token_file:
+        try:
+            return Path(args.token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CommandError(f"cannot read the token file: {exc}") from exc
+    token = env.get("WATCHFLOOR_TOKEN", "").strip()
+    if not token:
+        raise CommandError("no token: give --token, --token-file or set WATCHFLOOR_TOKEN")
+    return token
+
+
+def log_to_file(data_dir: str) -> Path:
+    """Send every log record to a file (the TUI owns the terminal)."""
+    path = Path(data_dir) / "logs" / "console.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError:
+        path = Path(tempfile.gettempdir()) / f"watchfloor-console-{os.getuid()}.log"
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(min(root.level or logging.WARNING, logging.INFO))
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    token = read_token(args, dict(os.environ))
+    url = args.url or f"http://{config.api.host}:{config.api.port}"
+    log_to_file(config.data_dir)
+    from console.app import ConsoleApp
+
+    ConsoleApp(url, token, lang=args.lang or config.console.lang,
+               stale_after_s=config.console.stale_after_s).run()  # fmt: skip
+    return 0

@@ -1,0 +1,129 @@
+"""Fixtures of the console tests: a real monitor API on the session Redis, real tokens.
+
+``console_api`` serves ``monitor.api.app.create_app`` with a real token store,
+incident store and audit log, and (when the playbook runner is importable) a
+real runner, and gives one token per role. ``wait_until`` polls the Pilot
+until a condition holds, failing with a message otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from core.config import Config, SecurityConfig
+from monitor.api.app import create_app
+from monitor.incidents import Incident, IncidentStore
+from security.audit import open_audit
+from security.tokens import TokenStore
+
+ROLES = ("viewer", "oncall", "duty_manager", "security_officer", "admin")
+
+
+@dataclass
+class ConsoleApi:
+    """A served API, its stores, and a token per role."""
+
+    url: str
+    redis: aioredis.Redis
+    incidents: IncidentStore
+    config: Config
+    runner: Any = None
+    tokens: dict[str, str] = field(default_factory=dict)
+    make_app: Callable[[], web.Application] | None = None
+    port: int = 0
+    site_runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        """Serve the API (again, on the same port after :meth:`stop`)."""
+        assert self.make_app is not None
+        self.site_runner = web.AppRunner(self.make_app(), shutdown_timeout=0.5)
+        await self.site_runner.setup()
+        site = web.TCPSite(self.site_runner, "127.0.0.1", self.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        if self.site_runner is not None:
+            await self.site_runner.cleanup()
+            self.site_runner = None
+
+    async def fire(self, subject: str = "售前咨询", severity: str = "major",
+                   kind: str = "surge", **more: Any) -> Incident:  # fmt: skip
+        result = await self.incidents.fire(
+            kind=kind, rule=more.pop("rule", f"{kind}.default"), subject=subject,
+            severity=severity, title=more.pop("title", f"Surge on {subject}"),
+            evidence=more.pop("evidence", {"waiting": 85, "mobile": "138****5678"}),
+            at=more.pop("at", None) or __import__("time").time(), **more,
+        )  # fmt: skip
+        return result.incident
+
+    async def get(self, path: str, role: str = "viewer") -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(self.url + path, headers=headers) as resp,
+        ):
+            return resp.status, await resp.json()
+
+    async def post(self, path: str, body: dict[str, Any], role: str) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.url + path, json=body, headers=headers) as resp,
+        ):
+            return resp.status, await resp.json()
+
+
+def _runner(redis: aioredis.Redis, incidents: IncidentStore, audit: Any) -> Any:
+    try:
+        from playbooks.library import Library
+        from playbooks.runner import PlaybookRunner
+    except ImportError:
+        return None
+    return PlaybookRunner(redis, incidents, audit, Library.load(), auto_start=False)
+
+
+@pytest.fixture
+async def console_api(redis_url: str, data_dir: Path) -> AsyncIterator[ConsoleApi]:
+    redis = aioredis.Redis.from_url(redis_url)
+    config = dataclasses.replace(
+        Config(data_dir=str(data_dir)), security=SecurityConfig(auth_fail_limit=1_000_000)
+    )
+    incidents = IncidentStore(redis)
+    audit = open_audit(config, redis, create_keys=True)
+    runner = _runner(redis, incidents, audit)
+    tokens = TokenStore(redis)
+
+    def make_app() -> web.Application:
+        return create_app(config, redis, incidents=incidents, token_store=tokens,
+                          runner=runner, audit=audit)  # fmt: skip
+
+    api = ConsoleApi("", redis, incidents, config, runner, make_app=make_app)
+    await api.start()
+    for role in ROLES:
+        api.tokens[role], _ = await tokens.create(f"{role.replace('_', '-')}-1", role)
+    yield api
+    await api.stop()
+    await redis.aclose()
+
+
+async def wait_until(pilot: Any, condition: Callable[[], bool], what: str,
+                     timeout: float = 5.0) -> None:  # fmt: skip
+    """Let the app run until ``condition()`` holds; fail naming ``what`` otherwise."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
