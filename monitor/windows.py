@@ -32,15 +32,21 @@ class Trend:
     buckets ahead of it.
     """
 
-    __slots__ = ("alpha", "fed", "s1", "s2")
+    __slots__ = ("alpha", "fed", "quiet", "s1", "s2", "tau")
 
     def __init__(self, tau_buckets: float) -> None:
+        self.tau = tau_buckets
+        self.quiet = 0  # zero buckets in a row
         self.alpha = 1.0 - math.exp(-1.0 / max(tau_buckets, 1e-9))
         self.s1 = 0.0
         self.s2 = 0.0
         self.fed = 0
 
     def feed(self, value: float) -> None:
+        if value == 0.0:
+            self.feed_zeros(1)
+            return
+        self.quiet = 0
         if self.fed == 0:
             self.s1 = self.s2 = value
         else:
@@ -50,8 +56,18 @@ class Trend:
         self.fed += 1
 
     def feed_zeros(self, count: int) -> None:
-        """Feed ``count`` zero buckets at once (closed form, for long gaps)."""
+        """Feed ``count`` zero buckets at once (closed form, for long gaps).
+
+        A gap longer than four time constants leaves nothing of the old level:
+        the baseline starts again (warm-up included), so the first traffic
+        after a closed night or a dead week is not judged against zero.
+        """
         if count <= 0:
+            return
+        self.quiet += count
+        if self.quiet > 4 * self.tau:
+            self.s1 = self.s2 = 0.0
+            self.fed = 0
             return
         if self.fed == 0:
             self.fed = count
@@ -78,11 +94,12 @@ class Trend:
         return self.s1
 
     def snapshot(self) -> list[float]:
-        return [self.s1, self.s2, self.fed]
+        return [self.s1, self.s2, self.fed, self.quiet]
 
     def restore(self, state: list[float]) -> None:
-        self.s1, self.s2, fed = state
-        self.fed = int(fed)
+        self.s1, self.s2 = state[0], state[1]
+        self.fed = int(state[2])
+        self.quiet = int(state[3]) if len(state) > 3 else 0
 
 
 class Ring:
@@ -167,16 +184,22 @@ class Ring:
         count = max(1, round(seconds / self.bucket_s))
         return self.complete_sum(seconds, watermark, field) / (count * self.bucket_s)
 
-    def expected(self, seconds: float, field: int = 0, ahead_s: float = 0.0) -> float:
-        """What the baseline of ``field`` predicts over ``seconds`` ending ``ahead_s`` from now.
+    def expected(self, seconds: float, watermark: float, field: int = 0) -> float:
+        """What the baseline of ``field`` predicts for the span :meth:`complete_sum` reads.
 
-        The baseline was last fed ``n`` buckets ago (the ring's span); the
-        forecast reaches the middle of the queried span.
+        The baseline was last fed with the bucket that left the ring; the trend
+        carries it forward to the middle of the queried span.
         """
         trend = self.baselines[field]
         buckets = max(1, round(seconds / self.bucket_s))
-        ahead = self.n - buckets / 2.0 + ahead_s / self.bucket_s
+        hi = int(watermark // self.bucket_s) - 1
+        last_fed = self.head - self.n
+        ahead = hi - (buckets - 1) / 2.0 - last_fed
         return trend.forecast(ahead) * buckets
+
+    def smooth(self, seconds: float, field: int = 0) -> float:
+        """The plain EWMA of ``field`` (no trend) over a span of ``seconds``."""
+        return self.baselines[field].smooth() * max(1, round(seconds / self.bucket_s))
 
     def warm(self, field: int = 0) -> float:
         """Seconds of history in the baseline of ``field``."""
@@ -205,39 +228,44 @@ class Ring:
 
 
 class HourlyProfile:
-    """Counts per hour of the week (168 slots), to compare with the same hour last week."""
+    """Counts per hour of the week (168 slots) and the week before, for "same hour last week"."""
 
-    __slots__ = ("counts", "stamps")
+    __slots__ = ("slots",)
 
     def __init__(self) -> None:
-        self.counts: dict[int, float] = {}
-        self.stamps: dict[int, int] = {}  # absolute hour index the count belongs to
+        # slot -> [hour index, count, previous hour index, previous count]
+        self.slots: dict[int, list[float]] = {}
 
     def add(self, ts: float, value: float = 1.0) -> None:
         hour = int(ts // 3600)
-        slot = hour % 168
-        if self.stamps.get(slot) != hour:
-            self.stamps[slot] = hour
-            self.counts[slot] = 0.0
-        self.counts[slot] += value
+        slot = self.slots.get(hour % 168)
+        if slot is None:
+            self.slots[hour % 168] = [hour, value, -1, 0.0]
+        elif slot[0] == hour:
+            slot[1] += value
+        elif hour > slot[0]:
+            slot[2], slot[3] = slot[0], slot[1]
+            slot[0], slot[1] = hour, value
+        elif hour == slot[2]:
+            slot[3] += value
 
     def last_week(self, ts: float) -> float | None:
         """The count of the same hour one week before ``ts``, if recorded."""
-        hour = int(ts // 3600) - 168
-        slot = hour % 168
-        if self.stamps.get(slot) != hour:
+        hour = int(ts // 3600)
+        slot = self.slots.get(hour % 168)
+        if slot is None:
             return None
-        return self.counts[slot]
+        if slot[0] == hour - 168:
+            return slot[1]
+        if slot[2] == hour - 168:
+            return slot[3]
+        return None
 
     def snapshot(self) -> dict[str, Any]:
-        return {
-            "c": {str(k): v for k, v in self.counts.items()},
-            "s": {str(k): v for k, v in self.stamps.items()},
-        }
+        return {str(k): list(v) for k, v in self.slots.items()}
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.counts = {int(k): float(v) for k, v in state.get("c", {}).items()}
-        self.stamps = {int(k): int(v) for k, v in state.get("s", {}).items()}
+        self.slots = {int(k): [float(x) for x in v] for k, v in state.items()}
 
 
 def poisson_sf(k: float, lam: float) -> float:

@@ -1,0 +1,202 @@
+"""Surge detector: contacts offered per queue against that queue's own baseline.
+
+Subject: the queue. Arrivals come from ``queue.stats`` ``offered`` deltas or
+from ``contact`` events with action ``offered``; once a queue has sent a
+snapshot with ``offered``, its contact events are no longer counted, so a
+producer that sends both is not counted twice.
+
+The short window (5 min) is compared with what the queue's baseline predicts
+for it: a trend-following EWMA (Brown's double smoothing, fed only with
+buckets older than the window), so a gradual daily ramp moves the baseline
+with it, and the same hour last week when that was recorded (the larger of
+the two is expected). A surge needs a ratio, an absolute minimum and an
+absolute excess; it stays active until the ratio falls below a lower clear
+ratio. Waiting contacts are never looked at: a queue that backs up because
+agents are missing is the SLA detector's business.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from core.events import Contact, Event, QueueStats
+from monitor.detectors.base import Signal
+from monitor.rules import Rules, SurgeRules
+from monitor.windows import HourlyProfile, Ring, Trend
+
+logger = logging.getLogger(__name__)
+
+
+class Intake:
+    """Offered contacts of one queue: ring with a trend baseline and an hourly profile."""
+
+    __slots__ = ("channel", "from_stats", "profile", "ring", "tenant")
+
+    def __init__(self, bucket_s: float, window_s: float, tau_s: float, channel: str) -> None:
+        n = max(1, round(window_s / bucket_s)) + 3
+        self.ring = Ring(bucket_s, n, baselines={0: Trend(tau_s / bucket_s)})
+        self.profile = HourlyProfile()
+        self.channel = channel
+        self.from_stats = False
+        self.tenant: str | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "ring": self.ring.snapshot(),
+            "profile": self.profile.snapshot(),
+            "channel": self.channel,
+            "from_stats": self.from_stats,
+            "tenant": self.tenant,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.ring.restore(state["ring"])
+        self.profile.restore(state.get("profile", {}))
+        self.channel = state.get("channel", self.channel)
+        self.from_stats = bool(state.get("from_stats"))
+        self.tenant = state.get("tenant")
+
+
+def offered_in(event: Event, intake: Intake) -> int:
+    """Contacts this event says were offered to its queue (0 when it is not counted)."""
+    if type(event) is QueueStats:
+        if event.offered is None:
+            return 0
+        intake.from_stats = True
+        return event.offered
+    if type(event) is Contact and event.action == "offered" and not intake.from_stats:
+        return 1
+    return 0
+
+
+class SurgeDetector:
+    """Contacts offered per queue over a short window vs the queue's own baseline."""
+
+    name: ClassVar[str] = "surge"
+    event_types: ClassVar[frozenset[str]] = frozenset({"queue.stats", "contact"})
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self.params: SurgeRules = rules.surge.base
+        self.queues: dict[str, Intake] = {}
+        self.signals: dict[str, Signal] = {}
+        self._scanned = -1
+
+    def _intake(self, queue: str, channel: str) -> Intake:
+        intake = self.queues.get(queue)
+        if intake is None:
+            p = self.params
+            intake = Intake(p.bucket_s, p.window_s, p.baseline_tau_s, channel)
+            self.queues[queue] = intake
+        return intake
+
+    def observe(self, event: Event) -> None:
+        queue = getattr(event, "queue", None)
+        if queue is None:
+            return
+        intake = self._intake(queue, event.channel)  # type: ignore[attr-defined]
+        count = offered_in(event, intake)
+        if count:
+            intake.ring.add(event.ts, count)
+            intake.profile.add(event.ts, count)
+            intake.tenant = event.tenant
+
+    def evaluate(self, watermark: float) -> list[Signal]:
+        # Sums change only when a bucket completes: scan every queue once per bucket.
+        bucket = int(watermark // self.params.bucket_s)
+        if bucket != self._scanned:
+            self._scanned = bucket
+            for queue, intake in self.queues.items():
+                self._judge(queue, intake, watermark)
+        return list(self.signals.values())
+
+    def _judge(self, queue: str, intake: Intake, watermark: float) -> None:
+        p = self.rules.surge.get(channel=intake.channel, queue=queue)
+        ring = intake.ring
+        ring.advance(watermark)
+        if not p.enabled or ring.warm() < p.min_history_s:
+            self.signals.pop(queue, None)
+            return
+        observed = ring.complete_sum(p.window_s, watermark)
+        expected = ring.expected(p.window_s, watermark)
+        last_week = intake.profile.last_week(watermark) if p.use_last_week else None
+        if last_week is not None:
+            expected = max(expected, last_week * p.window_s / 3600.0)
+        ratio = observed / max(expected, 1.0)
+        if queue in self.signals:
+            holds = ratio >= p.clear_ratio and observed - expected >= p.min_excess / 2
+        else:
+            holds = (
+                ratio >= p.ratio and observed >= p.min_count and observed - expected >= p.min_excess
+            )
+        if not holds:
+            self.signals.pop(queue, None)
+            return
+        self.signals[queue] = self._signal(queue, intake, p, observed, expected, ratio, last_week)
+
+    def _signal(
+        self,
+        queue: str,
+        intake: Intake,
+        p: SurgeRules,
+        observed: float,
+        expected: float,
+        ratio: float,
+        last_week: float | None,
+    ) -> Signal:
+        if ratio >= p.critical_ratio:
+            severity = "critical"
+        elif ratio >= p.major_ratio:
+            severity = "major"
+        else:
+            severity = "minor"
+        minutes = p.window_s / 60
+        evidence = {
+            "queue": queue,
+            "channel": intake.channel,
+            "offered": int(observed),
+            "expected": round(expected, 1),
+            "ratio": round(ratio, 2),
+            "window_s": p.window_s,
+            "baseline_per_min": round(expected / minutes, 2),
+            "last_week_same_hour": last_week,
+            "source": "queue.stats" if intake.from_stats else "contact",
+        }
+        return Signal(
+            rule="surge.offered",
+            kind="surge",
+            subject=queue,
+            severity=severity,
+            title=f"Contact surge on {queue}: {ratio:.1f}x baseline "
+            f"({int(observed)} offered in {minutes:g} min, {expected:.0f} expected)",
+            evidence=evidence,
+            for_s=p.for_s,
+            keep_firing_for_s=p.keep_firing_for_s,
+            tenant=intake.tenant,
+            related=self.rules.depends_on(queue),
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "queues": {q: i.snapshot() for q, i in self.queues.items()},
+            "active": sorted(self.signals),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.queues.clear()
+        self.signals.clear()
+        self._scanned = -1
+        for queue, saved in state.get("queues", {}).items():
+            intake = self._intake(queue, saved.get("channel", ""))
+            intake.restore(saved)
+        # Hysteresis survives a restart: previously active queues are re-judged
+        # with the clear ratio at the next evaluate.
+        for queue in state.get("active", ()):
+            if queue in self.queues:
+                self.signals[queue] = _placeholder(queue)
+
+
+def _placeholder(queue: str) -> Signal:
+    """Marks a queue active until the first evaluate after a restart re-judges it."""
+    return Signal(rule="surge.offered", kind="surge", subject=queue, severity="minor", title="")

@@ -1,0 +1,209 @@
+"""Surge detector: tables of traffic shapes -> signals, including those that must not fire."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+import pytest
+
+from core.events import Contact, Event, QueueStats
+from monitor.detectors import drive
+from monitor.detectors.surge import SurgeDetector
+from monitor.rules import load_rules
+
+T0 = 1_763_000_000.0  # 2025-11-13 02:13:20 UTC
+HOUR = 3600.0
+
+
+def poisson(rng: random.Random, lam: float) -> int:
+    if lam > 50:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def stats(
+    rate_per_min: Callable[[float], float],
+    start: float,
+    end: float,
+    *,
+    queue: str = "presale-chat",
+    seed: int = 1,
+    waiting: Callable[[float], int] = lambda t: 2,
+    staffed: int = 10,
+) -> list[Event]:
+    """queue.stats every 10 s with Poisson ``offered`` at the given rate."""
+    rng = random.Random(seed)
+    out: list[Event] = []
+    t = start
+    while t < end:
+        out.append(
+            QueueStats(
+                ts=t,
+                source="acd",
+                queue=queue,
+                channel="chat",
+                waiting=waiting(t),
+                longest_wait_s=5.0,
+                agents_available=max(0, staffed - 8),
+                agents_busy=min(staffed, 8),
+                offered=poisson(rng, rate_per_min(t - start) / 6),
+                interval_s=10.0,
+            )
+        )
+        t += 10.0
+    return out
+
+
+def contacts_copy(events: list[Event], after: float) -> list[Event]:
+    """The same arrivals once more as contact events (a producer sending both)."""
+    out: list[Event] = []
+    for e in events:
+        if isinstance(e, QueueStats) and e.ts >= after:
+            for k in range(e.offered or 0):
+                out.append(
+                    Contact(
+                        ts=e.ts + k * 0.1,
+                        source="chat",
+                        contact_id=f"{e.ts}-{k}",
+                        queue=e.queue,
+                        channel="chat",
+                        action="offered",
+                    )
+                )
+    return out
+
+
+def step(base: float, factor: float, at: float) -> Callable[[float], float]:
+    return lambda t: base * (factor if t >= at else 1.0)
+
+
+def linear(lo: float, hi: float, over: float) -> Callable[[float], float]:
+    return lambda t: lo + (hi - lo) * min(1.0, t / over)
+
+
+def exponential(lo: float, factor: float, over: float) -> Callable[[float], float]:
+    return lambda t: lo * factor ** min(1.0, t / over)
+
+
+def last_week_busy() -> list[Event]:
+    week = 7 * 86400
+    busy = stats(lambda t: 30.0, T0 + 2 * HOUR - week, T0 + 3 * HOUR - week, seed=9)
+    return busy + stats(step(8.0, 3.5, 2 * HOUR), T0, T0 + 2.5 * HOUR, seed=3)
+
+
+CASES: list[tuple[str, Callable[[], list[Event]], list[tuple[str, str, str]]]] = [
+    (
+        "a 4x jump after two quiet hours is a major surge",
+        lambda: stats(step(8.0, 4.0, 2 * HOUR), T0, T0 + 2.5 * HOUR),
+        [("surge.offered", "presale-chat", "major")],
+    ),
+    (
+        "a 7x jump is critical",
+        lambda: stats(step(8.0, 7.0, 2 * HOUR), T0, T0 + 2.5 * HOUR),
+        [("surge.offered", "presale-chat", "critical")],
+    ),
+    (
+        "contacts-only producers surge too",
+        lambda: contacts_copy(stats(step(6.0, 4.0, 2 * HOUR), T0, T0 + 2.5 * HOUR), T0),
+        [("surge.offered", "presale-chat", "major")],
+    ),
+    (
+        "a linear daily ramp from 4 to 60 per minute over 3 hours does not fire",
+        lambda: stats(linear(4.0, 60.0, 3 * HOUR), T0, T0 + 4 * HOUR),
+        [],
+    ),
+    (
+        "an exponential morning ramp, 8x over 2 hours, does not fire",
+        lambda: stats(exponential(5.0, 8.0, 2 * HOUR), T0, T0 + 3 * HOUR, seed=4),
+        [],
+    ),
+    (
+        "steady noisy traffic does not fire",
+        lambda: stats(lambda t: 12.0, T0, T0 + 4 * HOUR, seed=7),
+        [],
+    ),
+    (
+        "a queue backing up with missing agents and normal arrivals is not a surge",
+        lambda: stats(
+            lambda t: 10.0,
+            T0,
+            T0 + 3 * HOUR,
+            waiting=lambda t: int(max(0.0, t - T0 - 2 * HOUR) / 10),
+            staffed=0,
+        ),
+        [],
+    ),
+    (
+        "a producer that starts sending contacts as well is not counted twice",
+        lambda: (s := stats(lambda t: 10.0, T0, T0 + 3 * HOUR)) + contacts_copy(s, T0 + 2 * HOUR),
+        [],
+    ),
+    (
+        "a queue seen for the first time at high volume has no baseline yet",
+        lambda: stats(lambda t: 100.0, T0, T0 + 0.4 * HOUR),
+        [],
+    ),
+    (
+        "a small queue tripling from 0.5 to 3 per minute stays under the minimum count",
+        lambda: stats(step(0.5, 6.0, 2 * HOUR), T0, T0 + 2.5 * HOUR),
+        [],
+    ),
+    (
+        "the same busy hour last week makes today's rise expected",
+        last_week_busy,
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "events", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_surge_cases(
+    name: str, events: Callable[[], list[Event]], expected: list[tuple[str, str, str]]
+) -> None:
+    detector = SurgeDetector(load_rules())
+    trace = drive(detector, events(), step_s=5.0)
+    assert trace.fired() == expected
+
+
+def test_surge_is_seen_within_three_minutes_and_says_why() -> None:
+    detector = SurgeDetector(load_rules())
+    trace = drive(detector, stats(step(8.0, 4.0, 2 * HOUR), T0, T0 + 2.5 * HOUR), step_s=1.0)
+    seen = trace.seen["surge.offered|presale-chat"]
+    assert seen.first_at - (T0 + 2 * HOUR) < 180
+    evidence = seen.last.evidence
+    assert evidence["ratio"] >= 1.5
+    assert evidence["source"] == "queue.stats"
+
+
+def test_surge_clears_when_the_new_level_becomes_the_baseline() -> None:
+    detector = SurgeDetector(load_rules())
+    trace = drive(detector, stats(step(8.0, 4.0, 2 * HOUR), T0, T0 + 4 * HOUR), step_s=5.0)
+    assert trace.fired() == [("surge.offered", "presale-chat", "major")]
+    assert trace.active_at_end == []
+
+
+def test_surge_state_survives_a_snapshot_round_trip() -> None:
+    events = stats(step(8.0, 4.0, 2 * HOUR), T0, T0 + 2.5 * HOUR)
+    half = [e for e in events if e.ts < T0 + 2 * HOUR + 60]
+    rest = [e for e in events if e.ts >= T0 + 2 * HOUR + 60]
+    first = SurgeDetector(load_rules())
+    drive(first, half, step_s=5.0)
+    second = SurgeDetector(load_rules())
+    second.restore(first.snapshot())
+    trace = drive(second, rest, step_s=5.0)
+    assert trace.fired() == [("surge.offered", "presale-chat", "major")]
+
+
+def test_per_queue_override_changes_the_ratio() -> None:
+    rules = load_rules(text='[surge.queues."presale-chat"]\nratio = 6.0\nmajor_ratio = 8.0')
+    trace = drive(
+        SurgeDetector(rules), stats(step(8.0, 4.0, 2 * HOUR), T0, T0 + 2.5 * HOUR), step_s=5.0
+    )
+    assert trace.fired() == []
