@@ -44,8 +44,11 @@ from security.roles import Permission, allows
 
 logger = logging.getLogger(__name__)
 
-LEASE_S = 60.0
-"""How long a claimed timer is held before another loop may take it over."""
+LEASE_S = 5.0
+"""How long a claimed timer is held before another loop may take it over (a crashed
+process's claim expires after this)."""
+DELIVERY_LEASE_S = 60.0
+"""The lease of a notification or action: longer than its retries can take."""
 _CLAIM = """
 local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if s and tonumber(s) <= tonumber(ARGV[2]) then
@@ -412,7 +415,9 @@ class PlaybookRunner:
         payload = _unpack(raw) if raw is not None else {"type": "gone"}
         kind = payload["type"]
         if kind == "audit" and self.audit is not None:
-            await self.audit.append(**payload["record"])
+            record = payload["record"]
+            # The timer member names the record: a repeat after a crash is recognisable.
+            await self.audit.append(**{**record, "details": {**record["details"], "fx": member}})
         elif kind == "link":
             with contextlib.suppress(IncidentNotFound):
                 await self.incidents.set_playbook_run(payload["incident"], run_id)
