@@ -1,11 +1,98 @@
-"""`watchfloor monitor`: run the rule engine and API."""
+"""`watchfloor monitor`: run the rule engine worker (the API joins this process later).
+
+:func:`build_monitor_tasks` returns the long-running parts of the monitor
+process as ``run(stop)`` callables, so ``watchfloor up`` and the lead's API
+wiring can add theirs (API server, playbook runner) and run them all in one
+task group. Signal handling lives here only.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from watchfloor.commands.common import register_placeholder
+from watchfloor.commands.common import add_config_options, config_from_args
+
+logger = logging.getLogger(__name__)
+
+Task = Callable[[asyncio.Event], Awaitable[None]]
 
 
 def register(sub: Any) -> None:
-    register_placeholder(sub, "monitor", "run the rule engine and API", "the rule engine issue")
+    parser = sub.add_parser(
+        "monitor",
+        help="run the rule engine",
+        description="Read the events stream through the 'monitor' consumer group, run the "
+        "detectors and the alert lifecycle, open incidents and keep the queue and health "
+        "boards. Uses the embedded Redis when no --redis / WATCHFLOOR_REDIS_URL is given.",
+    )
+    add_config_options(parser)
+    parser.set_defaults(func=run)
+
+
+def build_monitor_tasks(
+    config: Any,
+    redis: Any,
+    *,
+    on_incident: Any = None,
+    audit: Any = None,
+    rules: Any = None,
+) -> tuple[Any, list[Task]]:
+    """The engine service and the ``run(stop)`` tasks of the monitor process.
+
+    ``on_incident(incident, created, severity_raised)`` is awaited when people
+    must hear about an incident (the playbook runner's auto-start hooks in here).
+    """
+    from monitor.service import MonitorService
+
+    service = MonitorService(redis, config, rules=rules, on_incident=on_incident, audit=audit)
+    return service, [service.run]
+
+
+async def run_tasks(tasks: list[Task], stop: asyncio.Event) -> None:
+    """Run every task until ``stop`` is set (or one of them fails)."""
+    async with asyncio.TaskGroup() as group:
+        for task in tasks:
+            group.create_task(task(stop))
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.redis_server import redis_url_for
+
+    config = config_from_args(args)
+    with redis_url_for(
+        config.redis.url, config.data_dir, binary=config.redis.embedded_binary
+    ) as url:
+        asyncio.run(_serve(config, url))
+    return 0
+
+
+async def _serve(config: Any, url: str) -> None:
+    import redis.asyncio as aioredis
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    redis = aioredis.Redis.from_url(url)
+    try:
+        audit = _audit(config, redis)
+        _, tasks = build_monitor_tasks(config, redis, audit=audit)
+        logger.info("monitor started redis=%s", url)
+        await run_tasks(tasks, stop)
+    finally:
+        await redis.aclose()
+
+
+def _audit(config: Any, redis: Any) -> Any:
+    try:
+        from security.audit import open_audit
+
+        return open_audit(config, redis)
+    except Exception as exc:  # the engine runs without an audit log rather than not at all
+        logger.warning("audit log unavailable, leak incidents are not audited: %s", exc)
+        return None

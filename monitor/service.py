@@ -1,0 +1,421 @@
+"""The ``watchfloor monitor`` engine worker: stream in, incidents out, exactly once.
+
+Loop: read entries through the consumer group (``XREADGROUP COUNT/BLOCK``, own
+pending entries first after a restart) -> decrypt sensitive fields when a
+field keyring exists -> :class:`~monitor.engine.Engine` -> apply the actions to
+the incident store -> commit the engine state, the last stream id, the board
+rows and the ``XACK`` of those entries in one transaction
+(:mod:`monitor.checkpoint`). A monitor killed at any point resumes from the
+last commit and re-reads the entries it had not acknowledged; actions are
+applied idempotently (per fingerprint, the last applied evaluation second is
+remembered in ``keys.ENGINE_APPLIED`` and the incident store dedupes on it),
+so no window is lost and no incident is opened twice. An entry that keeps
+failing is moved to the dead-letter stream after ``max_deliveries`` attempts
+and raises an incident. When the stream is idle, the wall clock ticks the
+watermark so that absences are still noticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from core import keys
+from core.bus import Entry, EventConsumer
+from core.config import Config
+from core.events import SENSITIVE_FIELDS, Event
+from monitor import checkpoint as ckpt
+from monitor.board import Board
+from monitor.engine import Engine
+from monitor.incidents import (
+    FireResult,
+    Incident,
+    IncidentConflict,
+    IncidentNotFound,
+    IncidentStore,
+)
+from monitor.lifecycle import Action, Lifecycle, LifecycleConfig
+from monitor.silences import active_silences
+
+logger = logging.getLogger(__name__)
+
+IncidentHook = Callable[[Incident, bool, bool], Awaitable[None]]
+SILENCE_REFRESH_S: Final = 5.0
+STATUS_CHANGE_EVERY_S: Final = 5.0
+CHECKPOINT_EVERY_S: Final = 0.2
+CHECKPOINT_EVERY_ENTRIES: Final = 500
+
+
+class MonitorError(Exception):
+    """Base error of the monitor service."""
+
+
+# --- building the engine -------------------------------------------------------------
+
+
+def load_rules(path: str | Path | None = None) -> Any:
+    """The rules (``monitor.rules.Rules``): defaults merged with ``path`` when given."""
+    from monitor.rules import load_rules as load
+
+    return load(path)
+
+
+def build_engine(config: Config, rules: Any = None) -> Engine:
+    """The engine with the detectors of ``rules``, the board and the lifecycle."""
+    from monitor.rules import build_detectors
+
+    if rules is None:
+        rules = load_rules(config.monitor.rules_file)
+    board = Board()
+    engine = Engine(
+        build_detectors(rules),
+        lifecycle=Lifecycle(LifecycleConfig.from_rules(getattr(rules, "document", rules))),
+        lateness_s=config.monitor.allowed_lateness_s,
+        observers=[board],
+    )
+    engine.on_signals = board.note_signals
+    return engine
+
+
+def board_of(engine: Engine) -> Board | None:
+    return next((o for o in engine.observers if isinstance(o, Board)), None)
+
+
+# --- applying actions ---------------------------------------------------------------------
+
+
+class ActionApplier:
+    """Applies lifecycle actions to the incident store, idempotently."""
+
+    def __init__(
+        self, store: IncidentStore, *, on_incident: IncidentHook | None = None, audit: Any = None
+    ) -> None:
+        self.store = store
+        self.redis = store.redis
+        self.on_incident = on_incident
+        self.audit = audit
+        self.created: list[str] = []
+        """Ids of incidents this applier opened (replay writes them out)."""
+
+    async def apply(self, actions: Sequence[Action]) -> None:
+        """Apply in order; an action already applied before a restart is skipped."""
+        seen: dict[tuple[str, int], int] = {}
+        for action in actions:
+            fp = action.signal.fingerprint
+            mark = (int(action.at), seen.get((fp, int(action.at)), 0))
+            seen[(fp, mark[0])] = mark[1] + 1
+            if await self._already_applied(fp, mark):
+                continue
+            if action.op == "fire":
+                await self.fire(action, dedupe_key=f"t:{mark[0]}:{mark[1]}")
+            else:
+                await self._clear(action)
+            # Remembered right after the write: only a crash in between these two
+            # round trips could apply one action twice.
+            await self.redis.hset(keys.ENGINE_APPLIED, fp, f"{mark[0]}:{mark[1]}")
+
+    async def _already_applied(self, fp: str, mark: tuple[int, int]) -> bool:
+        last = await self.redis.hget(keys.ENGINE_APPLIED, fp)
+        if last is None:
+            return False
+        at, _, seq = last.decode().partition(":")
+        return (int(at), int(seq or 0)) >= mark
+
+    async def fire(self, action: Action, *, dedupe_key: str) -> FireResult:
+        """Open or update the incident of ``action``; tell the hook when people must know."""
+        sig = action.signal
+        result = await self.store.fire(
+            kind=sig.kind,
+            rule=sig.rule,
+            subject=sig.subject,
+            severity=sig.severity,
+            title=sig.title,
+            evidence=sig.evidence,
+            at=action.at,
+            tenant=sig.tenant,
+            dedupe_key=dedupe_key,
+        )
+        if result.created:
+            self.created.append(result.incident.id)
+            logger.info(
+                "incident opened id=%s rule=%s subject=%s severity=%s notify=%s",
+                result.incident.id,
+                sig.rule,
+                sig.subject,
+                sig.severity,
+                action.notify,
+            )
+            if sig.kind == "leak" and self.audit is not None:
+                await self.audit.append(
+                    "engine",
+                    "system",
+                    "incident.opened",
+                    result.incident.id,
+                    details={"rule": sig.rule, "subject": sig.subject, "severity": sig.severity},
+                )
+        if action.notify and (result.created or result.severity_raised) and self.on_incident:
+            try:
+                await self.on_incident(result.incident, result.created, result.severity_raised)
+            except Exception:
+                logger.exception("incident hook failed incident=%s", result.incident.id)
+        return result
+
+    async def _clear(self, action: Action) -> None:
+        sig = action.signal
+        incident = await self.store.open_for(sig.rule, sig.subject)
+        if incident is None:
+            return
+        try:
+            if action.auto_resolve:
+                await self.store.resolve(
+                    incident.id, actor="engine", note="condition cleared", at=action.at
+                )
+            else:
+                await self.store.add_timeline(
+                    incident.id, {"at": action.at, "event": "condition_cleared", "actor": "engine"}
+                )
+        except (IncidentConflict, IncidentNotFound):
+            pass  # resolved by a person meanwhile
+
+
+# --- the worker -----------------------------------------------------------------------------
+
+
+class MonitorService:
+    """The engine worker: one instance per monitor process."""
+
+    def __init__(
+        self,
+        redis: Any,
+        config: Config,
+        *,
+        engine: Engine | None = None,
+        rules: Any = None,
+        on_incident: IncidentHook | None = None,
+        audit: Any = None,
+        consumer_name: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.config = config
+        self.rules = rules
+        self.engine = engine or build_engine(config, rules)
+        self._fresh_engine = engine is None
+        self.clock = clock
+        self.name = (
+            consumer_name or config.monitor.consumer or (f"{socket.gethostname()}-{os.getpid()}")
+        )
+        self.store = IncidentStore(redis, changes_maxlen=config.redis.changes_maxlen)
+        self.applier = ActionApplier(self.store, on_incident=on_incident, audit=audit)
+        self.consumer = self._new_consumer()
+        self.state = ckpt.Checkpoint()
+        self.cipher: Any = None
+        self._to_ack: list[str] = []
+        self._last_commit = 0.0
+        self._last_status_change = 0.0
+        self._next_silences = 0.0
+        self.dead_letters = 0
+        self.batches = 0
+
+    def _new_consumer(self) -> EventConsumer:
+        m = self.config.monitor
+        return EventConsumer(
+            self.redis,
+            consumer=self.name,
+            count=m.read_count,
+            block_ms=m.block_ms,
+            claim_idle_ms=m.claim_idle_ms,
+        )
+
+    # --- lifecycle of the worker ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the group, load the checkpoint and the keyring."""
+        await self.consumer.ensure_group()
+        self.state = await ckpt.load(self.redis)
+        if self.state.engine is not None:
+            self.engine.restore(self.state.engine)
+            logger.info(
+                "resumed from checkpoint last_id=%s watermark=%.3f",
+                self.state.last_id,
+                self.engine.watermark,
+            )
+        self.batches = self.state.counters.get("batches", 0)
+        self.dead_letters = self.state.counters.get("dead_letters", 0)
+        self.cipher = _load_cipher(self.config)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process the stream until ``stop`` is set; commit once more on the way out."""
+        await self.start()
+        backoff = 0.05
+        while not stop.is_set():
+            try:
+                await self.step()
+                backoff = 0.05
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("engine step failed; resuming from the last checkpoint")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                await self._recover()
+        try:
+            await self.commit(force=True)
+        except Exception:
+            logger.exception("final checkpoint failed; the next start re-reads the rest")
+
+    async def _recover(self) -> None:
+        # In-memory state may be ahead of what was committed: start over from the
+        # checkpoint, and re-read our unacknowledged entries.
+        if self._fresh_engine:
+            self.engine = build_engine(self.config, self.rules)
+        self._to_ack = []
+        self.consumer = self._new_consumer()
+        try:
+            await self.start()
+        except Exception:
+            logger.exception("recovery failed; retrying")
+
+    async def step(self) -> None:
+        """One read -> process -> apply -> (maybe) commit round."""
+        await self._refresh_silences()
+        entries = await self.consumer.read()
+        actions: list[Action] = []
+        if entries:
+            actions = await self._process_entries(entries)
+        else:
+            actions = self.engine.tick(self.clock())
+        await self.applier.apply(actions)
+        await self.commit(force=not entries)
+
+    async def _process_entries(self, entries: list[Entry]) -> list[Action]:
+        actions: list[Action] = []
+        for entry in entries:
+            if entry.error:
+                await self._dead_letter(entry, entry.error)
+                continue
+            retry = entry.id in self.state.failed
+            if not retry and ckpt.compare_ids(entry.id, self.state.last_id) <= 0:
+                self._to_ack.append(entry.id)  # already folded into the state
+                continue
+            try:
+                events = self._decrypt(entry.events)
+            except Exception as exc:
+                await self._failed(entry, exc)
+                continue
+            actions.extend(self.engine.process(events))
+            self.state.failed.pop(entry.id, None)
+            if ckpt.compare_ids(entry.id, self.state.last_id) > 0:
+                self.state.last_id = entry.id
+            self._to_ack.append(entry.id)
+            self.batches += 1
+        return actions
+
+    def _decrypt(self, events: list[Event]) -> list[Event]:
+        if self.cipher is None:
+            return events
+        from security.crypto import decrypt_event
+
+        return [decrypt_event(e, self.cipher) if e.type in SENSITIVE_FIELDS else e for e in events]
+
+    async def _failed(self, entry: Entry, exc: Exception) -> None:
+        attempts = max(entry.deliveries, self.state.failed.get(entry.id, 0) + 1)
+        reason = f"{type(exc).__name__}: {exc}"
+        if attempts >= self.config.monitor.max_deliveries:
+            self.state.failed.pop(entry.id, None)
+            await self._dead_letter(entry, reason)
+            return
+        self.state.failed[entry.id] = attempts
+        logger.warning("entry failed id=%s attempt=%d error=%s", entry.id, attempts, reason)
+
+    async def _dead_letter(self, entry: Entry, reason: str) -> None:
+        await self.consumer.dead_letter(entry, reason)
+        self.dead_letters += 1
+        action = Action("fire", _dead_letter_signal(entry, reason), self.clock())
+        await self.applier.fire(action, dedupe_key=entry.id)
+
+    async def _refresh_silences(self) -> None:
+        now = self.clock()
+        if now < self._next_silences:
+            return
+        self._next_silences = now + SILENCE_REFRESH_S
+        self.engine.lifecycle.silences = await active_silences(self.redis, now)
+
+    # --- commit ---------------------------------------------------------------------------
+
+    async def commit(self, *, force: bool = False) -> None:
+        """Checkpoint and acknowledge, at most every ``CHECKPOINT_EVERY_S`` unless forced."""
+        now = time.monotonic()
+        due = now - self._last_commit >= CHECKPOINT_EVERY_S
+        if not (force or due or len(self._to_ack) >= CHECKPOINT_EVERY_ENTRIES):
+            return
+        self.state.engine = self.engine.snapshot()
+        self.state.counters = {"batches": self.batches, "dead_letters": self.dead_letters}
+        status_change = now - self._last_status_change >= STATUS_CHANGE_EVERY_S
+        await ckpt.commit(
+            self.redis,
+            self.state,
+            status=self.status(),
+            ack=self._to_ack,
+            stream=self.consumer.stream,
+            group=self.consumer.group,
+            board=board_of(self.engine),
+            status_change=status_change,
+            changes_maxlen=self.config.redis.changes_maxlen,
+        )
+        self._to_ack = []
+        self._last_commit = now
+        if status_change:
+            self._last_status_change = now
+
+    def status(self) -> dict[str, Any]:
+        engine = self.engine
+        stats = engine.stats
+        finite = engine.watermark != float("-inf")
+        now = self.clock()
+        return {
+            "watermark": engine.watermark if finite else "",
+            "lag_s": round(max(0.0, now - engine.max_ts), 3) if finite else "",
+            "events": stats.events,
+            "late_events": stats.late_events,
+            "batches": self.batches,
+            "dead_letters": self.dead_letters,
+            "buffered": engine.buffered,
+            "evaluations": stats.evaluations,
+            "detector_errors": stats.detector_errors,
+            "consumer": self.name,
+            "last_id": self.state.last_id,
+            "updated_at": now,
+        }
+
+
+def _dead_letter_signal(entry: Entry, reason: str) -> Any:
+    from monitor.detectors.base import Signal
+
+    return Signal(
+        rule="engine.dead_letter",
+        kind="outage",
+        subject=keys.EVENTS,
+        severity="major",
+        title=f"Event batch {entry.id} could not be processed",
+        evidence={"entry": entry.id, "reason": reason[:300], "deliveries": entry.deliveries},
+    )
+
+
+def _load_cipher(config: Config) -> Any:
+    """The field cipher when this data directory has a keyring; else None (plain events)."""
+    try:
+        from security.crypto import FieldCipher
+
+        return FieldCipher.load(config.data_dir)
+    except ImportError:
+        return None
+    except Exception as exc:  # no keyring: the collector does not encrypt either
+        logger.info("no field keyring (%s): sensitive fields are not decrypted", exc)
+        return None

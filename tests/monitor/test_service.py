@@ -1,0 +1,199 @@
+"""The engine worker on a real Redis: stream in, incidents out, checkpoints, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgpack
+import pytest
+
+from core import keys
+from core.bus import EventProducer
+from core.config import load_config
+from core.events import Heartbeat
+from monitor import checkpoint as ckpt
+from monitor.board import Board
+from monitor.engine import Engine
+from monitor.incidents import IncidentStore
+from monitor.lifecycle import Lifecycle, LifecycleConfig
+from monitor.service import MonitorService
+from tests.monitor.doubles import T0, CountingDetector, DownTwiceDetector, health, offered
+
+CONFIG = load_config("[monitor]\nblock_ms = 20\nclaim_idle_ms = 50\nmax_deliveries = 3\n")
+
+
+def engine(inhibit: dict | None = None) -> Engine:
+    board = Board()
+    eng = Engine(
+        [CountingDetector(threshold=5), DownTwiceDetector()],
+        lifecycle=Lifecycle(LifecycleConfig(inhibit=inhibit or {})),
+        observers=[board],
+    )
+    eng.on_signals = board.note_signals
+    return eng
+
+
+def service(redis, *, hook=None, inhibit=None, now=T0) -> MonitorService:
+    return MonitorService(redis, CONFIG, engine=engine(inhibit), on_incident=hook,
+                          consumer_name="m1", clock=lambda: now)
+
+
+async def drain(svc: MonitorService, rounds: int = 4) -> None:
+    for _ in range(rounds):
+        await svc.step()
+    await svc.commit(force=True)
+
+
+def surge(start: float = T0, n: int = 12, queue: str = "presale-chat") -> list:
+    return [offered(start + i * 0.5, queue, i) for i in range(n)]
+
+
+async def test_a_surge_on_the_stream_opens_one_incident_and_every_entry_is_acked(
+    redis_client,
+) -> None:
+    producer = EventProducer(redis_client)
+    ids = [await producer.publish_events(surge()[i:i + 4]) for i in range(0, 12, 4)]
+    ids.append(await producer.publish_events([offered(T0 + 9)]))
+    svc = service(redis_client)
+    await svc.start()
+    await drain(svc)
+    incidents = await IncidentStore(redis_client).list("all")
+    assert [(i.rule, i.subject, i.count) for i in incidents] == [
+        ("surge.test", "presale-chat", 1)]
+    pending = await redis_client.xpending(keys.EVENTS, keys.EVENTS_GROUP)
+    assert pending["pending"] == 0
+    state = await ckpt.load(redis_client)
+    assert state.last_id == ids[-1]
+    status = await redis_client.hgetall(keys.ENGINE_STATUS)
+    assert int(status[b"events"]) == 13
+    assert int(status[b"batches"]) == 4
+
+
+async def test_a_new_service_resumes_from_the_checkpoint_and_opens_nothing_twice(
+    redis_client,
+) -> None:
+    producer = EventProducer(redis_client)
+    events = surge() + [offered(T0 + 20 + i * 3, n=i) for i in range(30)]
+    for i in range(0, 20, 5):
+        await producer.publish_events(events[i:i + 5])
+    first = service(redis_client)
+    await first.start()
+    await drain(first)
+    for i in range(20, len(events), 5):
+        await producer.publish_events(events[i:i + 5])
+    second = service(redis_client)
+    await second.start()
+    assert second.engine.stats.events == 20
+    await drain(second)
+    incidents = await IncidentStore(redis_client).list("all")
+    assert [(i.subject, i.state, i.count) for i in incidents] == [
+        ("presale-chat", "resolved", 1)]
+
+
+async def test_actions_already_applied_before_a_crash_are_not_applied_twice(
+    redis_client,
+) -> None:
+    producer = EventProducer(redis_client)
+    for i in range(0, 12, 4):
+        await producer.publish_events(surge()[i:i + 4])
+    await producer.publish_events([offered(T0 + 40)])
+    crashed = service(redis_client)
+    await crashed.start()
+    entries = await crashed.consumer.read()
+    actions = await crashed._process_entries(entries)
+    await crashed.applier.apply(actions)  # ...and dies before its commit
+    assert [a.op for a in actions] == ["fire", "clear"]
+    again = service(redis_client)
+    await again.start()
+    await drain(again)
+    incidents = await IncidentStore(redis_client).list("all")
+    assert [(i.state, i.count) for i in incidents] == [("resolved", 1)]
+
+
+async def test_an_undecodable_entry_is_dead_lettered_and_raises_an_incident(
+    redis_client,
+) -> None:
+    await redis_client.xadd(keys.EVENTS, {b"b": b"\xc1not msgpack"})
+    svc = service(redis_client)
+    await svc.start()
+    await drain(svc, rounds=2)
+    dead = await redis_client.xrange(keys.DEAD_LETTER)
+    assert len(dead) == 1
+    (incident,) = await IncidentStore(redis_client).list("all")
+    assert (incident.rule, incident.kind, incident.subject) == (
+        "engine.dead_letter", "outage", keys.EVENTS)
+    assert int((await redis_client.hgetall(keys.ENGINE_STATUS))[b"dead_letters"]) == 1
+
+
+async def test_an_entry_that_keeps_failing_goes_to_the_dead_letter_stream(redis_client) -> None:
+    await EventProducer(redis_client).publish_events([offered(T0)])
+    svc = service(redis_client)
+
+    def broken(events):
+        raise ValueError("cannot decrypt")
+
+    svc._decrypt = broken  # a keyring that cannot open this entry
+    await svc.start()
+    svc.consumer.claim_every_s = 0.05
+    for _ in range(40):
+        await svc.step()
+        await asyncio.sleep(0.06)  # let the entry go idle so that it is claimed again
+        if await redis_client.xlen(keys.DEAD_LETTER):
+            break
+    dead = await redis_client.xrange(keys.DEAD_LETTER)
+    assert len(dead) == 1
+    assert b"cannot decrypt" in dead[0][1][b"reason"]
+    pending = await redis_client.xpending(keys.EVENTS, keys.EVENTS_GROUP)
+    assert pending["pending"] == 0
+
+
+async def test_the_hook_hears_of_new_incidents_but_not_of_inhibited_ones(redis_client) -> None:
+    heard = []
+
+    async def hook(incident, created, raised):
+        heard.append((incident.subject, created, raised))
+
+    producer = EventProducer(redis_client)
+    await producer.publish_events(
+        [health(T0, "crm", "down"), health(T0 + 0.2, "crm", "down")] + surge(T0 + 0.5)
+        + surge(T0 + 0.5, queue="other") + [offered(T0 + 9)]
+    )
+    svc = service(redis_client, hook=hook, inhibit={"presale-chat": ["crm"]})
+    await svc.start()
+    await drain(svc)
+    assert sorted(heard) == [("crm", True, False), ("other", True, False)]
+    by_subject = {i.subject: i for i in await IncidentStore(redis_client).list("all")}
+    assert by_subject["presale-chat"].evidence["inhibited_by"] == ["crm"]
+
+
+async def test_board_rows_are_written_with_the_checkpoint(redis_client) -> None:
+    from core.events import QueueStats
+
+    stats = QueueStats(ts=T0, source="acd", queue="presale-chat", channel="chat", waiting=7,
+                       longest_wait_s=42.0, agents_available=1, agents_busy=9, offered=20,
+                       answered=16, abandoned=2, answered_in_sla=12)
+    await EventProducer(redis_client).publish_events(
+        [stats, Heartbeat(ts=T0 + 1, source="chat-gw"), offered(T0 + 8)])
+    svc = service(redis_client)
+    await svc.start()
+    await drain(svc)
+    row = msgpack.unpackb(await redis_client.hget(keys.QUEUES, "presale-chat"), raw=False)
+    assert (row["waiting"], row["service_level"], row["abandon_rate"]) == (7, 0.75, 0.1)
+    beat = msgpack.unpackb(await redis_client.hget(keys.HEALTH, "chat-gw"), raw=False)
+    assert beat["status"] == "up"
+    changes = await redis_client.xrange(keys.CHANGES)
+    kinds = [msgpack.unpackb(f[b"c"], raw=False)["kind"] for _, f in changes]
+    assert kinds.count("queue") == 1 and kinds.count("health") == 1
+
+
+@pytest.mark.parametrize("rounds", [1, 3])
+async def test_an_idle_stream_lets_the_wall_clock_advance_the_watermark(
+    redis_client, rounds
+) -> None:
+    svc = service(redis_client, now=T0 + 500)
+    await svc.start()
+    await EventProducer(redis_client).publish_events([Heartbeat(ts=T0, source="chat-gw")])
+    await drain(svc, rounds=rounds + 1)
+    assert svc.engine.watermark == T0 + 495
+    row = msgpack.unpackb(await redis_client.hget(keys.HEALTH, "chat-gw"), raw=False)
+    assert row["status"] == "lost"
