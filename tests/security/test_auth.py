@@ -274,3 +274,38 @@ async def test_without_redis_tokens_get_503_but_the_admin_token_still_works(
 def test_requires_refuses_something_that_is_not_a_permission():
     with pytest.raises(TypeError):
         requires("read_board")  # type: ignore[arg-type]
+
+
+def service_apps(data_dir, redis_url):
+    import redis.asyncio as aioredis
+
+    from collector.app import create_app as collector_app
+    from core.config import load_config
+    from monitor.api.app import create_app as monitor_app
+
+    config = load_config(None, {"WATCHFLOOR_DATA_DIR": str(data_dir)})
+    client = aioredis.Redis.from_url(redis_url)
+    return client, {
+        "monitor": monitor_app(config, client),
+        "collector": collector_app(config, client, background=False),
+    }
+
+
+async def test_every_route_of_every_service_declares_a_permission_or_is_public(data_dir, redis_url):
+    from security.auth import PERMISSION_ATTR, PUBLIC_ATTR
+
+    client, apps = service_apps(data_dir, redis_url)
+    undeclared, public_routes = [], []
+    for service, app in apps.items():
+        for route in app.router.routes():
+            handler = route.handler
+            path = route.resource.canonical if route.resource else "?"
+            if getattr(handler, PUBLIC_ATTR, False):
+                public_routes.append((service, route.method, path))
+            elif not isinstance(getattr(handler, PERMISSION_ATTR, None), Permission):
+                undeclared.append((service, route.method, path))
+    await client.aclose()
+    assert undeclared == []
+    assert sorted(p for _, m, p in public_routes if m == "GET") == sorted(
+        ["/healthz", "/metrics"] * 2
+    )
