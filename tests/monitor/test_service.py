@@ -34,8 +34,14 @@ def engine(inhibit: dict | None = None) -> Engine:
 
 
 def service(redis, *, hook=None, inhibit=None, now=T0) -> MonitorService:
-    return MonitorService(redis, CONFIG, engine=engine(inhibit), on_incident=hook,
-                          consumer_name="m1", clock=lambda: now)
+    return MonitorService(
+        redis,
+        CONFIG,
+        engine=engine(inhibit),
+        on_incident=hook,
+        consumer_name="m1",
+        clock=lambda: now,
+    )
 
 
 async def drain(svc: MonitorService, rounds: int = 4) -> None:
@@ -52,14 +58,13 @@ async def test_a_surge_on_the_stream_opens_one_incident_and_every_entry_is_acked
     redis_client,
 ) -> None:
     producer = EventProducer(redis_client)
-    ids = [await producer.publish_events(surge()[i:i + 4]) for i in range(0, 12, 4)]
+    ids = [await producer.publish_events(surge()[i : i + 4]) for i in range(0, 12, 4)]
     ids.append(await producer.publish_events([offered(T0 + 9)]))
     svc = service(redis_client)
     await svc.start()
     await drain(svc)
     incidents = await IncidentStore(redis_client).list("all")
-    assert [(i.rule, i.subject, i.count) for i in incidents] == [
-        ("surge.test", "presale-chat", 1)]
+    assert [(i.rule, i.subject, i.count) for i in incidents] == [("surge.test", "presale-chat", 1)]
     pending = await redis_client.xpending(keys.EVENTS, keys.EVENTS_GROUP)
     assert pending["pending"] == 0
     state = await ckpt.load(redis_client)
@@ -75,19 +80,18 @@ async def test_a_new_service_resumes_from_the_checkpoint_and_opens_nothing_twice
     producer = EventProducer(redis_client)
     events = surge() + [offered(T0 + 20 + i * 3, n=i) for i in range(30)]
     for i in range(0, 20, 5):
-        await producer.publish_events(events[i:i + 5])
+        await producer.publish_events(events[i : i + 5])
     first = service(redis_client)
     await first.start()
     await drain(first)
     for i in range(20, len(events), 5):
-        await producer.publish_events(events[i:i + 5])
+        await producer.publish_events(events[i : i + 5])
     second = service(redis_client)
     await second.start()
     assert second.engine.stats.events == 20
     await drain(second)
     incidents = await IncidentStore(redis_client).list("all")
-    assert [(i.subject, i.state, i.count) for i in incidents] == [
-        ("presale-chat", "resolved", 1)]
+    assert [(i.subject, i.state, i.count) for i in incidents] == [("presale-chat", "resolved", 1)]
 
 
 async def test_actions_already_applied_before_a_crash_are_not_applied_twice(
@@ -95,7 +99,7 @@ async def test_actions_already_applied_before_a_crash_are_not_applied_twice(
 ) -> None:
     producer = EventProducer(redis_client)
     for i in range(0, 12, 4):
-        await producer.publish_events(surge()[i:i + 4])
+        await producer.publish_events(surge()[i : i + 4])
     await producer.publish_events([offered(T0 + 40)])
     crashed = service(redis_client)
     await crashed.start()
@@ -121,7 +125,10 @@ async def test_an_undecodable_entry_is_dead_lettered_and_raises_an_incident(
     assert len(dead) == 1
     (incident,) = await IncidentStore(redis_client).list("all")
     assert (incident.rule, incident.kind, incident.subject) == (
-        "engine.dead_letter", "outage", keys.EVENTS)
+        "engine.dead_letter",
+        "outage",
+        keys.EVENTS,
+    )
     assert int((await redis_client.hgetall(keys.ENGINE_STATUS))[b"dead_letters"]) == 1
 
 
@@ -155,8 +162,13 @@ async def test_the_hook_hears_of_new_incidents_but_not_of_inhibited_ones(redis_c
 
     producer = EventProducer(redis_client)
     await producer.publish_events(
-        [health(T0, "crm", "down"), health(T0 + 0.2, "crm", "down")] + surge(T0 + 0.5)
-        + surge(T0 + 0.5, queue="other") + [offered(T0 + 9)]
+        [
+            health(T0, "crm", "down"),
+            health(T0 + 0.2, "crm", "down"),
+            *surge(T0 + 0.5),
+            *surge(T0 + 0.5, queue="other"),
+            offered(T0 + 9),
+        ]
     )
     svc = service(redis_client, hook=hook, inhibit={"presale-chat": ["crm"]})
     await svc.start()
@@ -169,11 +181,23 @@ async def test_the_hook_hears_of_new_incidents_but_not_of_inhibited_ones(redis_c
 async def test_board_rows_are_written_with_the_checkpoint(redis_client) -> None:
     from core.events import QueueStats
 
-    stats = QueueStats(ts=T0, source="acd", queue="presale-chat", channel="chat", waiting=7,
-                       longest_wait_s=42.0, agents_available=1, agents_busy=9, offered=20,
-                       answered=16, abandoned=2, answered_in_sla=12)
+    stats = QueueStats(
+        ts=T0,
+        source="acd",
+        queue="presale-chat",
+        channel="chat",
+        waiting=7,
+        longest_wait_s=42.0,
+        agents_available=1,
+        agents_busy=9,
+        offered=20,
+        answered=16,
+        abandoned=2,
+        answered_in_sla=12,
+    )
     await EventProducer(redis_client).publish_events(
-        [stats, Heartbeat(ts=T0 + 1, source="chat-gw"), offered(T0 + 8)])
+        [stats, Heartbeat(ts=T0 + 1, source="chat-gw"), offered(T0 + 8)]
+    )
     svc = service(redis_client)
     await svc.start()
     await drain(svc)
