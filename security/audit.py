@@ -159,10 +159,13 @@ class AuditLog:
                 "prev": prev or GENESIS,
             }
             record["hash"] = record_hash(record)
-            done, now_seq, now_hash = await self._append_script(
-                keys=[keys.AUDIT_HEAD, keys.AUDIT],
-                args=[str(seq), prev, str(seq + 1), record["hash"], canonical(record)],
-            )
+            try:
+                done, now_seq, now_hash = await self._append_script(
+                    keys=[keys.AUDIT_HEAD, keys.AUDIT],
+                    args=[str(seq), prev, str(seq + 1), record["hash"], canonical(record)],
+                )
+            except ResponseError as exc:
+                raise AuditIntegrityError(str(exc)) from None
             self._head = (int(now_seq), _text(now_hash))
             if done:
                 return record
@@ -313,21 +316,16 @@ class AuditLog:
             files_last = int(last_line["seq"]) if last_line else 0
         if files_last <= seq:
             return 0
-        records, checkpoints = await asyncio.to_thread(_load_files, self.files_dir)
-        if seq and records[seq - 1]["hash"] != head_hash:
-            raise AuditIntegrityError(f"Redis and the audit files disagree at record {seq}")
         if seq == 0 and await self.redis.exists(keys.AUDIT):
             raise AuditIntegrityError("the audit stream exists but has no head")
-        self._check_files(records, checkpoints)
-        missing = records[seq:]
+        checkpoints = await asyncio.to_thread(self._check_files)
         temp = f"{keys.AUDIT}:restore:{uuid.uuid4().hex}"
-        for start in range(0, len(missing), READ_CHUNK):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for record in missing[start : start + READ_CHUNK]:
-                    pipe.xadd(temp, {"r": canonical(record)}, id=f"{record['seq']}-0")
-                await pipe.execute()
-        last = missing[-1]
-        done = await self._restore_script(
+        try:
+            last = await self._stage(temp, seq, head_hash)
+        except BaseException:
+            await self.redis.delete(temp)
+            raise
+        done = await self._restore_script(  # it renames or deletes ``temp``
             keys=[keys.AUDIT_HEAD, keys.AUDIT, temp],
             args=[str(seq), head_hash, str(last["seq"]), last["hash"]],
         )
@@ -335,17 +333,45 @@ class AuditLog:
             logger.info("audit restore lost the race to another process")
             return 0
         await self._restore_checkpoints(checkpoints)
-        logger.warning("audit restored from files records=%d head=%d", len(missing), last["seq"])
-        return len(missing)
+        restored = int(last["seq"]) - seq
+        logger.warning("audit restored from files records=%d head=%d", restored, last["seq"])
+        return restored
 
-    def _check_files(self, records: list[dict[str, Any]], checkpoints: list[Any]) -> None:
-        if self.signer is None:
-            return
-        result = verify_records(records, checkpoints, [self.signer.public_key])
+    def _check_files(self) -> list[dict[str, Any]]:
+        """The files' checkpoints, after the files verified (chain only without a key)."""
+        assert self.files_dir is not None
+        checkpoints = read_checkpoints(self.files_dir)
+        pinned = [self.signer.public_key] if self.signer else []
+        result = verify_records(read_records(self.files_dir), checkpoints if pinned else [], pinned)
         if not result.ok:
             raise AuditIntegrityError(
                 f"audit files fail verification at record {result.first_bad_seq}: {result.reason}"
             )
+        return checkpoints
+
+    async def _stage(self, temp: str, seq: int, head_hash: str) -> dict[str, Any]:
+        """Copy the files' records after ``seq`` into the stream ``temp``; return the last."""
+        assert self.files_dir is not None
+        batch: list[dict[str, Any]] = []
+        last: dict[str, Any] = {}
+        for record in read_records(self.files_dir):
+            if record["seq"] == seq and record["hash"] != head_hash:
+                raise AuditIntegrityError(f"Redis and the audit files disagree at record {seq}")
+            if record["seq"] > seq:
+                batch.append(record)
+            if len(batch) >= READ_CHUNK:
+                await self._push(temp, batch)
+                last, batch = batch[-1], []
+        if batch:
+            await self._push(temp, batch)
+            last = batch[-1]
+        return last
+
+    async def _push(self, stream: str, records: list[dict[str, Any]]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for record in records:
+                pipe.xadd(stream, {"r": canonical(record)}, id=f"{record['seq']}-0")
+            await pipe.execute()
 
     async def _restore_checkpoints(self, checkpoints: list[dict[str, Any]]) -> None:
         last = await self.last_checkpoint()
@@ -366,15 +392,17 @@ class AuditLog:
     async def run(self, stop: asyncio.Event) -> None:
         """Restore, then mirror and checkpoint until ``stop``; a last pass on the way out."""
         last_checkpoint_at = time.monotonic()
+        last_error = ""
         while True:
             stopping = stop.is_set()
             try:
                 if await self._tick(last_checkpoint_at, final=stopping):
                     last_checkpoint_at = time.monotonic()
-            except AuditError:
-                logger.exception("audit log task failed a pass")
-            except Exception:  # the task boundary: keep the log task alive
-                logger.exception("audit log task failed a pass")
+                last_error = ""
+            except Exception as exc:  # the task boundary: keep the log task alive
+                if str(exc) != last_error:  # once per distinct failure, not every tick
+                    logger.exception("audit log task failed a pass")
+                last_error = str(exc)
             if stopping:
                 break
             with contextlib.suppress(TimeoutError):
@@ -382,9 +410,9 @@ class AuditLog:
         self.close()
 
     async def _tick(self, last_checkpoint_at: float, *, final: bool) -> bool:
-        seq, _ = await self.head()
         await self.restore()
         await self.mirror()
+        seq, _ = await self.head()
         signed = False
         if self.signer is not None:
             last = await self.last_checkpoint()
@@ -399,10 +427,6 @@ class AuditLog:
         if self._files is not None:
             self._files.close()
             self._files = None
-
-
-def _load_files(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    return list(read_records(directory)), read_checkpoints(directory)
 
 
 def _text(value: Any) -> str:

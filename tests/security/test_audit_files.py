@@ -145,6 +145,22 @@ async def test_files_that_disagree_with_redis_are_not_restored_over_it(
     await fill(AuditLog(redis_client), 2)
     with pytest.raises(AuditIntegrityError, match="disagree at record 3"):
         await make_log(redis_client, data_dir).restore()
+    assert await redis_client.keys(f"{keys.AUDIT}:restore:*") == []  # no staging left behind
+
+
+async def test_tampered_files_are_not_restored_into_a_wiped_redis(
+    redis_client: aioredis.Redis, data_dir: Path
+) -> None:
+    log = make_log(redis_client, data_dir)
+    await fill(log, 6, every=3)
+    await log.mirror()
+    log.close()
+    await redis_client.flushall()
+    segment = data_dir / "audit" / "audit-000001.jsonl"
+    segment.write_text(segment.read_text().replace("flag-4", "flag-X"))
+    with pytest.raises(AuditIntegrityError, match="fail verification at record 5"):
+        await make_log(redis_client, data_dir).restore()
+    assert await redis_client.exists(keys.AUDIT, keys.AUDIT_HEAD) == 0
 
 
 async def test_the_audit_task_checkpoints_every_n_records_mirrors_and_signs_on_stop(
