@@ -48,18 +48,21 @@ async def get_run(request: web.Request) -> web.Response:
 @routes.post("/v1/runs")
 @requires(Permission.START_PLAYBOOK)
 async def start_run(request: web.Request) -> web.Response:
-    """Start a playbook by hand; body ``{"playbook", "incident", "drill"?}``; 201 the run."""
+    """Start a playbook by hand; body ``{"playbook", "incident"?, "drill"?}``; 201 the run.
+
+    ``incident`` may be left out only for a drill (the runner refuses otherwise).
+    """
     runner = runner_of(request)
     values = await read_fields(
         request,
         Field("playbook", str, required=True, max_len=128),
-        Field("incident", str, required=True, max_len=128),
+        Field("incident", str, max_len=128),
         Field("drill", bool),
     )
     principal = get_principal(request)
     run = await runner.start(
         values["playbook"],
-        values["incident"],
+        values.get("incident"),
         actor=principal.name,
         role=principal.role,
         drill=values.get("drill", False),
@@ -73,11 +76,12 @@ async def _step(request: web.Request, op: str) -> web.Response:
     runner = runner_of(request)
     run_id = path_id(request, "id")
     step_id = path_id(request, "step")
-    values = await read_fields(request, NOTE)
+    # A retry takes no note (the runner's step_retry has none): an empty body only.
+    values = await read_fields(request) if op == "retry" else await read_fields(request, NOTE)
     principal = get_principal(request)
     method = getattr(runner, f"step_{op}")
-    run = await method(run_id, step_id, actor=principal.name, role=principal.role,
-                       note=values.get("note"))  # fmt: skip
+    extra = {} if op == "retry" else {"note": values.get("note")}
+    run = await method(run_id, step_id, actor=principal.name, role=principal.role, **extra)
     logger.info("run step %s run=%s step=%s actor=%s", op, run_id, step_id, principal.name)
     return web.json_response(run)
 
@@ -101,3 +105,31 @@ async def step_escalate(request: web.Request) -> web.Response:
 async def step_approve(request: web.Request) -> web.Response:
     """Approve a step that needs an approval; body ``{"note"?}``; returns the run."""
     return await _step(request, "approve")
+
+
+@routes.post("/v1/runs/{id}/steps/{step}/skip")
+@requires(Permission.START_PLAYBOOK)
+async def step_skip(request: web.Request) -> web.Response:
+    """Skip a step (duty manager); body ``{"note"?}``; returns the run."""
+    return await _step(request, "skip")
+
+
+@routes.post("/v1/runs/{id}/steps/{step}/retry")
+@requires(Permission.RUN_STEPS)
+async def step_retry(request: web.Request) -> web.Response:
+    """Retry a step's failed action; empty body; returns the run."""
+    return await _step(request, "retry")
+
+
+@routes.post("/v1/runs/{id}/abort")
+@requires(Permission.START_PLAYBOOK)
+async def abort_run(request: web.Request) -> web.Response:
+    """Abort a run; body ``{"note"?}``; returns the run."""
+    runner = runner_of(request)
+    run_id = path_id(request, "id")
+    values = await read_fields(request, NOTE)
+    principal = get_principal(request)
+    run = await runner.abort(run_id, actor=principal.name, role=principal.role,
+                             note=values.get("note"))  # fmt: skip
+    logger.info("run aborted run=%s actor=%s", run_id, principal.name)
+    return web.json_response(run)

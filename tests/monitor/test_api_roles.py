@@ -28,11 +28,14 @@ ENDPOINTS = [
     ("GET", "/v1/health", P.READ_BOARD, None),
     ("GET", "/v1/flags", P.READ_BOARD, None),
     ("GET", "/v1/runs", P.READ_BOARD, None),
-    ("GET", "/v1/runs/RUN-1", P.READ_BOARD, None),
-    ("POST", "/v1/runs", P.START_PLAYBOOK, {"playbook": "chat-surge", "incident": "{inc}"}),
-    ("POST", "/v1/runs/RUN-1/steps/s1/done", P.RUN_STEPS, {}),
-    ("POST", "/v1/runs/RUN-1/steps/s1/escalate", P.RUN_STEPS, {}),
-    ("POST", "/v1/runs/RUN-1/steps/s1/approve", P.RUN_STEPS, {}),
+    ("GET", "/v1/runs/{run}", P.READ_BOARD, None),
+    ("POST", "/v1/runs", P.START_PLAYBOOK, {"playbook": "sla-breach", "incident": "{inc}"}),
+    ("POST", "/v1/runs/{run}/steps/check-queue/done", P.RUN_STEPS, {}),
+    ("POST", "/v1/runs/{run}/steps/check-queue/escalate", P.RUN_STEPS, {}),
+    ("POST", "/v1/runs/{run}/steps/check-queue/approve", P.RUN_STEPS, {}),
+    ("POST", "/v1/runs/{run}/steps/check-queue/retry", P.RUN_STEPS, {}),
+    ("POST", "/v1/runs/{run}/steps/add-agents/skip", P.START_PLAYBOOK, {}),
+    ("POST", "/v1/runs/{run}/abort", P.START_PLAYBOOK, {"note": "drill over"}),
     ("GET", "/v1/audit", P.READ_AUDIT, None),
     ("GET", "/v1/audit?after=0&action=incident", P.READ_AUDIT, None),
     ("GET", "/v1/audit/verify", P.READ_AUDIT, None),
@@ -52,18 +55,22 @@ async def api(redis_url: str, serve_app, data_dir) -> AsyncIterator[ApiStack]:
     await redis.aclose()
 
 
-def fill(value, inc: str, role: str):
+def fill(value, names: dict[str, str]):
     if isinstance(value, str):
-        return value.replace("{inc}", inc).replace("{role}", role.replace("_", "-"))
+        for name, replacement in names.items():
+            value = value.replace("{" + name + "}", replacement)
+        return value
     if isinstance(value, dict):
-        return {k: fill(v, inc, role) for k, v in value.items()}
+        return {k: fill(v, names) for k, v in value.items()}
     return value
 
 
 async def answer(api: ApiStack, method: str, path: str, body, role: str | None, token=None):
+    """One request with ``{inc}``, ``{run}``, ``{role}`` filled in (an open incident, its run)."""
     inc = (await api.fire()).id
-    return await api.call(method, fill(path, inc, role or ""), role, token=token,
-                          body=fill(body, inc, role or ""))  # fmt: skip
+    run = await api.runner.run_for_incident(inc) or (await api.start_run(inc))["id"]
+    names = {"inc": inc, "run": run, "role": (role or "").replace("_", "-")}
+    return await api.call(method, fill(path, names), role, token=token, body=fill(body, names))
 
 
 @pytest.mark.parametrize(("method", "path", "permission", "body"), ENDPOINTS, ids=IDS)

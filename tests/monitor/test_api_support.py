@@ -20,6 +20,8 @@ import redis.asyncio as aioredis
 from core.config import ApiConfig, Config, SecurityConfig
 from monitor.api.app import create_app
 from monitor.incidents import Incident, IncidentStore
+from playbooks.library import Library
+from playbooks.runner import PlaybookRunner
 from security.audit import AuditLog, open_audit
 from security.roles import ROLES
 from security.tokens import TokenStore
@@ -76,6 +78,9 @@ class ApiStack:
         )  # fmt: skip
         return result.incident
 
+    async def start_run(self, incident_id: str, playbook: str = "sla-breach") -> dict[str, Any]:
+        return await self.runner.start(playbook, incident_id, actor="setup", role="admin")
+
 
 def api_config(data_dir: Path, **api: Any) -> Config:
     return Config(
@@ -90,16 +95,21 @@ async def start_api(
     serve_app: Any,
     data_dir: Path,
     *,
-    runner: Any = None,
+    with_runner: bool = True,
     with_audit: bool = True,
     **api: Any,
 ) -> tuple[ApiStack, aioredis.Redis]:
-    """Serve the API; the caller closes ``stack.session`` and the returned client."""
+    """Serve the API; the caller closes ``stack.session`` and the returned client.
+
+    The playbook runner is the real one over the built-in library (its timer
+    loop is not started: the tests drive steps through the API).
+    """
     redis = aioredis.Redis.from_url(redis_url)
     config = api_config(data_dir, **api)
     incidents = IncidentStore(redis)
     token_store = TokenStore(redis)
     audit = open_audit(config, redis, create_keys=True)
+    runner = PlaybookRunner(redis, incidents, audit, Library.load()) if with_runner else None
     app = create_app(config, redis, incidents=incidents, token_store=token_store,
                      runner=runner, audit=audit if with_audit else None,
                      admin_token=ADMIN_BOOTSTRAP)  # fmt: skip
