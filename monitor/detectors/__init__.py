@@ -50,6 +50,9 @@ class Seen:
     severity: str
     last: Signal
     active_evaluations: int = 0
+    run_start: float = 0.0
+    held: bool = False
+    """Active without a break for at least the signal's ``for_s`` (what would fire)."""
 
 
 @dataclass
@@ -58,8 +61,8 @@ class Trace:
     active_at_end: list[Signal] = field(default_factory=list)
 
     def fired(self) -> list[tuple[str, str, str]]:
-        """(rule, subject, highest severity) of everything that was ever active, sorted."""
-        return sorted((s.rule, s.subject, s.severity) for s in self.seen.values())
+        """(rule, subject, highest severity) of what held for its ``for_s``, sorted."""
+        return sorted((s.rule, s.subject, s.severity) for s in self.seen.values() if s.held)
 
 
 def drive(
@@ -93,12 +96,20 @@ def drive(
 
 
 def _record(trace: Trace, active: list[Signal], at: float) -> None:
+    now = {s.fingerprint for s in active}
+    for fingerprint, seen in trace.seen.items():
+        if fingerprint not in now:
+            seen.run_start = -1.0
     for signal in active:
         seen = trace.seen.get(signal.fingerprint)
         if seen is None:
-            seen = Seen(signal.rule, signal.subject, at, signal.severity, signal)
+            seen = Seen(signal.rule, signal.subject, at, signal.severity, signal, run_start=at)
             trace.seen[signal.fingerprint] = seen
-        if SEVERITY_RANK[signal.severity] > SEVERITY_RANK[seen.severity]:
-            seen.severity = signal.severity
+        if seen.run_start < 0:
+            seen.run_start = at
+        if at - seen.run_start >= signal.for_s:
+            seen.held = True
+            if SEVERITY_RANK[signal.severity] > SEVERITY_RANK[seen.severity]:
+                seen.severity = signal.severity
         seen.last = signal
         seen.active_evaluations += 1

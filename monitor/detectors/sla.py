@@ -1,0 +1,351 @@
+"""SLA detector: waits over the channel's threshold, service level, abandons, staffing.
+
+Subject: the queue. The latest ``queue.stats`` snapshot of a queue gives its
+waiting contacts, longest wait and staffing; counts over a window (offered,
+answered, answered within the threshold, abandoned, satisfaction ratings) come
+from the snapshots' deltas or, for queues whose producer sends no deltas,
+from ``contact`` events (an answer is within the SLA when its ``wait_s`` is
+within the queue's threshold). Thresholds are per channel (chat 30 s, phone
+15 s, email 24 h...) with per-queue overrides. Severity rises with how far a
+figure is from its threshold, and every active signal carries an Erlang C
+forecast of the next 15 minutes (how many agents are short) as evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import replace
+from typing import Any, ClassVar
+
+from core.events import Contact, Event, QueueStats
+from monitor.detectors.base import Signal
+from monitor.rules import Rules, SlaRules
+from monitor.windows import Ring
+
+logger = logging.getLogger(__name__)
+
+BUCKET_S = 60.0
+OFFERED, ANSWERED, IN_SLA, ABANDONED, RATED, SATISFIED = range(6)
+
+
+class _Queue:
+    __slots__ = ("aht", "channel", "from_stats", "no_agents_since", "ring", "snap", "tenant")
+
+    def __init__(self, channel: str, buckets: int) -> None:
+        self.channel = channel
+        self.ring = Ring(BUCKET_S, buckets, width=6)
+        self.snap: dict[str, Any] | None = None
+        self.from_stats = False
+        self.aht: float | None = None
+        self.no_agents_since: float | None = None
+        self.tenant: str | None = None
+
+
+class SlaDetector:
+    """Service-level breaches per queue."""
+
+    name: ClassVar[str] = "sla"
+    event_types: ClassVar[frozenset[str]] = frozenset({"queue.stats", "contact"})
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        base = rules.sla.base
+        self.buckets = round(max(base.window_s, base.satisfaction_window_s) / BUCKET_S) + 3
+        self.queues: dict[str, _Queue] = {}
+        self.signals: dict[str, dict[str, Signal]] = {}
+        self.dirty: set[str] = set()
+        self._scanned = -1
+
+    def _queue(self, name: str, channel: str) -> _Queue:
+        q = self.queues.get(name)
+        if q is None:
+            q = self.queues[name] = _Queue(channel, self.buckets)
+        return q
+
+    def observe(self, event: Event) -> None:
+        if type(event) is QueueStats:
+            self._observe_stats(event)
+        elif type(event) is Contact:
+            self._observe_contact(event)
+
+    def _observe_stats(self, e: QueueStats) -> None:
+        q = self._queue(e.queue, e.channel)
+        q.channel, q.tenant = e.channel, e.tenant
+        q.snap = {
+            "ts": e.ts,
+            "waiting": e.waiting,
+            "longest_wait_s": e.longest_wait_s,
+            "agents_available": e.agents_available,
+            "agents_busy": e.agents_busy,
+        }
+        if e.waiting > 0 and e.agents_available + e.agents_busy == 0:
+            if q.no_agents_since is None:
+                q.no_agents_since = e.ts
+        else:
+            q.no_agents_since = None
+        if e.answered is not None or e.abandoned is not None:
+            q.from_stats = True
+            ring = q.ring
+            ring.add(e.ts, e.offered or 0, OFFERED)
+            ring.add(e.ts, e.answered or 0, ANSWERED)
+            ring.add(e.ts, e.answered_in_sla or 0, IN_SLA)
+            ring.add(e.ts, e.abandoned or 0, ABANDONED)
+        self.dirty.add(e.queue)
+
+    def _observe_contact(self, e: Contact) -> None:
+        q = self._queue(e.queue, e.channel)
+        q.tenant = e.tenant
+        if e.csat is not None:
+            q.ring.add(e.ts, 1, RATED)
+            if e.csat >= 4:
+                q.ring.add(e.ts, 1, SATISFIED)
+        if e.handle_s is not None and e.action == "completed":
+            q.aht = e.handle_s if q.aht is None else q.aht + 0.05 * (e.handle_s - q.aht)
+        if q.from_stats:
+            return
+        if e.action == "offered":
+            q.ring.add(e.ts, 1, OFFERED)
+        elif e.action == "answered":
+            q.ring.add(e.ts, 1, ANSWERED)
+            threshold = self.rules.sla.get(channel=e.channel, queue=e.queue).longest_wait_s
+            if e.wait_s is not None and e.wait_s <= threshold:
+                q.ring.add(e.ts, 1, IN_SLA)
+        elif e.action == "abandoned":
+            q.ring.add(e.ts, 1, ABANDONED)
+        self.dirty.add(e.queue)
+
+    def evaluate(self, watermark: float) -> list[Signal]:
+        tick = int(watermark // 10)
+        if tick != self._scanned:
+            self._scanned = tick
+            names: Any = self.queues
+        else:
+            names = self.dirty
+        for name in list(names):
+            self._judge(name, self.queues[name], watermark)
+        self.dirty.clear()
+        return [s for per_queue in self.signals.values() for s in per_queue.values()]
+
+    def _judge(self, name: str, q: _Queue, w: float) -> None:
+        p = self.rules.sla.get(channel=q.channel, queue=name)
+        q.ring.advance(w)
+        old = self.signals.get(name, {})
+        found: dict[str, Signal] = {}
+        if p.enabled:
+            for check in (_longest_wait, _no_agents, _service_level, _abandons, _satisfaction):
+                signal = check(name, q, p, w, old)
+                if signal is not None:
+                    found[signal.rule] = signal
+        if found:
+            forecast = erlang_forecast(q, p, w) if p.forecast else None
+            related = self.rules.depends_on(name)
+            self.signals[name] = {k: _finish(s, forecast, related) for k, s in found.items()}
+        else:
+            self.signals.pop(name, None)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "queues": {
+                name: {
+                    "channel": q.channel,
+                    "ring": q.ring.snapshot(),
+                    "snap": q.snap,
+                    "from_stats": q.from_stats,
+                    "aht": q.aht,
+                    "no_agents_since": q.no_agents_since,
+                    "tenant": q.tenant,
+                }
+                for name, q in self.queues.items()
+            },
+            "active": {name: sorted(per) for name, per in self.signals.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.queues.clear()
+        self.signals.clear()
+        self._scanned = -1
+        for name, saved in state.get("queues", {}).items():
+            q = self._queue(name, saved.get("channel", ""))
+            q.ring.restore(saved["ring"])
+            q.snap = saved.get("snap")
+            q.from_stats = bool(saved.get("from_stats"))
+            q.aht = saved.get("aht")
+            q.no_agents_since = saved.get("no_agents_since")
+            q.tenant = saved.get("tenant")
+        for name, rules in state.get("active", {}).items():
+            if name in self.queues:
+                self.signals[name] = {r: _marker(r, name) for r in rules}
+
+
+def _marker(rule: str, queue: str) -> Signal:
+    """Remembers that a rule was active (hysteresis) until the next judgement replaces it."""
+    return Signal(rule=rule, kind="sla", subject=queue, severity="minor", title="")
+
+
+def _signal(
+    rule: str, name: str, q: _Queue, p: SlaRules, severity: str, title: str, evidence: dict
+) -> Signal:
+    return Signal(
+        rule=rule,
+        kind="sla",
+        subject=name,
+        severity=severity,
+        title=title,
+        evidence={"queue": name, "channel": q.channel, **evidence},
+        for_s=p.for_s,
+        keep_firing_for_s=p.keep_firing_for_s,
+        tenant=q.tenant,
+    )
+
+
+def _fresh(q: _Queue, p: SlaRules, w: float) -> dict[str, Any] | None:
+    snap = q.snap
+    if snap is None or w - snap["ts"] > p.stale_s:
+        return None
+    return snap
+
+
+def _by_factor(value: float, threshold: float, p: SlaRules) -> str:
+    if value >= threshold * p.critical_factor:
+        return "critical"
+    return "major" if value >= threshold * p.major_factor else "minor"
+
+
+def _longest_wait(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal | None:
+    snap = _fresh(q, p, w)
+    if snap is None or snap["waiting"] <= 0:
+        return None
+    wait, limit = snap["longest_wait_s"], p.longest_wait_s
+    bar = limit * p.clear_factor if "sla.longest_wait" in old else limit
+    if wait < bar:
+        return None
+    severity = _by_factor(wait, limit, p)
+    title = f"Longest wait on {name} is {_duration(wait)} (threshold {_duration(limit)})"
+    evidence = {"longest_wait_s": wait, "threshold_s": limit, "waiting": snap["waiting"]}
+    return _signal("sla.longest_wait", name, q, p, severity, title, evidence)
+
+
+def _no_agents(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal | None:
+    snap = _fresh(q, p, w)
+    since = q.no_agents_since
+    if snap is None or since is None or w - since < p.no_agents_for_s:
+        return None
+    bad = snap["waiting"] >= 20 or snap["longest_wait_s"] >= p.longest_wait_s * p.critical_factor
+    title = f"Nobody staffed on {name} while {snap['waiting']} contacts wait"
+    evidence = {
+        "waiting": snap["waiting"],
+        "longest_wait_s": snap["longest_wait_s"],
+        "since": since,
+    }
+    return _signal("sla.no_agents", name, q, p, "critical" if bad else "major", title, evidence)
+
+
+def _service_level(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal | None:
+    answered = q.ring.complete_sum(p.window_s, w, ANSWERED)
+    if answered < p.min_answered:
+        return None
+    level = q.ring.complete_sum(p.window_s, w, IN_SLA) / answered
+    bar = min(1.0, p.service_level_target + (0.05 if "sla.service_level" in old else 0.0))
+    if level >= bar:
+        return None
+    gap = p.service_level_target - level
+    severity = "critical" if gap >= 0.4 else "major" if gap >= 0.2 else "minor"
+    title = (
+        f"Service level on {name} is {level:.0%} over {p.window_s / 60:g} min "
+        f"(target {p.service_level_target:.0%} within {_duration(p.longest_wait_s)})"
+    )
+    evidence = {"service_level": round(level, 3), "answered": int(answered)}
+    evidence["target"] = p.service_level_target
+    return _signal("sla.service_level", name, q, p, severity, title, evidence)
+
+
+def _abandons(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal | None:
+    offered = q.ring.complete_sum(p.window_s, w, OFFERED)
+    abandoned = q.ring.complete_sum(p.window_s, w, ABANDONED)
+    if offered < p.min_offered:
+        return None
+    rate = abandoned / offered
+    bar = p.abandon_rate_limit * (0.8 if "sla.abandon_rate" in old else 1.0)
+    if rate < bar:
+        return None
+    severity = (
+        "critical"
+        if rate >= p.abandon_critical
+        else "major"
+        if rate >= p.abandon_major
+        else "minor"
+    )
+    title = f"Abandon rate on {name} is {rate:.0%} over {p.window_s / 60:g} min"
+    evidence = {"abandon_rate": round(rate, 3), "abandoned": int(abandoned)}
+    evidence |= {"offered": int(offered), "limit": p.abandon_rate_limit}
+    return _signal("sla.abandon_rate", name, q, p, severity, title, evidence)
+
+
+def _satisfaction(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal | None:
+    rated = q.ring.complete_sum(p.satisfaction_window_s, w, RATED)
+    if rated < p.min_ratings:
+        return None
+    share = q.ring.complete_sum(p.satisfaction_window_s, w, SATISFIED) / rated
+    if share >= p.satisfaction_target:
+        return None
+    severity = "major" if share < p.satisfaction_major else "minor"
+    title = f"Satisfaction on {name} is {share:.0%} (target {p.satisfaction_target:.0%})"
+    evidence = {"satisfied_share": round(share, 3), "ratings": int(rated)}
+    evidence["target"] = p.satisfaction_target
+    return _signal("sla.satisfaction", name, q, p, severity, title, evidence)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
+# --- Erlang C ---------------------------------------------------------------------------------
+
+
+def erlang_c_service_level(agents: int, traffic: float, aht_s: float, threshold_s: float) -> float:
+    """Share of contacts answered within ``threshold_s`` with ``agents`` (Erlang C)."""
+    if agents <= traffic:
+        return 0.0
+    if traffic <= 0:
+        return 1.0
+    erlang_b = 1.0
+    for k in range(1, agents + 1):
+        erlang_b = traffic * erlang_b / (k + traffic * erlang_b)
+    p_wait = agents * erlang_b / (agents - traffic * (1.0 - erlang_b))
+    return max(0.0, 1.0 - p_wait * math.exp(-(agents - traffic) * threshold_s / aht_s))
+
+
+def erlang_forecast(q: _Queue, p: SlaRules, w: float) -> dict[str, Any] | None:
+    """Next 15 minutes at the current arrival rate: service level and agents short."""
+    snap = _fresh(q, p, w)
+    offered = q.ring.complete_sum(p.window_s, w, OFFERED)
+    if snap is None or offered <= 0:
+        return None
+    aht = q.aht or p.aht_s
+    traffic = offered / p.window_s * aht
+    agents = snap["agents_available"] + snap["agents_busy"]
+    level = erlang_c_service_level(agents, traffic, aht, p.longest_wait_s)
+    needed = agents
+    while needed < agents + 500 and (
+        erlang_c_service_level(needed, traffic, aht, p.longest_wait_s) < p.service_level_target
+    ):
+        needed += 1
+    return {
+        "forecast_service_level": round(level, 3),
+        "agents": agents,
+        "agents_needed": needed,
+        "agents_short": max(0, needed - agents),
+        "arrivals_per_min": round(offered / p.window_s * 60, 2),
+        "aht_s": round(aht, 1),
+        "horizon_s": 900,
+    }
+
+
+def _finish(signal: Signal, forecast: dict[str, Any] | None, related: tuple[str, ...]) -> Signal:
+    evidence = {**signal.evidence, "forecast": forecast} if forecast else signal.evidence
+    return replace(signal, evidence=evidence, related=related)

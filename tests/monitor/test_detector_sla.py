@@ -1,0 +1,227 @@
+"""SLA detector: queue snapshots and contacts -> signals, including the quiet cases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from core.events import Contact, Event, QueueStats
+from monitor.detectors import drive
+from monitor.detectors.sla import SlaDetector, erlang_c_service_level
+from monitor.rules import load_rules
+
+T0 = 1_763_000_000.0
+
+
+def snaps(
+    minutes: float,
+    *,
+    queue: str = "presale-chat",
+    channel: str = "chat",
+    wait: Callable[[float], float] = lambda t: 10.0,
+    waiting: int = 3,
+    available: int = 2,
+    busy: int = 8,
+    offered: int = 5,
+    answered: int | None = 5,
+    in_sla: int | None = 5,
+    abandoned: int | None = 0,
+    every: float = 20.0,
+) -> list[Event]:
+    out: list[Event] = []
+    t = 0.0
+    while t < minutes * 60:
+        out.append(
+            QueueStats(
+                ts=T0 + t,
+                source="acd",
+                queue=queue,
+                channel=channel,
+                waiting=waiting,
+                longest_wait_s=wait(t),
+                agents_available=available,
+                agents_busy=busy,
+                offered=offered,
+                answered=answered,
+                answered_in_sla=in_sla,
+                abandoned=abandoned,
+                interval_s=every,
+            )
+        )
+        t += every
+    return out
+
+
+def contacts(
+    minutes: float, *, wait_s: Callable[[int], float], csat: int | None = None
+) -> list[Event]:
+    out: list[Event] = []
+    for k in range(int(minutes * 6)):
+        ts = T0 + k * 10
+        common = {"source": "chat", "queue": "web-chat", "channel": "chat"}
+        out.append(Contact(ts=ts, contact_id=f"c{k}", action="offered", **common))
+        out.append(
+            Contact(ts=ts + 1, contact_id=f"c{k}", action="answered", wait_s=wait_s(k), **common)
+        )
+        out.append(
+            Contact(
+                ts=ts + 2,
+                contact_id=f"c{k}",
+                action="completed",
+                handle_s=200.0,
+                csat=csat,
+                **common,
+            )
+        )
+    return out
+
+
+def after(minute: float, value: float, before: float = 10.0) -> Callable[[float], float]:
+    return lambda t: value if t >= minute * 60 else before
+
+
+CASES = [
+    (
+        "chat longest wait 45 s is minor",
+        lambda: snaps(10, wait=after(3, 45)),
+        [("sla.longest_wait", "presale-chat", "minor")],
+    ),
+    (
+        "chat longest wait 75 s is major",
+        lambda: snaps(10, wait=after(3, 75)),
+        [("sla.longest_wait", "presale-chat", "major")],
+    ),
+    (
+        "phone longest wait 70 s is critical (4x 15 s)",
+        lambda: snaps(10, queue="hotline", channel="phone", wait=after(3, 70)),
+        [("sla.longest_wait", "hotline", "critical")],
+    ),
+    ("chat wait 25 s is within 30 s", lambda: snaps(10, wait=lambda t: 25.0), []),
+    (
+        "a 40 s blip of one snapshot does not hold for a minute",
+        lambda: snaps(10, wait=lambda t: 40.0 if 200 <= t < 220 else 10.0),
+        [],
+    ),
+    (
+        "email waiting 2 h is within 24 h",
+        lambda: snaps(
+            10,
+            queue="mail",
+            channel="email",
+            wait=lambda t: 7200.0,
+            answered=None,
+            in_sla=None,
+            abandoned=None,
+        ),
+        [],
+    ),
+    (
+        "email waiting 30 h is a breach",
+        lambda: snaps(
+            10,
+            queue="mail",
+            channel="email",
+            wait=lambda t: 30 * 3600.0,
+            answered=None,
+            in_sla=None,
+            abandoned=None,
+        ),
+        [("sla.longest_wait", "mail", "minor")],
+    ),
+    (
+        "service level 60 % over 15 min is major",
+        lambda: snaps(20, answered=5, in_sla=3),
+        [("sla.service_level", "presale-chat", "major")],
+    ),
+    ("service level 85 % is fine", lambda: snaps(20, answered=20, in_sla=17), []),
+    (
+        "abandon rate 25 % is major",
+        lambda: snaps(20, offered=8, abandoned=2),
+        [("sla.abandon_rate", "presale-chat", "major")],
+    ),
+    (
+        "abandon rate 5 % is fine",
+        lambda: snaps(20, offered=20, answered=19, in_sla=19, abandoned=1),
+        [],
+    ),
+    (
+        "nobody staffed while contacts wait",
+        lambda: snaps(
+            5, available=0, busy=0, waiting=4, answered=None, in_sla=None, abandoned=None
+        ),
+        [("sla.no_agents", "presale-chat", "major")],
+    ),
+    (
+        "all agents busy with a short queue is normal",
+        lambda: snaps(10, available=0, busy=12, waiting=2),
+        [],
+    ),
+    (
+        "nobody staffed and nobody waiting is a closed queue",
+        lambda: snaps(
+            10, available=0, busy=0, waiting=0, offered=0, answered=0, in_sla=0, abandoned=0
+        ),
+        [],
+    ),
+    (
+        "contacts answered after 60 s make the service level fail",
+        lambda: contacts(20, wait_s=lambda k: 60.0 if k % 3 else 5.0),
+        [("sla.service_level", "web-chat", "critical")],
+    ),
+    ("contacts answered in 10 s are fine", lambda: contacts(20, wait_s=lambda k: 10.0), []),
+    (
+        "satisfaction 0 % of 4-5 ratings is major",
+        lambda: contacts(70, wait_s=lambda k: 5.0, csat=2),
+        [("sla.satisfaction", "web-chat", "major")],
+    ),
+    ("satisfaction all 5 is fine", lambda: contacts(70, wait_s=lambda k: 5.0, csat=5), []),
+]
+
+
+@pytest.mark.parametrize(("name", "events", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_sla_cases(name: str, events: Callable[[], list[Event]], expected: list) -> None:
+    trace = drive(SlaDetector(load_rules()), events(), step_s=1.0)
+    assert trace.fired() == expected
+
+
+def test_per_queue_threshold_override() -> None:
+    rules = load_rules(text='[sla.queues."vip-phone"]\nlongest_wait_s = 10')
+    trace = drive(
+        SlaDetector(rules), snaps(5, queue="vip-phone", channel="phone", wait=after(1, 12))
+    )
+    assert trace.fired() == [("sla.longest_wait", "vip-phone", "minor")]
+
+
+def test_a_stale_snapshot_stops_the_signal() -> None:
+    events = snaps(5, wait=lambda t: 50.0)
+    trace = drive(SlaDetector(load_rules()), events, until=T0 + 5 * 60 + 400)
+    assert trace.fired() == [("sla.longest_wait", "presale-chat", "minor")]
+    assert trace.active_at_end == []
+
+
+def test_signals_carry_an_erlang_forecast_of_agents_short() -> None:
+    events = snaps(20, wait=lambda t: 120.0, offered=20, available=0, busy=5)
+    trace = drive(SlaDetector(load_rules()), events)
+    forecast = trace.seen["sla.longest_wait|presale-chat"].last.evidence["forecast"]
+    assert forecast["agents"] == 5
+    assert forecast["agents_short"] > 0
+    assert forecast["forecast_service_level"] == 0.0
+
+
+def test_erlang_c_service_level_rises_with_agents() -> None:
+    levels = [erlang_c_service_level(n, 10.0, 180.0, 20.0) for n in (10, 11, 12, 14, 20)]
+    assert levels[0] == 0.0
+    assert levels == sorted(levels)
+    assert 0.5 < levels[2] < 0.8
+    assert levels[-1] > 0.99
+
+
+def test_sla_state_round_trips() -> None:
+    events = snaps(20, answered=5, in_sla=3)
+    first = SlaDetector(load_rules())
+    drive(first, events[:30])
+    second = SlaDetector(load_rules())
+    second.restore(first.snapshot())
+    trace = drive(second, events[30:])
+    assert trace.fired() == [("sla.service_level", "presale-chat", "major")]
