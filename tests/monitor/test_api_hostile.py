@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from tests.monitor.test_api_support import ApiStack, start_api
+from tests.monitor.test_api_support import ApiStack, api_fixture
 
 WRITES = [
     "/v1/incidents/{inc}/ack",
@@ -48,12 +46,7 @@ def refusal(path: str, api: ApiStack) -> int:
     return 503 if path.startswith("/v1/runs") and api.runner is None else 400
 
 
-@pytest.fixture
-async def api(redis_url: str, serve_app, data_dir) -> AsyncIterator[ApiStack]:
-    stack, redis = await start_api(redis_url, serve_app, data_dir)
-    yield stack
-    await stack.session.close()
-    await redis.aclose()
+api = api_fixture()
 
 
 @pytest.mark.parametrize("path", WRITES)

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import msgpack
 import pytest
 
 from core import keys
-from tests.monitor.test_api_support import ApiStack, start_api
+from tests.monitor.test_api_support import ApiStack, api_fixture
 
-
-@pytest.fixture
-async def api(redis_url: str, serve_app, data_dir) -> AsyncIterator[ApiStack]:
-    stack, redis = await start_api(redis_url, serve_app, data_dir)
-    yield stack
-    await stack.session.close()
-    await redis.aclose()
+api = api_fixture()
 
 
 async def audit_actions(api: ApiStack) -> list[tuple[str, str, str, str]]:

@@ -9,7 +9,6 @@ import os
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -17,16 +16,9 @@ import pytest
 
 from core import keys
 from monitor.changes import add_change
-from tests.monitor.test_api_support import ApiStack, start_api
+from tests.monitor.test_api_support import ApiStack, api_fixture
 
-
-@pytest.fixture
-async def api(redis_url: str, serve_app, data_dir) -> AsyncIterator[ApiStack]:
-    stack, redis = await start_api(redis_url, serve_app, data_dir, live_ping_s=0.3,
-                                   live_queue=200)  # fmt: skip
-    yield stack
-    await stack.session.close()
-    await redis.aclose()
+api = api_fixture(live_ping_s=0.3, live_queue=200)
 
 
 async def connect(api: ApiStack, role: str = "viewer", query: str = "") -> Any:

@@ -7,12 +7,10 @@ second ack of the same incident is a 409, a run endpoint without a runner a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from security.roles import ROLES, Permission, allows
-from tests.monitor.test_api_support import ADMIN_BOOTSTRAP, ApiStack, start_api
+from tests.monitor.test_api_support import ADMIN_BOOTSTRAP, ApiStack, api_fixture
 
 P = Permission
 
@@ -47,12 +45,7 @@ ENDPOINTS = [
 IDS = [f"{m} {p}" for m, p, _, _ in ENDPOINTS]
 
 
-@pytest.fixture
-async def api(redis_url: str, serve_app, data_dir) -> AsyncIterator[ApiStack]:
-    stack, redis = await start_api(redis_url, serve_app, data_dir)
-    yield stack
-    await stack.session.close()
-    await redis.aclose()
+api = api_fixture()
 
 
 def fill(value, names: dict[str, str]):

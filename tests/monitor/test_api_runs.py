@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.monitor.test_api_support import ApiStack, start_api
+from tests.monitor.test_api_support import api_fixture, start_api
 
-
-@pytest.fixture
-async def api(redis_url: str, serve_app, data_dir) -> AsyncIterator[ApiStack]:
-    stack, redis = await start_api(redis_url, serve_app, data_dir)
-    yield stack
-    await stack.session.close()
-    await redis.aclose()
+api = api_fixture()
 
 
 def step(run: dict, step_id: str) -> dict:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import redis.asyncio as aioredis
 
 from core.config import ApiConfig, Config, SecurityConfig
@@ -120,3 +122,16 @@ async def start_api(
     for role in sorted(ROLES):
         stack.tokens[role], _ = await token_store.create(f"t-{role}", role)
     return stack, redis
+
+
+def api_fixture(**options: Any) -> Any:
+    """A module's ``api`` fixture: ``api = api_fixture(live_ping_s=0.3)``."""
+
+    @pytest.fixture
+    async def api(redis_url: str, serve_app: Any, data_dir: Path) -> AsyncIterator[ApiStack]:
+        stack, redis = await start_api(redis_url, serve_app, data_dir, **options)
+        yield stack
+        await stack.session.close()
+        await redis.aclose()
+
+    return api
