@@ -15,7 +15,7 @@ service's checkpoint transaction (one ``HSET`` per row plus a ``queue`` /
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Final
 
 import msgpack
@@ -83,6 +83,15 @@ class Board:
             self._health(event)  # type: ignore[arg-type]
         elif kind == "heartbeat":
             self._heartbeat(event)  # type: ignore[arg-type]
+
+    def observers_by_type(self) -> dict[str, Callable[[Any], None]]:
+        """One method per event type, for the engine's routing table."""
+        return {
+            "contact": self._contact,
+            "queue.stats": self._stats,
+            "health": self._health,
+            "heartbeat": self._heartbeat,
+        }
 
     def _queue(self, name: str, channel: str, source: str) -> _Queue:
         queue = self.queues.get(name)

@@ -110,8 +110,11 @@ class Engine:
     def _build_routes(self) -> dict[str, tuple[Callable[[Event], None], ...]]:
         routes: dict[str, list[Callable[[Event], None]]] = {}
         for det in [*self.detectors, *self.observers]:
+            # A detector may name one method per event type (saves a dispatch per event).
+            by_type = getattr(det, "observers_by_type", None)
+            per_type = by_type() if by_type is not None else {}
             for etype in det.event_types:
-                routes.setdefault(etype, []).append(det.observe)
+                routes.setdefault(etype, []).append(per_type.get(etype, det.observe))
         return {etype: tuple(calls) for etype, calls in routes.items()}
 
     # --- input ---------------------------------------------------------------------

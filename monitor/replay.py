@@ -22,6 +22,7 @@ from typing import IO, Any, Final
 
 from core.config import Config
 from core.events import Event, InvalidEvent, validate_event
+from monitor.engine import Engine
 from monitor.incidents import IncidentStore
 from monitor.service import ActionApplier, build_engine
 
@@ -84,10 +85,12 @@ async def replay(
     redis: Any,
     config: Config,
     rules: Any = None,
+    engine: Engine | None = None,
 ) -> ReplaySummary:
     """Replay ``source`` into ``redis`` (expected empty) and write the incidents to ``out``."""
-    engine = build_engine(config, rules)
-    engine.on_signals = None  # no board rows in a replay
+    if engine is None:
+        engine = build_engine(config, rules)
+        engine.on_signals = None  # no board rows in a replay
     store = IncidentStore(redis)
     applier = ActionApplier(store)
     summary = ReplaySummary()

@@ -68,7 +68,7 @@ def load_rules(path: str | Path | None = None) -> Any:
 
 def build_engine(config: Config, rules: Any = None) -> Engine:
     """The engine with the detectors of ``rules``, the board and the lifecycle."""
-    from monitor.rules import build_detectors
+    from monitor.detectors import build_detectors
 
     if rules is None:
         rules = load_rules(config.monitor.rules_file)

@@ -1,0 +1,198 @@
+"""How many events per second the rule engine takes, with the default rules.
+
+Feeds a realistic mix (contacts, queue snapshots, agent messages, mentions,
+heartbeats, probes, data access) through the same :class:`monitor.engine.Engine`
+the monitor runs: the five detectors built from ``monitor/rules/default.toml``,
+the queue/health board, the lifecycle. The input is pre-built records (the bus
+decoding is measured in bench/codec.py), in batches as the consumer reads
+them, with some out-of-order arrival within the lateness. It also reports the
+engine alone (routing and reorder buffer, no detectors) and the checkpoint
+snapshot cost at the end.
+
+Run: python bench/engine.py [--events 1000000] [--rate 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import time
+
+import msgpack
+
+from core.config import Config
+from core.events import (
+    AgentMessage,
+    Contact,
+    DataAccess,
+    Event,
+    Health,
+    Heartbeat,
+    QueueStats,
+    SocialMention,
+)
+from monitor.engine import Engine
+from monitor.service import build_engine
+
+T0 = 1_763_800_000.0
+QUEUES = [(f"q{i:02d}-{c}", c) for i, c in enumerate(["chat", "phone", "email", "chat"] * 10)]
+COMPONENTS = ["crm", "order-api", "ivr", "im-gateway", "payment", "network:hz-idc"]
+TEXTS = [
+    "您好，您的订单已发货，请耐心等待",
+    "Your order 2024111112345678 has shipped, waybill SF1234567890123",
+    "亲，退款已经处理，预计1-3个工作日到账",
+    "请提供一下订单号，我帮您查询",
+    "客户手机 138****5678 已核实",
+]
+MENTIONS = ["双十一客服排队太久了", "物流好快，好评", "客服态度很好", "退款一直不到账，要投诉"]
+
+
+def mix(n: int, rate: float, seed: int = 1) -> list[Event]:
+    """``n`` events at ``rate`` events per second of event time."""
+    rnd = random.Random(seed)
+    out: list[Event] = []
+    for i in range(n):
+        ts = T0 + i / rate
+        r = rnd.random()
+        queue, channel = QUEUES[i % len(QUEUES)]
+        if r < 0.50:
+            action = rnd.choice(["offered", "offered", "answered", "completed", "abandoned"])
+            out.append(
+                Contact(
+                    ts=ts,
+                    source="acd",
+                    contact_id=f"c{i}",
+                    queue=queue,
+                    channel=channel,
+                    action=action,
+                    wait_s=rnd.random() * 40 if action == "answered" else None,
+                )
+            )
+        elif r < 0.60:
+            out.append(
+                QueueStats(
+                    ts=ts,
+                    source="acd",
+                    queue=queue,
+                    channel=channel,
+                    waiting=rnd.randint(0, 20),
+                    longest_wait_s=rnd.random() * 25,
+                    agents_available=rnd.randint(1, 5),
+                    agents_busy=10,
+                    offered=rnd.randint(5, 15),
+                    answered=rnd.randint(5, 15),
+                    abandoned=rnd.randint(0, 1),
+                    answered_in_sla=rnd.randint(4, 12),
+                )
+            )
+        elif r < 0.80:
+            out.append(
+                AgentMessage(
+                    ts=ts,
+                    source="im",
+                    agent_id=f"a{i % 500}",
+                    conversation_id=f"v{i % 3000}",
+                    channel="chat",
+                    direction=rnd.choice(["to_customer", "from_customer"]),
+                    text=rnd.choice(TEXTS),
+                )
+            )
+        elif r < 0.88:
+            out.append(
+                SocialMention(
+                    ts=ts,
+                    source="weibo",
+                    platform="weibo",
+                    topic=rnd.choice(["brand", "logistics", "app"]),
+                    text=rnd.choice(MENTIONS),
+                    followers=rnd.randint(0, 5000),
+                )
+            )
+        elif r < 0.93:
+            out.append(Heartbeat(ts=ts, source=f"agent-{i % 50}"))
+        elif r < 0.98:
+            out.append(
+                Health(
+                    ts=ts,
+                    source="probe",
+                    component=COMPONENTS[i % len(COMPONENTS)],
+                    status="up",
+                    latency_ms=rnd.random() * 200,
+                )
+            )
+        else:
+            out.append(
+                DataAccess(
+                    ts=ts,
+                    source="crm",
+                    actor=f"u{i % 200}",
+                    action="view",
+                    resource="customer",
+                    records=rnd.randint(1, 20),
+                )
+            )
+    return out
+
+
+def shuffle_within(events: list[Event], lateness: float, seed: int = 2) -> list[Event]:
+    rnd = random.Random(seed)
+    keyed = sorted(events, key=lambda e: e.ts + rnd.random() * lateness * 0.8)
+    return keyed
+
+
+def run(engine: Engine, events: list[Event], batch: int) -> tuple[float, int]:
+    start = time.perf_counter()
+    actions = 0
+    for i in range(0, len(events), batch):
+        actions += len(engine.process(events[i : i + batch]))
+    actions += len(engine.flush())
+    return time.perf_counter() - start, actions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=2_000.0,
+        help="events per second of event time (how busy the centre is)",
+    )
+    parser.add_argument("--batch", type=int, default=1_000)
+    args = parser.parse_args()
+    events = shuffle_within(mix(args.events, args.rate), 5.0)
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"python {platform.python_version()}; {args.events} events at {args.rate:.0f}/s "
+        f"of event time ({args.events / args.rate:.0f} s), batches of {args.batch}"
+    )
+
+    bare = Engine([])
+    seconds, _ = run(bare, events, args.batch)
+    print(
+        f"engine alone (routing, reorder buffer, 1 evaluation/s): "
+        f"{args.events / seconds:12,.0f} events/s"
+    )
+
+    engine = build_engine(Config())
+    seconds, actions = run(engine, events, args.batch)
+    stats = engine.stats
+    print(
+        f"engine + default rules + board + lifecycle:           "
+        f"{args.events / seconds:12,.0f} events/s"
+    )
+    print(
+        f"  {stats.evaluations} evaluations, {actions} actions, {stats.late_events} late, "
+        f"{stats.detector_errors} detector errors; detectors: "
+        f"{', '.join(d.name for d in engine.detectors)}"
+    )
+    start = time.perf_counter()
+    blob = msgpack.packb(engine.snapshot(), use_bin_type=True)
+    took = time.perf_counter() - start
+    print(f"  checkpoint snapshot: {len(blob) / 1024:,.0f} KiB in {took * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

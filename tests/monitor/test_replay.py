@@ -1,0 +1,73 @@
+"""Replay: a recorded file through the same engine, incidents out, bad lines reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.config import Config
+from core.events import events_to_json
+from monitor.engine import Engine
+from monitor.replay import replay
+from tests.monitor.doubles import T0, CountingDetector, DownTwiceDetector, health, offered
+
+
+def test_engine() -> Engine:
+    return Engine([CountingDetector(threshold=5), DownTwiceDetector()])
+
+
+test_engine.__test__ = False  # a factory, not a test
+
+
+def recorded(tmp_path: Path, extra_lines: list[str] = ()) -> Path:
+    events = [offered(T0 + i * 0.5, n=i) for i in range(12)]
+    events += [health(T0 + 20, "crm", "down"), health(T0 + 30, "crm", "down"), offered(T0 + 60)]
+    text = events_to_json(events).splitlines()
+    path = tmp_path / "day.jsonl"
+    path.write_text("\n".join(text[:5] + list(extra_lines) + text[5:]) + "\n", encoding="utf-8")
+    return path
+
+
+async def test_replay_writes_every_incident_opened_in_event_order(redis_client, tmp_path):
+    out = tmp_path / "incidents.jsonl"
+    summary = await replay(
+        recorded(tmp_path), out, redis=redis_client, config=Config(), engine=test_engine()
+    )
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(i["rule"], i["subject"], i["state"]) for i in lines] == [
+        ("surge.test", "presale-chat", "resolved"),
+        ("outage.component", "crm", "open"),  # still down at the end of the day
+    ]
+    assert lines[0]["opened_at"] == T0 + 3
+    assert summary.by_kind == {"outage": 1, "surge": 1}
+    assert summary.events == 15 and summary.bad_lines == 0
+
+
+async def test_bad_lines_are_reported_with_their_number_and_skipped(redis_client, tmp_path):
+    bad = [
+        "{not json",
+        json.dumps({"type": "contact", "ts": T0}),
+        json.dumps({"type": "nope", "ts": T0, "source": "x"}),
+        "   ",
+    ]
+    summary = await replay(
+        recorded(tmp_path, bad),
+        tmp_path / "out.jsonl",
+        redis=redis_client,
+        config=Config(),
+        engine=test_engine(),
+    )
+    assert summary.bad_lines == 3
+    assert [e.split(":")[0] for e in summary.errors] == ["line 6", "line 7", "line 8"]
+    assert "source is required" in summary.errors[1]
+    assert len(summary.incidents) == 2
+    assert "3 bad" in summary.text() and "outage 1, surge 1" in summary.text()
+
+
+async def test_late_lines_in_a_recording_are_counted(redis_client, tmp_path):
+    path = tmp_path / "late.jsonl"
+    path.write_text(events_to_json([offered(T0 + 30), offered(T0), offered(T0 + 26)]))
+    summary = await replay(
+        path, tmp_path / "out.jsonl", redis=redis_client, config=Config(), engine=test_engine()
+    )
+    assert (summary.events, summary.late) == (3, 1)
