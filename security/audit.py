@@ -129,6 +129,7 @@ class AuditLog:
         self._head: tuple[int, str] = (0, "")
         self._frontier: Frontier | None = None
         self._files: AuditFiles | None = None
+        self._lock = asyncio.Lock()
 
     # Appending and reading ---------------------------------------------------
 
@@ -142,37 +143,38 @@ class AuditLog:
         details: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Add one record at the head of the chain; return it (with ``seq`` and ``hash``)."""
-        clean = clean_details(details or {})
-        seq, prev = self._head
-        for attempt in range(MAX_ATTEMPTS):
-            if seq == 0 and self.files_dir is not None:
-                seq, prev = await self._restore_before_genesis()
-            record = {
-                "seq": seq + 1,
-                "at": utc_now(),
-                "actor": str(actor),
-                "role": str(role),
-                "action": str(action),
-                "target": str(target),
-                "outcome": str(outcome),
-                "details": clean,
-                "prev": prev or GENESIS,
-            }
-            record["hash"] = record_hash(record)
-            try:
-                done, now_seq, now_hash = await self._append_script(
-                    keys=[keys.AUDIT_HEAD, keys.AUDIT],
-                    args=[str(seq), prev, str(seq + 1), record["hash"], canonical(record)],
-                )
-            except ResponseError as exc:
-                raise AuditIntegrityError(str(exc)) from None
-            self._head = (int(now_seq), _text(now_hash))
-            if done:
-                return record
-            seq, prev = self._head
-            if attempt > 2:  # real contention: spread the retries out
-                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 20)))
+        fields = {
+            "actor": str(actor),
+            "role": str(role),
+            "action": str(action),
+            "target": str(target),
+            "outcome": str(outcome),
+            "details": clean_details(details or {}),
+        }
+        async with self._lock:  # one append in flight per process: no self-inflicted races
+            for attempt in range(MAX_ATTEMPTS):
+                seq, prev = self._head
+                if seq == 0 and self.files_dir is not None:
+                    seq, prev = await self._restore_before_genesis()
+                record = {"seq": seq + 1, "at": utc_now(), **fields, "prev": prev or GENESIS}
+                record["hash"] = record_hash(record)
+                if await self._compare_and_append(seq, prev, record):
+                    return record
+                if attempt > 2:  # real contention: spread the retries out
+                    await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 20)))
         raise AuditConflict(f"could not append {action} after {MAX_ATTEMPTS} attempts")
+
+    async def _compare_and_append(self, seq: int, prev: str, record: dict[str, Any]) -> bool:
+        """Add ``record`` if the head is still ``(seq, prev)``; learn the head either way."""
+        try:
+            done, now_seq, now_hash = await self._append_script(
+                keys=[keys.AUDIT_HEAD, keys.AUDIT],
+                args=[str(seq), prev, str(seq + 1), record["hash"], canonical(record)],
+            )
+        except ResponseError as exc:
+            raise AuditIntegrityError(str(exc)) from None
+        self._head = (int(now_seq), _text(now_hash))
+        return bool(done)
 
     async def _restore_before_genesis(self) -> tuple[int, str]:
         """An empty Redis whose files hold history (wiped): continue that chain, not a new one."""
