@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from core.config import Config
-from monitor.api import audit, board, incidents, live, meta, runs, tokens
+from monitor.api import audit, board, controls, incidents, live, meta, runs, tokens
 from monitor.api.errors import error_middleware
 from monitor.api.live import LiveHub
 from monitor.api.state import (
@@ -40,7 +40,7 @@ from security.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
 
-ROUTE_MODULES = (meta, incidents, board, runs, audit, tokens, live)
+ROUTE_MODULES = (meta, incidents, board, controls, runs, audit, tokens, live)
 
 
 def create_app(

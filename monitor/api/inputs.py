@@ -76,6 +76,8 @@ def check_value(f: Field, value: Any) -> Any:
         return value
     if f.kind in (int, float):
         return _check_number(f, value)
+    if f.kind is dict:
+        return _check_map(f, value)
     raise BadRequest(f"field {f.name!r} has an unsupported type")  # pragma: no cover
 
 
@@ -90,6 +92,16 @@ def _check_text(f: Field, value: Any) -> str:
     if f.choices is not None and value not in f.choices:
         raise BadRequest(f"field {f.name!r} must be one of {', '.join(sorted(f.choices))}")
     return value
+
+
+def _check_map(f: Field, value: Any) -> dict[str, str]:
+    """A small map of short strings to short strings (``max_len`` entries at most)."""
+    if not isinstance(value, dict) or len(value) > f.max_len:
+        raise BadRequest(f"field {f.name!r} must be an object of at most {f.max_len} entries")
+    for key, item in value.items():
+        if not isinstance(item, str) or not item or len(item) > MAX_TEXT or len(key) > MAX_TEXT:
+            raise BadRequest(f"field {f.name!r} must map names to non-empty strings")
+    return dict(value)
 
 
 def _check_number(f: Field, value: Any) -> float | int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core import keys
 from tests.monitor.test_api_support import ApiStack, api_fixture
 
 WRITES = [
@@ -16,6 +17,8 @@ WRITES = [
     "/v1/runs/RUN-1/steps/s1/escalate",
     "/v1/runs/RUN-1/steps/s1/approve",
     "/v1/tokens",
+    "/v1/silences",
+    "PUT /v1/flags/auto_reply",
 ]
 
 BAD_BODIES = [
@@ -38,7 +41,17 @@ BAD_BODIES = [
     ("ttl infinite", b'{"name": "n", "role": "viewer", "ttl_s": 1e999}'),
     ("role unknown", b'{"name": "n", "role": "god"}'),
     ("name with spaces", b'{"name": "a b", "role": "viewer"}'),
+    ("matchers as list", b'{"matchers": ["x"], "duration_s": 5, "reason": "r"}'),
+    ("matcher unknown", b'{"matchers": {"tenant": "x"}, "duration_s": 5, "reason": "r"}'),
+    ("matcher empty", b'{"matchers": {"rule": ""}, "duration_s": 5, "reason": "r"}'),
+    ("silence forever", b'{"matchers": {"rule": "x"}, "duration_s": 1e12, "reason": "r"}'),
+    ("flag value number", b'{"value": 1}'),
 ]
+
+
+def verb(path: str) -> tuple[str, str]:
+    method, _, rest = path.rpartition(" ")
+    return method or "POST", rest
 
 
 def refusal(path: str, api: ApiStack) -> int:
@@ -52,20 +65,21 @@ api = api_fixture()
 @pytest.mark.parametrize("path", WRITES)
 async def test_bad_bodies_are_refused_with_a_json_error_and_change_nothing(api, path):
     inc = (await api.fire()).id
-    target = path.replace("{inc}", inc)
+    method, target = verb(path.replace("{inc}", inc))
     for label, data in BAD_BODIES:
-        status, body = await api.call("POST", target, "admin", data=data)
+        status, body = await api.call(method, target, "admin", data=data)
         assert status == refusal(path, api), (label, status, body)
         assert isinstance(body, dict) and body["error"], label
     assert (await api.incidents.get(inc)).state == "open"
     assert await api.incidents.list("all") == [await api.incidents.get(inc)]
+    assert await api.redis.hlen(keys.SILENCES) == await api.redis.hlen(keys.FLAGS) == 0
 
 
 @pytest.mark.parametrize("path", WRITES)
 async def test_a_two_mebibyte_body_is_413(api, path):
     inc = (await api.fire()).id
     data = b'{"note": "' + b"x" * (2 * 1024 * 1024) + b'"}'
-    status, body = await api.call("POST", path.replace("{inc}", inc), "admin", data=data)
+    status, body = await api.call(*verb(path.replace("{inc}", inc)), "admin", data=data)
     assert status == (413 if refusal(path, api) == 400 else 503), body
     assert body["error"]
 

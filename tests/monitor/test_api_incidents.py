@@ -197,3 +197,23 @@ async def test_metrics_are_prometheus_text_without_a_token(api):
     counter = 'watchfloor_api_requests_total{method="GET",route="/v1/incidents",status="200"}'
     assert f"{counter} 1" in text
     assert "watchfloor_api_live_clients 0" in text
+
+
+async def test_a_duty_manager_sets_a_flag_by_hand_and_it_is_audited(api):
+    status, flag = await api.call("PUT", "/v1/flags/auto_reply", "duty_manager",
+                                  body={"value": "on"})  # fmt: skip
+    assert (status, flag["value"], flag["set_by"]) == (200, "on", "t-duty_manager")
+    assert (await api.call("GET", "/v1/flags", "viewer"))[1]["flags"]["auto_reply"] == flag
+    assert (await audit_actions(api))[-1] == ("t-duty_manager", "flag.set", "auto_reply", "ok")
+
+
+async def test_a_silence_is_created_listed_and_expired(api):
+    body = {"matchers": {"rule": "sla.*", "subject": "chat-*"}, "duration_s": 3600,
+            "reason": "双十一 planned overflow"}  # fmt: skip
+    status, silence = await api.call("POST", "/v1/silences", "duty_manager", body=body)
+    assert status == 201 and silence["matchers"] == body["matchers"]
+    listed = (await api.call("GET", "/v1/silences", "viewer"))[1]["silences"]
+    assert [s["id"] for s in listed] == [silence["id"]]
+    assert (await api.call("DELETE", f"/v1/silences/{silence['id']}", "duty_manager"))[0] == 200
+    assert (await api.call("GET", "/v1/silences", "viewer"))[1]["silences"] == []
+    assert [a[1] for a in await audit_actions(api)] == ["silence.create", "silence.expire"]
