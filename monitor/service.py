@@ -289,7 +289,8 @@ class MonitorService:
         actions: list[Action] = []
         if entries:
             actions = await self._process_entries(entries)
-        else:
+        elif self.config.monitor.tick_s > 0:
+            # Idle stream: the wall clock moves the watermark (tick_s = 0: event time only).
             actions = self.engine.tick(self.clock())
         await self.applier.apply(actions)
         await self.commit(force=not entries)
