@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -40,6 +40,7 @@ from security.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
 
+ApiTask = Callable[[asyncio.Event], Awaitable[None]]
 ROUTE_MODULES = (meta, incidents, board, controls, runs, audit, tokens, live)
 
 
@@ -97,3 +98,30 @@ async def _live_hub(app: web.Application) -> AsyncIterator[None]:
 async def _close_sockets(app: web.Application) -> None:
     hub: LiveHub = app[HUB]  # type: ignore[assignment]
     await hub.close_all()
+
+
+async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve ``app`` on ``host:port`` until ``stop`` is set, then shut it down cleanly."""
+    runner = web.AppRunner(app, shutdown_timeout=5.0, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        logger.info("monitor API listening host=%s port=%d", host, port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        logger.info("monitor API stopped")
+
+
+def api_task(config: Config, redis: aioredis.Redis, **options: Any) -> ApiTask:
+    """A ``run(stop)`` task serving the API on ``config.api.host:port`` (for ``monitor``/``up``).
+
+    ``options`` are :func:`create_app`'s (``runner``, ``audit``, ``incidents``...).
+    """
+    app = create_app(config, redis, **options)
+
+    async def run(stop: asyncio.Event) -> None:
+        await serve(app, config.api.host, config.api.port, stop)
+
+    return run

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import aiohttp
 import msgpack
 import pytest
+import redis.asyncio as aioredis
 
 from core import keys
-from tests.monitor.test_api_support import ApiStack, api_fixture
+from core.redis_server import free_port
+from monitor.api.app import api_task
+from tests.monitor.test_api_support import ApiStack, api_config, api_fixture
 
 api = api_fixture()
 
@@ -217,3 +222,26 @@ async def test_a_silence_is_created_listed_and_expired(api):
     assert (await api.call("DELETE", f"/v1/silences/{silence['id']}", "duty_manager"))[0] == 200
     assert (await api.call("GET", "/v1/silences", "viewer"))[1]["silences"] == []
     assert [a[1] for a in await audit_actions(api)] == ["silence.create", "silence.expire"]
+
+
+async def test_the_api_task_serves_until_stopped(redis_url, data_dir):
+    port = free_port()
+    config = api_config(data_dir, port=port)
+    redis = aioredis.Redis.from_url(redis_url)
+    stop = asyncio.Event()
+    task = asyncio.create_task(api_task(config, redis)(stop))
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    assert response.status == 200
+                    break
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the API never answered")
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await session.get(f"http://127.0.0.1:{port}/healthz")
+    await redis.aclose()
