@@ -1,11 +1,57 @@
-"""`watchfloor handover`: write the shift handover report."""
+"""`watchfloor handover --since 8h [--out F.md]`: the shift handover report in Markdown.
+
+Reads incidents, runs, the queue changes of the shift and the audit log from
+``--redis URL`` or the data directory's embedded Redis, and prints the report
+(or writes it to ``--out``) for the next duty manager.
+"""
 
 from __future__ import annotations
 
+import argparse
+import time
+from pathlib import Path
 from typing import Any
 
-from watchfloor.commands.common import register_placeholder
+import redis.asyncio as aioredis
+
+from core.config import Config
+from monitor.incidents import IncidentStore
+from playbooks.handover import collect, render_markdown
+from playbooks.library import Library
+from playbooks.runner import PlaybookRunner
+from playbooks.schema import parse_duration
+from playbooks.worker import open_audit_or_none
+from watchfloor.commands.common import add_config_options
+from watchfloor.commands.token import with_redis
 
 
 def register(sub: Any) -> None:
-    register_placeholder(sub, "handover", "write the shift handover report", "the playbooks issue")
+    parser = sub.add_parser("handover", help="write the shift handover report (Markdown)")
+    parser.add_argument("--since", default="8h", help="length of the shift (default 8h)")
+    parser.add_argument("--out", metavar="FILE", help="write the report here (default stdout)")
+    add_config_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from watchfloor.cli import CommandError
+
+    seconds = parse_duration(args.since)
+    if not seconds:
+        raise CommandError(f"--since {args.since!r} is not a duration (like 8h, 12h, 90m)")
+
+    async def work(config: Config, redis: aioredis.Redis) -> int:
+        now = time.time()
+        incidents = IncidentStore(redis)
+        runner = PlaybookRunner(redis, incidents, None, Library([]))
+        report = await collect(redis, since=now - seconds, now=now, incidents=incidents,
+                               runner=runner, audit=open_audit_or_none(config, redis))
+        text = render_markdown(report)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+            print(f"handover report written to {args.out}")
+        else:
+            print(text, end="")
+        return 0
+
+    return with_redis(args, work)
