@@ -1,0 +1,385 @@
+"""Outage detector: components down, flapping or degraded; lost heartbeats; silent intake.
+
+Subjects: the component for probe results, the source for a lost heartbeat,
+the channel or queue for intake that went silent.
+
+- **down**: ``down_probes`` consecutive failed probes (or failed probes that
+  span ``down_after_s``); one failed probe is not an outage. Once down, it
+  takes ``up_probes_to_clear`` good probes in a row to clear, so a component
+  that comes back for one probe and fails again stays one outage.
+- **flapping**: failures alternating with successes (at least ``flap_failures``
+  of the last ``flap_probes`` and ``flap_ratio`` of them) are one continuous
+  lower-severity signal, not a page per failure.
+- **degraded**: ``degraded`` status or an error rate above the limit on
+  consecutive probes.
+- **heartbeat**: a source silent for more than ``heartbeat_factor`` times its
+  own usual interval (learned from its beats, at least ``heartbeat_min_s``).
+- **silent intake**: a queue or channel whose offered contacts dropped to
+  (almost) nothing while its hour-long baseline expected many; at night the
+  baseline is low, so a quiet night is not an outage. A silent channel
+  covers its queues (one incident, not one per queue).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import replace
+from typing import Any, ClassVar
+
+from core.events import Contact, Event, Health, Heartbeat, QueueStats
+from monitor.detectors.base import Signal
+from monitor.detectors.surge import Intake, offered_in
+from monitor.rules import OutageRules, Rules
+from monitor.windows import poisson_cdf
+from security.pii import mask_text
+
+logger = logging.getLogger(__name__)
+
+
+class _Component:
+    __slots__ = (
+        "bad_run",
+        "down",
+        "down_run",
+        "first_down",
+        "good_run",
+        "last",
+        "last_down",
+        "recent",
+        "tenant",
+    )
+
+    def __init__(self, probes: int) -> None:
+        self.down_run = 0  # consecutive failed probes
+        self.bad_run = 0  # consecutive degraded / high-error probes
+        self.good_run = 0  # consecutive healthy probes
+        self.first_down: float | None = None
+        self.last_down: float | None = None
+        self.down = False  # the down signal is active (hysteresis)
+        self.recent: deque[int] = deque(maxlen=probes)  # 1 = failed probe
+        self.last: dict[str, Any] = {}
+        self.tenant: str | None = None
+
+
+class _Source:
+    __slots__ = ("beats", "interval", "last_seen", "tenant")
+
+    def __init__(self) -> None:
+        self.beats = 0
+        self.interval: float | None = None
+        self.last_seen = 0.0
+        self.tenant: str | None = None
+
+
+class OutageDetector:
+    """Probe results, heartbeats and intake volume -> outage signals."""
+
+    name: ClassVar[str] = "outage"
+    event_types: ClassVar[frozenset[str]] = frozenset(
+        {"health", "heartbeat", "queue.stats", "contact"}
+    )
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self.base: OutageRules = rules.outage.base
+        self.components: dict[str, _Component] = {}
+        self.sources: dict[str, _Source] = {}
+        self.queues: dict[str, Intake] = {}
+        self.channels: dict[str, Intake] = {}
+        self.dirty: set[str] = set()
+        self.signals: dict[str, Signal] = {}  # fingerprint -> signal
+        self._scanned = -1
+
+    # --- observe -------------------------------------------------------------------------
+
+    def observe(self, event: Event) -> None:
+        kind = type(event)
+        if kind is Heartbeat:
+            self._beat(event)
+        elif kind is Health:
+            self._probe(event)  # type: ignore[arg-type]
+        elif kind is QueueStats or kind is Contact:
+            self._intake(event)
+
+    def _beat(self, event: Event) -> None:
+        src = self.sources.get(event.source)
+        if src is None:
+            src = self.sources[event.source] = _Source()
+        gap = event.ts - src.last_seen
+        if src.beats and gap > 0:
+            if src.interval is None:
+                src.interval = gap
+            elif gap <= 3 * src.interval:  # a gap after a loss is not the usual interval
+                src.interval += 0.2 * (gap - src.interval)
+        src.last_seen = max(src.last_seen, event.ts)
+        src.beats += 1
+        src.tenant = event.tenant
+
+    def _probe(self, e: Health) -> None:
+        p = self.rules.outage.get(component=e.component)
+        comp = self.components.get(e.component)
+        if comp is None:
+            comp = self.components[e.component] = _Component(p.flap_probes)
+        failed = e.status == "down"
+        bad = e.status == "degraded" or (e.error_rate or 0.0) >= p.error_rate_limit
+        comp.recent.append(1 if failed else 0)
+        comp.last = {
+            "status": e.status,
+            "latency_ms": e.latency_ms,
+            "error_rate": e.error_rate,
+            "message": mask_text(e.message or ""),
+            "at": e.ts,
+            "source": e.source,
+        }
+        comp.tenant = e.tenant
+        if failed:
+            comp.down_run += 1
+            comp.good_run = 0
+            comp.first_down = e.ts if comp.down_run == 1 else comp.first_down
+            comp.last_down = e.ts
+        else:
+            comp.down_run = 0
+            comp.bad_run = comp.bad_run + 1 if bad else 0
+            comp.good_run = 0 if bad else comp.good_run + 1
+        self.dirty.add(e.component)
+
+    def _intake(self, event: Event) -> None:
+        queue: str = event.queue  # type: ignore[attr-defined]
+        channel: str = event.channel  # type: ignore[attr-defined]
+        intake = self.queues.get(queue)
+        if intake is None:
+            intake = self.queues[queue] = self._new_intake(channel)
+        count = offered_in(event, intake)
+        if count:
+            intake.ring.add(event.ts, count)
+            agg = self.channels.get(channel)
+            if agg is None:
+                agg = self.channels[channel] = self._new_intake(channel)
+            agg.ring.add(event.ts, count)
+
+    def _new_intake(self, channel: str) -> Intake:
+        b = self.base
+        return Intake(b.silent_bucket_s, b.silent_window_s, b.silent_tau_s, channel)
+
+    # --- evaluate ------------------------------------------------------------------------
+
+    def evaluate(self, watermark: float) -> list[Signal]:
+        for name in self.dirty:
+            self._judge_component(name, self.components[name], watermark)
+        self.dirty.clear()
+        self._judge_heartbeats(watermark)
+        bucket = int(watermark // self.base.silent_bucket_s)
+        if bucket != self._scanned:
+            self._scanned = bucket
+            self._judge_intake(watermark)
+        return list(self.signals.values())
+
+    def _judge_component(self, name: str, comp: _Component, w: float) -> None:
+        p = self.rules.outage.get(component=name)
+        span = (comp.last_down or 0.0) - (comp.first_down or 0.0)
+        if comp.down:
+            comp.down = comp.good_run < p.up_probes_to_clear
+            if not comp.down:
+                comp.recent.clear()  # the outage explains those failures: not flapping
+        else:
+            comp.down = comp.down_run >= p.down_probes or (
+                comp.down_run > 0 and span >= p.down_after_s
+            )
+        self._set(f"outage.down|{name}", self._down(name, comp, p) if comp.down else None)
+        flapping = not comp.down and _flapping(comp, p, f"outage.flapping|{name}" in self.signals)
+        self._set(f"outage.flapping|{name}", self._flap(name, comp, p) if flapping else None)
+        degraded = not comp.down and comp.bad_run >= p.degraded_probes
+        self._set(f"outage.degraded|{name}", self._degraded(name, comp, p) if degraded else None)
+
+    def _set(self, fingerprint: str, signal: Signal | None) -> None:
+        if signal is None:
+            self.signals.pop(fingerprint, None)
+        else:
+            self.signals[fingerprint] = signal
+
+    def _signal(self, rule: str, subject: str, severity: str, title: str, evidence: dict) -> Signal:
+        p = self.base
+        return Signal(
+            rule=rule,
+            kind="outage",
+            subject=subject,
+            severity=severity,
+            title=title,
+            evidence=evidence,
+            for_s=p.for_s,
+            keep_firing_for_s=p.keep_firing_for_s,
+        )
+
+    def _down(self, name: str, comp: _Component, p: OutageRules) -> Signal:
+        evidence = {
+            "component": name,
+            **comp.last,
+            "failed_probes": comp.down_run,
+            "down_since": comp.first_down,
+        }
+        title = f"{name} is down ({comp.down_run} failed probes in a row)"
+        if comp.last.get("message"):
+            title += f": {comp.last['message'][:80]}"
+        signal = self._signal("outage.down", name, p.down_severity, title, evidence)
+        return replace(signal, tenant=comp.tenant)
+
+    def _flap(self, name: str, comp: _Component, p: OutageRules) -> Signal:
+        failures = sum(comp.recent)
+        evidence = {"component": name, "failed": failures, "probes": len(comp.recent), **comp.last}
+        title = f"{name} is flapping: {failures} of the last {len(comp.recent)} probes failed"
+        return replace(
+            self._signal("outage.flapping", name, "minor", title, evidence), tenant=comp.tenant
+        )
+
+    def _degraded(self, name: str, comp: _Component, p: OutageRules) -> Signal:
+        rate = comp.last.get("error_rate") or 0.0
+        severity = "major" if rate >= p.error_rate_major else "minor"
+        evidence = {"component": name, "bad_probes": comp.bad_run, **comp.last}
+        title = f"{name} is degraded"
+        if rate:
+            title += f" (error rate {rate:.0%})"
+        return replace(
+            self._signal("outage.degraded", name, severity, title, evidence), tenant=comp.tenant
+        )
+
+    def _judge_heartbeats(self, w: float) -> None:
+        for name, src in self.sources.items():
+            p = self.rules.outage.get(source=name)
+            fingerprint = f"outage.heartbeat|{name}"
+            if src.beats < p.heartbeat_min_beats or src.interval is None:
+                self.signals.pop(fingerprint, None)
+                continue
+            limit = max(p.heartbeat_factor * src.interval, p.heartbeat_min_s)
+            silent = w - src.last_seen
+            if silent <= limit:
+                self.signals.pop(fingerprint, None)
+                continue
+            evidence = {
+                "source": name,
+                "last_seen": src.last_seen,
+                "silent_s": round(silent, 1),
+                "usual_interval_s": round(src.interval, 1),
+                "limit_s": round(limit, 1),
+            }
+            title = (
+                f"No heartbeat from {name} for {silent:.0f} s (usually every {src.interval:.0f} s)"
+            )
+            signal = self._signal("outage.heartbeat", name, p.heartbeat_severity, title, evidence)
+            self.signals[fingerprint] = replace(signal, tenant=src.tenant)
+
+    def _judge_intake(self, w: float) -> None:
+        silent_channels = set()
+        for channel, agg in self.channels.items():
+            if self._silent("outage.silent_channel", channel, agg, w, channel=channel):
+                silent_channels.add(channel)
+        for queue, intake in self.queues.items():
+            covered = intake.channel in silent_channels
+            self._silent("outage.silent_queue", queue, intake, w, covered=covered, queue=queue)
+
+    def _silent(
+        self, rule: str, subject: str, intake: Intake, w: float, covered: bool = False, **scope: str
+    ) -> bool:
+        p = self.rules.outage.get(**{"channel": intake.channel, **scope})
+        ring = intake.ring
+        ring.advance(w)
+        fingerprint = f"{rule}|{subject}"
+        active = fingerprint in self.signals
+        observed = ring.complete_sum(p.silent_window_s, w)
+        # Both the plain EWMA and the trend forecast must expect traffic: the
+        # trend follows an evening ramp down, the plain EWMA ignores a past surge.
+        expected = min(ring.smooth(p.silent_window_s), ring.expected(p.silent_window_s, w))
+        if ring.warm() < p.silent_min_history_s:
+            holds = False
+        elif active:
+            holds = observed <= 0.3 * expected
+        else:
+            holds = (
+                expected >= p.silent_min_expected
+                and observed <= p.silent_max_ratio * expected
+                and poisson_cdf(observed, expected) < p.silent_p
+            )
+        if not holds or covered:
+            self.signals.pop(fingerprint, None)
+            return holds
+        what = "channel" if rule == "outage.silent_channel" else "queue"
+        minutes = p.silent_window_s / 60
+        title = (
+            f"Intake of {what} {subject} went silent: {observed:.0f} contacts in "
+            f"{minutes:g} min, {expected:.0f} expected"
+        )
+        evidence = {what: subject, "offered": observed, "expected": round(expected, 1)}
+        evidence["window_s"] = p.silent_window_s
+        severity = "critical" if what == "channel" else "major"
+        self.signals[fingerprint] = self._signal(rule, subject, severity, title, evidence)
+        return True
+
+    # --- state ---------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "components": {n: _comp_state(c) for n, c in self.components.items()},
+            "sources": {
+                n: [s.beats, s.interval, s.last_seen, s.tenant] for n, s in self.sources.items()
+            },
+            "queues": {n: i.snapshot() for n, i in self.queues.items()},
+            "channels": {n: i.snapshot() for n, i in self.channels.items()},
+            "active": sorted(self.signals),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.components.clear()
+        self.sources.clear()
+        self.queues.clear()
+        self.channels.clear()
+        self.signals.clear()
+        self._scanned = -1
+        for name, saved in state.get("components", {}).items():
+            comp = self.components[name] = _Component(
+                self.rules.outage.get(component=name).flap_probes
+            )
+            _comp_restore(comp, saved)
+            self.dirty.add(name)
+        for name, (beats, interval, last_seen, tenant) in state.get("sources", {}).items():
+            src = self.sources[name] = _Source()
+            src.beats, src.interval, src.last_seen, src.tenant = beats, interval, last_seen, tenant
+        for table, saved_table in (("queues", self.queues), ("channels", self.channels)):
+            for name, saved in state.get(table, {}).items():
+                intake = saved_table[name] = self._new_intake(saved.get("channel", ""))
+                intake.restore(saved)
+        for fingerprint in state.get("active", ()):
+            rule, _, subject = fingerprint.partition("|")
+            if rule.startswith("outage.silent") or rule == "outage.flapping":
+                self.signals[fingerprint] = self._signal(rule, subject, "minor", "", {})
+
+
+def _flapping(comp: _Component, p: OutageRules, active: bool) -> bool:
+    failures = sum(comp.recent)
+    if active:
+        return failures >= max(1, p.flap_failures // 2)
+    return failures >= p.flap_failures and failures >= p.flap_ratio * len(comp.recent)
+
+
+_COMP_FIELDS = (
+    "down_run",
+    "bad_run",
+    "good_run",
+    "first_down",
+    "last_down",
+    "down",
+    "last",
+    "tenant",
+)
+
+
+def _comp_state(comp: _Component) -> dict[str, Any]:
+    state = {f: getattr(comp, f) for f in _COMP_FIELDS}
+    state["recent"] = list(comp.recent)
+    return state
+
+
+def _comp_restore(comp: _Component, state: dict[str, Any]) -> None:
+    for f in _COMP_FIELDS:
+        if f in state:
+            setattr(comp, f, state[f])
+    comp.recent.extend(state.get("recent", ()))

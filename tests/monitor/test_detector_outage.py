@@ -1,0 +1,195 @@
+"""Outage detector: probes, heartbeats and intake -> signals, including the quiet cases."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pytest
+
+from core.events import Event, Health, Heartbeat, QueueStats
+from monitor.detectors import drive
+from monitor.detectors.outage import OutageDetector
+from monitor.rules import load_rules
+
+T0 = 1_763_000_000.0
+HOUR = 3600.0
+
+
+def probes(
+    pattern: str,
+    *,
+    every: float = 10.0,
+    component: str = "crm",
+    start: float = T0,
+    error_rate: float | None = None,
+) -> list[Event]:
+    """One probe per character: u = up, d = down, g = degraded."""
+    status = {"u": "up", "d": "down", "g": "degraded"}
+    return [
+        Health(
+            ts=start + i * every,
+            source="prober",
+            component=component,
+            status=status[c],
+            latency_ms=20.0,
+            error_rate=error_rate,
+            message="connect timeout" if c == "d" else None,
+        )
+        for i, c in enumerate(pattern)
+    ]
+
+
+def beats(source: str, every: float, until: float, start: float = T0) -> list[Event]:
+    n = int((until - start) / every)
+    return [Heartbeat(ts=start + k * every, source=source) for k in range(n)]
+
+
+def intake(
+    rate_per_min: Callable[[float], float],
+    hours: float,
+    queue: str = "presale-chat",
+    channel: str = "chat",
+) -> list[Event]:
+    """queue.stats every 30 s with the expected offered count (deterministic, rounded)."""
+    out: list[Event] = []
+    carry = 0.0
+    for k in range(int(hours * 120)):
+        t = k * 30.0
+        carry += rate_per_min(t) / 2
+        offered = math.floor(carry)
+        carry -= offered
+        out.append(
+            QueueStats(
+                ts=T0 + t,
+                source="acd",
+                queue=queue,
+                channel=channel,
+                waiting=1,
+                longest_wait_s=3.0,
+                agents_available=3,
+                agents_busy=5,
+                offered=offered,
+            )
+        )
+    return out
+
+
+def silent_after(hour: float, rate: float = 20.0) -> Callable[[float], float]:
+    return lambda t: 0.0 if t >= hour * HOUR else rate
+
+
+def evening(t: float) -> float:
+    """20/min falling linearly to 0.2/min over 3 hours, then quiet (a night)."""
+    return max(0.2, 20.0 * (1 - t / (3 * HOUR)))
+
+
+CASES = [
+    (
+        "two failed probes in a row are an outage",
+        lambda: probes("uuuudduuu"),
+        [("outage.down", "crm", "critical")],
+    ),
+    ("one failed probe is not an outage", lambda: probes("uuuuduuuuu"), []),
+    (
+        "occasional single failures are not an outage",
+        lambda: probes("uuuuuuduuuuuuuuuduuuuuuuuuuu"),
+        [],
+    ),
+    (
+        "a slow prober's single failure is not an outage either",
+        lambda: probes("uuudu", every=60.0),
+        [],
+    ),
+    (
+        "a flapping probe is one flapping signal, not pages",
+        lambda: probes("uudududududuuu"),
+        [("outage.flapping", "crm", "minor")],
+    ),
+    (
+        "down, one good probe, down again stays one outage",
+        lambda: probes("uudddudddduu"),
+        [("outage.down", "crm", "critical")],
+    ),
+    (
+        "degraded on consecutive probes is minor",
+        lambda: probes("uugggguu"),
+        [("outage.degraded", "crm", "minor")],
+    ),
+    (
+        "an error rate of 30 % is a major degradation",
+        lambda: probes("uuuuu", error_rate=0.3),
+        [("outage.degraded", "crm", "major")],
+    ),
+    ("an error rate of 1 % is fine", lambda: probes("uuuuu", error_rate=0.01), []),
+    (
+        "a source that stops beating is lost",
+        lambda: beats("acd-1", 10.0, T0 + 300),
+        [("outage.heartbeat", "acd-1", "major")],
+    ),
+    (
+        "a slow source beating every 60 s is not lost after 90 s",
+        lambda: (
+            [*beats("crm-sync", 60.0, T0 + 600), Heartbeat(ts=T0 + 600 + 90, source="crm-sync")]
+        ),
+        [],
+    ),
+    (
+        "a queue whose intake stops during the day is silent",
+        lambda: intake(silent_after(2.0), 2.5) + intake(lambda t: 20.0, 2.5, queue="after-chat"),
+        [("outage.silent_queue", "presale-chat", "major")],
+    ),
+    (
+        "a channel whose only queue stops is a silent channel",
+        lambda: intake(silent_after(2.0), 2.5),
+        [("outage.silent_channel", "chat", "critical")],
+    ),
+    ("an evening ramp down into a quiet night is not silence", lambda: intake(evening, 5.0), []),
+    (
+        "a small queue of 1 per minute going to 0 is not judged",
+        lambda: intake(silent_after(2.0, rate=1.0), 2.5),
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "events", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_outage_cases(name: str, events: Callable[[], list[Event]], expected: list) -> None:
+    trace = drive(OutageDetector(load_rules()), events(), step_s=1.0, until=events()[-1].ts + 120)
+    assert trace.fired() == expected
+
+
+def test_heartbeat_limit_is_learned_per_source_with_a_30_s_floor() -> None:
+    events = beats("fast", 2.0, T0 + 100) + beats("slow", 20.0, T0 + 100)
+    trace = drive(OutageDetector(load_rules()), events, until=T0 + 300)
+    fast = trace.seen["outage.heartbeat|fast"]
+    slow = trace.seen["outage.heartbeat|slow"]
+    assert fast.last.evidence["limit_s"] == 30.0
+    assert slow.last.evidence["limit_s"] == 60.0
+    assert fast.first_at < slow.first_at
+
+
+def test_a_silent_channel_covers_its_queues() -> None:
+    events = intake(silent_after(2.0), 2.5, queue="a-chat") + intake(
+        silent_after(2.0), 2.5, queue="b-chat"
+    )
+    trace = drive(OutageDetector(load_rules()), events, until=T0 + 2.5 * HOUR)
+    assert trace.fired() == [("outage.silent_channel", "chat", "critical")]
+
+
+def test_heartbeat_comes_back_and_the_signal_clears() -> None:
+    events = beats("acd-1", 10.0, T0 + 300) + beats("acd-1", 10.0, T0 + 600, start=T0 + 400)
+    trace = drive(OutageDetector(load_rules()), events, until=T0 + 600)
+    assert trace.fired() == [("outage.heartbeat", "acd-1", "major")]
+    assert trace.active_at_end == []
+
+
+def test_outage_state_round_trips_mid_outage() -> None:
+    events = probes("uuuuddddddduu") + beats("acd-1", 10.0, T0 + 100)
+    first = OutageDetector(load_rules())
+    drive(first, events[:6])
+    second = OutageDetector(load_rules())
+    second.restore(first.snapshot())
+    trace = drive(second, events[6:], until=T0 + 200)
+    assert ("outage.down", "crm", "critical") in trace.fired()
+    assert ("outage.heartbeat", "acd-1", "major") in trace.fired()
