@@ -63,8 +63,12 @@ class Collector:
         try:
             audit = self.audit if self.audit is not None else await _open_audit(self.config, redis)
             app = create_app(self.config, redis, audit=audit)
-            runner = web.AppRunner(app, shutdown_timeout=self.shutdown_timeout_s,
-                                   access_log=None)  # fmt: skip
+            # auto_decompress=False: gzip bodies are inflated by collector.ingest under
+            # a hard size cap (aiohttp would inflate them before any limit applies).
+            runner = web.AppRunner(
+                app, shutdown_timeout=self.shutdown_timeout_s, access_log=None,
+                auto_decompress=False,
+            )  # fmt: skip
             await runner.setup()
             site = web.TCPSite(runner, self.config.collector.host, self.config.collector.port)
             await site.start()

@@ -1,11 +1,95 @@
-"""`watchfloor simulate`: produce realistic traffic."""
+"""`watchfloor simulate`: realistic contact-centre traffic, live or into a JSONL file."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
 from typing import Any
 
-from watchfloor.commands.common import register_placeholder
+from watchfloor.commands.common import add_config_options, config_from_args
 
 
 def register(sub: Any) -> None:
-    register_placeholder(sub, "simulate", "produce realistic traffic", "the collector issue")
+    from collector.simulator.scenarios import NAMES
+
+    parser = sub.add_parser(
+        "simulate",
+        help="produce realistic traffic",
+        description="Simulate a Chinese e-commerce customer-service centre (presale and "
+        "after-sale chat, hotline, email, complaints, social media) and play a scenario: send "
+        "it to a running collector, paced at --speed, or write it to a JSONL file for "
+        "'watchfloor replay' (with --out; the expected incidents go next to it).",
+    )
+    parser.add_argument("--scenario", default="normal", choices=NAMES, help="what happens")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="event time runs this many times faster than the wall clock",
+    )
+    parser.add_argument("--url", help="collector URL (default http://127.0.0.1:COLLECTOR_PORT)")
+    parser.add_argument(
+        "--token",
+        help="producer token (default $WATCHFLOOR_TOKEN, then the admin token of the config)",
+    )
+    parser.add_argument("--out", help="write the events to this JSONL file instead of sending")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same day)")
+    parser.add_argument("--transport", choices=("http", "ws"), default="http")
+    add_config_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from watchfloor.cli import CommandError
+
+    if args.speed <= 0:
+        raise CommandError("--speed must be above 0")
+    if args.out:
+        from collector.simulator.runner import write_file
+
+        count, expected = write_file(args.scenario, Path(args.out), seed=args.seed)
+        print(
+            f"simulate: wrote {count} events to {args.out}; expected incidents in {expected}",
+            file=sys.stderr,
+        )
+        return 0
+    config = config_from_args(args)
+    url = args.url or f"http://127.0.0.1:{config.collector.port}"
+    token = (
+        args.token
+        or os.environ.get("WATCHFLOOR_TOKEN")
+        or (config.security.admin_token.value if config.security.admin_token else None)
+    )
+    if not token:
+        raise CommandError("no token: pass --token or set WATCHFLOOR_TOKEN")
+    return asyncio.run(_live(args, url, token))
+
+
+async def _live(args: argparse.Namespace, url: str, token: str) -> int:
+    from collector.errors import ProducerError
+    from collector.simulator.runner import run_live
+    from watchfloor.cli import CommandError
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        summary = await run_live(
+            args.scenario,
+            url,
+            token,
+            speed=args.speed,
+            seed=args.seed,
+            transport=args.transport,
+            stop=stop,
+            progress=sys.stderr,
+        )
+    except ProducerError as exc:
+        raise CommandError(str(exc)) from None
+    print(summary.text(), file=sys.stderr)
+    return 0

@@ -1,0 +1,120 @@
+"""Playing a scenario: live into a collector (paced at ``speed``) or into a JSONL file.
+
+Live, event time starts at the wall clock and runs ``speed`` times faster
+(the warm-up is sent at once); batches go through the producer client, so a
+collector that is briefly away only delays them. To a file, event time starts
+at a fixed moment (default 2026-11-11 09:00 China time) and nothing is paced,
+so the same seed always writes the same file; next to it goes
+``<name>.expected.json``, the incidents the scenario must open, for
+``watchfloor replay`` checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import IO, Any, Final
+
+from collector.client import ProducerClient
+from collector.simulator.scenarios import expected_incidents, generate
+
+logger = logging.getLogger(__name__)
+
+CHINA: Final = timezone(timedelta(hours=8))
+FILE_START: Final = datetime(2026, 11, 11, 9, 0, tzinfo=CHINA).timestamp()
+
+
+@dataclass(slots=True)
+class RunSummary:
+    events: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    wall_s: float = 0.0
+
+    def text(self) -> str:
+        return (
+            f"simulate: {self.events} events in {self.wall_s:.1f} s "
+            f"(accepted {self.accepted}, rejected {self.rejected}, duplicates {self.duplicates})"
+        )
+
+
+async def run_live(
+    name: str,
+    url: str,
+    token: str | None,
+    *,
+    speed: float = 1.0,
+    seed: int = 0,
+    transport: str = "http",
+    stop: asyncio.Event | None = None,
+    progress: IO[str] | None = None,
+) -> RunSummary:
+    """Send scenario ``name`` to the collector at ``url``, paced at ``speed``."""
+    summary = RunSummary()
+    started = time.monotonic()
+    start_ts = time.time()
+    client = ProducerClient(url, token, transport=transport, batch_size=1000, linger_s=0.1)
+    current = ""
+    async with client:
+        for second in generate(name, seed=seed, start_ts=start_ts, run_tag=f"{int(start_ts)}"):
+            if stop is not None and stop.is_set():
+                break
+            label = f"{second.scenario}/{second.phase.name}"
+            if label != current:
+                current = label
+                _say(progress, f"[{time.monotonic() - started:6.1f}s] {label}")
+            if second.phase.paced:
+                await _pace(client, started + second.paced_s / speed)
+            await client.send_many(second.events)
+            summary.events += len(second.events)
+    summary.accepted = client.stats.accepted
+    summary.rejected = len(client.stats.rejected)
+    summary.duplicates = client.stats.duplicates
+    summary.wall_s = time.monotonic() - started
+    return summary
+
+
+async def _pace(client: ProducerClient, due: float) -> None:
+    delay = due - time.monotonic()
+    if delay > 0.05:
+        await client.flush()  # what is due now goes out before we sleep
+        await asyncio.sleep(delay)
+
+
+def _say(progress: IO[str] | None, line: str) -> None:
+    if progress is not None:
+        print(line, file=progress, flush=True)
+    logger.info("simulate %s", line)
+
+
+def write_file(
+    name: str, out: Path, *, seed: int = 0, start_ts: float = FILE_START
+) -> tuple[int, Path]:
+    """Write scenario ``name`` as JSON Lines to ``out`` (and its expected incidents)."""
+    count = 0
+    with out.open("w", encoding="utf-8") as fh:
+        for second in generate(name, seed=seed, start_ts=start_ts):
+            for event in second.events:
+                fh.write(json.dumps(event, ensure_ascii=False) + "\n")
+            count += len(second.events)
+    expected_path = expected_path_for(out)
+    payload: dict[str, Any] = {
+        "scenario": name,
+        "seed": seed,
+        "start_ts": start_ts,
+        "expected": expected_incidents(name, start_ts),
+    }
+    expected_path.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    return count, expected_path
+
+
+def expected_path_for(out: Path) -> Path:
+    """``day.jsonl`` -> ``day.expected.json``."""
+    stem = out.name[: -len(".jsonl")] if out.name.endswith(".jsonl") else out.name
+    return out.with_name(f"{stem}.expected.json")

@@ -1,0 +1,194 @@
+"""Scenarios: timelines of phases over the simulated contact centre, and what they should open.
+
+Every run starts with a 35-minute warm-up of ordinary traffic, sent as fast
+as the collector takes it (not paced), so the detectors have the history
+they need (the surge detector wants 30 minutes) without the audience waiting
+for it. Then the scenario's phases play out in event time, paced at
+``--speed``. ``all`` plays every scenario one after another, the holiday peak
+first, so a surge and its SLA breach show within seconds of wall time at a
+high speed. :func:`expected_incidents` says which incidents (kind + subject,
+DESIGN.md's contract) each scenario must open, so tests can check a replay.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from collector.simulator.world import Effects, World
+
+WARMUP_S: Final = 35 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    name: str
+    duration_s: int
+    effects: Effects = field(default_factory=Effects)
+    paced: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """An incident a scenario must open."""
+
+    kind: str
+    subject: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    title: str
+    phases: tuple[Phase, ...]
+    expected: tuple[Expected, ...] = ()
+
+
+PEAK_RATES: Final = {"presale-chat": 5.0, "hotline": 4.0, "aftersale-chat": 1.5}
+LEAK_AGENT: Final = "agent-017"
+EXPORT_ACTOR: Final = "agent-031"
+STORM_TOPIC: Final = "云杉优选"
+
+SCENARIOS: Final[dict[str, Scenario]] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "normal",
+            "日常 an ordinary morning: daily ramp, nothing wrong",
+            (Phase("normal", 30 * 60),),
+        ),
+        Scenario(
+            "double11-peak",
+            "双十一 peak: presale chat and hotline flooded, waits beyond SLA",
+            (
+                Phase("peak-rise", 120, Effects(rate={"presale-chat": 2.5, "hotline": 2.0})),
+                Phase("peak", 600, Effects(rate=PEAK_RATES)),
+                Phase("peak-recovery", 600),
+            ),
+            (
+                Expected("surge", "presale-chat", "offered 5x the baseline"),
+                Expected("sla", "presale-chat", "chat waits far beyond 30 s"),
+                Expected("surge", "hotline", "offered 4x the baseline"),
+                Expected("sla", "hotline", "phone waits beyond 15 s"),
+            ),
+        ),
+        Scenario(
+            "order-api-outage",
+            "订单接口故障 the order API is down for four minutes",
+            (
+                Phase("before-outage", 120),
+                Phase(
+                    "order-api-down",
+                    240,
+                    Effects(down=frozenset({"order-api"}), rate={"aftersale-chat": 1.3}),
+                ),
+                Phase("outage-recovery", 240),
+            ),
+            (Expected("outage", "order-api", "24 consecutive probes down"),),
+        ),
+        Scenario(
+            "chat-gateway-down",
+            "在线客服网关宕机 the chat gateway stops: no heartbeat, no chats",
+            (
+                Phase("gateway-down", 240, Effects(silent=frozenset({"chat-gateway"}))),
+                Phase("gateway-recovery", 240),
+            ),
+            (Expected("outage", "chat-gateway", "heartbeat lost for 4 minutes"),),
+        ),
+        Scenario(
+            "opinion-storm",
+            "舆情 a storm of negative posts about the brand, one gone viral",
+            (
+                Phase("storm", 600, Effects(storm_topic=STORM_TOPIC)),
+                Phase("storm-recovery", 240),
+            ),
+            (Expected("opinion", STORM_TOPIC, "mentions 30x the baseline, mostly negative"),),
+        ),
+        Scenario(
+            "agent-leak",
+            "信息泄露 an agent sends a customer's ID, bank card and mobile",
+            (Phase("leak", 60, Effects(leak_agent=LEAK_AGENT)), Phase("after-leak", 180)),
+            (Expected("leak", LEAK_AGENT, "resident ID / bank card / mobile to a customer"),),
+        ),
+        Scenario(
+            "bulk-export",
+            "批量导出 an agent exports 5 000 customer records",
+            (
+                Phase("export", 60, Effects(export=(EXPORT_ACTOR, 5000))),
+                Phase("after-export", 180),
+            ),
+            (Expected("leak", EXPORT_ACTOR, "export of 5 000 records"),),
+        ),
+    )
+}
+ALL_ORDER: Final = (
+    "double11-peak", "order-api-outage", "chat-gateway-down", "opinion-storm", "agent-leak",
+    "bulk-export",
+)  # fmt: skip
+NAMES: Final = (*SCENARIOS, "all")
+
+
+class UnknownScenario(ValueError):
+    """No scenario of that name."""
+
+
+def plan(name: str) -> list[tuple[str, Phase]]:
+    """(scenario, phase) in playing order, the warm-up first."""
+    if name not in NAMES:
+        raise UnknownScenario(f"unknown scenario {name!r}; choose one of {', '.join(NAMES)}")
+    names = ALL_ORDER if name == "all" else (name,)
+    phases = [("warm-up", Phase("warm-up", WARMUP_S, paced=False))]
+    for scenario in names:
+        phases += [(scenario, phase) for phase in SCENARIOS[scenario].phases]
+    return phases
+
+
+def expected_incidents(name: str, start_ts: float | None = None) -> list[dict[str, Any]]:
+    """The incidents ``name`` must open; with ``start_ts``, each with its scenario's time span."""
+    spans = _spans(name, start_ts or 0.0)
+    out = []
+    for scenario, (begin, end) in spans.items():
+        for exp in SCENARIOS[scenario].expected:
+            row: dict[str, Any] = {"scenario": scenario, "kind": exp.kind,
+                                   "subject": exp.subject, "why": exp.why}  # fmt: skip
+            if start_ts is not None:
+                row["from_ts"], row["to_ts"] = begin, end
+            out.append(row)
+    return out
+
+
+def _spans(name: str, start_ts: float) -> dict[str, tuple[float, float]]:
+    spans: dict[str, tuple[float, float]] = {}
+    t = start_ts
+    for scenario, phase in plan(name):
+        if scenario != "warm-up":
+            begin = spans.get(scenario, (t, t))[0]
+            spans[scenario] = (begin, t + phase.duration_s)
+        t += phase.duration_s
+    return spans
+
+
+@dataclass(frozen=True, slots=True)
+class Second:
+    """The events of one second of event time and where it sits in the plan."""
+
+    scenario: str
+    phase: Phase
+    paced_s: int
+    """Seconds of paced event time before this one (the wall-clock pacing reference)."""
+    events: list[dict[str, Any]]
+
+
+def generate(name: str, *, seed: int = 0, start_ts: float, run_tag: str | None = None
+             ) -> Iterator[Second]:  # fmt: skip
+    """Every second of scenario ``name`` from ``start_ts``; deterministic for a seed."""
+    world = World(random.Random(seed), start_ts, run_tag or f"s{seed}")
+    paced = 0
+    for scenario, phase in plan(name):
+        world.start_phase()
+        for _ in range(phase.duration_s):
+            yield Second(scenario, phase, paced, world.step(phase.effects))
+            paced += phase.paced
