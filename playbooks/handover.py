@@ -21,11 +21,23 @@ import redis.asyncio as aioredis
 from core import keys
 from monitor.changes import decode_change
 
-NOTABLE: Final = frozenset({
-    "incident.opened", "incident.create", "auth.failed", "signature.rejected", "token.create",
-    "token.revoke", "keys.rotate", "flag.set", "silence.create", "run.abort",
-    "run.step.escalate", "run.step.approve", "run.step.skip",
-})
+NOTABLE: Final = frozenset(
+    {
+        "incident.opened",
+        "incident.create",
+        "auth.failed",
+        "signature.rejected",
+        "token.create",
+        "token.revoke",
+        "keys.rotate",
+        "flag.set",
+        "silence.create",
+        "run.abort",
+        "run.step.escalate",
+        "run.step.approve",
+        "run.step.skip",
+    }
+)
 OPEN_STEP_STATES: Final = frozenset({"pending", "ready", "late", "escalated", "failed"})
 CHANGES_PAGE: Final = 2000
 
@@ -47,18 +59,29 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%m-%d %H:%M UTC")
 
 
-async def collect(redis: aioredis.Redis, *, since: float, now: float, incidents: Any,
-                  runner: Any, audit: Any = None) -> dict[str, Any]:
+async def collect(
+    redis: aioredis.Redis,
+    *,
+    since: float,
+    now: float,
+    incidents: Any,
+    runner: Any,
+    audit: Any = None,
+) -> dict[str, Any]:
     """Everything the report shows, as plain data."""
     every = [i.to_dict() for i in await incidents.list("all", limit=5000)]
     runs = await runner.list(None, limit=1000)
     return {
-        "since": since, "now": now,
+        "since": since,
+        "now": now,
         "opened": [i for i in every if i["opened_at"] >= since],
         "resolved": [i for i in every if (i.get("resolved_at") or 0) >= since],
         "still_open": [i for i in every if i["state"] != "resolved"],
-        "runs": [_run_summary(r, now) for r in runs
-                 if r["state"] == "active" or (r.get("finished_at") or 0) >= since],
+        "runs": [
+            _run_summary(r, now)
+            for r in runs
+            if r["state"] == "active" or (r.get("finished_at") or 0) >= since
+        ],
         "queues": await queue_figures(redis, since, now),
         "audit": await notable_audit(audit, since, now) if audit is not None else None,
     }
@@ -66,12 +89,20 @@ async def collect(redis: aioredis.Redis, *, since: float, now: float, incidents:
 
 def _run_summary(run: dict[str, Any], now: float) -> dict[str, Any]:
     open_steps = [s for s in run["steps"] if s["state"] in OPEN_STEP_STATES]
-    late = [s for s in open_steps if s["late"] or
-            (s.get("deadline") is not None and s["deadline"] < now)]
+    late = [
+        s
+        for s in open_steps
+        if s["late"] or (s.get("deadline") is not None and s["deadline"] < now)
+    ]
     return {
-        "id": run["id"], "playbook": run["playbook"], "title": run["title_zh"],
-        "state": run["state"], "incident": run["incident"], "drill": run["drill"],
-        "started_at": run["started_at"], "finished_at": run.get("finished_at"),
+        "id": run["id"],
+        "playbook": run["playbook"],
+        "title": run["title_zh"],
+        "state": run["state"],
+        "incident": run["incident"],
+        "drill": run["drill"],
+        "started_at": run["started_at"],
+        "finished_at": run.get("finished_at"),
         "pending": [(s["id"], s["owner"], s["state"]) for s in open_steps],
         "late": [s["id"] for s in late],
         "points": (run.get("score") or {}).get("points"),
@@ -89,8 +120,9 @@ async def queue_figures(redis: aioredis.Redis, since: float, now: float) -> dict
             if change.get("kind") == "queue":
                 first_seen = first_seen or entry_id
                 _fold(figures, change["data"])
-        start = "(" + (entries[-1][0].decode() if isinstance(entries[-1][0], bytes)
-                       else entries[-1][0])
+        start = "(" + (
+            entries[-1][0].decode() if isinstance(entries[-1][0], bytes) else entries[-1][0]
+        )
     for raw in (await redis.hgetall(keys.QUEUES)).values():
         row = msgpack.unpackb(raw, raw=False)
         if row.get("queue") not in figures:
@@ -102,10 +134,18 @@ async def queue_figures(redis: aioredis.Redis, since: float, now: float) -> dict
 
 def _fold(figures: dict[str, dict[str, Any]], row: dict[str, Any]) -> None:
     name = row.get("queue") or "?"
-    f = figures.setdefault(name, {"channel": row.get("channel"), "peak_waiting": 0,
-                                  "longest_wait_s": 0.0, "worst_service_level": None,
-                                  "worst_abandon_rate": None, "last_abandon_rate": None,
-                                  "snapshots": 0})
+    f = figures.setdefault(
+        name,
+        {
+            "channel": row.get("channel"),
+            "peak_waiting": 0,
+            "longest_wait_s": 0.0,
+            "worst_service_level": None,
+            "worst_abandon_rate": None,
+            "last_abandon_rate": None,
+            "snapshots": 0,
+        },
+    )
     f["snapshots"] += 1
     f["peak_waiting"] = max(f["peak_waiting"], row.get("waiting") or 0)
     f["longest_wait_s"] = max(f["longest_wait_s"], row.get("longest_wait_s") or 0.0)
@@ -145,12 +185,16 @@ def _pct(value: float | None) -> str:
 def _incident_rows(items: list[dict[str, Any]]) -> list[str]:
     if not items:
         return ["_none_", ""]
-    rows = ["| id | severity | kind | subject | title | state | opened | run |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| id | severity | kind | subject | title | state | opened | run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for i in items:
-        rows.append(f"| {i['id']} | {i['severity']} | {i['kind']} | {i['subject']} | "
-                    f"{_cell(i['title'])} | {i['state']} | {_when(i['opened_at'])} | "
-                    f"{i.get('playbook_run') or '-'} |")
+        rows.append(
+            f"| {i['id']} | {i['severity']} | {i['kind']} | {i['subject']} | "
+            f"{_cell(i['title'])} | {i['state']} | {_when(i['opened_at'])} | "
+            f"{i.get('playbook_run') or '-'} |"
+        )
     return [*rows, ""]
 
 
@@ -159,9 +203,13 @@ def _cell(text: Any) -> str:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    lines = [f"# 值班交接 Shift handover — {_when(report['since'])} → {_when(report['now'])}",
-             "", f"Opened {len(report['opened'])} · resolved {len(report['resolved'])} · "
-             f"still open {len(report['still_open'])} · runs {len(report['runs'])}", ""]
+    lines = [
+        f"# 值班交接 Shift handover — {_when(report['since'])} → {_when(report['now'])}",
+        "",
+        f"Opened {len(report['opened'])} · resolved {len(report['resolved'])} · "
+        f"still open {len(report['still_open'])} · runs {len(report['runs'])}",
+        "",
+    ]
     lines += ["## Still open (交接给下一班)", "", *_incident_rows(report["still_open"])]
     lines += ["## Opened during the shift", "", *_incident_rows(report["opened"])]
     lines += ["## Resolved during the shift", "", *_incident_rows(report["resolved"])]
@@ -193,15 +241,23 @@ def _run_lines(runs: list[dict[str, Any]]) -> list[str]:
 def _queue_lines(queues: dict[str, Any]) -> list[str]:
     if not queues["queues"]:
         return ["_no queue figures_", ""]
-    rows = ["| queue | channel | peak waiting | longest wait | worst service level | "
-            "worst abandon | last abandon |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    rows = [
+        "| queue | channel | peak waiting | longest wait | worst service level | "
+        "worst abandon | last abandon |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for name, f in queues["queues"].items():
-        rows.append(f"| {name} | {f['channel'] or '-'} | {f['peak_waiting']} | "
-                    f"{f['longest_wait_s']:.0f} s | {_pct(f['worst_service_level'])} | "
-                    f"{_pct(f['worst_abandon_rate'])} | {_pct(f['last_abandon_rate'])} |")
+        rows.append(
+            f"| {name} | {f['channel'] or '-'} | {f['peak_waiting']} | "
+            f"{f['longest_wait_s']:.0f} s | {_pct(f['worst_service_level'])} | "
+            f"{_pct(f['worst_abandon_rate'])} | {_pct(f['last_abandon_rate'])} |"
+        )
     if queues["partial"]:
-        rows += ["", "_The changes stream no longer reaches back to the start of the shift: "
-                 "figures cover only its later part._"]
+        rows += [
+            "",
+            "_The changes stream no longer reaches back to the start of the shift: "
+            "figures cover only its later part._",
+        ]
     return [*rows, ""]
 
 
@@ -213,6 +269,7 @@ def _audit_lines(records: list[dict[str, Any]] | None) -> list[str]:
     out = []
     for r in records:
         flag = "" if r.get("outcome", "ok") == "ok" else f" **{r['outcome']}**"
-        out.append(f"- {r.get('at')} `{r['action']}` {r['target']} by {r['actor']} "
-                   f"({r['role']}){flag}")
+        out.append(
+            f"- {r.get('at')} `{r['action']}` {r['target']} by {r['actor']} ({r['role']}){flag}"
+        )
     return [*out, ""]

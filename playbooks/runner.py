@@ -125,8 +125,16 @@ class PlaybookRunner:
 
     # --- starting --------------------------------------------------------------
 
-    async def on_incident(self, incident: Any) -> dict[str, Any] | None:
-        """Start the matching playbook for a new incident, once per incident."""
+    async def on_incident(
+        self, incident: Any, created: bool = True, severity_raised: bool = False
+    ) -> dict[str, Any] | None:
+        """Start the matching playbook for an incident, once per incident.
+
+        Takes the engine's hook arguments (``created``, ``severity_raised``), so it
+        can be the monitor's ``on_incident`` as it is: an incident whose severity
+        rises to a playbook's minimum starts it then; one that already has a run
+        keeps it.
+        """
         if not self.auto_start or getattr(incident, "state", "open") == "resolved":
             return None
         playbook = self.library.match(

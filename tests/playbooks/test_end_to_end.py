@@ -131,3 +131,13 @@ async def test_leak_run_signs_feishu_and_waits_for_the_security_officer(wired: A
     step = next(s for s in run["steps"] if s["id"] == "security-approval")
     assert step["state"] == "done" and step["approval"]["by"] == "wang.fang"
     assert "run.step.approve" in w.audit.actions()
+
+
+async def test_an_incident_rising_to_a_playbooks_minimum_starts_it_then(wired: Any) -> None:
+    w = wired
+    minor = await fire_surge(w, "minor")
+    assert await w.runner.on_incident(minor, True, False) is None
+    raised = await fire_surge(w, "major")
+    assert raised.id == minor.id
+    run = await w.runner.on_incident(raised, False, True)
+    assert run is not None and run["incident"] == minor.id
