@@ -84,17 +84,23 @@ async def flag_map(redis: aioredis.Redis) -> dict[str, Any]:
     return flags
 
 
+def _number(text: str) -> Any:
+    """``"12"`` -> 12, ``"1.5"`` -> 1.5, anything else stays text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
 async def engine_status(redis: aioredis.Redis) -> dict[str, Any]:
     """``keys.ENGINE_STATUS`` with numbers as numbers (an empty map before the engine ran)."""
     raw = await redis.hgetall(keys.ENGINE_STATUS)
     status: dict[str, Any] = {}
     for name, value in raw.items():
         text = value.decode() if isinstance(value, bytes) else str(value)
-        try:
-            number: Any = float(text)
-        except ValueError:
-            number = text
-        status[name.decode() if isinstance(name, bytes) else name] = number
+        status[name.decode() if isinstance(name, bytes) else name] = _number(text)
     return status
 
 

@@ -52,12 +52,12 @@ async def _health(request: web.Request) -> tuple[int, dict[str, Any]]:
         return 503, {"status": "down", "redis": "down", "error": str(exc)[:200]}
     problems = []
     updated = engine.get("updated_at")
-    if not isinstance(updated, float):
+    if not isinstance(updated, int | float):
         problems.append("engine has not reported")
     elif time.time() - updated > ENGINE_SILENT_S:
         problems.append(f"engine silent for {time.time() - updated:.0f} s")
     lag = engine.get("lag_s")
-    if isinstance(lag, float) and lag > ENGINE_LAG_S:
+    if isinstance(lag, int | float) and lag > ENGINE_LAG_S:
         problems.append(f"engine lag {lag:.0f} s")
     body = {
         "status": "degraded" if problems else "ok",
@@ -151,7 +151,7 @@ async def _redis_lines(request: web.Request) -> list[str]:
         f"watchfloor_incidents_open {open_count}",
     ]
     for name, value in sorted(engine.items()):
-        if isinstance(value, float) and name.replace("_", "").isalnum():
+        if isinstance(value, int | float) and name.replace("_", "").isalnum():
             metric = f"watchfloor_engine_{name}"
             lines += [f"# TYPE {metric} gauge", f"{metric} {value!r}"]
     return lines
