@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -208,9 +207,8 @@ class MonitorService:
         self.engine = engine or build_engine(config, rules)
         self._fresh_engine = engine is None
         self.clock = clock
-        self.name = (
-            consumer_name or config.monitor.consumer or (f"{socket.gethostname()}-{os.getpid()}")
-        )
+        # A stable name, so that a restarted monitor owns its pending entries.
+        self.name = consumer_name or config.monitor.consumer or socket.gethostname()
         self.store = IncidentStore(redis, changes_maxlen=config.redis.changes_maxlen)
         self.applier = ActionApplier(self.store, on_incident=on_incident, audit=audit)
         self.consumer = self._new_consumer()
@@ -238,6 +236,7 @@ class MonitorService:
     async def start(self) -> None:
         """Create the group, load the checkpoint and the keyring."""
         await self.consumer.ensure_group()
+        await self._adopt_pending()
         self.state = await ckpt.load(self.redis)
         if self.state.engine is not None:
             self.engine.restore(self.state.engine)
@@ -249,6 +248,22 @@ class MonitorService:
         self.batches = self.state.counters.get("batches", 0)
         self.dead_letters = self.state.counters.get("dead_letters", 0)
         self.cipher = _load_cipher(self.config)
+
+    async def _adopt_pending(self) -> None:
+        """Take over every entry pending in the group, whoever read it.
+
+        There is one engine state (one checkpoint), so one monitor at a time:
+        entries a previous process (another consumer name) read but did not
+        acknowledge are not in the state and must be re-read first, in order.
+        """
+        cursor = "0-0"
+        while True:
+            reply = await self.redis.xautoclaim(
+                self.consumer.stream, self.consumer.group, self.name, 0, cursor, count=500
+            )
+            cursor = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+            if cursor == "0-0":
+                return
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process the stream until ``stop`` is set; commit once more on the way out."""
