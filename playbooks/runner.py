@@ -36,29 +36,15 @@ from redis.exceptions import WatchError
 from core import keys
 from monitor.changes import add_change
 from monitor.incidents import IncidentNotFound
-from playbooks import state
+from playbooks import model, state
 from playbooks.errors import IncidentMissing, NotAllowed, RunConflict, RunNotFound
 from playbooks.library import Library
-from playbooks.state import Tx
+from playbooks.model import Tx
+from playbooks.timers import TimerLoop
 from security.roles import Permission, allows
 
 logger = logging.getLogger(__name__)
 
-LEASE_S = 5.0
-"""How long a claimed timer is held before another loop may take it over (a crashed
-process's claim expires after this)."""
-DELIVERY_LEASE_S = 60.0
-"""The lease of a notification or action: longer than its retries can take."""
-_CLAIM = """
-local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if s and tonumber(s) <= tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-  return 1
-end
-return 0
-"""
-ESCALATION_TITLE = "升级 Escalation: {title}"
-ESCALATION_TEXT = "【升级 {n}】{step_title}（{step}）未按时完成 / is late. Run {run}, {subject}"
 Mutation = Callable[[dict[str, Any], Tx], None]
 
 
@@ -95,8 +81,7 @@ class PlaybookRunner:
         self.auto_start = auto_start
         self.poll_s = poll_s
         self.changes_maxlen = changes_maxlen
-        self._claim = redis.register_script(_CLAIM)
-        self._wake = asyncio.Event()
+        self.timers = TimerLoop(self)
 
     # --- reads -----------------------------------------------------------------
 
@@ -145,8 +130,8 @@ class PlaybookRunner:
         return await self._start(
             playbook.id,
             incident.to_dict(),
-            actor=state.RUNNER,
-            role=state.SYSTEM_ROLE,
+            actor=model.RUNNER,
+            role=model.SYSTEM_ROLE,
             drill=False,
             once=True,
         )
@@ -161,7 +146,7 @@ class PlaybookRunner:
         drill: bool = False,
     ) -> dict[str, Any]:
         """Start a run by hand (``POST /v1/runs``, ``playbook start``, ``playbook drill``)."""
-        if role != state.SYSTEM_ROLE and not allows(role, Permission.START_PLAYBOOK):
+        if role != model.SYSTEM_ROLE and not allows(role, Permission.START_PLAYBOOK):
             raise NotAllowed(f"role {role} may not start playbooks")
         self.library.get(playbook_id)
         incident = None
@@ -205,7 +190,7 @@ class PlaybookRunner:
                         if found is not None:
                             return found
                     now = self.clock()
-                    run = state.new_run(
+                    run = model.new_run(
                         playbook, run_id, incident, actor=actor, drill=drill, now=now
                     )
                     tx = Tx()
@@ -226,7 +211,7 @@ class PlaybookRunner:
             incident_id,
             drill,
         )
-        await self._after_commit(tx)
+        await self.after_commit(tx)
         return run
 
     async def _existing(self, run_id: str, playbook_id: str, once: bool) -> dict | None:
@@ -302,13 +287,13 @@ class PlaybookRunner:
         )
 
     async def _apply(self, run_id: str, fn: Mutation) -> dict[str, Any]:
-        run, tx = await self._mutate(run_id, fn)
-        await self._after_commit(tx)
+        run, tx = await self.mutate(run_id, fn)
+        await self.after_commit(tx)
         return run
 
     # --- persistence -----------------------------------------------------------
 
-    async def _mutate(self, run_id: str, fn: Mutation) -> tuple[dict[str, Any], Tx]:
+    async def mutate(self, run_id: str, fn: Mutation) -> tuple[dict[str, Any], Tx]:
         """Apply ``fn`` to the run under WATCH and write it with everything it caused."""
         key = keys.run(run_id)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -351,130 +336,21 @@ class PlaybookRunner:
             pipe.xadd(keys.incident_timeline(run["incident"]), {"e": _pack(entry)})
         add_change(pipe, "run", tx.op, run, self.changes_maxlen)
 
-    async def _after_commit(self, tx: Tx) -> None:
+    async def after_commit(self, tx: Tx) -> None:
         """Carry out the quick effects (audit, incident link) now; wake the loop for the rest."""
         for member, payload in tx.effects.items():
             if payload["type"] in ("audit", "link"):
                 with contextlib.suppress(Exception):  # the loop retries what failed here
-                    await self._claim_and_fire(member, self.clock())
+                    await self.timers.claim_and_fire(member, self.clock())
         if tx.timers:
-            self._wake.set()
+            self.timers.wake.set()
 
     # --- the timer loop --------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fire due timers until ``stop`` is set; woken early when a change arms a timer."""
-        logger.info("playbook runner started")
-        while not stop.is_set():
-            try:
-                await self.tick()
-            except Exception:
-                logger.exception("playbook timer tick failed")
-            self._wake.clear()
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            await asyncio.wait(waiters, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
-        logger.info("playbook runner stopped")
+        """Fire due timers until ``stop`` is set (see :class:`playbooks.timers.TimerLoop`)."""
+        await self.timers.run(stop)
 
     async def tick(self, limit: int = 100) -> int:
         """Fire every timer due now; returns how many were fired."""
-        now = self.clock()
-        due = await self.redis.zrangebyscore(keys.RUN_TIMERS, "-inf", now, start=0, num=limit)
-        members = [m.decode() for m in due]
-        if not self.actions:
-            members = [m for m in members if "|fx|" not in m or await self._quick(m)]
-        fired = await asyncio.gather(
-            *(self._claim_and_fire(m, now) for m in members), return_exceptions=True
-        )
-        for member, outcome in zip(members, fired, strict=True):
-            if isinstance(outcome, BaseException):
-                logger.error("timer failed member=%s error=%r", member, outcome)
-        return sum(1 for f in fired if f is True)
-
-    async def _quick(self, member: str) -> bool:
-        raw = await self.redis.hget(keys.RUN_EFFECTS, member)
-        return raw is None or _unpack(raw)["type"] in ("audit", "link")
-
-    async def _claim_and_fire(self, member: str, now: float) -> bool:
-        if not await self._claim(keys=[keys.RUN_TIMERS], args=[member, now, now + LEASE_S]):
-            return False
-        run_id, step_id, kind, n = state.parse_timer(member)
-        if kind == "fx":
-            await self._effect(member, run_id, step_id)
-            return True
-
-        def fire(run: dict[str, Any], tx: Tx) -> None:
-            tx.drop.append(member)
-            state.on_timer(run, step_id, kind, n, tx, self.clock())
-
-        try:
-            _, tx = await self._mutate(run_id, fire)
-        except RunNotFound:
-            await self.redis.zrem(keys.RUN_TIMERS, member)
-            return True
-        await self._after_commit(tx)
-        return True
-
-    # --- side effects ----------------------------------------------------------
-
-    async def _effect(self, member: str, run_id: str, step_id: str) -> None:
-        raw = await self.redis.hget(keys.RUN_EFFECTS, member)
-        payload = _unpack(raw) if raw is not None else {"type": "gone"}
-        kind = payload["type"]
-        if kind == "audit" and self.audit is not None:
-            record = payload["record"]
-            # The timer member names the record: a repeat after a crash is recognisable.
-            await self.audit.append(**{**record, "details": {**record["details"], "fx": member}})
-        elif kind == "link":
-            with contextlib.suppress(IncidentNotFound):
-                await self.incidents.set_playbook_run(payload["incident"], run_id)
-        elif kind in ("notify", "action"):
-            await self._deliver(member, run_id, step_id, payload)
-            return
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(keys.RUN_TIMERS, member)
-            pipe.hdel(keys.RUN_EFFECTS, member)
-            await pipe.execute()
-
-    async def _deliver(
-        self, member: str, run_id: str, step_id: str, payload: dict[str, Any]
-    ) -> None:
-        run = await self.get(run_id)
-        step = state.find_step(run, step_id)
-        values = {**run["values"], "step": step_id, "step_title": step["title_zh"]}
-        if payload["type"] == "action":
-            result = await self.actions.run(
-                step["action"],
-                values=values,
-                key=payload["key"],
-                drill=run["drill"],
-                at=self.clock(),
-            )
-        else:
-            esc = step["escalation"] or {}
-            values["n"] = payload["escalation"]
-            text = esc.get("message") or ESCALATION_TEXT
-            result = await self.actions.notify(
-                payload["target"],
-                ESCALATION_TITLE,
-                text,
-                values=values,
-                key=payload["key"],
-                drill=run["drill"],
-                purpose="escalation",
-            )
-        outcome = {**result.to_dict(), "key": payload["key"], "at": self.clock()}
-
-        def record(run: dict[str, Any], tx: Tx) -> None:
-            tx.drop.append(member)
-            if payload["type"] == "action":
-                state.on_action_result(run, step_id, payload["attempt"], outcome, tx, self.clock())
-            else:
-                state.find_step(run, step_id)["notifications"].append(
-                    {**outcome, "escalation": payload["escalation"]}
-                )
-                tx.op = "step_notified"
-
-        _, tx = await self._mutate(run_id, record)
-        await self._after_commit(tx)
+        return await self.timers.tick(limit)

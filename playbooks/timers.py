@@ -1,0 +1,183 @@
+"""The timer loop of the playbook runner: deadlines, escalations, waits and side effects.
+
+Members of ``wf:runs:timers`` are due at their score (wall-clock seconds). A due
+member is claimed by moving its score a lease ahead (one Lua call), so two
+loops never work the same member and the claim of a process that died expires.
+Deadline, escalation and wait timers are applied through the runner's
+:meth:`~playbooks.runner.PlaybookRunner.mutate`, which drops the timer in the
+same transaction that applies it: exactly once. Side effects (``fx``) are
+carried out, then dropped: at least once, with stable idempotency keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from core import keys
+from monitor.incidents import IncidentNotFound
+from playbooks import model, state
+from playbooks.errors import RunNotFound
+from playbooks.model import Tx
+
+if TYPE_CHECKING:
+    from playbooks.runner import PlaybookRunner
+
+logger = logging.getLogger(__name__)
+
+LEASE_S = 5.0
+"""How long a claimed timer is held before another loop may take it over (a crashed
+process's claim expires after this)."""
+DELIVERY_LEASE_S = 60.0
+"""The lease of a notification or action: longer than its retries can take."""
+_CLAIM = """
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and tonumber(s) <= tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  return 1
+end
+return 0
+"""
+ESCALATION_TITLE = "升级 Escalation: {title}"
+ESCALATION_TEXT = "【升级 {n}】{step_title}（{step}）未按时完成 / is late. Run {run}, {subject}"
+
+
+def _unpack(raw: bytes) -> Any:
+    return msgpack.unpackb(raw, raw=False)
+
+
+class TimerLoop:
+    """Fires the due timers of every run for one :class:`PlaybookRunner`."""
+
+    def __init__(self, runner: PlaybookRunner) -> None:
+        self.runner = runner
+        self.redis = runner.redis
+        self._claim = runner.redis.register_script(_CLAIM)
+        self.wake = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fire due timers until ``stop`` is set; woken early when a change arms a timer."""
+        logger.info("playbook runner started")
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception:
+                logger.exception("playbook timer tick failed")
+            self.wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
+            await asyncio.wait(
+                waiters, timeout=self.runner.poll_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in waiters:
+                waiter.cancel()
+        logger.info("playbook runner stopped")
+
+    async def tick(self, limit: int = 100) -> int:
+        """Fire every timer due now; returns how many were fired."""
+        now = self.runner.clock()
+        due = await self.redis.zrangebyscore(keys.RUN_TIMERS, "-inf", now, start=0, num=limit)
+        members = [m.decode() for m in due]
+        if not self.runner.actions:
+            members = [m for m in members if "|fx|" not in m or await self._quick(m)]
+        fired = await asyncio.gather(
+            *(self.claim_and_fire(m, now) for m in members), return_exceptions=True
+        )
+        for member, outcome in zip(members, fired, strict=True):
+            if isinstance(outcome, BaseException):
+                logger.error("timer failed member=%s error=%r", member, outcome)
+        return sum(1 for f in fired if f is True)
+
+    async def _quick(self, member: str) -> bool:
+        raw = await self.redis.hget(keys.RUN_EFFECTS, member)
+        return raw is None or _unpack(raw)["type"] in ("audit", "link")
+
+    async def claim_and_fire(self, member: str, now: float) -> bool:
+        if not await self._claim(keys=[keys.RUN_TIMERS], args=[member, now, now + LEASE_S]):
+            return False
+        run_id, step_id, kind, n = model.parse_timer(member)
+        if kind == "fx":
+            await self._effect(member, run_id, step_id)
+            return True
+
+        def fire(run: dict[str, Any], tx: Tx) -> None:
+            tx.drop.append(member)
+            state.on_timer(run, step_id, kind, n, tx, self.runner.clock())
+
+        try:
+            _, tx = await self.runner.mutate(run_id, fire)
+        except RunNotFound:
+            await self.redis.zrem(keys.RUN_TIMERS, member)
+            return True
+        await self.runner.after_commit(tx)
+        return True
+
+    # --- side effects ----------------------------------------------------------
+
+    async def _effect(self, member: str, run_id: str, step_id: str) -> None:
+        raw = await self.redis.hget(keys.RUN_EFFECTS, member)
+        payload = _unpack(raw) if raw is not None else {"type": "gone"}
+        kind = payload["type"]
+        if kind == "audit" and self.runner.audit is not None:
+            record = payload["record"]
+            # The timer member names the record: a repeat after a crash is recognisable.
+            await self.runner.audit.append(
+                **{**record, "details": {**record["details"], "fx": member}}
+            )
+        elif kind == "link":
+            with contextlib.suppress(IncidentNotFound):
+                await self.runner.incidents.set_playbook_run(payload["incident"], run_id)
+        elif kind in ("notify", "action"):
+            await self._deliver(member, run_id, step_id, payload)
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.RUN_TIMERS, member)
+            pipe.hdel(keys.RUN_EFFECTS, member)
+            await pipe.execute()
+
+    async def _deliver(
+        self, member: str, run_id: str, step_id: str, payload: dict[str, Any]
+    ) -> None:
+        run = await self.runner.get(run_id)
+        step = model.find_step(run, step_id)
+        values = {**run["values"], "step": step_id, "step_title": step["title_zh"]}
+        if payload["type"] == "action":
+            result = await self.runner.actions.run(
+                step["action"],
+                values=values,
+                key=payload["key"],
+                drill=run["drill"],
+                at=self.runner.clock(),
+            )
+        else:
+            esc = step["escalation"] or {}
+            values["n"] = payload["escalation"]
+            text = esc.get("message") or ESCALATION_TEXT
+            result = await self.runner.actions.notify(
+                payload["target"],
+                ESCALATION_TITLE,
+                text,
+                values=values,
+                key=payload["key"],
+                drill=run["drill"],
+                purpose="escalation",
+            )
+        outcome = {**result.to_dict(), "key": payload["key"], "at": self.runner.clock()}
+
+        def record(run: dict[str, Any], tx: Tx) -> None:
+            tx.drop.append(member)
+            if payload["type"] == "action":
+                state.on_action_result(
+                    run, step_id, payload["attempt"], outcome, tx, self.runner.clock()
+                )
+            else:
+                model.find_step(run, step_id)["notifications"].append(
+                    {**outcome, "escalation": payload["escalation"]}
+                )
+                tx.op = "step_notified"
+
+        _, tx = await self.runner.mutate(run_id, record)
+        await self.runner.after_commit(tx)
