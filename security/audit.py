@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import random
@@ -55,7 +56,8 @@ from security.signer import (
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 200
+APPEND_DEADLINE_S = 10.0
+"""How long an append keeps losing the race for the head before it gives up."""
 READ_CHUNK = 1000
 
 _APPEND_LUA = """
@@ -130,6 +132,8 @@ class AuditLog:
         self._frontier: Frontier | None = None
         self._files: AuditFiles | None = None
         self._lock = asyncio.Lock()
+        self.conflicts = 0
+        """Appends that lost the race for the head and were retried (a metric)."""
 
     # Appending and reading ---------------------------------------------------
 
@@ -152,7 +156,8 @@ class AuditLog:
             "details": clean_details(details or {}),
         }
         async with self._lock:  # one append in flight per process: no self-inflicted races
-            for attempt in range(MAX_ATTEMPTS):
+            deadline = time.monotonic() + APPEND_DEADLINE_S
+            for attempt in itertools.count():
                 seq, prev = self._head
                 if seq == 0 and self.files_dir is not None:
                     seq, prev = await self._restore_before_genesis()
@@ -160,9 +165,14 @@ class AuditLog:
                 record["hash"] = record_hash(record)
                 if await self._compare_and_append(seq, prev, record):
                     return record
-                if attempt > 2:  # real contention: spread the retries out
-                    await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 20)))
-        raise AuditConflict(f"could not append {action} after {MAX_ATTEMPTS} attempts")
+                self.conflicts += 1
+                if time.monotonic() > deadline:
+                    break
+                # The script told us the new head: retry at once, so a loser is not
+                # starved by a busy writer; only a long losing streak gets a small jitter.
+                if attempt >= 10:
+                    await asyncio.sleep(random.uniform(0, 0.001))
+        raise AuditConflict(f"could not append {action} within {APPEND_DEADLINE_S:.0f} s")
 
     async def _compare_and_append(self, seq: int, prev: str, record: dict[str, Any]) -> bool:
         """Add ``record`` if the head is still ``(seq, prev)``; learn the head either way."""

@@ -14,7 +14,7 @@ import argparse
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -77,17 +77,28 @@ def _audit_dir(config: Config) -> Path:
     return config.path("audit")
 
 
-def _load(args: argparse.Namespace, config: Config) -> tuple[list[dict], list[dict]]:
-    """Records and checkpoints from Redis (``--redis``) or the mirrored files."""
+def _load(args: argparse.Namespace, config: Config) -> tuple[Iterable[dict], list[dict]]:
+    """Records (streamed from the files) and checkpoints, from Redis with ``--redis``."""
     if getattr(args, "redis", None):
         return asyncio.run(_load_redis(args.redis))
     directory = Path(args.file) if getattr(args, "file", None) else _audit_dir(config)
     if not directory.is_dir():
         raise _error(f"no audit directory at {directory}")
+    return _file_records(directory), _file_checkpoints(directory)
+
+
+def _file_records(directory: Path) -> Iterator[dict]:
     try:
-        return list(read_records(directory)), read_checkpoints(directory)
+        yield from read_records(directory)
     except AuditFileError as exc:
         raise _error(f"cannot read the audit files: {exc}") from None
+
+
+def _file_checkpoints(directory: Path) -> list[dict]:
+    try:
+        return read_checkpoints(directory)
+    except AuditFileError as exc:
+        raise _error(f"cannot read the audit checkpoints: {exc}") from None
 
 
 async def _load_redis(url: str) -> tuple[list[dict], list[dict]]:
@@ -238,7 +249,8 @@ def _records_after(directory: Path, after: int) -> Iterator[dict[str, Any]]:
 
 def run_export(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    records, checkpoints = _load(args, config)
+    loaded, checkpoints = _load(args, config)
+    records = list(loaded)
     if not records:
         raise _error("the audit log is empty")
     check = verify_records(records, checkpoints, _pinned_for_export(config))
