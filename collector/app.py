@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from collector.appkeys import AUDIT, CONFIG, INGESTOR, METRICS, SIGNATURES, STARTED, WRITER
 from collector.dedup import Deduplicator
 from collector.errors import SpoolFull
-from collector.ingest import EventTransform, Ingestor, read_body
+from collector.ingest import BodyFormat, EventTransform, Ingestor, read_body
 from collector.metrics import CollectorMetrics
 from collector.probes import run_heartbeat, run_probes
 from collector.spool import Spool
@@ -131,19 +131,10 @@ async def post_events(request: web.Request) -> web.Response:
     """Accept one batch: 202 with what was accepted, rejected and dropped as duplicate."""
     metrics = request.app[METRICS]
     try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return _refuse(metrics, 413, f"body larger than {MAX_BODY_BYTES} bytes")
-    except RequestPayloadError as exc:  # e.g. a gzip body aiohttp itself could not inflate
-        return _refuse(metrics, 400, f"body could not be read: {exc.args[0] if exc.args else exc}")
-    refusal = await check_signature(request, body)
-    if refusal is not None:
-        return _refuse(metrics, 401, refusal)
-    try:
-        plain, fmt = read_body(
-            body, request.headers.get("Content-Type", ""),
-            request.headers.get("Content-Encoding", ""),
-        )  # fmt: skip
+        plain, fmt = await _read_request(request)
+        refusal = await check_signature(request, plain)
+        if refusal is not None:
+            return _refuse(metrics, 401, refusal)
         result = await request.app[INGESTOR].ingest_body(plain, fmt)
     except BatchError as exc:
         return _refuse(metrics, exc.status, exc.message)
@@ -151,6 +142,18 @@ async def post_events(request: web.Request) -> web.Response:
         return _refuse(metrics, 503, str(exc), {"Retry-After": str(exc.retry_after_s)})
     metrics.requests[("http", 202)] += 1
     return web.json_response(result.to_dict(), status=202)
+
+
+async def _read_request(request: web.Request) -> tuple[bytes, BodyFormat]:
+    """The body without its Content-Encoding, and its format (``BatchError`` if unusable)."""
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise BatchError(f"body larger than {MAX_BODY_BYTES} bytes", status=413) from None
+    except RequestPayloadError as exc:  # e.g. a gzip body aiohttp itself could not inflate
+        raise BatchError(f"body could not be read: {exc.args[0] if exc.args else exc}") from None
+    headers = request.headers
+    return read_body(body, headers.get("Content-Type", ""), headers.get("Content-Encoding", ""))
 
 
 def _refuse(
@@ -161,7 +164,11 @@ def _refuse(
 
 
 async def check_signature(request: web.Request, body: bytes) -> str | None:
-    """Why the request's signature is refused, or ``None`` if it is fine (or not needed)."""
+    """Why the request's signature is refused, or ``None`` if it is fine (or not needed).
+
+    The signature covers the body without its Content-Encoding (the JSON or msgpack
+    bytes), so it holds whether or not the server or a proxy inflated a gzip body.
+    """
     principal = get_principal(request)
     secrets = request.app[SIGNATURES](principal.name)
     header = request.headers.get(SIGNATURE_HEADER)

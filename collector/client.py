@@ -221,13 +221,13 @@ class ProducerClient:
         else:
             body = json.dumps(batch, ensure_ascii=False).encode()
             headers = {"Content-Type": "application/json"}
-        if self.compress and self.transport == "http":
-            body = gzip.compress(body, compresslevel=5)
-            headers["Content-Encoding"] = "gzip"
-        if self.signing_secret:
+        if self.signing_secret:  # over the body before compression (see collector.app)
             from security.signing import HEADER, sign
 
             headers[HEADER] = sign(body, self.signing_secret)
+        if self.compress and self.transport == "http":
+            body = gzip.compress(body, compresslevel=5)
+            headers["Content-Encoding"] = "gzip"
         return body, headers
 
     async def _send_once(self, body: bytes, headers: dict[str, str]) -> dict[str, Any]:

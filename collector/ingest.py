@@ -74,7 +74,10 @@ def read_body(
 
 def decode_body(body: bytes, fmt: BodyFormat) -> Any:
     """The decoded values of a plain body (``BatchError`` if unreadable)."""
-    return decode_msgpack_body(body) if fmt == "msgpack" else decode_json_body(body)
+    try:
+        return decode_msgpack_body(body) if fmt == "msgpack" else decode_json_body(body)
+    except UnicodeDecodeError as exc:
+        raise BatchError(f"body is not valid {fmt}: a string is not UTF-8 ({exc.reason})") from None
 
 
 def gunzip_capped(data: bytes, limit: int) -> bytes:
@@ -128,7 +131,12 @@ class Ingestor:
 
     async def ingest_body(self, body: bytes, fmt: BodyFormat) -> IngestResult:
         """Validate and keep a plain request body. Raises ``BatchError`` and ``SpoolFull``."""
-        checked = validate_body(body, fmt)
+        try:
+            checked = validate_body(body, fmt)
+        except UnicodeDecodeError as exc:  # msgspec raises it for a msgpack str of bad UTF-8
+            raise BatchError(
+                f"body is not valid {fmt}: a string is not UTF-8 ({exc.reason})"
+            ) from None
         if checked.errors:
             self._count_rejected(body, fmt, checked.errors)
         return await self._checked(checked)

@@ -91,6 +91,7 @@ BIG_TEXT = "字" * 20_000
         ("truncated json", json.dumps([contact(1)]).encode()[:-5], {}, 400),
         ("deeply nested json", b"[" * 200_000 + b"]" * 200_000, {}, 400),
         ("truncated msgpack", pack([contact(1)])[:-3], {"Content-Type": MSGPACK}, 400),
+        ("msgpack string not UTF-8", b"\x91\xa2\x00\x80", {"Content-Type": MSGPACK}, 400),
         ("bad gzip", b"\x1f\x8bnot gzip", {"Content-Encoding": "gzip"}, 400),
         ("truncated gzip", gzip.compress(b"[]" * 100)[:-6], {"Content-Encoding": "gzip"}, 400),
         ("unknown encoding", b"[]", {"Content-Encoding": "compress"}, 415),
