@@ -49,90 +49,108 @@ TEXTS = [
 MENTIONS = ["双十一客服排队太久了", "物流好快，好评", "客服态度很好", "退款一直不到账，要投诉"]
 
 
+def _contact(rnd: random.Random, i: int, ts: float, queue: str, channel: str) -> Event:
+    action = rnd.choice(["offered", "offered", "answered", "completed", "abandoned"])
+    wait = rnd.random() * 12 if action == "answered" else None
+    return Contact(
+        ts=ts,
+        source="acd",
+        contact_id=f"c{i}",
+        queue=queue,
+        channel=channel,
+        action=action,
+        wait_s=wait,
+    )
+
+
+def _stats(rnd: random.Random, i: int, ts: float, queue: str, channel: str) -> Event:
+    answered = rnd.randint(5, 15)
+    return QueueStats(
+        ts=ts,
+        source="acd",
+        queue=queue,
+        channel=channel,
+        waiting=rnd.randint(0, 6),
+        longest_wait_s=rnd.random() * 10,
+        agents_available=rnd.randint(1, 5),
+        agents_busy=10,
+        offered=answered + rnd.randint(0, 1),
+        answered=answered,
+        abandoned=0,
+        answered_in_sla=answered - rnd.randint(0, 1),
+    )
+
+
+def _message(rnd: random.Random, i: int, ts: float, queue: str, channel: str) -> Event:
+    return AgentMessage(
+        ts=ts,
+        source="im",
+        agent_id=f"a{i % 500}",
+        conversation_id=f"v{i % 3000}",
+        channel="chat",
+        direction=rnd.choice(["to_customer", "from_customer"]),
+        text=rnd.choice(TEXTS),
+    )
+
+
+def _mention(rnd: random.Random, i: int, ts: float, queue: str, channel: str) -> Event:
+    return SocialMention(
+        ts=ts,
+        source="weibo",
+        platform="weibo",
+        topic=rnd.choice(["brand", "logistics", "app"]),
+        text=rnd.choice(MENTIONS),
+        followers=rnd.randint(0, 5000),
+    )
+
+
+def _beat(rnd: random.Random, i: int, ts: float, queue: str, channel: str) -> Event:
+    return Heartbeat(ts=ts, source=f"agent-{i % 50}")
+
+
+def _probe(rnd: random.Random, i: int, ts: float, queue: str, channel: str) -> Event:
+    return Health(
+        ts=ts,
+        source="probe",
+        component=COMPONENTS[i % len(COMPONENTS)],
+        status="up",
+        latency_ms=rnd.random() * 200,
+    )
+
+
+def _access(rnd: random.Random, i: int, ts: float, queue: str, channel: str) -> Event:
+    return DataAccess(
+        ts=ts,
+        source="crm",
+        actor=f"u{i % 200}",
+        action="view",
+        resource="customer",
+        records=rnd.randint(1, 20),
+    )
+
+
+MIX = [  # cumulative share, maker
+    (0.50, _contact),
+    (0.60, _stats),
+    (0.86, _message),
+    (0.88, _mention),
+    (0.93, _beat),
+    (0.98, _probe),
+    (1.00, _access),
+]
+"""Half contacts, a tenth queue snapshots, a quarter agent messages, some mentions,
+heartbeats, probes and CRM access records."""
+
+
 def mix(n: int, rate: float, seed: int = 1) -> list[Event]:
     """``n`` events at ``rate`` events per second of event time."""
     rnd = random.Random(seed)
     out: list[Event] = []
     for i in range(n):
-        ts = T0 + i / rate
         r = rnd.random()
+        make = next(m for share, m in MIX if r < share)
         queue, channel = QUEUES[i % len(QUEUES)]
-        if r < 0.50:
-            action = rnd.choice(["offered", "offered", "answered", "completed", "abandoned"])
-            out.append(
-                Contact(
-                    ts=ts,
-                    source="acd",
-                    contact_id=f"c{i}",
-                    queue=queue,
-                    channel=channel,
-                    action=action,
-                    wait_s=rnd.random() * 40 if action == "answered" else None,
-                )
-            )
-        elif r < 0.60:
-            out.append(
-                QueueStats(
-                    ts=ts,
-                    source="acd",
-                    queue=queue,
-                    channel=channel,
-                    waiting=rnd.randint(0, 20),
-                    longest_wait_s=rnd.random() * 25,
-                    agents_available=rnd.randint(1, 5),
-                    agents_busy=10,
-                    offered=rnd.randint(5, 15),
-                    answered=rnd.randint(5, 15),
-                    abandoned=rnd.randint(0, 1),
-                    answered_in_sla=rnd.randint(4, 12),
-                )
-            )
-        elif r < 0.80:
-            out.append(
-                AgentMessage(
-                    ts=ts,
-                    source="im",
-                    agent_id=f"a{i % 500}",
-                    conversation_id=f"v{i % 3000}",
-                    channel="chat",
-                    direction=rnd.choice(["to_customer", "from_customer"]),
-                    text=rnd.choice(TEXTS),
-                )
-            )
-        elif r < 0.88:
-            out.append(
-                SocialMention(
-                    ts=ts,
-                    source="weibo",
-                    platform="weibo",
-                    topic=rnd.choice(["brand", "logistics", "app"]),
-                    text=rnd.choice(MENTIONS),
-                    followers=rnd.randint(0, 5000),
-                )
-            )
-        elif r < 0.93:
-            out.append(Heartbeat(ts=ts, source=f"agent-{i % 50}"))
-        elif r < 0.98:
-            out.append(
-                Health(
-                    ts=ts,
-                    source="probe",
-                    component=COMPONENTS[i % len(COMPONENTS)],
-                    status="up",
-                    latency_ms=rnd.random() * 200,
-                )
-            )
-        else:
-            out.append(
-                DataAccess(
-                    ts=ts,
-                    source="crm",
-                    actor=f"u{i % 200}",
-                    action="view",
-                    resource="customer",
-                    records=rnd.randint(1, 20),
-                )
-            )
+        out.append(make(rnd, i, T0 + i / rate, queue, channel))
     return out
 
 
