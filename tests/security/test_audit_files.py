@@ -272,3 +272,80 @@ async def test_cli_tail_shows_the_last_records_from_the_files(
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
     assert [json.loads(line)["seq"] for line in lines] == [4, 5]
+
+
+async def test_cli_verify_and_tail_read_redis_when_asked(
+    redis_client: aioredis.Redis,
+    redis_url: str,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = make_log(redis_client, data_dir)
+    await fill(log, 12, every=5)
+    args = ["--data-dir", str(data_dir), "--redis", redis_url]
+    code = await asyncio.to_thread(main, ["audit", "verify", *args])
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "verified 12 records, 2 checkpoints, last checkpoint at seq 10",
+        "note: records 11..12 are chained but not yet covered by a signed checkpoint",
+    ]
+    code = await asyncio.to_thread(main, ["audit", "tail", *args, "-n", "3"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert [line.split()[0] for line in lines] == ["10", "11", "12"]
+    assert "alice (admin)  flag.set  flag-11  ok" in lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "expected"),
+    [
+        ("3", "5", "exported records 3..5 (3)"),
+        ("2000-01-01T00:00:00Z", "2999-01-01T00:00:00Z", "exported records 1..10 (10)"),
+    ],
+)
+async def test_cli_export_takes_seqs_or_utc_times(
+    redis_client: aioredis.Redis,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    since: str,
+    until: str,
+    expected: str,
+) -> None:
+    log = make_log(redis_client, data_dir)
+    await fill(log, 10, every=10)
+    await log.mirror()
+    log.close()
+    out = str(data_dir / "b.json")
+    argv = ["audit", "export", "--data-dir", str(data_dir), "--since", since, "--until", until]
+    assert await asyncio.to_thread(main, [*argv, "--out", out]) == 0
+    assert expected in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("tamper", "until", "message"),
+    [
+        (True, "5", "refusing to export: the log fails verification at record 3"),
+        (False, "12", "no signed checkpoint covers seq 12 yet"),
+    ],
+)
+async def test_cli_export_refuses_a_tampered_log_or_an_unsigned_range(
+    redis_client: aioredis.Redis,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    tamper: bool,
+    until: str,
+    message: str,
+) -> None:
+    log = make_log(redis_client, data_dir)
+    await fill(log, 10, every=10)
+    await fill(log, 2)
+    await log.mirror()
+    log.close()
+    if tamper:
+        segment = data_dir / "audit" / "audit-000001.jsonl"
+        segment.write_text(segment.read_text().replace("flag-2", "flag-X"))
+    argv = ["audit", "export", "--data-dir", str(data_dir), "--since", "1", "--until", until]
+    code = await asyncio.to_thread(main, [*argv, "--out", str(data_dir / "b.json")])
+    assert code == 1
+    assert message in capsys.readouterr().err
+    assert not (data_dir / "b.json").exists()
