@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -340,8 +339,10 @@ class PlaybookRunner:
         """Carry out the quick effects (audit, incident link) now; wake the loop for the rest."""
         for member, payload in tx.effects.items():
             if payload["type"] in ("audit", "link"):
-                with contextlib.suppress(Exception):  # the loop retries what failed here
+                try:
                     await self.timers.claim_and_fire(member, self.clock())
+                except Exception as exc:  # left in the timers: the loop retries it
+                    logger.warning("side effect deferred member=%s error=%r", member, exc)
         if tx.timers:
             self.timers.wake.set()
 

@@ -58,13 +58,19 @@ class TimerLoop:
         self.redis = runner.redis
         self._claim = runner.redis.register_script(_CLAIM)
         self.wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[bool]] = set()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Fire due timers until ``stop`` is set; woken early when a change arms a timer."""
+    async def run(self, stop: asyncio.Event, drain_s: float = 10.0) -> None:
+        """Fire due timers until ``stop`` is set; woken early when a change arms a timer.
+
+        Deliveries (webhooks with their retries) run in the background so that one
+        slow receiver never holds up another run's deadline; on stop they get
+        ``drain_s`` to finish (an unfinished one is retried after its lease).
+        """
         logger.info("playbook runner started")
         while not stop.is_set():
             try:
-                await self.tick()
+                await self.tick(background=True)
             except Exception:
                 logger.exception("playbook timer tick failed")
             self.wake.clear()
@@ -74,26 +80,44 @@ class TimerLoop:
             )
             for waiter in waiters:
                 waiter.cancel()
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=drain_s)
+            for task in pending:
+                task.cancel()
         logger.info("playbook runner stopped")
 
-    async def tick(self, limit: int = 100) -> int:
-        """Fire every timer due now; returns how many were fired."""
+    async def tick(self, limit: int = 100, *, background: bool = False) -> int:
+        """Fire every timer due now; returns how many were fired (or handed to a task)."""
         now = self.runner.clock()
         due = await self.redis.zrangebyscore(keys.RUN_TIMERS, "-inf", now, start=0, num=limit)
-        members = [m.decode() for m in due]
+        members, deliveries = [], []
+        for raw in due:
+            member = raw.decode()
+            (deliveries if await self._is_delivery(member) else members).append(member)
         if not self.runner.actions:
-            members = [m for m in members if "|fx|" not in m or await self._quick(m)]
-        fired = await asyncio.gather(
-            *(self.claim_and_fire(m, now) for m in members), return_exceptions=True
-        )
-        for member, outcome in zip(members, fired, strict=True):
-            if isinstance(outcome, BaseException):
-                logger.error("timer failed member=%s error=%r", member, outcome)
-        return sum(1 for f in fired if f is True)
+            deliveries = []  # left for a process that can send (the monitor's loop)
+        if background:
+            for member in deliveries:
+                task = asyncio.create_task(self._fire_logged(member, now))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+        else:
+            members += deliveries
+        fired = await asyncio.gather(*(self._fire_logged(m, now) for m in members))
+        return sum(fired) + (len(deliveries) if background else 0)
 
-    async def _quick(self, member: str) -> bool:
+    async def _fire_logged(self, member: str, now: float) -> bool:
+        try:
+            return await self.claim_and_fire(member, now)
+        except Exception as exc:  # the claim's lease expires and the timer is tried again
+            logger.error("timer failed member=%s error=%r", member, exc)
+            return False
+
+    async def _is_delivery(self, member: str) -> bool:
+        if "|fx|" not in member:
+            return False
         raw = await self.redis.hget(keys.RUN_EFFECTS, member)
-        return raw is None or _unpack(raw)["type"] in ("audit", "link")
+        return raw is not None and _unpack(raw)["type"] in ("notify", "action")
 
     async def claim_and_fire(self, member: str, now: float) -> bool:
         if not await self._claim(keys=[keys.RUN_TIMERS], args=[member, now, now + LEASE_S]):
