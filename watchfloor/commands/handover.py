@@ -44,8 +44,14 @@ def run(args: argparse.Namespace) -> int:
         now = time.time()
         incidents = IncidentStore(redis)
         runner = PlaybookRunner(redis, incidents, None, Library([]))
-        report = await collect(redis, since=now - seconds, now=now, incidents=incidents,
-                               runner=runner, audit=open_audit_or_none(config, redis))
+        report = await collect(
+            redis,
+            since=now - seconds,
+            now=now,
+            incidents=incidents,
+            runner=runner,
+            audit=open_audit_or_none(config, redis),
+        )
         text = render_markdown(report)
         if args.out:
             Path(args.out).write_text(text, encoding="utf-8")

@@ -82,8 +82,7 @@ def run_check(args: argparse.Namespace) -> int:
     for error in errors:
         print(json.dumps(error.to_dict(), ensure_ascii=False) if args.json else str(error))
     if errors:
-        print(f"{len(errors)} error(s) in {len({e.file for e in errors})} file(s)",
-              file=sys.stderr)
+        print(f"{len(errors)} error(s) in {len({e.file for e in errors})} file(s)", file=sys.stderr)
         return 1
     print(f"ok: {count} playbook(s) checked", file=sys.stderr)
     return 0
@@ -97,8 +96,10 @@ def run_list(args: argparse.Namespace) -> int:
             when = "by hand only"
         else:
             when = ", ".join(trigger.kinds or trigger.rules) + f" >= {trigger.min_severity}"
-        print(f"{playbook.id:<16} {len(playbook.steps):>2} steps  {when:<28} "
-              f"{playbook.title_zh} / {playbook.title_en}")
+        print(
+            f"{playbook.id:<16} {len(playbook.steps):>2} steps  {when:<28} "
+            f"{playbook.title_zh} / {playbook.title_en}"
+        )
     return 0
 
 
@@ -116,8 +117,9 @@ def _start(args: argparse.Namespace, drill: bool) -> int:
     async def work(config: Config, redis: aioredis.Redis) -> int:
         runner = build_runner(redis, config, audit=open_audit_or_none(config, redis))
         try:
-            run = await runner.start(args.name, args.incident, actor=cli_actor(),
-                                     role=OPERATOR_ROLE, drill=drill)
+            run = await runner.start(
+                args.name, args.incident, actor=cli_actor(), role=OPERATOR_ROLE, drill=drill
+            )
         except PlaybookError as exc:
             from watchfloor.cli import CommandError
 
