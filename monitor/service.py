@@ -18,6 +18,7 @@ watermark so that absences are still noticed.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import time
@@ -400,6 +401,7 @@ class MonitorService:
             "lag_s": round(max(0.0, now - engine.max_ts), 3) if finite else "",
             "events": stats.events,
             "late_events": stats.late_events,
+            "late_by_type": json.dumps(dict(stats.late_by_type), sort_keys=True),
             "batches": self.batches,
             "dead_letters": self.dead_letters,
             "buffered": engine.buffered,
