@@ -71,3 +71,25 @@ async def test_late_lines_in_a_recording_are_counted(redis_client, tmp_path):
         path, tmp_path / "out.jsonl", redis=redis_client, config=Config(), engine=test_engine()
     )
     assert (summary.events, summary.late) == (3, 1)
+
+
+def test_the_replay_command_over_the_simulators_all_scenario_opens_what_it_should_and_no_more(
+    tmp_path, capsys
+) -> None:
+    """End to end with the real detectors: `watchfloor replay` on `simulate --scenario all`."""
+    from collector.simulator.runner import write_file
+    from watchfloor.cli import main
+
+    day = tmp_path / "all.jsonl"
+    _, expected_path = write_file("all", day)
+    out = tmp_path / "incidents.jsonl"
+    assert main(["replay", str(day), "--out", str(out), "--data-dir", str(tmp_path)]) == 0
+    assert "0 bad, 0 late" in capsys.readouterr().err
+    opened = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    expected = json.loads(expected_path.read_text(encoding="utf-8"))["expected"]
+    spans = {(e["kind"], e["subject"]): (e["from_ts"], e["to_ts"]) for e in expected}
+    got = {(i["kind"], i["subject"]) for i in opened}
+    assert got == set(spans), "every expected incident, and nothing else"
+    for incident in opened:
+        begin, end = spans[(incident["kind"], incident["subject"])]
+        assert begin <= incident["opened_at"] <= end, incident["title"]
