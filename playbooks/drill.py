@@ -16,6 +16,7 @@ import msgpack
 import redis.asyncio as aioredis
 
 from core import keys
+from playbooks.model import text
 
 ACK_TARGET_S: Final = 300.0
 """Acknowledge within 5 minutes (001 §1.4: complex questions within 5 min)."""
@@ -70,7 +71,7 @@ async def list_drills(redis: aioredis.Redis, limit: int = 50) -> list[dict[str, 
     ids = await redis.zrevrange(keys.RUN_DRILLS, 0, max(limit - 1, 0))
     if not ids:
         return []
-    raws = await redis.mget([keys.run(i.decode()) for i in ids])
+    raws = await redis.mget([keys.run(text(i)) for i in ids])
     out = []
     for raw in raws:
         if raw is None:

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from core import keys
 from monitor.changes import decode_change
+from playbooks.model import text
 
 NOTABLE: Final = frozenset(
     {
@@ -120,15 +121,13 @@ async def queue_figures(redis: aioredis.Redis, since: float, now: float) -> dict
             if change.get("kind") == "queue":
                 first_seen = first_seen or entry_id
                 _fold(figures, change["data"])
-        start = "(" + (
-            entries[-1][0].decode() if isinstance(entries[-1][0], bytes) else entries[-1][0]
-        )
+        start = "(" + text(entries[-1][0])
     for raw in (await redis.hgetall(keys.QUEUES)).values():
         row = msgpack.unpackb(raw, raw=False)
         if row.get("queue") not in figures:
             _fold(figures, row)
     oldest = await redis.xrange(keys.CHANGES, count=1)
-    partial = bool(oldest) and int(oldest[0][0].split(b"-")[0]) > since * 1000
+    partial = bool(oldest) and int(text(oldest[0][0]).split("-")[0]) > since * 1000
     return {"queues": dict(sorted(figures.items())), "partial": partial}
 
 

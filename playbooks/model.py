@@ -81,6 +81,11 @@ class Tx:
             )
 
 
+def text(value: Any) -> str:
+    """A Redis reply (bytes or str) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def timer(run_id: str, step: str, kind: str, n: int = 0) -> str:
     return f"{run_id}|{step}|{kind}|{n}"
 

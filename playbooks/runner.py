@@ -51,7 +51,7 @@ def _pack(data: Any) -> bytes:
     return msgpack.packb(data, use_bin_type=True)
 
 
-def _unpack(raw: bytes) -> Any:
+def _unpack(raw: Any) -> Any:
     return msgpack.unpackb(raw, raw=False)
 
 
@@ -97,7 +97,7 @@ class PlaybookRunner:
         ids = await self.redis.zrevrange(index, 0, max(fetch - 1, 0))
         if not ids:
             return []
-        raws = await self.redis.mget([keys.run(i.decode()) for i in ids])
+        raws = await self.redis.mget([keys.run(model.text(i)) for i in ids])
         runs = [_unpack(r) for r in raws if r is not None]
         if state not in (None, "all"):
             runs = [r for r in runs if r["state"] == state]
@@ -105,7 +105,7 @@ class PlaybookRunner:
 
     async def run_for_incident(self, incident_id: str) -> str | None:
         raw = await self.redis.hget(keys.RUN_BY_INCIDENT, incident_id)
-        return raw.decode() if raw is not None else None
+        return model.text(raw) if raw is not None else None
 
     # --- starting --------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class PlaybookRunner:
                     if incident_id and not drill:
                         existing = await pipe.hget(keys.RUN_BY_INCIDENT, incident_id)
                     if existing is not None:
-                        found = await self._existing(existing.decode(), playbook_id, once)
+                        found = await self._existing(model.text(existing), playbook_id, once)
                         if found is not None:
                             return found
                     now = self.clock()

@@ -46,7 +46,7 @@ ESCALATION_TITLE = "升级 Escalation: {title}"
 ESCALATION_TEXT = "【升级 {n}】{step_title}（{step}）未按时完成 / is late. Run {run}, {subject}"
 
 
-def _unpack(raw: bytes) -> Any:
+def _unpack(raw: Any) -> Any:
     return msgpack.unpackb(raw, raw=False)
 
 
@@ -90,9 +90,10 @@ class TimerLoop:
         """Fire every timer due now; returns how many were fired (or handed to a task)."""
         now = self.runner.clock()
         due = await self.redis.zrangebyscore(keys.RUN_TIMERS, "-inf", now, start=0, num=limit)
-        members, deliveries = [], []
+        members: list[str] = []
+        deliveries: list[str] = []
         for raw in due:
-            member = raw.decode()
+            member = model.text(raw)
             (deliveries if await self._is_delivery(member) else members).append(member)
         if not self.runner.actions:
             deliveries = []  # left for a process that can send (the monitor's loop)
@@ -143,10 +144,10 @@ class TimerLoop:
 
     async def _effect(self, member: str, run_id: str, step_id: str) -> None:
         raw = await self.redis.hget(keys.RUN_EFFECTS, member)
-        payload = _unpack(raw) if raw is not None else {"type": "gone"}
+        payload: dict[str, Any] = _unpack(raw) if raw is not None else {"type": "gone"}
         kind = payload["type"]
         if kind == "audit" and self.runner.audit is not None:
-            record = payload["record"]
+            record: dict[str, Any] = payload["record"]
             # The timer member names the record: a repeat after a crash is recognisable.
             await self.runner.audit.append(
                 **{**record, "details": {**record["details"], "fx": member}}
