@@ -96,6 +96,8 @@ def run_list(args: argparse.Namespace) -> int:
             when = "by hand only"
         else:
             when = ", ".join(trigger.kinds or trigger.rules) + f" >= {trigger.min_severity}"
+            if trigger.subjects:
+                when += f" on {trigger.subjects[0]}…"
         print(
             f"{playbook.id:<16} {len(playbook.steps):>2} steps  {when:<28} "
             f"{playbook.title_zh} / {playbook.title_en}"
