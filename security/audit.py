@@ -27,11 +27,12 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from redis.exceptions import ResponseError
 
 from core import keys
@@ -50,6 +51,7 @@ from security.audit_files import AuditFiles, last_record, read_checkpoints, read
 from security.signer import (
     AuditSigner,
     SignerError,
+    default_public_keys,
     generate_signing_key,
     load_signer,
 )
@@ -118,9 +120,12 @@ class AuditLog:
         checkpoint_interval_s: float = 60.0,
         segment_records: int = 100_000,
         tick_s: float = 1.0,
+        public_keys: Sequence[Ed25519PublicKey] = (),
     ) -> None:
         self.redis = redis
         self.signer = signer
+        self.public_keys = list(public_keys) or ([signer.public_key] if signer else [])
+        """Keys the files are verified with before a restore (current and retired)."""
         self.files_dir = Path(files_dir) if files_dir else None
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval_s = checkpoint_interval_s
@@ -353,7 +358,7 @@ class AuditLog:
         """The files' checkpoints, after the files verified (chain only without a key)."""
         assert self.files_dir is not None
         checkpoints = read_checkpoints(self.files_dir)
-        pinned = [self.signer.public_key] if self.signer else []
+        pinned = self.public_keys
         result = verify_records(read_records(self.files_dir), checkpoints if pinned else [], pinned)
         if not result.ok:
             raise AuditIntegrityError(
@@ -463,9 +468,13 @@ def open_audit(config: Config, redis: aioredis.Redis, *, create_keys: bool = Fal
         else:
             logger.warning("no audit signing key in %s: checkpoints are not signed here", keys_dir)
             signer = None
+    pinned = list(default_public_keys(keys_dir).values())
+    if signer is not None and signer.public_key not in pinned:
+        pinned.append(signer.public_key)
     return AuditLog(
         redis,
         signer,
+        public_keys=pinned,
         files_dir=config.path("audit"),
         checkpoint_every=config.security.checkpoint_every,
         checkpoint_interval_s=config.security.checkpoint_interval_s,

@@ -349,3 +349,31 @@ async def test_cli_export_refuses_a_tampered_log_or_an_unsigned_range(
     assert code == 1
     assert message in capsys.readouterr().err
     assert not (data_dir / "b.json").exists()
+
+
+async def test_after_a_signing_key_change_old_checkpoints_still_verify_and_restore(
+    redis_client: aioredis.Redis, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.config import load_config
+    from security.audit import open_audit
+
+    config = load_config(f'data_dir = "{data_dir}"\n')
+    old = open_audit(config, redis_client, create_keys=True)
+    await fill(old, 4)
+    await old.checkpoint()
+    await old.mirror()
+    old.close()
+    keys_dir = data_dir / "keys"
+    (keys_dir / "audit-signing.pub.pem").rename(keys_dir / "audit-signing-2026-11.pub.pem")
+    generate_signing_key(keys_dir, overwrite=True)  # the retired public key stays pinned
+    await redis_client.flushall()
+
+    new = open_audit(config, redis_client)
+    assert (await new.append("bob", "admin", "keys.rotate", "audit"))["seq"] == 5
+    await new.checkpoint()
+    await new.mirror()
+    new.close()
+    key_ids = {c["key_id"] for c in read_checkpoints(data_dir / "audit")}
+    assert len(key_ids) == 2
+    assert main(["audit", "verify", "--data-dir", str(data_dir)]) == 0
+    assert "verified 5 records, 2 checkpoints" in capsys.readouterr().out
