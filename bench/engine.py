@@ -15,9 +15,11 @@ Run: python bench/engine.py [--events 1000000] [--rate 2000]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import random
+import tempfile
 import time
 
 import msgpack
@@ -32,6 +34,7 @@ from core.events import (
     Heartbeat,
     QueueStats,
     SocialMention,
+    encode_batch,
 )
 from monitor.engine import Engine
 from monitor.service import build_engine
@@ -169,6 +172,37 @@ def run(engine: Engine, events: list[Event], batch: int) -> tuple[float, int]:
     return time.perf_counter() - start, actions
 
 
+async def through_service(events: list[Event], batch: int) -> tuple[float, int]:
+    """The monitor service on a private Redis: XREADGROUP, engine, checkpoint + XACK."""
+    import dataclasses
+
+    import redis.asyncio as aioredis
+
+    from core.bus import EventProducer
+    from core.config import MonitorConfig
+    from core.redis_server import EmbeddedRedis
+    from monitor.service import MonitorService
+
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(tmp, persistent=False) as server:
+        redis = aioredis.Redis.from_url(server.url)
+        producer = EventProducer(redis, maxlen=10_000_000)
+        blobs = [encode_batch(events[i : i + batch]) for i in range(0, len(events), batch)]
+        await producer.publish(blobs)
+        config = dataclasses.replace(
+            Config(data_dir=tmp),
+            monitor=MonitorConfig(tick_s=0.0, block_ms=10, read_count=20),
+        )
+        service = MonitorService(redis, config, consumer_name="bench")
+        await service.start()
+        start = time.perf_counter()
+        while service.engine.stats.events < len(events):
+            await service.step()
+        await service.commit(force=True)
+        took = time.perf_counter() - start
+        await redis.aclose()
+    return took, service.batches
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -210,6 +244,13 @@ def main() -> None:
     blob = msgpack.packb(engine.snapshot(), use_bin_type=True)
     took = time.perf_counter() - start
     print(f"  checkpoint snapshot: {len(blob) / 1024:,.0f} KiB in {took * 1000:.1f} ms")
+
+    n = min(len(events), 200_000)
+    seconds, batches = asyncio.run(through_service(events[:n], args.batch))
+    print(
+        f"monitor service on Redis (read, decode, engine, checkpoint+ack):"
+        f"{n / seconds:10,.0f} events/s ({batches} entries of {args.batch})"
+    )
 
 
 if __name__ == "__main__":
