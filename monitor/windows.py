@@ -50,7 +50,9 @@ class Trend:
         if self.fed == 0:
             self.s1 = self.s2 = value
         else:
-            a = self.alpha
+            # Until a time constant has passed, a running mean: the first bucket
+            # must not weigh as if it stood for the whole past.
+            a = max(self.alpha, 1.0 / (self.fed + 1))
             self.s1 += a * (value - self.s1)
             self.s2 += a * (self.s1 - self.s2)
         self.fed += 1

@@ -1,0 +1,244 @@
+"""Opinion detector: public-opinion events (舆情) per watched topic.
+
+Subject: the topic. Three rules:
+
+- ``opinion.volume``: mentions in the window against the topic's own
+  trend-following baseline, judged by the Poisson tail probability of the
+  count (a z-score floods at low counts) plus a minimum count and a ratio.
+- ``opinion.negative_share``: the share of negative mentions in the window
+  above a floor and well above the topic's usual share.
+- ``opinion.high_reach``: one negative post by an author with many followers
+  that uses complaint words (投诉, 曝光, 维权, 315, 避雷...); it stays active
+  for ``high_reach_hold_s`` after the post. The author is shown masked.
+
+Sentiment is the producer's when given, else :func:`monitor.sentiment.score`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from core.events import Event, SocialMention
+from monitor.detectors.base import Signal
+from monitor.rules import OpinionRules, Rules
+from monitor.sentiment import contains_any, score
+from monitor.windows import Ring, Trend, poisson_sf
+from security.pii import mask_text
+
+logger = logging.getLogger(__name__)
+
+MENTIONS, NEGATIVE = 0, 1
+COLD_S = 3600.0
+COLD_FACTOR = 3
+
+
+class _Topic:
+    __slots__ = ("post", "ring", "tenant")
+
+    def __init__(self, p: OpinionRules) -> None:
+        tau = p.baseline_tau_s / p.bucket_s
+        n = max(1, round(p.window_s / p.bucket_s)) + 3
+        self.ring = Ring(p.bucket_s, n, width=2, baselines={0: Trend(tau), 1: Trend(tau)})
+        self.post: dict[str, Any] | None = None  # the loudest high-reach complaint held
+        self.tenant: str | None = None
+
+
+class OpinionDetector:
+    """Mention volume, negative share and high-reach complaints per topic."""
+
+    name: ClassVar[str] = "opinion"
+    event_types: ClassVar[frozenset[str]] = frozenset({"social.mention"})
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self.base = rules.opinion.base
+        self.topics: dict[str, _Topic] = {}
+        self.signals: dict[str, Signal] = {}
+        self.dirty: set[str] = set()
+        self._scanned = -1
+
+    def observe(self, event: Event) -> None:
+        if type(event) is not SocialMention:
+            return
+        topic = self.topics.get(event.topic)
+        if topic is None:
+            topic = self.topics[event.topic] = _Topic(self.base)
+        p = self.rules.opinion.get(topic=event.topic)
+        sentiment = event.sentiment if event.sentiment is not None else score(event.text)
+        topic.ring.add(event.ts, 1.0, MENTIONS)
+        if sentiment <= p.negative_below:
+            topic.ring.add(event.ts, 1.0, NEGATIVE)
+        topic.tenant = event.tenant
+        followers = event.followers or 0
+        if followers >= p.high_reach_followers and sentiment <= p.high_reach_sentiment:
+            words = contains_any(event.text, p.complaint_words)
+            if words:
+                self._hold_post(topic, event, sentiment, words)
+                self.dirty.add(event.topic)
+
+    def _hold_post(
+        self, topic: _Topic, e: SocialMention, sentiment: float, words: list[str]
+    ) -> None:
+        held = topic.post
+        if held is not None and held["followers"] > (e.followers or 0):
+            held["until"] = max(held["until"], e.ts)  # the loudest post stays, the clock restarts
+            return
+        topic.post = {
+            "ts": e.ts,
+            "until": e.ts,
+            "platform": e.platform,
+            "followers": e.followers or 0,
+            "author": _mask_author(e.author),
+            "url": e.url,
+            "excerpt": mask_text(e.text[:140]),
+            "sentiment": round(sentiment, 2),
+            "complaint_words": words,
+        }
+
+    def evaluate(self, watermark: float) -> list[Signal]:
+        bucket = int(watermark // self.base.bucket_s)
+        names: Any = self.topics if bucket != self._scanned else self.dirty
+        self._scanned = bucket
+        for name in list(names):
+            self._judge(name, self.topics[name], watermark)
+        self.dirty.clear()
+        return list(self.signals.values())
+
+    def _judge(self, name: str, topic: _Topic, w: float) -> None:
+        p = self.rules.opinion.get(topic=name)
+        topic.ring.advance(w)
+        self._set(
+            f"opinion.volume|{name}",
+            _volume(name, topic, p, w, self.signals) if p.enabled else None,
+        )
+        self._set(
+            f"opinion.negative_share|{name}",
+            _negative(name, topic, p, w, self.signals) if p.enabled else None,
+        )
+        post = topic.post
+        if post is not None and w - post["until"] > p.high_reach_hold_s:
+            topic.post = post = None
+        self._set(
+            f"opinion.high_reach|{name}", _high_reach(name, post, p) if post and p.enabled else None
+        )
+
+    def _set(self, fingerprint: str, signal: Signal | None) -> None:
+        if signal is None:
+            self.signals.pop(fingerprint, None)
+        else:
+            self.signals[fingerprint] = signal
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "topics": {
+                n: {"ring": t.ring.snapshot(), "post": t.post, "tenant": t.tenant}
+                for n, t in self.topics.items()
+            },
+            "active": sorted(self.signals),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.topics.clear()
+        self.signals.clear()
+        self._scanned = -1
+        for name, saved in state.get("topics", {}).items():
+            topic = self.topics[name] = _Topic(self.base)
+            topic.ring.restore(saved["ring"])
+            topic.post = saved.get("post")
+            topic.tenant = saved.get("tenant")
+        for fingerprint in state.get("active", ()):
+            rule, _, subject = fingerprint.partition("|")
+            self.signals[fingerprint] = _signal(rule, subject, "minor", "", {}, self.base)
+
+
+def _signal(
+    rule: str, subject: str, severity: str, title: str, evidence: dict, p: OpinionRules
+) -> Signal:
+    return Signal(
+        rule=rule,
+        kind="opinion",
+        subject=subject,
+        severity=severity,
+        title=title,
+        evidence={"topic": subject, **evidence},
+        for_s=p.for_s,
+        keep_firing_for_s=p.keep_firing_for_s,
+    )
+
+
+def _volume(name: str, topic: _Topic, p: OpinionRules, w: float, active: dict) -> Signal | None:
+    ring = topic.ring
+    observed = ring.complete_sum(p.window_s, w, MENTIONS)
+    expected = max(ring.expected(p.window_s, w, MENTIONS), p.floor_per_window)
+    ratio = observed / expected
+    # A topic without an hour of history (new, or just installed) needs 3x the count.
+    minimum = p.min_count * (1 if ring.warm(MENTIONS) >= COLD_S else COLD_FACTOR)
+    if f"opinion.volume|{name}" in active:
+        holds = ratio >= 1.5 and observed >= p.min_count / 2
+    else:
+        tail = poisson_sf(observed, expected) if observed >= minimum else 1.0
+        holds = observed >= minimum and ratio >= p.ratio and tail < p.p_value
+    if not holds:
+        return None
+    severity = (
+        "critical" if ratio >= p.critical_ratio else "major" if ratio >= p.major_ratio else "minor"
+    )
+    minutes = p.window_s / 60
+    title = (
+        f"Mentions of {name} up {ratio:.1f}x: {observed:.0f} in {minutes:g} min "
+        f"({expected:.1f} expected)"
+    )
+    evidence = {
+        "mentions": int(observed),
+        "expected": round(expected, 1),
+        "ratio": round(ratio, 2),
+        "p_value": poisson_sf(observed, expected),
+        "window_s": p.window_s,
+    }
+    return _signal("opinion.volume", name, severity, title, evidence, p)
+
+
+def _negative(name: str, topic: _Topic, p: OpinionRules, w: float, active: dict) -> Signal | None:
+    ring = topic.ring
+    mentions = ring.complete_sum(p.window_s, w, MENTIONS)
+    negative = ring.complete_sum(p.window_s, w, NEGATIVE)
+    if negative < p.min_negative or mentions <= 0:
+        return None
+    share = negative / mentions
+    base_mentions = ring.baselines[MENTIONS].smooth()
+    usual = ring.baselines[NEGATIVE].smooth() / base_mentions if base_mentions > 0 else 0.0
+    if ring.warm(NEGATIVE) >= COLD_S:
+        bar = max(p.negative_share, usual + p.negative_share_rise)
+    else:  # no usual share known yet: only a clearly one-sided window counts
+        bar = max(p.negative_share + p.negative_share_rise, 0.75)
+    if f"opinion.negative_share|{name}" in active:
+        bar -= 0.1
+    if share < bar:
+        return None
+    severity = "major" if share >= 0.75 and negative >= 2 * p.min_negative else "minor"
+    title = f"{share:.0%} of mentions of {name} are negative ({negative:.0f} of {mentions:.0f})"
+    evidence = {
+        "negative": int(negative),
+        "mentions": int(mentions),
+        "share": round(share, 3),
+        "usual_share": round(usual, 3),
+    }
+    return _signal("opinion.negative_share", name, severity, title, evidence, p)
+
+
+def _high_reach(name: str, post: dict[str, Any], p: OpinionRules) -> Signal:
+    followers = post["followers"]
+    severity = "critical" if followers >= p.critical_followers else "major"
+    title = (
+        f"High-reach complaint about {name} on {post['platform']} "
+        f"({followers:,} followers): {', '.join(post['complaint_words'][:3])}"
+    )
+    evidence = {k: v for k, v in post.items() if k != "until"}
+    return _signal("opinion.high_reach", name, severity, title, evidence, p)
+
+
+def _mask_author(author: str | None) -> str | None:
+    if not author:
+        return None
+    return author[:1] + "***"

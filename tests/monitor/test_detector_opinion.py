@@ -1,0 +1,168 @@
+"""Opinion detector: mention streams -> signals, including the quiet cases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from core.events import Event, SocialMention
+from monitor.detectors import drive
+from monitor.detectors.opinion import OpinionDetector
+from monitor.rules import load_rules
+
+T0 = 1_763_000_000.0
+HOUR = 3600.0
+NEUTRAL = "请问这款什么时候有货"
+NEGATIVE = "客服太差了，等了半天没人理"
+
+
+def mentions(
+    per_10min: Callable[[float], float],
+    hours: float,
+    *,
+    topic: str = "brand-x",
+    negative_share: Callable[[float], float] = lambda t: 0.1,
+) -> list[Event]:
+    """Evenly spaced mentions; every k-th one negative to match the share."""
+    out: list[Event] = []
+    t, k, neg_carry = 0.0, 0, 0.0
+    while t < hours * HOUR:
+        rate = per_10min(t)
+        if rate <= 0:
+            t += 60.0
+            continue
+        neg_carry += negative_share(t)
+        negative = neg_carry >= 1.0
+        neg_carry -= 1.0 if negative else 0.0
+        out.append(
+            SocialMention(
+                ts=T0 + t,
+                source="listener",
+                platform="weibo",
+                topic=topic,
+                text=NEGATIVE if negative else NEUTRAL,
+                followers=300,
+            )
+        )
+        k += 1
+        t += 600.0 / rate
+    return out
+
+
+def post(followers: int, text: str, at: float = 2 * HOUR, sentiment: float | None = None) -> Event:
+    return SocialMention(
+        ts=T0 + at,
+        source="listener",
+        platform="weibo",
+        topic="brand-x",
+        text=text,
+        author="大V张三",
+        followers=followers,
+        url="https://weibo.example/1",
+        sentiment=sentiment,
+    )
+
+
+def spike(
+    base: float, peak: float, at: float = 2 * HOUR, for_s: float = 900
+) -> Callable[[float], float]:
+    return lambda t: peak if at <= t < at + for_s else base
+
+
+COMPLAINT = "曝光！这家店卖假货，投诉无门，大家避雷"
+
+CASES = [
+    (
+        "a jump from 6 to 80 mentions per 10 min is critical",
+        lambda: mentions(spike(6, 80), 2.5),
+        [("opinion.volume", "brand-x", "critical")],
+    ),
+    (
+        "a jump from 6 to 30 is major",
+        lambda: mentions(spike(6, 30), 2.5),
+        [("opinion.volume", "brand-x", "major")],
+    ),
+    ("steady chatter does not fire", lambda: mentions(lambda t: 8, 3), []),
+    (
+        "a small topic going from 1 to 8 stays under the minimum count",
+        lambda: mentions(spike(1, 8), 2.5),
+        [],
+    ),
+    (
+        "a topic first seen at 25 per 10 min is not an event",
+        lambda: mentions(lambda t: 25, 0.5),
+        [],
+    ),
+    (
+        "a new topic exploding to 90 per 10 min is one",
+        lambda: mentions(lambda t: 90, 0.5),
+        [("opinion.volume", "brand-x", "critical")],
+    ),
+    (
+        "negative share rising from 10 % to 80 % fires",
+        lambda: mentions(lambda t: 30, 2.5, negative_share=lambda t: 0.8 if t >= 2 * HOUR else 0.1),
+        [("opinion.negative_share", "brand-x", "major")],
+    ),
+    (
+        "a complaint-heavy topic at its usual 60 % does not fire",
+        lambda: mentions(
+            lambda t: 20, 2.5, negative_share=lambda t: 0.65 if t >= 2 * HOUR else 0.6
+        ),
+        [],
+    ),
+    (
+        "a 500k-follower complaint is major",
+        lambda: [post(500_000, COMPLAINT)],
+        [("opinion.high_reach", "brand-x", "major")],
+    ),
+    (
+        "a 2M-follower complaint is critical",
+        lambda: [post(2_000_000, COMPLAINT)],
+        [("opinion.high_reach", "brand-x", "critical")],
+    ),
+    (
+        "a high-reach compliment does not fire",
+        lambda: [post(2_000_000, "客服很耐心，好评，推荐")],
+        [],
+    ),
+    (
+        "a high-reach negative post without complaint words does not fire",
+        lambda: [post(2_000_000, "今天物流有点慢")],
+        [],
+    ),
+    ("a small account's complaint does not fire", lambda: [post(900, COMPLAINT)], []),
+    (
+        "a complaint word in a post the producer scored positive does not fire",
+        lambda: [post(500_000, "感谢客服帮我投诉成功", sentiment=0.6)],
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "events", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_opinion_cases(name: str, events: Callable[[], list[Event]], expected: list) -> None:
+    evs = events()
+    trace = drive(OpinionDetector(load_rules()), evs, step_s=5.0, until=max(e.ts for e in evs) + 60)
+    assert trace.fired() == expected
+
+
+def test_high_reach_evidence_is_masked_and_expires() -> None:
+    text = COMPLAINT + " 联系我 13812345678"
+    trace = drive(OpinionDetector(load_rules()), [post(500_000, text)], until=T0 + 2 * HOUR + 2000)
+    evidence = trace.seen["opinion.high_reach|brand-x"].last.evidence
+    assert evidence["author"] == "大***"
+    assert "13812345678" not in evidence["excerpt"]
+    assert "138****5678" in evidence["excerpt"]
+    assert trace.active_at_end == []
+
+
+def test_opinion_state_round_trips() -> None:
+    events = mentions(spike(6, 80), 2.5)
+    cut = T0 + 2 * HOUR + 120
+    first = OpinionDetector(load_rules())
+    drive(first, [e for e in events if e.ts < cut], step_s=5.0)
+    second = OpinionDetector(load_rules())
+    second.restore(first.snapshot())
+    trace = drive(second, [e for e in events if e.ts >= cut], step_s=5.0)
+    assert trace.fired() == [("opinion.volume", "brand-x", "critical")]
