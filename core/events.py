@@ -260,7 +260,7 @@ def validate_body(body: bytes, fmt: Literal["json", "msgpack"]) -> BatchResult:
     fast = _MSGPACK_BATCH if fmt == "msgpack" else _JSON_BATCH
     try:
         events = fast.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, ValueError):
         pass  # some event is bad (or the body is): the careful path names each one
     else:
         _check_count(len(events))
@@ -429,7 +429,7 @@ def decode_json_body(body: bytes) -> Any:
     _check_body_size(body)
     try:
         return _JSON_ANY.decode(body)
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError, ValueError):
         pass
     try:  # the standard library also reads NaN / Infinity, which we then name per field
         return json.loads(body)
@@ -446,7 +446,7 @@ def decode_msgpack_body(body: bytes) -> Any:
         return _MSGPACK_ANY.decode(body)
     except RecursionError:
         raise BatchError("body is not valid msgpack: nested too deeply") from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, ValueError) as exc:  # ValueError: bad UTF-8 in a string
         reason = "extra data after the batch" if "trailing" in str(exc).lower() else str(exc)
         raise BatchError(f"body is not valid msgpack: {reason}") from None
 

@@ -216,6 +216,7 @@ def test_a_batch_over_the_event_limit_is_413() -> None:
         (b"", "empty"),
         (b"{not json", "not valid JSON"),
         (b"\xff\xfe\x00", "not valid JSON"),
+        (b'[{"type": "\xc3"}]', "not valid JSON"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
         (b"x" * (MAX_BODY_BYTES + 1), "larger than"),
     ],
@@ -233,6 +234,7 @@ def test_bad_json_bodies_raise_a_clear_batch_error(body: bytes, reason: str) -> 
         (msgpack.packb([1]) + b"\x01", "extra data"),
         (b"\x91" * 5000 + b"\x90", "not valid msgpack"),
         (gzip.compress(b"[]"), "not valid msgpack"),
+        (b"\x91\xa2\x80\x81", "not valid msgpack"),  # a string that is not UTF-8
     ],
 )
 def test_bad_msgpack_bodies_raise_a_clear_batch_error(body: bytes, reason: str) -> None:
