@@ -34,9 +34,9 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.codec import cpu_model, mix  # noqa: E402
-from core.events import encode_batch, validate_body  # noqa: E402
-from core.redis_server import EmbeddedRedis, free_port  # noqa: E402
+from bench.codec import cpu_model, mix
+from core.events import encode_batch, validate_body
+from core.redis_server import EmbeddedRedis, free_port
 
 BATCH = 1000
 TOKEN = "bench-admin-token-0123456789"
@@ -76,7 +76,7 @@ async def wait_ready(url: str, timeout: float = 20.0) -> None:
     raise RuntimeError("collector did not start")
 
 
-# --- producers -----------------------------------------------------------------------------------
+# --- producers --------------------------------------------------------------------------
 
 
 def bodies(tag: str, batches: int, with_ids: bool) -> list[bytes]:
@@ -177,7 +177,7 @@ def run_producers(
     }
 
 
-# --- raw limit -----------------------------------------------------------------------------------
+# --- raw limit --------------------------------------------------------------------------
 
 
 async def raw_xadd(redis_url: str, batches: int) -> float:
@@ -199,7 +199,7 @@ async def raw_xadd(redis_url: str, batches: int) -> float:
     return len(encoded) * BATCH / elapsed
 
 
-# --- main ------------------------------------------------------------------------------------------
+# --- main -------------------------------------------------------------------------------
 
 
 def main() -> None:
