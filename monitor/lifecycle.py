@@ -100,7 +100,8 @@ class Action:
     """Something the service must do to the incident store."""
 
     op: str
-    """``fire`` (open or update the incident) or ``clear`` (the condition resolved)."""
+    """``fire`` (open or update the incident), ``clear`` (the condition resolved) or
+    ``note`` (a timeline note: ``flapping`` / ``settled``)."""
     signal: Signal
     """The signal, evidence enriched with lifecycle facts (inhibited_by, silenced_by...)."""
     at: float
@@ -108,7 +109,7 @@ class Action:
     notify: bool = True
     """Whether people should be told (false: flapping, inhibited, silenced, rolled up)."""
     reason: str = ""
-    """``opened``, ``severity``, ``refired``, ``rollup``, ``cleared``."""
+    """``opened``, ``severity``, ``rollup``, ``cleared``, ``flapping``, ``settled``."""
     auto_resolve: bool = False
     """For ``clear``: resolve the incident (else only a timeline note)."""
 
@@ -160,7 +161,7 @@ class Lifecycle:
             alert.flips.append(at)
         elif not alert.active:
             alert.active = True
-            self._flip(alert, at)
+            self._flip(alert, at, actions)
             if alert.state == INACTIVE:
                 alert.state, alert.since, alert.rolled_up = PENDING, at, False
         alert.signal = sig
@@ -177,9 +178,9 @@ class Lifecycle:
         alert = self._alerts[fp]
         if alert.active:
             alert.active = False
-            self._flip(alert, at)
+            self._flip(alert, at, actions)
         else:
-            self._prune(alert, at)
+            self._prune(alert, at, actions)
         if alert.state in (PENDING, INACTIVE):
             self._forget_or_keep(fp, alert)
             return
@@ -191,19 +192,24 @@ class Lifecycle:
         if at - alert.since >= keep:
             self._resolved(fp, alert, at, actions)
 
-    def _flip(self, alert: _Alert, at: float) -> None:
+    def _flip(self, alert: _Alert, at: float, actions: list[Action]) -> None:
         alert.flips.append(at)
-        self._prune(alert, at)
+        self._prune(alert, at, actions)
 
-    def _prune(self, alert: _Alert, at: float) -> None:
+    def _prune(self, alert: _Alert, at: float, actions: list[Action]) -> None:
         flips = alert.flips
         horizon = at - self.config.flap_window_s
         while flips and flips[0] < horizon:
             flips.pop(0)
-        if not alert.flapping and len(flips) >= self.config.flap_threshold:
+        was = alert.flapping
+        if not was and len(flips) >= self.config.flap_threshold:
             alert.flapping = True
-        elif alert.flapping and len(flips) <= self.config.flap_threshold // 2:
+        elif was and len(flips) <= self.config.flap_threshold // 2:
             alert.flapping = False
+        if was != alert.flapping and alert.signal and alert.state in (FIRING, RESOLVING):
+            # A timeline note on the open incident: why it stays open and quiet.
+            reason = "flapping" if alert.flapping else "settled"
+            actions.append(Action("note", alert.signal, at, notify=False, reason=reason))
 
     def _forget_or_keep(self, fp: str, alert: _Alert) -> None:
         # An alert that is not firing is forgotten unless its recent flips are

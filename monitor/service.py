@@ -114,8 +114,10 @@ class ActionApplier:
                 continue
             if action.op == "fire":
                 await self.fire(action, dedupe_key=f"t:{mark[0]}:{mark[1]}")
-            else:
+            elif action.op == "clear":
                 await self._clear(action)
+            else:
+                await self._note(action)
             # Remembered right after the write: only a crash in between these two
             # round trips could apply one action twice.
             await self.redis.hset(keys.ENGINE_APPLIED, fp, f"{mark[0]}:{mark[1]}")
@@ -165,6 +167,13 @@ class ActionApplier:
             except Exception:
                 logger.exception("incident hook failed incident=%s", result.incident.id)
         return result
+
+    async def _note(self, action: Action) -> None:
+        sig = action.signal
+        incident = await self.store.open_for(sig.rule, sig.subject)
+        if incident is not None:
+            entry = {"at": action.at, "event": action.reason, "actor": "engine"}
+            await self.store.add_timeline(incident.id, entry)
 
     async def _clear(self, action: Action) -> None:
         sig = action.signal
