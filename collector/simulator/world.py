@@ -186,9 +186,15 @@ class World:
                 "handle_s": round(finish - contact.arrived - wait, 1),
             }
             if self.rng.random() < 0.3:
-                extra["csat"] = self.rng.choices((5, 4, 3, 2, 1), (70, 22, 5, 2, 1))[0]
+                extra["csat"] = self._rating(wait, q.spec.sla_s)
             out.append(self._contact(q.spec, ts, contact.cid, "completed", **extra))
         return out
+
+    def _rating(self, wait: float, sla_s: float) -> int:
+        """Satisfaction 1-5: about 97 % satisfied (4-5) when served in time, far less after
+        a long wait (the documents' target is 95 %)."""
+        weights = (80, 17, 2, 0.7, 0.3) if wait <= 2 * sla_s else (25, 35, 20, 12, 8)
+        return self.rng.choices((5, 4, 3, 2, 1), weights)[0]
 
     def _abandon(self, q: _QueueState, ts: float) -> list[dict[str, Any]]:
         out = []

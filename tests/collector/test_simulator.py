@@ -150,3 +150,16 @@ def test_simulate_out_writes_the_events_and_the_expected_incidents(tmp_path: Pat
     count, _ = write_file("double11-peak", tmp_path / "again.jsonl", seed=3)
     assert count == len(lines)
     assert (tmp_path / "again.jsonl").read_text(encoding="utf-8") == out.read_text("utf-8")
+
+
+@pytest.mark.parametrize("name", ["normal", "all"])
+def test_replaying_a_scenario_opens_exactly_the_expected_incidents(
+    tmp_path: Path, name: str
+) -> None:
+    pytest.importorskip("monitor.detectors.leak", reason="the leak detector is not built yet")
+    events, incidents = tmp_path / f"{name}.jsonl", tmp_path / "incidents.jsonl"
+    write_file(name, events, seed=11)
+    assert main(["replay", str(events), "--out", str(incidents), "--data-dir", str(tmp_path)]) == 0
+    opened = [json.loads(line) for line in incidents.read_text("utf-8").splitlines()]
+    expected = {(e["kind"], e["subject"]) for e in expected_incidents(name)}
+    assert {(i["kind"], i["subject"]) for i in opened} == expected
