@@ -26,7 +26,6 @@ import json
 import logging
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,15 +38,17 @@ from core import keys
 from core.config import Config
 from security.audit_chain import (
     GENESIS,
+    AuditConflict,
+    AuditError,
+    AuditIntegrityError,
     Frontier,
     canonical,
     checkpoint_message,
     clean_details,
     record_hash,
     utc_now,
-    verify_records,
 )
-from security.audit_files import AuditFiles, last_record, read_checkpoints, read_records
+from security.audit_files import AuditMirror
 from security.signer import (
     AuditSigner,
     SignerError,
@@ -74,38 +75,6 @@ redis.call('HSET', KEYS[1], 'seq', ARGV[3], 'hash', ARGV[4])
 return {1, ARGV[3], ARGV[4]}
 """
 
-_RESTORE_LUA = """
-local cur = redis.call('HMGET', KEYS[1], 'seq', 'hash')
-if (cur[1] or '0') ~= ARGV[1] or (cur[2] or '') ~= ARGV[2] then
-  redis.call('DEL', KEYS[3])
-  return 0
-end
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  if redis.call('EXISTS', KEYS[2]) == 0 then
-    redis.call('RENAME', KEYS[3], KEYS[2])
-  else
-    for _, e in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do
-      redis.call('XADD', KEYS[2], e[1], e[2][1], e[2][2])
-    end
-    redis.call('DEL', KEYS[3])
-  end
-end
-redis.call('HSET', KEYS[1], 'seq', ARGV[3], 'hash', ARGV[4])
-return 1
-"""
-
-
-class AuditError(Exception):
-    """The audit log could not do what was asked."""
-
-
-class AuditConflict(AuditError):
-    """An append lost the race for the chain head too many times."""
-
-
-class AuditIntegrityError(AuditError):
-    """Redis and the files disagree, or the chain in Redis is broken: a human must look."""
-
 
 class AuditLog:
     """Append to, read, checkpoint and mirror the audit chain."""
@@ -126,16 +95,13 @@ class AuditLog:
         self.signer = signer
         self.public_keys = list(public_keys) or ([signer.public_key] if signer else [])
         """Keys the files are verified with before a restore (current and retired)."""
-        self.files_dir = Path(files_dir) if files_dir else None
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval_s = checkpoint_interval_s
-        self.segment_records = segment_records
         self.tick_s = tick_s
         self._append_script = redis.register_script(_APPEND_LUA)
-        self._restore_script = redis.register_script(_RESTORE_LUA)
         self._head: tuple[int, str] = (0, "")
         self._frontier: Frontier | None = None
-        self._files: AuditFiles | None = None
+        self._mirror = AuditMirror(self, files_dir, segment_records) if files_dir else None
         self._lock = asyncio.Lock()
         self.conflicts = 0
         """Appends that lost the race for the head and were retried (a metric)."""
@@ -289,120 +255,20 @@ class AuditLog:
                 prev = record["hash"]
         return prev
 
-    # Files: mirror and restore -------------------------------------------------
+    # Files: mirror and restore (security.audit_files.AuditMirror) ------------------
 
-    def _writer(self) -> AuditFiles | None:
-        if self.files_dir is None:
-            return None
-        if self._files is None:
-            files = AuditFiles(self.files_dir, self.segment_records)
-            if not files.open():
-                logger.warning("another process mirrors %s: not mirroring", self.files_dir)
-                self.files_dir = None
-                return None
-            self._files = files
-        return self._files
+    @property
+    def files_dir(self) -> Path | None:
+        """Directory of the mirrored files (None without one, or while another process mirrors)."""
+        return self._mirror.directory if self._mirror else None
 
     async def mirror(self) -> int:
         """Append records and checkpoints not yet in the files; return records written."""
-        files = self._writer()
-        if files is None:
-            return 0
-        written = 0
-        while records := await self.read(files.last_seq, READ_CHUNK):
-            first = records[0]
-            if files.last_seq and first.get("prev") != files.last_hash:
-                raise AuditIntegrityError(
-                    f"audit record {first.get('seq')} in Redis does not chain to the files"
-                )
-            written += await asyncio.to_thread(files.append_records, records)
-        checkpoints = await self.checkpoints(files.last_checkpoint)
-        if checkpoints:
-            await asyncio.to_thread(files.append_checkpoints, checkpoints)
-        return written
+        return await self._mirror.mirror() if self._mirror else 0
 
     async def restore(self) -> int:
         """Write back records the files hold and Redis lost; return how many."""
-        if self.files_dir is None or not self.files_dir.exists():
-            return 0
-        seq, head_hash = await self.head()
-        if self._files is not None:
-            files_last = self._files.last_seq
-        else:
-            last_line = await asyncio.to_thread(last_record, self.files_dir)
-            files_last = int(last_line["seq"]) if last_line else 0
-        if files_last <= seq:
-            return 0
-        if seq == 0 and await self.redis.exists(keys.AUDIT):
-            raise AuditIntegrityError("the audit stream exists but has no head")
-        checkpoints = await asyncio.to_thread(self._check_files)
-        temp = f"{keys.AUDIT}:restore:{uuid.uuid4().hex}"
-        try:
-            last = await self._stage(temp, seq, head_hash)
-        except BaseException:
-            await self.redis.delete(temp)
-            raise
-        done = await self._restore_script(  # it renames or deletes ``temp``
-            keys=[keys.AUDIT_HEAD, keys.AUDIT, temp],
-            args=[str(seq), head_hash, str(last["seq"]), last["hash"]],
-        )
-        if not done:
-            logger.info("audit restore lost the race to another process")
-            return 0
-        await self._restore_checkpoints(checkpoints)
-        restored = int(last["seq"]) - seq
-        logger.warning("audit restored from files records=%d head=%d", restored, last["seq"])
-        return restored
-
-    def _check_files(self) -> list[dict[str, Any]]:
-        """The files' checkpoints, after the files verified (chain only without a key)."""
-        assert self.files_dir is not None
-        checkpoints = read_checkpoints(self.files_dir)
-        pinned = self.public_keys
-        result = verify_records(read_records(self.files_dir), checkpoints if pinned else [], pinned)
-        if not result.ok:
-            raise AuditIntegrityError(
-                f"audit files fail verification at record {result.first_bad_seq}: {result.reason}"
-            )
-        return checkpoints
-
-    async def _stage(self, temp: str, seq: int, head_hash: str) -> dict[str, Any]:
-        """Copy the files' records after ``seq`` into the stream ``temp``; return the last."""
-        assert self.files_dir is not None
-        batch: list[dict[str, Any]] = []
-        last: dict[str, Any] = {}
-        for record in read_records(self.files_dir):
-            if record["seq"] == seq and record["hash"] != head_hash:
-                raise AuditIntegrityError(f"Redis and the audit files disagree at record {seq}")
-            if record["seq"] > seq:
-                batch.append(record)
-            if len(batch) >= READ_CHUNK:
-                await self._push(temp, batch)
-                last, batch = batch[-1], []
-        if batch:
-            await self._push(temp, batch)
-            last = batch[-1]
-        return last
-
-    async def _push(self, stream: str, records: list[dict[str, Any]]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for record in records:
-                pipe.xadd(stream, {"r": canonical(record)}, id=f"{record['seq']}-0")
-            await pipe.execute()
-
-    async def _restore_checkpoints(self, checkpoints: list[dict[str, Any]]) -> None:
-        last = await self.last_checkpoint()
-        last_size = int(last["size"]) if last else 0
-        for checkpoint in checkpoints:
-            if checkpoint["size"] > last_size:
-                try:
-                    await self.redis.xadd(
-                        keys.AUDIT_CHECKPOINTS,
-                        {"c": canonical(checkpoint)},
-                        id=f"{checkpoint['size']}-0",
-                    )
-                except ResponseError:
-                    continue
+        return await self._mirror.restore() if self._mirror else 0
 
     # The monitor's task -------------------------------------------------------
 
@@ -441,9 +307,8 @@ class AuditLog:
         return signed
 
     def close(self) -> None:
-        if self._files is not None:
-            self._files.close()
-            self._files = None
+        if self._mirror is not None:
+            self._mirror.close()
 
 
 def _text(value: Any) -> str:

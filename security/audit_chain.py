@@ -40,6 +40,18 @@ RECORD_FIELDS = ("seq", "at", "actor", "role", "action", "target", "outcome", "d
 CHECKPOINT_FIELDS = ("size", "head_hash", "root", "at", "key_id")
 
 
+class AuditError(Exception):
+    """The audit log could not do what was asked."""
+
+
+class AuditConflict(AuditError):
+    """An append lost the race for the chain head too many times."""
+
+
+class AuditIntegrityError(AuditError):
+    """Redis and the files disagree, or the chain in Redis is broken: a human must look."""
+
+
 MAX_STRING = 2000
 """Longest string kept in ``details``; longer ones are cut (the log is not a data store)."""
 
@@ -260,7 +272,7 @@ def _checked_checkpoints(checkpoints: Iterable[Mapping[str, Any]], after: int) -
             )
         if result and size < result[-1]["size"]:
             raise _Bad(size, f"checkpoint at seq {size} is out of order", checkpoint=True)
-        if size > after:
+        if size >= after:  # one exactly at the anchor proves the anchor's frontier
             result.append(cp)
     return result
 
@@ -291,6 +303,7 @@ def verify_records(
             prev=str(anchor["hash"]) if anchor else GENESIS,
             seq=start,
         )
+        walk.reach_checkpoints()
         for record in records:
             walk.record(record)
         _finish(walk, tail)
@@ -382,7 +395,7 @@ def make_bundle(
         "exported_at": utc_now(),
         "anchor": anchor,
         "records": chosen,
-        "checkpoints": [dict(cp) for cp in checkpoints if since <= cp["size"] <= end],
+        "checkpoints": [dict(cp) for cp in checkpoints if since - 1 <= cp["size"] <= end],
         "tail": tail,
     }
 

@@ -6,29 +6,58 @@ records) and ``checkpoints.jsonl``. Lines are only ever appended and fsynced.
 One process writes (the monitor's mirror task); an advisory ``flock`` on
 ``.lock`` makes a second writer stand aside instead of interleaving lines. A
 torn last line (a crash mid-write) is cut off on open: the record is still in
-Redis and is mirrored again.
+Redis and is mirrored again. :class:`AuditMirror` moves records both ways:
+Redis to the files, and back into a Redis that lost them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import logging
 import os
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-from security.audit_chain import canonical
+import redis.asyncio as aioredis
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from redis.exceptions import ResponseError
+
+from core import keys
+from security.audit_chain import AuditError, AuditIntegrityError, canonical, verify_records
 
 logger = logging.getLogger(__name__)
 
+_RESTORE_LUA = """
+local cur = redis.call('HMGET', KEYS[1], 'seq', 'hash')
+if (cur[1] or '0') ~= ARGV[1] or (cur[2] or '') ~= ARGV[2] then
+  redis.call('DEL', KEYS[3])
+  return 0
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    redis.call('RENAME', KEYS[3], KEYS[2])
+  else
+    for _, e in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do
+      redis.call('XADD', KEYS[2], e[1], e[2][1], e[2][2])
+    end
+    redis.call('DEL', KEYS[3])
+  end
+end
+redis.call('HSET', KEYS[1], 'seq', ARGV[3], 'hash', ARGV[4])
+return 1
+"""
+
+READ_CHUNK = 1000
 SEGMENT_PREFIX = "audit-"
 CHECKPOINTS_NAME = "checkpoints.jsonl"
 DEFAULT_SEGMENT_RECORDS = 100_000
 
 
-class AuditFileError(Exception):
+class AuditFileError(AuditError):
     """An audit file cannot be read, parsed or written."""
 
 
@@ -205,3 +234,150 @@ def _cut_torn_line(path: Path) -> None:
         handle.truncate(cut)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+class AuditLogLike(Protocol):
+    """What the mirror needs of ``security.audit.AuditLog``."""
+
+    redis: aioredis.Redis
+    public_keys: list[Ed25519PublicKey]
+
+    async def head(self) -> tuple[int, str]: ...
+    async def read(self, after: int = 0, limit: int = 500) -> list[dict[str, Any]]: ...
+    async def checkpoints(self, after: int = 0, limit: int = 10_000) -> list[dict[str, Any]]: ...
+    async def last_checkpoint(self) -> dict[str, Any] | None: ...
+
+
+class AuditMirror:
+    """Keeps the files and Redis in step: Redis -> files (mirror), files -> Redis (restore).
+
+    Restoring stages the missing records in a stream of its own, then one Lua
+    script moves them in and sets the head only if the head is still the one the
+    restore started from; so a restore racing an append (or another restore)
+    never forks the chain, and the files are verified before anything is written.
+    """
+
+    def __init__(self, log: AuditLogLike, directory: str | Path, segment_records: int) -> None:
+        self.log = log
+        self.directory: Path | None = Path(directory)
+        self.segment_records = segment_records
+        self._files: AuditFiles | None = None
+        self._restore_script = log.redis.register_script(_RESTORE_LUA)
+
+    def close(self) -> None:
+        if self._files is not None:
+            self._files.close()
+            self._files = None
+
+    def _writer(self) -> AuditFiles | None:
+        if self.directory is None:
+            return None
+        if self._files is None:
+            files = AuditFiles(self.directory, self.segment_records)
+            if not files.open():
+                logger.warning("another process mirrors %s: not mirroring", self.directory)
+                self.directory = None
+                return None
+            self._files = files
+        return self._files
+
+    async def mirror(self) -> int:
+        """Append records and checkpoints not yet in the files; return records written."""
+        files = self._writer()
+        if files is None:
+            return 0
+        written = 0
+        while records := await self.log.read(files.last_seq, READ_CHUNK):
+            first = records[0]
+            if files.last_seq and first.get("prev") != files.last_hash:
+                raise AuditIntegrityError(
+                    f"audit record {first.get('seq')} in Redis does not chain to the files"
+                )
+            written += await asyncio.to_thread(files.append_records, records)
+        checkpoints = await self.log.checkpoints(files.last_checkpoint)
+        if checkpoints:
+            await asyncio.to_thread(files.append_checkpoints, checkpoints)
+        return written
+
+    async def restore(self) -> int:
+        """Write back records the files hold and Redis lost; return how many."""
+        if self.directory is None or not self.directory.exists():
+            return 0
+        seq, head_hash = await self.log.head()
+        if self._files is not None:
+            files_last = self._files.last_seq
+        else:
+            last_line = await asyncio.to_thread(last_record, self.directory)
+            files_last = int(last_line["seq"]) if last_line else 0
+        if files_last <= seq:
+            return 0
+        if seq == 0 and await self.log.redis.exists(keys.AUDIT):
+            raise AuditIntegrityError("the audit stream exists but has no head")
+        checkpoints = await asyncio.to_thread(self._check_files)
+        temp = f"{keys.AUDIT}:restore:{uuid.uuid4().hex}"
+        try:
+            last = await self._stage(temp, seq, head_hash)
+        except BaseException:
+            await self.log.redis.delete(temp)
+            raise
+        done = await self._restore_script(  # it renames or deletes ``temp``
+            keys=[keys.AUDIT_HEAD, keys.AUDIT, temp],
+            args=[str(seq), head_hash, str(last["seq"]), last["hash"]],
+        )
+        if not done:
+            logger.info("audit restore lost the race to another process")
+            return 0
+        await self._restore_checkpoints(checkpoints)
+        restored = int(last["seq"]) - seq
+        logger.warning("audit restored from files records=%d head=%d", restored, last["seq"])
+        return restored
+
+    def _check_files(self) -> list[dict[str, Any]]:
+        """The files' checkpoints, after the files verified (chain only without a key)."""
+        assert self.directory is not None
+        checkpoints = read_checkpoints(self.directory)
+        pinned = self.log.public_keys
+        result = verify_records(read_records(self.directory), checkpoints if pinned else [], pinned)
+        if not result.ok:
+            raise AuditIntegrityError(
+                f"audit files fail verification at record {result.first_bad_seq}: {result.reason}"
+            )
+        return checkpoints
+
+    async def _stage(self, temp: str, seq: int, head_hash: str) -> dict[str, Any]:
+        """Copy the files' records after ``seq`` into the stream ``temp``; return the last."""
+        assert self.directory is not None
+        batch: list[dict[str, Any]] = []
+        last: dict[str, Any] = {}
+        for record in read_records(self.directory):
+            if record["seq"] == seq and record["hash"] != head_hash:
+                raise AuditIntegrityError(f"Redis and the audit files disagree at record {seq}")
+            if record["seq"] > seq:
+                batch.append(record)
+            if len(batch) >= READ_CHUNK:
+                await self._push(temp, batch)
+                last, batch = batch[-1], []
+        if batch:
+            await self._push(temp, batch)
+            last = batch[-1]
+        return last
+
+    async def _push(self, stream: str, records: list[dict[str, Any]]) -> None:
+        async with self.log.redis.pipeline(transaction=False) as pipe:
+            for record in records:
+                pipe.xadd(stream, {"r": canonical(record)}, id=f"{record['seq']}-0")
+            await pipe.execute()
+
+    async def _restore_checkpoints(self, checkpoints: list[dict[str, Any]]) -> None:
+        last = await self.log.last_checkpoint()
+        last_size = int(last["size"]) if last else 0
+        for checkpoint in checkpoints:
+            if checkpoint["size"] > last_size:
+                try:
+                    await self.log.redis.xadd(
+                        keys.AUDIT_CHECKPOINTS,
+                        {"c": canonical(checkpoint)},
+                        id=f"{checkpoint['size']}-0",
+                    )
+                except ResponseError:
+                    continue
