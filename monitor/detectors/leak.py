@@ -1,0 +1,284 @@
+"""Leak detector: customer data in agents' messages, and risky access to customer records.
+
+Subjects: the agent for messages, the actor for data access.
+
+- ``leak.pii_in_message``: a resident ID, bank card, mobile number or e-mail
+  (:mod:`security.pii`, at least ``min_confidence``) in an agent-side message
+  (``to_customer`` or ``internal``). Customers sending their own data
+  (``from_customer``) are never looked at. Evidence holds masked values only.
+- ``leak.bulk_export``: an export, download or print of ``bulk_records`` or more.
+- ``leak.unusual_access``: records viewed or searched by one actor in a short
+  window far above that actor's own baseline (or, without a baseline yet,
+  above an absolute figure).
+- ``leak.off_hours``: records touched outside the configured working hours.
+
+Each stays active for ``hold_s`` after its last evidence, so one episode is
+one incident, updated while it goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any, ClassVar
+
+from core.events import AgentMessage, DataAccess, Event
+from monitor.detectors.base import Signal
+from monitor.rules import LeakRules, Rules, parse_hours
+from monitor.windows import Ring, Trend
+from security.pii import CONFIDENCE_RANK, find_pii
+
+logger = logging.getLogger(__name__)
+
+MAX_KEPT = 20  # findings / accesses remembered per subject (bounded memory)
+AGENT_SIDE = frozenset({"to_customer", "internal"})
+VIEW_ACTIONS = frozenset({"view", "search"})
+
+
+class LeakDetector:
+    """PII in agent-side messages; bulk, unusual and off-hours data access."""
+
+    name: ClassVar[str] = "leak"
+    event_types: ClassVar[frozenset[str]] = frozenset({"agent.message", "data.access"})
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self.p: LeakRules = rules.leak.base
+        self.min_rank = CONFIDENCE_RANK[self.p.min_confidence]
+        self.hours = parse_hours(self.p.working_hours) or (0, 24 * 60)
+        self.exempt = frozenset(self.p.exempt_actors)
+        self.findings: dict[str, deque[dict[str, Any]]] = {}
+        self.exports: dict[str, deque[dict[str, Any]]] = {}
+        self.off_hours: dict[str, deque[dict[str, Any]]] = {}
+        self.views: dict[str, Ring] = {}
+        self.tenants: dict[str, str | None] = {}
+        self.signals: dict[str, Signal] = {}
+        self.dirty: set[str] = set()
+        self._scanned = -1
+
+    # --- observe -------------------------------------------------------------------------
+
+    def observe(self, event: Event) -> None:
+        kind = type(event)
+        if kind is AgentMessage:
+            self._message(event)  # type: ignore[arg-type]
+        elif kind is DataAccess:
+            self._access(event)  # type: ignore[arg-type]
+
+    def _message(self, e: AgentMessage) -> None:
+        if e.direction not in AGENT_SIDE or not e.text:
+            return
+        found = [f for f in find_pii(e.text) if CONFIDENCE_RANK[f.confidence] >= self.min_rank]
+        if not found:
+            return
+        kept = self.findings.setdefault(e.agent_id, deque(maxlen=MAX_KEPT))
+        for f in found:
+            kept.append(
+                {
+                    "at": e.ts,
+                    "kind": f.kind,
+                    "masked": f.masked,
+                    "confidence": f.confidence,
+                    "conversation_id": e.conversation_id,
+                    "channel": e.channel,
+                    "direction": e.direction,
+                }
+            )
+        self.tenants[e.agent_id] = e.tenant
+        self.dirty.add(f"agent:{e.agent_id}")
+
+    def _access(self, e: DataAccess) -> None:
+        if e.actor in self.exempt:
+            return
+        record = {
+            "at": e.ts,
+            "action": e.action,
+            "resource": e.resource,
+            "records": e.records,
+            "ok": e.ok,
+            "ip": e.ip,
+        }
+        self.tenants[e.actor] = e.tenant
+        if e.action in self.p.bulk_actions and e.records >= self.p.bulk_records:
+            self.exports.setdefault(e.actor, deque(maxlen=MAX_KEPT)).append(record)
+        if not self._working(e.ts):
+            self.off_hours.setdefault(e.actor, deque(maxlen=MAX_KEPT)).append(record)
+        if e.action in VIEW_ACTIONS:
+            ring = self.views.get(e.actor)
+            if ring is None:
+                ring = self.views[e.actor] = self._view_ring()
+            ring.add(e.ts, e.records)
+        self.dirty.add(f"actor:{e.actor}")
+
+    def _view_ring(self) -> Ring:
+        p = self.p
+        n = max(1, round(p.view_window_s / p.view_bucket_s)) + 3
+        return Ring(p.view_bucket_s, n, baselines={0: Trend(p.view_tau_s / p.view_bucket_s)})
+
+    def _working(self, ts: float) -> bool:
+        minute = int(((ts + self.p.utc_offset_h * 3600) % 86400) // 60)
+        start, end = self.hours
+        if start <= end:
+            return start <= minute < end
+        return minute >= start or minute < end  # a shift across midnight
+
+    # --- evaluate ------------------------------------------------------------------------
+
+    def evaluate(self, watermark: float) -> list[Signal]:
+        bucket = int(watermark // self.p.view_bucket_s)
+        if bucket != self._scanned:
+            self._scanned = bucket
+            subjects = {f"agent:{a}" for a in self.findings}
+            subjects |= {f"actor:{a}" for a in (*self.exports, *self.off_hours, *self.views)}
+        else:
+            subjects = self.dirty
+        for key in list(subjects):
+            kind, _, name = key.partition(":")
+            if kind == "agent":
+                self._judge_agent(name, watermark)
+            else:
+                self._judge_actor(name, watermark)
+        self.dirty.clear()
+        return list(self.signals.values())
+
+    def _set(self, rule: str, subject: str, signal: Signal | None) -> None:
+        if signal is None:
+            self.signals.pop(f"{rule}|{subject}", None)
+        else:
+            self.signals[signal.fingerprint] = signal
+
+    def _recent(self, table: dict[str, deque[dict[str, Any]]], name: str, w: float) -> list:
+        kept = table.get(name)
+        if not kept:
+            return []
+        while kept and w - kept[0]["at"] > self.p.hold_s:
+            kept.popleft()
+        if not kept:
+            del table[name]
+            return []
+        return list(kept)
+
+    def _judge_agent(self, agent: str, w: float) -> None:
+        recent = self._recent(self.findings, agent, w)
+        self._set("leak.pii_in_message", agent, self._pii_signal(agent, recent) if recent else None)
+
+    def _pii_signal(self, agent: str, recent: list[dict[str, Any]]) -> Signal:
+        kinds: dict[str, int] = {}
+        for f in recent:
+            kinds[f["kind"]] = kinds.get(f["kind"], 0) + 1
+        serious = {"id_card", "bank_card"} & kinds.keys()
+        if len(recent) >= self.p.critical_findings or len(serious) == 2:
+            severity = "critical"
+        else:
+            severity = "major" if serious else "minor"
+        listed = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        evidence = {
+            "agent_id": agent,
+            "findings": recent[-10:],
+            "count": len(recent),
+            "kinds": kinds,
+            "conversations": sorted({f["conversation_id"] for f in recent})[:10],
+        }
+        title = f"Customer data sent by agent {agent}: {listed}"
+        return self._signal("leak.pii_in_message", agent, severity, title, evidence)
+
+    def _judge_actor(self, actor: str, w: float) -> None:
+        exports = self._recent(self.exports, actor, w)
+        self._set(
+            "leak.bulk_export", actor, self._export_signal(actor, exports) if exports else None
+        )
+        off = self._recent(self.off_hours, actor, w)
+        total = sum(r["records"] for r in off)
+        bulk_off = any(r["action"] in self.p.bulk_actions for r in off)
+        hit = off and (total >= self.p.off_hours_min_records or bulk_off)
+        self._set(
+            "leak.off_hours", actor, self._off_signal(actor, off, total, bulk_off) if hit else None
+        )
+        ring = self.views.get(actor)
+        signal = self._view_signal(actor, ring, w) if ring is not None else None
+        self._set("leak.unusual_access", actor, signal)
+
+    def _export_signal(self, actor: str, exports: list[dict[str, Any]]) -> Signal:
+        biggest = max(exports, key=lambda r: r["records"])
+        if biggest["records"] >= self.p.bulk_critical_records:
+            severity = "critical"
+        else:
+            severity = "major" if any(r["ok"] is not False for r in exports) else "minor"
+        title = (
+            f"{actor} did a bulk {biggest['action']} of {biggest['records']:,} records "
+            f"from {biggest['resource']}"
+        )
+        evidence = {"actor": actor, "accesses": exports[-10:], "largest": biggest["records"]}
+        return self._signal("leak.bulk_export", actor, severity, title, evidence)
+
+    def _off_signal(self, actor: str, off: list, total: int, bulk: bool) -> Signal:
+        title = f"{actor} touched {total:,} records outside working hours ({self.p.working_hours})"
+        evidence = {"actor": actor, "accesses": off[-10:], "records": total}
+        evidence["working_hours"] = self.p.working_hours
+        return self._signal("leak.off_hours", actor, "major" if bulk else "minor", title, evidence)
+
+    def _view_signal(self, actor: str, ring: Ring, w: float) -> Signal | None:
+        p = self.p
+        ring.advance(w)
+        observed = ring.complete_sum(p.view_window_s, w)
+        if observed <= 0:
+            return None
+        warm = ring.warm() >= 3600.0
+        expected = ring.smooth(p.view_window_s) if warm else 0.0
+        active = f"leak.unusual_access|{actor}" in self.signals
+        if warm:
+            bar = max(p.view_min_records, p.view_ratio * expected) * (0.7 if active else 1.0)
+        else:
+            bar = p.view_new_actor_records * (0.7 if active else 1.0)
+        if observed < bar:
+            return None
+        severity = "critical" if observed >= 10 * max(p.view_min_records, expected) else "major"
+        minutes = p.view_window_s / 60
+        title = f"{actor} viewed {observed:,.0f} records in {minutes:g} min"
+        title += f" (usually {expected:.0f})" if warm else " (no baseline yet)"
+        evidence = {"actor": actor, "records": int(observed), "expected": round(expected, 1)}
+        evidence["window_s"] = p.view_window_s
+        return self._signal("leak.unusual_access", actor, severity, title, evidence)
+
+    def _signal(self, rule: str, subject: str, severity: str, title: str, evidence: dict) -> Signal:
+        return Signal(
+            rule=rule,
+            kind="leak",
+            subject=subject,
+            severity=severity,
+            title=title,
+            evidence=evidence,
+            for_s=self.p.for_s,
+            keep_firing_for_s=self.p.keep_firing_for_s,
+            tenant=self.tenants.get(subject),
+        )
+
+    # --- state ---------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "findings": {k: list(v) for k, v in self.findings.items()},
+            "exports": {k: list(v) for k, v in self.exports.items()},
+            "off_hours": {k: list(v) for k, v in self.off_hours.items()},
+            "views": {k: r.snapshot() for k, r in self.views.items()},
+            "tenants": dict(self.tenants),
+            "active": sorted(self.signals),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.signals.clear()
+        self._scanned = -1
+        for name in ("findings", "exports", "off_hours"):
+            table: dict[str, deque[dict[str, Any]]] = getattr(self, name)
+            table.clear()
+            for key, items in state.get(name, {}).items():
+                table[key] = deque(items, maxlen=MAX_KEPT)
+        self.views.clear()
+        for actor, saved in state.get("views", {}).items():
+            ring = self.views[actor] = self._view_ring()
+            ring.restore(saved)
+        self.tenants = dict(state.get("tenants", {}))
+        for fingerprint in state.get("active", ()):
+            rule, _, subject = fingerprint.partition("|")
+            if rule == "leak.unusual_access":
+                self.signals[fingerprint] = self._signal(rule, subject, "major", "", {})
