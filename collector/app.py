@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -97,10 +98,42 @@ def _signing_keys(
     config: Config, signatures: Callable[[str], list[str]] | bool | None
 ) -> Callable[[str], list[str]]:
     if signatures is True:
-        from security.signing import SigningKeys
-
-        return SigningKeys.load(config.data_path).secrets_for
+        return _SigningSecrets(config.data_path).secrets_for
     return signatures or (lambda _name: [])
+
+
+class _SigningSecrets:
+    """The producers' signing secrets, re-read when ``keys/signing`` changes.
+
+    ``watchfloor keys add-secret`` then takes effect within ``check_every_s``
+    without restarting the collector.
+    """
+
+    def __init__(self, data_dir: Path, check_every_s: float = 2.0) -> None:
+        from security.signing import SigningKeys, signing_dir
+
+        self._load = lambda: SigningKeys.load(data_dir)
+        self._dir = signing_dir(data_dir)
+        self._check_every_s = check_every_s
+        self._keys = self._load()
+        self._stamp = self._dir_stamp()
+        self._checked = time.monotonic()
+
+    def secrets_for(self, name: str) -> list[str]:
+        now = time.monotonic()
+        if now - self._checked > self._check_every_s:
+            self._checked = now
+            stamp = self._dir_stamp()
+            if stamp != self._stamp:
+                self._keys, self._stamp = self._load(), stamp
+                logger.warning("signing secrets reloaded sources=%s", self._keys.sources())
+        return self._keys.secrets_for(name)
+
+    def _dir_stamp(self) -> tuple[int, ...]:
+        try:
+            return tuple(sorted(p.stat().st_mtime_ns for p in self._dir.glob("*.secrets")))
+        except OSError:
+            return ()
 
 
 def _background(enabled: bool) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -92,3 +93,17 @@ async def test_sensitive_fields_are_encrypted_before_they_reach_redis(
     cipher = FieldCipher.load(data_dir)
     assert decrypt_event(message, cipher).text == batch[0]["text"]
     assert decrypt_event(mention, cipher).author == "小王同学"
+
+
+async def test_a_secret_added_while_running_is_required_within_seconds(
+    start_collector: StartCollector, redis_url: str, redis_client: Any, data_dir: Path
+) -> None:
+    running = await start_collector(redis_url)
+    token, _ = await TokenStore(redis_client).create("acd-1", "producer")
+    assert await post(running.url, token, BODY) == 202
+    secret = SigningKeys.add(data_dir, "acd-1")
+    deadline = time.monotonic() + 5
+    while await post(running.url, token, BODY) == 202:
+        assert time.monotonic() < deadline, "new secret not picked up"
+        await asyncio.sleep(0.2)
+    assert await post(running.url, token, BODY, **{HEADER: sign(BODY, secret)}) == 202
