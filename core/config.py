@@ -138,6 +138,9 @@ class SecurityConfig:
     """Seconds between two signed checkpoints when records keep coming."""
     signature_tolerance_s: float = 300.0
     """Clock skew allowed in producer signatures."""
+    audit_redis_keep: int = 0
+    """Audit records kept in Redis once mirrored to files and signed (0: keep them all).
+    Older ones are trimmed at a checkpoint; the files keep the whole history."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,11 +42,13 @@ from security.audit_chain import (
     AuditError,
     AuditIntegrityError,
     Frontier,
+    VerifyResult,
     canonical,
     checkpoint_message,
     clean_details,
     record_hash,
     utc_now,
+    verify_records,
 )
 from security.audit_files import AuditMirror
 from security.signer import (
@@ -90,6 +92,7 @@ class AuditLog:
         segment_records: int = 100_000,
         tick_s: float = 1.0,
         public_keys: Sequence[Ed25519PublicKey] = (),
+        redis_keep: int = 0,
     ) -> None:
         self.redis = redis
         self.signer = signer
@@ -98,6 +101,8 @@ class AuditLog:
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval_s = checkpoint_interval_s
         self.tick_s = tick_s
+        self.redis_keep = redis_keep
+        """Records kept in Redis once mirrored and signed (0: all); see :meth:`trim`."""
         self._append_script = redis.register_script(_APPEND_LUA)
         self._head: tuple[int, str] = (0, "")
         self._frontier: Frontier | None = None
@@ -304,11 +309,64 @@ class AuditLog:
             if new >= self.checkpoint_every or (new > 0 and (due or final)):
                 signed = await self.checkpoint() is not None
                 await self.mirror()
+        await self.trim()
         return signed
+
+    async def trim(self) -> int:
+        """Drop from Redis the records before a checkpoint that are also in the files.
+
+        Trimming only at a checkpoint that stored its Merkle frontier keeps what
+        Redis holds verifiable on its own (:meth:`verify` anchors there), and only
+        this process's mirror knows what the files hold. Returns the new first seq.
+        """
+        mirrored = self._mirror.mirrored() if self._mirror else (0, 0)
+        if self.redis_keep <= 0 or not mirrored[0]:
+            return 0
+        seq, _ = await self.head()
+        limit = min(mirrored[0], mirrored[1], seq - self.redis_keep)
+        if limit <= 0:
+            return 0
+        entries = await self.redis.xrevrange(keys.AUDIT_CHECKPOINTS, max=f"{limit}-0", count=5)
+        size = next((_seq_of(i) for i, fields in entries if b"f" in fields), 0)
+        if size:
+            await self.redis.xtrim(keys.AUDIT, minid=f"{size + 1}-0", approximate=False)
+        return size + 1 if size else 0
+
+    async def verify(self, public_keys: Sequence[Ed25519PublicKey] = ()) -> VerifyResult:
+        """Verify what Redis holds with pinned keys (default: this log's own).
+
+        A trimmed Redis is verified from the checkpoint it was trimmed at: that
+        checkpoint's signed root proves the stored frontier the walk starts from.
+        """
+        records = [record async for batch in self.scan() for record in batch]
+        anchor = None
+        if records and records[0].get("seq", 1) != 1:
+            anchor = await self._anchor_before(int(records[0]["seq"]))
+        return await asyncio.to_thread(
+            verify_records,
+            records,
+            await self.checkpoints(),
+            list(public_keys) or self.public_keys,
+            anchor=anchor,
+        )
+
+    async def _anchor_before(self, first: int) -> dict[str, Any] | None:
+        entries = await self.redis.xrange(
+            keys.AUDIT_CHECKPOINTS, min=f"{first - 1}-0", max=f"{first - 1}-0"
+        )
+        if not entries or b"f" not in entries[0][1]:
+            return None
+        checkpoint = json.loads(entries[0][1][b"c"])
+        frontier = json.loads(entries[0][1][b"f"])
+        return {"seq": first - 1, "hash": checkpoint["head_hash"], "frontier": frontier}
 
     def close(self) -> None:
         if self._mirror is not None:
             self._mirror.close()
+
+
+def _seq_of(entry_id: Any) -> int:
+    return int(_text(entry_id).partition("-")[0])
 
 
 def _text(value: Any) -> str:
@@ -343,4 +401,5 @@ def open_audit(config: Config, redis: aioredis.Redis, *, create_keys: bool = Fal
         files_dir=config.path("audit"),
         checkpoint_every=config.security.checkpoint_every,
         checkpoint_interval_s=config.security.checkpoint_interval_s,
+        redis_keep=config.security.audit_redis_keep,
     )

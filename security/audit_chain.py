@@ -17,6 +17,7 @@ shape the fields of a new record.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -181,9 +182,12 @@ class VerifyResult:
     reason: str = ""
     records: int = 0
     checkpoints: int = 0
+    from_seq: int = 1
+    """First seq verified: above 1 for an exported range or a trimmed Redis."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "from_seq": self.from_seq,
             "ok": self.ok,
             "verified_upto": self.verified_upto,
             "last_checkpoint_seq": self.last_checkpoint_seq,
@@ -346,6 +350,7 @@ def _result(walk: _Walk | None, start: int, bad: _Bad | None) -> VerifyResult:
         reason="" if bad is None else bad.reason,
         records=walk.records if walk else 0,
         checkpoints=walk.done_checkpoints if walk else 0,
+        from_seq=start + 1,
     )
 
 
@@ -426,12 +431,4 @@ def verify_bundle(
 
 
 def _failed(result: VerifyResult, seq: int, reason: str) -> VerifyResult:
-    return VerifyResult(
-        False,
-        result.verified_upto,
-        result.last_checkpoint_seq,
-        seq,
-        reason,
-        result.records,
-        result.checkpoints,
-    )
+    return dataclasses.replace(result, ok=False, first_bad_seq=seq, reason=reason)

@@ -269,6 +269,12 @@ class AuditMirror:
             self._files.close()
             self._files = None
 
+    def mirrored(self) -> tuple[int, int]:
+        """(last record seq, last checkpoint size) in the files, when this process mirrors."""
+        if self._files is None:
+            return (0, 0)
+        return (self._files.last_seq, self._files.last_checkpoint)
+
     def _writer(self) -> AuditFiles | None:
         if self.directory is None:
             return None

@@ -234,6 +234,10 @@ async def test_a_bundle_with_a_forged_anchor_or_tail_fails_at_its_checkpoint(
     result = verify_bundle(forged, [public])
     assert (result.ok, result.first_bad_seq) == (False, 20)
     assert "Merkle root" in result.reason
+    at_checkpoint = make_bundle(await log.read(limit=100), await log.checkpoints(), 11, 15)
+    at_checkpoint["anchor"]["frontier"][0] = "00" * 32  # the checkpoint at seq 10 catches it
+    result = verify_bundle(at_checkpoint, [public])
+    assert (result.ok, result.first_bad_seq) == (False, 10)
     dropped = json.loads(json.dumps(bundle))
     dropped["tail"] = dropped["tail"][:-1]
     result = verify_bundle(dropped, [public])
@@ -377,3 +381,53 @@ async def test_after_a_signing_key_change_old_checkpoints_still_verify_and_resto
     assert len(key_ids) == 2
     assert main(["audit", "verify", "--data-dir", str(data_dir)]) == 0
     assert "verified 5 records, 2 checkpoints" in capsys.readouterr().out
+
+
+async def _trimmed_log(client: aioredis.Redis, data_dir: Path) -> AuditLog:
+    log = make_log(client, data_dir, redis_keep=5)
+    await fill(log, 23, every=10)
+    await log.mirror()
+    assert await log.trim() == 11  # the last checkpoint mirrored and >= 5 records back
+    return log
+
+
+async def test_trimmed_redis_keeps_recent_records_and_still_verifies_from_its_anchor(
+    redis_client: aioredis.Redis,
+    redis_url: str,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = await _trimmed_log(redis_client, data_dir)
+    assert [r["seq"] for r in await log.read(limit=100)] == list(range(11, 24))
+    result = await log.verify()
+    assert (result.ok, result.from_seq, result.verified_upto) == (True, 11, 23)
+    assert result.last_checkpoint_seq == 20
+    assert (await log.append("a", "admin", "flag.set", "x"))["seq"] == 24
+    assert await log.mirror() == 1
+    log.close()
+    assert verify_dir(data_dir).records == 24  # the files keep everything
+    args = ["audit", "verify", "--data-dir", str(data_dir), "--redis", redis_url]
+    assert await asyncio.to_thread(main, args) == 0
+    assert "note: verified from seq 11" in capsys.readouterr().out
+
+
+async def test_tampering_with_a_trimmed_redis_or_its_anchor_is_detected(
+    redis_client: aioredis.Redis, data_dir: Path
+) -> None:
+    log = await _trimmed_log(redis_client, data_dir)
+    log.close()
+    entries = await redis_client.xrange(keys.AUDIT_CHECKPOINTS, min="10-0", max="10-0")
+    fields = entries[0][1]
+    frontier = json.loads(fields[b"f"])
+    frontier[0] = "00" * 32
+    await redis_client.xdel(keys.AUDIT_CHECKPOINTS, "10-0")
+    stream = await redis_client.xrange(keys.AUDIT_CHECKPOINTS)
+    await redis_client.delete(keys.AUDIT_CHECKPOINTS)  # rebuilt: ids must stay in order
+    rebuilt = [(b"10-0", {b"c": fields[b"c"], b"f": json.dumps(frontier).encode()}), *stream]
+    for entry_id, entry in rebuilt:
+        await redis_client.xadd(keys.AUDIT_CHECKPOINTS, entry, id=entry_id)
+    result = await log.verify()
+    assert (result.ok, result.first_bad_seq) == (False, 10)
+    assert (
+        "checkpoint at seq 10: records up to seq 10 differ from it (Merkle root)" in result.reason
+    )

@@ -120,6 +120,21 @@ async def _load_redis(url: str) -> tuple[list[dict], list[dict]]:
         await client.aclose()
 
 
+async def _verify_redis(url: str, keys: list[Any]) -> VerifyResult:
+    import redis.asyncio as aioredis
+    import redis.exceptions
+
+    from security.audit import AuditLog
+
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        return await AuditLog(client).verify(keys)
+    except (redis.exceptions.ConnectionError, OSError) as exc:
+        raise _error(f"Redis at {url} is unreachable: {exc}") from None
+    finally:
+        await client.aclose()
+
+
 def _pinned(args: argparse.Namespace, config: Config) -> dict[str, Any]:
     try:
         if args.pubkey:
@@ -141,6 +156,8 @@ def run_verify(args: argparse.Namespace) -> int:
     bundle = _read_bundle(Path(args.file)) if args.file and Path(args.file).is_file() else None
     if bundle is not None:
         result = verify_bundle(bundle, keys)
+    elif args.redis:
+        result = asyncio.run(_verify_redis(args.redis, list(keys.values())))
     else:
         records, checkpoints = _load(args, config)
         result = verify_records(records, checkpoints, keys)
@@ -173,6 +190,8 @@ def _report(result: VerifyResult, as_json: bool) -> None:
         f"verified {result.records} records, {result.checkpoints} checkpoints, "
         f"last checkpoint at seq {result.last_checkpoint_seq}"
     )
+    if result.from_seq > 1:
+        print(f"note: verified from seq {result.from_seq}; earlier records are not in this check")
     if result.last_checkpoint_seq < result.verified_upto:
         print(
             f"note: records {result.last_checkpoint_seq + 1}..{result.verified_upto} are "
