@@ -121,14 +121,21 @@ _NOT_PII_WORDS = (
     "运单号码",
     "热线",
     "客服电话",
+    "售后电话",
+    "服务电话",
+    "官方电话",
+    "门店电话",
+    "座机",
     "hotline",
 )
 _CONTEXT = re.compile(
     "|".join(re.escape(w) for w in sorted(set(_PII_WORDS + _NOT_PII_WORDS), key=len, reverse=True)),
     re.IGNORECASE,
 )
+_NOT_AFTER: Final = ("订单", "单号", "运单", "快递", "物流", "包裹", "order")
 _CONTEXT_BEFORE: Final = 16
-_CONTEXT_AFTER: Final = 4
+_CONTEXT_AFTER: Final = 8
+_CLAUSE_END = re.compile(r"[，。,;；！!？?\n]")
 _CURRENCY_BEFORE = "¥￥$€£"
 _AMOUNT_AFTER = ("元", "块", "rmb", "yuan", "万", "%", "件", "个", "次", "年", "月", "日", "号")
 _ROLE_MAILBOXES = frozenset(
@@ -316,8 +323,9 @@ def _context(lowered: str, start: int, end: int) -> str | None:
     for match in _CONTEXT.finditer(window):
         nearest = match.group()
     if nearest is None:
-        after = lowered[end : end + _CONTEXT_AFTER]
-        if any(w in after for w in ("订单", "单号", "运单", "快递")):
+        # Only the same clause counts: "13812345678，订单已发货" is still a phone number.
+        after = _CLAUSE_END.split(lowered[end : end + _CONTEXT_AFTER], maxsplit=1)[0]
+        if any(w in after for w in _NOT_AFTER):
             return "not"
         return None
     if nearest in _NOT_PII_WORDS:
