@@ -178,24 +178,29 @@ class AuditLog:
 
     async def read(self, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
         """Records with ``seq > after``, oldest first, at most ``limit``."""
-        entries = await self.redis.xrange(keys.AUDIT, min=f"{after + 1}-0", count=limit)
+        entries: Any = await self.redis.xrange(keys.AUDIT, min=f"{after + 1}-0", count=limit)
         return [json.loads(fields[b"r"]) for _, fields in entries]
 
     async def scan(self, chunk: int = READ_CHUNK) -> AsyncIterator[list[dict[str, Any]]]:
         """Every record, in stream order, ``chunk`` at a time (paged by entry id, not seq,
         so a verifier sees a tampered stream exactly as it is)."""
         start = "-"
-        while entries := await self.redis.xrange(keys.AUDIT, min=start, count=chunk):
+        while True:
+            entries: Any = await self.redis.xrange(keys.AUDIT, min=start, count=chunk)
+            if not entries:
+                return
             yield [json.loads(fields[b"r"]) for _, fields in entries]
             start = "(" + _text(entries[-1][0])
 
     async def checkpoints(self, after: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
         """Signed checkpoints with ``size > after``, oldest first."""
-        entries = await self.redis.xrange(keys.AUDIT_CHECKPOINTS, min=f"{after + 1}-0", count=limit)
+        entries: Any = await self.redis.xrange(
+            keys.AUDIT_CHECKPOINTS, min=f"{after + 1}-0", count=limit
+        )
         return [json.loads(fields[b"c"]) for _, fields in entries]
 
     async def last_checkpoint(self) -> dict[str, Any] | None:
-        entries = await self.redis.xrevrange(keys.AUDIT_CHECKPOINTS, count=1)
+        entries: Any = await self.redis.xrevrange(keys.AUDIT_CHECKPOINTS, count=1)
         if not entries:
             return None
         fields = entries[0][1]
@@ -225,7 +230,10 @@ class AuditLog:
             "key_id": self.signer.key_id,
         }
         checkpoint["signature"] = self.signer.sign(checkpoint_message(checkpoint))
-        fields = {"c": canonical(checkpoint), "f": json.dumps(frontier.hashes)}
+        fields: dict[Any, Any] = {
+            "c": canonical(checkpoint),
+            "f": json.dumps(frontier.hashes),
+        }
         try:
             await self.redis.xadd(keys.AUDIT_CHECKPOINTS, fields, id=f"{seq}-0")
         except ResponseError:  # another process signed this size (or a later one) first
@@ -326,7 +334,7 @@ class AuditLog:
         limit = min(mirrored[0], mirrored[1], seq - self.redis_keep)
         if limit <= 0:
             return 0
-        entries = await self.redis.xrevrange(keys.AUDIT_CHECKPOINTS, max=f"{limit}-0", count=5)
+        entries: Any = await self.redis.xrevrange(keys.AUDIT_CHECKPOINTS, max=f"{limit}-0", count=5)
         size = next((_seq_of(i) for i, fields in entries if b"f" in fields), 0)
         if size:
             await self.redis.xtrim(keys.AUDIT, minid=f"{size + 1}-0", approximate=False)
@@ -351,7 +359,7 @@ class AuditLog:
         )
 
     async def _anchor_before(self, first: int) -> dict[str, Any] | None:
-        entries = await self.redis.xrange(
+        entries: Any = await self.redis.xrange(
             keys.AUDIT_CHECKPOINTS, min=f"{first - 1}-0", max=f"{first - 1}-0"
         )
         if not entries or b"f" not in entries[0][1]:

@@ -74,9 +74,13 @@ def _mask(text: str) -> str:
             if exc.name != "security.pii":
                 raise
             logger.warning("security.pii is absent: audit details are not masked")
-            mask_text = str
+            mask_text = _unmasked
         _masker = mask_text
     return _masker(text)
+
+
+def _unmasked(text: str) -> str:
+    return text
 
 
 def clean_details(value: Any) -> Any:
@@ -366,8 +370,8 @@ def make_bundle(
     """An offline-verifiable export of records ``since..until`` from the whole log.
 
     The bundle carries the hash and Merkle frontier of record ``since - 1`` (the
-    anchor), the records, every checkpoint from ``since`` up to the first one at
-    or after ``until``, and the leaf hashes between ``until`` and that
+    anchor), the records, every checkpoint from ``since - 1`` up to the first one
+    at or after ``until``, and the leaf hashes between ``until`` and that
     checkpoint: enough to recompute its signed root without the rest of the log.
     Raises ValueError when the range is empty or not yet covered by a checkpoint.
     """
@@ -375,22 +379,7 @@ def make_bundle(
     if covering is None:
         raise ValueError(f"no signed checkpoint covers seq {until} yet")
     end = int(covering["size"])
-    frontier, prev = Frontier(), GENESIS
-    anchor: dict[str, Any] = {"seq": 0, "hash": GENESIS, "frontier": []}
-    chosen: list[dict[str, Any]] = []
-    tail: list[str] = []
-    for record in records:
-        seq = int(record["seq"])
-        if seq > end:
-            break
-        if since <= seq <= until:
-            chosen.append(dict(record))
-        elif seq > until:
-            tail.append(str(record["hash"]))
-        frontier.append(bytes.fromhex(record["hash"]))
-        prev = str(record["hash"])
-        if seq == since - 1:
-            anchor = {"seq": seq, "hash": prev, "frontier": frontier.hashes}
+    anchor, chosen, tail = _split_range(records, since, until, end)
     if not chosen:
         raise ValueError(f"no records between seq {since} and {until}")
     return {
@@ -403,6 +392,28 @@ def make_bundle(
         "checkpoints": [dict(cp) for cp in checkpoints if since - 1 <= cp["size"] <= end],
         "tail": tail,
     }
+
+
+def _split_range(
+    records: Iterable[Mapping[str, Any]], since: int, until: int, end: int
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """The anchor before ``since``, the records ``since..until``, the hashes up to ``end``."""
+    frontier = Frontier()
+    anchor: dict[str, Any] = {"seq": 0, "hash": GENESIS, "frontier": []}
+    chosen: list[dict[str, Any]] = []
+    tail: list[str] = []
+    for record in records:
+        seq = int(record["seq"])
+        if seq > end:
+            break
+        if since <= seq <= until:
+            chosen.append(dict(record))
+        elif seq > until:
+            tail.append(str(record["hash"]))
+        frontier.append(bytes.fromhex(record["hash"]))
+        if seq == since - 1:
+            anchor = {"seq": seq, "hash": str(record["hash"]), "frontier": frontier.hashes}
+    return anchor, chosen, tail
 
 
 def verify_bundle(
