@@ -139,8 +139,9 @@ class ConsoleApp(App[None]):
     def _tick(self, rearm: bool = True) -> None:
         # Re-armed after the tick finished (Dolphie): a slow tick never piles up.
         try:
-            if isinstance(self.screen, ConsoleScreen):
-                self.screen.tick(time.time())
+            screen = self.screen if self.screen_stack else None
+            if isinstance(screen, ConsoleScreen) and screen.ready:
+                screen.tick(time.time())
         finally:
             if rearm:
                 self.set_timer(1.0, self._tick)

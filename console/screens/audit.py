@@ -34,6 +34,15 @@ COLUMNS = (
 )
 
 
+def record_time(at: Any) -> str:
+    """``MM-DD HH:MM:SS`` of a record time given as Unix seconds or RFC 3339 text."""
+    if isinstance(at, (int, float)):
+        return time.strftime("%m-%d %H:%M:%S", time.localtime(at))
+    if isinstance(at, str) and len(at) >= 19:
+        return f"{at[5:10]} {at[11:19]}"
+    return str(at or "")
+
+
 def matches(record: dict[str, Any], words: list[str]) -> bool:
     """Every word of the filter appears in the actor, action, target, role or outcome."""
     hay = " ".join(
@@ -83,6 +92,7 @@ class AuditScreen(ConsoleScreen):
         table.cursor_type = "row"
         for key, label in COLUMNS:
             table.add_column(self.console.tr(label), key=key)
+        table.focus()  # keys (/ and v) work at once; / moves to the filter
         self.poll()
         self.action_verify()
 
@@ -110,16 +120,16 @@ class AuditScreen(ConsoleScreen):
         self.set_timer(POLL_S, self.poll)
 
     def _add(self, table: StyledTable, record: dict[str, Any]) -> None:
-        at = record.get("at")
-        when = time.strftime("%m-%d %H:%M:%S", time.localtime(at)) if at else ""
+        when = record_time(record.get("at"))
         outcome = str(record.get("outcome", ""))
+        t = table.styled
         table.add_row(
-            str(record.get("seq")),
-            when,
-            str(record.get("actor", "")),
-            str(record.get("role", "")),
-            str(record.get("action", "")),
-            str(record.get("target", "")),
+            t(str(record.get("seq"))),
+            t(when),
+            t(str(record.get("actor", ""))),
+            t(str(record.get("role", ""))),
+            t(str(record.get("action", ""))),
+            t(str(record.get("target", ""))),
             table.styled(outcome, None if outcome == "ok" else "level--breach"),
             key=str(record.get("seq")),
         )

@@ -50,6 +50,8 @@ class ConsoleScreen(Screen):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pending = Dirty(reset=True)
+        self.ready = False
+        """Mounted: its widgets exist (changes may arrive before that)."""
 
     @property
     def console(self) -> ConsoleApp:
@@ -59,7 +61,9 @@ class ConsoleScreen(Screen):
         # Textual calls the on_mount of every class in the MRO: subclasses do not call super().
         translate_bindings(self, self.console.tr)
         self.refresh_bindings()
+        self.ready = True
         self.sync_status()
+        self.flush()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         needed = ACTION_PERMISSIONS.get(action)
@@ -78,16 +82,17 @@ class ConsoleScreen(Screen):
     def board_updated(self, dirty: Dirty) -> None:
         """Called by the app for each model update; drawn now if visible, else later."""
         self.pending.merge(dirty)
-        if self.is_current:
+        if self.ready and self.is_current:
             self.flush()
 
     def on_screen_resume(self) -> None:
-        self.sync_status()
-        self.flush()
+        if self.ready:
+            self.sync_status()
+            self.flush()
 
     def flush(self) -> None:
         dirty, self.pending = self.pending, Dirty()
-        if dirty:
+        if dirty and self.is_attached:
             self.draw(dirty)
 
     def draw(self, dirty: Dirty) -> None:

@@ -2,7 +2,7 @@
 
 Every tile shows the age of its data and turns stale (``-stale``) when its
 source stops reporting or the link is down. Rows are updated in place by key;
-the layout switches to one column below 120 cells (``-narrow``) so that it
+the layout switches to one column below 140 cells (``-narrow``) so that it
 stays readable at 80×24 and uses the space of a large terminal.
 """
 
@@ -22,11 +22,12 @@ from console.messages import IncidentOpened
 from console.screens.base import ConsoleScreen
 from console.state import QUEUE_SORTS, Dirty
 from console.widgets.health_strip import HealthStrip
+from console.widgets.queue_board import QueueBoard
 from console.widgets.status_bar import StatusBar
-from console.widgets.tables import IncidentTable, QueueTable, RunTable
+from console.widgets.tables import IncidentTable, RunTable
 from console.widgets.tile import Tile
 
-NARROW_BELOW = 120
+NARROW_BELOW = 140
 DYNAMIC_SORTS = frozenset(QUEUE_SORTS) - {"queue", "channel"}
 
 
@@ -42,7 +43,7 @@ class BoardScreen(ConsoleScreen):
         yield StatusBar(tr("app.title") + " · " + tr("key.board"))
         yield Tile(HealthStrip(id="health-strip"), title=tr("tile.health"), id="tile-health")
         with Horizontal(id="board-main"):
-            yield Tile(QueueTable(id="queues"), title=tr("tile.queues"), id="tile-queues")
+            yield Tile(QueueBoard(id="queues"), title=tr("tile.queues"), id="tile-queues")
             with Vertical(id="board-side"):
                 yield Tile(
                     IncidentTable(id="incidents"), title=tr("tile.incidents"), id="tile-incidents"
@@ -54,12 +55,12 @@ class BoardScreen(ConsoleScreen):
         tr = self.console.tr
         for table in (self.queues, self.incidents, self.runs):
             table.setup(tr)
-        self.flush()
+        self.queues.focus()
         self.tick(time.time())
 
     @property
-    def queues(self) -> QueueTable:
-        return self.query_one("#queues", QueueTable)
+    def queues(self) -> QueueBoard:
+        return self.query_one("#queues", QueueBoard)
 
     @property
     def incidents(self) -> IncidentTable:
@@ -111,10 +112,6 @@ class BoardScreen(ConsoleScreen):
         self.queues.sort_by(following, self.console.board)
         self.notify(f"{self.console.tr('key.sort')}: {following}", timeout=1.5)
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        if event.data_table is self.queues and str(event.column_key.value) in QUEUE_SORTS:
-            self.queues.sort_by(str(event.column_key.value), self.console.board)
-
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table is self.incidents:
             self.post_message(IncidentOpened(str(event.row_key.value)))
@@ -124,6 +121,12 @@ class BoardScreen(ConsoleScreen):
                 self.post_message(IncidentOpened(str(run["incident"])))
 
     def action_open_selected(self) -> None:
-        key = self.incidents.cursor_key()
+        """Enter on a queue opens the worst open incident about it, if there is one."""
+        if self.focused is self.queues:
+            name = self.queues.cursor_key()
+            about = [i for i in self.console.board.open_incidents() if i.get("subject") == name]
+            key = str(about[0]["id"]) if about else None
+        else:
+            key = self.incidents.cursor_key()
         if key is not None:
             self.post_message(IncidentOpened(key))

@@ -55,14 +55,16 @@ class StepTable(StyledTable):
             else ("step--late" if late or state in ("overdue", "escalated") else "step--active")
         )
         return [
-            fmt.truncate(fmt.localized(step.get("title") or step.get("id"), self.tr.lang), 40),
-            str(step.get("owner") or ""),
+            self.styled(
+                fmt.truncate(fmt.localized(step.get("title") or step.get("id"), self.tr.lang), 40)
+            ),
+            self.styled(str(step.get("owner") or "")),
             self.styled(self.tr(f"step.{state}"), cls),
             self.styled(
                 fmt.countdown(deadline, now) if state not in ("done", "skipped") else "—",
                 "step--late" if late else None,
             ),
-            str(step.get("done_by") or ""),
+            self.styled(str(step.get("done_by") or "")),
         ]
 
     def show(self, run: dict[str, Any] | None, now: float) -> None:
@@ -71,8 +73,7 @@ class StepTable(StyledTable):
         if keys != self.keys_in_order():
             self.rebuild((str(s.get("id")), self.cells(s, now)) for s in steps)
         else:
-            for step in steps:
-                self.set_row(str(step.get("id")), self.cells(step, now))
+            self.put_rows({str(step.get("id")): self.cells(step, now) for step in steps})
 
 
 class IncidentScreen(ConsoleScreen):
@@ -118,7 +119,6 @@ class IncidentScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.query_one(StepTable).setup(self.console.tr)
-        self.flush()
         self.load_timeline()
 
     def on_resize(self, event: Any) -> None:

@@ -1,4 +1,7 @@
-"""The board's tables, each kept in sync with the model by row key (Dolphie's lesson).
+"""The board's small tables (incidents, runs), kept in sync with the model by row key.
+
+(Dolphie's lesson; the queues, hundreds of rows, have their own line-drawn
+widget in ``queue_board.py``.)
 
 A change updates only the cells of its row (``update_cell``); rows are added
 or removed only when the set of keys changes, and a full rebuild happens only
@@ -11,13 +14,19 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist, RowKey
 
 from console import format as fmt
 from console.i18n import Translator
-from console.state import BoardState, Dirty, overdue_steps, run_progress, wait_level
+from console.state import (
+    BoardState,
+    Dirty,
+    overdue_steps,
+    run_progress,
+)
 from console.widgets.run_progress import progress_bar
 
 LEVEL_CLASSES = {
@@ -39,14 +48,29 @@ LEVEL_CLASSES = {
 
 
 class StyledTable(DataTable):
-    """A DataTable whose cell colours come from CSS component classes."""
+    """A DataTable whose cell colours come from CSS component classes.
+
+    Every cell is a ``Text`` (a ``str`` would be parsed as markup on each
+    render, and a queue named ``[b]x`` would be mangled).
+    """
 
     COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | LEVEL_CLASSES
 
-    def styled(self, text: str, cls: str | None) -> Text | str:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._styles: dict[str, Style] = {}
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+
+    def styled(self, text: str, cls: str | None = None) -> Text:
         if cls is None:
-            return text
-        return Text(text, style=self.get_component_rich_style(cls, partial=True))
+            return Text(text, end="")
+        style = self._styles.get(cls)
+        if style is None:
+            style = self._styles[cls] = self.get_component_rich_style(cls, partial=True)
+        return Text(text, style=style, end="")
 
     def keys_in_order(self) -> list[str]:
         return [str(row.key.value) for row in self.ordered_rows]
@@ -71,99 +95,28 @@ class StyledTable(DataTable):
                 self.move_cursor(row=self.get_row_index(keep), animate=False)
 
     def set_row(self, key: str, cells: list[Any]) -> None:
-        for column, value in zip(self.columns, cells, strict=False):
-            self.update_cell(key, column, value)
+        self.put_rows({key: cells})
 
+    def put_rows(self, rows: dict[str, list[Any]]) -> None:
+        """Write the cells of many rows, then repaint once (if anything changed).
 
-class QueueTable(StyledTable):
-    """Queue, channel, waiting, longest wait (against SLA), SL, abandon, agents, trend."""
-
-    COLUMNS = (
-        "queue",
-        "channel",
-        "waiting",
-        "longest_wait_s",
-        "service_level",
-        "abandon_rate",
-        "agents_available",
-        "trend",
-    )
-    LABELS = (
-        "col.queue",
-        "col.channel",
-        "col.waiting",
-        "col.longest",
-        "col.sl",
-        "col.abandon",
-        "col.agents",
-        "col.trend",
-    )
-
-    def setup(self, tr: Translator) -> None:
-        self.cursor_type = "row"
-        self.zebra_stripes = True
-        for key, label in zip(self.COLUMNS, self.LABELS, strict=True):
-            self.add_column(tr(label), key=key)
-        self.sort_column = "queue"
-        self.sort_reverse = False
-        self.stale_rows: set[str] = set()
-
-    def cells(self, row: dict[str, Any], stale: bool) -> list[Any]:
-        name = str(row.get("queue"))
-        level = "stale" if stale else wait_level(row)
-        return [
-            self.styled(name, "level--stale" if stale else None),
-            str(row.get("channel") or ""),
-            self.styled(str(row.get("waiting", 0)).rjust(4), None),
-            self.styled(fmt.duration(row.get("longest_wait_s")).rjust(6), f"level--{level}"),
-            fmt.percent(row.get("service_level")).rjust(4),
-            fmt.percent(row.get("abandon_rate")).rjust(4),
-            f"{row.get('agents_available', 0)}/{row.get('agents_busy', 0)}".rjust(7),
-            fmt.sparkline(row.get("trend") or [], 12),
-        ]
-
-    def sync(self, state: BoardState, dirty: Dirty, now: float) -> None:
-        if dirty.reset:
-            self.rebuild(
-                (n, self.cells(state.queues[n], state.row_stale(state.queues[n], now)))
-                for n in state.queue_order(self.sort_column, self.sort_reverse)
-            )
-            return
-        added = False
-        for name in dirty.queue:
-            row = state.queues.get(name)
-            if row is None:
-                if name in self.rows:
-                    self.remove_row(name)
+        ``DataTable.update_cell`` repaints the table for every cell, which at
+        thousands of cells a second is most of the console's CPU. Textual is
+        pinned (8.2.8), so we write its row data and bump its update counter
+        (which invalidates its row cache) once per batch instead.
+        """
+        changed = False
+        for key, cells in rows.items():
+            data = self._data.get(RowKey(key))
+            if data is None:
                 continue
-            cells = self.cells(row, state.row_stale(row, now))
-            if name in self.rows:
-                self.set_row(name, cells)
-            else:
-                self.add_row(*cells, key=name)
-                added = True
-        if added:
-            self.resort(state)
-
-    def resort(self, state: BoardState) -> None:
-        order = {n: i for i, n in enumerate(state.queue_order(self.sort_column, self.sort_reverse))}
-        self.sort("queue", key=lambda cell: order.get(str(cell), 0))
-
-    def sort_by(self, column: str, state: BoardState) -> None:
-        if column == self.sort_column:
-            self.sort_reverse = not self.sort_reverse
-        else:
-            self.sort_column = column
-            self.sort_reverse = column not in ("queue", "channel")
-        self.resort(state)
-
-    def mark_stale(self, state: BoardState, now: float) -> None:
-        """Re-colour rows whose staleness flipped since they were drawn."""
-        for name, row in state.queues.items():
-            stale = state.row_stale(row, now)
-            if name in self.rows and stale != (name in self.stale_rows):
-                self.set_row(name, self.cells(row, stale))
-        self.stale_rows = {n for n, r in state.queues.items() if state.row_stale(r, now)}
+            for column, value in zip(self.columns, cells, strict=False):
+                if data.get(column) != value:
+                    data[column] = value
+                    changed = True
+        if changed:
+            self._update_count += 1
+            self.refresh()
 
 
 class IncidentTable(StyledTable):
@@ -183,12 +136,13 @@ class IncidentTable(StyledTable):
 
     def cells(self, inc: dict[str, Any], now: float) -> list[Any]:
         severity, state = inc.get("severity", "info"), inc.get("state", "open")
+        t = self.styled
         return [
-            self.styled(self.tr(f"sev.{severity}"), f"sev--{severity}"),
-            fmt.truncate(str(inc.get("title") or inc.get("id")), 48),
-            fmt.age(inc.get("opened_at"), now).rjust(6),
-            self.styled(self.tr(f"state.{state}"), f"state--{state}"),
-            str(inc.get("count", 1)).rjust(3),
+            t(self.tr(f"sev.{severity}"), f"sev--{severity}"),
+            t(fmt.truncate(str(inc.get("title") or inc.get("id")), 48)),
+            t(fmt.age(inc.get("opened_at"), now).rjust(6)),
+            t(self.tr(f"state.{state}"), f"state--{state}"),
+            t(str(inc.get("count", 1)).rjust(3)),
         ]
 
     def sync(self, state: BoardState, dirty: Dirty, now: float) -> None:
@@ -198,15 +152,12 @@ class IncidentTable(StyledTable):
         if dirty.reset or keys != self.keys_in_order():
             self.rebuild((str(i["id"]), self.cells(i, now)) for i in wanted)
             return
-        for key in dirty.incident & set(keys):
-            self.set_row(key, self.cells(state.incidents[key], now))
+        self.put_rows({k: self.cells(state.incidents[k], now) for k in dirty.incident & set(keys)})
 
     def tick(self, state: BoardState, now: float) -> None:
         now = state.server_now(now)
-        for key in self.keys_in_order():
-            inc = state.incidents.get(key)
-            if inc is not None:
-                self.update_cell(key, "age", fmt.age(inc.get("opened_at"), now).rjust(6))
+        self.put_rows({k: self.cells(state.incidents[k], now) for k in self.keys_in_order()
+                       if k in state.incidents})  # fmt: skip
 
 
 class RunTable(StyledTable):
@@ -232,11 +183,12 @@ class RunTable(StyledTable):
         if run.get("drill"):
             title = f"[{self.tr('run.drill')}] {title}"
         late_text = ", ".join(str(s.get("id")) for s in late) or "—"
+        t = self.styled
         return [
-            fmt.truncate(title, 30),
-            str(run.get("incident") or ""),
-            progress_bar(done, total),
-            self.styled(fmt.truncate(late_text, 24), "step--late" if late else None),
+            t(fmt.truncate(title, 30)),
+            t(str(run.get("incident") or "")),
+            t(progress_bar(done, total)),
+            t(fmt.truncate(late_text, 24), "step--late" if late else None),
         ]
 
     def sync(self, state: BoardState, dirty: Dirty, now: float) -> None:
@@ -246,12 +198,9 @@ class RunTable(StyledTable):
         if dirty.reset or keys != self.keys_in_order():
             self.rebuild((str(r["id"]), self.cells(r, now)) for r in wanted)
             return
-        for key in dirty.run & set(keys):
-            self.set_row(key, self.cells(state.runs[key], now))
+        self.put_rows({k: self.cells(state.runs[k], now) for k in dirty.run & set(keys)})
 
     def tick(self, state: BoardState, now: float) -> None:
         now = state.server_now(now)
-        for key in self.keys_in_order():
-            run = state.runs.get(key)
-            if run is not None:
-                self.set_row(key, self.cells(run, now))
+        self.put_rows({k: self.cells(state.runs[k], now) for k in self.keys_in_order()
+                       if k in state.runs})  # fmt: skip

@@ -127,3 +127,41 @@ async def wait_until(pilot: Any, condition: Callable[[], bool], what: str,
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+DEMO_QUEUES = (
+    ("售前咨询", "chat", 42, 48.0, 3, 17),
+    ("售后服务", "chat", 12, 21.0, 5, 14),
+    ("phone-vip", "phone", 6, 9.0, 2, 8),
+    ("phone-general", "phone", 31, 44.0, 0, 22),
+    ("email-general", "email", 120, 5400.0, 4, 6),
+    ("退货退款", "chat", 3, 4.0, 6, 5),
+)
+
+
+async def feed_board(api: ConsoleApi, steps: int = 8) -> None:
+    """Write queue and health rows as the engine does (``monitor.board.Board.flush``)."""
+    import time
+
+    from core.events import Health, Heartbeat, QueueStats
+    from monitor.board import Board
+
+    board = Board()
+    now = time.time()
+    for step in range(steps):
+        ts = now - (steps - step) * 10
+        for name, channel, waiting, longest, avail, busy in DEMO_QUEUES:
+            grow = (step + 1) / steps
+            board.observe(QueueStats(
+                ts=ts, source="acd-1", queue=name, channel=channel,
+                waiting=int(waiting * grow), longest_wait_s=longest * grow,
+                agents_available=avail, agents_busy=busy, offered=20, answered=17,
+                abandoned=1, answered_in_sla=14, interval_s=10.0,
+            ))  # fmt: skip
+    for component, status in (("crm", "up"), ("order-api", "degraded"), ("ivr", "up")):
+        board.observe(Health(ts=now, source="probe", component=component, status=status))
+    board.observe(Heartbeat(ts=now - 200, source="acd-2"))
+    board.evaluate(now)
+    async with api.redis.pipeline(transaction=True) as pipe:
+        board.flush(pipe)
+        await pipe.execute()
