@@ -11,6 +11,7 @@ transports (HTTP and WebSocket) and the probes use the same ``Ingestor``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
 from collections.abc import Callable, Sequence
@@ -129,8 +130,15 @@ class Ingestor:
         self.dedup = dedup
         self.encrypt = encrypt
 
-    async def ingest_body(self, body: bytes, fmt: BodyFormat) -> IngestResult:
-        """Validate and keep a plain request body. Raises ``BatchError`` and ``SpoolFull``."""
+    async def ingest_body(
+        self, body: bytes, fmt: BodyFormat, order: asyncio.Lock | None = None
+    ) -> IngestResult:
+        """Validate and keep a plain request body. Raises ``BatchError`` and ``SpoolFull``.
+
+        With ``order``, validation runs at once but duplicate suppression and the
+        write wait for the lock, so the batches of one WebSocket are written in the
+        order they came in while the next one is already being validated.
+        """
         try:
             checked = validate_body(body, fmt)
         except UnicodeDecodeError as exc:  # msgspec raises it for a msgpack str of bad UTF-8
@@ -139,7 +147,10 @@ class Ingestor:
             ) from None
         if checked.errors:
             self._count_rejected(body, fmt, checked.errors)
-        return await self._checked(checked)
+        if order is None:
+            return await self._checked(checked)
+        async with order:
+            return await self._checked(checked)
 
     async def ingest(self, items: Any) -> IngestResult:
         """Validate and keep an already decoded batch (a list of maps)."""

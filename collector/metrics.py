@@ -60,6 +60,8 @@ class CollectorMetrics:
     """Batches received, by (transport, status)."""
     batch_sizes: Histogram = field(default_factory=lambda: Histogram(BATCH_SIZE_BUCKETS))
     redis_latency: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS))
+    ws_frames: int = 0
+    """WebSocket batches read (answered or not)."""
     spooled_batches: int = 0
     replayed_batches: int = 0
     probe_runs: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -116,6 +118,9 @@ class CollectorMetrics:
             f"{prefix}_replayed_batches_total",
             "Spooled batches replayed.",
             {"": self.replayed_batches},
+        )
+        lines += _counter(
+            f"{prefix}_ws_frames_total", "WebSocket batches read.", {"": self.ws_frames}
         )
         for name, read in sorted(self.gauges.items()):
             lines += [f"# TYPE {prefix}_{name} gauge", f"{prefix}_{name} {_num(read())}"]

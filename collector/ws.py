@@ -7,10 +7,11 @@ connection, so the producer knows which batches are safe: ``{"seq", "accepted",
 "rejected", "duplicates"}``, or ``{"seq", "error", "status"}`` for a batch that
 could not be read or kept (the connection stays open).
 
-Backpressure: a reader task puts messages on a small bounded queue and one
-worker ingests them in order. When Redis writes lag, the queue fills, the
+Backpressure: the reader starts ingesting each batch as it arrives (so the
+validation of one overlaps the Redis write of the previous) but keeps at most
+``IN_FLIGHT`` batches of a connection in progress; when Redis writes lag, the
 reader stops reading, the socket's receive buffer fills and TCP pushes back on
-the producer: memory per connection stays bounded by the queue.
+the producer: memory per connection stays bounded.
 
 The auth gate authenticates the handshake (401 before the upgrade). Producers
 that must sign their batches cannot use this transport (a signature covers one
@@ -34,8 +35,10 @@ from security.roles import Permission
 
 logger = logging.getLogger(__name__)
 
-QUEUE_DEPTH = 4
-"""Batches read ahead of the one being written, per connection."""
+IN_FLIGHT = 4
+"""Batches of one connection being ingested at once; the reader waits beyond that."""
+
+Pending = asyncio.Queue[asyncio.Task[dict[str, Any]] | None]
 
 
 @requires(Permission.SEND_EVENTS)
@@ -45,52 +48,56 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
         return json_error(403, "signed producers must use POST /v1/events")
     ws = web.WebSocketResponse(max_msg_size=MAX_BODY_BYTES, heartbeat=30.0)
     await ws.prepare(request)
-    queue: asyncio.Queue[tuple[int, Any] | None] = asyncio.Queue(QUEUE_DEPTH)
-    worker = asyncio.create_task(_work(request.app, ws, queue))
+    pending: Pending = asyncio.Queue(IN_FLIGHT)
+    answering = asyncio.create_task(_answer(ws, pending))
     try:
-        await _read(ws, queue)
-        await worker
+        await _read(request.app, ws, pending)
+        await answering
     finally:
-        if not worker.done():
-            worker.cancel()
+        if not answering.done():
+            answering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await worker
+                await answering
     return ws
 
 
-async def _read(ws: web.WebSocketResponse, queue: asyncio.Queue[tuple[int, Any] | None]) -> None:
+async def _read(app: web.Application, ws: web.WebSocketResponse, pending: Pending) -> None:
+    """Start ingesting each batch as it arrives, at most ``IN_FLIGHT`` at a time."""
     seq = 0
+    order = asyncio.Lock()  # FIFO: writes happen in the order the batches came in
     async for msg in ws:
         if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
             seq += 1
-            await queue.put((seq, msg.data))  # blocks while the worker lags: backpressure
+            app[METRICS].ws_frames += 1
+            task = asyncio.create_task(_handle(app, seq, msg.data, order))
+            await pending.put(task)  # blocks while writes lag: we stop reading (backpressure)
         elif msg.type == WSMsgType.ERROR:
             logger.info("event stream closed with error error=%s", ws.exception())
             break
-    await queue.put(None)
+    await pending.put(None)
 
 
-async def _work(
-    app: web.Application, ws: web.WebSocketResponse, queue: asyncio.Queue[tuple[int, Any] | None]
-) -> None:
-    while (item := await queue.get()) is not None:
-        seq, data = item
-        answer = await _handle(app, seq, data)
+async def _answer(ws: web.WebSocketResponse, pending: Pending) -> None:
+    """Send the answers in the order the batches came in."""
+    while (task := await pending.get()) is not None:
+        answer = await task  # a batch in flight is always finished, even if nobody listens
         if ws.closed:
-            return
+            continue
         try:
             await ws.send_json(answer)
         except ConnectionError:
-            return
+            continue
 
 
-async def _handle(app: web.Application, seq: int, data: str | bytes) -> dict[str, Any]:
+async def _handle(
+    app: web.Application, seq: int, data: str | bytes, order: asyncio.Lock
+) -> dict[str, Any]:
     metrics = app[METRICS]
     try:
         if isinstance(data, str):
-            result = await app[INGESTOR].ingest_body(data.encode(), "json")
+            result = await app[INGESTOR].ingest_body(data.encode(), "json", order)
         else:
-            result = await app[INGESTOR].ingest_body(data, "msgpack")
+            result = await app[INGESTOR].ingest_body(data, "msgpack", order)
     except BatchError as exc:
         metrics.requests[("ws", exc.status)] += 1
         return {"seq": seq, "error": exc.message, "status": exc.status}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -90,3 +91,27 @@ async def test_signed_producers_are_refused_on_the_stream(
         async with client:
             await client.send(stats(1))
     assert caught.value.status == 403
+
+
+async def test_the_stream_stops_reading_while_redis_writes_are_stalled(
+    collector: Running,
+) -> None:
+    from collector.appkeys import METRICS
+    from collector.ws import IN_FLIGHT
+
+    metrics = collector.app[METRICS]
+    frames = [pack([stats(i * 1000 + j) for j in range(500)]) for i in range(40)]
+    await collector.redis.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
+    async with (
+        aiohttp.ClientSession(headers=collector.headers) as session,
+        session.ws_connect(f"{collector.url}/v1/events/stream") as ws,
+    ):
+        sending = asyncio.gather(*(ws.send_bytes(f) for f in frames))
+        await asyncio.sleep(0.8)
+        read_while_stalled = metrics.ws_frames
+        await sending
+        answers = [await ws.receive_json(timeout=10) for _ in frames]
+    # IN_FLIGHT waiting to be written, one being answered, one read and waiting for room
+    assert read_while_stalled <= IN_FLIGHT + 2
+    assert [a["seq"] for a in answers] == list(range(1, 41))
+    assert sum(a["accepted"] for a in answers) == 40 * 500
