@@ -26,7 +26,9 @@ from monitor.windows import Ring
 logger = logging.getLogger(__name__)
 
 BUCKET_S = 60.0
-OFFERED, ANSWERED, IN_SLA, ABANDONED, RATED, SATISFIED = range(6)
+# SL_BASE: answers whose timeliness is known; AB_BASE: contacts an abandon rate is over.
+OFFERED, ANSWERED, IN_SLA, ABANDONED, RATED, SATISFIED, SL_BASE, AB_BASE = range(8)
+WIDTH = 8
 
 
 class _Queue:
@@ -34,7 +36,7 @@ class _Queue:
 
     def __init__(self, channel: str, buckets: int) -> None:
         self.channel = channel
-        self.ring = Ring(BUCKET_S, buckets, width=6)
+        self.ring = Ring(BUCKET_S, buckets, width=WIDTH)
         self.snap: dict[str, Any] | None = None
         self.from_stats = False
         self.aht: float | None = None
@@ -86,11 +88,7 @@ class SlaDetector:
             q.no_agents_since = None
         if e.answered is not None or e.abandoned is not None:
             q.from_stats = True
-            ring = q.ring
-            ring.add(e.ts, e.offered or 0, OFFERED)
-            ring.add(e.ts, e.answered or 0, ANSWERED)
-            ring.add(e.ts, e.answered_in_sla or 0, IN_SLA)
-            ring.add(e.ts, e.abandoned or 0, ABANDONED)
+            _count_stats(q.ring, e)
         self.dirty.add(e.queue)
 
     def _observe_contact(self, e: Contact) -> None:
@@ -106,16 +104,21 @@ class SlaDetector:
             return
         if e.action == "offered":
             q.ring.add(e.ts, 1, OFFERED)
+            q.ring.add(e.ts, 1, AB_BASE)
         elif e.action == "answered":
             q.ring.add(e.ts, 1, ANSWERED)
-            threshold = self.rules.sla.get(channel=e.channel, queue=e.queue).longest_wait_s
-            if e.wait_s is not None and e.wait_s <= threshold:
-                q.ring.add(e.ts, 1, IN_SLA)
+            if e.wait_s is not None:
+                threshold = self.rules.sla.get(channel=e.channel, queue=e.queue).longest_wait_s
+                q.ring.add(e.ts, 1, SL_BASE)
+                if e.wait_s <= threshold:
+                    q.ring.add(e.ts, 1, IN_SLA)
         elif e.action == "abandoned":
             q.ring.add(e.ts, 1, ABANDONED)
         self.dirty.add(e.queue)
 
     def evaluate(self, watermark: float) -> list[Signal]:
+        # Windows move every bucket, snapshots go stale: every queue is judged
+        # once per 10 s of event time, changed queues at every evaluate.
         tick = int(watermark // 10)
         if tick != self._scanned:
             self._scanned = tick
@@ -176,6 +179,19 @@ class SlaDetector:
         for name, rules in state.get("active", {}).items():
             if name in self.queues:
                 self.signals[name] = {r: _marker(r, name) for r in rules}
+
+
+def _count_stats(ring: Ring, e: QueueStats) -> None:
+    """Deltas of a snapshot; a rate only counts what its producer reported."""
+    ring.add(e.ts, e.offered or 0, OFFERED)
+    ring.add(e.ts, e.answered or 0, ANSWERED)
+    if e.answered is not None and e.answered_in_sla is not None:
+        ring.add(e.ts, e.answered, SL_BASE)
+        ring.add(e.ts, e.answered_in_sla, IN_SLA)
+    if e.abandoned is not None:
+        ring.add(e.ts, e.abandoned, ABANDONED)
+        base = e.offered if e.offered is not None else (e.answered or 0) + e.abandoned
+        ring.add(e.ts, base, AB_BASE)
 
 
 def _marker(rule: str, queue: str) -> Signal:
@@ -242,7 +258,7 @@ def _no_agents(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal
 
 
 def _service_level(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal | None:
-    answered = q.ring.complete_sum(p.window_s, w, ANSWERED)
+    answered = q.ring.complete_sum(p.window_s, w, SL_BASE)
     if answered < p.min_answered:
         return None
     level = q.ring.complete_sum(p.window_s, w, IN_SLA) / answered
@@ -261,7 +277,7 @@ def _service_level(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Si
 
 
 def _abandons(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal | None:
-    offered = q.ring.complete_sum(p.window_s, w, OFFERED)
+    offered = q.ring.complete_sum(p.window_s, w, AB_BASE)
     abandoned = q.ring.complete_sum(p.window_s, w, ABANDONED)
     if offered < p.min_offered:
         return None

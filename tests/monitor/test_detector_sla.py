@@ -23,7 +23,7 @@ def snaps(
     waiting: int = 3,
     available: int = 2,
     busy: int = 8,
-    offered: int = 5,
+    offered: int | None = 5,
     answered: int | None = 5,
     in_sla: int | None = 5,
     abandoned: int | None = 0,
@@ -183,6 +183,12 @@ CASES = [
 def test_sla_cases(name: str, events: Callable[[], list[Event]], expected: list) -> None:
     trace = drive(SlaDetector(load_rules()), events(), step_s=1.0)
     assert trace.fired() == expected
+
+
+def test_snapshots_without_in_sla_or_offered_counts_are_not_misread() -> None:
+    events = snaps(20, answered=5, in_sla=None, abandoned=1, offered=None)
+    trace = drive(SlaDetector(load_rules()), events)
+    assert trace.fired() == [("sla.abandon_rate", "presale-chat", "minor")]  # 1 of 6, not 1 of 0
 
 
 def test_per_queue_threshold_override() -> None:
