@@ -211,11 +211,16 @@ class AuditLog:
 
     # Checkpoints ---------------------------------------------------------------
 
-    async def checkpoint(self) -> dict[str, Any] | None:
-        """Sign a checkpoint over every record so far; None when nothing is new."""
+    async def checkpoint(self, size: int | None = None) -> dict[str, Any] | None:
+        """Sign a checkpoint over records ``1..size`` (default: all so far).
+
+        None when nothing is new past the last checkpoint (or another process
+        signed that size first).
+        """
         if self.signer is None:
             raise AuditError("no audit signing key: run 'watchfloor keys init'")
         seq, _ = await self.head()
+        seq = min(seq, size) if size else seq
         last = await self.last_checkpoint()
         last_size = int(last["size"]) if last else 0
         if seq <= last_size:
@@ -312,10 +317,15 @@ class AuditLog:
         signed = False
         if self.signer is not None:
             last = await self.last_checkpoint()
-            new = seq - (int(last["size"]) if last else 0)
+            last_size = int(last["size"]) if last else 0
+            # one every ``checkpoint_every`` records exactly, even after a burst...
+            for size in range(last_size + self.checkpoint_every, seq + 1, self.checkpoint_every):
+                signed = await self.checkpoint(size) is not None or signed
+                last_size = size
             due = time.monotonic() - last_checkpoint_at >= self.checkpoint_interval_s
-            if new >= self.checkpoint_every or (new > 0 and (due or final)):
-                signed = await self.checkpoint() is not None
+            if seq > last_size and (due or final):  # ...and the rest when due
+                signed = await self.checkpoint() is not None or signed
+            if signed:
                 await self.mirror()
         await self.trim()
         return signed

@@ -163,24 +163,24 @@ async def test_tampered_files_are_not_restored_into_a_wiped_redis(
     assert await redis_client.exists(keys.AUDIT, keys.AUDIT_HEAD) == 0
 
 
-async def test_the_audit_task_checkpoints_every_n_records_mirrors_and_signs_on_stop(
+async def test_the_audit_task_checkpoints_every_n_records_even_after_a_burst_and_on_stop(
     redis_client: aioredis.Redis, data_dir: Path
 ) -> None:
     log = make_log(redis_client, data_dir, checkpoint_every=10, tick_s=0.02)
-    await fill(log, 12)  # before the task starts, so that its first pass sees all 12
+    await fill(log, 25)  # a burst before the task's first pass
     stop = asyncio.Event()
     task = asyncio.create_task(log.run(stop))
     for _ in range(200):
-        if await log.checkpoints():
+        if len(await log.checkpoints()) == 2:
             break
         await asyncio.sleep(0.02)
     await fill(log, 3)  # below the threshold and long before the interval: signed on stop
     await asyncio.sleep(0.1)
     stop.set()
     await asyncio.wait_for(task, 5)
-    assert [c["size"] for c in read_checkpoints(data_dir / "audit")] == [12, 15]
+    assert [c["size"] for c in read_checkpoints(data_dir / "audit")] == [10, 20, 28]
     result = verify_dir(data_dir)
-    assert (result.ok, result.records, result.last_checkpoint_seq) == (True, 15, 15)
+    assert (result.ok, result.records, result.last_checkpoint_seq) == (True, 28, 28)
 
 
 async def test_the_audit_task_signs_after_the_interval_when_records_are_few(
