@@ -29,13 +29,14 @@ def commands(api: ApiClient) -> dict[str, Command]:
         "add_note": Command(api.add_note, "done.note", "incident"),
         "step_done": Command(api.step_done, "done.step", "run"),
         "escalate": Command(api.step_escalate, "done.escalate", "run"),
+        "approve": Command(api.step_approve, "done.approve", "run"),
         "start_playbook": Command(api.start_run, "done.start", "run"),
     }
 
 
 def done_values(name: str, args: tuple[Any, ...]) -> dict[str, Any]:
     """The values the success message names (``{id}``, ``{step}``, ``{pb}``)."""
-    if name in ("step_done", "escalate"):
+    if name in ("step_done", "escalate", "approve"):
         return {"step": args[1]}
     if name == "start_playbook":
         return {"pb": args[0]}

@@ -214,10 +214,12 @@ class ConsoleApp(App[None]):
         if isinstance(error, ApiError):
             key = "error.unreachable" if error.unreachable else "error.api"
             logger.warning("api error status=%s message=%s", error.status, error.message)
-            self.notify(self.tr(key, error=error.message), severity="error", timeout=6)
+            self.notify(
+                self.tr(key, error=error.message), severity="error", timeout=6, markup=False
+            )
             return
         logger.error("console error", exc_info=error)
-        self.notify(f"{type(error).__name__}: {error}", severity="error", timeout=8)
+        self.notify(f"{type(error).__name__}: {error}", severity="error", timeout=8, markup=False)
 
     # --- the command palette ---------------------------------------------------------------
 

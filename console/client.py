@@ -125,6 +125,13 @@ class ApiClient:
             "POST", f"/v1/runs/{_seg(run_id)}/steps/{_seg(step_id)}/escalate", _note(note)
         )
 
+    async def step_approve(
+        self, run_id: str, step_id: str, note: str | None = None
+    ) -> dict[str, Any]:
+        return await self.request(
+            "POST", f"/v1/runs/{_seg(run_id)}/steps/{_seg(step_id)}/approve", _note(note)
+        )
+
     async def start_run(
         self, playbook: str, incident_id: str, drill: bool = False
     ) -> dict[str, Any]:

@@ -21,6 +21,7 @@ ACTION_PERMISSIONS = {
     "add_note": "ack",
     "step_done": "run_steps",
     "escalate": "run_steps",
+    "approve": "run_steps",
     "start_playbook": "start_playbook",
     "show_audit": "read_audit",
 }

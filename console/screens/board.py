@@ -82,8 +82,9 @@ class BoardScreen(ConsoleScreen):
             self._count_incidents()
         if dirty.reset or dirty.run:
             self.runs.sync(board, dirty, now)
-        if dirty.reset or dirty.health:
-            self.query_one(HealthStrip).show(board.health, self.console.tr)
+        if dirty.reset or dirty.health or dirty.flags or dirty.engine:
+            self.query_one(HealthStrip).show(board.health, self.console.tr, board.flags,
+                                             board.engine)  # fmt: skip
 
     def _count_incidents(self) -> None:
         tile = self.query_one("#tile-incidents", Tile)

@@ -27,6 +27,7 @@ KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("n", "help.where.incident", "key.note", "add_note"),
     ("d", "help.where.incident", "key.step_done", "step_done"),
     ("e", "help.where.incident", "key.escalate", "escalate"),
+    ("A", "help.where.incident", "key.approve", "approve"),
     ("p", "help.where.incident", "key.start", "start_playbook"),
     ("escape", "help.where.incident", "key.back", "back"),
     ("/", "help.where.audit", "key.filter", "filter"),

@@ -27,7 +27,16 @@ from console.widgets.status_bar import StatusBar
 from console.widgets.tables import StyledTable
 from console.widgets.tile import Tile
 
-NARROW_BELOW = 120
+NARROW_BELOW = 140
+SUGGESTED_PLAYBOOKS = {
+    "surge": "contact-surge",
+    "sla": "sla-breach",
+    "outage": "network-outage",
+    "opinion": "public-opinion",
+    "leak": "data-leak",
+    "manual": "disaster",
+}
+"""Pre-filled in the start-playbook dialog by incident kind (the API has no playbook list)."""
 
 
 class StepTable(StyledTable):
@@ -84,6 +93,7 @@ class IncidentScreen(ConsoleScreen):
         Binding("n", "add_note", "key.note"),
         Binding("d", "step_done", "key.step_done"),
         Binding("e", "escalate", "key.escalate"),
+        Binding("A", "approve", "key.approve", show=False),
         Binding("p", "start_playbook", "key.start"),
     ]
 
@@ -203,7 +213,7 @@ class IncidentScreen(ConsoleScreen):
         else:
             drill = f" [{tr('run.drill')}]" if run.get("drill") else ""
             title = fmt.localized(run.get("title") or run.get("playbook"), tr.lang)
-            summary.update(f"{title}{drill} · {run.get('state')} · {run.get('id')}")
+            summary.update(Text(f"{title}{drill} · {run.get('state')} · {run.get('id')}"))
         self.query_one(StepTable).show(run, now)
 
     def tick(self, now: float) -> None:
@@ -251,12 +261,19 @@ class IncidentScreen(ConsoleScreen):
         if selected is not None:
             self.console.act("escalate", *selected)
 
+    def action_approve(self) -> None:
+        selected = self._selected_step()
+        if selected is not None:
+            self.console.act("approve", *selected)
+
     def action_start_playbook(self) -> None:
         def done(choice: tuple[str, bool] | None) -> None:
             if choice is not None:
                 self.console.act("start_playbook", choice[0], self.incident_id, drill=choice[1])
 
-        self.app.push_screen(StartPlaybookModal(self.console.tr), done)
+        kind = (self.incident or {}).get("kind", "")
+        suggestion = SUGGESTED_PLAYBOOKS.get(kind, "")
+        self.app.push_screen(StartPlaybookModal(self.console.tr, suggestion), done)
 
 
 def _short(value: Any, width: int = 80) -> str:

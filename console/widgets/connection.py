@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import Static
 
 
@@ -15,4 +16,4 @@ class ConnectionIndicator(Static):
         self.set_class(state == "live", "-live")
         self.set_class(state == "down", "-down")
         self.set_class(state == "connecting", "-connecting")
-        self.update(f"{marks.get(state, '?')} {text}")
+        self.update(Text(f"{marks.get(state, '?')} {text}"))  # a reason may hold "[...]"

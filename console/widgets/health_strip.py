@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -23,7 +24,13 @@ class HealthStrip(Static):
     }
     DEFAULT_CSS = "HealthStrip { height: auto; max-height: 3; padding: 0 1; }"
 
-    def show(self, rows: dict[str, dict[str, Any]], tr: Translator) -> None:
+    def show(
+        self,
+        rows: dict[str, dict[str, Any]],
+        tr: Translator,
+        flags: dict[str, Any] | None = None,
+        engine: dict[str, Any] | None = None,
+    ) -> None:
         counts = {"up": 0, "degraded": 0, "down": 0, "lost": 0}
         for row in rows.values():
             status = row.get("status", "down")
@@ -49,4 +56,18 @@ class HealthStrip(Static):
             )
             text.append(f"▪{row.get('subject')}", style=style)
             text.append(" ")
+        self._tail(text, tr, flags or {}, engine or {})
         self.update(text)
+
+    def _tail(
+        self, text: Text, tr: Translator, flags: dict[str, Any], engine: dict[str, Any]
+    ) -> None:
+        """Engine lag and the flags playbooks set (``auto_reply=on``), after the health."""
+        lag = engine.get("lag_s")
+        if lag is not None:
+            with contextlib.suppress(TypeError, ValueError):
+                text.append(f" │ {tr('health.engine_lag')} {float(lag):.1f}s")
+        on = [f"{name}={(v or {}).get('value') if isinstance(v, dict) else v}"
+              for name, v in sorted(flags.items())]  # fmt: skip
+        if on:
+            text.append(f" │ {tr('health.flags')}: " + " ".join(on))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
@@ -23,12 +24,12 @@ class StatusBar(Horizontal):
         self._title = title
 
     def compose(self) -> ComposeResult:
-        yield Static(self._title, id="status-title")
+        yield Static(Text(self._title), id="status-title")
         yield Static("", id="status-user")
         yield ConnectionIndicator("", id="status-conn")
 
     def show_user(self, text: str) -> None:
-        self.query_one("#status-user", Static).update(text)
+        self.query_one("#status-user", Static).update(Text(text))
 
     def show_link(self, state: str, text: str) -> None:
         self.query_one(ConnectionIndicator).show_state(state, text)

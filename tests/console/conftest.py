@@ -85,6 +85,17 @@ class ConsoleApi:
             return resp.status, await resp.json()
 
 
+def console_for(api: ConsoleApi, role: str, lang: str = "en") -> Any:
+    """A console on ``api`` signed in with ``role``'s token, reconnecting quickly."""
+    from console.app import ConsoleApp
+    from console.client import Backoff
+
+    app = ConsoleApp(api.url, api.tokens[role], lang=lang)
+    assert app.feed is not None
+    app.feed.backoff = Backoff(0.05, 0.3)
+    return app
+
+
 def _runner(redis: aioredis.Redis, incidents: IncidentStore, audit: Any) -> Any:
     try:
         from playbooks.library import Library

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from console.app import ConsoleApp
-from console.client import Backoff
 from console.screens.incident import IncidentScreen
 from console.widgets.connection import ConnectionIndicator
 from console.widgets.tile import Tile
-from tests.console.conftest import ConsoleApi, wait_until
+from tests.console.conftest import ConsoleApi, console_for, wait_until
 from tests.console.screen_text import screen_text
-
-
-def console_for(api: ConsoleApi, role: str, lang: str = "en") -> ConsoleApp:
-    app = ConsoleApp(api.url, api.tokens[role], lang=lang)
-    assert app.feed is not None
-    app.feed.backoff = Backoff(0.05, 0.3)
-    return app
+from tests.console.test_screens import IMG
 
 
 async def test_an_incident_fired_in_redis_appears_on_the_board(console_api: ConsoleApi) -> None:
@@ -116,6 +108,7 @@ async def test_a_stopped_api_shows_every_tile_stale_and_a_restart_recovers(
         await wait_until(pilot, lambda: all(t.has_class("-stale") for t in tiles), "stale tiles")
         assert app.screen.query_one(ConnectionIndicator).has_class("-down")
         assert "STALE" in screen_text(app)
+        app.save_screenshot(str(IMG / "board-disconnected.svg"))
 
         later = await console_api.fire("phone-vip", "critical")  # happens while we are away
         await console_api.start()

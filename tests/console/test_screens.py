@@ -10,22 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from console.app import ConsoleApp
-from console.client import Backoff
 from console.screens.audit import AuditScreen
 from console.screens.help import HelpScreen
 from console.screens.incident import IncidentScreen
 from console.widgets.tile import Tile
-from tests.console.conftest import ConsoleApi, feed_board, wait_until
+from tests.console.conftest import ConsoleApi, console_for, feed_board, wait_until
 from tests.console.screen_text import screen_text
 
 IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
-
-
-def console_for(api: ConsoleApi, role: str, lang: str = "en") -> ConsoleApp:
-    app = ConsoleApp(api.url, api.tokens[role], lang=lang)
-    assert app.feed is not None
-    app.feed.backoff = Backoff(0.05, 0.3)
-    return app
 
 
 async def busy_floor(api: ConsoleApi) -> tuple[str, str]:
