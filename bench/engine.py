@@ -125,7 +125,7 @@ def _access(rnd: random.Random, i: int, ts: float, queue: str, channel: str) -> 
     return DataAccess(
         ts=ts,
         source="crm",
-        actor=f"u{i % 200}",
+        actor=f"u{i % 2000}",
         action="view",
         resource="customer",
         records=rnd.randint(1, 20),
