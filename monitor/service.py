@@ -224,6 +224,7 @@ class MonitorService:
         self.consumer = self._new_consumer()
         self.state = ckpt.Checkpoint()
         self.cipher: Any = None
+        self._warned_blind = False
         self._to_ack: list[str] = []
         self._last_commit = 0.0
         self._last_status_change = 0.0
@@ -345,10 +346,27 @@ class MonitorService:
 
     def _decrypt(self, events: list[Event]) -> list[Event]:
         if self.cipher is None:
+            if not self._warned_blind:
+                self._warn_if_encrypted(events)
             return events
         from security.crypto import decrypt_event
 
         return [decrypt_event(e, self.cipher) if e.type in SENSITIVE_FIELDS else e for e in events]
+
+    def _warn_if_encrypted(self, events: list[Event]) -> None:
+        # Without the keyring the leak and opinion detectors would scan ciphertext
+        # and see nothing: say so loudly, once.
+        for event in events:
+            for name in SENSITIVE_FIELDS.get(event.type, ()):
+                value = getattr(event, name, None)
+                if isinstance(value, str) and value.startswith("wfenc1:"):
+                    self._warned_blind = True
+                    logger.error(
+                        "events carry encrypted fields but this monitor has no field "
+                        "keyring in %s/keys: leak and opinion rules cannot read them",
+                        self.config.data_dir,
+                    )
+                    return
 
     async def _failed(self, entry: Entry, exc: Exception) -> None:
         attempts = max(entry.deliveries, self.state.failed.get(entry.id, 0) + 1)

@@ -392,3 +392,34 @@ def test_a_monitor_killed_mid_stream_leaves_the_same_incidents_as_an_uninterrupt
     assert {("outage", "crm"), ("outage", "chat-gw"), ("sla", "presale-chat")} <= rules
     assert run_once(redis_url, tmp_path / "b", kill_at=0.35) == expected
     assert run_once(redis_url, tmp_path / "c", kill_at=0.8) == expected
+
+
+async def test_encrypted_agent_messages_are_decrypted_and_leaks_found_with_masked_evidence(
+    redis_client, data_dir
+) -> None:
+    import dataclasses
+
+    from core.events import AgentMessage
+    from security.crypto import FieldCipher, encrypt_event
+
+    cipher = FieldCipher.load(data_dir, create=True)
+    message = AgentMessage(
+        ts=T0,
+        source="im",
+        agent_id="agent-017",
+        conversation_id="v1",
+        channel="chat",
+        direction="to_customer",
+        text="您的身份证号 11010519491231002X 已登记",
+    )
+    sealed = encrypt_event(message, cipher)
+    assert sealed.text.startswith("wfenc1:")
+    await EventProducer(redis_client).publish_events([sealed, offered(T0 + 30)])
+    config = dataclasses.replace(CONFIG, data_dir=str(data_dir))
+    svc = MonitorService(redis_client, config, consumer_name="m1", clock=lambda: T0)
+    await svc.start()
+    await drain(svc)
+    (incident,) = await IncidentStore(redis_client).list("all")
+    assert (incident.kind, incident.subject) == ("leak", "agent-017")
+    shown = repr(incident.to_dict())
+    assert "11010519491231002X" not in shown and "1101" in shown
