@@ -194,18 +194,21 @@ class Board:
             if row["kind"] != "heartbeat" or row["status"] == "lost":
                 continue
             limit = max(HEARTBEAT_MIN_LOST_S, 3 * self._intervals.get(subject, 0.0))
-            if watermark - row["last_seen"] > limit:
-                row.update(
-                    status="lost",
-                    updated_at=watermark,
-                    message=f"no heartbeat for {watermark - row['last_seen']:.0f}s",
-                )
-                self._dirty_health.add(subject)
+            silent_s = watermark - row["last_seen"]
+            if silent_s > limit:
+                self._lost(subject, watermark, f"no heartbeat for {silent_s:.0f}s")
         return []
 
     def note_signals(self, at: float, signals: Iterable[Signal]) -> None:
-        """Show channels the outage detector calls silent (rule mentions ``silent``)."""
-        silent = {s.subject for s in signals if s.kind == "outage" and "silent" in s.rule}
+        """Follow the outage detector: silent channels / queues, lost heartbeats."""
+        silent: set[str] = set()
+        for sig in signals:
+            if sig.kind != "outage":
+                continue
+            if sig.rule.startswith("outage.silent"):
+                silent.add(sig.subject)
+            elif sig.rule == "outage.heartbeat":
+                self._lost(sig.subject, at, sig.title)
         for subject in silent - self._silent:
             row = self.health.get(subject) or _health_row(subject, "channel")
             row.update(status="down", updated_at=at, message="intake went silent")
@@ -217,6 +220,13 @@ class Board:
                 row.update(status="up", updated_at=at, message="")
                 self._dirty_health.add(subject)
         self._silent = silent
+
+    def _lost(self, subject: str, at: float, message: str) -> None:
+        row = self.health.get(subject)
+        if row is None or row["kind"] != "heartbeat" or row["status"] == "lost":
+            return
+        row.update(status="lost", updated_at=at, message=message)
+        self._dirty_health.add(subject)
 
     # --- rows -------------------------------------------------------------------------
 

@@ -177,3 +177,21 @@ def test_the_board_state_round_trips_through_a_snapshot() -> None:
     assert second.queue_row("q") == first.queue_row("q")
     second.evaluate(T + 45)
     assert second.health["gw"]["status"] == "lost"
+
+
+def test_a_heartbeat_the_outage_detector_calls_lost_is_shown_lost() -> None:
+    board = feed([Heartbeat(ts=T, source="gw")])
+    lost = Signal(
+        rule="outage.heartbeat",
+        kind="outage",
+        subject="gw",
+        severity="major",
+        title="No heartbeat from gw for 31 s",
+    )
+    board.note_signals(T + 12, [lost])
+    assert (board.health["gw"]["status"], board.health["gw"]["message"]) == (
+        "lost",
+        "No heartbeat from gw for 31 s",
+    )
+    board.observe(Heartbeat(ts=T + 13, source="gw"))
+    assert board.health["gw"]["status"] == "up"
