@@ -149,7 +149,7 @@ def _background(enabled: bool) -> Callable[[web.Application], AsyncIterator[None
         yield
         stop.set()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=5.0)
         writer.spool.close()
 

@@ -103,9 +103,18 @@ async def run_probes(
     if not config.probes:
         return
     source = config.collector.source
+    probes = [p for p in config.probes if _usable(p)]
     async with aiohttp.ClientSession() as session, asyncio.TaskGroup() as group:
-        for probe in config.probes:
+        for probe in probes:
             group.create_task(_probe_loop(probe, session, source, ingestor, metrics, stop))
+
+
+def _usable(probe: ProbeConfig) -> bool:
+    if probe.kind not in ("http", "tcp") or not probe.target:
+        logger.error("probe ignored: kind must be http or tcp and target set probe=%s kind=%s",
+                     probe.name, probe.kind)  # fmt: skip
+        return False
+    return True
 
 
 async def _probe_loop(

@@ -19,7 +19,6 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from collector.dedup import Deduplicator
-from collector.errors import SpoolFull
 from collector.metrics import CollectorMetrics
 from collector.spool import Spool, SpoolRecord
 from core.bus import TRANSIENT_ERRORS, BusUnavailable, EventProducer
@@ -98,8 +97,9 @@ class BatchWriter:
             except REDIS_DOWN as exc:
                 self._mark_down(exc)
                 await _wait(stop, None, timeout=self.retry_interval_s)
-            except SpoolFull:  # cannot happen on replay; keep the loop alive regardless
-                logger.exception("unexpected spool state during replay")
+            except Exception:  # a task boundary: log, wait, try again
+                logger.exception("spool replay failed; retrying")
+                await _wait(stop, None, timeout=self.retry_interval_s * 4)
 
     async def _drain(self, stop: asyncio.Event) -> None:
         await self.redis.ping()
@@ -125,7 +125,13 @@ class BatchWriter:
             if record.deduped or self.dedup is None:
                 out.append(record.payload)
                 continue
-            events = decode_batch(record.payload)
+            try:
+                events = decode_batch(record.payload)
+            except ValueError:  # written by an older version? keep it; the monitor decides
+                logger.error("spooled batch not decodable, replayed as is bytes=%d",
+                             len(record.payload))  # fmt: skip
+                out.append(record.payload)
+                continue
             fresh, dups = await self.dedup.filter(events)
             for source, n in dups.items():
                 self.metrics.duplicates[source] += n

@@ -119,6 +119,20 @@ async def test_a_full_spool_answers_503_with_retry_after(
     private_redis.start()
 
 
+async def test_duplicates_sent_while_redis_was_down_are_dropped_on_replay(
+    start_collector: StartCollector, private_redis: EmbeddedRedis
+) -> None:
+    running = await start_collector(private_redis.url)
+    private_redis.kill()
+    async with ProducerClient(running.url, running.token, retry_for_s=5) as client:
+        for _ in range(2):  # the same ten events twice, as a retrying producer would
+            await client.send_batch([contact(i) for i in range(10)])
+    assert client.stats.accepted == 20  # not known yet: suppression runs at replay
+    private_redis.start()
+    await wait_drained(running)
+    assert [e.id for e in await stream_events(running.redis)] == [f"c-{i}" for i in range(10)]
+
+
 @pytest.mark.parametrize("tail", [b"\x05\x00", b"\xff\xff\x00\x00\x01\x02\x03\x04\x00abc"])
 async def test_a_torn_tail_is_cut_off_and_earlier_records_kept(tmp_path: Path, tail: bytes) -> None:
     spool = Spool(tmp_path, max_bytes=1 << 20)

@@ -51,4 +51,10 @@ async def _serve(config: Any, url: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await Collector(config, url).run(stop)
+    from watchfloor.cli import CommandError
+
+    try:
+        await Collector(config, url).run(stop)
+    except OSError as exc:  # the port is taken, the address is not ours...
+        where = f"{config.collector.host}:{config.collector.port}"
+        raise CommandError(f"cannot listen on {where}: {exc.strerror or exc}") from None
