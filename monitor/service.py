@@ -48,8 +48,7 @@ logger = logging.getLogger(__name__)
 IncidentHook = Callable[[Incident, bool, bool], Awaitable[None]]
 SILENCE_REFRESH_S: Final = 5.0
 STATUS_CHANGE_EVERY_S: Final = 5.0
-CHECKPOINT_EVERY_S: Final = 0.2
-CHECKPOINT_EVERY_ENTRIES: Final = 500
+CHECKPOINT_EVERY_ENTRIES: Final = 1_000
 
 
 class MonitorError(Exception):
@@ -227,6 +226,7 @@ class MonitorService:
         self._warned_blind = False
         self._to_ack: list[str] = []
         self._last_commit = 0.0
+        self._committed: tuple[int, int, int] = (-1, -1, -1)
         self._last_status_change = 0.0
         self._next_silences = 0.0
         self.dead_letters = 0
@@ -319,7 +319,7 @@ class MonitorService:
             # Idle stream: the wall clock moves the watermark (tick_s = 0: event time only).
             actions = self.engine.tick(self.clock())
         await self.applier.apply(actions)
-        await self.commit(force=not entries)
+        await self.commit()
 
     async def _process_entries(self, entries: list[Entry]) -> list[Action]:
         actions: list[Action] = []
@@ -394,11 +394,20 @@ class MonitorService:
     # --- commit ---------------------------------------------------------------------------
 
     async def commit(self, *, force: bool = False) -> None:
-        """Checkpoint and acknowledge, at most every ``CHECKPOINT_EVERY_S`` unless forced."""
+        """Checkpoint and acknowledge, at most every ``checkpoint_interval_s`` unless forced.
+
+        Checkpoints are whole snapshots (hundreds of KiB), so not one per read; the
+        acks wait for them, incidents do not (actions are applied, idempotently, as
+        soon as the engine produces them).
+        """
         now = time.monotonic()
-        due = now - self._last_commit >= CHECKPOINT_EVERY_S
+        due = now - self._last_commit >= self.config.monitor.checkpoint_interval_s
         if not (force or due or len(self._to_ack) >= CHECKPOINT_EVERY_ENTRIES):
             return
+        progress = (self.engine.stats.events, self.engine.stats.evaluations, self.dead_letters)
+        if not force and not self._to_ack and progress == self._committed:
+            return  # idle and nothing evaluated: the last checkpoint still holds
+        self._committed = progress
         self.state.engine = self.engine.snapshot()
         self.state.counters = {"batches": self.batches, "dead_letters": self.dead_letters}
         status_change = now - self._last_status_change >= STATUS_CHANGE_EVERY_S

@@ -298,6 +298,7 @@ def start_monitor(url: str, data_dir: Path) -> subprocess.Popen:
         "WATCHFLOOR_MONITOR_TICK_S": "0",
         "WATCHFLOOR_MONITOR_READ_COUNT": "5",
         "WATCHFLOOR_MONITOR_BLOCK_MS": "50",
+        "WATCHFLOOR_MONITOR_CHECKPOINT_INTERVAL_S": "0.05",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     return subprocess.Popen(
