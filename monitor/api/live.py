@@ -24,7 +24,7 @@ import time
 from typing import Any, Final
 
 import redis.asyncio as aioredis
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from redis.exceptions import RedisError
 
 from core import keys
@@ -57,6 +57,7 @@ BLOCK_MS: Final = 1000
 SNAPSHOT_INCIDENTS: Final = 500
 SNAPSHOT_RUNS: Final = 200
 CLOSE_REVOKED: Final = 4401
+SNAPSHOT_ATTEMPTS: Final = 3
 CLIENT_MAX_MSG: Final = 4096
 PACE_S: Final = 0.25
 PACE_STEP_S: Final = 0.005
@@ -135,23 +136,35 @@ class LiveHub:
             await client.ws.close(code=1001, message=b"server shutting down")
 
     async def run(self) -> None:
-        """Tail the changes stream until cancelled; survive Redis outages."""
+        """Tail the changes stream until cancelled; survive Redis outages.
+
+        When the stream becomes unreadable every client is sent to resync (its
+        snapshot fails and its socket closes "try again later", so no console
+        shows a frozen board as live); when it is readable again, everyone still
+        connected resyncs once more, since changes may have been missed.
+        """
         last: str | None = None
         delay = 0.1
+        failing = False
         while True:
             try:
                 if last is None:
                     last = await tail_id(self.redis)
                 reply = await self.redis.xread({keys.CHANGES: last}, count=self.read_count,
                                                block=BLOCK_MS)  # fmt: skip
-                delay = 0.1
             except (RedisError, OSError) as exc:
                 logger.warning("live: changes stream unreadable, retry_in=%.1fs error=%s",
                                delay, exc)  # fmt: skip
+                if not failing:
+                    self._resync_everyone()
+                failing = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-                self._resync_everyone()  # what they hold may be stale after an outage
                 continue
+            if failing:
+                logger.info("live: changes stream readable again")
+                self._resync_everyone()
+                failing, delay = False, 0.1
             for _stream, entries in reply:
                 for entry_id, fields in entries:
                     last = _text(entry_id)
@@ -265,7 +278,15 @@ class LiveSession:
 
     async def send_snapshot(self, reason: str) -> None:
         self.client.behind = False  # before reading the position: see the module docstring
-        seq, message = await build_snapshot(self.app, reason)
+        for attempt in range(SNAPSHOT_ATTEMPTS):
+            try:
+                seq, message = await build_snapshot(self.app, reason)
+                break
+            except (RedisError, OSError):
+                # Pooled connections from before a Redis restart each fail once.
+                if attempt + 1 == SNAPSHOT_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
         await self.ws.send_str(dumps(message))
         self.app[METRICS].live_snapshots += 1
         self.floor, self.seq = parse_seq(seq), seq
@@ -292,17 +313,23 @@ class LiveSession:
         return True
 
     async def run(self, after: str | None) -> None:
+        """Feed the socket until it closes; on a Redis outage close it "try again later"."""
+        code = WSCloseCode.OK
         try:
             if after is None or not await self.resume(after):
                 await self.send_snapshot("initial")
             await self._pump()
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
-            raise
+            raise  # the peer went away, or the handler is cancelling us
+        except (RedisError, OSError) as exc:
+            logger.warning("live: redis unavailable, closing the socket error=%s", exc)
+            code = WSCloseCode.TRY_AGAIN_LATER
         except Exception:
             logger.exception("live: session failed")
+            code = WSCloseCode.INTERNAL_ERROR
         finally:
             if not self.ws.closed:
-                await self.ws.close()
+                await self.ws.close(code=code)
 
     async def _pump(self) -> None:
         ping_s = self.app[CONFIG].api.live_ping_s
