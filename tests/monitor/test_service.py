@@ -20,6 +20,8 @@ from pathlib import Path
 import msgpack
 import pytest
 import redis as sync_redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core import keys
 from core.bus import EventProducer
@@ -424,3 +426,39 @@ async def test_encrypted_agent_messages_are_decrypted_and_leaks_found_with_maske
     assert (incident.kind, incident.subject) == ("leak", "agent-017")
     shown = repr(incident.to_dict())
     assert "11010519491231002X" not in shown and "1101" in shown
+
+
+async def run_through_service(redis_client, events: list, sizes: list[int]) -> list[tuple]:
+    await redis_client.flushall()
+    producer = EventProducer(redis_client)
+    i = n = 0
+    while i < len(events):
+        size = sizes[n % len(sizes)]
+        await producer.publish_events(events[i : i + size])
+        i, n = i + size, n + 1
+    svc = MonitorService(redis_client, CONFIG, consumer_name="m1", clock=lambda: T0)
+    await svc.start()
+    while svc.engine.stats.events < len(events):
+        await svc.step()
+    await svc.applier.apply(svc.engine.flush())
+    incidents = await IncidentStore(redis_client).list("all")
+    return sorted(
+        (i.kind, i.rule, i.subject, i.severity, i.state, i.opened_at, i.count) for i in incidents
+    )
+
+
+@settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 10_000), sizes=st.lists(st.integers(1, 300), min_size=1, max_size=8))
+async def test_out_of_order_entries_within_the_lateness_open_the_same_incidents_as_sorted(
+    redis_client, seed, sizes
+) -> None:
+    import random
+
+    events = [e for batch in day_scenario() for e in batch]
+    rnd = random.Random(seed)
+    shuffled = sorted(events, key=lambda e: e.ts + rnd.random() * 4.99)
+    expected = await run_through_service(redis_client, events, [1000])
+    assert len(expected) >= 3
+    assert await run_through_service(redis_client, shuffled, sizes) == expected
