@@ -213,9 +213,10 @@ async def check_signature(request: web.Request, body: bytes) -> str | None:
     elif header is None:
         reason = f"missing {SIGNATURE_HEADER} header"
     else:
-        reason = _verify(request.app[CONFIG], body, header, secrets)
-        if reason is None:
+        verdict = _verify(request.app[CONFIG], body, header, secrets)
+        if verdict is None:
             return None
+        reason = verdict
     await _audit_signature(request, principal.name, principal.role, reason)
     return f"signature rejected: {reason}"
 

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Literal
 
 import aiohttp
 
@@ -28,6 +29,7 @@ from core.events import Health, Heartbeat
 logger = logging.getLogger(__name__)
 
 BODY_LIMIT = 256 * 1024
+Status = Literal["up", "degraded", "down"]
 
 
 async def check_http(probe: ProbeConfig, session: aiohttp.ClientSession, source: str) -> Health:
@@ -70,7 +72,7 @@ async def check_tcp(probe: ProbeConfig, source: str) -> Health:
 def _answered(probe: ProbeConfig, source: str, started: float, message: str) -> Health:
     latency = (time.perf_counter() - started) * 1000.0
     slow = latency > probe.degraded_ms
-    status = "degraded" if slow else "up"
+    status: Status = "degraded" if slow else "up"
     if slow:
         message = f"{message}, slow: {latency:.0f} ms"
     return _health(probe, source, status, latency, message)
@@ -81,7 +83,9 @@ def _down(probe: ProbeConfig, source: str, started: float, message: str) -> Heal
     return _health(probe, source, "down", latency, message)
 
 
-def _health(probe: ProbeConfig, source: str, status: str, latency: float, message: str) -> Health:
+def _health(
+    probe: ProbeConfig, source: str, status: Status, latency: float, message: str
+) -> Health:
     return Health(
         ts=time.time(),
         source=source,

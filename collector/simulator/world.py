@@ -262,6 +262,7 @@ class World:
 
     def _chat_message(self, ts: float) -> dict[str, Any]:
         roll = self.rng.random()
+        lines: tuple[str, ...]
         if roll < 0.55:
             direction, lines = "to_customer", content.AGENT_LINES
         elif roll < 0.9:
