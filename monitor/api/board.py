@@ -31,7 +31,7 @@ routes = web.RouteTableDef()
 HEALTH_STATUSES = ("up", "degraded", "down", "lost")
 
 
-def _unpack(raw: bytes) -> dict[str, Any] | None:
+def _unpack(raw: bytes | str) -> dict[str, Any] | None:
     try:
         value = msgpack.unpackb(raw, raw=False)
     except (ValueError, msgpack.UnpackException):

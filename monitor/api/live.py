@@ -150,7 +150,7 @@ class LiveHub:
             try:
                 if last is None:
                     last = await tail_id(self.redis)
-                reply = await self.redis.xread({keys.CHANGES: last}, count=self.read_count,
+                reply: Any = await self.redis.xread({keys.CHANGES: last}, count=self.read_count,
                                                block=BLOCK_MS)  # fmt: skip
             except (RedisError, OSError) as exc:
                 logger.warning("live: changes stream unreadable, retry_in=%.1fs error=%s",
@@ -227,7 +227,7 @@ class LiveHub:
 
 async def tail_id(redis: aioredis.Redis) -> str:
     """Id of the newest change, ``"0-0"`` when the stream is empty."""
-    newest = await redis.xrevrange(keys.CHANGES, count=1)
+    newest: Any = await redis.xrevrange(keys.CHANGES, count=1)
     return _text(newest[0][0]) if newest else "0-0"
 
 
@@ -294,11 +294,11 @@ class LiveSession:
     async def resume(self, after: str) -> bool:
         """Send ``resume`` and the changes after ``after``; False if a snapshot is needed."""
         redis = self.app[REDIS]
-        first = await redis.xrange(keys.CHANGES, count=1)
+        first: Any = await redis.xrange(keys.CHANGES, count=1)
         newest = parse_seq(await tail_id(redis))
         if not first or not parse_seq(_text(first[0][0])) <= parse_seq(after) <= newest:
             return False
-        backlog = await redis.xrange(keys.CHANGES, min=f"({after}",
+        backlog: Any = await redis.xrange(keys.CHANGES, min=f"({after}",
                                      count=self.client.maxsize + 1)  # fmt: skip
         if len(backlog) > self.client.maxsize:
             return False

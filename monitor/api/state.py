@@ -72,7 +72,7 @@ async def audit_write(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Audit a write made by the request's principal (no-op without an audit log)."""
-    audit = request.app.get(AUDIT)
+    audit: Any = request.app.get(AUDIT)
     if audit is None:
         return
     principal = get_principal(request)
