@@ -107,3 +107,11 @@ async def test_a_secret_added_while_running_is_required_within_seconds(
         assert time.monotonic() < deadline, "new secret not picked up"
         await asyncio.sleep(0.2)
     assert await post(running.url, token, BODY, **{HEADER: sign(BODY, secret)}) == 202
+
+
+async def test_a_signature_nobody_can_check_is_refused_rather_than_ignored(
+    collector: Any, redis_client: Any
+) -> None:
+    token, _ = await TokenStore(redis_client).create("acd-9", "producer")
+    assert await post(collector.url, token, BODY) == 202
+    assert await post(collector.url, token, BODY, **{HEADER: sign(BODY, "whsec_x")}) == 401
