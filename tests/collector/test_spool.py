@@ -63,7 +63,7 @@ async def test_every_event_survives_a_redis_kill_under_a_streaming_producer(
             for i in range(total):
                 await client.send(contact(i))
                 if i % 40 == 0:
-                    await asyncio.sleep(0.01)
+                    await asyncio.sleep(0.02)
 
     producing = asyncio.create_task(stream())
     await asyncio.sleep(0.4)
