@@ -298,7 +298,7 @@ def start_monitor(url: str, data_dir: Path) -> subprocess.Popen:
     env = {
         **os.environ,
         "WATCHFLOOR_MONITOR_TICK_S": "0",
-        "WATCHFLOOR_MONITOR_READ_COUNT": "5",
+        "WATCHFLOOR_MONITOR_READ_COUNT": "1",
         "WATCHFLOOR_MONITOR_BLOCK_MS": "50",
         "WATCHFLOOR_MONITOR_CHECKPOINT_INTERVAL_S": "0.05",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -393,8 +393,8 @@ def test_a_monitor_killed_mid_stream_leaves_the_same_incidents_as_an_uninterrupt
     expected = run_once(redis_url, tmp_path / "a", None)
     rules = {(kind, subject) for kind, _, subject, *_ in expected}
     assert {("outage", "crm"), ("outage", "chat-gw"), ("sla", "presale-chat")} <= rules
-    assert run_once(redis_url, tmp_path / "b", kill_at=0.35) == expected
-    assert run_once(redis_url, tmp_path / "c", kill_at=0.8) == expected
+    assert run_once(redis_url, tmp_path / "b", kill_at=0.3) == expected
+    assert run_once(redis_url, tmp_path / "c", kill_at=0.6) == expected
 
 
 async def test_encrypted_agent_messages_are_decrypted_and_leaks_found_with_masked_evidence(
