@@ -250,15 +250,26 @@ class MonitorService:
         await self._adopt_pending()
         self.state = await ckpt.load(self.redis)
         if self.state.engine is not None:
-            self.engine.restore(self.state.engine)
-            logger.info(
-                "resumed from checkpoint last_id=%s watermark=%.3f",
-                self.state.last_id,
-                self.engine.watermark,
-            )
+            self._restore(self.state.engine)
         self.batches = self.state.counters.get("batches", 0)
         self.dead_letters = self.state.counters.get("dead_letters", 0)
         self.cipher = _load_cipher(self.config)
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        try:
+            self.engine.restore(saved)
+        except Exception:
+            # A checkpoint this version cannot read must not keep the monitor down:
+            # it starts with empty windows (a warm-up) and says so.
+            logger.exception("engine checkpoint unreadable; starting with empty windows")
+            if self._fresh_engine:
+                self.engine = build_engine(self.config, self.rules)
+            return
+        logger.info(
+            "resumed from checkpoint last_id=%s watermark=%.3f",
+            self.state.last_id,
+            self.engine.watermark,
+        )
 
     async def _adopt_pending(self) -> None:
         """Take over every entry pending in the group, whoever read it.

@@ -462,3 +462,16 @@ async def test_out_of_order_entries_within_the_lateness_open_the_same_incidents_
     expected = await run_through_service(redis_client, events, [1000])
     assert len(expected) >= 3
     assert await run_through_service(redis_client, shuffled, sizes) == expected
+
+
+async def test_an_unreadable_checkpoint_does_not_keep_the_monitor_down(redis_client) -> None:
+    await redis_client.set(
+        keys.ENGINE_CHECKPOINT,
+        ckpt.encode(ckpt.Checkpoint(engine={"watermark": "not a number"}, last_id="0-0")),
+    )
+    await EventProducer(redis_client).publish_events([*surge(), offered(T0 + 9)])
+    svc = MonitorService(redis_client, CONFIG, consumer_name="m1", clock=lambda: T0)
+    await svc.start()
+    await drain(svc)
+    assert svc.engine.stats.events == 13
+    assert ckpt.decode(await redis_client.get(keys.ENGINE_CHECKPOINT)).last_id != "0-0"
