@@ -62,8 +62,14 @@ class Board:
         {"queue.stats", "contact", "health", "heartbeat"}
     )
 
-    def __init__(self, sla_thresholds: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        sla_thresholds: Mapping[str, float] | None = None,
+        threshold_for: Callable[[str, str], float] | None = None,
+    ) -> None:
         self.thresholds = {**SLA_THRESHOLDS_S, **(sla_thresholds or {})}
+        self.threshold_for = threshold_for
+        """(queue, channel) -> answer threshold in seconds: the rules' ``sla`` figures."""
         self.queues: dict[str, _Queue] = {}
         self.health: dict[str, dict[str, Any]] = {}
         self._intervals: dict[str, float] = {}
@@ -97,9 +103,17 @@ class Board:
         queue = self.queues.get(name)
         if queue is None:
             queue = self.queues[name] = _Queue(
-                _empty_row(name, channel, source, self.thresholds.get(channel))
+                _empty_row(name, channel, source, self._threshold(name, channel))
             )
         return queue
+
+    def _threshold(self, queue: str, channel: str) -> float | None:
+        if self.threshold_for is not None:
+            try:
+                return float(self.threshold_for(queue, channel))
+            except Exception:
+                logger.exception("no SLA threshold for queue=%s channel=%s", queue, channel)
+        return self.thresholds.get(channel)
 
     def _bucket(self, queue: _Queue, ts: float) -> list[float]:
         index = int(ts // BUCKET_S)

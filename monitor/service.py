@@ -71,7 +71,7 @@ def build_engine(config: Config, rules: Any = None) -> Engine:
 
     if rules is None:
         rules = load_rules(config.monitor.rules_file)
-    board = Board()
+    board = Board(threshold_for=_sla_threshold(rules))
     engine = Engine(
         build_detectors(rules),
         lifecycle=Lifecycle(LifecycleConfig.from_rules(getattr(rules, "document", rules))),
@@ -80,6 +80,14 @@ def build_engine(config: Config, rules: Any = None) -> Engine:
     )
     engine.on_signals = board.note_signals
     return engine
+
+
+def _sla_threshold(rules: Any) -> Any:
+    """(queue, channel) -> the rules' answer threshold, for the board's service level."""
+    sla = getattr(rules, "sla", None)
+    if sla is None:
+        return None
+    return lambda queue, channel: sla.get(channel=channel, queue=queue).longest_wait_s
 
 
 def board_of(engine: Engine) -> Board | None:

@@ -195,3 +195,26 @@ def test_a_heartbeat_the_outage_detector_calls_lost_is_shown_lost() -> None:
     )
     board.observe(Heartbeat(ts=T + 13, source="gw"))
     assert board.health["gw"]["status"] == "up"
+
+
+def test_the_service_level_threshold_follows_the_rules_per_queue_and_channel() -> None:
+    from monitor.rules import load_rules
+    from monitor.service import _sla_threshold
+
+    rules = load_rules(text='[sla.queues."vip-chat"]\nlongest_wait_s = 10\n')
+    board = Board(threshold_for=_sla_threshold(rules))
+    for queue in ("vip-chat", "presale-chat"):
+        board.observe(
+            Contact(
+                ts=T,
+                source="chat",
+                contact_id=f"{queue}-1",
+                queue=queue,
+                channel="chat",
+                action="answered",
+                wait_s=20.0,
+            )
+        )
+    assert board.queue_row("vip-chat")["sla_threshold_s"] == 10
+    assert board.queue_row("vip-chat")["service_level"] == 0.0
+    assert board.queue_row("presale-chat")["service_level"] == 1.0
