@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 from aiohttp import web
 
@@ -94,3 +95,42 @@ async def test_the_client_signs_its_batches_for_a_signed_source(
     with pytest.raises(ProducerError):
         async with ProducerClient(running.url, token) as unsigned:
             await unsigned.send(beat(9))
+
+
+@pytest.fixture
+async def forgetful_stream(serve_app: Any) -> tuple[str, list[int]]:
+    """A stream that drops the first connection after two unanswered batches."""
+    connections: list[int] = []
+
+    async def stream(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        connections.append(0)
+        first = len(connections) == 1
+        seq = 0
+        async for msg in ws:
+            seq += 1
+            connections[-1] += 1
+            if first and seq == 2:
+                await ws.close()
+                break
+            if not first:
+                n = len(msgpack.unpackb(msg.data))
+                await ws.send_json({"seq": seq, "accepted": n, "rejected": [], "duplicates": 0})
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/v1/events/stream", stream)
+    return await serve_app(app), connections
+
+
+async def test_unanswered_stream_batches_are_sent_again_after_a_reconnect(
+    forgetful_stream: tuple[str, list[int]],
+) -> None:
+    url, connections = forgetful_stream
+    client = ProducerClient(url, "t", transport="ws", batch_size=5, max_in_flight=2)
+    async with client:
+        for i in range(20):
+            await client.send(beat(i))
+    assert client.stats.accepted == 20 and client.stats.retries >= 1
+    assert len(connections) == 2
