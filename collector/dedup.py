@@ -112,4 +112,4 @@ class Deduplicator:
 
 
 def _bucket_key(source: str, bucket: int) -> str:
-    return f"{keys.dedup(source)}:{bucket}"
+    return keys.dedup_bucket(source, bucket)

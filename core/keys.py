@@ -28,6 +28,11 @@ def dedup(source: str) -> str:
     return f"{DEDUP_PREFIX}{source}"
 
 
+def dedup_bucket(source: str, bucket: int) -> str:
+    """Set of the event ids one source sent in time bucket ``bucket`` (collector.dedup)."""
+    return f"{DEDUP_PREFIX}{source}:{bucket}"
+
+
 # Incidents and board -----------------------------------------------------------
 INCIDENTS_OPEN = "wf:incidents:open"
 """Sorted set of open / acknowledged incident ids, scored by ``opened_at``."""
