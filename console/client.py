@@ -34,6 +34,9 @@ from console.messages import (
 
 logger = logging.getLogger(__name__)
 
+YIELD_EVERY = 50
+"""Messages read from the socket before the feed lets the event loop run others."""
+
 
 class ConsoleError(Exception):
     """Base error of the console."""
@@ -243,8 +246,14 @@ class LiveFeed:
                 compression=None,
             ) as ws:
                 self.post(LiveConnected())
+                read = 0
                 async for raw in ws:
                     self._handle(json.loads(raw))
+                    read += 1
+                    if read % YIELD_EVERY == 0:
+                        # A full socket buffer is read without ever suspending: let the
+                        # app handle keys and draw between bursts.
+                        await asyncio.sleep(0)
                 return "closed by the server", False
         except InvalidStatus as exc:
             status = exc.response.status_code

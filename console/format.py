@@ -34,6 +34,17 @@ def age(at: float | None, now: float) -> str:
     return duration(now - float(at))
 
 
+def age_coarse(at: float | None, now: float) -> str:
+    """An age that changes at most once a minute after the first minute (``42s``, ``3m``,
+    ``2h14m``): a list of incidents stays calm instead of ticking every second."""
+    if at is None:
+        return "—"
+    s = round(max(0.0, now - float(at)))
+    if 60 <= s < 3600:
+        return f"{s // 60}m"
+    return duration(s)
+
+
 def countdown(deadline: float | None, now: float) -> str:
     """Time left until ``deadline`` (``4m10s``), or how late it is (``-1m02s``)."""
     if deadline is None:

@@ -67,7 +67,8 @@ class QueueBoard(ScrollView, can_focus=True):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.order: list[str] = []
-        self.cells: dict[str, list[Cell]] = {}
+        self.cells: dict[str, dict[str, Any]] = {}
+        """Queue name -> its latest board row; turned into text only when drawn."""
         self.stale_rows: set[str] = set()
         self.sort_column = "queue"
         self.sort_reverse = False
@@ -76,6 +77,7 @@ class QueueBoard(ScrollView, can_focus=True):
         self._widths = [w for _, _, w, _ in COLUMNS]
         self._strips: dict[tuple[str, bool, bool], Strip] = {}
         self._styles: dict[str, Style] = {}
+        self._base: Style | None = None
 
     # --- the table's contents ------------------------------------------------------
 
@@ -89,7 +91,7 @@ class QueueBoard(ScrollView, can_focus=True):
         return len(self.order)
 
     @property
-    def rows(self) -> dict[str, list[Cell]]:
+    def rows(self) -> dict[str, dict[str, Any]]:
         return self.cells
 
     def cells_of(self, row: dict[str, Any], stale: bool) -> list[Cell]:
@@ -109,7 +111,7 @@ class QueueBoard(ScrollView, can_focus=True):
         row = state.queues[name]
         stale = state.row_stale(row, now)
         (self.stale_rows.add if stale else self.stale_rows.discard)(name)
-        self.cells[name] = self.cells_of(row, stale)
+        self.cells[name] = row
         for cursor in (False, True):
             for odd in (False, True):
                 self._strips.pop((name, cursor, odd), None)
@@ -186,6 +188,7 @@ class QueueBoard(ScrollView, can_focus=True):
         super().notify_style_update()
         self._styles.clear()
         self._strips.clear()
+        self._base = None
 
     def _style(self, cls: str | None) -> Style:
         if cls is None:
@@ -205,7 +208,9 @@ class QueueBoard(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style
+        if self._base is None:  # computing it walks the ancestors: once per style change
+            self._base = self.rich_style
+        base = self._base
         if y == 0:
             header = [(label, None) for label in self._labels]
             style = base + self._style("queue-board--header")
@@ -224,7 +229,8 @@ class QueueBoard(ScrollView, can_focus=True):
                 style += self._style("queue-board--odd")
             if is_cursor:
                 style += self._style("queue-board--cursor")
-            strip = self._line(self.cells[name], style).crop_extend(0, width, style)
+            cells = self.cells_of(self.cells[name], name in self.stale_rows)
+            strip = self._line(cells, style).crop_extend(0, width, style)
             self._strips[key] = strip
         return strip
 

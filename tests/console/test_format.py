@@ -74,3 +74,10 @@ def test_a_missing_string_falls_back_to_readable_english() -> None:
     assert tr("tile.age", age="3s") == "3s前"
     with pytest.raises(ValueError, match="unknown language"):
         Translator("fr")
+
+
+@pytest.mark.parametrize(
+    ("age", "text"), [(None, "—"), (42, "42s"), (61, "1m"), (3599, "59m"), (8040, "2h14m")]
+)
+def test_coarse_ages_tick_once_a_minute_after_the_first(age: float | None, text: str) -> None:
+    assert fmt.age_coarse(None if age is None else 1000.0 - age, 1000.0) == text
