@@ -1,18 +1,24 @@
-"""The engine checkpoint: state, last stream id and acknowledgements in one transaction.
+"""Exactly once across restarts: the checkpoint transaction and idempotent actions.
 
-The monitor's exactly-once story rests on one ``MULTI``: the engine's whole
-state (detector windows, reorder buffer, lifecycle), the last processed stream
-id, the ids of entries still failing, the engine status, the changed board rows
-and the ``XACK`` of every entry folded into that state are written together.
-Either all of it lands or none does, so a restarted monitor starts from a state
-that has seen exactly the acknowledged entries, and re-reads the others.
+The monitor's story rests on one ``MULTI``: the engine's whole state (detector
+windows, reorder buffer, lifecycle), the last processed stream id, the ids of
+entries still failing, the engine status, the changed board rows and the
+``XACK`` of every entry folded into that state are written together. Either
+all of it lands or none does, so a restarted monitor starts from a state that
+has seen exactly the acknowledged entries, and re-reads the others.
+
+Re-reading replays the lifecycle actions of those entries too, so
+:class:`ActionApplier` applies them idempotently: per fingerprint it remembers
+(in ``keys.ENGINE_APPLIED``) the last evaluation second (and rank within it)
+it applied, and the incident store dedupes fires on the same key. No incident
+is opened twice, no count goes up twice.
 """
 
 from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -20,9 +26,18 @@ import msgpack
 
 from core import keys
 from monitor.changes import add_change
+from monitor.incidents import (
+    FireResult,
+    Incident,
+    IncidentConflict,
+    IncidentNotFound,
+    IncidentStore,
+)
+from monitor.lifecycle import Action
 
 logger = logging.getLogger(__name__)
 
+IncidentHook = Callable[[Incident, bool, bool], Awaitable[None]]
 COMPRESS_ABOVE: Final = 64 * 1024
 _ZLIB: Final = b"z"
 _PLAIN: Final = b"m"
@@ -111,3 +126,106 @@ def _plain(value: Any) -> str | int | float:
     if isinstance(value, int | float | str):
         return value
     return "" if value is None else str(value)
+
+
+class ActionApplier:
+    """Applies lifecycle actions to the incident store, idempotently."""
+
+    def __init__(
+        self, store: IncidentStore, *, on_incident: IncidentHook | None = None, audit: Any = None
+    ) -> None:
+        self.store = store
+        self.redis = store.redis
+        self.on_incident = on_incident
+        self.audit = audit
+        self.created: list[str] = []
+        """Ids of incidents this applier opened (replay writes them out)."""
+
+    async def apply(self, actions: Sequence[Action]) -> None:
+        """Apply in order; an action already applied before a restart is skipped."""
+        seen: dict[tuple[str, int], int] = {}
+        for action in actions:
+            fp = action.signal.fingerprint
+            mark = (int(action.at), seen.get((fp, int(action.at)), 0))
+            seen[(fp, mark[0])] = mark[1] + 1
+            if await self._already_applied(fp, mark):
+                continue
+            if action.op == "fire":
+                await self.fire(action, dedupe_key=f"t:{mark[0]}:{mark[1]}")
+            elif action.op == "clear":
+                await self._clear(action)
+            else:
+                await self._note(action)
+            # Remembered right after the write: only a crash in between these two
+            # round trips could apply one action twice.
+            await self.redis.hset(keys.ENGINE_APPLIED, fp, f"{mark[0]}:{mark[1]}")
+
+    async def _already_applied(self, fp: str, mark: tuple[int, int]) -> bool:
+        last = await self.redis.hget(keys.ENGINE_APPLIED, fp)
+        if last is None:
+            return False
+        at, _, seq = last.decode().partition(":")
+        return (int(at), int(seq or 0)) >= mark
+
+    async def fire(self, action: Action, *, dedupe_key: str) -> FireResult:
+        """Open or update the incident of ``action``; tell the hook when people must know."""
+        sig = action.signal
+        result = await self.store.fire(
+            kind=sig.kind,
+            rule=sig.rule,
+            subject=sig.subject,
+            severity=sig.severity,
+            title=sig.title,
+            evidence=sig.evidence,
+            at=action.at,
+            tenant=sig.tenant,
+            dedupe_key=dedupe_key,
+        )
+        if result.created:
+            self.created.append(result.incident.id)
+            logger.info(
+                "incident opened id=%s rule=%s subject=%s severity=%s notify=%s",
+                result.incident.id,
+                sig.rule,
+                sig.subject,
+                sig.severity,
+                action.notify,
+            )
+            if sig.kind == "leak" and self.audit is not None:
+                await self.audit.append(
+                    "engine",
+                    "system",
+                    "incident.opened",
+                    result.incident.id,
+                    details={"rule": sig.rule, "subject": sig.subject, "severity": sig.severity},
+                )
+        if action.notify and (result.created or result.severity_raised) and self.on_incident:
+            try:
+                await self.on_incident(result.incident, result.created, result.severity_raised)
+            except Exception:
+                logger.exception("incident hook failed incident=%s", result.incident.id)
+        return result
+
+    async def _note(self, action: Action) -> None:
+        sig = action.signal
+        incident = await self.store.open_for(sig.rule, sig.subject)
+        if incident is not None:
+            entry = {"at": action.at, "event": action.reason, "actor": "engine"}
+            await self.store.add_timeline(incident.id, entry)
+
+    async def _clear(self, action: Action) -> None:
+        sig = action.signal
+        incident = await self.store.open_for(sig.rule, sig.subject)
+        if incident is None:
+            return
+        try:
+            if action.auto_resolve:
+                await self.store.resolve(
+                    incident.id, actor="engine", note="condition cleared", at=action.at
+                )
+            else:
+                await self.store.add_timeline(
+                    incident.id, {"at": action.at, "event": "condition_cleared", "actor": "engine"}
+                )
+        except (IncidentConflict, IncidentNotFound):
+            pass  # resolved by a person meanwhile

@@ -22,9 +22,10 @@ from typing import IO, Any, Final
 
 from core.config import Config
 from core.events import Event, InvalidEvent, validate_event
+from monitor.checkpoint import ActionApplier
 from monitor.engine import Engine
 from monitor.incidents import IncidentStore
-from monitor.service import ActionApplier, build_engine
+from monitor.service import build_engine
 
 logger = logging.getLogger(__name__)
 
