@@ -101,11 +101,11 @@ async def test_the_stream_stops_reading_while_redis_writes_are_stalled(
 
     metrics = collector.app[METRICS]
     frames = [pack([stats(i * 1000 + j) for j in range(500)]) for i in range(40)]
-    await collector.redis.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
     async with (
         aiohttp.ClientSession(headers=collector.headers) as session,
         session.ws_connect(f"{collector.url}/v1/events/stream") as ws,
     ):
+        await collector.redis.execute_command("CLIENT", "PAUSE", "2000", "WRITE")
         sending = asyncio.gather(*(ws.send_bytes(f) for f in frames))
         await asyncio.sleep(0.8)
         read_while_stalled = metrics.ws_frames
