@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,6 +31,7 @@ from console.messages import (
     PingReceived,
     SnapshotReceived,
 )
+from console.palette import palette_commands
 from console.screens.audit import AuditScreen
 from console.screens.base import ConsoleScreen, translate_bindings
 from console.screens.board import BoardScreen
@@ -187,26 +188,16 @@ class ConsoleApp(App[None]):
 
         self.run_worker(call(), group="api", exit_on_error=False)
 
-    def fetch(self, call: Awaitable[Any], deliver: Any) -> None:
+    def fetch(self, call: Callable[[ApiClient], Awaitable[Any]], deliver: Any) -> None:
         """Run an API read in a worker and hand the answer to ``deliver``."""
+        api = self.api
+        if api is None:
+            return
 
         async def run() -> None:
-            deliver(await call)
+            deliver(await call(api))
 
-        if self.api is not None:
-            self.run_worker(run(), group="api", exit_on_error=False)
-
-    def fetch_incident(self, incident_id: str, screen: IncidentScreen) -> None:
-        if self.api is not None:
-            self.fetch(self.api.incident(incident_id), screen.timeline_loaded)
-
-    def fetch_audit(self, screen: AuditScreen, after: int) -> None:
-        if self.api is not None:
-            self.fetch(self.api.audit(after), screen.records_loaded)
-
-    def fetch_verify(self, screen: AuditScreen) -> None:
-        if self.api is not None:
-            self.fetch(self.api.audit_verify(), screen.verify_loaded)
+        self.run_worker(run(), group="api", exit_on_error=False)
 
     # --- the one error funnel ------------------------------------------------------------
 
@@ -228,22 +219,4 @@ class ConsoleApp(App[None]):
     # --- the command palette ---------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        tr = self.tr
-        yield SystemCommand(tr("key.board"), tr("key.board"), self.action_board)
-        yield SystemCommand(tr("key.help"), tr("key.help"), self.action_help)
-        if self.may("read_audit"):
-            yield SystemCommand(tr("key.audit"), tr("audit.heading"), self.action_show_audit)
-        if isinstance(screen, IncidentScreen):
-            for key, binding in screen._bindings:
-                action = binding.action
-                if binding.description and screen.check_action(action, ()) is True:
-                    yield SystemCommand(
-                        binding.description, f"{key}", lambda a=action: screen.run_action(a)
-                    )
-        for inc in self.board.open_incidents()[:20]:
-            yield SystemCommand(
-                f"{inc['id']} {inc.get('title', '')}",
-                tr("key.open"),
-                lambda i=inc["id"]: self.post_message(IncidentOpened(i)),
-            )
-        yield SystemCommand(tr("key.quit"), tr("key.quit"), self.exit)
+        yield from palette_commands(self, screen)

@@ -1,7 +1,7 @@
 """Cross-screen facts (past tense) that the API client and screens post to the app.
 
 The client posts what happened on the wire; the app applies it to the board
-model and tells the screens what changed with :class:`BoardUpdated`.
+model and tells the screens which rows changed.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from textual.message import Message
-
-from console.state import Dirty
 
 
 class LiveConnected(Message):
@@ -47,26 +45,9 @@ class PingReceived(Message):
         self.at = at
 
 
-class BoardUpdated(Message):
-    """The board model changed; ``dirty`` says which rows."""
-
-    def __init__(self, dirty: Dirty) -> None:
-        super().__init__()
-        self.dirty = dirty
-
-
 class IncidentOpened(Message):
     """The user asked to open an incident's screen."""
 
     def __init__(self, incident_id: str) -> None:
         super().__init__()
         self.incident_id = incident_id
-
-
-class ActionCompleted(Message):
-    """A command sent to the API succeeded."""
-
-    def __init__(self, text: str, result: Any = None) -> None:
-        super().__init__()
-        self.text = text
-        self.result = result

@@ -102,7 +102,8 @@ class AuditScreen(ConsoleScreen):
             self.action_verify()
 
     def poll(self) -> None:
-        self.console.fetch_audit(self, self.last_seq)
+        after = self.last_seq
+        self.console.fetch(lambda api: api.audit(after), self.records_loaded)
 
     def records_loaded(self, records: list[dict[str, Any]]) -> None:
         """New records from the API (called by the app); schedules the next poll."""
@@ -147,7 +148,7 @@ class AuditScreen(ConsoleScreen):
 
     def action_verify(self) -> None:
         self._last_verify = time.time()
-        self.console.fetch_verify(self)
+        self.console.fetch(lambda api: api.audit_verify(), self.verify_loaded)
 
     def verify_loaded(self, status: dict[str, Any] | None) -> None:
         text, ok = verify_text(status, self.console.tr)

@@ -144,7 +144,8 @@ class IncidentScreen(ConsoleScreen):
         return run if run is not None else self.extra_run
 
     def load_timeline(self) -> None:
-        self.console.fetch_incident(self.incident_id, self)
+        incident_id = self.incident_id
+        self.console.fetch(lambda api: api.incident(incident_id), self.timeline_loaded)
 
     def timeline_loaded(self, detail: dict[str, Any]) -> None:
         """The API answered ``GET /v1/incidents/{id}`` (called by the app)."""

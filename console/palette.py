@@ -1,0 +1,40 @@
+"""The command palette's entries: screens, the current incident's actions, open incidents.
+
+Only what the signed-in role may do is listed (the same checks as the keys).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from textual.app import SystemCommand
+from textual.screen import Screen
+
+from console.messages import IncidentOpened
+from console.screens.incident import IncidentScreen
+
+if TYPE_CHECKING:
+    from console.app import ConsoleApp
+
+MAX_INCIDENTS = 20
+
+
+def palette_commands(app: ConsoleApp, screen: Screen[Any]) -> Iterable[SystemCommand]:
+    tr = app.tr
+    yield SystemCommand(tr("key.board"), tr("key.board"), app.action_board)
+    yield SystemCommand(tr("key.help"), tr("key.help"), app.action_help)
+    if app.may("read_audit"):
+        yield SystemCommand(tr("key.audit"), tr("audit.heading"), app.action_show_audit)
+    if isinstance(screen, IncidentScreen):
+        for key, binding in screen._bindings:
+            action = binding.action
+            if binding.description and screen.check_action(action, ()) is True:
+                yield SystemCommand(binding.description, key, lambda a=action: screen.run_action(a))
+    for inc in app.board.open_incidents()[:MAX_INCIDENTS]:
+        yield SystemCommand(
+            f"{inc['id']} {inc.get('title', '')}",
+            tr("key.open"),
+            lambda i=inc["id"]: app.post_message(IncidentOpened(i)),
+        )
+    yield SystemCommand(tr("key.quit"), tr("key.quit"), app.exit)
