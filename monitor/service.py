@@ -187,7 +187,8 @@ class MonitorService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process the stream until ``stop`` is set; commit once more on the way out."""
-        await self.start()
+        if not await self._start_until_ready(stop):
+            return
         backoff = 0.05
         while not stop.is_set():
             try:
@@ -199,23 +200,37 @@ class MonitorService:
                 logger.exception("engine step failed; resuming from the last checkpoint")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-                await self._recover()
+                if not await self._recover(stop):
+                    return
         try:
             await self.commit(force=True)
         except Exception:
             logger.exception("final checkpoint failed; the next start re-reads the rest")
 
-    async def _recover(self) -> None:
+    async def _start_until_ready(self, stop: asyncio.Event) -> bool:
+        """:meth:`start`, retried with backoff (Redis may be down); False if stopped first."""
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                await self.start()
+                return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("monitor cannot start yet, retrying in %.1fs: %s", backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        return False
+
+    async def _recover(self, stop: asyncio.Event) -> bool:
         # In-memory state may be ahead of what was committed: start over from the
-        # checkpoint, and re-read our unacknowledged entries.
+        # checkpoint (never commit a state that was not restored from it), and
+        # re-read our unacknowledged entries.
         if self._fresh_engine:
             self.engine = build_engine(self.config, self.rules)
         self._to_ack = []
         self.consumer = self._new_consumer()
-        try:
-            await self.start()
-        except Exception:
-            logger.exception("recovery failed; retrying")
+        return await self._start_until_ready(stop)
 
     async def step(self) -> None:
         """One read -> process -> apply -> (maybe) commit round."""
@@ -224,11 +239,21 @@ class MonitorService:
         actions: list[Action] = []
         if entries:
             actions = await self._process_entries(entries)
-        elif self.config.monitor.tick_s > 0:
+        elif self.config.monitor.tick_s > 0 and self._read_ok():
             # Idle stream: the wall clock moves the watermark (tick_s = 0: event time only).
             actions = self.engine.tick(self.clock())
         await self.applier.apply(actions)
         await self.commit()
+
+    def _read_ok(self) -> bool:
+        """Whether the last read really found the stream idle (not Redis unreachable).
+
+        The consumer answers ``[]`` in both cases; while it backs off after a
+        failure the wall clock must not move the watermark, or the batches the
+        collector spooled meanwhile would all arrive late.
+        """
+        backoff = getattr(self.consumer, "_backoff", None)
+        return backoff is None or not backoff.current
 
     async def _process_entries(self, entries: list[Entry]) -> list[Action]:
         actions: list[Action] = []

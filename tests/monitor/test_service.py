@@ -475,3 +475,54 @@ async def test_an_unreadable_checkpoint_does_not_keep_the_monitor_down(redis_cli
     await drain(svc)
     assert svc.engine.stats.events == 13
     assert ckpt.decode(await redis_client.get(keys.ENGINE_CHECKPOINT)).last_id != "0-0"
+
+
+async def wait_for(predicate, timeout: float = 15.0) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if await predicate():
+                return
+        except RedisConnectionError:
+            pass  # the test's own client meets the restarted server
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_monitor_rides_out_a_redis_restart_and_resumes_from_its_checkpoint(
+    private_redis,
+) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(private_redis.url)
+    producer = EventProducer(client)
+    await producer.publish_events([*surge(), offered(T0 + 9)])
+    now = [T0 + 12]
+    svc = MonitorService(client, CONFIG, engine=engine(), consumer_name="m1", clock=lambda: now[0])
+    stop = asyncio.Event()
+    task = asyncio.create_task(svc.run(stop))
+
+    async def opened() -> bool:
+        return len(await IncidentStore(client).list("all")) == 1
+
+    await wait_for(opened)
+    private_redis.kill()
+    now[0] = T0 + 100
+    await asyncio.sleep(1.5)
+    assert svc.engine.watermark <= T0 + 7, "no wall-clock tick while Redis is away"
+    now[0] = T0 + 20
+    private_redis.start()
+    await producer.publish_events([offered(T0 + 30)])
+
+    async def resolved() -> bool:
+        incidents = await IncidentStore(client).list("all")
+        return [i.state for i in incidents] == ["resolved"]
+
+    await wait_for(resolved)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    state = await ckpt.load(client)
+    assert state.engine is not None and state.engine["max_ts"] == T0 + 30
+    await client.aclose()
