@@ -115,6 +115,8 @@ class ConsoleApp(App[None]):
         self._each_screen(lambda s: s.board_updated(dirty))
 
     def on_live_connected(self, _: LiveConnected) -> None:
+        if self.api is not None and not self.me:  # the API was down when we started
+            self.run_worker(self._load_whoami(), group="api", exit_on_error=False)
         self.board.connected = True
         self.board.touch(time.time())
         self._set_link("live", self.tr("conn.connected"))

@@ -74,6 +74,7 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "step.done": ("done", "完成"),
     "step.skipped": ("skipped", "跳过"),
     "step.overdue": ("overdue", "超时"),
+    "step.late": ("late", "已超时"),
     "step.escalated": ("escalated", "已升级"),
     "step.failed": ("failed", "失败"),
     "step.awaiting_approval": ("needs approval", "待审批"),

@@ -34,6 +34,8 @@ QUEUE_SORTS: Final = (
     "agents_available",
 )
 KINDS: Final = ("incident", "queue", "health", "run")
+LATE_STATES: Final = frozenset({"late", "overdue", "escalated"})
+"""Step states the runner gives a step past its deadline."""
 TILES: Final = ("queues", "health", "incidents", "runs")
 
 
@@ -93,7 +95,7 @@ def overdue_steps(run: dict[str, Any], now: float) -> list[dict[str, Any]]:
         if step.get("state") in ("done", "skipped", "failed"):
             continue
         deadline = step.get("deadline")
-        if step.get("state") in ("overdue", "escalated") or (deadline and deadline < now):
+        if step.get("state") in LATE_STATES or (deadline and deadline < now):
             late.append(step)
     return late
 

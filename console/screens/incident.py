@@ -22,7 +22,7 @@ from textual.widgets import Footer, Static
 from console import format as fmt
 from console.screens.base import ConsoleScreen
 from console.screens.modals import NoteModal, StartPlaybookModal
-from console.state import Dirty
+from console.state import LATE_STATES, Dirty
 from console.widgets.status_bar import StatusBar
 from console.widgets.tables import StyledTable
 from console.widgets.tile import Tile
@@ -57,20 +57,18 @@ class StepTable(StyledTable):
     def cells(self, step: dict[str, Any], now: float) -> list[Any]:
         state = str(step.get("state", "pending"))
         deadline = step.get("deadline")
-        late = state not in ("done", "skipped") and deadline is not None and deadline < now
-        cls = (
-            "step--done"
-            if state in ("done", "skipped")
-            else ("step--late" if late or state in ("overdue", "escalated") else "step--active")
-        )
+        finished = state in ("done", "skipped")
+        late = not finished and (state in LATE_STATES or (deadline is not None and deadline < now))
+        cls = "step--done" if finished else ("step--late" if late else "step--active")
+        label = "step.awaiting_approval" if step.get("awaiting_approval") else f"step.{state}"
         return [
             self.styled(
                 fmt.truncate(fmt.localized(step.get("title") or step.get("id"), self.tr.lang), 40)
             ),
             self.styled(str(step.get("owner") or "")),
-            self.styled(self.tr(f"step.{state}"), cls),
+            self.styled(self.tr(label), cls),
             self.styled(
-                fmt.countdown(deadline, now) if state not in ("done", "skipped") else "—",
+                "—" if finished else fmt.countdown(deadline, now),
                 "step--late" if late else None,
             ),
             self.styled(str(step.get("done_by") or "")),

@@ -143,3 +143,15 @@ async def test_marking_a_step_done_moves_the_run(console_api: ConsoleApi) -> Non
         await wait_until(pilot, lambda: step_state() == "done", "the step done")
         _, seen = await console_api.get(f"/v1/runs/{run['id']}")
         assert next(s for s in seen["steps"] if s["id"] == first)["state"] == "done"
+
+
+async def test_a_console_started_before_the_api_learns_its_role_once_connected(
+    console_api: ConsoleApi,
+) -> None:
+    await console_api.stop()
+    app = console_for(console_api, "duty_manager")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.link[0] == "down", "the failed first attempt")
+        assert not app.may("ack")
+        await console_api.start()
+        await wait_until(pilot, lambda: app.may("ack"), "whoami after connecting", timeout=8)
