@@ -177,7 +177,7 @@ class ActionApplier:
             severity=sig.severity,
             title=sig.title,
             evidence=sig.evidence,
-            at=action.at,
+            at=action.at if action.first_at is None else action.first_at,
             tenant=sig.tenant,
             dedupe_key=dedupe_key,
         )

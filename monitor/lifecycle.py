@@ -112,6 +112,9 @@ class Action:
     """``opened``, ``severity``, ``rollup``, ``cleared``, ``flapping``, ``settled``."""
     auto_resolve: bool = False
     """For ``clear``: resolve the incident (else only a timeline note)."""
+    first_at: float | None = None
+    """For an ``opened`` fire: when the condition was first seen (the start of pending),
+    the incident's ``opened_at`` (DESIGN.md: event time of the first evidence)."""
 
 
 @dataclass(slots=True)
@@ -266,7 +269,15 @@ class Lifecycle:
         if silence is not None:
             evidence["silenced_by"] = silence.id
             notify = False
-        return Action("fire", replace(sig, evidence=evidence), at, notify=notify, reason=reason)
+        first = alert.since if reason == "opened" else None
+        return Action(
+            "fire",
+            replace(sig, evidence=evidence),
+            at,
+            notify=notify,
+            reason=reason,
+            first_at=first,
+        )
 
     def _inhibitors(self, sig: Signal) -> list[str]:
         if sig.kind not in INHIBITABLE_KINDS:

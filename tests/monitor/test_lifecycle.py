@@ -212,3 +212,13 @@ def test_a_flapping_alert_absorbs_its_next_episodes_without_a_new_fire() -> None
         (5, "note", "flapping", False),
     ]
     assert lifecycle.states() == {"sla.longest_wait|presale-chat": "flapping"}
+
+
+def test_an_opened_fire_carries_when_the_condition_was_first_seen() -> None:
+    lifecycle = Lifecycle()
+    actions = [
+        a
+        for s, sigs in enumerate(pattern("1111", for_s=3, severity="major"))
+        for a in lifecycle.update(sigs, T + s)
+    ]
+    assert [(a.at, a.first_at) for a in actions] == [(T + 3, T)]
