@@ -80,10 +80,11 @@ async def _serve(config: Any, url: str) -> None:
         loop.add_signal_handler(sig, stop.set)
     redis = aioredis.Redis.from_url(url)
     try:
-        audit = _audit(config, redis)
-        _, tasks = build_monitor_tasks(config, redis, audit=audit)
+        from watchfloor.monitor_process import MonitorProcess
+
+        process = MonitorProcess.build(config, redis)
         logger.info("monitor started redis=%s", url)
-        await run_tasks(tasks, stop)
+        await process.run(stop)
     finally:
         await redis.aclose()
 

@@ -1,0 +1,96 @@
+"""The monitor process: rule engine, playbook runner, audit task and API, wired together.
+
+DESIGN.md puts these in one process: the engine opens incidents, the runner
+starts playbooks from them (its ``on_incident`` is the engine's hook), the
+audit task mirrors the log to files and signs checkpoints (only this process
+does), and the API serves consoles. Each part is a ``run(stop)`` task in one
+``TaskGroup``; on ``stop`` the API stops taking requests first, then the others
+drain and the shared Redis client closes last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from core.config import Config
+from monitor.api.app import create_app
+from monitor.incidents import IncidentStore
+from playbooks.worker import build_runner
+from security.audit import open_audit
+from security.tokens import TokenStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class MonitorProcess:
+    """Everything the monitor process runs, built from one config and one Redis client."""
+
+    config: Config
+    redis: aioredis.Redis
+    audit: Any = None
+    runner: Any = None
+    service: Any = None
+    app: web.Application | None = None
+    tasks: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, config: Config, redis: aioredis.Redis) -> MonitorProcess:
+        from watchfloor.commands.monitor import build_monitor_tasks
+
+        audit = _open_audit(config, redis)
+        runner = build_runner(redis, config, audit=audit)
+        service, engine_tasks = build_monitor_tasks(
+            config, redis, on_incident=runner.on_incident, audit=audit
+        )
+        app = create_app(
+            config,
+            redis,
+            incidents=IncidentStore(redis, changes_maxlen=config.redis.changes_maxlen),
+            token_store=TokenStore(redis),
+            runner=runner,
+            audit=audit,
+            admin_token=config.security.admin_token.value if config.security.admin_token else None,
+        )
+        process = cls(config, redis, audit, runner, service, app)
+        process.tasks = [*engine_tasks, runner.run, process.serve_api]
+        if audit is not None:
+            process.tasks.append(audit.run)
+        return process
+
+    async def serve_api(self, stop: asyncio.Event) -> None:
+        """Serve the API on ``api.host:api.port`` until ``stop``."""
+        assert self.app is not None
+        runner = web.AppRunner(self.app, shutdown_timeout=5.0, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.api.host, self.config.api.port)
+        await site.start()
+        logger.info("api listening on %s:%s", self.config.api.host, self.config.api.port)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                for task in self.tasks:
+                    group.create_task(task(stop))
+        finally:
+            actions = getattr(self.runner, "actions", None)
+            if actions is not None:
+                await actions.aclose()
+
+
+def _open_audit(config: Config, redis: aioredis.Redis) -> Any:
+    try:
+        return open_audit(config, redis)
+    except Exception as exc:  # an engine without its audit still detects; say so loudly
+        logger.error("audit log unavailable (run `watchfloor keys init`): %s", exc)
+        return None
