@@ -51,6 +51,8 @@ class SurgeRules:
     critical_ratio: float = 5.0
     min_count: float = 30.0
     min_excess: float = 20.0
+    p_value: float = 1e-6
+    recent_s: float = 1200.0
     use_last_week: bool = True
     for_s: float = 30.0
     keep_firing_for_s: float = 300.0
@@ -105,6 +107,7 @@ class OutageRules:
     silent_min_history_s: float = 3600.0
     silent_min_expected: float = 30.0
     silent_max_ratio: float = 0.1
+    silent_before_ratio: float = 0.5
     silent_p: float = 1e-6
     for_s: float = 0.0
     keep_firing_for_s: float = 60.0
@@ -285,7 +288,7 @@ def _convert(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
 _UNIT_SUFFIXES = ("_target", "_limit", "_share", "_ratio", "_major", "_critical", "_rise")
 _SENTIMENT_KEYS = frozenset({"negative_below", "high_reach_sentiment"})
 _UNIT_EXEMPT = frozenset(
-    {"ratio", "clear_ratio", "major_ratio", "critical_ratio", "view_ratio", "silent_max_ratio"}
+    {"ratio", "clear_ratio", "major_ratio", "critical_ratio", "view_ratio"}
 )
 
 
@@ -364,7 +367,8 @@ def _range_problem(key: str, value: Any) -> str | None:
             return None if -1 <= value <= 1 else f"must lie between -1 and 1, got {value}"
         if value < 0:
             return f"must not be negative, got {value}"
-        if key.endswith(_UNIT_SUFFIXES) and key not in _UNIT_EXEMPT and value > 1:
+        unit = key.endswith(_UNIT_SUFFIXES) or key in ("p_value", "silent_p")
+        if unit and key not in _UNIT_EXEMPT and value > 1:
             return f"must lie between 0 and 1, got {value}"
         if key.endswith(("bucket_s", "window_s", "tau_s")) and value == 0:
             return "must be above 0"

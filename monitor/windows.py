@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["HourlyProfile", "Ring", "Trend", "poisson_cdf", "poisson_sf"]
+__all__ = ["HourlyProfile", "Latch", "Ring", "Trend", "poisson_cdf", "poisson_sf"]
 
 
 class Trend:
@@ -108,25 +108,43 @@ class Ring:
     """``n`` buckets of ``bucket_s`` seconds, ``width`` fields each, for one subject.
 
     ``baselines`` maps a field index to the :class:`Trend` fed with that field
-    of every bucket that leaves the ring (zeros for buckets nothing fell into).
+    of every bucket once it is ``lag`` buckets old (by default when it leaves
+    the ring; zeros for buckets nothing fell into). More baselines of one field
+    take keys ``"<field>:<name>"``. A ``lag`` shorter than the ring keeps the
+    older buckets readable (:meth:`linear_forecast`) after the baseline has them.
     """
 
-    __slots__ = ("baselines", "bucket_s", "first", "head", "n", "values", "width")
+    __slots__ = (
+        "_feeds",
+        "baselines",
+        "bucket_s",
+        "fed_to",
+        "first",
+        "head",
+        "lag",
+        "n",
+        "values",
+        "width",
+    )
 
     def __init__(
         self,
         bucket_s: float,
         n: int,
         width: int = 1,
-        baselines: dict[int, Trend] | None = None,
+        baselines: dict[int | str, Trend] | None = None,
+        lag: int | None = None,
     ) -> None:
         self.bucket_s = bucket_s
         self.n = n
+        self.lag = n if lag is None else max(1, min(lag, n))
+        self.fed_to: int | None = None  # newest bucket the baselines have had
         self.width = width
         self.values = [0.0] * (n * width)
         self.head = -1  # bucket index of the newest bucket; -1: empty
         self.first = -1  # earliest bucket ever filled: nothing before it feeds a baseline
         self.baselines = baselines or {}
+        self._feeds = [(_field_of(k), t) for k, t in self.baselines.items()]
 
     def index(self, ts: float) -> int:
         return int(ts // self.bucket_s)
@@ -154,20 +172,33 @@ class Ring:
         if head < 0:
             self.head = self.first = b
             return
-        # Buckets head-n+1 .. b-n leave the ring, oldest first; those before the
-        # first bucket ever filled held nothing and are not history.
-        first, last = max(head - n + 1, self.first), b - n
-        in_ring_last = min(last, head)
-        for old in range(first, in_ring_last + 1):
+        if self._feeds:
+            self._feed_until(b - self.lag)
+        # Buckets head-n+1 .. b-n leave the ring; the new buckets head+1..b
+        # reuse exactly the slots emptied here.
+        for old in range(head - n + 1, min(b - n, head) + 1):
             base = (old % n) * w
-            for field, trend in self.baselines.items():
-                trend.feed(values[base + field])
             values[base : base + w] = [0.0] * w
-        if last > head:
-            for trend in self.baselines.values():
-                trend.feed_zeros(last - head)
-        # The new buckets head+1..b reuse exactly the slots just emptied.
         self.head = b
+
+    def _feed_until(self, last: int) -> None:
+        """Feed the baselines every bucket up to ``last``, oldest first.
+
+        Buckets before the first one ever filled held nothing and are not history.
+        """
+        start = self.first if self.fed_to is None else self.fed_to + 1
+        if last < start:
+            return
+        n, w, values, head = self.n, self.width, self.values, self.head
+        for idx in range(start, min(last, head) + 1):
+            base = (idx % n) * w
+            for field, trend in self._feeds:
+                trend.feed(values[base + field])
+        if last > head:
+            zeros = last - max(head, start - 1)
+            for _, trend in self._feeds:
+                trend.feed_zeros(zeros)
+        self.fed_to = last
 
     def complete_sum(self, seconds: float, watermark: float, field: int = 0) -> float:
         """Sum of ``field`` over the complete buckets covering ``seconds`` before the watermark."""
@@ -186,7 +217,7 @@ class Ring:
         count = max(1, round(seconds / self.bucket_s))
         return self.complete_sum(seconds, watermark, field) / (count * self.bucket_s)
 
-    def expected(self, seconds: float, watermark: float, field: int = 0) -> float:
+    def expected(self, seconds: float, watermark: float, field: int | str = 0) -> float:
         """What the baseline of ``field`` predicts for the span :meth:`complete_sum` reads.
 
         The baseline was last fed with the bucket that left the ring; the trend
@@ -195,9 +226,33 @@ class Ring:
         trend = self.baselines[field]
         buckets = max(1, round(seconds / self.bucket_s))
         hi = int(watermark // self.bucket_s) - 1
-        last_fed = self.head - self.n
+        last_fed = self.head - self.lag if self.fed_to is None else self.fed_to
         ahead = hi - (buckets - 1) / 2.0 - last_fed
         return trend.forecast(ahead) * buckets
+
+    def linear_forecast(
+        self, fit_s: float, fit_end: float, seconds: float, watermark: float, field: int = 0
+    ) -> float:
+        """Least-squares line through the complete buckets of ``fit_s`` before ``fit_end``,
+        summed over the span :meth:`complete_sum` reads at ``watermark`` (never below 0).
+
+        It follows the start of a ramp within minutes, where the smoothed
+        baseline needs a time constant.
+        """
+        lo, hi = self.complete_range(fit_s, fit_end)
+        count = hi - lo + 1
+        if count < 3:
+            return 0.0
+        n, w, values = self.n, self.width, self.values
+        ys = [values[(b % n) * w + field] for b in range(lo, hi + 1)]
+        mean_x = (count - 1) / 2.0
+        mean_y = sum(ys) / count
+        sxx = count * (count * count - 1) / 12.0
+        sxy = sum((i - mean_x) * (y - mean_y) for i, y in enumerate(ys))
+        slope = sxy / sxx
+        t_lo, t_hi = self.complete_range(seconds, watermark)
+        centre = (t_lo + t_hi) / 2.0 - lo
+        return max(0.0, (mean_y + slope * (centre - mean_x)) * (t_hi - t_lo + 1))
 
     def smooth(self, seconds: float, field: int = 0) -> float:
         """The plain EWMA of ``field`` (no trend) over a span of ``seconds``."""
@@ -211,6 +266,7 @@ class Ring:
         return {
             "head": self.head,
             "first": self.first,
+            "fed_to": self.fed_to,
             "values": list(self.values),
             "baselines": {str(k): t.snapshot() for k, t in self.baselines.items()},
         }
@@ -222,11 +278,17 @@ class Ring:
             return
         self.head = int(state["head"])
         self.first = int(state.get("first", self.head))
+        fed_to = state.get("fed_to")
+        self.fed_to = None if fed_to is None else int(fed_to)
         self.values = [float(v) for v in values]
         for key, trend_state in state.get("baselines", {}).items():
-            trend = self.baselines.get(int(key))
+            trend = self.baselines.get(int(key) if key.isdigit() else key)
             if trend is not None:
                 trend.restore(trend_state)
+
+
+def _field_of(key: int | str) -> int:
+    return key if isinstance(key, int) else int(key.split(":", 1)[0])
 
 
 class HourlyProfile:
@@ -268,6 +330,43 @@ class HourlyProfile:
 
     def restore(self, state: dict[str, Any]) -> None:
         self.slots = {int(k): [float(x) for x in v] for k, v in state.items()}
+
+
+class Latch:
+    """Hysteresis that starts only once a condition has held for its pending time.
+
+    Until the fire condition has held for ``for_s`` (the engine's pending
+    time), it must keep meeting the fire threshold; only then does the lower
+    hold threshold apply. Otherwise a value that touched the fire threshold
+    once would ride the hold threshold through the pending time and fire.
+    """
+
+    __slots__ = ("since",)
+
+    def __init__(self) -> None:
+        self.since: dict[str, float] = {}
+
+    def judge(self, key: str, at: float, fire: bool, hold: bool, for_s: float) -> bool:
+        """Whether the condition is active; ``fire`` implies ``hold``."""
+        since = self.since.get(key)
+        if since is not None and at - since >= for_s:  # latched: the hold threshold applies
+            if hold:
+                return True
+        elif fire:  # pending: the fire threshold applies
+            if since is None:
+                self.since[key] = at
+            return True
+        self.since.pop(key, None)
+        return False
+
+    def active(self, key: str) -> bool:
+        return key in self.since
+
+    def snapshot(self) -> dict[str, float]:
+        return dict(self.since)
+
+    def restore(self, state: dict[str, float]) -> None:
+        self.since = {k: float(v) for k, v in state.items()}
 
 
 def poisson_sf(k: float, lam: float) -> float:

@@ -53,6 +53,8 @@ class Seen:
     run_start: float = 0.0
     held: bool = False
     """Active without a break for at least the signal's ``for_s`` (what would fire)."""
+    fired: Signal | None = None
+    """The signal when it first held (its evidence is the firing evidence)."""
 
 
 @dataclass
@@ -109,6 +111,7 @@ def _record(trace: Trace, active: list[Signal], at: float) -> None:
             seen.run_start = at
         if at - seen.run_start >= signal.for_s:
             seen.held = True
+            seen.fired = seen.fired or signal
             if SEVERITY_RANK[signal.severity] > SEVERITY_RANK[seen.severity]:
                 seen.severity = signal.severity
         seen.last = signal

@@ -153,14 +153,17 @@ class OutageDetector:
         count = offered_in(event, intake)
         if count:
             intake.ring.add(event.ts, count)
+            intake.profile.add(event.ts, count)
             agg = self.channels.get(channel)
             if agg is None:
                 agg = self.channels[channel] = self._new_intake(channel)
             agg.ring.add(event.ts, count)
+            agg.profile.add(event.ts, count)
 
     def _new_intake(self, channel: str) -> Intake:
         b = self.base
-        return Intake(b.silent_bucket_s, b.silent_window_s, b.silent_tau_s, channel)
+        # Two windows: the silent one and the one before it (was intake healthy?).
+        return Intake(b.silent_bucket_s, 2 * b.silent_window_s, b.silent_tau_s, channel)
 
     # --- evaluate ------------------------------------------------------------------------
 
@@ -294,11 +297,7 @@ class OutageDetector:
         elif active:
             holds = observed <= 0.3 * expected
         else:
-            holds = (
-                expected >= p.silent_min_expected
-                and observed <= p.silent_max_ratio * expected
-                and poisson_cdf(observed, expected) < p.silent_p
-            )
+            holds = _went_silent(intake, p, w, observed, expected)
         if not holds or covered:
             self.signals.pop(fingerprint, None)
             return holds
@@ -351,6 +350,24 @@ class OutageDetector:
             rule, _, subject = fingerprint.partition("|")
             if rule.startswith("outage.silent") or rule == "outage.flapping":
                 self.signals[fingerprint] = self._signal(rule, subject, "minor", "", {})
+
+
+def _went_silent(
+    intake: Intake, p: OutageRules, w: float, observed: float, expected: float
+) -> bool:
+    """Intake fell to almost nothing, suddenly, where traffic was expected."""
+    if expected < p.silent_min_expected or observed > p.silent_max_ratio * expected:
+        return False
+    if poisson_cdf(observed, expected) >= p.silent_p:
+        return False
+    # Sudden, not the end of an evening ramp down: the window before was healthy.
+    before = intake.ring.complete_sum(p.silent_window_s, w - p.silent_window_s)
+    if before < p.silent_before_ratio * expected:
+        return False
+    # A queue that was just as quiet at this hour last week is closed, not broken.
+    last_week = intake.profile.last_week(w)
+    scale = p.silent_window_s / 3600.0
+    return last_week is None or last_week * scale >= p.silent_min_expected
 
 
 def _flapping(comp: _Component, p: OutageRules, active: bool) -> bool:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from core.events import Contact, Event, QueueStats
 from monitor.detectors.base import Signal
 from monitor.rules import Rules, SurgeRules
-from monitor.windows import HourlyProfile, Ring, Trend
+from monitor.windows import HourlyProfile, Latch, Ring, Trend, poisson_sf
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +33,15 @@ class Intake:
 
     __slots__ = ("channel", "from_stats", "profile", "ring", "tenant")
 
-    def __init__(self, bucket_s: float, window_s: float, tau_s: float, channel: str) -> None:
-        n = max(1, round(window_s / bucket_s)) + 3
-        self.ring = Ring(bucket_s, n, baselines={0: Trend(tau_s / bucket_s)})
+    def __init__(
+        self, bucket_s: float, window_s: float, tau_s: float, channel: str, recent_s: float = 0.0
+    ) -> None:
+        # The baseline gets a bucket once it is older than the window; the ring
+        # keeps ``recent_s`` more for the line fitted to the minutes before it.
+        lag = max(1, round(window_s / bucket_s)) + 2
+        n = lag + round(recent_s / bucket_s) + 1
+        baselines: dict[int | str, Trend] = {0: Trend(tau_s / bucket_s)}
+        self.ring = Ring(bucket_s, n, baselines=baselines, lag=lag)
         self.profile = HourlyProfile()
         self.channel = channel
         self.from_stats = False
@@ -81,13 +87,15 @@ class SurgeDetector:
         self.params: SurgeRules = rules.surge.base
         self.queues: dict[str, Intake] = {}
         self.signals: dict[str, Signal] = {}
+        self.latch = Latch()
+        self.before: dict[str, float] = {}  # expected window count when a surge began
         self._scanned = -1
 
     def _intake(self, queue: str, channel: str) -> Intake:
         intake = self.queues.get(queue)
         if intake is None:
             p = self.params
-            intake = Intake(p.bucket_s, p.window_s, p.baseline_tau_s, channel)
+            intake = Intake(p.bucket_s, p.window_s, p.baseline_tau_s, channel, p.recent_s)
             self.queues[queue] = intake
         return intake
 
@@ -124,16 +132,28 @@ class SurgeDetector:
         if last_week is not None:
             expected = max(expected, last_week * p.window_s / 3600.0)
         ratio = observed / max(expected, 1.0)
-        if queue in self.signals:
-            holds = ratio >= p.clear_ratio and observed - expected >= p.min_excess / 2
-        else:
-            holds = (
-                ratio >= p.ratio and observed >= p.min_count and observed - expected >= p.min_excess
-            )
-        if not holds:
+        # To fire, the window must also beat a line through the minutes before
+        # it: that line follows the start of a steep ramp within minutes, where
+        # the smoothed baseline lags. To hold, the smoothed baseline is enough.
+        recent = ring.linear_forecast(p.recent_s, watermark - p.window_s, p.window_s, watermark)
+        bar = max(expected, recent, 1.0)
+        fire = (
+            observed >= p.ratio * bar
+            and observed >= p.min_count
+            and observed - bar >= p.min_excess
+            and poisson_sf(observed, bar) < p.p_value
+        )
+        hold = ratio >= p.clear_ratio and observed - expected >= p.min_excess / 2
+        if not self.latch.judge(queue, watermark, fire, hold, p.for_s):
             self.signals.pop(queue, None)
+            self.before.pop(queue, None)
             return
-        self.signals[queue] = self._signal(queue, intake, p, observed, expected, ratio, last_week)
+        # Severity measures the flood against what was expected when it began:
+        # the trend baseline soon starts to follow the flood itself.
+        before = self.before.setdefault(queue, bar)
+        signal = self._signal(queue, intake, p, observed, before, observed / before, last_week)
+        signal.evidence["baseline_now"] = round(expected, 1)
+        self.signals[queue] = signal
 
     def _signal(
         self,
@@ -181,6 +201,8 @@ class SurgeDetector:
         return {
             "queues": {q: i.snapshot() for q, i in self.queues.items()},
             "active": sorted(self.signals),
+            "latch": self.latch.snapshot(),
+            "before": dict(self.before),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -190,6 +212,8 @@ class SurgeDetector:
         for queue, saved in state.get("queues", {}).items():
             intake = self._intake(queue, saved.get("channel", ""))
             intake.restore(saved)
+        self.latch.restore(state.get("latch", {}))
+        self.before = {k: float(v) for k, v in state.get("before", {}).items()}
         # Hysteresis survives a restart: previously active queues are re-judged
         # with the clear ratio at the next evaluate.
         for queue in state.get("active", ()):

@@ -92,6 +92,16 @@ def exponential(lo: float, factor: float, over: float) -> Callable[[float], floa
     return lambda t: lo * factor ** min(1.0, t / over)
 
 
+def build(base: float, factor: float, at: float, over: float) -> Callable[[float], float]:
+    """A surge that builds linearly from ``base`` to ``factor`` x over ``over`` seconds."""
+    return lambda t: base * (1 + (factor - 1) * min(1.0, max(0.0, t - at) / over))
+
+
+def morning(night: float, day: float, start_h: float, ramp_h: float) -> Callable[[float], float]:
+    """Quiet night, then a straight ramp to the day level (a hard kink at ``start_h``)."""
+    return lambda t: night + (day - night) * min(1.0, max(0.0, t / HOUR - start_h) / ramp_h)
+
+
 def last_week_busy() -> list[Event]:
     week = 7 * 86400
     busy = stats(lambda t: 30.0, T0 + 2 * HOUR - week, T0 + 3 * HOUR - week, seed=9)
@@ -113,6 +123,26 @@ CASES: list[tuple[str, Callable[[], list[Event]], list[tuple[str, str, str]]]] =
         "contacts-only producers surge too",
         lambda: contacts_copy(stats(step(6.0, 4.0, 2 * HOUR), T0, T0 + 2.5 * HOUR), T0),
         [("surge.offered", "presale-chat", "major")],
+    ),
+    (
+        "a surge that builds to 4x over 10 minutes is a surge",
+        lambda: stats(build(8.0, 4.0, 2 * HOUR, 600), T0, T0 + 2.5 * HOUR),
+        [("surge.offered", "presale-chat", "major")],
+    ),
+    (
+        "a promotion opening at midnight from 5 to 120 per minute is critical",
+        lambda: stats(step(5.0, 24.0, 2 * HOUR), T0, T0 + 2.2 * HOUR),
+        [("surge.offered", "presale-chat", "critical")],
+    ),
+    (
+        "a steep morning ramp from a quiet night (0.5 to 30 per minute) does not fire",
+        lambda: stats(morning(0.5, 30.0, 1.0, 3.0), T0, T0 + 5 * HOUR, seed=2),
+        [],
+    ),
+    (
+        "a morning ramp from 2 to 30 per minute over 2 hours does not fire",
+        lambda: stats(morning(2.0, 30.0, 1.0, 2.0), T0, T0 + 4 * HOUR, seed=3),
+        [],
     ),
     (
         "a linear daily ramp from 4 to 60 per minute over 3 hours does not fire",
