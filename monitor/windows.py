@@ -362,6 +362,18 @@ class Latch:
     def active(self, key: str) -> bool:
         return key in self.since
 
+    def held(self, key: str, at: float, for_s: float) -> bool:
+        """The condition has held for its pending time: the hold threshold applies."""
+        since = self.since.get(key)
+        return since is not None and at - since >= for_s
+
+    def mark(self, key: str, at: float, holds: bool) -> None:
+        """Record whether the condition holds at ``at``."""
+        if holds:
+            self.since.setdefault(key, at)
+        else:
+            self.since.pop(key, None)
+
     def snapshot(self) -> dict[str, float]:
         return dict(self.since)
 

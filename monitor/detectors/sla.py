@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from core.events import Contact, Event, QueueStats
 from monitor.detectors.base import Signal
 from monitor.rules import Rules, SlaRules
-from monitor.windows import Ring
+from monitor.windows import Latch, Ring
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class SlaDetector:
         self.queues: dict[str, _Queue] = {}
         self.signals: dict[str, dict[str, Signal]] = {}
         self.dirty: set[str] = set()
+        self.latch = Latch()
         self._scanned = -1
 
     def _queue(self, name: str, channel: str) -> _Queue:
@@ -133,13 +134,16 @@ class SlaDetector:
     def _judge(self, name: str, q: _Queue, w: float) -> None:
         p = self.rules.sla.get(channel=q.channel, queue=name)
         q.ring.advance(w)
-        old = self.signals.get(name, {})
+        # A rule's lower clear threshold applies only once it has held for for_s.
+        latched = {r for r in RULES if self.latch.held(f"{name}|{r}", w, p.for_s)}
         found: dict[str, Signal] = {}
         if p.enabled:
-            for check in (_longest_wait, _no_agents, _service_level, _abandons, _satisfaction):
-                signal = check(name, q, p, w, old)
+            for check in CHECKS:
+                signal = check(name, q, p, w, latched)
                 if signal is not None:
                     found[signal.rule] = signal
+        for rule in RULES:
+            self.latch.mark(f"{name}|{rule}", w, rule in found)
         if found:
             forecast = erlang_forecast(q, p, w) if p.forecast else None
             related = self.rules.depends_on(name)
@@ -161,7 +165,7 @@ class SlaDetector:
                 }
                 for name, q in self.queues.items()
             },
-            "active": {name: sorted(per) for name, per in self.signals.items()},
+            "latch": self.latch.snapshot(),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -176,9 +180,7 @@ class SlaDetector:
             q.aht = saved.get("aht")
             q.no_agents_since = saved.get("no_agents_since")
             q.tenant = saved.get("tenant")
-        for name, rules in state.get("active", {}).items():
-            if name in self.queues:
-                self.signals[name] = {r: _marker(r, name) for r in rules}
+        self.latch.restore(state.get("latch", {}))
 
 
 def _count_stats(ring: Ring, e: QueueStats) -> None:
@@ -192,11 +194,6 @@ def _count_stats(ring: Ring, e: QueueStats) -> None:
         ring.add(e.ts, e.abandoned, ABANDONED)
         base = e.offered if e.offered is not None else (e.answered or 0) + e.abandoned
         ring.add(e.ts, base, AB_BASE)
-
-
-def _marker(rule: str, queue: str) -> Signal:
-    """Remembers that a rule was active (hysteresis) until the next judgement replaces it."""
-    return Signal(rule=rule, kind="sla", subject=queue, severity="minor", title="")
 
 
 def _signal(
@@ -228,7 +225,7 @@ def _by_factor(value: float, threshold: float, p: SlaRules) -> str:
     return "major" if value >= threshold * p.major_factor else "minor"
 
 
-def _longest_wait(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal | None:
+def _longest_wait(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Signal | None:
     snap = _fresh(q, p, w)
     if snap is None or snap["waiting"] <= 0:
         return None
@@ -242,7 +239,7 @@ def _longest_wait(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Sig
     return _signal("sla.longest_wait", name, q, p, severity, title, evidence)
 
 
-def _no_agents(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal | None:
+def _no_agents(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Signal | None:
     snap = _fresh(q, p, w)
     since = q.no_agents_since
     if snap is None or since is None or w - since < p.no_agents_for_s:
@@ -257,7 +254,7 @@ def _no_agents(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal
     return _signal("sla.no_agents", name, q, p, "critical" if bad else "major", title, evidence)
 
 
-def _service_level(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal | None:
+def _service_level(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Signal | None:
     answered = q.ring.complete_sum(p.window_s, w, SL_BASE)
     if answered < p.min_answered:
         return None
@@ -276,7 +273,7 @@ def _service_level(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Si
     return _signal("sla.service_level", name, q, p, severity, title, evidence)
 
 
-def _abandons(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal | None:
+def _abandons(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Signal | None:
     offered = q.ring.complete_sum(p.window_s, w, AB_BASE)
     abandoned = q.ring.complete_sum(p.window_s, w, ABANDONED)
     if offered < p.min_offered:
@@ -298,7 +295,7 @@ def _abandons(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal 
     return _signal("sla.abandon_rate", name, q, p, severity, title, evidence)
 
 
-def _satisfaction(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Signal | None:
+def _satisfaction(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Signal | None:
     rated = q.ring.complete_sum(p.satisfaction_window_s, w, RATED)
     if rated < p.min_ratings:
         return None
@@ -310,6 +307,16 @@ def _satisfaction(name: str, q: _Queue, p: SlaRules, w: float, old: dict) -> Sig
     evidence = {"satisfied_share": round(share, 3), "ratings": int(rated)}
     evidence["target"] = p.satisfaction_target
     return _signal("sla.satisfaction", name, q, p, severity, title, evidence)
+
+
+CHECKS = (_longest_wait, _no_agents, _service_level, _abandons, _satisfaction)
+RULES = (
+    "sla.longest_wait",
+    "sla.no_agents",
+    "sla.service_level",
+    "sla.abandon_rate",
+    "sla.satisfaction",
+)
 
 
 def _duration(seconds: float) -> str:

@@ -104,6 +104,11 @@ CASES = [
         [],
     ),
     (
+        "one snapshot at 31 s, then 26 s (under 30, over the clear level) does not fire",
+        lambda: snaps(10, wait=lambda t: 31.0 if 200 <= t < 220 else (26.0 if t >= 220 else 10.0)),
+        [],
+    ),
+    (
         "email waiting 2 h is within 24 h",
         lambda: snaps(
             10,
