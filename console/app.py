@@ -87,6 +87,7 @@ class ConsoleApp(App[None]):
         self.me = await self.api.whoami()  # type: ignore[union-attr]
         self.refresh_bindings()
         self._each_screen(lambda s: s.sync_status())
+        self._updated(Dirty(reset=True))  # texts that depend on the role ("press p to...")
 
     # --- what the screens ask -------------------------------------------------------
 
