@@ -125,6 +125,7 @@ class MonitorService:
         self._to_ack: list[str] = []
         self._last_commit = 0.0
         self._committed: tuple[int, int, int] = (-1, -1, -1)
+        self._late_reported = 0
         self._last_status_change = 0.0
         self._next_silences = 0.0
         self.dead_letters = 0
@@ -151,6 +152,7 @@ class MonitorService:
             self._restore(self.state.engine)
         self.batches = self.state.counters.get("batches", 0)
         self.dead_letters = self.state.counters.get("dead_letters", 0)
+        self._late_reported = self.engine.stats.late_events
         self.cipher = _load_cipher(self.config)
 
     def _restore(self, saved: dict[str, Any]) -> None:
@@ -342,6 +344,7 @@ class MonitorService:
         if not force and not self._to_ack and progress == self._committed:
             return  # idle and nothing evaluated: the last checkpoint still holds
         self._committed = progress
+        self._report_late()
         self.state.engine = self.engine.snapshot()
         self.state.counters = {"batches": self.batches, "dead_letters": self.dead_letters}
         status_change = now - self._last_status_change >= STATUS_CHANGE_EVERY_S
@@ -360,6 +363,19 @@ class MonitorService:
         self._last_commit = now
         if status_change:
             self._last_status_change = now
+
+    def _report_late(self) -> None:
+        late = self.engine.stats.late_events
+        if late > self._late_reported:
+            recent = list(self.engine.stats.recent_late)[-3:]
+            logger.warning(
+                "late events dropped new=%d total=%d by_type=%s recent=%s",
+                late - self._late_reported,
+                late,
+                dict(self.engine.stats.late_by_type),
+                recent,
+            )
+            self._late_reported = late
 
     def status(self) -> dict[str, Any]:
         engine = self.engine

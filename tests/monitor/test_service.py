@@ -27,6 +27,7 @@ from core import keys
 from core.bus import EventProducer
 from core.config import load_config
 from core.events import Contact, Event, Health, Heartbeat, QueueStats, encode_batch
+from core.redis_server import free_port
 from monitor import checkpoint as ckpt
 from monitor.board import Board
 from monitor.engine import Engine
@@ -301,6 +302,7 @@ def start_monitor(url: str, data_dir: Path) -> subprocess.Popen:
         "WATCHFLOOR_MONITOR_READ_COUNT": "1",
         "WATCHFLOOR_MONITOR_BLOCK_MS": "50",
         "WATCHFLOOR_MONITOR_CHECKPOINT_INTERVAL_S": "0.05",
+        "WATCHFLOOR_API_PORT": str(free_port()),  # the monitor process also serves the API
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     return subprocess.Popen(
@@ -526,3 +528,16 @@ async def test_the_monitor_rides_out_a_redis_restart_and_resumes_from_its_checkp
     state = await ckpt.load(client)
     assert state.engine is not None and state.engine["max_ts"] == T0 + 30
     await client.aclose()
+
+
+async def test_late_entries_are_counted_in_the_status_and_logged(redis_client, caplog) -> None:
+    producer = EventProducer(redis_client)
+    await producer.publish_events([offered(T0 + 30)])
+    await producer.publish_events([offered(T0), health(T0 + 1, "crm", "down")])
+    svc = service(redis_client)
+    await svc.start()
+    await drain(svc)
+    status = await redis_client.hgetall(keys.ENGINE_STATUS)
+    assert int(status[b"late_events"]) == 2
+    assert status[b"late_by_type"] == b'{"contact": 1, "health": 1}'
+    assert "late events dropped new=2" in caplog.text
