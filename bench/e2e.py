@@ -295,12 +295,110 @@ async def main(args: argparse.Namespace) -> None:
     report(stack, result)
 
 
+# --- live fan-out ------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def fanout_writer(redis: Any, rate: float, duration: float) -> int:
+    from monitor.changes import add_change
+
+    sent, started = 0, time.monotonic()
+    while time.monotonic() - started < duration:
+        due = int((time.monotonic() - started) * rate)
+        async with redis.pipeline(transaction=False) as pipe:
+            for k in range(sent, due):
+                row = {
+                    "queue": f"q{k % 500:03d}",
+                    "channel": "chat",
+                    "waiting": k % 40,
+                    "longest_wait_s": 12.5,
+                    "agents_available": 3,
+                    "agents_busy": 11,
+                    "service_level": 0.83,
+                    "abandon_rate": 0.04,
+                    "asa_s": 9.1,
+                    "offered_5m": 120,
+                    "trend": list(range(30)),
+                    "sla_threshold_s": 30,
+                    "updated_at": time.time(),
+                    "source": "acd-1",
+                    "sent": time.time(),
+                }
+                add_change(pipe, "queue", "updated", row)
+            await pipe.execute()
+        sent = due
+        await asyncio.sleep(0.01)
+    return sent
+
+
+async def fanout_client(url: str, headers: dict[str, str], lat: list[float],
+                        resyncs: list[int]) -> None:  # fmt: skip
+    async with aiohttp.ClientSession() as session, \
+            session.ws_connect(url + "/v1/live", headers=headers) as ws:  # fmt: skip
+        async for msg in ws:
+            data = json.loads(msg.data)
+            if data["type"] == "change":
+                lat.append(time.time() - data["data"]["sent"])
+            elif data["type"] == "snapshot" and data["reason"] == "resync":
+                resyncs.append(1)
+
+
+async def fanout(args: argparse.Namespace) -> None:
+    """``--fanout N``: N live clients, ``--changes`` board changes/s written to Redis."""
+    import redis.asyncio as aioredis
+
+    stack = Stack(args)
+    from core.redis_server import EmbeddedRedis
+
+    stack.redis = EmbeddedRedis(stack.dir / "redis", persistent=False)
+    env = stack.env(stack.redis.start())
+    stack.spawn("api", [sys.executable, __file__, "--serve-api"], env)
+    await wait_http(stack.api + "/healthz")
+    redis = aioredis.Redis.from_url(env["WATCHFLOOR_REDIS_URL"])
+    headers = {"Authorization": f"Bearer {stack.token}"}
+    lat: list[list[float]] = [[] for _ in range(args.fanout)]
+    resyncs: list[int] = []
+    clients = [asyncio.create_task(fanout_client(stack.api, headers, lat[i], resyncs))
+               for i in range(args.fanout)]  # fmt: skip
+    await asyncio.sleep(1.0)
+    cpu0, t0 = cpu_seconds(stack.children[0].pid), time.monotonic()
+    written = await fanout_writer(redis, args.changes, args.duration)
+    await asyncio.sleep(1.0)
+    cpu = (cpu_seconds(stack.children[0].pid) - cpu0) / (time.monotonic() - t0)
+    for task in clients:
+        task.cancel()
+    await redis.aclose()
+    stack.stop()
+    every = [v for values in lat for v in values]
+    print(f"{args.fanout} live clients, {args.changes:.0f} changes/s for {args.duration:.0f} s: "
+          f"{written} written, {len(every)} delivered (expected {written * args.fanout}), "
+          f"{len(resyncs)} resyncs; API process CPU {cpu * 100:.0f} % of one core")  # fmt: skip
+    if every:
+        print(
+            f"change in Redis -> on the client: p50 {quantile(every, 0.5) * 1000:.1f} ms, "
+            f"p99 {quantile(every, 0.99) * 1000:.1f} ms, max {max(every) * 1000:.1f} ms"
+        )
+
+
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=10_000, help="background events/s")
     parser.add_argument("--probes", type=int, default=30)
     parser.add_argument("--lateness", type=float, default=5.0, help="allowed lateness, s")
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument(
+        "--fanout",
+        type=int,
+        default=0,
+        help="instead: N live clients, measure the /v1/live fan-out",
+    )
+    parser.add_argument("--changes", type=float, default=2500, help="--fanout changes/s")
+    parser.add_argument("--duration", type=float, default=20.0, help="--fanout seconds")
     parser.add_argument("--serve-api", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--load", nargs=4, help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -314,5 +412,7 @@ if __name__ == "__main__":
     elif options.load:
         url, token, rate, stats = options.load
         asyncio.run(load(url, token, float(rate), stats))
+    elif options.fanout:
+        asyncio.run(fanout(options))
     else:
         asyncio.run(main(options))
