@@ -110,6 +110,9 @@ class MonitorConfig:
     """Processing-time tick that advances the watermark when nothing arrives (live mode)."""
     checkpoint_interval_s: float = 1.0
     """Seconds between two engine checkpoints (state + acks); incidents never wait for one."""
+    eval_interval_s: float = 1.0
+    """Event time between two evaluations of the rules: whole seconds, or 1/k of a second
+    (0.5, 0.1...) to trade CPU for detection latency (which is lateness + this at most)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ nothing arrives at all. The whole state, buffer included, round-trips through
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -90,20 +91,25 @@ class Engine:
         *,
         lifecycle: Lifecycle | None = None,
         lateness_s: float = DEFAULT_LATENESS_S,
-        eval_interval_s: int = 1,
+        eval_interval_s: float = 1.0,
         observers: Sequence[Detector] = (),
     ) -> None:
         self.detectors = list(detectors)
         self.observers = list(observers)
         self.lifecycle = lifecycle or Lifecycle()
         self.lateness_s = float(lateness_s)
-        self.eval_interval_s = max(1, int(eval_interval_s))
+        # Time is cut in slots: one second (default), or 1/k of a second for a
+        # sub-second evaluation interval (low-latency setups).
+        self.eval_interval_s = float(eval_interval_s)
+        self._per_s, self._step = _slots(self.eval_interval_s)
         self.stats = EngineStats()
         self.watermark = float("-inf")
         self.max_ts = float("-inf")
         self.last_signals: list[Signal] = []
         self._buffer: dict[int, list[Event]] = {}
+        """Slot (``int(ts * per_s)``) -> events waiting for the watermark to pass it."""
         self._next_eval: int | None = None
+        """Slot of the next evaluation."""
         self._routes = self._build_routes()
         self.on_signals: Callable[[float, list[Signal]], None] | None = None
 
@@ -125,6 +131,7 @@ class Engine:
         lateness = self.lateness_s
         max_ts = self.max_ts
         watermark = self.watermark
+        per_s = self._per_s
         count = 0
         for event in events:
             count += 1
@@ -136,10 +143,10 @@ class Engine:
                 max_ts = ts
                 if ts - lateness > watermark:
                     watermark = ts - lateness
-            second = int(ts)
-            bucket = buffer.get(second)
+            slot = int(ts * per_s)
+            bucket = buffer.get(slot)
             if bucket is None:
-                buffer[second] = [event]
+                buffer[slot] = [event]
             else:
                 bucket.append(event)
         self.stats.events += count
@@ -167,60 +174,66 @@ class Engine:
         """End of input (replay): release everything and evaluate just past the last event."""
         if self.max_ts == float("-inf"):
             return []
-        return self._advance(float(int(self.max_ts) + 1))
+        return self._advance((int(self.max_ts * self._per_s) + 1) / self._per_s)
 
     def evaluate_now(self) -> list[Action]:
         """Evaluate at the current watermark on demand (events before it are released)."""
         if self.watermark == float("-inf"):
             return []
-        at = int(self.watermark)
+        at = self._limit(self.watermark)
         self._release_before(at)
         return self._evaluate(at)
 
     # --- time ----------------------------------------------------------------------------
 
+    def _limit(self, watermark: float) -> int:
+        """The last slot the watermark has passed (a hair of slack for float rounding)."""
+        return math.floor(watermark * self._per_s + 1e-6)
+
     def _advance(self, watermark: float) -> list[Action]:
         if watermark <= self.watermark:
             return []
         self.watermark = watermark
+        limit = self._limit(watermark)
         if self._next_eval is None:
             if not self._buffer:
                 return []
             first = min(self._buffer) + 1
-            if first > watermark:
+            if first > limit:
                 return []
             self._next_eval = first
-        if watermark - self._next_eval > MAX_CATCH_UP_S:
+        per_s = self._per_s
+        if limit - self._next_eval > MAX_CATCH_UP_S * per_s:
             logger.warning(
-                "watermark jumped %.0fs ahead; not evaluating the gap second by second",
-                watermark - self._next_eval,
+                "watermark jumped %.0fs ahead; not evaluating the gap step by step",
+                (limit - self._next_eval) / per_s,
             )
-            self._next_eval = max(self._next_eval, int(watermark) - COARSE_STEP_S * 6)
+            self._next_eval = max(self._next_eval, limit - COARSE_STEP_S * 6 * per_s)
             self._release_before(self._next_eval)
         actions: list[Action] = []
-        step = self.eval_interval_s
-        while self._next_eval <= watermark:
+        while self._next_eval <= limit:
             at = self._next_eval
             self._release_before(at)
             actions.extend(self._evaluate(at))
-            self._next_eval = at + self._step_after(at, watermark, step)
+            self._next_eval = at + self._step_after(at, limit)
         return actions
 
-    def _step_after(self, at: int, watermark: float, step: int) -> int:
+    def _step_after(self, at: int, limit: int) -> int:
         # Over a long stretch with nothing buffered, evaluate every COARSE_STEP_S
         # seconds: absences are still noticed, a day's gap is not 86 400 calls.
-        if watermark - at < COARSE_STEP_S * 6:
-            return step
-        if self._buffer and min(self._buffer) < at + COARSE_STEP_S:
-            return step
-        return max(step, COARSE_STEP_S)
+        coarse = COARSE_STEP_S * self._per_s
+        if limit - at < coarse * 6:
+            return self._step
+        if self._buffer and min(self._buffer) < at + coarse:
+            return self._step
+        return max(self._step, coarse)
 
     def _release_before(self, at: int) -> None:
-        """Hand every buffered event older than second ``at`` to the detectors, in time order."""
+        """Hand every buffered event older than slot ``at`` to the detectors, in time order."""
         buffer = self._buffer
         routes = self._routes
-        for second in sorted(s for s in buffer if s < at):
-            bucket = buffer.pop(second)
+        for slot in sorted(s for s in buffer if s < at):
+            bucket = buffer.pop(slot)
             bucket.sort(key=_TS)
             for event in bucket:
                 for observe in routes.get(event.type, ()):
@@ -238,24 +251,25 @@ class Engine:
             event.source,
         )
 
-    def _evaluate(self, at: int) -> list[Action]:
+    def _evaluate(self, slot: int) -> list[Action]:
+        at = slot / self._per_s
         self.stats.evaluations += 1
         signals: list[Signal] = []
         for det in self.detectors:
             try:
-                signals.extend(det.evaluate(float(at)))
+                signals.extend(det.evaluate(at))
             except Exception:
                 self.stats.detector_errors += 1
                 logger.exception("detector failed to evaluate detector=%s at=%s", det.name, at)
         for obs in self.observers:
             try:
-                obs.evaluate(float(at))
+                obs.evaluate(at)
             except Exception:
                 logger.exception("observer failed to evaluate observer=%s", obs.name)
         self.last_signals = signals
         if self.on_signals is not None:
-            self.on_signals(float(at), signals)
-        return self.lifecycle.update(signals, float(at))
+            self.on_signals(at, signals)
+        return self.lifecycle.update(signals, at)
 
     # --- state ------------------------------------------------------------------------------
 
@@ -270,6 +284,7 @@ class Engine:
             "watermark": self.watermark,
             "max_ts": self.max_ts,
             "next_eval": self._next_eval,
+            "per_s": self._per_s,
             "buffer": [e.to_map() for second in sorted(self._buffer) for e in self._buffer[second]],
             "stats": self.stats.to_map(),
             "lifecycle": self.lifecycle.snapshot(),
@@ -281,10 +296,14 @@ class Engine:
         self.watermark = float(state["watermark"])
         self.max_ts = float(state["max_ts"])
         self._next_eval = state.get("next_eval")
+        saved_per_s = int(state.get("per_s", 1))
+        if self._next_eval is not None and saved_per_s != self._per_s:
+            # The evaluation interval changed between runs: same instant, new slots.
+            self._next_eval = math.ceil(self._next_eval * self._per_s / saved_per_s)
         self._buffer = {}
         for raw in state.get("buffer", []):
             event = event_from_map(raw)
-            self._buffer.setdefault(int(event.ts), []).append(event)
+            self._buffer.setdefault(int(event.ts * self._per_s), []).append(event)
         self.stats = EngineStats.from_map(state.get("stats", {}))
         self.lifecycle.restore(state.get("lifecycle", {}))
         saved = state.get("detectors", {})
@@ -293,3 +312,16 @@ class Engine:
                 det.restore(saved[det.name])
             else:
                 logger.warning("no saved state for detector=%s: it starts empty", det.name)
+
+
+def _slots(interval_s: float) -> tuple[int, int]:
+    """(slots per second, slots per evaluation) for an evaluation interval.
+
+    Intervals of a second or more are whole seconds; shorter ones are 1/k of a
+    second (0.5, 0.25, 0.1...), so that slots never straddle a second.
+    """
+    if interval_s <= 0:
+        raise EngineError(f"evaluation interval must be positive, got {interval_s}")
+    if interval_s >= 1:
+        return 1, round(interval_s)
+    return max(1, round(1 / interval_s)), 1

@@ -72,6 +72,7 @@ def build_engine(config: Config, rules: Any = None) -> Engine:
         build_detectors(rules),
         lifecycle=Lifecycle(LifecycleConfig.from_rules(getattr(rules, "document", rules))),
         lateness_s=config.monitor.allowed_lateness_s,
+        eval_interval_s=config.monitor.eval_interval_s,
         observers=[board],
     )
     engine.on_signals = board.note_signals

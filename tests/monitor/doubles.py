@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, ClassVar
 
-from core.events import Contact, Event, Health, Heartbeat
+from core.events import Contact, Event, Health, Heartbeat, QueueStats
 from monitor.detectors.base import Signal
 
 T0 = 1_763_800_000.0
@@ -158,3 +158,49 @@ def offered(ts: float, queue: str = "presale-chat", n: int = 0) -> Contact:
 
 def health(ts: float, component: str, status: str) -> Health:
     return Health(ts=ts, source="probe", component=component, status=status)
+
+
+SPAN_S = 1_200
+
+
+def day_scenario() -> list[list[Event]]:
+    """Twenty minutes of a centre, one batch per second: an outage of ``crm`` (300-420 s),
+    a lost ``chat-gw`` heartbeat (600-900 s), an SLA breach on ``presale-chat`` (700-1000 s)."""
+    batches = []
+    for s in range(SPAN_S):
+        ts = T0 + s
+        batch: list[Event] = []
+        if s % 10 == 0:
+            crm = "down" if 300 <= s < 420 else "up"
+            batch += [
+                Health(ts=ts, source="probe", component="crm", status=crm),
+                Health(ts=ts + 0.1, source="probe", component="ivr", status="up"),
+            ]
+            if not 600 <= s < 900:
+                batch.append(Heartbeat(ts=ts + 0.2, source="chat-gw"))
+            breach = 700 <= s < 1000
+            batch.append(
+                QueueStats(
+                    ts=ts + 0.3,
+                    source="acd",
+                    queue="presale-chat",
+                    channel="chat",
+                    waiting=25 if breach else 2,
+                    longest_wait_s=140.0 if breach else 8.0,
+                    agents_available=0 if breach else 3,
+                    agents_busy=12,
+                )
+            )
+        batch += [
+            Contact(
+                ts=ts + 0.01 * i,
+                source="acd",
+                contact_id=f"c{s}-{i}",
+                queue="presale-chat",
+                channel="chat",
+                action="offered",
+            )
+            for i in range(3)
+        ]
+        batches.append(batch)
+    return batches

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ from tests.monitor.doubles import (
     CountingDetector,
     DownTwiceDetector,
     SilenceDetector,
+    day_scenario,
     health,
     offered,
 )
@@ -187,11 +189,56 @@ def real_run(events, cut: int) -> list:
 def test_with_the_real_detectors_out_of_order_input_within_the_lateness_changes_nothing(
     seed: int, cut: int
 ) -> None:
-    from tests.monitor.test_service import day_scenario
-
     events = [e for batch in day_scenario() for e in batch]
     rnd = random.Random(seed)
     arrival = sorted(events, key=lambda e: e.ts + rnd.random() * 4.99)
     expected = real_run(events, len(events))
     assert {fp.split("|")[0] for _, fp, _, _ in expected} >= {"outage.down", "sla.longest_wait"}
     assert real_run(arrival, cut) == expected
+
+
+def test_a_sub_second_interval_evaluates_every_tenth_of_a_second() -> None:
+    det = CountingDetector()
+    engine = Engine([det], eval_interval_s=0.1)
+    engine.process([offered(T0 + 0.05)])
+    engine.process([offered(T0 + 5.42)])
+    assert det.evaluated == [T0 + k / 10 for k in range(1, 5)]
+    engine.flush()
+    assert det.evaluated[-1] == T0 + 5.5
+
+
+def test_a_surge_is_seen_within_a_tenth_of_a_second_past_the_lateness() -> None:
+    engine = Engine([CountingDetector(threshold=5)], lateness_s=0.0, eval_interval_s=0.1)
+    actions = engine.process([offered(T0 + i * 0.01, n=i) for i in range(5)])
+    assert actions == []
+    actions = engine.process([offered(T0 + 0.1)])
+    assert [(a.op, a.at) for a in actions] == [("fire", T0 + 0.1)]
+
+
+@pytest.mark.parametrize("interval", [1.0, 0.5, 0.1])
+def test_out_of_order_input_gives_the_sorted_result_at_any_interval(interval) -> None:
+    events = scenario(11)
+    rnd = random.Random(3)
+    arrival = sorted(events, key=lambda e: e.ts + rnd.random() * 4.99)
+
+    def go(evs, cut):
+        engine = Engine(
+            [CountingDetector(threshold=4, for_s=2, keep_s=3), DownTwiceDetector()],
+            eval_interval_s=interval,
+        )
+        out = []
+        for i in range(0, len(evs), cut):
+            out += engine.process(evs[i : i + cut])
+        return summary(out + engine.flush())
+
+    assert go(arrival, 7) == go(events, len(events))
+
+
+def test_a_checkpoint_restores_under_a_different_evaluation_interval() -> None:
+    first = Engine([CountingDetector()])
+    first.process([offered(T0 + 0.5), offered(T0 + 9.2)])
+    second = Engine([CountingDetector()], eval_interval_s=0.25)
+    second.restore(first.snapshot())
+    det = second.detectors[0]
+    second.process([offered(T0 + 10.0)])
+    assert det.evaluated == [T0 + 5.0]

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from core import keys
 from core.bus import EventProducer
 from core.config import load_config
-from core.events import Contact, Event, Health, Heartbeat, QueueStats, encode_batch
+from core.events import Event, Heartbeat, QueueStats, encode_batch
 from core.redis_server import free_port
 from monitor import checkpoint as ckpt
 from monitor.board import Board
@@ -34,7 +34,14 @@ from monitor.engine import Engine
 from monitor.incidents import Incident, IncidentStore
 from monitor.lifecycle import Lifecycle, LifecycleConfig
 from monitor.service import MonitorService
-from tests.monitor.doubles import T0, CountingDetector, DownTwiceDetector, health, offered
+from tests.monitor.doubles import (
+    T0,
+    CountingDetector,
+    DownTwiceDetector,
+    day_scenario,
+    health,
+    offered,
+)
 
 CONFIG = load_config("[monitor]\nblock_ms = 20\nclaim_idle_ms = 50\nmax_deliveries = 3\n")
 
@@ -196,7 +203,6 @@ async def test_the_hook_hears_of_new_incidents_but_not_of_inhibited_ones(redis_c
 
 
 async def test_board_rows_are_written_with_the_checkpoint(redis_client) -> None:
-    from core.events import QueueStats
 
     stats = QueueStats(
         ts=T0,
@@ -242,50 +248,7 @@ async def test_an_idle_stream_lets_the_wall_clock_advance_the_watermark(
 
 # --- a real process, killed -----------------------------------------------------------
 
-SPAN_S = 1_200
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def day_scenario() -> list[list[Event]]:
-    """One batch per second of event time."""
-    batches = []
-    for s in range(SPAN_S):
-        ts = T0 + s
-        batch: list[Event] = []
-        if s % 10 == 0:
-            crm = "down" if 300 <= s < 420 else "up"
-            batch += [
-                Health(ts=ts, source="probe", component="crm", status=crm),
-                Health(ts=ts + 0.1, source="probe", component="ivr", status="up"),
-            ]
-            if not 600 <= s < 900:
-                batch.append(Heartbeat(ts=ts + 0.2, source="chat-gw"))
-            breach = 700 <= s < 1000
-            batch.append(
-                QueueStats(
-                    ts=ts + 0.3,
-                    source="acd",
-                    queue="presale-chat",
-                    channel="chat",
-                    waiting=25 if breach else 2,
-                    longest_wait_s=140.0 if breach else 8.0,
-                    agents_available=0 if breach else 3,
-                    agents_busy=12,
-                )
-            )
-        batch += [
-            Contact(
-                ts=ts + 0.01 * i,
-                source="acd",
-                contact_id=f"c{s}-{i}",
-                queue="presale-chat",
-                channel="chat",
-                action="offered",
-            )
-            for i in range(3)
-        ]
-        batches.append(batch)
-    return batches
 
 
 def publish(client: sync_redis.Redis, batches: list[list[Event]]) -> str:
