@@ -22,7 +22,7 @@ from aiohttp import web
 from core.config import Config
 from monitor.api import audit, board, controls, incidents, live, meta, runs, tokens
 from monitor.api.errors import error_middleware
-from monitor.api.live import LiveHub
+from monitor.api.hub import LiveHub
 from monitor.api.state import (
     AUDIT,
     CONFIG,
