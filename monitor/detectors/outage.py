@@ -23,6 +23,7 @@ the channel or queue for intake that went silent.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -36,9 +37,18 @@ from security.pii import mask_text
 
 logger = logging.getLogger(__name__)
 
+BACKGROUND_PROBES = 360  # the background failure rate averages about this many probes
+# Before a probe has a history it is assumed to fail 0.5 % of the time: it then
+# needs 3 failures in a row, and 2 once ~30 good probes have shown it is healthy.
+PRIOR_PROBES, PRIOR_FAILURES = 50.0, 0.25
+CHANCE = 1e-5  # how unlikely by chance a run of failures must be to count as an outage
+FLAP_CHANCE = 1e-6
+MAX_NEEDED = 8
+
 
 class _Component:
     __slots__ = (
+        "background",
         "bad_run",
         "down",
         "down_run",
@@ -46,6 +56,7 @@ class _Component:
         "good_run",
         "last",
         "last_down",
+        "probes",
         "recent",
         "tenant",
     )
@@ -58,6 +69,10 @@ class _Component:
         self.last_down: float | None = None
         self.down = False  # the down signal is active (hysteresis)
         self.recent: deque[int] = deque(maxlen=probes)  # 1 = failed probe
+        # Decayed counts of probes and failures outside outages, the current run
+        # of failures excluded (it may be the outage itself).
+        self.background = 0.0
+        self.probes = 0.0
         self.last: dict[str, Any] = {}
         self.tenant: str | None = None
 
@@ -133,6 +148,8 @@ class OutageDetector:
             "source": e.source,
         }
         comp.tenant = e.tenant
+        if not comp.down and not failed:
+            _learn_background(comp)
         if failed:
             comp.down_run += 1
             comp.good_run = 0
@@ -186,8 +203,9 @@ class OutageDetector:
             if not comp.down:
                 comp.recent.clear()  # the outage explains those failures: not flapping
         else:
-            comp.down = comp.down_run >= p.down_probes or (
-                comp.down_run > 0 and span >= p.down_after_s
+            needed = _needed_failures(comp, p)
+            comp.down = comp.down_run >= needed or (
+                comp.down_run >= 2 and span >= p.down_after_s * needed / p.down_probes
             )
         self._set(f"outage.down|{name}", self._down(name, comp, p) if comp.down else None)
         flapping = not comp.down and _flapping(comp, p, f"outage.flapping|{name}" in self.signals)
@@ -220,6 +238,8 @@ class OutageDetector:
             **comp.last,
             "failed_probes": comp.down_run,
             "down_since": comp.first_down,
+            "usual_failure_rate": round(_usual_failure_rate(comp), 4),
+            "failures_needed": _needed_failures(comp, p),
         }
         title = f"{name} is down ({comp.down_run} failed probes in a row)"
         if comp.last.get("message"):
@@ -370,14 +390,50 @@ def _went_silent(
     return last_week is None or last_week * scale >= p.silent_min_expected
 
 
+def _learn_background(comp: _Component) -> None:
+    """A good probe ends the run of failures before it: count both into the background."""
+    run = comp.down_run
+    decay = (1.0 - 1.0 / BACKGROUND_PROBES) ** (run + 1)
+    comp.probes = comp.probes * decay + run + 1
+    comp.background = comp.background * decay + run
+
+
+def _usual_failure_rate(comp: _Component, failures: float = 0.0, probes: float = 0.0) -> float:
+    """The probe's own failure rate outside outages (less ``failures`` of ``probes``)."""
+    background = max(0.0, comp.background - failures)
+    return (background + PRIOR_FAILURES) / (max(0.0, comp.probes - probes) + PRIOR_PROBES)
+
+
+def _needed_failures(comp: _Component, p: OutageRules) -> int:
+    """Consecutive failures that a flaky probe produces by chance less than 1 in 10^5 times.
+
+    A healthy probe needs ``down_probes`` (2); one that fails 2 % of the time
+    on its own needs 3, at 10 % 5: its random pairs are not outages.
+    """
+    rate = _usual_failure_rate(comp)
+    chance = math.ceil(math.log(CHANCE) / math.log(rate)) if rate < 1 else MAX_NEEDED
+    return max(p.down_probes, min(MAX_NEEDED, chance))
+
+
 def _flapping(comp: _Component, p: OutageRules, active: bool) -> bool:
     failures = sum(comp.recent)
     if active:
         return failures >= max(1, p.flap_failures // 2)
-    return failures >= p.flap_failures and failures >= p.flap_ratio * len(comp.recent)
+    if failures < p.flap_failures or failures < p.flap_ratio * len(comp.recent):
+        return False
+    # Far more failures than this probe's own rate before these probes explains.
+    usual = _usual_failure_rate(comp, failures, len(comp.recent))
+    return _binomial_tail(failures, len(comp.recent), usual) < FLAP_CHANCE
+
+
+def _binomial_tail(k: int, n: int, rate: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, rate)."""
+    return sum(math.comb(n, i) * rate**i * (1 - rate) ** (n - i) for i in range(k, n + 1))
 
 
 _COMP_FIELDS = (
+    "background",
+    "probes",
     "down_run",
     "bad_run",
     "good_run",

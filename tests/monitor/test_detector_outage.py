@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 
 import pytest
@@ -38,6 +39,16 @@ def probes(
         )
         for i, c in enumerate(pattern)
     ]
+
+
+def flaky(rate: float, hours: float, seed: int = 1, outage_at: float | None = None) -> list[Event]:
+    """A probe every 10 s failing at random with ``rate``; optionally a real 3-min outage."""
+    rng = random.Random(seed)
+    pattern = []
+    for k in range(int(hours * 360)):
+        real = outage_at is not None and outage_at * 360 <= k < outage_at * 360 + 18
+        pattern.append("d" if real or rng.random() < rate else "u")
+    return probes("".join(pattern))
 
 
 def beats(source: str, every: float, until: float, start: float = T0) -> list[Event]:
@@ -86,8 +97,18 @@ def evening(t: float) -> float:
 
 CASES = [
     (
-        "two failed probes in a row are an outage",
+        "two failed probes in a row of a known healthy probe are an outage",
+        lambda: probes("u" * 40 + "dduuu"),
+        [("outage.down", "crm", "critical")],
+    ),
+    (
+        "a probe without history needs three failures in a row",
         lambda: probes("uuuudduuu"),
+        [],
+    ),
+    (
+        "three failures in a row of a new probe are an outage",
+        lambda: probes("uuudddu"),
         [("outage.down", "crm", "critical")],
     ),
     ("one failed probe is not an outage", lambda: probes("uuuuduuuuu"), []),
@@ -100,6 +121,21 @@ CASES = [
         "a slow prober's single failure is not an outage either",
         lambda: probes("uuudu", every=60.0),
         [],
+    ),
+    (
+        "a day of a probe failing 3 % of the time at random is not an outage",
+        lambda: flaky(0.03, 24.0),
+        [],
+    ),
+    (
+        "a day of a probe failing 10 % of the time at random is not an outage",
+        lambda: flaky(0.10, 24.0, seed=2),
+        [],
+    ),
+    (
+        "a real 3-minute outage of a flaky probe is still an outage",
+        lambda: flaky(0.05, 6.0, seed=3, outage_at=5.0),
+        [("outage.down", "crm", "critical")],
     ),
     (
         "a flapping probe is one flapping signal, not pages",
