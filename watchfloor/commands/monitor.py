@@ -87,13 +87,3 @@ async def _serve(config: Any, url: str) -> None:
         await process.run(stop)
     finally:
         await redis.aclose()
-
-
-def _audit(config: Any, redis: Any) -> Any:
-    try:
-        from security.audit import open_audit
-
-        return open_audit(config, redis)
-    except Exception as exc:  # the engine runs without an audit log rather than not at all
-        logger.warning("audit log unavailable, leak incidents are not audited: %s", exc)
-        return None
