@@ -1,9 +1,9 @@
-"""`watchfloor monitor`: run the rule engine worker (the API joins this process later).
+"""`watchfloor monitor`: the monitor process (rule engine, playbook runner, audit, API).
 
-:func:`build_monitor_tasks` returns the long-running parts of the monitor
-process as ``run(stop)`` callables, so ``watchfloor up`` and the lead's API
-wiring can add theirs (API server, playbook runner) and run them all in one
-task group. Signal handling lives here only.
+:func:`build_monitor_tasks` returns the engine service and its ``run(stop)``
+tasks, which :mod:`watchfloor.monitor_process` composes with the playbook
+runner, the audit task and the API in one task group. Signal handling lives
+here only.
 """
 
 from __future__ import annotations
