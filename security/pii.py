@@ -119,6 +119,22 @@ _NOT_PII_WORDS = (
     "ref",
     "订单号码",
     "运单号码",
+    "售后单",
+    "退款单",
+    "服务单",
+    "申请单",
+    "单据",
+    "发票",
+    "序列号",
+    "券码",
+    "兑换码",
+    "优惠券",
+    "会员卡",
+    "会员号",
+    "礼品卡",
+    "购物卡",
+    "储值卡",
+    "积分",
     "热线",
     "客服电话",
     "售后电话",
@@ -132,6 +148,7 @@ _CONTEXT = re.compile(
     "|".join(re.escape(w) for w in sorted(set(_PII_WORDS + _NOT_PII_WORDS), key=len, reverse=True)),
     re.IGNORECASE,
 )
+_GENERIC: Final = frozenset({"号码", "账号", "账户"})
 _NOT_AFTER: Final = ("订单", "单号", "运单", "快递", "物流", "包裹", "order")
 _CONTEXT_BEFORE: Final = 16
 _CONTEXT_AFTER: Final = 8
@@ -320,8 +337,12 @@ def _context(lowered: str, start: int, end: int) -> str | None:
         return "not"
     window = lowered[max(0, start - _CONTEXT_BEFORE) : start]
     nearest = None
+    previous_end = -1
     for match in _CONTEXT.finditer(window):
-        nearest = match.group()
+        # "号码" right after another word belongs to it: 发票号码 is an invoice number.
+        if not (match.group() in _GENERIC and match.start() == previous_end):
+            nearest = match.group()
+        previous_end = match.end()
     if nearest is None:
         # Only the same clause counts: "13812345678，订单已发货" is still a phone number.
         after = _CLAUSE_END.split(lowered[end : end + _CONTEXT_AFTER], maxsplit=1)[0]
