@@ -68,7 +68,7 @@ async def create_silence(request: web.Request) -> web.Response:
         request,
         Field("matchers", dict, required=True, max_len=3),
         Field("duration_s", float, required=True, min_value=1, max_value=MAX_DURATION_S),
-        Field("reason", str, required=True, max_len=500),
+        Field("reason", str, required=True, max_len=500, mask=True),
     )
     principal = get_principal(request)
     try:

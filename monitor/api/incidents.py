@@ -35,7 +35,7 @@ routes = web.RouteTableDef()
 LIST_STATES: Final = ("open", "acknowledged", "resolved", "all")
 DEFAULT_LIMIT: Final = 200
 MAX_LIMIT: Final = 1000
-NOTE: Final = Field("note", str, max_len=MAX_NOTE)
+NOTE: Final = Field("note", str, max_len=MAX_NOTE, mask=True)
 
 
 @routes.get("/v1/incidents")
@@ -118,7 +118,7 @@ async def resolve_incident(request: web.Request) -> web.Response:
 async def note_incident(request: web.Request) -> web.Response:
     """Add a note to the incident's timeline; body ``{"note"}`` (required)."""
     store = request.app[INCIDENTS]
-    required = Field("note", str, required=True, max_len=MAX_NOTE)
+    required = Field("note", str, required=True, max_len=MAX_NOTE, mask=True)
     return await _transition(request, "incident.note", store.add_note, (required,))
 
 
@@ -128,9 +128,9 @@ async def create_incident(request: web.Request) -> web.Response:
     """Open a manual incident; body ``{"title", "severity", "subject"}``; 201."""
     values = await read_fields(
         request,
-        Field("title", str, required=True),
+        Field("title", str, required=True, mask=True),
         Field("severity", str, required=True, choices=SEVERITIES),
-        Field("subject", str, required=True),
+        Field("subject", str, required=True, mask=True),
     )
     principal = get_principal(request)
     incident = await request.app[INCIDENTS].create_manual(

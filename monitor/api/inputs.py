@@ -3,7 +3,10 @@
 Every handler reads its input through these helpers, so hostile input (bad
 JSON, an array instead of an object, wrong types, unknown fields, oversized
 strings, bad query parameters) is a 400 naming the field, never a 500. The
-body size limit itself (1 MiB) is aiohttp's ``client_max_size`` (413).
+body size limit itself (1 MiB) is aiohttp's ``client_max_size`` (413). Free
+text typed by people (notes, titles, reasons) is PII-masked on the way in
+(``security.pii.mask_text``): a phone number pasted into a note is never
+stored, shown or audited in clear.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from monitor.api.errors import BadRequest, NotFound
+from security.pii import mask_text
 
 MAX_TEXT: Final = 200
 MAX_NOTE: Final = 4000
@@ -33,6 +37,8 @@ class Field:
     choices: Collection[str] | None = None
     min_value: float | None = None
     max_value: float | None = None
+    mask: bool = False
+    """Free text typed by a person: customer PII in it is masked before it is stored."""
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:
@@ -91,7 +97,7 @@ def _check_text(f: Field, value: Any) -> str:
         raise BadRequest(f"field {f.name!r} is longer than {f.max_len} characters")
     if f.choices is not None and value not in f.choices:
         raise BadRequest(f"field {f.name!r} must be one of {', '.join(sorted(f.choices))}")
-    return value
+    return mask_text(value) if f.mask else value
 
 
 def _check_map(f: Field, value: Any) -> dict[str, str]:

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 MAX_RUNS: Final = 1000
-NOTE: Final = Field("note", str, max_len=MAX_NOTE)
+NOTE: Final = Field("note", str, max_len=MAX_NOTE, mask=True)
 
 
 @routes.get("/v1/runs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import aiohttp
@@ -245,3 +246,16 @@ async def test_the_api_task_serves_until_stopped(redis_url, data_dir):
         with pytest.raises(aiohttp.ClientConnectionError):
             await session.get(f"http://127.0.0.1:{port}/healthz")
     await redis.aclose()
+
+
+async def test_customer_data_typed_into_a_note_is_masked_before_it_is_stored(api):
+    incident = await api.fire()
+    note = "客户 13812345678 投诉, 邮箱 zhang.san@example.com"
+    status, _ = await api.call("POST", f"/v1/incidents/{incident.id}/note", "duty_manager",
+                               body={"note": note})  # fmt: skip
+    assert status == 200
+    stored = (await api.incidents.timeline(incident.id))[-1]["note"]
+    assert "13812345678" not in stored and "138****5678" in stored
+    assert "zhang.san@" not in stored
+    audited = json.dumps(await api.audit.read(), ensure_ascii=False)
+    assert "13812345678" not in audited and "zhang.san@" not in audited

@@ -232,3 +232,21 @@ async def test_a_stalled_client_is_resynchronised_while_another_keeps_receiving(
     assert buffered < count  # what the sockets held, then a fresh snapshot: not all 2000
     stalled.sock.close()
     await healthy.close()
+
+
+async def test_a_role_without_read_board_is_refused_before_the_upgrade(api):
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await connect(api, role="producer")
+    assert caught.value.status == 403
+
+
+async def test_an_oversized_client_message_closes_only_that_socket(api):
+    hostile, other = await connect(api), await connect(api, role="oncall")
+    await next_of(hostile, "snapshot")
+    await next_of(other, "snapshot")
+    await hostile.send_str("x" * 100_000)
+    closing = await hostile.receive(timeout=5)
+    assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    incident = await api.fire()
+    assert (await next_of(other, "change"))["data"]["id"] == incident.id
+    await other.close()
