@@ -143,6 +143,15 @@ class EventConsumer:
         self._next_claim = 0.0
         self._backoff = Backoff()
 
+    @property
+    def healthy(self) -> bool:
+        """False while the consumer is backing off after a failed read (Redis unreachable).
+
+        ``read()`` answers ``[]`` both for an idle stream and after a failure;
+        this tells them apart.
+        """
+        return not self._backoff.current
+
     async def ensure_group(self) -> None:
         """Create the consumer group (and the stream) if missing.
 

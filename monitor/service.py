@@ -255,8 +255,7 @@ class MonitorService:
         failure the wall clock must not move the watermark, or the batches the
         collector spooled meanwhile would all arrive late.
         """
-        backoff = getattr(self.consumer, "_backoff", None)
-        return backoff is None or not backoff.current
+        return self.consumer.healthy
 
     async def _process_entries(self, entries: list[Entry]) -> list[Action]:
         actions: list[Action] = []
