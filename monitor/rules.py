@@ -73,6 +73,7 @@ class SlaRules:
     abandon_major: float = 0.20
     abandon_critical: float = 0.35
     min_offered: float = 20.0
+    satisfaction_alert: bool = False
     satisfaction_target: float = 0.95
     satisfaction_major: float = 0.90
     satisfaction_window_s: float = 3600.0
@@ -287,9 +288,7 @@ def _convert(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
 
 _UNIT_SUFFIXES = ("_target", "_limit", "_share", "_ratio", "_major", "_critical", "_rise")
 _SENTIMENT_KEYS = frozenset({"negative_below", "high_reach_sentiment"})
-_UNIT_EXEMPT = frozenset(
-    {"ratio", "clear_ratio", "major_ratio", "critical_ratio", "view_ratio"}
-)
+_UNIT_EXEMPT = frozenset({"ratio", "clear_ratio", "major_ratio", "critical_ratio", "view_ratio"})
 
 
 def validate(document: Mapping[str, Any]) -> list[str]:

@@ -19,6 +19,7 @@ window does not pull the baseline up before it is judged.
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any
 
 __all__ = ["HourlyProfile", "Latch", "Ring", "Trend", "poisson_cdf", "poisson_sf"]
@@ -262,29 +263,34 @@ class Ring:
         """Seconds of history in the baseline of ``field``."""
         return self.baselines[field].fed * self.bucket_s
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "head": self.head,
-            "first": self.first,
-            "fed_to": self.fed_to,
-            "values": list(self.values),
-            "baselines": {str(k): t.snapshot() for k, t in self.baselines.items()},
-        }
+    def snapshot(self) -> list[Any]:
+        """``[head, first, fed_to, values, baselines]``; values packed float32 (bucket
+        sums are counts, exact far beyond any bucket's size): small and fast."""
+        return [
+            self.head,
+            self.first,
+            self.fed_to,
+            array("f", self.values).tobytes(),
+            {str(k): t.snapshot() for k, t in self.baselines.items()},
+        ]
 
-    def restore(self, state: dict[str, Any]) -> None:
-        values = list(state["values"])
+    def restore(self, state: list[Any]) -> None:
+        head, first, fed_to, raw, baselines = state
+        values = array("f", raw).tolist() if isinstance(raw, bytes) else list(raw)
         if len(values) != self.n * self.width:
             # Rules changed the ring's shape: start afresh rather than misread buckets.
             return
-        self.head = int(state["head"])
-        self.first = int(state.get("first", self.head))
-        fed_to = state.get("fed_to")
+        self.head, self.first = int(head), int(first)
         self.fed_to = None if fed_to is None else int(fed_to)
-        self.values = [float(v) for v in values]
-        for key, trend_state in state.get("baselines", {}).items():
+        self.values = values
+        for key, trend_state in baselines.items():
             trend = self.baselines.get(int(key) if key.isdigit() else key)
             if trend is not None:
                 trend.restore(trend_state)
+
+    def empty(self) -> bool:
+        """Nothing in the buckets and nothing left in the baselines (an idle subject)."""
+        return not any(self.values) and all(t.smooth() < 1e-3 for t in self.baselines.values())
 
 
 def _field_of(key: int | str) -> int:

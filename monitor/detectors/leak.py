@@ -161,6 +161,7 @@ class LeakDetector:
     def _judge_agent(self, agent: str, w: float) -> None:
         recent = self._recent(self.findings, agent, w)
         self._set("leak.pii_in_message", agent, self._pii_signal(agent, recent) if recent else None)
+        self._forget_if_idle(agent)
 
     def _pii_signal(self, agent: str, recent: list[dict[str, Any]]) -> Signal:
         kinds: dict[str, int] = {}
@@ -197,6 +198,14 @@ class LeakDetector:
         ring = self.views.get(actor)
         signal = self._view_signal(actor, ring, w) if ring is not None else None
         self._set("leak.unusual_access", actor, signal)
+        if ring is not None and signal is None and ring.empty():
+            del self.views[actor]  # idle for days: nothing left to remember
+        self._forget_if_idle(actor)
+
+    def _forget_if_idle(self, subject: str) -> None:
+        tables = (self.findings, self.exports, self.off_hours, self.views)
+        if not any(subject in table for table in tables):
+            self.tenants.pop(subject, None)
 
     def _export_signal(self, actor: str, exports: list[dict[str, Any]]) -> Signal:
         biggest = max(exports, key=lambda r: r["records"])
@@ -261,7 +270,7 @@ class LeakDetector:
             "exports": {k: list(v) for k, v in self.exports.items()},
             "off_hours": {k: list(v) for k, v in self.off_hours.items()},
             "views": {k: r.snapshot() for k, r in self.views.items()},
-            "tenants": dict(self.tenants),
+            "tenants": {k: v for k, v in self.tenants.items() if v is not None},
             "active": sorted(self.signals),
         }
 

@@ -139,15 +139,20 @@ class SlaDetector:
         found: dict[str, Signal] = {}
         if p.enabled:
             for check in CHECKS:
+                if check is _satisfaction and not p.satisfaction_alert:
+                    continue
                 signal = check(name, q, p, w, latched)
                 if signal is not None:
                     found[signal.rule] = signal
         for rule in RULES:
             self.latch.mark(f"{name}|{rule}", w, rule in found)
         if found:
-            forecast = erlang_forecast(q, p, w) if p.forecast else None
+            extra: dict[str, Any] = {}
+            if p.forecast:
+                extra["forecast"] = erlang_forecast(q, p, w)
+            extra["satisfaction"] = _satisfaction_figures(q, p, w)
             related = self.rules.depends_on(name)
-            self.signals[name] = {k: _finish(s, forecast, related) for k, s in found.items()}
+            self.signals[name] = {k: _finish(s, extra, related) for k, s in found.items()}
         else:
             self.signals.pop(name, None)
 
@@ -369,6 +374,19 @@ def erlang_forecast(q: _Queue, p: SlaRules, w: float) -> dict[str, Any] | None:
     }
 
 
-def _finish(signal: Signal, forecast: dict[str, Any] | None, related: tuple[str, ...]) -> Signal:
-    evidence = {**signal.evidence, "forecast": forecast} if forecast else signal.evidence
+def _finish(signal: Signal, extra: dict[str, Any], related: tuple[str, ...]) -> Signal:
+    evidence = {**signal.evidence, **{k: v for k, v in extra.items() if v is not None}}
     return replace(signal, evidence=evidence, related=related)
+
+
+def _satisfaction_figures(q: _Queue, p: SlaRules, w: float) -> dict[str, Any] | None:
+    """Share of 4-5 ratings over the satisfaction window, as evidence of other rules."""
+    rated = q.ring.complete_sum(p.satisfaction_window_s, w, RATED)
+    if rated <= 0:
+        return None
+    share = q.ring.complete_sum(p.satisfaction_window_s, w, SATISFIED) / rated
+    return {
+        "satisfied_share": round(share, 3),
+        "ratings": int(rated),
+        "target": p.satisfaction_target,
+    }

@@ -176,9 +176,9 @@ CASES = [
     ),
     ("contacts answered in 10 s are fine", lambda: contacts(20, wait_s=lambda k: 10.0), []),
     (
-        "satisfaction 0 % of 4-5 ratings is major",
+        "satisfaction 0 % alone is not an incident by default (evidence only)",
         lambda: contacts(70, wait_s=lambda k: 5.0, csat=2),
-        [("sla.satisfaction", "web-chat", "major")],
+        [],
     ),
     ("satisfaction all 5 is fine", lambda: contacts(70, wait_s=lambda k: 5.0, csat=5), []),
 ]
@@ -194,6 +194,16 @@ def test_snapshots_without_in_sla_or_offered_counts_are_not_misread() -> None:
     events = snaps(20, answered=5, in_sla=None, abandoned=1, offered=None)
     trace = drive(SlaDetector(load_rules()), events)
     assert trace.fired() == [("sla.abandon_rate", "presale-chat", "minor")]  # 1 of 6, not 1 of 0
+
+
+def test_satisfaction_is_evidence_by_default_and_a_rule_when_asked() -> None:
+    events = contacts(70, wait_s=lambda k: 60.0 if k % 3 else 5.0, csat=2)
+    trace = drive(SlaDetector(load_rules()), events)
+    assert trace.fired() == [("sla.service_level", "web-chat", "critical")]
+    figures = trace.seen["sla.service_level|web-chat"].last.evidence["satisfaction"]
+    assert figures["satisfied_share"] == 0.0 and figures["target"] == 0.95
+    rules = load_rules(text="[sla]\nsatisfaction_alert = true")
+    assert ("sla.satisfaction", "web-chat", "major") in drive(SlaDetector(rules), events).fired()
 
 
 def test_per_queue_threshold_override() -> None:
