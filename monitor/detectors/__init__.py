@@ -77,15 +77,15 @@ def drive(
 ) -> Trace:
     """Feed ``events`` in time order and evaluate every ``step_s`` up to ``until``."""
     dets = [detectors] if not isinstance(detectors, Sequence) else list(detectors)
-    ordered = sorted(events, key=lambda e: e.ts)
+    ordered = sorted(events, key=lambda e: float(e.ts))
     trace = Trace()
     if not ordered and start is None:
         return trace
-    t = start if start is not None else ordered[0].ts
-    end = until if until is not None else (ordered[-1].ts + step_s if ordered else t)
+    t = start if start is not None else float(ordered[0].ts)
+    end = until if until is not None else (float(ordered[-1].ts) + step_s if ordered else t)
     i = 0
     while t <= end:
-        while i < len(ordered) and ordered[i].ts < t:
+        while i < len(ordered) and float(ordered[i].ts) < t:
             for det in dets:
                 if ordered[i].type in det.event_types:
                     det.observe(ordered[i])
@@ -99,14 +99,16 @@ def drive(
 
 def _record(trace: Trace, active: list[Signal], at: float) -> None:
     now = {s.fingerprint for s in active}
-    for fingerprint, seen in trace.seen.items():
+    for fingerprint, old in trace.seen.items():
         if fingerprint not in now:
-            seen.run_start = -1.0
+            old.run_start = -1.0
     for signal in active:
-        seen = trace.seen.get(signal.fingerprint)
-        if seen is None:
+        found = trace.seen.get(signal.fingerprint)
+        if found is None:
             seen = Seen(signal.rule, signal.subject, at, signal.severity, signal, run_start=at)
             trace.seen[signal.fingerprint] = seen
+        else:
+            seen = found
         if seen.run_start < 0:
             seen.run_start = at
         if at - seen.run_start >= signal.for_s:
