@@ -44,7 +44,7 @@ STYLES = Path(__file__).parent / "styles"
 
 
 class ConsoleApp(App[None]):
-    CSS_PATH: ClassVar[list[Path]] = [STYLES / "console.tcss"]
+    CSS_PATH = str(STYLES / "console.tcss")
     TITLE = "Watchfloor"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "key.quit"),
@@ -148,7 +148,7 @@ class ConsoleApp(App[None]):
         # Re-armed after the tick finished (Dolphie): a slow tick never piles up.
         try:
             screen = self.screen if self.screen_stack else None
-            if isinstance(screen, ConsoleScreen) and screen.ready:
+            if isinstance(screen, ConsoleScreen) and screen.alive:
                 screen.tick(time.time())
         finally:
             if rearm:

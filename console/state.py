@@ -160,7 +160,7 @@ class BoardState:
             dirty.engine = True
             return
         table = self._table(kind)
-        if table is None:
+        if table is None or not isinstance(kind, str):
             return
         key = _key(kind, data)
         if op in ("deleted", "removed"):

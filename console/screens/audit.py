@@ -107,6 +107,8 @@ class AuditScreen(ConsoleScreen):
 
     def records_loaded(self, records: list[dict[str, Any]]) -> None:
         """New records from the API (called by the app); schedules the next poll."""
+        if not self.alive:
+            return
         fresh = [r for r in records if int(r.get("seq", 0)) > self.last_seq]
         if fresh:
             self.last_seq = max(int(r.get("seq", 0)) for r in fresh)
@@ -151,6 +153,8 @@ class AuditScreen(ConsoleScreen):
         self.console.fetch(lambda api: api.audit_verify(), self.verify_loaded)
 
     def verify_loaded(self, status: dict[str, Any] | None) -> None:
+        if not self.alive:
+            return
         text, ok = verify_text(status, self.console.tr)
         line = self.query_one("#audit-verify", Static)
         line.update(text)

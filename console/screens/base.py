@@ -80,20 +80,28 @@ class ConsoleScreen(Screen):
         bar.show_user(self.console.user_text())
         bar.show_link(*self.console.link_text())
 
+    @property
+    def alive(self) -> bool:
+        """Mounted and not being taken down (at exit the children go before the screen).
+
+        Textual is pinned (8.2.8): ``_closing`` and ``_pruning`` are its own flags.
+        """
+        return self.ready and self.is_attached and not (self._closing or self._pruning)
+
     def board_updated(self, dirty: Dirty) -> None:
         """Called by the app for each model update; drawn now if visible, else later."""
         self.pending.merge(dirty)
-        if self.ready and self.is_current:
+        if self.alive and self.is_current:
             self.flush()
 
     def on_screen_resume(self) -> None:
-        if self.ready:
+        if self.alive:
             self.sync_status()
             self.flush()
 
     def flush(self) -> None:
         dirty, self.pending = self.pending, Dirty()
-        if dirty and self.is_attached:
+        if dirty and self.alive:
             self.draw(dirty)
 
     def draw(self, dirty: Dirty) -> None:

@@ -147,7 +147,10 @@ class IncidentScreen(ConsoleScreen):
 
     def timeline_loaded(self, detail: dict[str, Any]) -> None:
         """The API answered ``GET /v1/incidents/{id}`` (called by the app)."""
-        incident = detail.get("incident") if isinstance(detail.get("incident"), dict) else detail
+        if not self.alive:
+            return
+        nested = detail.get("incident")
+        incident: dict[str, Any] = nested if isinstance(nested, dict) else detail
         if incident.get("id") == self.incident_id and self.incident is None:
             self.console.board.incidents[self.incident_id] = incident
         self.timeline = list(detail.get("timeline") or incident.get("timeline") or [])

@@ -212,7 +212,7 @@ class QueueBoard(ScrollView, can_focus=True):
             self._base = self.rich_style
         base = self._base
         if y == 0:
-            header = [(label, None) for label in self._labels]
+            header: list[Cell] = [(label, None) for label in self._labels]
             style = base + self._style("queue-board--header")
             return self._line(header, style).crop_extend(0, width, style)
         index = int(self.scroll_offset.y) + y - 1
