@@ -119,9 +119,10 @@ class OpinionRules:
     enabled: bool = True
     bucket_s: float = 30.0
     window_s: float = 600.0
-    baseline_tau_s: float = 7200.0
+    baseline_tau_s: float = 3600.0
+    recent_s: float = 1800.0
     floor_per_window: float = 2.0
-    p_value: float = 1e-4
+    p_value: float = 1e-6
     min_count: float = 20.0
     ratio: float = 2.0
     major_ratio: float = 4.0

@@ -17,6 +17,7 @@ Sentiment is the producer's when given, else :func:`monitor.sentiment.score`.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, ClassVar
 
 from core.events import Event, SocialMention
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 MENTIONS, NEGATIVE = 0, 1
 COLD_S = 3600.0
+MIN_USUAL_SHARE = 0.1  # a topic is never assumed to be less than 10 % negative
 COLD_FACTOR = 3
 
 
@@ -38,8 +40,12 @@ class _Topic:
 
     def __init__(self, p: OpinionRules) -> None:
         tau = p.baseline_tau_s / p.bucket_s
-        n = max(1, round(p.window_s / p.bucket_s)) + 3
-        self.ring = Ring(p.bucket_s, n, width=2, baselines={0: Trend(tau), 1: Trend(tau)})
+        # Baselines get a bucket once it is older than the window; the ring keeps
+        # ``recent_s`` more for the line fitted to the minutes before the window.
+        lag = max(1, round(p.window_s / p.bucket_s)) + 2
+        n = lag + round(p.recent_s / p.bucket_s) + 1
+        baselines: dict[int | str, Trend] = {MENTIONS: Trend(tau), NEGATIVE: Trend(tau)}
+        self.ring = Ring(p.bucket_s, n, width=2, baselines=baselines, lag=lag)
         self.post: dict[str, Any] | None = None  # the loudest high-reach complaint held
         self.tenant: str | None = None
 
@@ -177,8 +183,12 @@ def _volume(name: str, topic: _Topic, p: OpinionRules, w: float, active: dict) -
     if f"opinion.volume|{name}" in active:
         holds = ratio >= 1.5 and observed >= p.min_count / 2
     else:
-        tail = poisson_sf(observed, expected) if observed >= minimum else 1.0
-        holds = observed >= minimum and ratio >= p.ratio and tail < p.p_value
+        # To fire, also above a line through the half hour before the window:
+        # the evening rise of a topic is not an event, a jump is.
+        recent = ring.linear_forecast(p.recent_s, w - p.window_s, p.window_s, w, MENTIONS)
+        bar = max(expected, recent)
+        tail = poisson_sf(observed, bar) if observed >= minimum else 1.0
+        holds = observed >= minimum and observed >= p.ratio * bar and tail < p.p_value
     if not holds:
         return None
     severity = (
@@ -214,6 +224,8 @@ def _negative(name: str, topic: _Topic, p: OpinionRules, w: float, active: dict)
         bar = max(p.negative_share + p.negative_share_rise, 0.75)
     if f"opinion.negative_share|{name}" in active:
         bar -= 0.1
+    elif binomial_sf(int(negative), int(mentions), max(usual, MIN_USUAL_SHARE)) >= p.p_value:
+        return None  # a chance wobble of the usual share
     if share < bar:
         return None
     severity = "major" if share >= 0.75 and negative >= 2 * p.min_negative else "minor"
@@ -225,6 +237,25 @@ def _negative(name: str, topic: _Topic, p: OpinionRules, w: float, active: dict)
         "usual_share": round(usual, 3),
     }
     return _signal("opinion.negative_share", name, severity, title, evidence, p)
+
+
+def binomial_sf(k: int, n: int, rate: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, rate), summed in log space from k upwards."""
+    if k <= 0:
+        return 1.0
+    if k > n or rate <= 0.0:
+        return 0.0
+    if rate >= 1.0:
+        return 1.0
+    log_p, log_q = math.log(rate), math.log1p(-rate)
+    total = 0.0
+    for i in range(k, n + 1):
+        log_term = math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+        term = math.exp(log_term + i * log_p + (n - i) * log_q)
+        total += term
+        if i > n * rate and term < 1e-18 * total:
+            break
+    return min(1.0, total)
 
 
 def _high_reach(name: str, post: dict[str, Any], p: OpinionRules) -> Signal:

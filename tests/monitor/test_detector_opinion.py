@@ -85,6 +85,11 @@ CASES = [
     ),
     ("steady chatter does not fire", lambda: mentions(lambda t: 8, 3), []),
     (
+        "an evening rise from 1 to 40 per 10 min over 2 hours does not fire",
+        lambda: mentions(lambda t: 1 + 39 * min(1.0, max(0.0, t - HOUR) / (2 * HOUR)), 4),
+        [],
+    ),
+    (
         "a small topic going from 1 to 8 stays under the minimum count",
         lambda: mentions(spike(1, 8), 2.5),
         [],
