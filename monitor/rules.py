@@ -155,7 +155,7 @@ class LeakRules:
     view_ratio: float = 5.0
     view_min_records: float = 300.0
     view_new_actor_records: float = 1000.0
-    working_hours: str = "08:00-22:00"
+    working_hours: str = "08:00-24:00"
     utc_offset_h: float = 8.0
     off_hours_min_records: int = 20
     exempt_actors: tuple[str, ...] = ()
