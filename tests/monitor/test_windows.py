@@ -68,6 +68,24 @@ def test_trend_zero_gap_closed_form_matches_feeding_zeros() -> None:
     assert a.s2 == pytest.approx(b.s2)
 
 
+def test_a_lag_feeds_the_baseline_before_buckets_leave_the_ring() -> None:
+    trend = Trend(4.0)
+    ring = Ring(10.0, 10, baselines={0: trend}, lag=3)
+    for k in range(8):
+        ring.add(T0 + k * 10, float(k))
+    assert trend.fed == 5  # buckets 0..4 are 3 or more buckets old
+    assert ring.complete_sum(70, T0 + 80) == sum(range(1, 8))  # and still readable
+
+
+def test_a_line_through_a_ramp_forecasts_where_it_goes() -> None:
+    ring = Ring(10.0, 40)
+    for k in range(30):
+        ring.add(T0 + k * 10, 2.0 * k)
+    # fit buckets 0..19 (values 0..38), forecast the 5 buckets 25..29
+    forecast = ring.linear_forecast(200, T0 + 200, 50, T0 + 300)
+    assert forecast == pytest.approx(sum(2.0 * k for k in range(25, 30)))
+
+
 def test_ring_round_trips_through_snapshot() -> None:
     ring = Ring(10.0, 6, width=2, baselines={0: Trend(5.0)})
     for k in range(40):
@@ -130,7 +148,7 @@ def test_out_of_order_events_within_lateness_give_the_sorted_result(
     events: list[tuple[float, float]],
 ) -> None:
     def fill(stream: list[tuple[float, float]]) -> Ring:
-        ring = Ring(10.0, 4, baselines={0: Trend(3.0)})
+        ring = Ring(10.0, 6, baselines={0: Trend(3.0)}, lag=3)
         for ts, value in stream:
             ring.add(ts, value)
         return ring
@@ -143,3 +161,6 @@ def test_out_of_order_events_within_lateness_give_the_sorted_result(
     shuffled.advance(watermark + 100)
     ordered.advance(watermark + 100)
     assert shuffled.baselines[0].snapshot() == pytest.approx(ordered.baselines[0].snapshot())
+    assert shuffled.linear_forecast(30, watermark, 10, watermark + 10) == pytest.approx(
+        ordered.linear_forecast(30, watermark, 10, watermark + 10)
+    )
