@@ -27,6 +27,16 @@ from security.audit import open_audit
 from security.tokens import TokenStore
 
 ROLES = ("viewer", "oncall", "duty_manager", "security_officer", "admin")
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: ``docs/img`` with ``WATCHFLOOR_DOC_SHOTS=1`` (to refresh the
+    manual's pictures), else a temp dir, so that a test run leaves the work tree clean."""
+    import os
+
+    return DOCS_IMG if os.environ.get("WATCHFLOOR_DOC_SHOTS") == "1" else tmp_path
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from console.screens.incident import IncidentScreen
@@ -9,7 +11,6 @@ from console.widgets.connection import ConnectionIndicator
 from console.widgets.tile import Tile
 from tests.console.conftest import ConsoleApi, console_for, wait_until
 from tests.console.screen_text import screen_text
-from tests.console.test_screens import IMG
 
 
 async def test_an_incident_fired_in_redis_appears_on_the_board(console_api: ConsoleApi) -> None:
@@ -93,7 +94,7 @@ async def test_chinese_interface_shows_chinese_headings(console_api: ConsoleApi)
 
 
 async def test_a_stopped_api_shows_every_tile_stale_and_a_restart_recovers(
-    console_api: ConsoleApi,
+    console_api: ConsoleApi, shots: Path
 ) -> None:
     await console_api.fire("after-sales", "major")
     app = console_for(console_api, "viewer")
@@ -108,7 +109,7 @@ async def test_a_stopped_api_shows_every_tile_stale_and_a_restart_recovers(
         await wait_until(pilot, lambda: all(t.has_class("-stale") for t in tiles), "stale tiles")
         assert app.screen.query_one(ConnectionIndicator).has_class("-down")
         assert "STALE" in screen_text(app)
-        app.save_screenshot(str(IMG / "board-disconnected.svg"))
+        app.save_screenshot(str(shots / "board-disconnected.svg"))
 
         later = await console_api.fire("phone-vip", "critical")  # happens while we are away
         await console_api.start()

@@ -17,8 +17,6 @@ from console.widgets.tile import Tile
 from tests.console.conftest import ConsoleApi, console_for, feed_board, wait_until
 from tests.console.screen_text import screen_text
 
-IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
-
 
 async def busy_floor(api: ConsoleApi) -> tuple[str, str]:
     """Queues, health, two incidents and a run: what a holiday peak looks like."""
@@ -42,7 +40,7 @@ async def settle(pilot, app: ConsoleApp) -> None:
     await pilot.pause()
 
 
-async def test_the_board_is_readable_at_80_by_24(console_api: ConsoleApi) -> None:
+async def test_the_board_is_readable_at_80_by_24(console_api: ConsoleApi, shots: Path) -> None:
     await busy_floor(console_api)
     app = console_for(console_api, "duty_manager")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -54,10 +52,13 @@ async def test_the_board_is_readable_at_80_by_24(console_api: ConsoleApi) -> Non
         for visible in ("Queues", "Health", "Open incidents (2)", "Active playbooks",
                         "售前咨询", "email-general", "CRIT", "1 degraded", "lost"):  # fmt: skip
             assert visible in text, visible
-        app.save_screenshot(str(IMG / "board-80x24.svg"))
+        app.save_screenshot(str(shots / "board-80x24.svg"))
+        assert "email-general" in (shots / "board-80x24.svg").read_text(encoding="utf-8")
 
 
-async def test_the_board_snapshot_at_200_by_50_shows_every_tile(console_api: ConsoleApi) -> None:
+async def test_the_board_snapshot_at_200_by_50_shows_every_tile(
+    console_api: ConsoleApi, shots: Path
+) -> None:
     await busy_floor(console_api)
     app = console_for(console_api, "duty_manager")
     async with app.run_test(size=(200, 50)) as pilot:
@@ -71,11 +72,11 @@ async def test_the_board_snapshot_at_200_by_50_shows_every_tile(console_api: Con
         for visible in ("Queues", "售前咨询", "phone-general", "Open&#160;incidents",
                         "order-api&#160;degraded", "live"):  # fmt: skip
             assert visible in svg, visible
-        (IMG / "board-200x50.svg").write_text(svg, encoding="utf-8")
+        (shots / "board-200x50.svg").write_text(svg, encoding="utf-8")
 
 
 async def test_the_incident_snapshot_shows_evidence_timeline_and_steps(
-    console_api: ConsoleApi,
+    console_api: ConsoleApi, shots: Path
 ) -> None:
     incident_id, run_id = await busy_floor(console_api)
     app = console_for(console_api, "duty_manager")
@@ -96,10 +97,14 @@ async def test_the_incident_snapshot_shows_evidence_timeline_and_steps(
         offered = {b.binding.action for b in app.active_bindings.values()}
         assert {"acknowledge", "resolve", "add_note", "step_done", "escalate",
                 "start_playbook"} <= offered  # fmt: skip
-        app.save_screenshot(str(IMG / "incident.svg"))
+        app.save_screenshot(str(shots / "incident.svg"))
+        svg = (shots / "incident.svg").read_text(encoding="utf-8")
+        assert "138****5678" in svg and "Timeline" in svg
 
 
-async def test_the_chinese_board_keeps_columns_aligned(console_api: ConsoleApi) -> None:
+async def test_the_chinese_board_keeps_columns_aligned(
+    console_api: ConsoleApi, shots: Path
+) -> None:
     await busy_floor(console_api)
     app = console_for(console_api, "duty_manager", lang="zh")
     async with app.run_test(size=(120, 30)) as pilot:
@@ -113,11 +118,11 @@ async def test_the_chinese_board_keeps_columns_aligned(console_api: ConsoleApi) 
         starts = {cell_len(row[: row.index(ch)]) for row in rows for ch in (" chat ", " phone ")
                   if ch in row}  # fmt: skip
         assert len(rows) == 2 and len(starts) == 1
-        app.save_screenshot(str(IMG / "board-zh.svg"))
+        app.save_screenshot(str(shots / "board-zh.svg"))
 
 
 async def test_the_security_officer_sees_the_audit_tail_and_its_verification(
-    console_api: ConsoleApi,
+    console_api: ConsoleApi, shots: Path
 ) -> None:
     incident = await console_api.fire("after-sales", "major")
     status, _ = await console_api.post(f"/v1/incidents/{incident.id}/ack", {}, "duty_manager")
@@ -139,7 +144,8 @@ async def test_the_security_officer_sees_the_audit_tail_and_its_verification(
         await pilot.press("slash", *"resolve")
         await pilot.pause(0.1)
         assert table.row_count == 1
-        app.save_screenshot(str(IMG / "audit.svg"))
+        app.save_screenshot(str(shots / "audit.svg"))
+        assert "incident.resolve" in (shots / "audit.svg").read_text(encoding="utf-8")
 
 
 async def test_roles_without_audit_rights_are_not_offered_the_audit_screen(
