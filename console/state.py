@@ -36,7 +36,6 @@ QUEUE_SORTS: Final = (
 KINDS: Final = ("incident", "queue", "health", "run")
 LATE_STATES: Final = frozenset({"late", "overdue", "escalated"})
 """Step states the runner gives a step past its deadline."""
-TILES: Final = ("queues", "health", "incidents", "runs")
 
 
 @dataclass
@@ -114,7 +113,6 @@ class BoardState:
         self.engine: dict[str, Any] = {}
         self.connected = False
         self.last_message_at: float | None = None
-        self.snapshot_at: float | None = None
         self.clock_offset = 0.0
         """Server clock minus ours (from snapshots and pings): ages are server-relative."""
 
@@ -129,7 +127,7 @@ class BoardState:
         self.runs = {_key("run", r): r for r in message.get("runs") or []}
         self.flags = dict(message.get("flags") or {})
         self.engine = dict(message.get("engine") or {})
-        self.last_message_at = self.snapshot_at = now
+        self.last_message_at = now
         if message.get("stale_after_s"):
             self.stale_after_s = float(message["stale_after_s"])
         self.set_server_time(message.get("at"), now)
