@@ -9,10 +9,14 @@ The short window (5 min) is compared with what the queue's baseline predicts
 for it: a trend-following EWMA (Brown's double smoothing, fed only with
 buckets older than the window), so a gradual daily ramp moves the baseline
 with it, and the same hour last week when that was recorded (the larger of
-the two is expected). A surge needs a ratio, an absolute minimum and an
-absolute excess; it stays active until the ratio falls below a lower clear
-ratio. Waiting contacts are never looked at: a queue that backs up because
-agents are missing is the SLA detector's business.
+the two is expected). To fire, the window must also beat a straight line
+fitted to the 20 minutes before it, which notices the start of a steep
+morning ramp long before the smoothing does; and it needs a ratio, an
+absolute minimum, an absolute excess and a small Poisson tail. It stays
+active until the ratio to the smoothed baseline falls below a lower clear
+ratio (only once it has held for its pending time). Waiting contacts are
+never looked at: a queue that backs up because agents are missing is the SLA
+detector's business.
 """
 
 from __future__ import annotations
