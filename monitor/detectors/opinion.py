@@ -3,10 +3,12 @@
 Subject: the topic. Three rules:
 
 - ``opinion.volume``: mentions in the window against the topic's own
-  trend-following baseline, judged by the Poisson tail probability of the
-  count (a z-score floods at low counts) plus a minimum count and a ratio.
+  trend-following baseline and a line through the half hour before (a
+  topic's evening rise is not an event), judged by the Poisson tail
+  probability of the count (a z-score floods at low counts) plus a minimum
+  count and a ratio.
 - ``opinion.negative_share``: the share of negative mentions in the window
-  above a floor and well above the topic's usual share.
+  above a floor and well above the topic's usual share (binomial tail).
 - ``opinion.high_reach``: one negative post by an author with many followers
   that uses complaint words (投诉, 曝光, 维权, 315, 避雷...); it stays active
   for ``high_reach_hold_s`` after the post. The author is shown masked.

@@ -4,7 +4,9 @@ Subjects: the component for probe results, the source for a lost heartbeat,
 the channel or queue for intake that went silent.
 
 - **down**: ``down_probes`` consecutive failed probes (or failed probes that
-  span ``down_after_s``); one failed probe is not an outage. Once down, it
+  span ``down_after_s``); one failed probe is not an outage. Each probe learns
+  its own failure rate outside outages, and a flaky one needs more failures in
+  a row (as many as make a chance run rarer than 1 in 10^5). Once down, it
   takes ``up_probes_to_clear`` good probes in a row to clear, so a component
   that comes back for one probe and fails again stays one outage.
 - **flapping**: failures alternating with successes (at least ``flap_failures``
@@ -15,8 +17,9 @@ the channel or queue for intake that went silent.
 - **heartbeat**: a source silent for more than ``heartbeat_factor`` times its
   own usual interval (learned from its beats, at least ``heartbeat_min_s``).
 - **silent intake**: a queue or channel whose offered contacts dropped to
-  (almost) nothing while its hour-long baseline expected many; at night the
-  baseline is low, so a quiet night is not an outage. A silent channel
+  (almost) nothing while its hour-long baseline expected many, suddenly (the
+  window before was still busy); at night the baseline is low, so a quiet
+  night is not an outage, nor is an evening ramp down. A silent channel
   covers its queues (one incident, not one per queue).
 """
 
