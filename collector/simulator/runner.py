@@ -1,8 +1,17 @@
 """Playing a scenario: live into a collector (paced at ``speed``) or into a JSONL file.
 
-Live, event time starts at the wall clock and runs ``speed`` times faster
-(the warm-up is sent at once); batches go through the producer client, so a
-collector that is briefly away only delays them. To a file, event time starts
+Live, event time is never ahead of the wall clock: the pre-rolled history
+(warm-up and the first scenario's onset, sent at once) ends at "now", and the
+paced phases follow, each second sent once the wall clock has reached it. At
+``--speed 1`` event time then *is* the wall clock. At ``--speed X > 1`` the
+start is anchored in the past (``start_ts = now - pre-roll - paced * (X-1)/X``)
+so that compressed event time catches up with the wall clock at the very end.
+Compressed traffic is still hours "old" next to real-time producers for most
+of the run, so the engine's watermark lags their events or, the other way
+round, the real producers' events look late once the watermark has moved:
+use ``--speed`` above 1 only against a stack of its own. Batches go through
+the producer client, so a collector that is briefly away only delays them.
+To a file, event time starts
 at a fixed moment (default 2026-11-11 09:00 China time) and nothing is paced,
 so the same seed always writes the same file; next to it goes
 ``<name>.expected.json``, the incidents the scenario must open, for
@@ -21,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from collector.client import ProducerClient
-from collector.simulator.scenarios import expected_incidents, generate
+from collector.simulator.scenarios import expected_incidents, generate, pre_rolled_s
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +66,23 @@ async def run_live(
 ) -> RunSummary:
     """Send scenario ``name`` to the collector at ``url``, paced at ``speed``."""
     summary = RunSummary()
-    started = time.monotonic()
-    start_ts = time.time()
+    started = time.time()
+    start_ts = live_start_ts(name, started, speed)
     client = ProducerClient(url, token, transport=transport, batch_size=1000, linger_s=0.1)
     current = ""
     async with client:
-        for second in generate(name, seed=seed, start_ts=start_ts, run_tag=f"{int(start_ts)}"):
+        for second in generate(name, seed=seed, start_ts=start_ts, run_tag=f"{int(started)}"):
             if stop is not None and stop.is_set():
                 break
             label = f"{second.scenario}/{second.phase.name}"
             if label != current:
                 current = label
-                _say(progress, f"[{time.monotonic() - started:6.1f}s] {label}")
+                _say(progress, f"[{time.time() - started:6.1f}s] {label}")
             if second.phase.paced:
-                await _pace(client, started + second.paced_s / speed)
+                # never before the wall clock reaches the second (ts is rounded to ms)
+                await _pace(client, max(started + second.paced_s / speed, second.ts + 1e-3), stop)
+                if stop is not None and stop.is_set():
+                    break
             await client.send_many(second.events)
             summary.events += len(second.events)
     summary.accepted = client.stats.accepted
@@ -80,11 +92,27 @@ async def run_live(
     return summary
 
 
-async def _pace(client: ProducerClient, due: float) -> None:
-    delay = due - time.monotonic()
-    if delay > 0.05:
-        await client.flush()  # what is due now goes out before we sleep
-        await asyncio.sleep(delay)
+def live_start_ts(name: str, now: float, speed: float) -> float:
+    """Event time of the first second of a live run started at ``now``.
+
+    The pre-rolled seconds end at ``now``; above ``speed`` 1 the start moves
+    back by what compression saves, so the last paced second is due at the
+    wall-clock moment it is stamped with (never before).
+    """
+    unpaced, paced = pre_rolled_s(name)
+    saved = paced * (speed - 1) / speed if speed > 1 else 0.0
+    return now - unpaced - saved
+
+
+async def _pace(client: ProducerClient, due: float, stop: asyncio.Event | None) -> None:
+    """Wait until the wall clock reaches ``due`` (what is due now goes out first)."""
+    if due <= time.time():
+        return
+    await client.flush()
+    while (delay := due - time.time()) > 0:
+        if stop is not None and stop.is_set():
+            return
+        await asyncio.sleep(min(delay, 0.5))
 
 
 def _say(progress: IO[str] | None, line: str) -> None:

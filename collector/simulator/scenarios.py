@@ -3,18 +3,21 @@
 Every run starts with a 35-minute warm-up of ordinary traffic, sent as fast
 as the collector takes it (not paced), so the detectors have the history
 they need (the surge detector wants 30 minutes) without the audience waiting
-for it. Then the scenario's phases play out in event time, paced at
-``--speed``. ``all`` plays every scenario one after another, the holiday peak
-first, so a surge and its SLA breach show within seconds of wall time at a
-high speed. :func:`expected_incidents` says which incidents (kind + subject,
-DESIGN.md's contract) each scenario must open, so tests can check a replay.
+for it. The first scenario's *onset* (``Scenario.onset_s``: for the holiday
+peak, the first five and a half minutes, surging, backlog building) belongs
+to that pre-rolled history too, so live at ``--speed 1`` the surge and its
+SLA breach fire within seconds of the start. Then the phases play out in
+event time, paced at ``--speed``; each lasts a few minutes. ``all`` plays
+every scenario one after another, the holiday peak first.
+:func:`expected_incidents` says which incidents (kind + subject, DESIGN.md's
+contract) each scenario must open, so tests can check a replay.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from collector.simulator.world import Effects, World
@@ -45,12 +48,17 @@ class Scenario:
     title: str
     phases: tuple[Phase, ...]
     expected: tuple[Expected, ...] = ()
+    onset_s: int = 0
+    """Seconds of its opening that are pre-rolled with the warm-up when it plays first."""
 
 
 PEAK_RATES: Final = {"presale-chat": 5.0, "hotline": 4.0, "aftersale-chat": 1.5}
 LEAK_AGENT: Final = "agent-017"
 EXPORT_ACTOR: Final = "agent-031"
 STORM_TOPIC: Final = "云杉优选"
+PEAK_ONSET_S: Final = 330
+"""The holiday peak's opening in the pre-rolled history: by then the presale chat has
+surged for a minute and its longest wait has been past 30 s for over a minute."""
 
 SCENARIOS: Final[dict[str, Scenario]] = {
     s.name: s
@@ -65,8 +73,8 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             "双十一 peak: presale chat and hotline flooded, waits beyond SLA",
             (
                 Phase("peak-rise", 120, Effects(rate={"presale-chat": 2.5, "hotline": 2.0})),
-                Phase("peak", 600, Effects(rate=PEAK_RATES)),
-                Phase("peak-recovery", 600),
+                Phase("peak", 420, Effects(rate=PEAK_RATES)),
+                Phase("peak-recovery", 240),
             ),
             (
                 Expected("surge", "presale-chat", "offered 5x the baseline"),
@@ -74,18 +82,19 @@ SCENARIOS: Final[dict[str, Scenario]] = {
                 Expected("surge", "hotline", "offered 4x the baseline"),
                 Expected("sla", "hotline", "phone waits beyond 15 s"),
             ),
+            onset_s=PEAK_ONSET_S,
         ),
         Scenario(
             "order-api-outage",
             "订单接口故障 the order API is down for four minutes",
             (
-                Phase("before-outage", 120),
+                Phase("before-outage", 60),
                 Phase(
                     "order-api-down",
                     240,
                     Effects(down=frozenset({"order-api"}), rate={"aftersale-chat": 1.3}),
                 ),
-                Phase("outage-recovery", 240),
+                Phase("outage-recovery", 180),
             ),
             (Expected("outage", "order-api", "24 consecutive probes down"),),
         ),
@@ -94,7 +103,7 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             "在线客服网关宕机 the chat gateway stops: no heartbeat, no chats",
             (
                 Phase("gateway-down", 240, Effects(silent=frozenset({"chat-gateway"}))),
-                Phase("gateway-recovery", 240),
+                Phase("gateway-recovery", 180),
             ),
             (Expected("outage", "chat-gateway", "heartbeat lost for 4 minutes"),),
         ),
@@ -102,8 +111,8 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             "opinion-storm",
             "舆情 a storm of negative posts about the brand, one gone viral",
             (
-                Phase("storm", 600, Effects(storm_topic=STORM_TOPIC)),
-                Phase("storm-recovery", 240),
+                Phase("storm", 420, Effects(storm_topic=STORM_TOPIC)),
+                Phase("storm-recovery", 180),
             ),
             (Expected("opinion", STORM_TOPIC, "mentions 30x the baseline, mostly negative"),),
         ),
@@ -136,14 +145,32 @@ class UnknownScenario(ValueError):
 
 
 def plan(name: str) -> list[tuple[str, Phase]]:
-    """(scenario, phase) in playing order, the warm-up first."""
+    """(scenario, phase) in playing order, the warm-up first.
+
+    The first scenario's onset is unpaced: a phase that straddles the end of the
+    onset is split in two parts of the same name (the world sees one phase).
+    """
     if name not in NAMES:
         raise UnknownScenario(f"unknown scenario {name!r}; choose one of {', '.join(NAMES)}")
     names = ALL_ORDER if name == "all" else (name,)
     phases = [("warm-up", Phase("warm-up", WARMUP_S, paced=False))]
+    onset = SCENARIOS[names[0]].onset_s
     for scenario in names:
-        phases += [(scenario, phase) for phase in SCENARIOS[scenario].phases]
+        for phase in SCENARIOS[scenario].phases:
+            head = min(onset, phase.duration_s)
+            onset -= head
+            if head:
+                phases.append((scenario, replace(phase, duration_s=head, paced=False)))
+            if phase.duration_s > head:
+                phases.append((scenario, replace(phase, duration_s=phase.duration_s - head)))
     return phases
+
+
+def pre_rolled_s(name: str) -> tuple[int, int]:
+    """(unpaced seconds at the start, paced seconds after them) of scenario ``name``."""
+    phases = [phase for _, phase in plan(name)]
+    unpaced = sum(p.duration_s for p in phases if not p.paced)
+    return unpaced, sum(p.duration_s for p in phases) - unpaced
 
 
 def expected_incidents(name: str, start_ts: float | None = None) -> list[dict[str, Any]]:
@@ -180,15 +207,20 @@ class Second:
     paced_s: int
     """Seconds of paced event time before this one (the wall-clock pacing reference)."""
     events: list[dict[str, Any]]
+    ts: float = 0.0
+    """Event time of this second (every event in it carries this ``ts``)."""
 
 
 def generate(name: str, *, seed: int = 0, start_ts: float, run_tag: str | None = None
              ) -> Iterator[Second]:  # fmt: skip
     """Every second of scenario ``name`` from ``start_ts``; deterministic for a seed."""
     world = World(random.Random(seed), start_ts, run_tag or f"s{seed}")
-    paced = 0
+    paced, current = 0, ("", "")
     for scenario, phase in plan(name):
-        world.start_phase()
+        if (scenario, phase.name) != current:  # the two parts of a split phase are one
+            current = (scenario, phase.name)
+            world.start_phase()
         for _ in range(phase.duration_s):
-            yield Second(scenario, phase, paced, world.step(phase.effects))
+            ts = start_ts + world.t
+            yield Second(scenario, phase, paced, world.step(phase.effects), ts)
             paced += phase.paced

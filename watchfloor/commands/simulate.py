@@ -29,7 +29,10 @@ def register(sub: Any) -> None:
         "--speed",
         type=float,
         default=1.0,
-        help="event time runs this many times faster than the wall clock",
+        help="event time runs this many times faster than the wall clock (live, event time "
+        "starts in the past and catches up with the wall clock at the end, never ahead of it; "
+        "compressed traffic makes real-time producers' events look late: above 1, use a stack "
+        "of its own)",
     )
     parser.add_argument("--url", help="collector URL (default http://127.0.0.1:COLLECTOR_PORT)")
     parser.add_argument(

@@ -36,7 +36,7 @@ from watchfloor.supervisor import Child, Supervisor
 
 logger = logging.getLogger(__name__)
 
-DEMO_SPEED = 20.0
+DEMO_SPEED = 1.0
 READY_TIMEOUT_S = 60.0
 
 

@@ -1,0 +1,103 @@
+"""The live demo on a real collector and a real monitor: no event from the future, a surge
+and its SLA breach within 60 s, and no false outage of the collector's own heartbeat."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from collector.service import Collector
+from collector.simulator.runner import live_start_ts, run_live
+from collector.simulator.scenarios import pre_rolled_s
+from core import keys
+from core.events import decode_batch
+from core.redis_server import free_port
+from monitor.incidents import Incident, IncidentStore
+from tests.collector.conftest import ADMIN, make_config
+from watchfloor.monitor_process import MonitorProcess
+
+DEMO_DEADLINE_S = 60.0
+WATCH_AFTER_S = 8.0
+"""How long the demo keeps running after the peak's incidents (heartbeats keep coming)."""
+
+
+@pytest.mark.parametrize(
+    ("speed", "behind_s"),
+    [(1.0, 0.0), (0.5, 0.0), (20.0, 0.95), (2000.0, 0.9995)],
+)
+def test_live_runs_start_in_the_past_so_event_time_never_passes_the_wall_clock(
+    speed: float, behind_s: float
+) -> None:
+    unpaced, paced = pre_rolled_s("all")
+    start = live_start_ts("all", 1_000_000.0, speed)
+    assert start == pytest.approx(1_000_000.0 - unpaced - paced * behind_s)
+    last_second_ts = start + unpaced + paced - 1
+    last_second_due = 1_000_000.0 + (paced - 1) / speed
+    assert last_second_ts <= last_second_due + 1e-6
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the engine drops the pre-rolled history as late: the monitor's wall-clock tick "
+    "(and the collector's own heartbeat) put the watermark at now - 5 s before the demo "
+    "starts, and the surge detector needs 30 min of history (see docs/backtest.md)",
+)
+async def test_the_demo_shows_a_surge_and_its_sla_breach_within_a_minute_in_real_time(
+    redis_url: str, data_dir: Path
+) -> None:
+    config = make_config(data_dir, heartbeat_interval_s=1.0, port=free_port())
+    config = dataclasses.replace(config, api=dataclasses.replace(config.api, port=free_port()))
+    redis = aioredis.Redis.from_url(redis_url)
+    stop, sim_stop = asyncio.Event(), asyncio.Event()
+    collector = Collector(config, redis_url)
+    monitor = MonitorProcess.build(config, redis)
+    services = [asyncio.create_task(collector.run(stop)), asyncio.create_task(monitor.run(stop))]
+    try:
+        await asyncio.wait_for(collector.ready.wait(), 10)
+        started = time.time()
+        url = f"http://127.0.0.1:{collector.port}"
+        demo = asyncio.create_task(run_live("all", url, ADMIN, speed=1.0, seed=2, stop=sim_stop))
+        peak = await _wait_for_peak(IncidentStore(redis), started + DEMO_DEADLINE_S)
+        took = time.time() - started
+        await asyncio.sleep(WATCH_AFTER_S)
+        sim_stop.set()
+        await asyncio.wait_for(demo, 10)
+        opened = await IncidentStore(redis).list("all")
+        entries = await redis.xrange(keys.EVENTS)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*services, return_exceptions=True), 20)
+        await redis.aclose()
+    print(f"surge, SLA breach and playbook run on presale-chat after {took:.1f} s")
+    assert {i.kind for i in peak} == {"surge", "sla"} and all(i.playbook_run for i in peak)
+    assert not [(i.kind, i.subject, i.title) for i in opened if i.kind == "outage"]
+    future = [(e.source, e.ts, sent) for sent, e in _events_with_send_time(entries)
+              if e.ts > sent]  # fmt: skip
+    assert future == []
+    assert any(e.source == "collector" for _, e in _events_with_send_time(entries))
+
+
+async def _wait_for_peak(store: IncidentStore, deadline: float) -> list[Incident]:
+    """The surge and SLA incidents of presale-chat once both have a playbook run."""
+    while time.time() < deadline:
+        found = {i.kind: i for i in await store.list("all") if i.subject == "presale-chat"}
+        peak = [found[k] for k in ("surge", "sla") if k in found]
+        if len(peak) == 2 and all(i.playbook_run for i in peak):
+            return peak
+        await asyncio.sleep(0.5)
+    seen = [(i.kind, i.subject, i.opened_at, i.playbook_run) for i in await store.list("all")]
+    raise AssertionError(f"no surge and SLA breach with runs in {DEMO_DEADLINE_S} s: {seen}")
+
+
+def _events_with_send_time(entries: list) -> list:
+    """(time of the XADD, 2 ms slack for the id's resolution, event) of every event."""
+    out = []
+    for entry_id, fields in entries:
+        added = int(entry_id.split(b"-")[0]) / 1000 + 0.002
+        out += [(added, event) for event in decode_batch(fields[b"b"])]
+    return out
