@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_RULES = Path(__file__).with_name("rules") / "default.toml"
 SEVERITIES = ("info", "minor", "major", "critical")
+INCIDENT_KINDS = ("surge", "sla", "outage", "opinion", "leak")
 
 
 class RulesError(Exception):
@@ -402,11 +403,24 @@ def _check_lifecycle(section: Any) -> list[str]:
         return ["lifecycle: must be a table"]
     errors = []
     for key, value in section.items():
-        if key not in ("flap_window_s", "flap_threshold", "cap_per_minute"):
+        if key == "auto_resolve":
+            errors += _check_auto_resolve(value)
+        elif key not in ("flap_window_s", "flap_threshold", "cap_per_minute"):
             errors.append(f"lifecycle.{key}: unknown key")
         elif not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
             errors.append(f"lifecycle.{key}: must be a positive number")
     return errors
+
+
+def _check_auto_resolve(value: Any) -> list[str]:
+    """``auto_resolve``: the incident kinds the engine resolves itself when they clear."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return ["lifecycle.auto_resolve: must be a list of incident kinds"]
+    unknown = [v for v in value if v not in INCIDENT_KINDS]
+    if unknown:
+        kinds = ", ".join(INCIDENT_KINDS)
+        return [f"lifecycle.auto_resolve: unknown kind {unknown[0]!r} (one of {kinds})"]
+    return []
 
 
 def _check_inhibit(section: Any) -> list[str]:

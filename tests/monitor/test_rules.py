@@ -87,6 +87,14 @@ def test_a_user_file_only_names_what_it_changes(tmp_path: Path) -> None:
         ("[surge.queues]\nx = 3", "surge.queues.x: must be a table"),
         ("[lifecycle]\ncap_per_minute = 0", "lifecycle.cap_per_minute: must be a positive number"),
         ("[inhibit]\nq = 'crm'", "inhibit.q: must be a list of component names"),
+        (
+            "[lifecycle]\nauto_resolve = 'sla'",
+            "lifecycle.auto_resolve: must be a list of incident kinds",
+        ),
+        (
+            "[lifecycle]\nauto_resolve = ['sla', 'outages']",
+            "lifecycle.auto_resolve: unknown kind 'outages'",
+        ),
         ("[alerts]\nx = 1", "alerts: unknown section"),
         ("[surge\nratio = 2", "not valid TOML"),
     ],
@@ -132,3 +140,12 @@ def test_rules_show_resolves_a_scope(tmp_path: Path, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     assert out.startswith("[sla]")
     assert "longest_wait_s = 10.0" in out
+
+
+def test_lifecycle_auto_resolve_is_accepted_and_reaches_the_lifecycle(tmp_path: Path) -> None:
+    from monitor.lifecycle import LifecycleConfig
+
+    path = write(tmp_path, "[lifecycle]\nauto_resolve = ['sla', 'leak']")
+    assert check_rules(path) == []
+    config = LifecycleConfig.from_rules(load_rules(path).document)
+    assert config.auto_resolve == frozenset({"sla", "leak"})
