@@ -2,7 +2,7 @@
 
 Identifiers look real on purpose, because the leak detector must tell them
 apart: order numbers of 18–19 digits (some pass the Luhn check by chance),
-SF / YT waybill numbers, masked phone numbers and 400 hotlines are harmless;
+SF / YT / JD waybill numbers, masked phone numbers and 400 hotlines are harmless;
 resident ID numbers with a valid GB 11643 check digit, bank card numbers with
 a valid Luhn digit and mainland mobile numbers are personal data. Everything
 is drawn from a caller's ``random.Random``, so a seed gives the same texts.
@@ -67,9 +67,13 @@ def order_number(rng: random.Random) -> str:
 
 
 def waybill(rng: random.Random) -> str:
-    if rng.random() < 0.5:
+    """An SF Express, YTO or JD Logistics waybill number."""
+    roll = rng.random()
+    if roll < 0.45:
         return "SF" + "".join(str(rng.randint(0, 9)) for _ in range(12))
-    return "YT" + "".join(str(rng.randint(0, 9)) for _ in range(13))
+    if roll < 0.8:
+        return "YT" + "".join(str(rng.randint(0, 9)) for _ in range(13))
+    return "JDVA" + "".join(str(rng.randint(0, 9)) for _ in range(11))
 
 
 def customer_name(rng: random.Random) -> str:

@@ -30,6 +30,16 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from collector.client import ProducerClient
+from collector.simulator.days import (
+    DAY_S,
+    DAYS,
+    NIGHTLY_EXPORT_RECORDS,
+    SERVICE_ACCOUNT,
+    day_world,
+    expected_day,
+    noise_of,
+    run_day,
+)
 from collector.simulator.scenarios import expected_incidents, generate, pre_rolled_s
 
 logger = logging.getLogger(__name__)
@@ -122,9 +132,16 @@ def _say(progress: IO[str] | None, line: str) -> None:
 
 
 def write_file(
-    name: str, out: Path, *, seed: int = 0, start_ts: float = FILE_START
+    name: str,
+    out: Path,
+    *,
+    seed: int = 0,
+    start_ts: float = FILE_START,
+    window: dict[str, int] | None = None,
 ) -> tuple[int, Path]:
     """Write scenario ``name`` as JSON Lines to ``out`` (and its expected incidents)."""
+    if name in DAYS:
+        return write_day(name, out, seed=seed, **(window or {}))
     count = 0
     with out.open("w", encoding="utf-8") as fh:
         for second in generate(name, seed=seed, start_ts=start_ts):
@@ -138,6 +155,41 @@ def write_file(
         "start_ts": start_ts,
         "expected": expected_incidents(name, start_ts),
     }
+    expected_path.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    return count, expected_path
+
+
+def write_day(
+    name: str, out: Path, *, seed: int = 0, start_s: int = 0, seconds: int = DAY_S
+) -> tuple[int, Path]:
+    """Write recorded day ``name`` (``seconds`` of it from ``start_s`` after midnight) and
+    its labelled emergencies next to it."""
+    world = day_world(name, seed=seed, start_s=start_s)
+    begin = world.start_ts + start_s
+    count = 0
+    with out.open("w", encoding="utf-8") as fh:
+        for events in run_day(world, seconds):
+            fh.writelines(json.dumps(e, ensure_ascii=False) + "\n" for e in events)
+            count += len(events)
+    end = world.start_ts + world.t
+    expected = expected_day(name, world.start_ts)
+    payload = {
+        "scenario": name,
+        "title": world.day.title,
+        "seed": seed,
+        "start_ts": begin,
+        "end_ts": end,
+        "expected": [e for e in expected if begin <= e["from_ts"] < end],
+        "noise": [
+            n for n in noise_of(world.noise, world.day, world.start_ts) if begin <= n["ts"] < end
+        ],
+        "planned": {
+            "staffing": "seats per half hour follow the forecast (square-root staffing)",
+            "nightly_export": f"{SERVICE_ACCOUNT} exports {NIGHTLY_EXPORT_RECORDS} records "
+            "at 02:30 (the BI warehouse): allow-list it",
+        },
+    }
+    expected_path = expected_path_for(out)
     expected_path.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", "utf-8")
     return count, expected_path
 

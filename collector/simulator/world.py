@@ -112,6 +112,21 @@ class World:
         rise = 0.6 + 0.4 * min(1.0, self.t / 5400)
         return rise * (1.0 + 0.05 * math.sin(self.t / 600))
 
+    def load(self, spec: QueueSpec) -> float:
+        """Multiplier of the queue's full arrival rate now (a day overrides it)."""
+        return self.ramp()
+
+    def seats(self, q: _QueueState) -> int:
+        """Contacts the queue can handle at once now (a day staffs to its forecast)."""
+        return q.spec.seats
+
+    negative_share = 0.15
+    """Share of ordinary mentions that are negative."""
+
+    def social_factor(self) -> float:
+        """Multiplier of the usual mentions per minute now (a day follows its curve)."""
+        return 1.0
+
     def step(self, effects: Effects) -> list[dict[str, Any]]:
         """The events of the next second."""
         ts = self.start_ts + self.t
@@ -151,7 +166,7 @@ class World:
 
     def _queue_second(self, q: _QueueState, ts: float, fx: Effects) -> list[dict[str, Any]]:
         spec, out = q.spec, []
-        rate = spec.rate_per_min * self.ramp() * fx.rate.get(spec.name, 1.0)
+        rate = spec.rate_per_min * self.load(spec) * fx.rate.get(spec.name, 1.0)
         for _ in range(self._arrivals(rate)):
             contact = _Contact(
                 self._contact_id(spec), ts, self.rng.expovariate(1 / spec.patience_s)
@@ -207,7 +222,7 @@ class World:
 
     def _answer(self, q: _QueueState, ts: float) -> list[dict[str, Any]]:
         out = []
-        while q.waiting and len(q.busy) < q.spec.seats:
+        while q.waiting and len(q.busy) < self.seats(q):
             contact = q.waiting.popleft()
             wait = ts - contact.arrived
             handle = self.rng.lognormvariate(math.log(q.spec.aht_s) - 0.125, 0.5)
@@ -223,7 +238,7 @@ class World:
         event = self._event(
             "queue.stats", ts, q.spec.source, queue=q.spec.name, channel=q.spec.channel,
             waiting=len(q.waiting), longest_wait_s=round(longest, 1),
-            agents_available=q.spec.seats - busy, agents_busy=busy,
+            agents_available=max(0, self.seats(q) - busy), agents_busy=busy,
             interval_s=float(STATS_EVERY_S), **q.counts,
         )  # fmt: skip
         q.counts = dict.fromkeys(q.counts, 0)
@@ -299,8 +314,8 @@ class World:
         out = []
         for topic, per_min in TOPICS.items():
             storm = topic == fx.storm_topic
-            for _ in range(self._arrivals(18.0 if storm else per_min)):
-                negative = self.rng.random() < (0.8 if storm else 0.15)
+            for _ in range(self._arrivals(18.0 if storm else per_min * self.social_factor())):
+                negative = self.rng.random() < (0.8 if storm else self.negative_share)
                 out.append(self._mention(ts, topic, content.social_post(self.rng, topic, negative),
                                          self.rng.lognormvariate(math.log(500), 1.5)))  # fmt: skip
             if storm and self.t - self.phase_start == 180:

@@ -14,6 +14,7 @@ from watchfloor.commands.common import add_config_options, config_from_args
 
 
 def register(sub: Any) -> None:
+    from collector.simulator.days import NAMES as DAYS
     from collector.simulator.scenarios import NAMES
 
     parser = sub.add_parser(
@@ -24,7 +25,12 @@ def register(sub: Any) -> None:
         "it to a running collector, paced at --speed, or write it to a JSONL file for "
         "'watchfloor replay' (with --out; the expected incidents go next to it).",
     )
-    parser.add_argument("--scenario", default="normal", choices=NAMES, help="what happens")
+    parser.add_argument(
+        "--scenario",
+        default="normal",
+        choices=(*NAMES, *DAYS),
+        help="what happens (day-*: a whole recorded day with labelled emergencies, --out only)",
+    )
     parser.add_argument(
         "--speed",
         type=float,
@@ -41,6 +47,11 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--out", help="write the events to this JSONL file instead of sending")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same day)")
+    parser.add_argument(
+        "--window",
+        metavar="HH:MM-HH:MM",
+        help="day-* only: write this part of the day (China time), e.g. 10:00-11:00",
+    )
     parser.add_argument("--transport", choices=("http", "ws"), default="http")
     add_config_options(parser)
     parser.set_defaults(func=run)
@@ -54,12 +65,15 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         from collector.simulator.runner import write_file
 
-        count, expected = write_file(args.scenario, Path(args.out), seed=args.seed)
+        window = _window(args.window) if args.window else None
+        count, expected = write_file(args.scenario, Path(args.out), seed=args.seed, window=window)
         print(
             f"simulate: wrote {count} events to {args.out}; expected incidents in {expected}",
             file=sys.stderr,
         )
         return 0
+    if args.scenario.startswith("day-"):
+        raise CommandError(f"{args.scenario} is a whole day: write it with --out FILE")
     config = config_from_args(args)
     url = args.url or f"http://127.0.0.1:{config.collector.port}"
     token = (
@@ -70,6 +84,20 @@ def run(args: argparse.Namespace) -> int:
     if not token:
         raise CommandError("no token: pass --token or set WATCHFLOOR_TOKEN")
     return asyncio.run(_live(args, url, token))
+
+
+def _window(text: str) -> dict[str, int]:
+    """``"10:00-11:30"`` -> start_s and seconds after midnight."""
+    from watchfloor.cli import CommandError
+
+    try:
+        begin, end = (int(h) * 3600 + int(m) * 60
+                      for h, m in (part.split(":") for part in text.split("-")))  # fmt: skip
+    except ValueError:
+        raise CommandError(f"--window {text!r}: expected HH:MM-HH:MM") from None
+    if not 0 <= begin < end <= 86_400:
+        raise CommandError(f"--window {text!r}: the end must come after the start, within a day")
+    return {"start_s": begin, "seconds": end - begin}
 
 
 async def _live(args: argparse.Namespace, url: str, token: str) -> int:
