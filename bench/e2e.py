@@ -1,13 +1,13 @@
 """End to end: an event posted to the collector -> its incident readable over the monitor API.
 
 Starts a whole stack on one machine, each part in its own process: an embedded
-Redis, ``watchfloor collector``, ``watchfloor monitor`` (the rule engine), the
-monitor API (this script in ``--serve-api`` mode) and a background producer
-(``--load`` mode) sending realistic, healthy queue snapshots, contacts and
+Redis, ``watchfloor collector``, ``watchfloor monitor`` (the rule engine, the
+playbook runner, the audit log and the monitor API) and a background producer
+(this script in ``--load`` mode) sending realistic, healthy queue snapshots, contacts and
 heartbeats at ``--rate`` events per second through the collector. The main
-process then sends ``--probes`` outages one second apart (two "down" health
-probes of a new component each, which the default rules turn into an outage
-incident) and measures, for each, from just before its POST to:
+process then sends ``--probes`` outages one second apart (``PROBE_FAILURES``
+"down" health probes of a new component each, which the default rules turn
+into an outage incident) and measures, for each, from just before its POST to:
 
 * ``live``: the incident's change arriving on a ``/v1/live`` WebSocket;
 * ``rest``: the incident returned by ``GET /v1/incidents?kind=outage&subject=...``
@@ -41,6 +41,8 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
+PROBE_FAILURES = 3
+"""Failed probes in a row a new component needs before the default rules call it down."""
 QUEUES = [(f"q{i:03d}", ("chat", "phone", "email", "chat")[i % 4]) for i in range(200)]
 
 
@@ -53,7 +55,7 @@ def quantile(values: list[float], q: float) -> float:
 
 
 async def serve_api() -> None:
-    """``--serve-api``: the monitor API with the real runner and audit log, until SIGTERM."""
+    """``--serve-api``: the monitor API alone (for ``--fanout``), until SIGTERM."""
     import redis.asyncio as aioredis
 
     from core.config import load_config
@@ -166,6 +168,7 @@ class Stack:
             "WATCHFLOOR_COLLECTOR_PORT": self.collector.rsplit(":", 1)[1],
             "WATCHFLOOR_API_PORT": self.api.rsplit(":", 1)[1],
             "WATCHFLOOR_MONITOR_ALLOWED_LATENESS_S": str(self.args.lateness),
+            "WATCHFLOOR_MONITOR_EVAL_INTERVAL_S": str(self.args.eval_interval),
         }
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
@@ -181,8 +184,7 @@ class Stack:
         subprocess.run([*cli, "keys", "init", "--data-dir", str(self.dir)], env=env,
                        check=True, capture_output=True)  # fmt: skip
         self.spawn("collector", [*cli, "collector"], env)
-        self.spawn("monitor", [*cli, "monitor"], env)
-        self.spawn("api", [sys.executable, __file__, "--serve-api"], env)
+        self.spawn("monitor", [*cli, "monitor"], env)  # engine, runner, audit and the API
         await wait_http(self.collector + "/healthz")
         await wait_http(self.api + "/healthz")
         self.stats_file = self.dir / "load.json"
@@ -211,7 +213,7 @@ async def probe(session: aiohttp.ClientSession, stack: Stack, n: int, seen: dict
     now = time.time()
     batch = [{"type": "health", "ts": now + k * 0.01, "source": "bench-probes",
               "component": component, "status": "down", "message": "bench"}
-             for k in range(2)]  # fmt: skip
+             for k in range(PROBE_FAILURES)]  # fmt: skip
     async with session.post(stack.collector + "/v1/events", json=batch,
                             headers=headers) as response:  # fmt: skip
         assert response.status in (200, 202), await response.text()
@@ -266,7 +268,8 @@ def report(stack: Stack, result: dict[str, Any]) -> None:
         load_stats = json.loads(stack.stats_file.read_text())
     machine = platform.processor() or platform.machine()
     print(f"\nmachine: {machine}, {os.cpu_count()} cores, python {platform.python_version()}; "
-          f"allowed lateness {stack.args.lateness} s")  # fmt: skip
+          f"allowed lateness {stack.args.lateness} s, "
+          f"evaluation every {stack.args.eval_interval} s")  # fmt: skip
     if load_stats:
         rate = load_stats["accepted"] / load_stats["elapsed_s"]
         print(f"background load: asked {stack.args.rate:.0f} ev/s, collector accepted "
@@ -390,6 +393,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=10_000, help="background events/s")
     parser.add_argument("--probes", type=int, default=30)
     parser.add_argument("--lateness", type=float, default=5.0, help="allowed lateness, s")
+    parser.add_argument(
+        "--eval-interval",
+        type=float,
+        default=1.0,
+        help="engine evaluation interval, s (monitor.eval_interval_s)",
+    )
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument(
         "--fanout",
