@@ -239,7 +239,7 @@ class DayWorld(World):
                 missed = self.rng.choice((1, 2))
                 self._note("missed heartbeat", source, ts, f"{missed} beat(s) missing")
                 interval += missed * HEARTBEAT_EVERY_S
-            self._next_beat[source] = due + max(1.0, interval)
+            self._next_beat[source] = due + min(max(1.0, interval), 2.9 * HEARTBEAT_EVERY_S)
             out.append(self._event("heartbeat", self.start_ts + due, source))
         return out
 
