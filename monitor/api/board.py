@@ -11,6 +11,7 @@ WebSocket's snapshot.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -88,9 +89,10 @@ def _number(text: str) -> Any:
     """``"12"`` -> 12, ``"1.5"`` -> 1.5, anything else stays text."""
     for kind in (int, float):
         try:
-            return kind(text)
+            number = kind(text)
         except ValueError:
             continue
+        return number if math.isfinite(number) else None  # NaN is not JSON
     return text
 
 

@@ -120,3 +120,20 @@ async def test_a_manual_incident_with_an_oversized_title_is_refused(api):
 async def test_wrong_methods_are_405_json(api):
     status, body = await api.call("DELETE", "/v1/incidents", "admin")
     assert status == 405 and body["error"]
+
+
+async def test_an_oversized_request_line_or_header_is_refused_not_crashed(api):
+    status, _ = await api.call("GET", "/v1/incidents?subject=" + "s" * 20_000, "admin")
+    assert status in (400, 414)
+    async with api.session.get(
+        api.url + "/v1/incidents", headers={**api.headers("admin"), "X-Big": "b" * 20_000}
+    ) as response:
+        assert response.status in (400, 431)  # fmt: skip
+    assert (await api.call("GET", "/v1/incidents", "admin"))[0] == 200
+
+
+async def test_engine_status_numbers_that_are_not_finite_become_null(api):
+    await api.redis.hset(keys.ENGINE_STATUS, mapping={"lag_s": "nan", "watermark": "inf"})
+    async with api.session.get(api.url + "/healthz") as response:
+        text = await response.text()
+    assert "NaN" not in text and "Infinity" not in text
