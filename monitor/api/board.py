@@ -53,7 +53,8 @@ async def _rows(redis: aioredis.Redis, key: str) -> list[dict[str, Any]]:
 
 
 def with_freshness(row: dict[str, Any], now: float, stale_after_s: float) -> dict[str, Any]:
-    """``row`` plus ``age_s`` and ``stale`` from its ``updated_at``."""
+    """``row`` plus ``age_s`` and ``stale`` from its ``updated_at`` (NaN figures become null)."""
+    row = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
     updated = row.get("updated_at")
     if isinstance(updated, int | float) and not isinstance(updated, bool):
         age = max(0.0, now - float(updated))

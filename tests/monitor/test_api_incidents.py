@@ -157,6 +157,16 @@ async def test_board_rows_carry_their_age_and_turn_stale_when_their_source_stops
     assert body["health"][0]["stale"] is True
 
 
+async def test_a_row_without_a_time_is_stale_and_nan_figures_are_null(api):
+    row = msgpack.unpackb(queue_row("q", 0.0))
+    del row["updated_at"]
+    row["service_level"] = float("nan")
+    await api.redis.hset(keys.QUEUES, "q", msgpack.packb(row))
+    status, body = await api.call("GET", "/v1/queues", "viewer")
+    assert status == 200
+    assert (body["queues"][0]["stale"], body["queues"][0]["service_level"]) == (True, None)
+
+
 async def test_flags_are_listed_by_name(api):
     flag = {"name": "auto_reply", "value": "on", "set_by": "run:R1", "at": 1.0, "run": "R1"}
     await api.redis.hset(keys.FLAGS, "auto_reply", msgpack.packb(flag))
