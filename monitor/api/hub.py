@@ -176,13 +176,15 @@ class LiveHub:
         return [c for c in self.clients if not c.behind and c.queue.qsize() > c.maxsize // 2]
 
     def _fan_out(self, entry_id: str, fields: dict[bytes, bytes]) -> None:
+        self.metrics.live_changes += 1
+        if not self.clients:
+            return  # nobody to tell: skip the decoding and encoding
         try:
             change = decode_change(fields)
             message = self.change_message(entry_id, change)
         except Exception:  # one bad entry must not stop the feed
             logger.exception("live: undecodable change id=%s", entry_id)
             return
-        self.metrics.live_changes += 1
         item = (parse_seq(entry_id), entry_id, message)
         for client in list(self.clients):
             if client.offer(item):
