@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from core.config import Config
-from monitor.api.app import create_app
+from monitor.api.app import create_app, serve
 from monitor.incidents import IncidentStore
 from playbooks.worker import build_runner
 from security.audit import open_audit
@@ -67,15 +67,7 @@ class MonitorProcess:
     async def serve_api(self, stop: asyncio.Event) -> None:
         """Serve the API on ``api.host:api.port`` until ``stop``."""
         assert self.app is not None
-        runner = web.AppRunner(self.app, shutdown_timeout=5.0, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.config.api.host, self.config.api.port)
-        await site.start()
-        logger.info("api listening on %s:%s", self.config.api.host, self.config.api.port)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+        await serve(self.app, self.config.api.host, self.config.api.port, stop)
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
