@@ -134,6 +134,8 @@ def approve(
     step = find_step(run, step_id)
     approval = step["approval"]
     if approval is None:
+        if not may_work(role, step):
+            raise NotAllowed(f"role {role} may not work step {step_id}")
         raise RunConflict(f"step {step_id} needs no approval")
     if role not in (approval["role"], "admin"):
         raise NotAllowed(f"step {step_id} must be approved by {approval['role']}")

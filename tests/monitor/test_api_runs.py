@@ -103,3 +103,26 @@ async def test_without_a_runner_run_endpoints_say_so(redis_url, serve_app, data_
     finally:
         await stack.session.close()
         await redis.aclose()
+
+
+async def test_the_security_officer_approves_and_works_their_data_leak_steps_over_the_api(api):
+    inc = (await api.fire(subject="agent-017", kind="leak", rule="leak.pii",
+                          title="Customer ID sent by agent-017")).id  # fmt: skip
+    run = await api.start_run(inc, playbook="data-leak")
+    path = f"/v1/runs/{run['id']}/steps"
+    for step_id in ("contain", "tell-security", "preserve-evidence"):
+        status, _ = await api.call("POST", f"{path}/{step_id}/done", "oncall")
+        assert status == 200, step_id
+    status, after = await api.call("POST", f"{path}/security-approval/done", "duty_manager")
+    assert status == 200 and step(after, "security-approval")["awaiting_approval"]
+    # the duty manager may not approve their own handling; the security officer may
+    status, reply = await api.call("POST", f"{path}/security-approval/approve", "duty_manager")
+    assert status == 403 and "security_officer" in reply["error"]
+    status, after = await api.call("POST", f"{path}/security-approval/approve",
+                                   "security_officer", body={"note": "approved: suspend"})  # fmt: skip
+    assert status == 200 and step(after, "security-approval")["state"] == "done"
+    status, after = await api.call("POST", f"{path}/assess-scope/done", "security_officer")
+    assert status == 200 and step(after, "assess-scope")["state"] == "done"
+    # a viewer works no step at all
+    status, _ = await api.call("POST", f"{path}/notify-as-required/escalate", "viewer")
+    assert status == 403
