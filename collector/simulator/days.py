@@ -210,6 +210,7 @@ class DayWorld(World):
         self._next_beat = {s: start_s + rng.uniform(0, HEARTBEAT_EVERY_S) for s in _BEATS}
         self.noise: list[dict[str, Any]] = []
         self._ramp_t, self._ramp = -1, 0.0
+        self._failed_at: dict[str, int] = {}
 
     def ramp(self) -> float:
         if self._ramp_t != self.t:
@@ -261,7 +262,8 @@ class DayWorld(World):
             return {"status": "down", "latency_ms": 3000.0, "error_rate": 1.0,
                     "message": f"HTTP 503 from {component} (upstream timeout)"}  # fmt: skip
         roll = self.rng.random()
-        if roll < 0.0008:
+        if roll < 0.0008 and self._failed_at.get(component, -99) < self.t - PROBE_EVERY_S:
+            self._failed_at[component] = self.t  # single: never two in a row
             self._note("single failed probe", component, ts, "one check timed out")
             return {"status": "down", "latency_ms": 5000.0, "error_rate": 1.0,
                     "message": f"timeout after 5000 ms from {component}"}  # fmt: skip
