@@ -6,7 +6,9 @@ Per (rule, subject) fingerprint an alert goes inactive -> pending (``for_s``)
 
 - **flapping**: a fingerprint whose condition flipped too often within a
   window is held firing (its incident stays open) and is not re-notified;
-- **severity** may rise while firing (a new fire action, notified);
+- **severity** may rise while firing (a new fire action, notified); a signal
+  that lists ``conditions`` in its evidence (``sla.queue``, ``outage.component``)
+  and gains one while firing updates the incident's evidence without notifying;
 - **cap**: at most ``cap_per_minute`` new incidents per rule per minute; the
   excess is rolled into one "N subjects affected" incident of that rule;
 - **inhibition**: a surge/SLA alert of a queue whose component (``[inhibit]``
@@ -109,7 +111,8 @@ class Action:
     notify: bool = True
     """Whether people should be told (false: flapping, inhibited, silenced, rolled up)."""
     reason: str = ""
-    """``opened``, ``severity``, ``rollup``, ``cleared``, ``flapping``, ``settled``."""
+    """``opened``, ``severity``, ``conditions`` (a condition joined: evidence updated, not
+    notified), ``rollup``, ``cleared``, ``flapping``, ``settled``."""
     auto_resolve: bool = False
     """For ``clear``: resolve the incident (else only a timeline note)."""
     first_at: float | None = None
@@ -167,6 +170,7 @@ class Lifecycle:
             self._flip(alert, at, actions)
             if alert.state == INACTIVE:
                 alert.state, alert.since, alert.rolled_up = PENDING, at, False
+        before = alert.signal
         alert.signal = sig
         if alert.state == PENDING:
             alert.severity = sig.severity
@@ -175,7 +179,8 @@ class Lifecycle:
         else:
             if alert.state == RESOLVING:
                 alert.state = FIRING
-            self._maybe_raise(alert, sig, at, actions)
+            if not self._maybe_raise(alert, sig, at, actions):
+                self._maybe_widen(alert, before, sig, at, actions)
 
     def _inactive(self, fp: str, at: float, actions: list[Action]) -> None:
         alert = self._alerts[fp]
@@ -230,14 +235,26 @@ class Lifecycle:
             return
         actions.append(self._fire(sig, at, alert, "opened"))
 
-    def _maybe_raise(self, alert: _Alert, sig: Signal, at: float, actions: list[Action]) -> None:
+    def _maybe_raise(self, alert: _Alert, sig: Signal, at: float, actions: list[Action]) -> bool:
         if SEVERITY_RANK.get(sig.severity, 0) <= SEVERITY_RANK.get(alert.fired_severity, 0):
-            return
+            return False
         alert.severity = alert.fired_severity = sig.severity
         if alert.rolled_up:
             actions.append(self._rollup_fire(sig, at))
         else:
             actions.append(self._fire(sig, at, alert, "severity"))
+        return True
+
+    def _maybe_widen(
+        self, alert: _Alert, before: Signal | None, sig: Signal, at: float, actions: list[Action]
+    ) -> None:
+        """A condition joined a firing problem (a queue that also starts abandoning):
+        the incident's evidence is updated to list it, quietly (its severity did not rise)."""
+        if alert.rolled_up or before is None:
+            return
+        if _conditions(sig) - _conditions(before):
+            action = self._fire(sig, at, alert, "conditions")
+            actions.append(replace(action, notify=False))
 
     def _clear(self, sig: Signal, at: float) -> Action:
         auto = sig.kind in self.config.auto_resolve
@@ -380,6 +397,12 @@ class Lifecycle:
             r: (int(v[0]), int(v[1])) for r, v in state.get("per_minute", {}).items()
         }
         self._rollups = {r: dict(v) for r, v in state.get("rollups", {}).items()}
+
+
+def _conditions(sig: Signal) -> set[str]:
+    """The conditions a signal's evidence lists (``sla.queue``, ``outage.component``)."""
+    listed = sig.evidence.get("conditions") or ()
+    return {str(c.get("condition")) for c in listed if isinstance(c, Mapping)}
 
 
 def _kind_of(rule: str) -> str:

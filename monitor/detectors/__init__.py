@@ -55,6 +55,8 @@ class Seen:
     """Active without a break for at least the signal's ``for_s`` (what would fire)."""
     fired: Signal | None = None
     """The signal when it first held (its evidence is the firing evidence)."""
+    conditions: set[str] = field(default_factory=set)
+    """Every condition listed in its evidence's ``conditions`` while it held."""
 
 
 @dataclass
@@ -65,6 +67,14 @@ class Trace:
     def fired(self) -> list[tuple[str, str, str]]:
         """(rule, subject, highest severity) of what held for its ``for_s``, sorted."""
         return sorted((s.rule, s.subject, s.severity) for s in self.seen.values() if s.held)
+
+    def fired_conditions(self) -> list[tuple[str, str, str, tuple[str, ...]]]:
+        """Like :meth:`fired`, with the conditions the evidence listed while it held."""
+        return sorted(
+            (s.rule, s.subject, s.severity, tuple(sorted(s.conditions)))
+            for s in self.seen.values()
+            if s.held
+        )
 
 
 def drive(
@@ -116,5 +126,7 @@ def _record(trace: Trace, active: list[Signal], at: float) -> None:
             seen.fired = seen.fired or signal
             if SEVERITY_RANK[signal.severity] > SEVERITY_RANK[seen.severity]:
                 seen.severity = signal.severity
+            for condition in signal.evidence.get("conditions", ()):
+                seen.conditions.add(condition["condition"])
         seen.last = signal
         seen.active_evaluations += 1

@@ -27,7 +27,7 @@ class Signal:
     """An active condition of one rule about one subject, at one watermark."""
 
     rule: str
-    """Rule name, e.g. ``surge.offered``, ``sla.longest_wait``, ``outage.heartbeat``."""
+    """Rule name, e.g. ``surge.offered``, ``sla.queue``, ``outage.heartbeat``."""
     kind: str
     """Incident kind: surge, sla, outage, opinion or leak."""
     subject: str

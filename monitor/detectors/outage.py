@@ -3,6 +3,13 @@
 Subjects: the component for probe results, the source for a lost heartbeat,
 the channel or queue for intake that went silent.
 
+A component's trouble is one rule, ``outage.component``: down, flapping and
+degraded (or a high error rate) are its *conditions*, listed in the evidence,
+and the signal's severity follows the worst one, so a component that degrades,
+goes down and comes back degraded is one incident whose severity rises (and
+falls), not three. Heartbeat loss and silent intake stay rules of their own:
+their subjects (a source, a channel or queue) are not components.
+
 - **down**: ``down_probes`` consecutive failed probes (or failed probes that
   span ``down_after_s``); one failed probe is not an outage. Each probe learns
   its own failure rate outside outages, and a flaky one needs more failures in
@@ -40,6 +47,8 @@ from security.pii import mask_text
 
 logger = logging.getLogger(__name__)
 
+COMPONENT_RULE = "outage.component"
+SEVERITY_RANK = {"info": 0, "minor": 1, "major": 2, "critical": 3}
 BACKGROUND_PROBES = 360  # the background failure rate averages about this many probes
 # Before a probe has a history it is assumed to fail 0.5 % of the time: it then
 # needs 3 failures in a row, and 2 once ~30 good probes have shown it is healthy.
@@ -107,6 +116,7 @@ class OutageDetector:
         self.channels: dict[str, Intake] = {}
         self.dirty: set[str] = set()
         self.signals: dict[str, Signal] = {}  # fingerprint -> signal
+        self.flapping: set[str] = set()  # components whose flapping condition holds
         self._scanned = -1
 
     # --- observe -------------------------------------------------------------------------
@@ -210,11 +220,36 @@ class OutageDetector:
             comp.down = comp.down_run >= needed or (
                 comp.down_run >= 2 and span >= p.down_after_s * needed / p.down_probes
             )
-        self._set(f"outage.down|{name}", self._down(name, comp, p) if comp.down else None)
-        flapping = not comp.down and _flapping(comp, p, f"outage.flapping|{name}" in self.signals)
-        self._set(f"outage.flapping|{name}", self._flap(name, comp, p) if flapping else None)
+        flapping = not comp.down and _flapping(comp, p, name in self.flapping)
+        if flapping:
+            self.flapping.add(name)
+        else:
+            self.flapping.discard(name)
         degraded = not comp.down and comp.bad_run >= p.degraded_probes
-        self._set(f"outage.degraded|{name}", self._degraded(name, comp, p) if degraded else None)
+        found = [
+            part
+            for part in (
+                self._down(name, comp, p) if comp.down else None,
+                self._flap(name, comp, p) if flapping else None,
+                self._degraded(name, comp, p) if degraded else None,
+            )
+            if part is not None
+        ]
+        self._set(f"{COMPONENT_RULE}|{name}", self._component(name, comp, found))
+
+    def _component(self, name: str, comp: _Component, found: list[Signal]) -> Signal | None:
+        """One signal per component: its conditions listed, the worst one's severity."""
+        if not found:
+            return None
+        worst = max(found, key=lambda s: SEVERITY_RANK[s.severity])
+        evidence = dict(worst.evidence)
+        evidence["state"] = _condition(worst)
+        evidence["conditions"] = [
+            {"condition": _condition(s), "severity": s.severity, "title": s.title}
+            | {k: v for k, v in s.evidence.items() if k not in comp.last and k != "component"}
+            for s in found
+        ]
+        return replace(worst, rule=COMPONENT_RULE, evidence=evidence)
 
     def _set(self, fingerprint: str, signal: Signal | None) -> None:
         if signal is None:
@@ -347,6 +382,7 @@ class OutageDetector:
             "queues": {n: i.snapshot() for n, i in self.queues.items()},
             "channels": {n: i.snapshot() for n, i in self.channels.items()},
             "active": sorted(self.signals),
+            "flapping": sorted(self.flapping),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -355,6 +391,7 @@ class OutageDetector:
         self.queues.clear()
         self.channels.clear()
         self.signals.clear()
+        self.flapping = set(state.get("flapping", ()))
         self._scanned = -1
         for name, saved in state.get("components", {}).items():
             comp = self.components[name] = _Component(
@@ -371,8 +408,15 @@ class OutageDetector:
                 intake.restore(saved)
         for fingerprint in state.get("active", ()):
             rule, _, subject = fingerprint.partition("|")
-            if rule.startswith("outage.silent") or rule == "outage.flapping":
+            if rule.startswith("outage.silent"):
                 self.signals[fingerprint] = self._signal(rule, subject, "minor", "", {})
+            elif rule == "outage.flapping":  # a checkpoint from before outage.component
+                self.flapping.add(subject)
+
+
+def _condition(signal: Signal) -> str:
+    """``down``, ``flapping`` or ``degraded``: the condition a part signal stands for."""
+    return signal.rule.rpartition(".")[2]
 
 
 def _went_silent(

@@ -1,6 +1,12 @@
 """SLA detector: waits over the channel's threshold, service level, abandons, staffing.
 
-Subject: the queue. The latest ``queue.stats`` snapshot of a queue gives its
+Subject: the queue, and one rule, ``sla.queue``: one ongoing problem of a
+queue is one incident (DESIGN.md), so every breached condition (longest wait,
+service level, abandon rate, nobody staffed, and satisfaction when asked) is
+listed in the evidence's ``conditions`` with its figures, and the signal's
+severity is the worst of them. Each condition keeps its own hysteresis.
+
+The latest ``queue.stats`` snapshot of a queue gives its
 waiting contacts, longest wait and staffing; counts over a window (offered,
 answered, answered within the threshold, abandoned, satisfaction ratings) come
 from the snapshots' deltas or, for queues whose producer sends no deltas,
@@ -15,8 +21,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import replace
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
 from core.events import Contact, Event, QueueStats
 from monitor.detectors.base import Signal
@@ -26,6 +32,8 @@ from monitor.windows import Latch, Ring
 logger = logging.getLogger(__name__)
 
 BUCKET_S = 60.0
+RULE: Final = "sla.queue"
+SEVERITY_RANK: Final = {"info": 0, "minor": 1, "major": 2, "critical": 3}
 # SL_BASE: answers whose timeliness is known; AB_BASE: contacts an abandon rate is over.
 OFFERED, ANSWERED, IN_SLA, ABANDONED, RATED, SATISFIED, SL_BASE, AB_BASE = range(8)
 WIDTH = 8
@@ -55,7 +63,7 @@ class SlaDetector:
         base = rules.sla.base
         self.buckets = round(max(base.window_s, base.satisfaction_window_s) / BUCKET_S) + 3
         self.queues: dict[str, _Queue] = {}
-        self.signals: dict[str, dict[str, Signal]] = {}
+        self.signals: dict[str, Signal] = {}
         self.dirty: set[str] = set()
         self.latch = Latch()
         self._scanned = -1
@@ -129,32 +137,61 @@ class SlaDetector:
         for name in list(names):
             self._judge(name, self.queues[name], watermark)
         self.dirty.clear()
-        return [s for per_queue in self.signals.values() for s in per_queue.values()]
+        return list(self.signals.values())
 
     def _judge(self, name: str, q: _Queue, w: float) -> None:
         p = self.rules.sla.get(channel=q.channel, queue=name)
         q.ring.advance(w)
-        # A rule's lower clear threshold applies only once it has held for for_s.
-        latched = {r for r in RULES if self.latch.held(f"{name}|{r}", w, p.for_s)}
-        found: dict[str, Signal] = {}
+        # A condition's lower clear threshold applies only once it has held for for_s.
+        latched = {c for c in CONDITIONS if self.latch.held(f"{name}|{c}", w, p.for_s)}
+        found: list[Breach] = []
         if p.enabled:
             for check in CHECKS:
                 if check is _satisfaction and not p.satisfaction_alert:
                     continue
-                signal = check(name, q, p, w, latched)
-                if signal is not None:
-                    found[signal.rule] = signal
-        for rule in RULES:
-            self.latch.mark(f"{name}|{rule}", w, rule in found)
+                breach = check(name, q, p, w, latched)
+                if breach is not None:
+                    found.append(breach)
+        names = {b.condition for b in found}
+        for condition in CONDITIONS:
+            self.latch.mark(f"{name}|{condition}", w, condition in names)
         if found:
-            extra: dict[str, Any] = {}
-            if p.forecast:
-                extra["forecast"] = erlang_forecast(q, p, w)
-            extra["satisfaction"] = _satisfaction_figures(q, p, w)
-            related = self.rules.depends_on(name)
-            self.signals[name] = {k: _finish(s, extra, related) for k, s in found.items()}
+            self.signals[name] = self._queue_signal(name, q, p, w, found)
         else:
             self.signals.pop(name, None)
+
+    def _queue_signal(self, name: str, q: _Queue, p: SlaRules, w: float, found: list) -> Signal:
+        """One signal for the queue: every breached condition, the worst one's severity."""
+        worst = max(found, key=lambda b: SEVERITY_RANK[b.severity])
+        title = worst.title
+        if len(found) > 1:
+            others = ", ".join(b.condition.replace("_", " ") for b in found if b is not worst)
+            title += f" (also {others})"
+        evidence: dict[str, Any] = {"queue": name, "channel": q.channel}
+        # The figures at the top level too (the worst condition's win a shared name).
+        for breach in (worst, *found):
+            for key, value in breach.figures.items():
+                evidence.setdefault(key, value)
+        evidence["conditions"] = [b.to_map() for b in found]
+        if p.forecast:
+            forecast = erlang_forecast(q, p, w)
+            if forecast is not None:
+                evidence["forecast"] = forecast
+        satisfaction = _satisfaction_figures(q, p, w)
+        if satisfaction is not None:
+            evidence["satisfaction"] = satisfaction
+        return Signal(
+            rule=RULE,
+            kind="sla",
+            subject=name,
+            severity=worst.severity,
+            title=title,
+            evidence=evidence,
+            for_s=p.for_s,
+            keep_firing_for_s=p.keep_firing_for_s,
+            tenant=q.tenant,
+            related=self.rules.depends_on(name),
+        )
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -201,20 +238,22 @@ def _count_stats(ring: Ring, e: QueueStats) -> None:
         ring.add(e.ts, base, AB_BASE)
 
 
-def _signal(
-    rule: str, name: str, q: _Queue, p: SlaRules, severity: str, title: str, evidence: dict
-) -> Signal:
-    return Signal(
-        rule=rule,
-        kind="sla",
-        subject=name,
-        severity=severity,
-        title=title,
-        evidence={"queue": name, "channel": q.channel, **evidence},
-        for_s=p.for_s,
-        keep_firing_for_s=p.keep_firing_for_s,
-        tenant=q.tenant,
-    )
+@dataclass(frozen=True, slots=True)
+class Breach:
+    """One breached condition of a queue, with the figures behind it."""
+
+    condition: str
+    severity: str
+    title: str
+    figures: dict[str, Any]
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "condition": self.condition,
+            "severity": self.severity,
+            "title": self.title,
+            **self.figures,
+        }
 
 
 def _fresh(q: _Queue, p: SlaRules, w: float) -> dict[str, Any] | None:
@@ -230,21 +269,21 @@ def _by_factor(value: float, threshold: float, p: SlaRules) -> str:
     return "major" if value >= threshold * p.major_factor else "minor"
 
 
-def _longest_wait(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Signal | None:
+def _longest_wait(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Breach | None:
     snap = _fresh(q, p, w)
     if snap is None or snap["waiting"] <= 0:
         return None
     wait, limit = snap["longest_wait_s"], p.longest_wait_s
-    bar = limit * p.clear_factor if "sla.longest_wait" in old else limit
+    bar = limit * p.clear_factor if "longest_wait" in old else limit
     if wait < bar:
         return None
     severity = _by_factor(wait, limit, p)
     title = f"Longest wait on {name} is {_duration(wait)} (threshold {_duration(limit)})"
     evidence = {"longest_wait_s": wait, "threshold_s": limit, "waiting": snap["waiting"]}
-    return _signal("sla.longest_wait", name, q, p, severity, title, evidence)
+    return Breach("longest_wait", severity, title, evidence)
 
 
-def _no_agents(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Signal | None:
+def _no_agents(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Breach | None:
     snap = _fresh(q, p, w)
     since = q.no_agents_since
     if snap is None or since is None or w - since < p.no_agents_for_s:
@@ -256,15 +295,15 @@ def _no_agents(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Si
         "longest_wait_s": snap["longest_wait_s"],
         "since": since,
     }
-    return _signal("sla.no_agents", name, q, p, "critical" if bad else "major", title, evidence)
+    return Breach("no_agents", "critical" if bad else "major", title, evidence)
 
 
-def _service_level(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Signal | None:
+def _service_level(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Breach | None:
     answered = q.ring.complete_sum(p.window_s, w, SL_BASE)
     if answered < p.min_answered:
         return None
     level = q.ring.complete_sum(p.window_s, w, IN_SLA) / answered
-    bar = min(1.0, p.service_level_target + (0.05 if "sla.service_level" in old else 0.0))
+    bar = min(1.0, p.service_level_target + (0.05 if "service_level" in old else 0.0))
     if level >= bar:
         return None
     gap = p.service_level_target - level
@@ -275,16 +314,16 @@ def _service_level(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -
     )
     evidence = {"service_level": round(level, 3), "answered": int(answered)}
     evidence["target"] = p.service_level_target
-    return _signal("sla.service_level", name, q, p, severity, title, evidence)
+    return Breach("service_level", severity, title, evidence)
 
 
-def _abandons(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Signal | None:
+def _abandons(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Breach | None:
     offered = q.ring.complete_sum(p.window_s, w, AB_BASE)
     abandoned = q.ring.complete_sum(p.window_s, w, ABANDONED)
     if offered < p.min_offered:
         return None
     rate = abandoned / offered
-    bar = p.abandon_rate_limit * (0.8 if "sla.abandon_rate" in old else 1.0)
+    bar = p.abandon_rate_limit * (0.8 if "abandon_rate" in old else 1.0)
     if rate < bar:
         return None
     severity = (
@@ -297,10 +336,10 @@ def _abandons(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Sig
     title = f"Abandon rate on {name} is {rate:.0%} over {p.window_s / 60:g} min"
     evidence = {"abandon_rate": round(rate, 3), "abandoned": int(abandoned)}
     evidence |= {"offered": int(offered), "limit": p.abandon_rate_limit}
-    return _signal("sla.abandon_rate", name, q, p, severity, title, evidence)
+    return Breach("abandon_rate", severity, title, evidence)
 
 
-def _satisfaction(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Signal | None:
+def _satisfaction(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Breach | None:
     rated = q.ring.complete_sum(p.satisfaction_window_s, w, RATED)
     if rated < p.min_ratings:
         return None
@@ -311,17 +350,11 @@ def _satisfaction(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) ->
     title = f"Satisfaction on {name} is {share:.0%} (target {p.satisfaction_target:.0%})"
     evidence = {"satisfied_share": round(share, 3), "ratings": int(rated)}
     evidence["target"] = p.satisfaction_target
-    return _signal("sla.satisfaction", name, q, p, severity, title, evidence)
+    return Breach("satisfaction", severity, title, evidence)
 
 
 CHECKS = (_longest_wait, _no_agents, _service_level, _abandons, _satisfaction)
-RULES = (
-    "sla.longest_wait",
-    "sla.no_agents",
-    "sla.service_level",
-    "sla.abandon_rate",
-    "sla.satisfaction",
-)
+CONDITIONS = ("longest_wait", "no_agents", "service_level", "abandon_rate", "satisfaction")
 
 
 def _duration(seconds: float) -> str:
@@ -372,11 +405,6 @@ def erlang_forecast(q: _Queue, p: SlaRules, w: float) -> dict[str, Any] | None:
         "aht_s": round(aht, 1),
         "horizon_s": 900,
     }
-
-
-def _finish(signal: Signal, extra: dict[str, Any], related: tuple[str, ...]) -> Signal:
-    evidence = {**signal.evidence, **{k: v for k, v in extra.items() if v is not None}}
-    return replace(signal, evidence=evidence, related=related)
 
 
 def _satisfaction_figures(q: _Queue, p: SlaRules, w: float) -> dict[str, Any] | None:

@@ -99,7 +99,7 @@ CASES = [
     (
         "two failed probes in a row of a known healthy probe are an outage",
         lambda: probes("u" * 40 + "dduuu"),
-        [("outage.down", "crm", "critical")],
+        [("outage.component", "crm", "critical", ("down",))],
     ),
     (
         "a probe without history needs three failures in a row",
@@ -109,7 +109,7 @@ CASES = [
     (
         "three failures in a row of a new probe are an outage",
         lambda: probes("uuudddu"),
-        [("outage.down", "crm", "critical")],
+        [("outage.component", "crm", "critical", ("down",))],
     ),
     ("one failed probe is not an outage", lambda: probes("uuuuduuuuu"), []),
     (
@@ -135,27 +135,27 @@ CASES = [
     (
         "a real 3-minute outage of a flaky probe is still an outage",
         lambda: flaky(0.05, 6.0, seed=3, outage_at=5.0),
-        [("outage.down", "crm", "critical")],
+        [("outage.component", "crm", "critical", ("down",))],
     ),
     (
         "a flapping probe is one flapping signal, not pages",
         lambda: probes("uudududududuuu"),
-        [("outage.flapping", "crm", "minor")],
+        [("outage.component", "crm", "minor", ("flapping",))],
     ),
     (
         "down, one good probe, down again stays one outage",
         lambda: probes("uudddudddduu"),
-        [("outage.down", "crm", "critical")],
+        [("outage.component", "crm", "critical", ("down",))],
     ),
     (
         "degraded on consecutive probes is minor",
         lambda: probes("uugggguu"),
-        [("outage.degraded", "crm", "minor")],
+        [("outage.component", "crm", "minor", ("degraded",))],
     ),
     (
         "an error rate of 30 % is a major degradation",
         lambda: probes("uuuuu", error_rate=0.3),
-        [("outage.degraded", "crm", "major")],
+        [("outage.component", "crm", "major", ("degraded",))],
     ),
     ("an error rate of 1 % is fine", lambda: probes("uuuuu", error_rate=0.01), []),
     (
@@ -192,7 +192,8 @@ CASES = [
 @pytest.mark.parametrize(("name", "events", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_outage_cases(name: str, events: Callable[[], list[Event]], expected: list) -> None:
     trace = drive(OutageDetector(load_rules()), events(), step_s=1.0, until=events()[-1].ts + 120)
-    assert trace.fired() == expected
+    fired = [f if f[0] == "outage.component" else f[:3] for f in trace.fired_conditions()]
+    assert fired == expected
 
 
 def test_heartbeat_limit_is_learned_per_source_with_a_30_s_floor() -> None:
@@ -227,5 +228,22 @@ def test_outage_state_round_trips_mid_outage() -> None:
     second = OutageDetector(load_rules())
     second.restore(first.snapshot())
     trace = drive(second, events[6:], until=T0 + 200)
-    assert ("outage.down", "crm", "critical") in trace.fired()
+    assert ("outage.component", "crm", "critical") in trace.fired()
     assert ("outage.heartbeat", "acd-1", "major") in trace.fired()
+
+
+def test_a_component_degraded_then_down_then_degraded_is_one_signal_whose_severity_moves() -> None:
+    # Degraded, down, two good probes (the outage clears), degraded again, healthy.
+    events = probes("u" * 40 + "gggdddduuggguuu")
+    trace = drive(OutageDetector(load_rules()), events, until=events[-1].ts + 120)
+    assert trace.fired_conditions() == [
+        ("outage.component", "crm", "critical", ("degraded", "down"))
+    ]
+    severities = []
+    det = OutageDetector(load_rules())
+    for event in events:
+        det.observe(event)
+        found = [s for s in det.evaluate(event.ts) if s.rule == "outage.component"]
+        severities.append(found[0].severity if found else None)
+    moves = [s for i, s in enumerate(severities) if i == 0 or s != severities[i - 1]]
+    assert moves == [None, "minor", "critical", None, "minor", None]

@@ -85,17 +85,17 @@ CASES = [
     (
         "chat longest wait 45 s is minor",
         lambda: snaps(10, wait=after(3, 45)),
-        [("sla.longest_wait", "presale-chat", "minor")],
+        [("sla.queue", "presale-chat", "minor", ("longest_wait",))],
     ),
     (
         "chat longest wait 75 s is major",
         lambda: snaps(10, wait=after(3, 75)),
-        [("sla.longest_wait", "presale-chat", "major")],
+        [("sla.queue", "presale-chat", "major", ("longest_wait",))],
     ),
     (
         "phone longest wait 70 s is critical (4x 15 s)",
         lambda: snaps(10, queue="hotline", channel="phone", wait=after(3, 70)),
-        [("sla.longest_wait", "hotline", "critical")],
+        [("sla.queue", "hotline", "critical", ("longest_wait",))],
     ),
     ("chat wait 25 s is within 30 s", lambda: snaps(10, wait=lambda t: 25.0), []),
     (
@@ -132,18 +132,18 @@ CASES = [
             in_sla=None,
             abandoned=None,
         ),
-        [("sla.longest_wait", "mail", "minor")],
+        [("sla.queue", "mail", "minor", ("longest_wait",))],
     ),
     (
         "service level 60 % over 15 min is major",
         lambda: snaps(20, answered=5, in_sla=3),
-        [("sla.service_level", "presale-chat", "major")],
+        [("sla.queue", "presale-chat", "major", ("service_level",))],
     ),
     ("service level 85 % is fine", lambda: snaps(20, answered=20, in_sla=17), []),
     (
         "abandon rate 25 % is major",
         lambda: snaps(20, offered=8, abandoned=2),
-        [("sla.abandon_rate", "presale-chat", "major")],
+        [("sla.queue", "presale-chat", "major", ("abandon_rate",))],
     ),
     (
         "abandon rate 5 % is fine",
@@ -155,7 +155,7 @@ CASES = [
         lambda: snaps(
             5, available=0, busy=0, waiting=4, answered=None, in_sla=None, abandoned=None
         ),
-        [("sla.no_agents", "presale-chat", "major")],
+        [("sla.queue", "presale-chat", "major", ("no_agents",))],
     ),
     (
         "all agents busy with a short queue is normal",
@@ -172,7 +172,7 @@ CASES = [
     (
         "contacts answered after 60 s make the service level fail",
         lambda: contacts(20, wait_s=lambda k: 60.0 if k % 3 else 5.0),
-        [("sla.service_level", "web-chat", "critical")],
+        [("sla.queue", "web-chat", "critical", ("service_level",))],
     ),
     ("contacts answered in 10 s are fine", lambda: contacts(20, wait_s=lambda k: 10.0), []),
     (
@@ -187,23 +187,25 @@ CASES = [
 @pytest.mark.parametrize(("name", "events", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_sla_cases(name: str, events: Callable[[], list[Event]], expected: list) -> None:
     trace = drive(SlaDetector(load_rules()), events(), step_s=1.0)
-    assert trace.fired() == expected
+    assert trace.fired_conditions() == expected
 
 
 def test_snapshots_without_in_sla_or_offered_counts_are_not_misread() -> None:
     events = snaps(20, answered=5, in_sla=None, abandoned=1, offered=None)
     trace = drive(SlaDetector(load_rules()), events)
-    assert trace.fired() == [("sla.abandon_rate", "presale-chat", "minor")]  # 1 of 6, not 1 of 0
+    # 1 of 6, not 1 of 0
+    assert trace.fired_conditions() == [("sla.queue", "presale-chat", "minor", ("abandon_rate",))]
 
 
 def test_satisfaction_is_evidence_by_default_and_a_rule_when_asked() -> None:
     events = contacts(70, wait_s=lambda k: 60.0 if k % 3 else 5.0, csat=2)
     trace = drive(SlaDetector(load_rules()), events)
-    assert trace.fired() == [("sla.service_level", "web-chat", "critical")]
-    figures = trace.seen["sla.service_level|web-chat"].last.evidence["satisfaction"]
+    assert trace.fired_conditions() == [("sla.queue", "web-chat", "critical", ("service_level",))]
+    figures = trace.seen["sla.queue|web-chat"].last.evidence["satisfaction"]
     assert figures["satisfied_share"] == 0.0 and figures["target"] == 0.95
     rules = load_rules(text="[sla]\nsatisfaction_alert = true")
-    assert ("sla.satisfaction", "web-chat", "major") in drive(SlaDetector(rules), events).fired()
+    fired = drive(SlaDetector(rules), events).fired_conditions()
+    assert fired == [("sla.queue", "web-chat", "critical", ("satisfaction", "service_level"))]
 
 
 def test_per_queue_threshold_override() -> None:
@@ -211,20 +213,20 @@ def test_per_queue_threshold_override() -> None:
     trace = drive(
         SlaDetector(rules), snaps(5, queue="vip-phone", channel="phone", wait=after(1, 12))
     )
-    assert trace.fired() == [("sla.longest_wait", "vip-phone", "minor")]
+    assert trace.fired_conditions() == [("sla.queue", "vip-phone", "minor", ("longest_wait",))]
 
 
 def test_a_stale_snapshot_stops_the_signal() -> None:
     events = snaps(5, wait=lambda t: 50.0)
     trace = drive(SlaDetector(load_rules()), events, until=T0 + 5 * 60 + 400)
-    assert trace.fired() == [("sla.longest_wait", "presale-chat", "minor")]
+    assert trace.fired_conditions() == [("sla.queue", "presale-chat", "minor", ("longest_wait",))]
     assert trace.active_at_end == []
 
 
 def test_signals_carry_an_erlang_forecast_of_agents_short() -> None:
     events = snaps(20, wait=lambda t: 120.0, offered=20, available=0, busy=5)
     trace = drive(SlaDetector(load_rules()), events)
-    forecast = trace.seen["sla.longest_wait|presale-chat"].last.evidence["forecast"]
+    forecast = trace.seen["sla.queue|presale-chat"].last.evidence["forecast"]
     assert forecast["agents"] == 5
     assert forecast["agents_short"] > 0
     assert forecast["forecast_service_level"] == 0.0
@@ -245,4 +247,31 @@ def test_sla_state_round_trips() -> None:
     second = SlaDetector(load_rules())
     second.restore(first.snapshot())
     trace = drive(second, events[30:])
-    assert trace.fired() == [("sla.service_level", "presale-chat", "major")]
+    assert trace.fired_conditions() == [("sla.queue", "presale-chat", "major", ("service_level",))]
+
+
+def test_a_queue_in_trouble_is_one_signal_listing_every_breached_condition() -> None:
+    # Long waits, a poor service level and many abandons at once: one incident, not three.
+    events = snaps(20, wait=after(3, 75), offered=8, answered=5, in_sla=2, abandoned=3)
+    trace = drive(SlaDetector(load_rules()), events)
+    assert trace.fired_conditions() == [
+        ("sla.queue", "presale-chat", "critical", ("abandon_rate", "longest_wait", "service_level"))
+    ]
+    evidence = trace.active_at_end[0].evidence
+    by_name = {c["condition"]: c for c in evidence["conditions"]}
+    assert by_name["longest_wait"]["longest_wait_s"] == 75.0
+    assert by_name["longest_wait"]["severity"] == "major"
+    assert by_name["abandon_rate"]["abandon_rate"] == 0.375
+    assert by_name["abandon_rate"]["severity"] == "critical"
+    assert by_name["service_level"]["service_level"] == 0.4
+    assert trace.active_at_end[0].severity == "critical"  # the worst of them
+    assert "also" in trace.active_at_end[0].title
+
+
+def test_the_queue_signal_severity_falls_with_its_worst_condition() -> None:
+    # 75 s (major) for 5 min, then 45 s (minor): one fingerprint throughout.
+    events = snaps(12, wait=lambda t: 75.0 if 60 <= t < 360 else (45.0 if t >= 360 else 10.0))
+    trace = drive(SlaDetector(load_rules()), events)
+    assert list(trace.seen) == ["sla.queue|presale-chat"]
+    assert trace.seen["sla.queue|presale-chat"].severity == "major"
+    assert trace.active_at_end[0].severity == "minor"

@@ -13,7 +13,7 @@ T = 1_763_800_000.0
 def sig(
     subject: str = "presale-chat",
     *,
-    rule: str = "sla.longest_wait",
+    rule: str = "sla.queue",
     kind: str = "sla",
     severity: str = "major",
     for_s: float = 0,
@@ -211,7 +211,7 @@ def test_a_flapping_alert_absorbs_its_next_episodes_without_a_new_fire() -> None
         (4, "fire", "opened", True),
         (5, "note", "flapping", False),
     ]
-    assert lifecycle.states() == {"sla.longest_wait|presale-chat": "flapping"}
+    assert lifecycle.states() == {"sla.queue|presale-chat": "flapping"}
 
 
 def test_an_opened_fire_carries_when_the_condition_was_first_seen() -> None:
@@ -222,3 +222,31 @@ def test_an_opened_fire_carries_when_the_condition_was_first_seen() -> None:
         for a in lifecycle.update(sigs, T + s)
     ]
     assert [(a.at, a.first_at) for a in actions] == [(T + 3, T)]
+
+
+def with_conditions(severity: str, *names: str) -> Signal:
+    conditions = [{"condition": n, "severity": severity} for n in names]
+    return Signal(
+        rule="sla.queue",
+        kind="sla",
+        subject="presale-chat",
+        severity=severity,
+        title="t",
+        evidence={"conditions": conditions},
+    )
+
+
+def test_a_condition_joining_a_firing_problem_updates_its_incident_quietly() -> None:
+    lifecycle = Lifecycle()
+    timeline = [
+        [with_conditions("major", "longest_wait")],
+        [with_conditions("major", "longest_wait")],
+        [with_conditions("major", "longest_wait", "abandon_rate")],  # joins: quiet update
+        [with_conditions("major", "abandon_rate")],  # one leaves: nothing
+        [with_conditions("critical", "abandon_rate", "service_level")],  # worse: notified
+    ]
+    assert drive(lifecycle, timeline) == [
+        (0, "fire", "opened", True),
+        (2, "fire", "conditions", False),
+        (4, "fire", "severity", True),
+    ]

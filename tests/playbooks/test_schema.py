@@ -226,7 +226,7 @@ def test_durations(text: object, seconds: float | None) -> None:
         ("outage", "outage.heartbeat", "major", "network:hz-idc", "network-outage"),
         ("outage", "outage.component", "minor", "crm", None),
         ("surge", "surge.waiting", "major", "presales", "contact-surge"),
-        ("sla", "sla.service_level", "minor", "presales", "sla-breach"),
+        ("sla", "sla.queue", "minor", "presales", "sla-breach"),
         ("opinion", "opinion.negative", "critical", "brand", "public-opinion"),
         ("leak", "leak.pii", "minor", "agent-7", "data-leak"),
         ("manual", "manual", "critical", "site", None),
