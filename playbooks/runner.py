@@ -1,5 +1,10 @@
 """The playbook runner: durable runs in Redis, timers that survive restarts, side effects.
 
+Auto-start (:meth:`PlaybookRunner.on_incident`) starts at most one run per
+problem: an incident whose subject already has an active run for the same
+kind of problem (:mod:`playbooks.coverage`) is linked to that run, with a
+timeline note, instead of starting another playbook.
+
 A run is one msgpack document at ``wf:run:{id}``; every transition
 (:mod:`playbooks.state`) is applied under ``WATCH`` and written in one
 ``MULTI`` with its change entry, its incident timeline entries, the timers it
@@ -35,7 +40,7 @@ from redis.exceptions import WatchError
 from core import keys
 from monitor.changes import add_change
 from monitor.incidents import IncidentNotFound
-from playbooks import model, state
+from playbooks import coverage, model, state
 from playbooks.errors import IncidentMissing, NotAllowed, RunConflict, RunNotFound
 from playbooks.library import Library
 from playbooks.model import Tx
@@ -45,6 +50,17 @@ from security.roles import Permission, allows
 logger = logging.getLogger(__name__)
 
 Mutation = Callable[[dict[str, Any], Tx], None]
+
+
+def _add_covered(run: dict[str, Any], tx: Tx, incident: Any, now: float) -> None:
+    """The run also works ``incident`` now: listed in ``covers``, noted on its timeline."""
+    covers = run.setdefault("covers", [])
+    if incident.id in covers:
+        return
+    covers.append(incident.id)
+    tx.op = "covered"
+    note = f"run {run['id']} also covers {incident.id} ({incident.rule})"
+    tx.note(run, now, "covers", model.RUNNER, note=note)
 
 
 def _pack(data: Any) -> bytes:
@@ -126,6 +142,9 @@ class PlaybookRunner:
         )
         if playbook is None:
             return None
+        covered = await self._cover(incident)
+        if covered is not None:
+            return covered
         return await self._start(
             playbook.id,
             incident.to_dict(),
@@ -134,6 +153,37 @@ class PlaybookRunner:
             drill=False,
             once=True,
         )
+
+    async def _cover(self, incident: Any) -> dict[str, Any] | None:
+        """Link ``incident`` to the active run already working its problem, if one is.
+
+        Returns that run (or the incident's own run, when it has one already);
+        None when a playbook must start (:mod:`playbooks.coverage` decides).
+        """
+        own = await self.run_for_incident(incident.id)
+        if own is not None:
+            return None  # _start finds it and keeps it (once per incident)
+        runs = await self.list("active")
+        cover = coverage.covering_run(runs, incident.id, incident.kind, incident.subject)
+        if cover is None:
+            return None
+        run_id = cover["id"]
+        if not await self.redis.hsetnx(keys.RUN_BY_INCIDENT, incident.id, run_id):
+            return None  # linked or started meanwhile: _start returns that run
+        note = f"covered by run {run_id} {cover['playbook']}"
+        try:
+            await self.incidents.set_playbook_run(incident.id, run_id)
+            await self.incidents.add_timeline(
+                incident.id,
+                {"at": self.clock(), "event": "covered", "actor": model.RUNNER, "note": note},
+            )
+        except IncidentNotFound:
+            return None
+        now = self.clock()
+        run, tx = await self.mutate(run_id, lambda r, t: _add_covered(r, t, incident, now))
+        logger.info("incident covered incident=%s run=%s", incident.id, run_id)
+        await self.after_commit(tx)
+        return run
 
     async def start(
         self,

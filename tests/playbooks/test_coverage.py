@@ -1,0 +1,119 @@
+"""Auto-start runs one playbook per problem: an incident on a subject that an active run
+already works (same nature of problem) is linked to that run instead of starting another."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from playbooks.coverage import same_problem
+
+
+async def fire(w: Any, kind: str, rule: str, subject: str, severity: str = "major") -> Any:
+    result = await w.incidents.fire(
+        kind=kind,
+        rule=rule,
+        subject=subject,
+        severity=severity,
+        title=f"{rule} on {subject}",
+        evidence={},
+        at=time.time(),
+    )
+    return result.incident
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "merge"),
+    [
+        ("surge", "sla", True),
+        ("sla", "surge", True),
+        ("sla", "sla", True),
+        ("outage", "outage", True),
+        ("opinion", "opinion", True),
+        ("outage", "sla", False),
+        ("surge", "opinion", False),
+        ("leak", "leak", False),
+        ("leak", "sla", False),
+        ("manual", "manual", False),
+    ],
+)
+def test_which_kinds_of_incident_are_one_problem(a: str, b: str, merge: bool) -> None:
+    assert same_problem(a, b) is merge
+
+
+async def test_a_queue_in_trouble_runs_one_playbook_for_its_surge_and_its_sla_breach(
+    wired: Any,
+) -> None:
+    w = wired
+    surge = await fire(w, "surge", "surge.offered", "presale-chat")
+    run = await w.runner.on_incident(surge)
+    assert run["playbook"] == "contact-surge"
+    sla = await fire(w, "sla", "sla.queue", "presale-chat", "critical")
+    covered = await w.runner.on_incident(sla)
+    assert covered["id"] == run["id"]
+    assert covered["covers"] == [sla.id]
+    assert len(await w.runner.list()) == 1
+    linked = await w.incidents.get(sla.id)
+    assert linked.playbook_run == run["id"]
+    notes = [e.get("note", "") for e in await w.incidents.timeline(sla.id)]
+    assert f"covered by run {run['id']} contact-surge" in notes
+    assert await w.runner.run_for_incident(sla.id) == run["id"]
+    # Once per incident: a severity rise of the covered incident starts nothing either.
+    again = await w.runner.on_incident(sla, False, True)
+    assert again["id"] == run["id"]
+    assert len(await w.runner.list()) == 1
+    own = [e["event"] for e in await w.incidents.timeline(surge.id)]
+    assert "covers" in own
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("surge", "surge.offered", "presale-chat"), ("sla", "sla.queue", "aftersale-chat")),
+        (("outage", "outage.component", "crm"), ("outage", "outage.heartbeat", "order-api")),
+        (("outage", "outage.component", "presale-chat"), ("sla", "sla.queue", "presale-chat")),
+        (("leak", "leak.bulk_export", "agent-7"), ("leak", "leak.pii_in_message", "agent-7")),
+    ],
+    ids=["other queue", "other component", "outage and sla", "leaks never merge"],
+)
+async def test_a_different_subject_or_nature_starts_its_own_playbook(
+    wired: Any, first: tuple[str, str, str], second: tuple[str, str, str]
+) -> None:
+    w = wired
+    one = await w.runner.on_incident(await fire(w, *first, severity="critical"))
+    two = await w.runner.on_incident(await fire(w, *second, severity="critical"))
+    assert one is not None and two is not None
+    assert two["id"] != one["id"]
+    assert "covers" not in one and "covers" not in two
+    assert len(await w.runner.list()) == 2
+
+
+async def test_outages_of_one_component_share_its_run(wired: Any) -> None:
+    w = wired
+    down = await w.runner.on_incident(
+        await fire(w, "outage", "outage.component", "crm", "critical")
+    )
+    assert down["playbook"] == "system-crash"
+    silent = await fire(w, "outage", "outage.silent_queue", "crm")
+    assert (await w.runner.on_incident(silent))["id"] == down["id"]
+
+
+async def test_a_finished_run_covers_nothing(wired: Any) -> None:
+    w = wired
+    surge = await fire(w, "surge", "surge.offered", "presale-chat")
+    run = await w.runner.on_incident(surge)
+    await w.runner.abort(run["id"], actor="li.wei", role="duty_manager", note="handled")
+    sla = await fire(w, "sla", "sla.queue", "presale-chat")
+    second = await w.runner.on_incident(sla)
+    assert second["id"] != run["id"] and second["playbook"] == "sla-breach"
+
+
+async def test_a_manual_start_is_not_covered(wired: Any) -> None:
+    w = wired
+    surge = await fire(w, "surge", "surge.offered", "presale-chat")
+    run = await w.runner.on_incident(surge)
+    sla = await fire(w, "sla", "sla.queue", "presale-chat")
+    manual = await w.runner.start("sla-breach", sla.id, actor="li.wei", role="duty_manager")
+    assert manual["id"] != run["id"] and manual["playbook"] == "sla-breach"
