@@ -6,10 +6,13 @@ paced phases follow, each second sent once the wall clock has reached it. At
 ``--speed 1`` event time then *is* the wall clock. At ``--speed X > 1`` the
 start is anchored in the past (``start_ts = now - pre-roll - paced * (X-1)/X``)
 so that compressed event time catches up with the wall clock at the very end.
-Compressed traffic is still hours "old" next to real-time producers for most
-of the run, so the engine's watermark lags their events or, the other way
-round, the real producers' events look late once the watermark has moved:
-use ``--speed`` above 1 only against a stack of its own. Batches go through
+Compressed traffic is "old" next to real-time producers for most of the run:
+the engine drops events older than its watermark (the wall clock minus 5 s
+once real-time events or its idle tick have moved it), so use ``--speed``
+above 1 only against a stack of its own. For the same reason the history must
+reach a monitor before its watermark passes it: :func:`send_history` sends it
+through a quiet collector of its own before the monitor starts, and
+``run_live(part="after-history")`` plays the rest. Batches go through
 the producer client, so a collector that is briefly away only delays them.
 To a file, event time starts
 at a fixed moment (default 2026-11-11 09:00 China time) and nothing is paced,
@@ -24,12 +27,13 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Literal
 
 from collector.client import ProducerClient
+from collector.service import Collector
 from collector.simulator.days import (
     DAY_S,
     DAYS,
@@ -41,10 +45,12 @@ from collector.simulator.days import (
     run_day,
 )
 from collector.simulator.scenarios import expected_incidents, generate, pre_rolled_s
+from core.config import Config
 
 logger = logging.getLogger(__name__)
 
 CHINA: Final = timezone(timedelta(hours=8))
+Part = Literal["all", "history", "after-history"]
 FILE_START: Final = datetime(2026, 11, 11, 9, 0, tzinfo=CHINA).timestamp()
 
 
@@ -73,16 +79,27 @@ async def run_live(
     transport: str = "http",
     stop: asyncio.Event | None = None,
     progress: IO[str] | None = None,
+    anchor: float | None = None,
+    part: Part = "all",
 ) -> RunSummary:
-    """Send scenario ``name`` to the collector at ``url``, paced at ``speed``."""
+    """Send scenario ``name`` to the collector at ``url``, paced at ``speed``.
+
+    ``anchor`` is the wall-clock moment the pre-rolled history ends (default:
+    now). ``part`` sends only the ``"history"`` (then returns) or everything
+    ``"after-history"`` (the history of the same ``anchor`` and seed was sent
+    before, see :func:`send_history`); the world replays the history either way.
+    """
     summary = RunSummary()
     started = time.time()
-    start_ts = live_start_ts(name, started, speed)
+    anchor = started if anchor is None else anchor
+    start_ts = live_start_ts(name, anchor, speed)
     client = ProducerClient(url, token, transport=transport, batch_size=1000, linger_s=0.1)
     current = ""
     async with client:
-        for second in generate(name, seed=seed, start_ts=start_ts, run_tag=f"{int(started)}"):
+        for second in generate(name, seed=seed, start_ts=start_ts, run_tag=f"{int(anchor)}"):
             if stop is not None and stop.is_set():
+                break
+            if second.phase.paced and part == "history":
                 break
             label = f"{second.scenario}/{second.phase.name}"
             if label != current:
@@ -90,16 +107,44 @@ async def run_live(
                 _say(progress, f"[{time.time() - started:6.1f}s] {label}")
             if second.phase.paced:
                 # never before the wall clock reaches the second (ts is rounded to ms)
-                await _pace(client, max(started + second.paced_s / speed, second.ts + 1e-3), stop)
+                await _pace(client, max(anchor + second.paced_s / speed, second.ts + 1e-3), stop)
                 if stop is not None and stop.is_set():
                     break
+            elif part == "after-history":
+                continue
             await client.send_many(second.events)
             summary.events += len(second.events)
     summary.accepted = client.stats.accepted
     summary.rejected = len(client.stats.rejected)
     summary.duplicates = client.stats.duplicates
-    summary.wall_s = time.monotonic() - started
+    summary.wall_s = time.time() - started
     return summary
+
+
+async def send_history(
+    name: str, config: Config, redis_url: str, token: str | None, *, seed: int = 0,
+    speed: float = 1.0, anchor: float | None = None,
+) -> RunSummary:  # fmt: skip
+    """Send the pre-rolled history of ``name`` through a collector of its own, then stop it.
+
+    For a demo whose monitor has not started yet: the engine drops events older
+    than its watermark, and a running monitor's watermark is the wall clock, so
+    history must be in the stream before the monitor (and anything stamped with
+    the wall clock: this collector runs no heartbeat and no probes). Follow with
+    :func:`run_live` with the same ``anchor``, seed and ``part="after-history"``.
+    """
+    quiet = replace(config.collector, port=0, heartbeat_interval_s=0.0)
+    collector = Collector(replace(config, collector=quiet, probes=()), redis_url)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(collector.run(stop))
+    try:
+        await asyncio.wait_for(collector.ready.wait(), 30)
+        url = f"http://{quiet.host}:{collector.port}"
+        return await run_live(name, url, token, speed=speed, seed=seed, anchor=anchor,
+                              part="history")  # fmt: skip
+    finally:
+        stop.set()
+        await serving
 
 
 def live_start_ts(name: str, now: float, speed: float) -> float:

@@ -4,7 +4,7 @@ Every run starts with a 35-minute warm-up of ordinary traffic, sent as fast
 as the collector takes it (not paced), so the detectors have the history
 they need (the surge detector wants 30 minutes) without the audience waiting
 for it. The first scenario's *onset* (``Scenario.onset_s``: for the holiday
-peak, the first five and a half minutes, surging, backlog building) belongs
+peak, the first seven minutes, surging, backlog building) belongs
 to that pre-rolled history too, so live at ``--speed 1`` the surge and its
 SLA breach fire within seconds of the start. Then the phases play out in
 event time, paced at ``--speed``; each lasts a few minutes. ``all`` plays
@@ -56,9 +56,10 @@ PEAK_RATES: Final = {"presale-chat": 5.0, "hotline": 4.0, "aftersale-chat": 1.5}
 LEAK_AGENT: Final = "agent-017"
 EXPORT_ACTOR: Final = "agent-031"
 STORM_TOPIC: Final = "云杉优选"
-PEAK_ONSET_S: Final = 330
-"""The holiday peak's opening in the pre-rolled history: by then the presale chat has
-surged for a minute and its longest wait has been past 30 s for over a minute."""
+PEAK_ONSET_S: Final = 420
+"""The holiday peak's opening in the pre-rolled history: by then the presale chat's
+5-minute window is all peak (a major surge, 3x and more) and its longest wait has been
+past 30 s for minutes."""
 
 SCENARIOS: Final[dict[str, Scenario]] = {
     s.name: s
@@ -73,7 +74,7 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             "双十一 peak: presale chat and hotline flooded, waits beyond SLA",
             (
                 Phase("peak-rise", 120, Effects(rate={"presale-chat": 2.5, "hotline": 2.0})),
-                Phase("peak", 420, Effects(rate=PEAK_RATES)),
+                Phase("peak", 540, Effects(rate=PEAK_RATES)),
                 Phase("peak-recovery", 240),
             ),
             (

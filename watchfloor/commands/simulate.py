@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,18 @@ def register(sub: Any) -> None:
         help="day-* only: write this part of the day (China time), e.g. 10:00-11:00",
     )
     parser.add_argument("--transport", choices=("http", "ws"), default="http")
+    parser.add_argument(
+        "--history-only",
+        action="store_true",
+        help="send only the pre-rolled history (ending now) through a collector of its own on "
+        "--redis, before the monitor starts, and print the moment it ends (for --after-history)",
+    )
+    parser.add_argument(
+        "--after-history",
+        type=float,
+        metavar="ANCHOR",
+        help="play what follows a history sent with --history-only (the moment it printed)",
+    )
     add_config_options(parser)
     parser.set_defaults(func=run)
 
@@ -75,7 +88,15 @@ def run(args: argparse.Namespace) -> int:
     if args.scenario.startswith("day-"):
         raise CommandError(f"{args.scenario} is a whole day: write it with --out FILE")
     config = config_from_args(args)
+    if args.history_only:
+        return _history_only(args, config)
     url = args.url or f"http://127.0.0.1:{config.collector.port}"
+    return asyncio.run(_live(args, url, _token(args, config)))
+
+
+def _token(args: argparse.Namespace, config: Any) -> str:
+    from watchfloor.cli import CommandError
+
     token = (
         args.token
         or os.environ.get("WATCHFLOOR_TOKEN")
@@ -83,7 +104,30 @@ def run(args: argparse.Namespace) -> int:
     )
     if not token:
         raise CommandError("no token: pass --token or set WATCHFLOOR_TOKEN")
-    return asyncio.run(_live(args, url, token))
+    return token
+
+
+def _history_only(args: argparse.Namespace, config: Any) -> int:
+    from collector.simulator.runner import send_history
+    from watchfloor.cli import CommandError
+
+    if not config.redis.url:
+        raise CommandError("--history-only writes through a collector of its own: pass --redis")
+    anchor = round(time.time(), 3)  # printed in ms: both parts use the same anchor
+    summary = asyncio.run(
+        send_history(
+            args.scenario,
+            config,
+            config.redis.url,
+            _token(args, config),
+            seed=args.seed,
+            speed=args.speed,
+            anchor=anchor,
+        )
+    )
+    print(summary.text(), file=sys.stderr)
+    print(f"{anchor:.3f}")
+    return 0
 
 
 def _window(text: str) -> dict[str, int]:
@@ -119,6 +163,8 @@ async def _live(args: argparse.Namespace, url: str, token: str) -> int:
             transport=args.transport,
             stop=stop,
             progress=sys.stderr,
+            anchor=args.after_history,
+            part="after-history" if args.after_history is not None else "all",
         )
     except ProducerError as exc:
         raise CommandError(str(exc)) from None
