@@ -62,6 +62,17 @@ def test_a_day_is_quiet_at_night_busy_in_the_morning_dips_at_lunch_and_peaks_at_
         assert max(at.values()) == max(at[h] for h in (0, 20, 21, 22))
 
 
+def test_the_written_traffic_follows_the_curve_night_morning_lunch_evening() -> None:
+    per = {h: offered(slice_of("day-normal", h, 1 / 3)) for h in (3.5, 10.5, 12.3, 20.5)}
+    assert per[3.5] * 5 < per[12.3] < per[10.5] < per[20.5] * 1.1
+    assert per[12.3] < 0.85 * per[10.5]
+
+
+def test_a_day_is_written_to_a_file_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--scenario", "day-normal", "--token", "t"]) == 1
+    assert "write it with --out FILE" in capsys.readouterr().err
+
+
 def test_double_11_opens_with_a_midnight_rush_of_several_times_a_normal_midnight() -> None:
     rush = offered(slice_of("day-double11", 0, 0.5))
     normal = offered(slice_of("day-normal", 0, 0.5))
