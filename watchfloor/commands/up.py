@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -88,7 +89,8 @@ def run_up(args: argparse.Namespace) -> int:
         asyncio.run(check_reachable(url))
         admin, producer = asyncio.run(_tokens(url, config.data_dir))
         _greet(config, url, admin, producer, created, args)
-        supervisor = Supervisor(_children(config, url, args, producer))
+        anchor = _demo_history(config, url, args, producer) if args.demo else None
+        supervisor = Supervisor(_children(config, url, args, producer, anchor))
         supervisor.start()
         try:
             _wait_ready(config, supervisor, stop)
@@ -140,8 +142,29 @@ def _greet(
     print("\n".join(lines), flush=True)
 
 
-def _children(
+def _demo_history(
     config: Config, url: str, args: argparse.Namespace, producer: TokenFile
+) -> str | None:
+    """Send the demo's history before the monitor starts (it drops events behind its
+    watermark, which follows the wall clock once it runs); the moment it ends."""
+    command = [sys.executable, "-m", "watchfloor", "simulate", "--scenario", "all",
+               "--speed", str(args.demo_speed), "--history-only", "--data-dir",
+               config.data_dir, "--redis", url]  # fmt: skip
+    command += ["--config", args.config] if args.config else []
+    env = {**os.environ, "WATCHFLOOR_TOKEN": producer.token}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        logger.error("demo history not sent: %s", done.stderr.strip()[-500:])
+        return None
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _children(
+    config: Config,
+    url: str,
+    args: argparse.Namespace,
+    producer: TokenFile,
+    anchor: str | None = None,
 ) -> list[Child]:
     python = [sys.executable, "-m", "watchfloor"]
     common = ["--data-dir", config.data_dir] + (["--config", args.config] if args.config else [])
@@ -170,6 +193,7 @@ def _children(
                     str(args.demo_speed),
                     "--url",
                     collector_url,
+                    *(["--after-history", anchor] if anchor else []),
                 ],
                 logs / "simulator.log",
                 {**env, "WATCHFLOOR_TOKEN": producer.token},
