@@ -1,8 +1,7 @@
 """Fixtures of the console tests: a real monitor API on the session Redis, real tokens.
 
 ``console_api`` serves ``monitor.api.app.create_app`` with a real token store,
-incident store and audit log, and (when the playbook runner is importable) a
-real runner, and gives one token per role. ``wait_until`` polls the Pilot
+incident store and audit log, a real playbook runner, and gives one token per role. ``wait_until`` polls the Pilot
 until a condition holds, failing with a message otherwise.
 """
 
@@ -107,11 +106,9 @@ def console_for(api: ConsoleApi, role: str, lang: str = "en") -> Any:
 
 
 def _runner(redis: aioredis.Redis, incidents: IncidentStore, audit: Any) -> Any:
-    try:
-        from playbooks.library import Library
-        from playbooks.runner import PlaybookRunner
-    except ImportError:
-        return None
+    from playbooks.library import Library
+    from playbooks.runner import PlaybookRunner
+
     return PlaybookRunner(redis, incidents, audit, Library.load(), auto_start=False)
 
 
