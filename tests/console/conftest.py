@@ -1,8 +1,8 @@
 """Fixtures of the console tests: a real monitor API on the session Redis, real tokens.
 
 ``console_api`` serves ``monitor.api.app.create_app`` with a real token store,
-incident store and audit log, a real playbook runner, and gives one token per role. ``wait_until`` polls the Pilot
-until a condition holds, failing with a message otherwise.
+incident store, audit log and playbook runner, and gives one token per role.
+``wait_until`` polls the Pilot until a condition holds, failing with a message otherwise.
 """
 
 from __future__ import annotations

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from console.screens.incident import IncidentScreen
 from console.widgets.connection import ConnectionIndicator
 from console.widgets.tile import Tile
