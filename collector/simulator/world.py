@@ -306,7 +306,7 @@ class World:
     def _access(self, ts: float, actor: str, action: str, records: int) -> dict[str, Any]:
         resource = ("crm/customers" if records > 1
                     else f"crm/customer/{self.rng.randint(1, 2_000_000)}")  # fmt: skip
-        ip = f"10.8.{self.rng.randint(0, 3)}.{self.rng.randint(2, 250)}"
+        ip = f"127.8.{self.rng.randint(0, 3)}.{self.rng.randint(2, 250)}"  # loopback range only
         return self._event("data.access", ts, "crm-audit", actor=actor, action=action,
                            resource=resource, records=records, ip=ip, ok=True)  # fmt: skip
 
