@@ -142,30 +142,40 @@ class ActionApplier:
         """Ids of incidents this applier opened (replay writes them out)."""
 
     async def apply(self, actions: Sequence[Action]) -> None:
-        """Apply in order; an action already applied before a restart is skipped."""
-        seen: dict[tuple[str, int], int] = {}
+        """Apply in order; an action already applied before a restart is skipped.
+
+        An action's mark is (evaluation time in ms, 0 for an early fire and 1
+        for an evaluation's action, rank within them): early fires for an
+        evaluation come before it, possibly in another batch, and must not
+        hide its actions.
+        """
+        seen: dict[tuple[str, int, int], int] = {}
         for action in actions:
             fp = action.signal.fingerprint
-            mark = (int(action.at), seen.get((fp, int(action.at)), 0))
-            seen[(fp, mark[0])] = mark[1] + 1
+            at_ms, phase = round(action.at * 1000), 0 if action.early else 1
+            rank = seen.get((fp, at_ms, phase), 0)
+            seen[(fp, at_ms, phase)] = rank + 1
+            mark = (at_ms, phase, rank)
             if await self._already_applied(fp, mark):
                 continue
             if action.op == "fire":
-                await self.fire(action, dedupe_key=f"t:{mark[0]}:{mark[1]}")
+                await self.fire(action, dedupe_key=f"t:{at_ms}:{phase}:{rank}")
             elif action.op == "clear":
                 await self._clear(action)
             else:
                 await self._note(action)
             # Remembered right after the write: only a crash in between these two
             # round trips could apply one action twice.
-            await self.redis.hset(keys.ENGINE_APPLIED, fp, f"{mark[0]}:{mark[1]}")
+            await self.redis.hset(keys.ENGINE_APPLIED, fp, ":".join(map(str, mark)))
 
-    async def _already_applied(self, fp: str, mark: tuple[int, int]) -> bool:
+    async def _already_applied(self, fp: str, mark: tuple[int, int, int]) -> bool:
         last = await self.redis.hget(keys.ENGINE_APPLIED, fp)
         if last is None:
             return False
-        at, _, seq = last.decode().partition(":")
-        return (int(at), int(seq or 0)) >= mark
+        parts = [int(p) for p in last.decode().split(":")]
+        if len(parts) == 2:  # written before early fires: whole seconds, evaluations only
+            parts = [parts[0] * 1000, 1, parts[1]]
+        return tuple(parts) >= mark
 
     async def fire(self, action: Action, *, dedupe_key: str) -> FireResult:
         """Open or update the incident of ``action``; tell the hook when people must know."""

@@ -11,6 +11,31 @@ detectors always see the same sequence whatever the arrival order within the
 lateness and however the input was batched, and out-of-order input gives the
 same incidents as sorted input.
 
+**Early firing.** Waiting for the watermark costs every incident the lateness
+(5 s) plus up to a second. Rules whose verdict rests on one event (customer
+data in an agent's message, a bulk export, one high-reach complaint post, the
+failed probe that makes a component down) need not wait: a detector that names
+``instant_types`` has an ``instant(event, older)`` hook, called when the event
+is accepted, that says without changing any state which signal the event will
+cause (read from the detector's windows as they are, plus the buffered events
+of its type older than it, plus this event). The lifecycle
+(:meth:`~monitor.lifecycle.Lifecycle.early`) fires it at once *as of the
+evaluation that will release the event* (its slot, not the arrival time), so
+the incident opens with the ``opened_at`` the watermark path would give it;
+when that evaluation comes, it confirms the alert (a quiet evidence update
+only if its own signal differs, notified only if more severe). Why this keeps
+the guarantees: an accepted event is never older than the watermark, so its
+evaluation is still ahead and the early fire can only come first; the verdict
+of a single-event rule does not depend on the arrival order of other events,
+so out-of-order input opens the same incidents at the same ``opened_at`` (one
+exception: a qualifying event that arrives after a *newer* qualifying event of
+the same subject does not move the ``opened_at`` the newer one gave; and a
+same-subject event of the same second arriving later may lead to one more
+quiet ``confirmed`` update); early fires are deterministic functions of the
+checkpointed state and the re-read entries, marked apart from evaluation
+actions by the applier, so a restarted monitor does not open anything twice.
+Window rules (surges, service levels, silences, lost heartbeats) keep waiting.
+
 Evaluation happens once per second of event time (``eval_interval_s``), and
 every signal goes through the :class:`~monitor.lifecycle.Lifecycle`, which
 returns the :class:`~monitor.lifecycle.Action` records the service or replay
@@ -42,6 +67,10 @@ COARSE_STEP_S: Final = 10
 MAX_CATCH_UP_S: Final = 2 * 86_400
 """A watermark jump larger than this is not evaluated second by second."""
 _TS: Final = attrgetter("ts")
+InstantHook = Callable[[Event, Sequence[Event]], Signal | None]
+"""``detector.instant(event, older)``: the signal ``event`` causes, judged on arrival;
+``older`` are the buffered events of its type older than it (not folded in yet, in
+arrival order)."""
 
 
 class EngineError(Exception):
@@ -111,6 +140,9 @@ class Engine:
         self._next_eval: int | None = None
         """Slot of the next evaluation."""
         self._routes = self._build_routes()
+        self._instant = self._build_instant_routes()
+        self._held: dict[str, list[Event]] = {}
+        """Buffered events of the types judged on arrival, for the hooks (older ones first)."""
         self.on_signals: Callable[[float, list[Signal]], None] | None = None
 
     def _build_routes(self) -> dict[str, tuple[Callable[[Event], None], ...]]:
@@ -123,15 +155,30 @@ class Engine:
                 routes.setdefault(etype, []).append(per_type.get(etype, det.observe))
         return {etype: tuple(calls) for etype, calls in routes.items()}
 
+    def _build_instant_routes(self) -> dict[str, tuple[InstantHook, ...]]:
+        """Event type -> the ``instant`` hooks of the detectors that judge it on arrival."""
+        routes: dict[str, list[InstantHook]] = {}
+        for det in self.detectors:
+            hook = getattr(det, "instant", None)
+            for etype in getattr(det, "instant_types", ()) if hook is not None else ():
+                routes.setdefault(etype, []).append(hook)
+        return {etype: tuple(hooks) for etype, hooks in routes.items()}
+
     # --- input ---------------------------------------------------------------------
 
     def process(self, events: Iterable[Event]) -> list[Action]:
-        """Take a batch of events (any order); return the actions of the evaluations it allowed."""
+        """Take a batch of events (any order); return the actions of the evaluations it allowed.
+
+        Early fires (single-event rules judged on arrival) come first: their
+        events are accepted, so the evaluations they stand for are still ahead.
+        """
         buffer = self._buffer
         lateness = self.lateness_s
         max_ts = self.max_ts
         watermark = self.watermark
         per_s = self._per_s
+        instant = self._instant
+        early: list[Action] = []
         count = 0
         for event in events:
             count += 1
@@ -149,9 +196,39 @@ class Engine:
                 buffer[slot] = [event]
             else:
                 bucket.append(event)
+            if instant and event.type in instant:
+                early += self._fire_early(event, slot)
         self.stats.events += count
         self.max_ts = max_ts
+        if early:
+            return early + self._advance(watermark)
         return self._advance(watermark)
+
+    def _fire_early(self, event: Event, slot: int) -> list[Action]:
+        """Judge ``event`` alone now; a verdict fires as of the evaluation that will see it."""
+        at = self._evaluation_after(slot) / self._per_s
+        held = self._held.setdefault(event.type, [])
+        ts = event.ts
+        older = [e for e in held if e.ts < ts]  # the hooks pick their subject's and sort
+        held.append(event)
+        actions: list[Action] = []
+        for hook in self._instant[event.type]:
+            try:
+                signal = hook(event, older)
+            except Exception:
+                self.stats.detector_errors += 1
+                logger.exception("instant rule failed type=%s source=%s", event.type, event.source)
+                continue
+            if signal is not None:
+                actions += self.lifecycle.early(signal, at)
+        return actions
+
+    def _evaluation_after(self, slot: int) -> int:
+        """The slot of the first evaluation that releases an event of ``slot``."""
+        nxt = self._next_eval
+        if nxt is None or nxt > slot:
+            return slot + 1 if nxt is None else nxt
+        return nxt + -(-(slot + 1 - nxt) // self._step) * self._step
 
     def _late(self, event: Event, watermark: float) -> None:
         stats = self.stats
@@ -232,6 +309,8 @@ class Engine:
         """Hand every buffered event older than slot ``at`` to the detectors, in time order."""
         buffer = self._buffer
         routes = self._routes
+        if self._held:
+            self._forget_held(at)
         for slot in sorted(s for s in buffer if s < at):
             bucket = buffer.pop(slot)
             bucket.sort(key=_TS)
@@ -241,6 +320,16 @@ class Engine:
                         observe(event)
                     except Exception:
                         self._detector_failed(observe, event)
+
+    def _forget_held(self, at: int) -> None:
+        """Events released before slot ``at`` are the detectors' now, not the hooks'."""
+        per_s = self._per_s
+        for etype, held in list(self._held.items()):
+            kept = [e for e in held if int(e.ts * per_s) >= at]
+            if kept:
+                self._held[etype] = kept
+            else:
+                del self._held[etype]
 
     def _detector_failed(self, observe: Callable[[Event], None], event: Event) -> None:
         self.stats.detector_errors += 1
@@ -301,9 +390,12 @@ class Engine:
             # The evaluation interval changed between runs: same instant, new slots.
             self._next_eval = math.ceil(self._next_eval * self._per_s / saved_per_s)
         self._buffer = {}
+        self._held = {}
         for raw in state.get("buffer", []):
             event = event_from_map(raw)
             self._buffer.setdefault(int(event.ts * self._per_s), []).append(event)
+            if event.type in self._instant:
+                self._held.setdefault(event.type, []).append(event)
         self.stats = EngineStats.from_map(state.get("stats", {}))
         self.lifecycle.restore(state.get("lifecycle", {}))
         saved = state.get("detectors", {})

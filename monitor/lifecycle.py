@@ -112,12 +112,15 @@ class Action:
     """Whether people should be told (false: flapping, inhibited, silenced, rolled up)."""
     reason: str = ""
     """``opened``, ``severity``, ``conditions`` (a condition joined: evidence updated, not
-    notified), ``rollup``, ``cleared``, ``flapping``, ``settled``."""
+    notified), ``confirmed`` (an evaluation's evidence for an early fire), ``rollup``,
+    ``cleared``, ``flapping``, ``settled``."""
     auto_resolve: bool = False
     """For ``clear``: resolve the incident (else only a timeline note)."""
     first_at: float | None = None
     """For an ``opened`` fire: when the condition was first seen (the start of pending),
     the incident's ``opened_at`` (DESIGN.md: event time of the first evidence)."""
+    early: bool = False
+    """Fired on an event's arrival (:meth:`Lifecycle.early`), ahead of the watermark."""
 
 
 @dataclass(slots=True)
@@ -131,6 +134,8 @@ class _Alert:
     flapping: bool = False
     rolled_up: bool = False
     signal: Signal | None = None
+    early: bool = False
+    """Fired early for the evaluation at ``since``, not yet confirmed by it."""
 
 
 class Lifecycle:
@@ -156,9 +161,30 @@ class Lifecycle:
         for sig in ordered:
             self._active(sig, at, actions)
         for fp in [fp for fp in self._alerts if fp not in current]:
+            if self._alerts[fp].early and self._alerts[fp].since > at:
+                continue  # fired early for a later evaluation: not judged before it
             self._inactive(fp, at, actions)
         self._rollup_clear(at, actions)
         return actions
+
+    def early(self, sig: Signal, at: float) -> list[Action]:
+        """Fire ``sig`` now, as the evaluation at ``at`` (the next one after its event) will.
+
+        For single-event rules (``for_s`` 0): the alert starts firing for the
+        evaluation ``at`` as if that evaluation had already happened; when it
+        does, it confirms the alert (a quiet fire with its own evidence when that
+        differs, notified if more severe). An alert already firing is left to the
+        evaluations, so early firing only ever opens incidents sooner.
+        """
+        alert = self._alerts.get(sig.fingerprint)
+        if sig.for_s > 0 or (alert is not None and alert.state in (FIRING, RESOLVING)):
+            return []
+        actions: list[Action] = []
+        self._active(sig, at, actions)
+        alert = self._alerts[sig.fingerprint]
+        if alert.state == FIRING:
+            alert.early = True
+        return [replace(a, early=True) for a in actions]
 
     def _active(self, sig: Signal, at: float, actions: list[Action]) -> None:
         alert = self._alerts.get(sig.fingerprint)
@@ -181,6 +207,21 @@ class Lifecycle:
                 alert.state = FIRING
             if not self._maybe_raise(alert, sig, at, actions):
                 self._maybe_widen(alert, before, sig, at, actions)
+            if alert.early:
+                self._confirm(alert, before, sig, at, actions)
+
+    def _confirm(
+        self, alert: _Alert, before: Signal | None, sig: Signal, at: float, actions: list[Action]
+    ) -> None:
+        """The first evaluation of an early-fired alert: its evidence replaces the early one."""
+        alert.early = False
+        if (
+            before == sig
+            or alert.rolled_up
+            or any(a.signal.fingerprint == sig.fingerprint for a in actions)
+        ):
+            return
+        actions.append(replace(self._fire(sig, at, alert, "confirmed"), notify=False))
 
     def _inactive(self, fp: str, at: float, actions: list[Action]) -> None:
         alert = self._alerts[fp]
@@ -439,6 +480,7 @@ def _alert_to_map(alert: _Alert) -> dict[str, Any]:
         "flapping": alert.flapping,
         "rolled_up": alert.rolled_up,
         "signal": signal_to_map(alert.signal) if alert.signal else None,
+        "early": alert.early,
     }
 
 
@@ -454,4 +496,5 @@ def _alert_from_map(data: Mapping[str, Any]) -> _Alert:
         flapping=data["flapping"],
         rolled_up=data["rolled_up"],
         signal=signal_from_map(sig) if sig else None,
+        early=bool(data.get("early", False)),
     )

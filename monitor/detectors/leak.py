@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from core.events import AgentMessage, DataAccess, Event
@@ -31,6 +32,7 @@ from security.pii import CONFIDENCE_RANK, find_pii
 logger = logging.getLogger(__name__)
 
 MAX_KEPT = 20  # findings / accesses remembered per subject (bounded memory)
+MAX_SCANS = 10_000  # messages scanned on arrival and not folded in yet (bounded memory)
 AGENT_SIDE = frozenset({"to_customer", "internal"})
 VIEW_ACTIONS = frozenset({"view", "search"})
 
@@ -40,6 +42,8 @@ class LeakDetector:
 
     name: ClassVar[str] = "leak"
     event_types: ClassVar[frozenset[str]] = frozenset({"agent.message", "data.access"})
+    instant_types: ClassVar[frozenset[str]] = frozenset({"agent.message", "data.access"})
+    """PII in one message and one bulk export are judged on arrival (engine: early firing)."""
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
@@ -55,6 +59,8 @@ class LeakDetector:
         self.signals: dict[str, Signal] = {}
         self.dirty: set[str] = set()
         self._scanned = -1
+        self._scans: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        """Findings of messages judged on arrival, until they are folded in (one scan each)."""
 
     # --- observe -------------------------------------------------------------------------
 
@@ -65,39 +71,91 @@ class LeakDetector:
         elif kind is DataAccess:
             self._access(event)  # type: ignore[arg-type]
 
-    def _message(self, e: AgentMessage) -> None:
+    def _findings(self, e: AgentMessage) -> list[dict[str, Any]]:
+        """The masked findings of an agent-side message (empty for customers' own)."""
         if e.direction not in AGENT_SIDE or not e.text:
-            return
-        found = [f for f in find_pii(e.text) if CONFIDENCE_RANK[f.confidence] >= self.min_rank]
+            return []
+        # The engine judges a message on arrival and folds it in later: one scan.
+        key = (e.id, e.ts, e.agent_id, e.conversation_id)
+        cached = self._scans.get(key)
+        if cached is not None:
+            return cached
+        found = [
+            {
+                "at": e.ts,
+                "kind": f.kind,
+                "masked": f.masked,
+                "confidence": f.confidence,
+                "conversation_id": e.conversation_id,
+                "channel": e.channel,
+                "direction": e.direction,
+            }
+            for f in find_pii(e.text)
+            if CONFIDENCE_RANK[f.confidence] >= self.min_rank
+        ]
+        if len(self._scans) >= MAX_SCANS:
+            self._scans.clear()
+        self._scans[key] = found
+        return found
+
+    def _message(self, e: AgentMessage) -> None:
+        found = self._findings(e)
+        self._scans.pop((e.id, e.ts, e.agent_id, e.conversation_id), None)
         if not found:
             return
         kept = self.findings.setdefault(e.agent_id, deque(maxlen=MAX_KEPT))
-        for f in found:
-            kept.append(
-                {
-                    "at": e.ts,
-                    "kind": f.kind,
-                    "masked": f.masked,
-                    "confidence": f.confidence,
-                    "conversation_id": e.conversation_id,
-                    "channel": e.channel,
-                    "direction": e.direction,
-                }
-            )
+        kept.extend(found)
         self.tenants[e.agent_id] = e.tenant
         self.dirty.add(f"agent:{e.agent_id}")
+
+    def instant(self, event: Event, older: Sequence[Event] = ()) -> Signal | None:
+        """The signal one message or one export causes, judged on arrival; no state changes.
+
+        The same figures the evaluation after it will find (the subject's
+        recent findings or exports, the buffered ``older`` events of the
+        subject, this event), so the early incident normally needs no correction.
+        """
+        if type(event) is AgentMessage:
+            found = self._findings(event)  # type: ignore[arg-type]
+            if not found:
+                return None
+            agent = event.agent_id  # type: ignore[attr-defined]
+            recent = self._held(self.findings, agent, event.ts)
+            mine = [e for e in older if type(e) is AgentMessage and e.agent_id == agent]
+            for e in sorted(mine, key=lambda m: m.ts):
+                recent += self._findings(e)  # type: ignore[arg-type]
+            recent += found
+            return self._pii_signal(agent, recent[-MAX_KEPT:], event.tenant)
+        if type(event) is DataAccess:
+            record = self._bulk_record(event)  # type: ignore[arg-type]
+            if record is None:
+                return None
+            actor = event.actor  # type: ignore[attr-defined]
+            exports = self._held(self.exports, actor, event.ts)
+            mine = [e for e in older if type(e) is DataAccess and e.actor == actor]
+            for e in sorted(mine, key=lambda a: a.ts):
+                found = self._bulk_record(e)  # type: ignore[arg-type]
+                if found is not None:
+                    exports.append(found)
+            exports.append(record)
+            return self._export_signal(actor, exports[-MAX_KEPT:], event.tenant)
+        return None
+
+    def _held(self, table: dict[str, deque[dict[str, Any]]], name: str, ts: float) -> list:
+        """What the evaluation after ``ts`` will still hold of ``table[name]`` (read only)."""
+        return [r for r in table.get(name, ()) if ts - r["at"] <= self.p.hold_s]
+
+    def _bulk_record(self, e: DataAccess) -> dict[str, Any] | None:
+        if e.actor in self.exempt:
+            return None
+        if e.action not in self.p.bulk_actions or e.records < self.p.bulk_records:
+            return None
+        return _access_record(e)
 
     def _access(self, e: DataAccess) -> None:
         if e.actor in self.exempt:
             return
-        record = {
-            "at": e.ts,
-            "action": e.action,
-            "resource": e.resource,
-            "records": e.records,
-            "ok": e.ok,
-            "ip": e.ip,
-        }
+        record = _access_record(e)
         self.tenants[e.actor] = e.tenant
         if e.action in self.p.bulk_actions and e.records >= self.p.bulk_records:
             self.exports.setdefault(e.actor, deque(maxlen=MAX_KEPT)).append(record)
@@ -163,7 +221,9 @@ class LeakDetector:
         self._set("leak.pii_in_message", agent, self._pii_signal(agent, recent) if recent else None)
         self._forget_if_idle(agent)
 
-    def _pii_signal(self, agent: str, recent: list[dict[str, Any]]) -> Signal:
+    def _pii_signal(
+        self, agent: str, recent: list[dict[str, Any]], tenant: str | None = None
+    ) -> Signal:
         kinds: dict[str, int] = {}
         for f in recent:
             kinds[f["kind"]] = kinds.get(f["kind"], 0) + 1
@@ -181,7 +241,7 @@ class LeakDetector:
             "conversations": sorted({f["conversation_id"] for f in recent})[:10],
         }
         title = f"Customer data sent by agent {agent}: {listed}"
-        return self._signal("leak.pii_in_message", agent, severity, title, evidence)
+        return self._signal("leak.pii_in_message", agent, severity, title, evidence, tenant)
 
     def _judge_actor(self, actor: str, w: float) -> None:
         exports = self._recent(self.exports, actor, w)
@@ -207,7 +267,9 @@ class LeakDetector:
         if not any(subject in table for table in tables):
             self.tenants.pop(subject, None)
 
-    def _export_signal(self, actor: str, exports: list[dict[str, Any]]) -> Signal:
+    def _export_signal(
+        self, actor: str, exports: list[dict[str, Any]], tenant: str | None = None
+    ) -> Signal:
         biggest = max(exports, key=lambda r: r["records"])
         if biggest["records"] >= self.p.bulk_critical_records:
             severity = "critical"
@@ -218,7 +280,7 @@ class LeakDetector:
             f"from {biggest['resource']}"
         )
         evidence = {"actor": actor, "accesses": exports[-10:], "largest": biggest["records"]}
-        return self._signal("leak.bulk_export", actor, severity, title, evidence)
+        return self._signal("leak.bulk_export", actor, severity, title, evidence, tenant)
 
     def _off_signal(self, actor: str, off: list, total: int, bulk: bool) -> Signal:
         title = f"{actor} touched {total:,} records outside working hours ({self.p.working_hours})"
@@ -249,7 +311,15 @@ class LeakDetector:
         evidence["window_s"] = p.view_window_s
         return self._signal("leak.unusual_access", actor, severity, title, evidence)
 
-    def _signal(self, rule: str, subject: str, severity: str, title: str, evidence: dict) -> Signal:
+    def _signal(
+        self,
+        rule: str,
+        subject: str,
+        severity: str,
+        title: str,
+        evidence: dict,
+        tenant: str | None = None,
+    ) -> Signal:
         return Signal(
             rule=rule,
             kind="leak",
@@ -259,7 +329,7 @@ class LeakDetector:
             evidence=evidence,
             for_s=self.p.for_s,
             keep_firing_for_s=self.p.keep_firing_for_s,
-            tenant=self.tenants.get(subject),
+            tenant=tenant if tenant is not None else self.tenants.get(subject),
         )
 
     # --- state ---------------------------------------------------------------------------
@@ -291,3 +361,14 @@ class LeakDetector:
             rule, _, subject = fingerprint.partition("|")
             if rule == "leak.unusual_access":
                 self.signals[fingerprint] = self._signal(rule, subject, "major", "", {})
+
+
+def _access_record(e: DataAccess) -> dict[str, Any]:
+    return {
+        "at": e.ts,
+        "action": e.action,
+        "resource": e.resource,
+        "records": e.records,
+        "ok": e.ok,
+        "ip": e.ip,
+    }

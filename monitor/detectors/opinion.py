@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from core.events import Event, SocialMention
@@ -57,6 +58,8 @@ class OpinionDetector:
 
     name: ClassVar[str] = "opinion"
     event_types: ClassVar[frozenset[str]] = frozenset({"social.mention"})
+    instant_types: ClassVar[frozenset[str]] = frozenset({"social.mention"})
+    """A single high-reach complaint post is judged on arrival (engine: early firing)."""
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
@@ -92,17 +95,41 @@ class OpinionDetector:
         if held is not None and held["followers"] > (e.followers or 0):
             held["until"] = max(held["until"], e.ts)  # the loudest post stays, the clock restarts
             return
-        topic.post = {
-            "ts": e.ts,
-            "until": e.ts,
-            "platform": e.platform,
-            "followers": e.followers or 0,
-            "author": _mask_author(e.author),
-            "url": e.url,
-            "excerpt": mask_text(e.text[:140]),
-            "sentiment": round(sentiment, 2),
-            "complaint_words": words,
-        }
+        topic.post = _post(e, sentiment, words)
+
+    def instant(self, event: Event, older: Sequence[Event] = ()) -> Signal | None:
+        """A high-reach complaint post, judged on arrival (no state changes): the signal
+        the evaluation after it will give (the loudest complaint post held, this one included)."""
+        if type(event) is not SocialMention:
+            return None
+        p = self.rules.opinion.get(topic=event.topic)
+        if not p.enabled:
+            return None
+        mine = self._qualifying_post(event, p)
+        if mine is None:
+            return None
+        followers = mine["followers"]
+        topic = self.topics.get(event.topic)
+        held = topic.post if topic is not None else None
+        same = [e for e in older if type(e) is SocialMention and e.topic == event.topic]
+        for e in sorted(same, key=lambda m: m.ts):  # buffered: a louder one would be held
+            other = self._qualifying_post(e, p)  # type: ignore[arg-type]
+            if other is not None and (held is None or other["followers"] >= held["followers"]):
+                held = other
+        if held is not None and held["followers"] > followers:
+            mine = {**held, "until": max(held["until"], event.ts)}
+        return _high_reach(event.topic, mine, p)
+
+    def _qualifying_post(self, e: SocialMention, p: OpinionRules) -> dict[str, Any] | None:
+        """The held-post record of a high-reach negative post with complaint words, else None."""
+        followers = e.followers or 0
+        if followers < p.high_reach_followers:
+            return None
+        sentiment = e.sentiment if e.sentiment is not None else score(e.text)
+        if sentiment > p.high_reach_sentiment:
+            return None
+        words = contains_any(e.text, p.complaint_words)
+        return _post(e, sentiment, words) if words else None
 
     def evaluate(self, watermark: float) -> list[Signal]:
         bucket = int(watermark // self.base.bucket_s)
@@ -269,6 +296,20 @@ def _high_reach(name: str, post: dict[str, Any], p: OpinionRules) -> Signal:
     )
     evidence = {k: v for k, v in post.items() if k != "until"}
     return _signal("opinion.high_reach", name, severity, title, evidence, p)
+
+
+def _post(e: SocialMention, sentiment: float, words: list[str]) -> dict[str, Any]:
+    return {
+        "ts": e.ts,
+        "until": e.ts,
+        "platform": e.platform,
+        "followers": e.followers or 0,
+        "author": _mask_author(e.author),
+        "url": e.url,
+        "excerpt": mask_text(e.text[:140]),
+        "sentiment": round(sentiment, 2),
+        "complaint_words": words,
+    }
 
 
 def _mask_author(author: str | None) -> str | None:

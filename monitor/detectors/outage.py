@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -106,6 +107,8 @@ class OutageDetector:
     event_types: ClassVar[frozenset[str]] = frozenset(
         {"health", "heartbeat", "queue.stats", "contact"}
     )
+    instant_types: ClassVar[frozenset[str]] = frozenset({"health"})
+    """The failed probe that makes a component down is judged on arrival (early firing)."""
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
@@ -144,11 +147,40 @@ class OutageDetector:
         src.beats += 1
         src.tenant = event.tenant
 
+    def instant(self, event: Event, older: Sequence[Event] = ()) -> Signal | None:
+        """A failed probe that takes its component down, judged on arrival.
+
+        Only when the component's probes folded in so far plus this one make it
+        down (the usual case: the previous probe is older than the lateness); the
+        component's state is not changed. Anything else waits for the watermark.
+        """
+        if type(event) is not Health or event.status != "down":
+            return None
+        p = self.rules.outage.get(component=event.component)
+        comp = self.components.get(event.component)
+        if comp is not None and (comp.down or (comp.last_down or 0.0) >= event.ts):
+            return None
+        trial = _copy_component(comp) if comp is not None else _Component(p.flap_probes)
+        mine = [e for e in older if type(e) is Health and e.component == event.component]
+        for e in sorted(mine, key=lambda h: h.ts):  # buffered probes, not folded in yet
+            self._fold_probe(trial, e)  # type: ignore[arg-type]
+            if _goes_down(trial, p):
+                return None  # down before this probe: its own arrival fired it
+        self._fold_probe(trial, event)  # type: ignore[arg-type]
+        if not _goes_down(trial, p):
+            return None
+        return self._component(event.component, trial, [self._down(event.component, trial, p)])
+
     def _probe(self, e: Health) -> None:
         p = self.rules.outage.get(component=e.component)
         comp = self.components.get(e.component)
         if comp is None:
             comp = self.components[e.component] = _Component(p.flap_probes)
+        self._fold_probe(comp, e)
+        self.dirty.add(e.component)
+
+    def _fold_probe(self, comp: _Component, e: Health) -> None:
+        p = self.rules.outage.get(component=e.component)
         failed = e.status == "down"
         bad = e.status == "degraded" or (e.error_rate or 0.0) >= p.error_rate_limit
         comp.recent.append(1 if failed else 0)
@@ -172,7 +204,6 @@ class OutageDetector:
             comp.down_run = 0
             comp.bad_run = comp.bad_run + 1 if bad else 0
             comp.good_run = 0 if bad else comp.good_run + 1
-        self.dirty.add(e.component)
 
     def _intake(self, event: Event) -> None:
         queue: str = event.queue  # type: ignore[attr-defined]
@@ -210,16 +241,12 @@ class OutageDetector:
 
     def _judge_component(self, name: str, comp: _Component, w: float) -> None:
         p = self.rules.outage.get(component=name)
-        span = (comp.last_down or 0.0) - (comp.first_down or 0.0)
         if comp.down:
             comp.down = comp.good_run < p.up_probes_to_clear
             if not comp.down:
                 comp.recent.clear()  # the outage explains those failures: not flapping
         else:
-            needed = _needed_failures(comp, p)
-            comp.down = comp.down_run >= needed or (
-                comp.down_run >= 2 and span >= p.down_after_s * needed / p.down_probes
-            )
+            comp.down = _goes_down(comp, p)
         flapping = not comp.down and _flapping(comp, p, name in self.flapping)
         if flapping:
             self.flapping.add(name)
@@ -435,6 +462,21 @@ def _went_silent(
     last_week = intake.profile.last_week(w)
     scale = p.silent_window_s / 3600.0
     return last_week is None or last_week * scale >= p.silent_min_expected
+
+
+def _goes_down(comp: _Component, p: OutageRules) -> bool:
+    """Enough failed probes in a row (or spanning long enough) for an outage."""
+    needed = _needed_failures(comp, p)
+    span = (comp.last_down or 0.0) - (comp.first_down or 0.0)
+    return comp.down_run >= needed or (
+        comp.down_run >= 2 and span >= p.down_after_s * needed / p.down_probes
+    )
+
+
+def _copy_component(comp: _Component) -> _Component:
+    trial = _Component(comp.recent.maxlen or 10)
+    _comp_restore(trial, _comp_state(comp))
+    return trial
 
 
 def _learn_background(comp: _Component) -> None:
