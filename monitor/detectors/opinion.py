@@ -13,6 +13,11 @@ Subject: the topic. Three rules:
   that uses complaint words (投诉, 曝光, 维权, 315, 避雷...); it stays active
   for ``high_reach_hold_s`` after the post. The author is shown masked.
 
+A topic without an hour of history (a new topic, or every topic right after
+the monitor is installed) is learned, not judged: its volume and negative
+share fire only once it has a baseline. The high-reach complaint rule rests
+on one post and needs no history.
+
 Sentiment is the producer's when given, else :func:`monitor.sentiment.score`.
 """
 
@@ -33,9 +38,8 @@ from security.pii import mask_text
 logger = logging.getLogger(__name__)
 
 MENTIONS, NEGATIVE = 0, 1
-COLD_S = 3600.0
+COLD_S = 3600.0  # history a topic needs before its volume and negative share are judged
 MIN_USUAL_SHARE = 0.1  # a topic is never assumed to be less than 10 % negative
-COLD_FACTOR = 3
 
 
 class _Topic:
@@ -204,11 +208,14 @@ def _signal(
 
 def _volume(name: str, topic: _Topic, p: OpinionRules, w: float, active: dict) -> Signal | None:
     ring = topic.ring
+    if ring.warm(MENTIONS) < COLD_S:
+        # A topic without an hour of history (new, or the monitor just installed)
+        # is learned, not judged: high volume against no baseline is not news.
+        return None
     observed = ring.complete_sum(p.window_s, w, MENTIONS)
     expected = max(ring.expected(p.window_s, w, MENTIONS), p.floor_per_window)
     ratio = observed / expected
-    # A topic without an hour of history (new, or just installed) needs 3x the count.
-    minimum = p.min_count * (1 if ring.warm(MENTIONS) >= COLD_S else COLD_FACTOR)
+    minimum = p.min_count
     if f"opinion.volume|{name}" in active:
         holds = ratio >= 1.5 and observed >= p.min_count / 2
     else:
@@ -247,10 +254,9 @@ def _negative(name: str, topic: _Topic, p: OpinionRules, w: float, active: dict)
     share = negative / mentions
     base_mentions = ring.baselines[MENTIONS].smooth()
     usual = ring.baselines[NEGATIVE].smooth() / base_mentions if base_mentions > 0 else 0.0
-    if ring.warm(NEGATIVE) >= COLD_S:
-        bar = max(p.negative_share, usual + p.negative_share_rise)
-    else:  # no usual share known yet: only a clearly one-sided window counts
-        bar = max(p.negative_share + p.negative_share_rise, 0.75)
+    if ring.warm(NEGATIVE) < COLD_S:
+        return None  # no usual share known yet: learned, not judged
+    bar = max(p.negative_share, usual + p.negative_share_rise)
     if f"opinion.negative_share|{name}" in active:
         bar -= 0.1
     elif binomial_sf(int(negative), int(mentions), max(usual, MIN_USUAL_SHARE)) >= p.p_value:

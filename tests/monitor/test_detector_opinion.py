@@ -100,9 +100,24 @@ CASES = [
         [],
     ),
     (
-        "a new topic exploding to 90 per 10 min is one",
+        "a new topic at 90 per 10 min is learned, not an alarm (cold start)",
         lambda: mentions(lambda t: 90, 0.5),
-        [("opinion.volume", "brand-x", "critical")],
+        [],
+    ),
+    (
+        "a new topic, all negative at 60 per 10 min, is learned too",
+        lambda: mentions(lambda t: 60, 0.9, negative_share=lambda t: 1.0),
+        [],
+    ),
+    (
+        "a new topic's one high-reach complaint still fires without history",
+        lambda: [*mentions(lambda t: 90, 0.5), post(2_000_000, COMPLAINT, at=0.4 * HOUR)],
+        [("opinion.high_reach", "brand-x", "critical")],
+    ),
+    (
+        "once learned, the same topic jumping from 90 to 600 fires",
+        lambda: mentions(spike(90, 600, at=1.5 * HOUR), 1.8),
+        [("opinion.volume", "brand-x", "major")],
     ),
     (
         "negative share rising from 10 % to 80 % fires",
