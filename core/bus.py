@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -202,7 +203,7 @@ class EventConsumer:
         return await self._read_group(">", block=self.block_ms)
 
     async def _read_group(self, start: str, block: int | None) -> list[Entry]:
-        reply = await self.redis.xreadgroup(
+        reply: Any = await self.redis.xreadgroup(
             self.group, self.consumer, {self.stream: start}, count=self.count, block=block
         )
         if not reply:
@@ -211,7 +212,7 @@ class EventConsumer:
         return [_entry(mid, fields) for mid, fields in messages if fields]
 
     async def _claim(self) -> list[Entry]:
-        reply = await self.redis.xautoclaim(
+        reply: Any = await self.redis.xautoclaim(
             self.stream, self.group, self.consumer, self.claim_idle_ms, "0-0", count=self.count
         )
         messages = reply[1] if len(reply) > 1 else []
@@ -222,7 +223,7 @@ class EventConsumer:
 
     async def _with_deliveries(self, entries: list[Entry]) -> list[Entry]:
         """Fill in how many times each (re-delivered) entry was delivered."""
-        pending = await self.redis.xpending_range(
+        pending: Any = await self.redis.xpending_range(
             self.stream,
             self.group,
             min=entries[0].id,

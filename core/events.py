@@ -21,10 +21,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
 from msgspec import Meta
@@ -60,7 +60,12 @@ Ident = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_CHARS)]
 Text = str  # free text: bounded by the event size limit, checked after decoding
 Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
 Seconds = Annotated[float, Meta(ge=0.0, le=MAX_SECONDS)]
-EventTime = Annotated[float, Meta(ge=MIN_TS, le=MAX_TS)] | str
+if TYPE_CHECKING:
+    # Validated records always hold float seconds: what the rest of the code sees.
+    EventTime = float
+else:
+    # On the wire an RFC 3339 string is accepted too; _normalised turns it into seconds.
+    EventTime = Annotated[float, Meta(ge=MIN_TS, le=MAX_TS)] | str
 Channel = Literal["phone", "chat", "email", "social", "ticket"]
 
 
@@ -269,7 +274,7 @@ def validate_body(body: bytes, fmt: Literal["json", "msgpack"]) -> BatchResult:
     return validate_batch(items)
 
 
-def _normalise_all(events: list[Event]) -> BatchResult:
+def _normalise_all(events: Sequence[Event]) -> BatchResult:
     result = BatchResult([], [])
     for index, event in enumerate(events):
         try:
@@ -282,7 +287,7 @@ def _normalise_all(events: list[Event]) -> BatchResult:
 
 def _normalised(event: Event, index: int) -> Event:
     """What the schema cannot say: RFC 3339 times and the per-event size limit."""
-    if type(event.ts) is str:
+    if isinstance(event.ts, str):
         try:
             event = msgspec.structs.replace(event, ts=parse_ts(event.ts))
         except ValueError as exc:
@@ -473,7 +478,7 @@ def encode_batch(events: Iterable[Event]) -> bytes:
 
 def decode_batch(data: bytes) -> list[Event]:
     """Inverse of :func:`encode_batch`."""
-    return _MSGPACK_BATCH.decode(data)
+    return list(_MSGPACK_BATCH.decode(data))
 
 
 def events_to_json(events: Iterable[Event]) -> str:

@@ -171,7 +171,7 @@ class EmbeddedRedis:
 
     def _wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+        client = redis.Redis(host="127.0.0.1", port=self.port or 0, socket_timeout=1)
         try:
             while time.monotonic() < deadline:
                 if self.process is None or self.process.poll() is not None:
