@@ -1,9 +1,13 @@
 """The board (default screen): queues, health strip, open incidents, active runs.
 
 Every tile shows the age of its data and turns stale (``-stale``) when its
-source stops reporting or the link is down. Rows are updated in place by key;
-the layout switches to one column below 140 cells (``-narrow``) so that it
-stays readable at 80×24 and uses the space of a large terminal.
+source stops reporting or the link is down. Rows are updated in place by key.
+
+The tiles sit in a grid whose rows are sized from what they hold
+(:func:`fit_heights`): no tile keeps blank lines while another cuts rows off.
+From 140 cells on, the queues and the runs share the left column and the
+incidents take the whole right one; below that (``-narrow``) the tiles stack in
+one column with a rule instead of a box, so that 80×24 stays readable.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid
 from textual.events import Resize
 from textual.widgets import DataTable, Footer
 
@@ -28,6 +32,36 @@ from console.widgets.tables import IncidentTable, RunTable
 from console.widgets.tile import Tile
 
 NARROW_BELOW = 140
+MIN_ROWS = 2
+"""Lines a table tile keeps at least: its heading and one row."""
+
+
+def fit_heights(needs: list[int], total: int, minimum: int = MIN_ROWS) -> list[int]:
+    """Share ``total`` lines between tiles wanting ``needs`` lines (max-min fair).
+
+    A tile that needs less than its share gets what it needs and leaves the
+    rest to the others; what is left at the end goes to the last tile that
+    wanted more, else to the first one (the tile that scrolls gets the room).
+    """
+    heights = [0] * len(needs)
+    waiting = sorted(range(len(needs)), key=lambda i: needs[i])
+    left = total
+    while waiting:
+        share = left // len(waiting)
+        index = waiting[0]
+        if needs[index] <= share:
+            heights[index] = max(needs[index], minimum)
+            left -= heights[index]
+            waiting.pop(0)
+            continue
+        for position, index in enumerate(waiting):
+            heights[index] = max(share + (1 if position < left % len(waiting) else 0), minimum)
+        left, waiting = 0, []
+    if left > 0 and heights:
+        heights[0] += left
+    return heights
+
+
 DYNAMIC_SORTS = frozenset(QUEUE_SORTS) - {"queue", "channel"}
 
 
@@ -42,13 +76,12 @@ class BoardScreen(ConsoleScreen):
         tr = self.console.tr
         yield StatusBar(tr("app.title") + " · " + tr("key.board"))
         yield Tile(HealthStrip(id="health-strip"), title=tr("tile.health"), id="tile-health")
-        with Horizontal(id="board-main"):
+        with Grid(id="board-main"):
             yield Tile(QueueBoard(id="queues"), title=tr("tile.queues"), id="tile-queues")
-            with Vertical(id="board-side"):
-                yield Tile(
-                    IncidentTable(id="incidents"), title=tr("tile.incidents"), id="tile-incidents"
-                )
-                yield Tile(RunTable(id="runs"), title=tr("tile.runs"), id="tile-runs")
+            yield Tile(
+                IncidentTable(id="incidents"), title=tr("tile.incidents"), id="tile-incidents"
+            )
+            yield Tile(RunTable(id="runs"), title=tr("tile.runs"), id="tile-runs")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -72,9 +105,48 @@ class BoardScreen(ConsoleScreen):
 
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width < NARROW_BELOW, "-narrow")
+        self.fit()
+
+    def fit(self) -> None:
+        """Size the grid's rows from the rows each table holds (see the module's text)."""
+        size = self.size
+        if not size.height:
+            return
+        narrow = size.width < NARROW_BELOW
+        border = 1 if narrow else 2
+        total = size.height - 2 - (2 if narrow else 3)  # status bar, footer, health tile
+        need = {
+            "queues": len(self.queues.order) + 1 + border,
+            "incidents": self.incidents.row_count + 1 + border,
+            "runs": self.runs.row_count + 1 + border,
+        }
+        grid = self.query_one("#board-main", Grid)
+        least = MIN_ROWS + border
+        if narrow:
+            # Incidents first: what is left over goes to them.
+            heights = fit_heights([need["incidents"], need["queues"], need["runs"]], total, least)
+            rows = f"{heights[1]} {heights[0]} {heights[2]}"
+        else:
+            heights = fit_heights([need["runs"], need["queues"]], total, least)
+            rows = f"{heights[1]} {heights[0]}"
+        if str(grid.styles.grid_rows) != rows:
+            grid.styles.grid_rows = rows
+        widths = (max(20, self._side_width(narrow) - 38), max(14, self._left_width(narrow) - 45))
+        if widths != (self.incidents.title_width, self.runs.title_width):
+            self.incidents.title_width, self.runs.title_width = widths
+            board, now = self.console.board, time.time()
+            self.incidents.sync(board, Dirty(reset=True), now)
+            self.runs.sync(board, Dirty(reset=True), now)
+
+    def _side_width(self, narrow: bool) -> int:
+        return self.size.width - 2 if narrow else self.size.width // 2 - 2
+
+    def _left_width(self, narrow: bool) -> int:
+        return self.size.width - 2 if narrow else self.size.width - self.size.width // 2 - 2
 
     def draw(self, dirty: Dirty) -> None:
         board, now = self.console.board, time.time()
+        counts = (len(self.queues.order), self.incidents.row_count, self.runs.row_count)
         if dirty.reset or dirty.queue:
             self.queues.sync(board, dirty, now)
         if dirty.reset or dirty.incident:
@@ -82,6 +154,8 @@ class BoardScreen(ConsoleScreen):
             self._count_incidents()
         if dirty.reset or dirty.run:
             self.runs.sync(board, dirty, now)
+        if counts != (len(self.queues.order), self.incidents.row_count, self.runs.row_count):
+            self.fit()
         if dirty.reset or dirty.health or dirty.flags or dirty.engine:
             self.query_one(HealthStrip).show(board.health, self.console.tr, board.flags,
                                              board.engine)  # fmt: skip

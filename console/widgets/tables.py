@@ -87,12 +87,23 @@ class StyledTable(DataTable):
     def rebuild(self, rows: Iterable[tuple[str, list[Any]]]) -> None:
         """Replace all rows, keeping the cursor on the same key when it still exists."""
         keep = self.cursor_key()
-        self.clear()
+        # Columns are added again so that their widths follow the new rows (they never shrink).
+        labels = [(column.label, column.key) for column in self.columns.values()]
+        self.clear(columns=True)
+        for label, key in labels:
+            self.add_column(label, key=key.value)
         for key, cells in rows:
             self.add_row(*cells, key=key)
         if keep is not None:
             with contextlib.suppress(RowDoesNotExist):
                 self.move_cursor(row=self.get_row_index(keep), animate=False)
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        # Textual (pinned 8.2.8) measures new rows when idle but keeps the lines it drew
+        # before with the widths of the column labels: drop them once widths are known.
+        super()._update_dimensions(new_rows)
+        self._clear_caches()
+        self.refresh()
 
     def set_row(self, key: str, cells: list[Any]) -> None:
         self.put_rows({key: cells})
@@ -122,6 +133,9 @@ class StyledTable(DataTable):
 class IncidentTable(StyledTable):
     """Open incidents: severity, title, age, state, count; worst first."""
 
+    title_width = 48
+    """Cells of the title column (the board sets it from the tile's width)."""
+
     def setup(self, tr: Translator) -> None:
         self.tr = tr
         self.cursor_type = "row"
@@ -139,7 +153,7 @@ class IncidentTable(StyledTable):
         t = self.styled
         return [
             t(self.tr(f"sev.{severity}"), f"sev--{severity}"),
-            t(fmt.truncate(str(inc.get("title") or inc.get("id")), 48)),
+            t(fmt.truncate(str(inc.get("title") or inc.get("id")), self.title_width)),
             t(fmt.age_coarse(inc.get("opened_at"), now).rjust(6)),
             t(self.tr(f"state.{state}"), f"state--{state}"),
             t(str(inc.get("count", 1)).rjust(3)),
@@ -163,6 +177,9 @@ class IncidentTable(StyledTable):
 class RunTable(StyledTable):
     """Active playbook runs: title, incident, progress, late steps."""
 
+    title_width = 30
+    """Cells of the playbook column (the board sets it from the tile's width)."""
+
     def setup(self, tr: Translator) -> None:
         self.tr = tr
         self.cursor_type = "row"
@@ -174,7 +191,7 @@ class RunTable(StyledTable):
         ):
             self.add_column(tr(label), key=key)
 
-    def cells(self, run: dict[str, Any], now: float) -> list[Any]:
+    def cells(self, run: dict[str, Any], now: float, subject: str = "") -> list[Any]:
         done, total = run_progress(run)
         late = overdue_steps(run, now)
         title = fmt.localized(
@@ -185,8 +202,8 @@ class RunTable(StyledTable):
         late_text = ", ".join(str(s.get("id")) for s in late) or "—"
         t = self.styled
         return [
-            t(fmt.truncate(title, 30)),
-            t(str(run.get("incident") or "")),
+            t(fmt.truncate(title, self.title_width)),
+            t(fmt.truncate(subject or str(run.get("incident") or ""), 20)),
             t(progress_bar(done, total)),
             t(fmt.truncate(late_text, 24), "step--late" if late else None),
         ]
@@ -196,11 +213,19 @@ class RunTable(StyledTable):
         wanted = state.active_runs()
         keys = [str(r["id"]) for r in wanted]
         if dirty.reset or keys != self.keys_in_order():
-            self.rebuild((str(r["id"]), self.cells(r, now)) for r in wanted)
+            self.rebuild((str(r["id"]), self.cells(r, now, _subject(state, r))) for r in wanted)
             return
-        self.put_rows({k: self.cells(state.runs[k], now) for k in dirty.run & set(keys)})
+        self.put_rows({k: self.cells(state.runs[k], now, _subject(state, state.runs[k]))
+                       for k in dirty.run & set(keys)})  # fmt: skip
 
     def tick(self, state: BoardState, now: float) -> None:
         now = state.server_now(now)
-        self.put_rows({k: self.cells(state.runs[k], now) for k in self.keys_in_order()
+        self.put_rows({k: self.cells(state.runs[k], now, _subject(state, state.runs[k]))
+                       for k in self.keys_in_order()
                        if k in state.runs})  # fmt: skip
+
+
+def _subject(state: BoardState, run: dict[str, Any]) -> str:
+    """What the run's incident is about (``hotline``), when the board knows the incident."""
+    incident = state.incidents.get(str(run.get("incident") or ""))
+    return str((incident or {}).get("subject") or "")
