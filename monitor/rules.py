@@ -74,6 +74,8 @@ class SlaRules:
     abandon_major: float = 0.20
     abandon_critical: float = 0.35
     min_offered: float = 20.0
+    confidence_z: float = 1.645
+    min_waiting: int = 5
     satisfaction_alert: bool = False
     satisfaction_target: float = 0.95
     satisfaction_major: float = 0.90
@@ -99,6 +101,7 @@ class OutageRules:
     flap_probes: int = 10
     flap_failures: int = 4
     flap_ratio: float = 0.5
+    flapping_for_s: float = 300.0
     heartbeat_factor: float = 3.0
     heartbeat_min_s: float = 30.0
     heartbeat_min_beats: int = 3

@@ -10,7 +10,9 @@ Subjects: the agent for messages, the actor for data access.
 - ``leak.unusual_access``: records viewed or searched by one actor in a short
   window far above that actor's own baseline (or, without a baseline yet,
   above an absolute figure).
-- ``leak.off_hours``: records touched outside the configured working hours.
+- ``leak.off_hours``: records touched outside the configured working hours
+  (a bulk export at night is one ``leak.bulk_export`` incident that says so,
+  not two incidents).
 
 Each stays active for ``hold_s`` after its last evidence, so one episode is
 one incident, updated while it goes on.
@@ -248,7 +250,9 @@ class LeakDetector:
         self._set(
             "leak.bulk_export", actor, self._export_signal(actor, exports) if exports else None
         )
-        off = self._recent(self.off_hours, actor, w)
+        # A bulk export at night is one problem: the bulk_export incident says it
+        # was outside working hours; off_hours covers the rest of the actor's access.
+        off = [r for r in self._recent(self.off_hours, actor, w) if not self._is_bulk(r)]
         total = sum(r["records"] for r in off)
         bulk_off = any(r["action"] in self.p.bulk_actions for r in off)
         hit = off and (total >= self.p.off_hours_min_records or bulk_off)
@@ -261,6 +265,9 @@ class LeakDetector:
         if ring is not None and signal is None and ring.empty():
             del self.views[actor]  # idle for days: nothing left to remember
         self._forget_if_idle(actor)
+
+    def _is_bulk(self, record: dict[str, Any]) -> bool:
+        return record["action"] in self.p.bulk_actions and record["records"] >= self.p.bulk_records
 
     def _forget_if_idle(self, subject: str) -> None:
         tables = (self.findings, self.exports, self.off_hours, self.views)
@@ -280,6 +287,10 @@ class LeakDetector:
             f"from {biggest['resource']}"
         )
         evidence = {"actor": actor, "accesses": exports[-10:], "largest": biggest["records"]}
+        if any(not self._working(r["at"]) for r in exports):
+            title += f", outside working hours ({self.p.working_hours})"
+            evidence["off_hours"] = True
+            evidence["working_hours"] = self.p.working_hours
         return self._signal("leak.bulk_export", actor, severity, title, evidence, tenant)
 
     def _off_signal(self, actor: str, off: list, total: int, bulk: bool) -> Signal:

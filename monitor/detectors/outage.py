@@ -18,7 +18,8 @@ their subjects (a source, a channel or queue) are not components.
   that comes back for one probe and fails again stays one outage.
 - **flapping**: failures alternating with successes (at least ``flap_failures``
   of the last ``flap_probes`` and ``flap_ratio`` of them) are one continuous
-  lower-severity signal, not a page per failure.
+  lower-severity signal, not a page per failure, once they have gone on for
+  ``flapping_for_s`` (a flap that settles within minutes is not an incident).
 - **degraded**: ``degraded`` status or an error rate above the limit on
   consecutive probes.
 - **heartbeat**: a source silent for more than ``heartbeat_factor`` times its
@@ -120,6 +121,7 @@ class OutageDetector:
         self.dirty: set[str] = set()
         self.signals: dict[str, Signal] = {}  # fingerprint -> signal
         self.flapping: set[str] = set()  # components whose flapping condition holds
+        self.flapping_since: dict[str, float] = {}  # ... and since when (event time)
         self._scanned = -1
 
     # --- observe -------------------------------------------------------------------------
@@ -250,8 +252,12 @@ class OutageDetector:
         flapping = not comp.down and _flapping(comp, p, name in self.flapping)
         if flapping:
             self.flapping.add(name)
+            self.flapping_since.setdefault(name, w)
         else:
             self.flapping.discard(name)
+            self.flapping_since.pop(name, None)
+        # A flap that settles within minutes is a board status, not an incident.
+        flapping = flapping and w - self.flapping_since[name] >= p.flapping_for_s
         degraded = not comp.down and comp.bad_run >= p.degraded_probes
         found = [
             part
@@ -410,6 +416,7 @@ class OutageDetector:
             "channels": {n: i.snapshot() for n, i in self.channels.items()},
             "active": sorted(self.signals),
             "flapping": sorted(self.flapping),
+            "flapping_since": self.flapping_since,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -419,6 +426,7 @@ class OutageDetector:
         self.channels.clear()
         self.signals.clear()
         self.flapping = set(state.get("flapping", ()))
+        self.flapping_since = dict(state.get("flapping_since", {}))
         self._scanned = -1
         for name, saved in state.get("components", {}).items():
             comp = self.components[name] = _Component(
@@ -439,6 +447,7 @@ class OutageDetector:
                 self.signals[fingerprint] = self._signal(rule, subject, "minor", "", {})
             elif rule == "outage.flapping":  # a checkpoint from before outage.component
                 self.flapping.add(subject)
+                self.flapping_since.setdefault(subject, 0.0)
 
 
 def _condition(signal: Signal) -> str:

@@ -277,6 +277,9 @@ def _longest_wait(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) ->
     bar = limit * p.clear_factor if "longest_wait" in old else limit
     if wait < bar:
         return None
+    # One or two customers waiting long in a served queue is chance, not a breach.
+    if "longest_wait" not in old and snap["waiting"] < p.min_waiting:
+        return None
     severity = _by_factor(wait, limit, p)
     title = f"Longest wait on {name} is {_duration(wait)} (threshold {_duration(limit)})"
     evidence = {"longest_wait_s": wait, "threshold_s": limit, "waiting": snap["waiting"]}
@@ -302,10 +305,13 @@ def _service_level(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -
     answered = q.ring.complete_sum(p.window_s, w, SL_BASE)
     if answered < p.min_answered:
         return None
-    level = q.ring.complete_sum(p.window_s, w, IN_SLA) / answered
-    bar = min(1.0, p.service_level_target + (0.05 if "service_level" in old else 0.0))
-    if level >= bar:
-        return None
+    in_sla = q.ring.complete_sum(p.window_s, w, IN_SLA)
+    level = in_sla / answered
+    if "service_level" in old:
+        if level >= min(1.0, p.service_level_target + 0.05):
+            return None
+    elif wilson(in_sla, answered, p.confidence_z)[1] >= p.service_level_target:
+        return None  # below target, but within chance on so few contacts
     gap = p.service_level_target - level
     severity = "critical" if gap >= 0.4 else "major" if gap >= 0.2 else "minor"
     title = (
@@ -323,9 +329,11 @@ def _abandons(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Bre
     if offered < p.min_offered:
         return None
     rate = abandoned / offered
-    bar = p.abandon_rate_limit * (0.8 if "abandon_rate" in old else 1.0)
-    if rate < bar:
-        return None
+    if "abandon_rate" in old:
+        if rate < p.abandon_rate_limit * 0.8:
+            return None
+    elif wilson(abandoned, offered, p.confidence_z)[0] <= p.abandon_rate_limit:
+        return None  # above the limit, but within chance on so few contacts
     severity = (
         "critical"
         if rate >= p.abandon_critical
@@ -355,6 +363,17 @@ def _satisfaction(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) ->
 
 CHECKS = (_longest_wait, _no_agents, _service_level, _abandons, _satisfaction)
 CONDITIONS = ("longest_wait", "no_agents", "service_level", "abandon_rate", "satisfaction")
+
+
+def wilson(successes: float, trials: float, z: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion: (lower, upper) at ``z`` (1.645: 95 % one-sided)."""
+    if trials <= 0:
+        return 0.0, 1.0
+    share = successes / trials
+    denom = 1 + z * z / trials
+    centre = (share + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _duration(seconds: float) -> str:

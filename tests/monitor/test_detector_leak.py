@@ -133,9 +133,14 @@ CASES: list[tuple[str, Callable[[], list[Event]], list[tuple[str, str, str]]]] =
         [("leak.off_hours", "u-ops", "minor")],
     ),
     (
-        "an export at 02:00 is bulk and off hours",
+        "an export at 02:00 is one bulk export incident that says it was off hours",
         lambda: [access("export", 2000, at=NIGHT)],
-        [("leak.bulk_export", "u-ops", "major"), ("leak.off_hours", "u-ops", "major")],
+        [("leak.bulk_export", "u-ops", "major")],
+    ),
+    (
+        "a small export at 02:00 is off hours",
+        lambda: [access("export", 300, at=NIGHT)],
+        [("leak.off_hours", "u-ops", "major")],
     ),
     ("a single record looked up at 02:00", lambda: [access("view", 1, at=NIGHT)], []),
 ]
@@ -180,3 +185,11 @@ def test_leak_state_round_trips() -> None:
         ("leak.bulk_export", "u-ops", "major"),
         ("leak.pii_in_message", "a-17", "minor"),
     ]
+
+
+def test_a_bulk_export_at_night_says_so_in_its_one_incident() -> None:
+    events = [access("export", 2000, at=NIGHT)]
+    trace = drive(LeakDetector(load_rules()), events, until=events[0].ts + 60)
+    signal = trace.seen["leak.bulk_export|u-ops"].last
+    assert signal.evidence["off_hours"] is True
+    assert "outside working hours" in signal.title

@@ -138,9 +138,14 @@ CASES = [
         [("outage.component", "crm", "critical", ("down",))],
     ),
     (
-        "a flapping probe is one flapping signal, not pages",
-        lambda: probes("uudududududuuu"),
+        "a probe flapping for 10 minutes is one flapping signal, not pages",
+        lambda: probes("uu" + "du" * 30 + "uuu"),
         [("outage.component", "crm", "minor", ("flapping",))],
+    ),
+    (
+        "a flap that settles within 2 minutes is not an incident",
+        lambda: probes("u" * 40 + "du" * 6 + "u" * 20),
+        [],
     ),
     (
         "down, one good probe, down again stays one outage",

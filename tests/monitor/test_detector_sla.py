@@ -20,7 +20,7 @@ def snaps(
     queue: str = "presale-chat",
     channel: str = "chat",
     wait: Callable[[float], float] = lambda t: 10.0,
-    waiting: int = 3,
+    waiting: int = 6,
     available: int = 2,
     busy: int = 8,
     offered: int | None = 5,
@@ -81,6 +81,18 @@ def after(minute: float, value: float, before: float = 10.0) -> Callable[[float]
     return lambda t: value if t >= minute * 60 else before
 
 
+def few_answers() -> list[Event]:
+    """20 answered in 15 min, 15 of them within the threshold (75 %)."""
+    return snaps(20, every=180.0, offered=4, answered=4, in_sla=3, abandoned=0)
+
+
+def few_abandons() -> list[Event]:
+    """23 offered in 15 min, 3 abandoned (13 %)."""
+    return snaps(20, every=180.0, offered=4, answered=4, in_sla=4, abandoned=0) + snaps(
+        3, every=60.0, offered=1, answered=0, in_sla=0, abandoned=1
+    )
+
+
 CASES = [
     (
         "chat longest wait 45 s is minor",
@@ -98,6 +110,13 @@ CASES = [
         [("sla.queue", "hotline", "critical", ("longest_wait",))],
     ),
     ("chat wait 25 s is within 30 s", lambda: snaps(10, wait=lambda t: 25.0), []),
+    (
+        "one or two customers waiting 75 s in a served queue is chance, not a breach",
+        lambda: snaps(10, wait=after(3, 75), waiting=2),
+        [],
+    ),
+    ("a service level of 75 % on 20 answers is within chance of 80 %", lambda: few_answers(), []),
+    ("3 abandons of 23 offered is within chance of the 10 % limit", lambda: few_abandons(), []),
     (
         "a 40 s blip of one snapshot does not hold for a minute",
         lambda: snaps(10, wait=lambda t: 40.0 if 200 <= t < 220 else 10.0),
@@ -275,3 +294,9 @@ def test_the_queue_signal_severity_falls_with_its_worst_condition() -> None:
     assert list(trace.seen) == ["sla.queue|presale-chat"]
     assert trace.seen["sla.queue|presale-chat"].severity == "major"
     assert trace.active_at_end[0].severity == "minor"
+
+
+@pytest.mark.parametrize("events", [few_answers, few_abandons])
+def test_without_the_confidence_interval_those_small_samples_would_fire(events) -> None:
+    rules = load_rules(text="[sla]\nconfidence_z = 0.0")
+    assert drive(SlaDetector(rules), events()).fired() != []
