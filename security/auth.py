@@ -54,6 +54,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_COUNT_FAILURE = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 or redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return {count, redis.call('PTTL', KEYS[1])}
+"""
+
 PERMISSION_ATTR: Final = "__wf_permission__"
 PUBLIC_ATTR: Final = "__wf_public__"
 PRINCIPAL_KEY: Final = web.RequestKey("principal", Principal)
@@ -228,13 +236,11 @@ class _Gate:
         return json_error(401, reason, {"WWW-Authenticate": 'Bearer realm="watchfloor"'})
 
     async def _count_failure(self, address: str) -> tuple[int, int]:
+        """Count one failure of ``address`` in a window that starts with its first failure."""
         key = keys.auth_failures(address)
         try:
-            async with self.store.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, FAIL_WINDOW_S, nx=True)
-                pipe.pttl(key)
-                count, _, pttl = await pipe.execute()
+            # One script rather than EXPIRE ... NX, which Redis 6.2 does not know.
+            count, pttl = await self.store.redis.eval(_COUNT_FAILURE, 1, key, FAIL_WINDOW_S)
         except RedisError as exc:
             logger.warning("auth failure not counted address=%s error=%s", address, exc)
             return 0, FAIL_WINDOW_S
