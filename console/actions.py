@@ -31,13 +31,19 @@ def commands(api: ApiClient) -> dict[str, Command]:
         "escalate": Command(api.step_escalate, "done.escalate", "run"),
         "approve": Command(api.step_approve, "done.approve", "run"),
         "start_playbook": Command(api.start_run, "done.start", "run"),
+        "skip_step": Command(api.step_skip, "done.skip", "run"),
+        "abort_run": Command(api.abort_run, "done.abort", "run"),
+        "open_incident": Command(api.create_incident, "done.open", "incident"),
+        "silence": Command(api.silence, "done.silence", "silence"),
     }
 
 
 def done_values(name: str, args: tuple[Any, ...]) -> dict[str, Any]:
     """The values the success message names (``{id}``, ``{step}``, ``{pb}``)."""
-    if name in ("step_done", "escalate", "approve"):
+    if name in ("step_done", "escalate", "approve", "skip_step"):
         return {"step": args[1]}
     if name == "start_playbook":
         return {"pb": args[0]}
+    if name == "silence":
+        return {"minutes": round(args[1] / 60)}
     return {"id": args[0]}

@@ -20,6 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from console import format as fmt
 from console.actions import commands, done_values
 from console.client import ApiClient, ApiError, LiveFeed
 from console.i18n import Translator
@@ -33,13 +34,16 @@ from console.messages import (
 )
 from console.palette import palette_commands
 from console.screens.audit import AuditScreen
-from console.screens.base import ConsoleScreen, translate_bindings
+from console.screens.base import ACTION_PERMISSIONS, ConsoleScreen, translate_bindings
 from console.screens.board import BoardScreen
+from console.screens.forms import ManualIncident, ManualIncidentModal
 from console.screens.help import HelpScreen
 from console.screens.incident import IncidentScreen
 from console.state import BoardState, Dirty
 
 logger = logging.getLogger(__name__)
+APP_GUARDED = frozenset({"show_audit", "open_incident"})
+"""The app's own bindings that need a permission (the others are always offered)."""
 STYLES = Path(__file__).parent / "styles"
 
 
@@ -51,6 +55,7 @@ class ConsoleApp(App[None]):
         Binding("question_mark", "help", "key.help"),
         Binding("b", "board", "key.board", show=False),
         Binding("u", "show_audit", "key.audit"),
+        Binding("m", "open_incident", "key.manual"),
     ]
 
     def __init__(
@@ -68,6 +73,8 @@ class ConsoleApp(App[None]):
         self.api = ApiClient(url, token) if url else None
         self.feed = LiveFeed(url, token, self.post_message) if url and live else None
         self.me: dict[str, Any] = {}
+        self.playbooks: dict[str, dict[str, Any]] = {}
+        """The playbook library by id (``GET /v1/playbooks``): picker, titles in both languages."""
         self.link: tuple[str, str] = ("connecting", self.tr("conn.connecting"))
         translate_bindings(self, self.tr)
 
@@ -88,6 +95,30 @@ class ConsoleApp(App[None]):
         self.refresh_bindings()
         self._each_screen(lambda s: s.sync_status())
         self._updated(Dirty(reset=True))  # texts that depend on the role ("press p to...")
+        await self._load_playbooks()
+
+    async def _load_playbooks(self) -> None:
+        try:
+            found = await self.api.playbooks()  # type: ignore[union-attr]
+        except ApiError as exc:  # an older API without the library: ids and stored titles
+            logger.warning("playbook library not available: %s", exc.message)
+            return
+        self.playbooks = {str(p.get("id")): p for p in found}
+        self._updated(Dirty(reset=True))  # step titles in the chosen language
+
+    def playbook_title(self, run: dict[str, Any]) -> str:
+        """A run's playbook title in the interface's language."""
+        playbook = self.playbooks.get(str(run.get("playbook")))
+        title = (playbook or {}).get("title") or run.get("title") or run.get("playbook")
+        return fmt.localized(title, self.tr.lang)
+
+    def step_title(self, run: dict[str, Any] | None, step: dict[str, Any]) -> str:
+        """A step's title in the interface's language (the run stores one language only)."""
+        playbook = self.playbooks.get(str((run or {}).get("playbook")))
+        for known in (playbook or {}).get("steps") or ():
+            if known.get("id") == step.get("id") and known.get("title"):
+                return fmt.localized(known["title"], self.tr.lang)
+        return fmt.localized(step.get("title") or step.get("id"), self.tr.lang)
 
     # --- what the screens ask -------------------------------------------------------
 
@@ -103,7 +134,8 @@ class ConsoleApp(App[None]):
         return self.link
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return self.may("read_audit") if action == "show_audit" else True
+        needed = ACTION_PERMISSIONS.get(action) if action in APP_GUARDED else None
+        return True if needed is None else self.may(needed)
 
     # --- the live feed --------------------------------------------------------------------
 
@@ -170,10 +202,29 @@ class ConsoleApp(App[None]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_open_incident(self) -> None:
+        """Open an incident by hand (``m``), then show it."""
+        if not self.may("ack"):
+            return
+
+        def done(answer: ManualIncident | None) -> None:
+            if answer is not None:
+                self.act(
+                    "open_incident",
+                    answer.title,
+                    answer.severity,
+                    answer.subject,
+                    then=lambda data: self.post_message(IncidentOpened(str(data["id"]))),
+                )
+
+        self.push_screen(ManualIncidentModal(self.tr), done)
+
     # --- commands and fetches ---------------------------------------------------------------
 
-    def act(self, name: str, *args: Any, **kwargs: Any) -> None:
-        """Send a command to the API; on success apply its answer and say so."""
+    def act(
+        self, name: str, *args: Any, then: Callable[[dict], None] | None = None, **kwargs: Any
+    ) -> None:
+        """Send a command to the API; on success apply its answer, say so, call ``then``."""
         if self.api is None:
             return
         command = commands(self.api)[name]
@@ -181,13 +232,16 @@ class ConsoleApp(App[None]):
         async def call() -> None:
             result = await command.call(*args, **kwargs)
             data = result.get(command.kind, result)
-            if isinstance(data, dict) and data.get("id"):
+            if command.kind in ("incident", "run") and isinstance(data, dict) and data.get("id"):
                 self._updated(
                     self.board.apply_changes(
                         [{"kind": command.kind, "op": name, "data": data}], time.time()
                     )
                 )
-            self.notify(self.tr(command.done, **done_values(name, args)))
+            new = data.get("id") if isinstance(data, dict) else None
+            self.notify(self.tr(command.done, new=new, **done_values(name, args)))
+            if then is not None and isinstance(data, dict) and data.get("id"):
+                then(data)
 
         self.run_worker(call(), group="api", exit_on_error=False)
 

@@ -142,6 +142,29 @@ class ApiClient:
             "POST", "/v1/runs", {"playbook": playbook, "incident": incident_id, "drill": drill}
         )
 
+    async def step_skip(self, run_id: str, step_id: str, note: str | None = None) -> dict[str, Any]:
+        return await self.request(
+            "POST", f"/v1/runs/{_seg(run_id)}/steps/{_seg(step_id)}/skip", _note(note)
+        )
+
+    async def abort_run(self, run_id: str, note: str | None = None) -> dict[str, Any]:
+        return await self.request("POST", f"/v1/runs/{_seg(run_id)}/abort", _note(note))
+
+    async def create_incident(self, title: str, severity: str, subject: str) -> dict[str, Any]:
+        body = {"title": title, "severity": severity, "subject": subject}
+        return await self.request("POST", "/v1/incidents", body)
+
+    async def silence(
+        self, matchers: dict[str, str], duration_s: float, reason: str
+    ) -> dict[str, Any]:
+        body = {"matchers": matchers, "duration_s": duration_s, "reason": reason}
+        return await self.request("POST", "/v1/silences", body)
+
+    async def playbooks(self) -> list[dict[str, Any]]:
+        """The playbook library (``GET /v1/playbooks``), by id."""
+        data = await self.request("GET", "/v1/playbooks")
+        return list(data.get("playbooks") or [])
+
     async def audit(self, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
         data = await self.request("GET", "/v1/audit", params={"after": after, "limit": limit})
         return list(data.get("records") or [])

@@ -23,6 +23,10 @@ ACTION_PERMISSIONS = {
     "escalate": "run_steps",
     "approve": "run_steps",
     "start_playbook": "start_playbook",
+    "skip_step": "start_playbook",
+    "abort_run": "start_playbook",
+    "silence": "ack",
+    "open_incident": "ack",
     "show_audit": "read_audit",
 }
 """Screen actions and the permission (``GET /v1/whoami``) each needs."""

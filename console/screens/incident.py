@@ -21,6 +21,7 @@ from textual.widgets import Footer, Static
 
 from console import format as fmt
 from console.screens.base import ConsoleScreen
+from console.screens.forms import PlaybookPicker, SilenceModal, SilenceRequest
 from console.screens.modals import NoteModal, StartPlaybookModal
 from console.state import LATE_STATES, Dirty
 from console.widgets.status_bar import StatusBar
@@ -28,7 +29,7 @@ from console.widgets.tables import StyledTable
 from console.widgets.tile import Tile
 
 NARROW_BELOW = 140
-SUGGESTED_PLAYBOOKS = {
+FALLBACK_PLAYBOOKS = {
     "surge": "contact-surge",
     "sla": "sla-breach",
     "outage": "network-outage",
@@ -36,7 +37,7 @@ SUGGESTED_PLAYBOOKS = {
     "leak": "data-leak",
     "manual": "disaster",
 }
-"""Pre-filled in the start-playbook dialog by incident kind (the API has no playbook list)."""
+"""Pre-filled in the start-playbook dialog by incident kind when the API gives no library."""
 
 
 class StepTable(StyledTable):
@@ -54,6 +55,8 @@ class StepTable(StyledTable):
         ):
             self.add_column(tr(label), key=key)
 
+    run: dict[str, Any] | None = None
+
     def cells(self, step: dict[str, Any], now: float) -> list[Any]:
         state = str(step.get("state", "pending"))
         deadline = step.get("deadline")
@@ -63,7 +66,7 @@ class StepTable(StyledTable):
         label = "step.awaiting_approval" if step.get("awaiting_approval") else f"step.{state}"
         return [
             self.styled(
-                fmt.truncate(fmt.localized(step.get("title") or step.get("id"), self.tr.lang), 40)
+                fmt.truncate(self.app.step_title(self.run, step), 40)  # type: ignore[attr-defined]
             ),
             self.styled(str(step.get("owner") or "")),
             self.styled(self.tr(label), cls),
@@ -75,6 +78,7 @@ class StepTable(StyledTable):
         ]
 
     def show(self, run: dict[str, Any] | None, now: float) -> None:
+        self.run = run
         steps = (run or {}).get("steps") or []
         keys = [str(s.get("id")) for s in steps]
         if keys != self.keys_in_order():
@@ -93,6 +97,9 @@ class IncidentScreen(ConsoleScreen):
         Binding("e", "escalate", "key.escalate"),
         Binding("A", "approve", "key.approve", show=False),
         Binding("p", "start_playbook", "key.start"),
+        Binding("S", "silence", "key.silence"),
+        Binding("k", "skip_step", "key.skip", show=False),
+        Binding("X", "abort_run", "key.abort", show=False),
     ]
 
     def __init__(self, incident_id: str) -> None:
@@ -193,18 +200,25 @@ class IncidentScreen(ConsoleScreen):
         self.query_one("#evidence", Static).update(Text("\n".join(lines) or "—"))
 
     def _draw_timeline(self) -> None:
-        lines = []
-        for entry in self.timeline:
-            at = entry.get("at")
-            when = time.strftime("%H:%M:%S", time.localtime(at)) if at else "--:--:--"
-            extra = {k: v for k, v in entry.items() if k not in ("at", "event", "actor", "note")}
-            line = f"{when} {entry.get('event', '?')} · {entry.get('actor', '')}"
-            if entry.get("note"):
-                line += f" — {entry['note']}"
-            if extra:
-                line += " " + " ".join(f"{k}={_short(v)}" for k, v in extra.items())
-            lines.append(line)
+        lines = [self._timeline_line(entry) for entry in self.timeline]
         self.query_one("#timeline", Static).update(Text("\n".join(lines) or "—"))
+
+    def _timeline_line(self, entry: dict[str, Any]) -> str:
+        """``14:02:11 step done · Check the queue · alice — note`` in the chosen language."""
+        at = entry.get("at")
+        when = time.strftime("%H:%M:%S", time.localtime(at)) if at else "--:--:--"
+        event = self.console.tr(f"event.{entry.get('event', '?')}")
+        line = f"{when} {event}"
+        if entry.get("step"):
+            line += f" · {self.console.step_title(self.run, {'id': entry['step']})}"
+        line += f" · {entry.get('actor', '')}"
+        if entry.get("note"):
+            line += f" — {entry['note']}"
+        hidden = ("at", "event", "actor", "note", "step", "run")
+        extra = {k: v for k, v in entry.items() if k not in hidden}
+        if extra:
+            line += " " + " ".join(f"{k}={_short(v)}" for k, v in extra.items())
+        return line
 
     def _draw_run(self, now: float) -> None:
         tr, run = self.console.tr, self.run
@@ -214,7 +228,7 @@ class IncidentScreen(ConsoleScreen):
             summary.update(tr("incident.no_run" if allowed else "incident.no_run_ro"))
         else:
             drill = f" [{tr('run.drill')}]" if run.get("drill") else ""
-            title = fmt.localized(run.get("title") or run.get("playbook"), tr.lang)
+            title = self.console.playbook_title(run)
             summary.update(Text(f"{title}{drill} · {run.get('state')} · {run.get('id')}"))
         self.query_one(StepTable).show(run, now)
 
@@ -274,8 +288,50 @@ class IncidentScreen(ConsoleScreen):
                 self.console.act("start_playbook", choice[0], self.incident_id, drill=choice[1])
 
         kind = (self.incident or {}).get("kind", "")
-        suggestion = SUGGESTED_PLAYBOOKS.get(kind, "")
-        self.app.push_screen(StartPlaybookModal(self.console.tr, suggestion), done)
+        library = list(self.console.playbooks.values())
+        if library:
+            self.app.push_screen(PlaybookPicker(self.console.tr, library, kind), done)
+        else:  # an API without GET /v1/playbooks: ask for the id
+            suggestion = FALLBACK_PLAYBOOKS.get(kind, "")
+            self.app.push_screen(StartPlaybookModal(self.console.tr, suggestion), done)
+
+    def action_silence(self) -> None:
+        inc = self.incident or {}
+
+        def done(request: SilenceRequest | None) -> None:
+            if request is not None:
+                self.console.act("silence", request.matchers, request.duration_s, request.reason)
+
+        modal = SilenceModal(
+            self.console.tr, str(inc.get("rule") or ""), str(inc.get("subject") or "")
+        )
+        self.app.push_screen(modal, done)
+
+    def action_skip_step(self) -> None:
+        selected = self._selected_step()
+        if selected is None:
+            return
+
+        def done(note: str | None) -> None:
+            if note is not None:
+                self.console.act("skip_step", *selected, note=note or None)
+
+        self.app.push_screen(
+            NoteModal(self.console.tr("modal.skip_reason", step=selected[1])), done
+        )
+
+    def action_abort_run(self) -> None:
+        run = self.run
+        if run is None:
+            self.notify(self.console.tr("error.no_run"), severity="warning")
+            return
+
+        def done(note: str | None) -> None:
+            if note:
+                self.console.act("abort_run", str(run["id"]), note=note)
+
+        prompt = self.console.tr("modal.abort_reason", id=run["id"])
+        self.app.push_screen(NoteModal(prompt), done)
 
 
 def _short(value: Any, width: int = 80) -> str:

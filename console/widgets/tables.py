@@ -194,9 +194,7 @@ class RunTable(StyledTable):
     def cells(self, run: dict[str, Any], now: float, subject: str = "") -> list[Any]:
         done, total = run_progress(run)
         late = overdue_steps(run, now)
-        title = fmt.localized(
-            run.get("title") or run.get("playbook") or run.get("id"), self.tr.lang
-        )
+        title = self.app.playbook_title(run)  # type: ignore[attr-defined]
         if run.get("drill"):
             title = f"[{self.tr('run.drill')}] {title}"
         late_text = ", ".join(str(s.get("id")) for s in late) or "—"
