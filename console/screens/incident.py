@@ -68,7 +68,7 @@ class StepTable(StyledTable):
             self.styled(
                 fmt.truncate(self.app.step_title(self.run, step), 40)  # type: ignore[attr-defined]
             ),
-            self.styled(str(step.get("owner") or "")),
+            self.styled(self.tr(f"role.{step.get('owner')}") if step.get("owner") else ""),
             self.styled(self.tr(label), cls),
             self.styled(
                 "—" if finished else fmt.countdown(deadline, now),
@@ -97,7 +97,7 @@ class IncidentScreen(ConsoleScreen):
         Binding("e", "escalate", "key.escalate"),
         Binding("A", "approve", "key.approve", show=False),
         Binding("p", "start_playbook", "key.start"),
-        Binding("S", "silence", "key.silence"),
+        Binding("S", "silence", "key.silence", show=False),
         Binding("k", "skip_step", "key.skip", show=False),
         Binding("X", "abort_run", "key.abort", show=False),
     ]
@@ -200,7 +200,8 @@ class IncidentScreen(ConsoleScreen):
         self.query_one("#evidence", Static).update(Text("\n".join(lines) or "—"))
 
     def _draw_timeline(self) -> None:
-        lines = [self._timeline_line(entry) for entry in self.timeline]
+        entries = sorted(self.timeline, key=lambda e: float(e.get("at") or 0.0))  # stable
+        lines = [self._timeline_line(entry) for entry in entries]
         self.query_one("#timeline", Static).update(Text("\n".join(lines) or "—"))
 
     def _timeline_line(self, entry: dict[str, Any]) -> str:
@@ -229,7 +230,8 @@ class IncidentScreen(ConsoleScreen):
         else:
             drill = f" [{tr('run.drill')}]" if run.get("drill") else ""
             title = self.console.playbook_title(run)
-            summary.update(Text(f"{title}{drill} · {run.get('state')} · {run.get('id')}"))
+            state = tr(f"run.{run.get('state')}")
+            summary.update(Text(f"{title}{drill} · {state} · {run.get('id')}"))
         self.query_one(StepTable).show(run, now)
 
     def tick(self, now: float) -> None:

@@ -197,7 +197,8 @@ class RunTable(StyledTable):
         title = self.app.playbook_title(run)  # type: ignore[attr-defined]
         if run.get("drill"):
             title = f"[{self.tr('run.drill')}] {title}"
-        late_text = ", ".join(str(s.get("id")) for s in late) or "—"
+        step_title = self.app.step_title  # type: ignore[attr-defined]
+        late_text = ", ".join(step_title(run, s) for s in late) or "—"
         t = self.styled
         return [
             t(fmt.truncate(title, self.title_width)),
