@@ -93,7 +93,7 @@ async def test_the_incident_snapshot_shows_evidence_timeline_and_steps(
                         "Timeline"):  # fmt: skip
             assert visible in text, visible
         if run_id:
-            assert "Contact surge" in text and "oncall" in text
+            assert "Contact surge" in text and "on-call" in text
         offered = {b.binding.action for b in app.active_bindings.values()}
         assert {"acknowledge", "resolve", "add_note", "step_done", "escalate",
                 "start_playbook"} <= offered  # fmt: skip
