@@ -45,7 +45,9 @@ def test_the_picker_offers_the_incidents_kind_first_then_manual_only_ones(kind, 
     assert [p["id"] for p in ranked_playbooks(PLAYBOOKS, kind)] == first
 
 
-async def test_p_picks_a_playbook_from_the_library_and_starts_it(console_api: ConsoleApi) -> None:
+async def test_p_picks_a_playbook_from_the_library_and_starts_it(
+    console_api: ConsoleApi, shots: Path
+) -> None:
     incident = await console_api.fire("phone-vip", "major", kind="sla", rule="sla.queue")
     app = console_for(console_api, "duty_manager")
     async with app.run_test(size=(120, 36)) as pilot:
@@ -55,6 +57,7 @@ async def test_p_picks_a_playbook_from_the_library_and_starts_it(console_api: Co
         text = screen_text(app)
         assert "Service level breach" in text and "manual only" in text
         assert text.index("sla-breach") < text.index("disaster") < text.index("contact-surge")
+        app.save_screenshot(str(shots / "playbook-picker.svg"))
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.board.run_for(incident.id) is not None, "the run")
         assert app.board.run_for(incident.id)["playbook"] == "sla-breach"
