@@ -185,7 +185,8 @@ class BoardScreen(ConsoleScreen):
         current = self.queues.sort_column
         following = columns[(columns.index(current) + 1) % len(columns)]
         self.queues.sort_by(following, self.console.board)
-        self.notify(f"{self.console.tr('key.sort')}: {following}", timeout=1.5)
+        label = self.queues.label_of(following)
+        self.notify(f"{self.console.tr('key.sort')}: {label}", timeout=1.5)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table is self.incidents:

@@ -38,6 +38,8 @@ COLUMNS: tuple[tuple[str, str, int, str], ...] = (
 )
 """(key, label, minimum width, alignment) of each column."""
 QUEUE_WIDTH_MAX = 28
+TREND_WIDTH_MAX = 30
+"""The board keeps at most 30 waiting counts per queue: a wider sparkline shows nothing more."""
 
 
 class QueueBoard(ScrollView, can_focus=True):
@@ -83,8 +85,14 @@ class QueueBoard(ScrollView, can_focus=True):
 
     def setup(self, tr: Translator) -> None:
         self._labels = [tr(label) for _, label, _, _ in COLUMNS]
-        self._widths = [max(w, cell_len(lbl)) for (_, _, w, _), lbl
+        # One more cell for the sort arrow of the sorted column's heading.
+        self._widths = [max(w, cell_len(lbl) + 1) for (_, _, w, _), lbl
                         in zip(COLUMNS, self._labels, strict=True)]  # fmt: skip
+
+    def label_of(self, column: str) -> str:
+        """The heading of a column (``waiting`` -> ``Waiting`` or ``排队``)."""
+        keys = [key for key, _, _, _ in COLUMNS]
+        return self._labels[keys.index(column)] if column in keys else column
 
     @property
     def row_count(self) -> int:
@@ -104,7 +112,7 @@ class QueueBoard(ScrollView, can_focus=True):
             (fmt.percent(row.get("service_level")), None),
             (fmt.percent(row.get("abandon_rate")), None),
             (f"{row.get('agents_available', 0)}/{row.get('agents_busy', 0)}", None),
-            (fmt.sparkline(row.get("trend") or [], 12), None),
+            (fmt.sparkline(row.get("trend") or [], self._widths[-1]), None),
         ]
 
     def _put(self, state: BoardState, name: str, now: float) -> None:
@@ -137,6 +145,16 @@ class QueueBoard(ScrollView, can_focus=True):
         if changed:  # rows came or went: the order changes
             self.resort(state)
         elif self._any_visible(dirty.queue):
+            self.refresh()
+
+    def on_resize(self) -> None:
+        """Give the trend the width the tile has to spare (12 to 30 cells)."""
+        spare = self.size.width - sum(self._widths[:-1]) - len(self._widths) - 1
+        trend = max(COLUMNS[-1][2], min(TREND_WIDTH_MAX, spare))
+        if trend != self._widths[-1]:
+            self._widths[-1] = trend
+            self._strips.clear()
+            self.virtual_size = Size(sum(self._widths) + len(self._widths), len(self.order) + 1)
             self.refresh()
 
     def _widen(self, queues: dict[str, Any]) -> None:
@@ -212,7 +230,11 @@ class QueueBoard(ScrollView, can_focus=True):
             self._base = self.rich_style
         base = self._base
         if y == 0:
-            header: list[Cell] = [(label, None) for label in self._labels]
+            arrow = "▼" if self.sort_reverse else "▲"
+            header: list[Cell] = [
+                (f"{label}{arrow}" if key == self.sort_column else label, None)
+                for (key, _, _, _), label in zip(COLUMNS, self._labels, strict=True)
+            ]
             style = base + self._style("queue-board--header")
             return self._line(header, style).crop_extend(0, width, style)
         index = int(self.scroll_offset.y) + y - 1
