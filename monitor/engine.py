@@ -68,9 +68,9 @@ MAX_CATCH_UP_S: Final = 2 * 86_400
 """A watermark jump larger than this is not evaluated second by second."""
 _TS: Final = attrgetter("ts")
 InstantHook = Callable[[Event, Sequence[Event]], Signal | None]
-"""``detector.instant(event, older)``: the signal ``event`` causes, judged on arrival;
-``older`` are the buffered events of its type older than it (not folded in yet, in
-arrival order)."""
+"""``detector.instant(event, buffered)``: the signal ``event`` causes, judged on arrival;
+``buffered`` are the other events of its type not folded in yet (arrival order; the
+hook keeps those of its subject older than ``event``, only when the event qualifies)."""
 
 
 class EngineError(Exception):
@@ -207,20 +207,20 @@ class Engine:
     def _fire_early(self, event: Event, slot: int) -> list[Action]:
         """Judge ``event`` alone now; a verdict fires as of the evaluation that will see it."""
         at = self._evaluation_after(slot) / self._per_s
+        # A hook filters the buffered events (older than this one, its subject) only
+        # when this event qualifies, which is rare: no per-event copy here.
         held = self._held.setdefault(event.type, [])
-        ts = event.ts
-        older = [e for e in held if e.ts < ts]  # the hooks pick their subject's and sort
-        held.append(event)
         actions: list[Action] = []
         for hook in self._instant[event.type]:
             try:
-                signal = hook(event, older)
+                signal = hook(event, held)
             except Exception:
                 self.stats.detector_errors += 1
                 logger.exception("instant rule failed type=%s source=%s", event.type, event.source)
                 continue
             if signal is not None:
                 actions += self.lifecycle.early(signal, at)
+        held.append(event)
         return actions
 
     def _evaluation_after(self, slot: int) -> int:

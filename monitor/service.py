@@ -239,13 +239,11 @@ class MonitorService:
         """One read -> process -> apply -> (maybe) commit round."""
         await self._refresh_silences()
         entries = await self.consumer.read()
-        actions: list[Action] = []
         if entries:
-            actions = await self._process_entries(entries)
+            await self._process_entries(entries)
         elif self.config.monitor.tick_s > 0 and self._read_ok():
             # Idle stream: the wall clock moves the watermark (tick_s = 0: event time only).
-            actions = self.engine.tick(self.clock())
-        await self.applier.apply(actions)
+            await self.applier.apply(self.engine.tick(self.clock()))
         await self.commit()
 
     def _read_ok(self) -> bool:
@@ -258,6 +256,8 @@ class MonitorService:
         return self.consumer.healthy
 
     async def _process_entries(self, entries: list[Entry]) -> list[Action]:
+        """Fold the entries in; apply each one's actions at once (an early fire is not kept
+        waiting behind the rest of the read); returns every action applied."""
         actions: list[Action] = []
         for entry in entries:
             if entry.error:
@@ -272,7 +272,10 @@ class MonitorService:
             except Exception as exc:
                 await self._failed(entry, exc)
                 continue
-            actions.extend(self.engine.process(events))
+            produced = self.engine.process(events)
+            if produced:
+                await self.applier.apply(produced)
+                actions.extend(produced)
             self.state.failed.pop(entry.id, None)
             if ckpt.compare_ids(entry.id, self.state.last_id) > 0:
                 self.state.last_id = entry.id

@@ -123,7 +123,11 @@ class LeakDetector:
                 return None
             agent = event.agent_id  # type: ignore[attr-defined]
             recent = self._held(self.findings, agent, event.ts)
-            mine = [e for e in older if type(e) is AgentMessage and e.agent_id == agent]
+            mine = [
+                e
+                for e in older
+                if type(e) is AgentMessage and e.agent_id == agent and e.ts < event.ts
+            ]
             for e in sorted(mine, key=lambda m: m.ts):
                 recent += self._findings(e)  # type: ignore[arg-type]
             recent += found
@@ -134,7 +138,9 @@ class LeakDetector:
                 return None
             actor = event.actor  # type: ignore[attr-defined]
             exports = self._held(self.exports, actor, event.ts)
-            mine = [e for e in older if type(e) is DataAccess and e.actor == actor]
+            mine = [
+                e for e in older if type(e) is DataAccess and e.actor == actor and e.ts < event.ts
+            ]
             for e in sorted(mine, key=lambda a: a.ts):
                 found = self._bulk_record(e)  # type: ignore[arg-type]
                 if found is not None:

@@ -115,7 +115,11 @@ class OpinionDetector:
         followers = mine["followers"]
         topic = self.topics.get(event.topic)
         held = topic.post if topic is not None else None
-        same = [e for e in older if type(e) is SocialMention and e.topic == event.topic]
+        same = [
+            e
+            for e in older
+            if type(e) is SocialMention and e.topic == event.topic and e.ts < event.ts
+        ]
         for e in sorted(same, key=lambda m: m.ts):  # buffered: a louder one would be held
             other = self._qualifying_post(e, p)  # type: ignore[arg-type]
             if other is not None and (held is None or other["followers"] >= held["followers"]):

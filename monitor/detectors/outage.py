@@ -163,7 +163,11 @@ class OutageDetector:
         if comp is not None and (comp.down or (comp.last_down or 0.0) >= event.ts):
             return None
         trial = _copy_component(comp) if comp is not None else _Component(p.flap_probes)
-        mine = [e for e in older if type(e) is Health and e.component == event.component]
+        mine = [
+            e
+            for e in older
+            if type(e) is Health and e.component == event.component and e.ts < event.ts
+        ]
         for e in sorted(mine, key=lambda h: h.ts):  # buffered probes, not folded in yet
             self._fold_probe(trial, e)  # type: ignore[arg-type]
             if _goes_down(trial, p):
