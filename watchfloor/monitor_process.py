@@ -70,10 +70,19 @@ class MonitorProcess:
         await serve(self.app, self.config.api.host, self.config.api.port, stop)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Run every part until ``stop``; when one part fails, the others stop in order too."""
+
+        async def part(task: Any) -> None:
+            try:
+                await task(stop)
+            except BaseException:
+                stop.set()  # the others finish their work cooperatively, not mid-write
+                raise
+
         try:
             async with asyncio.TaskGroup() as group:
                 for task in self.tasks:
-                    group.create_task(task(stop))
+                    group.create_task(part(task))
         finally:
             actions = getattr(self.runner, "actions", None)
             if actions is not None:

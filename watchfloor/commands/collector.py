@@ -6,10 +6,9 @@ import argparse
 import asyncio
 import dataclasses
 import logging
-import signal
 from typing import Any
 
-from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.commands.common import add_config_options, config_from_args, run_service
 
 logger = logging.getLogger(__name__)
 
@@ -29,32 +28,17 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.redis_server import redis_url_for
-
     config = config_from_args(args)
     changes = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if changes:
         config = dataclasses.replace(
             config, collector=dataclasses.replace(config.collector, **changes)
         )
-    with redis_url_for(
-        config.redis.url, config.data_dir, binary=config.redis.embedded_binary
-    ) as url:
-        asyncio.run(_serve(config, url))
-    return 0
+    where = f"{config.collector.host}:{config.collector.port}"
+    return run_service(config, _serve, listen=where)
 
 
-async def _serve(config: Any, url: str) -> None:
+async def _serve(config: Any, url: str, stop: asyncio.Event) -> None:
     from collector.service import Collector
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    from watchfloor.cli import CommandError
-
-    try:
-        await Collector(config, url).run(stop)
-    except OSError as exc:  # the port is taken, the address is not ours...
-        where = f"{config.collector.host}:{config.collector.port}"
-        raise CommandError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    await Collector(config, url).run(stop)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.config import Config, load_for_cli
@@ -24,6 +27,39 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if url:
         config = dataclasses.replace(config, redis=dataclasses.replace(config.redis, url=url))
     return config
+
+
+def run_service(
+    config: Config,
+    main: Callable[[Config, str, asyncio.Event], Awaitable[None]],
+    *,
+    listen: str,
+) -> int:
+    """Run a long-lived service until SIGINT / SIGTERM, on the configured or embedded Redis.
+
+    ``main(config, redis_url, stop)`` runs the service; ``listen`` (``host:port``)
+    names the address in the one-line error when it cannot be bound.
+    """
+    from core.redis_server import redis_url_for
+    from watchfloor.cli import CommandError
+
+    async def until_signal(url: str) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(config, url, stop)
+
+    with redis_url_for(
+        config.redis.url, config.data_dir, binary=config.redis.embedded_binary
+    ) as url:
+        try:
+            asyncio.run(until_signal(url))
+        except* OSError as group:  # the port is taken, the address is not ours...
+            exc = group.exceptions[0]
+            reason = getattr(exc, "strerror", None) or exc
+            raise CommandError(f"cannot listen on {listen}: {reason}") from None
+    return 0
 
 
 def not_built(name: str, what: str) -> Any:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.commands.common import add_config_options, config_from_args, run_service
 
 logger = logging.getLogger(__name__)
 
@@ -61,27 +60,17 @@ async def run_tasks(tasks: list[Task], stop: asyncio.Event) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.redis_server import redis_url_for
-
     config = config_from_args(args)
-    with redis_url_for(
-        config.redis.url, config.data_dir, binary=config.redis.embedded_binary
-    ) as url:
-        asyncio.run(_serve(config, url))
-    return 0
+    return run_service(config, _serve, listen=f"{config.api.host}:{config.api.port}")
 
 
-async def _serve(config: Any, url: str) -> None:
+async def _serve(config: Any, url: str, stop: asyncio.Event) -> None:
     import redis.asyncio as aioredis
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    from watchfloor.monitor_process import MonitorProcess
+
     redis = aioredis.Redis.from_url(url)
     try:
-        from watchfloor.monitor_process import MonitorProcess
-
         process = MonitorProcess.build(config, redis)
         logger.info("monitor started redis=%s", url)
         await process.run(stop)
