@@ -131,7 +131,7 @@ class BoardScreen(ConsoleScreen):
             rows = f"{heights[1]} {heights[0]}"
         if str(grid.styles.grid_rows) != rows:
             grid.styles.grid_rows = rows
-        widths = (max(20, self._side_width(narrow) - 38), max(14, self._left_width(narrow) - 45))
+        widths = (max(20, self._side_width(narrow) - 33), max(14, self._left_width(narrow) - 45))
         if widths != (self.incidents.title_width, self.runs.title_width):
             self.incidents.title_width, self.runs.title_width = widths
             board, now = self.console.board, time.time()
