@@ -31,7 +31,7 @@ def busy_snapshot(incidents: int, runs: int, queues: int = 6) -> dict:
             "major",
             title=f"Contact surge on queue {i}: 3.1x baseline (41 offered in 5 min, 13 expected)",
             subject=f"q{i}",
-        )  # fmt: skip
+        )
         for i in range(incidents)
     ]
     message["runs"] = [run(f"RUN-{i}", f"INC-{i}") for i in range(runs)]
