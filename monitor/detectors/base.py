@@ -11,6 +11,13 @@ flapping), inhibition, silences and the incident store.
 
 State must round-trip through :meth:`snapshot` / :meth:`restore` as plain
 msgpack-able data, so a restarted monitor resumes without warm-up.
+
+Optionally, a detector whose rules rest on a single event (PII in one message,
+one bulk export, one high-reach post, the probe that takes a component down)
+names ``instant_types`` and has ``instant(event, buffered) -> Signal | None``:
+called when an event of those types is accepted, it says, without changing
+any state, which signal the event will cause at the next evaluation, so the
+engine can fire it at once (early firing, see :mod:`monitor.engine`).
 """
 
 from __future__ import annotations
