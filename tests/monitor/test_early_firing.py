@@ -216,3 +216,27 @@ async def test_an_early_fire_and_its_evaluation_in_separate_batches_are_both_app
     replayed = again.process([msg(T0 + 0.3)]) + again.process([msg(T0 + 0.6, BOTH_TEXT)])
     await applier.apply(replayed + again.flush())
     assert (await store.get(incident.id)).count == incident.count
+
+
+async def test_the_monitor_opens_a_leak_incident_in_the_step_that_reads_the_message(
+    redis_client: Any,
+) -> None:
+    from core.bus import EventProducer
+    from core.config import load_config
+    from monitor.service import MonitorService
+
+    config = load_config("[monitor]\nblock_ms = 20\n")
+    svc = MonitorService(redis_client, config, consumer_name="m1", clock=lambda: T0 + 1)
+    await svc.start()
+    told = []
+
+    async def hook(incident: Any, created: bool, raised: bool) -> None:
+        told.append((incident.rule, incident.subject, created))
+
+    svc.applier.on_incident = hook
+    await EventProducer(redis_client).publish_events([msg(T0 + 0.5)])
+    await svc.step()
+    assert svc.engine.watermark < T0, "the watermark is still 5 s behind the message"
+    incident = await IncidentStore(redis_client).open_for("leak.pii_in_message", "a-7")
+    assert incident is not None and incident.opened_at == T0 + 1
+    assert told == [("leak.pii_in_message", "a-7", True)]
