@@ -26,6 +26,8 @@ def palette_commands(app: ConsoleApp, screen: Screen[Any]) -> Iterable[SystemCom
     yield SystemCommand(tr("key.help"), tr("key.help"), app.action_help)
     if app.may("read_audit"):
         yield SystemCommand(tr("key.audit"), tr("audit.heading"), app.action_show_audit)
+    if app.may("ack"):
+        yield SystemCommand(tr("key.manual"), tr("modal.manual_heading"), app.action_open_incident)
     if isinstance(screen, IncidentScreen):
         for key, binding in screen._bindings:
             action = binding.action

@@ -54,8 +54,8 @@ class HelpScreen(ModalScreen[None]):
             expand=False,
             show_edge=False,
         )
-        for heading in ("key", "where", "what"):
-            table.add_column(heading)
+        for heading in ("help.col.key", "help.col.where", "help.col.what"):
+            table.add_column(tr(heading))
         for key, where, what, action in KEYS:
             needed = ACTION_PERMISSIONS.get(action)
             allowed = needed is None or app.may(needed)  # type: ignore[attr-defined]

@@ -161,3 +161,24 @@ async def test_a_viewer_is_offered_none_of_the_duty_managers_keys(
         assert isinstance(app.screen, IncidentScreen)
         offered = {b.binding.key for b in app.active_bindings.values()}
         assert key not in offered
+
+
+@pytest.mark.parametrize(("role", "offered"), [
+    ("duty_manager", {"New incident", "Silence", "Skip step", "Abort run", "Start playbook"}),
+    ("viewer", set()),
+])  # fmt: skip
+async def test_the_palette_and_help_offer_the_new_actions_by_role(
+    console_api: ConsoleApi, role: str, offered: set
+) -> None:
+    incident = await console_api.fire("hotline", "major")
+    app = console_for(console_api, role)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await opened(pilot, app, incident.id, "read_board")
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        new = {"New incident", "Silence", "Skip step", "Abort run", "Start playbook"}
+        assert titles & new == offered
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        text = screen_text(app)
+        for what in new:
+            assert (f"{what} (not allowed" in text) == (what not in offered), what
