@@ -42,11 +42,32 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def start_up(data_dir: Path, api_port: int, collector_port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "watchfloor", "up", "--headless", "--demo", "--data-dir",
-         str(data_dir), "--api-port", str(api_port), "--collector-port", str(collector_port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "watchfloor",
+            "up",
+            "--headless",
+            "--demo",
+            "--data-dir",
+            str(data_dir),
+            "--api-port",
+            str(api_port),
+            "--collector-port",
+            str(collector_port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={k: v for k, v in os.environ.items() if k != "WATCHFLOOR_REDIS_URL"},
     )
 
@@ -99,6 +120,15 @@ def test_up_demo_shows_a_surge_and_its_run_then_stops_cleanly_and_resumes(
         assert lead["subject"] == surge["subject"]
         queues = api_get(base, "/v1/queues", token)["queues"]
         assert any(q["queue"] == surge["subject"] for q in queues)
+
+        # a monitor killed mid-stream is started again and serves the same incidents
+        monitor = next(pid for pid in children_of(proc.pid) if "monitor" in cmdline(pid))
+        os.kill(monitor, signal.SIGKILL)
+        wait_for(lambda: any("monitor" in cmdline(p) and p != monitor
+                             for p in children_of(proc.pid)), 30, "a new monitor", proc)
+        again = wait_for(lambda: api_get(base, f"/v1/incidents/{surge['id']}", token), 30,
+                         "the API after the restart", proc)
+        assert again["id"] == surge["id"]
     finally:
         out, descendants = stop(proc)
     assert proc.returncode == 0, out
@@ -109,17 +139,21 @@ def test_up_demo_shows_a_surge_and_its_run_then_stops_cleanly_and_resumes(
 
     verify = subprocess.run(
         [sys.executable, "-m", "watchfloor", "audit", "verify", "--data-dir", str(data_dir)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
     again = start_up(data_dir, api_port, collector_port)
     try:
         incidents = wait_for(
-            lambda: api_get(base, "/v1/incidents?state=all", token)["incidents"], 60,
-            "incidents after a restart", again,
+            lambda: api_get(base, "/v1/incidents?state=all", token)["incidents"],
+            60,
+            "incidents after a restart",
+            again,
         )
         assert surge["id"] in {i["id"] for i in incidents}
     finally:
-        stop(again)
-    assert again.returncode == 0
+        out, _ = stop(again)
+    assert again.returncode == 0, out

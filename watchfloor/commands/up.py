@@ -218,7 +218,7 @@ def _wait_ready(config: Config, supervisor: Supervisor, stop: _StopSignal) -> No
             names = ", ".join(f"{c.name} (see {c.log_path})" for c in dead)
             raise _user_error(f"{names} stopped while starting")
         time.sleep(0.2)
-    if pending:
+    if pending and not stop.is_set():  # stopped while starting is not a failure
         raise _user_error(
             f"not ready after {READY_TIMEOUT_S:.0f}s: {', '.join(pending)}; "
             f"see the logs in {config.path('logs')}"
