@@ -138,6 +138,27 @@ class IncidentScreen(ConsoleScreen):
 
     def on_resize(self, event: Any) -> None:
         self.set_class(event.size.width < NARROW_BELOW, "-narrow")
+        self.call_after_refresh(self.fit)
+
+    def fit(self) -> None:
+        """Evidence and run as tall as they need (within limits); the timeline gets the rest."""
+        if not self.is_mounted:
+            return
+        body = self.query_one("#incident-body").size.height
+        if not body:
+            return
+        narrow = self.has_class("-narrow")
+        border = 1 if narrow else 2
+        steps = len((self.run or {}).get("steps") or ())
+        run_height = min(steps + 2 + border, max(border + 3, body * 3 // 5)) if narrow else None
+        left = body - (run_height or 0)
+        evidence = len((self.incident or {}).get("evidence") or {}) or 1
+        evidence_height = min(evidence + border, max(border + 2, left * 2 // 5))
+        for selector, height in (("#tile-run", run_height), ("#tile-evidence", evidence_height)):
+            tile = self.query_one(selector)
+            wanted = "1fr" if height is None else str(height)
+            if str(tile.styles.height) != wanted:
+                tile.styles.height = wanted
 
     @property
     def incident(self) -> dict[str, Any] | None:
@@ -171,6 +192,7 @@ class IncidentScreen(ConsoleScreen):
         self._draw_evidence()
         self._draw_timeline()
         self._draw_run(now)
+        self.fit()
         if self.incident_id in dirty.incident and not dirty.reset:
             self.load_timeline()
 
@@ -197,10 +219,12 @@ class IncidentScreen(ConsoleScreen):
         evidence = (self.incident or {}).get("evidence") or {}
         width = max((cell_len(str(k)) for k in evidence), default=0)
         lines = [f"{fmt.pad(str(k), width)}  {_short(v)}" for k, v in evidence.items()]
-        self.query_one("#evidence", Static).update(Text("\n".join(lines) or "—"))
+        text = Text("\n".join(lines) or "—", no_wrap=True, overflow="ellipsis")
+        self.query_one("#evidence", Static).update(text)
 
     def _draw_timeline(self) -> None:
-        entries = sorted(self.timeline, key=lambda e: float(e.get("at") or 0.0))  # stable
+        # Newest first: what just happened is what the reader needs, without scrolling.
+        entries = sorted(self.timeline, key=lambda e: -float(e.get("at") or 0.0))  # stable
         lines = [self._timeline_line(entry) for entry in entries]
         self.query_one("#timeline", Static).update(Text("\n".join(lines) or "—"))
 
