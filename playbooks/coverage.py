@@ -6,12 +6,15 @@ subject. One problem needs one emergency plan worked by one on-call person, so
 the runner's auto-start links such an incident to the run already active on
 the same subject instead of starting another playbook (:func:`covering_run`).
 
-Whether two incidents are the same problem depends on their *nature*, given by
-their kind: a surge and an SLA breach of one queue are (``queue``); outages
-merge only with outages of the same subject (``outage``); opinion incidents of
-one topic are one public-opinion event (``opinion``); a data leak never merges
-with anything (each one is contained, assessed and reported on its own), nor
-does a manual incident. Starting a run by hand is not affected.
+Whether a run covers an incident depends on the kinds of both. A run started
+for a contact surge covers the SLA breaches of its queue (the surge playbook
+already calls in agents and turns on auto-reply); a run started for an SLA
+breach covers further SLA incidents but not a surge, whose playbook does more
+(auto-reply, overflow queue, a public notice), so a surge that follows an SLA
+breach still starts its own. Outages are covered only by an outage run of the
+same subject, opinion incidents by an opinion run of the same topic; a data
+leak never merges with anything (each one is contained, assessed and reported
+on its own), nor does a manual incident. Starting a run by hand is not affected.
 """
 
 from __future__ import annotations
@@ -19,19 +22,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-NATURE: Final[Mapping[str, str]] = {
-    "surge": "queue",
-    "sla": "queue",
-    "outage": "outage",
-    "opinion": "opinion",
+COVERS: Final[Mapping[str, frozenset[str]]] = {
+    "surge": frozenset({"surge", "sla"}),
+    "sla": frozenset({"sla"}),
+    "outage": frozenset({"outage"}),
+    "opinion": frozenset({"opinion"}),
 }
-"""Incident kind -> nature; kinds absent here (leak, manual) never merge."""
+"""Kind of the incident a run was started for -> kinds of incident that run also covers."""
 
 
-def same_problem(kind_a: str, kind_b: str) -> bool:
-    """Whether incidents of these kinds on one subject are one problem (one run)."""
-    nature = NATURE.get(kind_a)
-    return nature is not None and nature == NATURE.get(kind_b)
+def covers(run_kind: str, incident_kind: str) -> bool:
+    """Whether a run started for a ``run_kind`` incident covers an ``incident_kind`` one."""
+    return incident_kind in COVERS.get(run_kind, frozenset())
 
 
 def covering_run(
@@ -45,6 +47,6 @@ def covering_run(
         and not run.get("drill")
         and run.get("incident") not in (None, incident_id)
         and run.get("values", {}).get("subject") == subject
-        and same_problem(kind, run.get("values", {}).get("kind", ""))
+        and covers(run.get("values", {}).get("kind", ""), kind)
     ]
     return min(found, key=lambda r: (r["started_at"], r["id"])) if found else None

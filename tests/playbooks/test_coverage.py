@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from playbooks.coverage import same_problem
+from playbooks.coverage import covers
 
 
 async def fire(w: Any, kind: str, rule: str, subject: str, severity: str = "major") -> Any:
@@ -28,7 +28,8 @@ async def fire(w: Any, kind: str, rule: str, subject: str, severity: str = "majo
     ("a", "b", "merge"),
     [
         ("surge", "sla", True),
-        ("sla", "surge", True),
+        ("surge", "surge", True),
+        ("sla", "surge", False),  # a surge after an SLA breach starts the surge playbook
         ("sla", "sla", True),
         ("outage", "outage", True),
         ("opinion", "opinion", True),
@@ -39,8 +40,8 @@ async def fire(w: Any, kind: str, rule: str, subject: str, severity: str = "majo
         ("manual", "manual", False),
     ],
 )
-def test_which_kinds_of_incident_are_one_problem(a: str, b: str, merge: bool) -> None:
-    assert same_problem(a, b) is merge
+def test_which_runs_cover_which_kinds_of_incident(a: str, b: str, merge: bool) -> None:
+    assert covers(a, b) is merge
 
 
 async def test_a_queue_in_trouble_runs_one_playbook_for_its_surge_and_its_sla_breach(
@@ -66,6 +67,17 @@ async def test_a_queue_in_trouble_runs_one_playbook_for_its_surge_and_its_sla_br
     assert len(await w.runner.list()) == 1
     own = [e["event"] for e in await w.incidents.timeline(surge.id)]
     assert "covers" in own
+
+
+async def test_a_surge_after_an_sla_breach_starts_the_surge_playbook(wired: Any) -> None:
+    w = wired
+    sla = await fire(w, "sla", "sla.queue", "presale-chat")
+    sla_run = await w.runner.on_incident(sla)
+    surge = await fire(w, "surge", "surge.offered", "presale-chat", "critical")
+    surge_run = await w.runner.on_incident(surge)
+    assert (sla_run["playbook"], surge_run["playbook"]) == ("sla-breach", "contact-surge")
+    assert len(await w.runner.list()) == 2
+    assert (await w.runner.on_incident(sla))["id"] == sla_run["id"]  # still once per incident
 
 
 @pytest.mark.parametrize(
