@@ -105,6 +105,7 @@ class BoardScreen(ConsoleScreen):
 
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width < NARROW_BELOW, "-narrow")
+        self.query_one(Footer).compact = event.size.width < NARROW_BELOW  # more keys fit
         self.fit()
 
     def fit(self) -> None:

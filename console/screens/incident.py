@@ -138,6 +138,7 @@ class IncidentScreen(ConsoleScreen):
 
     def on_resize(self, event: Any) -> None:
         self.set_class(event.size.width < NARROW_BELOW, "-narrow")
+        self.query_one(Footer).compact = event.size.width < NARROW_BELOW  # more keys fit
         self.call_after_refresh(self.fit)
 
     def fit(self) -> None:
