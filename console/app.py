@@ -150,6 +150,8 @@ class ConsoleApp(App[None]):
     def on_live_connected(self, _: LiveConnected) -> None:
         if self.api is not None and not self.me:  # the API was down when we started
             self.run_worker(self._load_whoami(), group="api", exit_on_error=False)
+        elif self.api is not None and not self.playbooks:  # or its library was not readable
+            self.run_worker(self._load_playbooks(), group="api", exit_on_error=False)
         self.board.connected = True
         self.board.touch(time.time())
         self._set_link("live", self.tr("conn.connected"))

@@ -152,3 +152,4 @@ async def test_a_console_started_before_the_api_learns_its_role_once_connected(
         assert not app.may("ack")
         await console_api.start()
         await wait_until(pilot, lambda: app.may("ack"), "whoami after connecting", timeout=8)
+        await wait_until(pilot, lambda: "disaster" in app.playbooks, "the playbook library")
