@@ -134,6 +134,7 @@ class IncidentScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.query_one(StepTable).setup(self.console.tr)
+        self.query_one(StepTable).focus()  # ↑↓ choose the step that d, e, A, k act on
         self.load_timeline()
 
     def on_resize(self, event: Any) -> None:

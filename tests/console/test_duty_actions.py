@@ -182,3 +182,18 @@ async def test_the_palette_and_help_offer_the_new_actions_by_role(
         text = screen_text(app)
         for what in new:
             assert (f"{what} (not allowed" in text) == (what not in offered), what
+
+
+async def test_the_step_list_has_the_focus_so_arrows_choose_the_step_to_act_on(
+    console_api: ConsoleApi,
+) -> None:
+    incident = await console_api.fire("售前咨询", "critical")
+    run = await console_api.runner.start("contact-surge", incident.id, actor="t", role="admin")
+    app = console_for(console_api, "oncall")
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await opened(pilot, app, incident.id, "run_steps")
+        steps = screen.query_one("#steps")
+        await wait_until(pilot, lambda: steps.row_count > 2, "steps")
+        assert app.focused is steps
+        await pilot.press("down", "down")
+        assert steps.cursor_key() == run["steps"][2]["id"]
