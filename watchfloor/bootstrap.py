@@ -21,6 +21,33 @@ from security.tokens import TokenStore
 
 SUBDIRS = ("redis", "keys", "audit", "logs", "spool", "tokens")
 
+CONFIG_TEMPLATE = """\
+# Watchfloor configuration (every key: `watchfloor config show`; WATCHFLOOR_* variables
+# override it). Uncomment what you need; a stack restarted with `watchfloor up` reads it.
+
+# Where playbook notifications go. Steps name a target (duty-group, security, management,
+# pr-legal...); `default` takes every name that has no target of its own. Until one exists,
+# notify steps show "failed: no webhook named ..." on the run.
+# [[webhooks]]
+# name = "default"
+# kind = "dingtalk"            # json, dingtalk, wecom, feishu or slack
+# url = "https://oapi.dingtalk.com/robot/send?access_token=..."
+# secret = "SEC..."            # DingTalk / Feishu signing secret
+
+# Health probes the collector runs (health events for the outage detector).
+# [[probes]]
+# name = "order-api"
+# kind = "http"
+# target = "http://127.0.0.1:8080/health"
+# interval_s = 10
+
+# [monitor]
+# rules_file = "/etc/watchfloor/rules.toml"   # overrides of the default rules
+
+# [playbooks]
+# drill_target = "http://127.0.0.1:9000/drill"   # where drill notifications go
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class TokenFile:
@@ -44,6 +71,10 @@ def prepare_data_dir(config: Config) -> list[Path]:
             path.mkdir(mode=0o700)
             created.append(path)
     created.extend(init_keys(base))
+    config_file = base / "watchfloor.toml"
+    if not config_file.exists():
+        config_file.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+        created.append(config_file)
     return created
 
 
