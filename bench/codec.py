@@ -31,18 +31,54 @@ BATCH = 1000
 
 def mix(n: int) -> list[dict]:
     kinds = [
-        {"type": "queue.stats", "source": "acd-1", "queue": "presale-chat", "channel": "chat",
-         "waiting": 12, "longest_wait_s": 31.5, "agents_available": 2, "agents_busy": 18,
-         "offered": 40, "answered": 38, "abandoned": 2, "answered_in_sla": 30},
-        {"type": "contact", "source": "acd-1", "contact_id": "c-1", "queue": "hotline",
-         "channel": "phone", "action": "answered", "wait_s": 4.0},
+        {
+            "type": "queue.stats",
+            "source": "acd-1",
+            "queue": "presale-chat",
+            "channel": "chat",
+            "waiting": 12,
+            "longest_wait_s": 31.5,
+            "agents_available": 2,
+            "agents_busy": 18,
+            "offered": 40,
+            "answered": 38,
+            "abandoned": 2,
+            "answered_in_sla": 30,
+        },
+        {
+            "type": "contact",
+            "source": "acd-1",
+            "contact_id": "c-1",
+            "queue": "hotline",
+            "channel": "phone",
+            "action": "answered",
+            "wait_s": 4.0,
+        },
         {"type": "heartbeat", "source": "chat-gateway"},
-        {"type": "health", "source": "probe", "component": "order-api", "status": "up",
-         "latency_ms": 42.0},
-        {"type": "agent.message", "source": "im", "agent_id": "a7", "conversation_id": "v1",
-         "channel": "chat", "direction": "to_customer", "text": "您好，您的订单已发货，运单号SF1234567890123"},
-        {"type": "social.mention", "source": "weibo", "platform": "weibo", "topic": "brand",
-         "text": "双十一客服排队太久了", "followers": 300},
+        {
+            "type": "health",
+            "source": "probe",
+            "component": "order-api",
+            "status": "up",
+            "latency_ms": 42.0,
+        },
+        {
+            "type": "agent.message",
+            "source": "im",
+            "agent_id": "a7",
+            "conversation_id": "v1",
+            "channel": "chat",
+            "direction": "to_customer",
+            "text": "您好，您的订单已发货，运单号SF1234567890123",
+        },
+        {
+            "type": "social.mention",
+            "source": "weibo",
+            "platform": "weibo",
+            "topic": "brand",
+            "text": "双十一客服排队太久了",
+            "followers": 300,
+        },
     ]
     return [{**kinds[i % len(kinds)], "ts": TS + i * 0.01, "id": f"e{i}"} for i in range(n)]
 
@@ -103,9 +139,11 @@ def main() -> None:
         with EmbeddedRedis(f"{tmp}/aof", persistent=True) as durable:
             redis_aof = asyncio.run(raw_xadd(durable.url, [encoded] * args.batches))
 
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, python "
-          f"{platform.python_version()}; {args.batches} batches of {BATCH} events "
-          f"({len(body) / BATCH:.0f} B/event)")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, python "
+        f"{platform.python_version()}; {args.batches} batches of {BATCH} events "
+        f"({len(body) / BATCH:.0f} B/event)"
+    )
     print(f"validate, fast path (msgpack body):   {rate(n, fast)}")
     print(f"validate, careful path (per event):   {rate(n, careful)}")
     print(f"encode for the bus:                   {rate(n, encode)}")
@@ -113,8 +151,10 @@ def main() -> None:
     print(f"fast validate + encode:               {rate(n, fast + encode)}")
     print(f"raw Redis XADD, pipelined, no AOF:    {rate(n, redis_s)}")
     print(f"raw Redis XADD, AOF fsync always:     {rate(n, redis_aof)}")
-    print(f"validate+encode takes {(fast + encode) / redis_s:.1f}x the time of the raw XADD "
-          "(no AOF) of the same batches")
+    print(
+        f"validate+encode takes {(fast + encode) / redis_s:.1f}x the time of the raw XADD "
+        "(no AOF) of the same batches"
+    )
 
 
 if __name__ == "__main__":

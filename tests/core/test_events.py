@@ -352,8 +352,13 @@ def test_any_decoded_value_gives_a_result_or_a_batch_error(value: object) -> Non
 
 @pytest.mark.parametrize("fmt", ["json", "msgpack"])
 def test_the_fast_body_path_agrees_with_the_careful_path(fmt: str) -> None:
-    items = [*GOOD_EVENTS, queue_stats(ts="2025-11-11T00:00:00+08:00"), queue_stats(waiting=-1),
-             {"type": "heartbeat"}, 7]
+    items = [
+        *GOOD_EVENTS,
+        queue_stats(ts="2025-11-11T00:00:00+08:00"),
+        queue_stats(waiting=-1),
+        {"type": "heartbeat"},
+        7,
+    ]
     for batch in (GOOD_EVENTS, items):
         body = json.dumps(batch).encode() if fmt == "json" else msgpack.packb(batch)
         fast = validate_body(body, fmt)  # type: ignore[arg-type]
@@ -374,4 +379,7 @@ def test_fast_and_careful_paths_agree_on_mixed_batches(events: list, broken: lis
     body = msgpack.packb(maps)
     fast, careful = validate_body(body, "msgpack"), validate_batch(msgpack.unpackb(body))
     assert (fast.events, fast.indexes, fast.errors) == (
-        careful.events, careful.indexes, careful.errors)
+        careful.events,
+        careful.indexes,
+        careful.errors,
+    )

@@ -118,8 +118,9 @@ async def test_the_security_officer_approves_and_works_their_data_leak_steps_ove
     # the duty manager may not approve their own handling; the security officer may
     status, reply = await api.call("POST", f"{path}/security-approval/approve", "duty_manager")
     assert status == 403 and "security_officer" in reply["error"]
-    status, after = await api.call("POST", f"{path}/security-approval/approve",
-                                   "security_officer", body={"note": "approved: suspend"})  # fmt: skip
+    approve = f"{path}/security-approval/approve"
+    note = {"note": "approved: suspend"}
+    status, after = await api.call("POST", approve, "security_officer", body=note)
     assert status == 200 and step(after, "security-approval")["state"] == "done"
     status, after = await api.call("POST", f"{path}/assess-scope/done", "security_officer")
     assert status == 200 and step(after, "assess-scope")["state"] == "done"

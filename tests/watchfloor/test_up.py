@@ -124,10 +124,18 @@ def test_up_demo_shows_a_surge_and_its_run_then_stops_cleanly_and_resumes(
         # a monitor killed mid-stream is started again and serves the same incidents
         monitor = next(pid for pid in children_of(proc.pid) if "monitor" in cmdline(pid))
         os.kill(monitor, signal.SIGKILL)
-        wait_for(lambda: any("monitor" in cmdline(p) and p != monitor
-                             for p in children_of(proc.pid)), 30, "a new monitor", proc)
-        again = wait_for(lambda: api_get(base, f"/v1/incidents/{surge['id']}", token), 30,
-                         "the API after the restart", proc)
+        wait_for(
+            lambda: any("monitor" in cmdline(p) and p != monitor for p in children_of(proc.pid)),
+            30,
+            "a new monitor",
+            proc,
+        )
+        again = wait_for(
+            lambda: api_get(base, f"/v1/incidents/{surge['id']}", token),
+            30,
+            "the API after the restart",
+            proc,
+        )
         assert again["id"] == surge["id"]
     finally:
         out, descendants = stop(proc)
