@@ -318,7 +318,9 @@ class Lifecycle:
         notify = True
         if alert.flapping:
             evidence["flapping"] = True
-            notify = False
+            # Held open and quiet: not re-notified. But people hear once that it opened
+            # (even if it flapped while pending) and again if it gets worse.
+            notify = reason in ("opened", "severity")
         inhibited = self._inhibitors(sig)
         if inhibited:
             evidence["inhibited_by"] = inhibited

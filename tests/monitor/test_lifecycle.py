@@ -250,3 +250,21 @@ def test_a_condition_joining_a_firing_problem_updates_its_incident_quietly() -> 
         (2, "fire", "conditions", False),
         (4, "fire", "severity", True),
     ]
+
+
+def test_a_condition_that_flapped_while_pending_still_tells_people_once_when_it_opens() -> None:
+    # Flickering while pending (for 3 s) makes it flapping before it ever fired; when it
+    # finally holds long enough, its incident opens and people hear of it: once.
+    lifecycle = Lifecycle(LifecycleConfig(flap_threshold=4))
+    got = drive(lifecycle, pattern("1010101011111" + "0" * 3 + "1111", for_s=3))
+    fires = [g for g in got if g[1] == "fire"]
+    assert fires[0][2:] == ("opened", True)
+    assert all(not notify for _, _, _, notify in fires[1:])
+    assert lifecycle.states() == {"sla.queue|presale-chat": "flapping"}
+
+
+def test_a_flapping_incident_that_gets_worse_is_notified_again() -> None:
+    lifecycle = Lifecycle(LifecycleConfig(flap_threshold=4))
+    timeline = [*pattern("10101010"), [sig(severity="critical")]]
+    got = drive(lifecycle, timeline)
+    assert got[-1][1:] == ("fire", "severity", True)
