@@ -173,6 +173,7 @@ def _children(
         "WATCHFLOOR_REDIS_URL": url,
         "WATCHFLOOR_COLLECTOR_PORT": str(config.collector.port),
         "WATCHFLOOR_API_PORT": str(config.api.port),
+        "WATCHFLOOR_LOG_LEVEL": os.environ.get("WATCHFLOOR_LOG_LEVEL", "info"),  # to the log files
     }
     logs = config.path("logs")
     children = [
