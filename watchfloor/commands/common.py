@@ -1,13 +1,11 @@
-"""Helpers shared by the subcommands: common options and not-yet-built commands."""
+"""Helpers shared by the subcommands: common options and running a service until a signal."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import signal
-import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from core.config import Config, load_for_cli
 
@@ -60,19 +58,3 @@ def run_service(
             reason = getattr(exc, "strerror", None) or exc
             raise CommandError(f"cannot listen on {listen}: {reason}") from None
     return 0
-
-
-def not_built(name: str, what: str) -> Any:
-    """A ``func`` for a subcommand that does not exist yet: say so and fail."""
-
-    def run(args: argparse.Namespace) -> int:
-        print(f"watchfloor {name}: not built yet ({what}).", file=sys.stderr)
-        return 2
-
-    return run
-
-
-def register_placeholder(sub: Any, name: str, help_text: str, what: str) -> None:
-    parser = sub.add_parser(name, help=f"{help_text} [not built yet]")
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
-    parser.set_defaults(func=not_built(name, what))
