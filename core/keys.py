@@ -23,11 +23,6 @@ def events_shard(n: int) -> str:
     return f"wf:events:{{{n}}}"
 
 
-def dedup(source: str) -> str:
-    """Set of recently seen event ids of one source (duplicate suppression)."""
-    return f"{DEDUP_PREFIX}{source}"
-
-
 def dedup_bucket(source: str, bucket: int) -> str:
     """Set of the event ids one source sent in time bucket ``bucket`` (collector.dedup)."""
     return f"{DEDUP_PREFIX}{source}:{bucket}"
