@@ -2,8 +2,8 @@
 
 :func:`build_monitor_tasks` returns the engine service and its ``run(stop)``
 tasks, which :mod:`watchfloor.monitor_process` composes with the playbook
-runner, the audit task and the API in one task group. Signal handling lives
-here only.
+runner, the audit task and the API in one task group. Signal handling is
+:func:`watchfloor.commands.common.run_service`'s.
 """
 
 from __future__ import annotations
@@ -50,13 +50,6 @@ def build_monitor_tasks(
 
     service = MonitorService(redis, config, rules=rules, on_incident=on_incident, audit=audit)
     return service, [service.run]
-
-
-async def run_tasks(tasks: list[Task], stop: asyncio.Event) -> None:
-    """Run every task until ``stop`` is set (or one of them fails)."""
-    async with asyncio.TaskGroup() as group:
-        for task in tasks:
-            group.create_task(task(stop))
 
 
 def run(args: argparse.Namespace) -> int:
