@@ -224,7 +224,7 @@ class ConsoleApp(App[None]):
     # --- commands and fetches ---------------------------------------------------------------
 
     def act(
-        self, name: str, *args: Any, then: Callable[[dict], None] | None = None, **kwargs: Any
+        self, name: str, *args: Any, then: Callable[[dict], object] | None = None, **kwargs: Any
     ) -> None:
         """Send a command to the API; on success apply its answer, say so, call ``then``."""
         if self.api is None:

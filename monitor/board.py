@@ -229,9 +229,9 @@ class Board:
             self.health[subject] = row
             self._dirty_health.add(subject)
         for subject in self._silent - silent:
-            row = self.health.get(subject)
-            if row is not None and row["kind"] == "channel":
-                row.update(status="up", updated_at=at, message="")
+            known = self.health.get(subject)
+            if known is not None and known["kind"] == "channel":
+                known.update(status="up", updated_at=at, message="")
                 self._dirty_health.add(subject)
         self._silent = silent
 

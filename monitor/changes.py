@@ -12,13 +12,14 @@ from typing import Any
 
 import msgpack
 from redis.asyncio.client import Pipeline
+from redis.typing import EncodableT, FieldT
 
 from core import keys
 
 CHANGES_MAXLEN = 100_000
 
 
-def change_fields(kind: str, op: str, data: Any) -> dict[str, bytes]:
+def change_fields(kind: str, op: str, data: Any) -> dict[FieldT, EncodableT]:
     """Fields of one changes-stream entry."""
     return {"c": msgpack.packb({"kind": kind, "op": op, "data": data}, use_bin_type=True)}
 

@@ -20,7 +20,7 @@ import logging
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgpack
 
@@ -172,7 +172,7 @@ class ActionApplier:
         last = await self.redis.hget(keys.ENGINE_APPLIED, fp)
         if last is None:
             return False
-        parts = [int(p) for p in last.decode().split(":")]
+        parts = [int(p) for p in cast(bytes, last).decode().split(":")]
         if len(parts) == 2:  # written before early fires: whole seconds, evaluations only
             parts = [parts[0] * 1000, 1, parts[1]]
         return tuple(parts) >= mark

@@ -159,8 +159,10 @@ class Engine:
         """Event type -> the ``instant`` hooks of the detectors that judge it on arrival."""
         routes: dict[str, list[InstantHook]] = {}
         for det in self.detectors:
-            hook = getattr(det, "instant", None)
-            for etype in getattr(det, "instant_types", ()) if hook is not None else ():
+            hook: InstantHook | None = getattr(det, "instant", None)
+            if hook is None:
+                continue
+            for etype in getattr(det, "instant_types", ()):
                 routes.setdefault(etype, []).append(hook)
         return {etype: tuple(hooks) for etype, hooks in routes.items()}
 

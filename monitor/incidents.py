@@ -11,14 +11,16 @@ must already be masked by the caller (detectors mask with ``security.pii``).
 
 from __future__ import annotations
 
+import builtins
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
+from redis.typing import EncodableT, FieldT
 
 from core import keys
 from monitor.changes import add_change
@@ -95,8 +97,14 @@ def _pack(incident: Incident) -> bytes:
     return msgpack.packb(incident.to_dict(), use_bin_type=True)
 
 
-def _unpack(raw: bytes) -> Incident:
-    return Incident.from_dict(msgpack.unpackb(raw, raw=False))
+def _unpack(raw: bytes | str) -> Incident:
+    """An incident from its stored msgpack (the store's client never decodes replies)."""
+    return Incident.from_dict(msgpack.unpackb(cast(bytes, raw), raw=False))
+
+
+def _decoded(value: bytes | str) -> str:
+    """An id from a reply of the store's client, which returns bytes."""
+    return cast(bytes, value).decode()
 
 
 class IncidentStore:
@@ -118,7 +126,7 @@ class IncidentStore:
         """Incidents newest first. ``state``: open, acknowledged, resolved or all."""
         index = keys.INCIDENTS_ALL if state in ("all", "resolved") else keys.INCIDENTS_OPEN
         fetch = limit if state in ("all", "open") else limit * 4
-        ids = await self.redis.zrevrange(index, 0, max(fetch - 1, 0))
+        ids = cast(list[bytes], await self.redis.zrevrange(index, 0, max(fetch - 1, 0)))
         if not ids:
             return []
         raws = await self.redis.mget([keys.incident(i.decode()) for i in ids])
@@ -134,12 +142,13 @@ class IncidentStore:
         if incident_id is None:
             return None
         try:
-            return await self.get(incident_id.decode())
+            return await self.get(_decoded(incident_id))
         except IncidentNotFound:
             return None
 
-    async def timeline(self, incident_id: str, count: int = 500) -> list[dict[str, Any]]:
-        entries = await self.redis.xrange(keys.incident_timeline(incident_id), count=count)
+    async def timeline(self, incident_id: str, count: int = 500) -> builtins.list[dict[str, Any]]:
+        reply = await self.redis.xrange(keys.incident_timeline(incident_id), count=count)
+        entries = cast(builtins.list[tuple[bytes, dict[bytes, bytes]]], reply)
         return [msgpack.unpackb(f[b"e"], raw=False) for _, f in entries]
 
     # --- writes ------------------------------------------------------------------
@@ -168,7 +177,7 @@ class IncidentStore:
                     current_id = await pipe.hget(keys.INCIDENT_FINGERPRINTS, fp)
                     current = None
                     if current_id is not None:
-                        raw = await pipe.get(keys.incident(current_id.decode()))
+                        raw = await pipe.get(keys.incident(_decoded(current_id)))
                         current = _unpack(raw) if raw is not None else None
                     if current is None:
                         result = await self._open(
@@ -425,5 +434,5 @@ class IncidentStore:
         pipe.xadd(keys.incident_timeline(incident.id), _timeline_fields(entry))
 
 
-def _timeline_fields(entry: dict[str, Any]) -> dict[str, bytes]:
+def _timeline_fields(entry: dict[str, Any]) -> dict[FieldT, EncodableT]:
     return {"e": msgpack.packb(entry, use_bin_type=True)}

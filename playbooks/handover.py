@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgpack
 import redis.asyncio as aioredis
@@ -115,7 +115,7 @@ async def queue_figures(redis: aioredis.Redis, since: float, now: float) -> dict
     figures: dict[str, dict[str, Any]] = {}
     start, first_seen = f"{int(since * 1000)}-0", None
     end = f"{int(now * 1000)}-9999999"
-    while entries := await redis.xrange(keys.CHANGES, min=start, max=end, count=CHANGES_PAGE):
+    while entries := await _changes_page(redis, start, end, CHANGES_PAGE):
         for entry_id, fields in entries:
             change = decode_change(fields)
             if change.get("kind") == "queue":
@@ -126,9 +126,17 @@ async def queue_figures(redis: aioredis.Redis, since: float, now: float) -> dict
         row = msgpack.unpackb(raw, raw=False)
         if row.get("queue") not in figures:
             _fold(figures, row)
-    oldest = await redis.xrange(keys.CHANGES, count=1)
+    oldest = await _changes_page(redis, "-", "+", 1)
     partial = bool(oldest) and int(text(oldest[0][0]).split("-")[0]) > since * 1000
     return {"queues": dict(sorted(figures.items())), "partial": partial}
+
+
+async def _changes_page(
+    redis: aioredis.Redis, start: str, end: str, count: int
+) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """Entries of the changes stream in ``[start, end]`` (the client returns bytes)."""
+    reply = await redis.xrange(keys.CHANGES, min=start, max=end, count=count)
+    return cast(list[tuple[bytes, dict[bytes, bytes]]], reply)
 
 
 def _fold(figures: dict[str, dict[str, Any]], row: dict[str, Any]) -> None:

@@ -88,10 +88,10 @@ class StyledTable(DataTable):
         """Replace all rows, keeping the cursor on the same key when it still exists."""
         keep = self.cursor_key()
         # Columns are added again so that their widths follow the new rows (they never shrink).
-        labels = [(column.label, column.key) for column in self.columns.values()]
+        labels = [(column.label, column.key.value) for column in self.columns.values()]
         self.clear(columns=True)
-        for label, key in labels:
-            self.add_column(label, key=key.value)
+        for label, column_key in labels:
+            self.add_column(label, key=column_key)
         for key, cells in rows:
             self.add_row(*cells, key=key)
         if keep is not None:

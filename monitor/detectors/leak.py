@@ -118,33 +118,33 @@ class LeakDetector:
         subject, this event), so the early incident normally needs no correction.
         """
         if type(event) is AgentMessage:
-            found = self._findings(event)  # type: ignore[arg-type]
+            found = self._findings(event)
             if not found:
                 return None
-            agent = event.agent_id  # type: ignore[attr-defined]
+            agent = event.agent_id
             recent = self._held(self.findings, agent, event.ts)
-            mine = [
+            messages = [
                 e
                 for e in older
                 if type(e) is AgentMessage and e.agent_id == agent and e.ts < event.ts
             ]
-            for e in sorted(mine, key=lambda m: m.ts):
-                recent += self._findings(e)  # type: ignore[arg-type]
+            for message in sorted(messages, key=lambda m: m.ts):
+                recent += self._findings(message)
             recent += found
             return self._pii_signal(agent, recent[-MAX_KEPT:], event.tenant)
         if type(event) is DataAccess:
-            record = self._bulk_record(event)  # type: ignore[arg-type]
+            record = self._bulk_record(event)
             if record is None:
                 return None
-            actor = event.actor  # type: ignore[attr-defined]
+            actor = event.actor
             exports = self._held(self.exports, actor, event.ts)
-            mine = [
+            accesses = [
                 e for e in older if type(e) is DataAccess and e.actor == actor and e.ts < event.ts
             ]
-            for e in sorted(mine, key=lambda a: a.ts):
-                found = self._bulk_record(e)  # type: ignore[arg-type]
-                if found is not None:
-                    exports.append(found)
+            for access in sorted(accesses, key=lambda a: a.ts):
+                earlier = self._bulk_record(access)
+                if earlier is not None:
+                    exports.append(earlier)
             exports.append(record)
             return self._export_signal(actor, exports[-MAX_KEPT:], event.tenant)
         return None
