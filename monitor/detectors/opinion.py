@@ -1,22 +1,27 @@
 """Opinion detector: public-opinion events (舆情) per watched topic.
 
-Subject: the topic. Three rules:
+Subject: the topic, and one rule, ``opinion.topic``: one storm about a topic
+is one incident (DESIGN.md), so every condition that holds is listed in the
+evidence's ``conditions`` with its figures (:mod:`monitor.detectors.conditions`),
+the signal's severity is the worst of them and its title names the others.
+Each condition keeps its own hysteresis. The conditions:
 
-- ``opinion.volume``: mentions in the window against the topic's own
+- ``volume``: mentions in the window against the topic's own
   trend-following baseline and a line through the half hour before (a
   topic's evening rise is not an event), judged by the Poisson tail
   probability of the count (a z-score floods at low counts) plus a minimum
   count and a ratio.
-- ``opinion.negative_share``: the share of negative mentions in the window
+- ``negative_share``: the share of negative mentions in the window
   above a floor and well above the topic's usual share (binomial tail).
-- ``opinion.high_reach``: one negative post by an author with many followers
+- ``high_reach``: one negative post by an author with many followers
   that uses complaint words (投诉, 曝光, 维权, 315, 避雷...); it stays active
   for ``high_reach_hold_s`` after the post. The author is shown masked.
 
 A topic without an hour of history (a new topic, or every topic right after
 the monitor is installed) is learned, not judged: its volume and negative
 share fire only once it has a baseline. The high-reach complaint rule rests
-on one post and needs no history.
+on one post and needs no history; it is judged on arrival (``instant``, early
+firing in :mod:`monitor.engine`).
 
 Sentiment is the producer's when given, else :func:`monitor.sentiment.score`.
 """
@@ -26,10 +31,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from core.events import Event, SocialMention
 from monitor.detectors.base import Signal
+from monitor.detectors.conditions import Breach, merge
 from monitor.rules import OpinionRules, Rules
 from monitor.sentiment import contains_any, score
 from monitor.windows import Ring, Trend, poisson_sf
@@ -37,6 +43,8 @@ from security.pii import mask_text
 
 logger = logging.getLogger(__name__)
 
+RULE: Final = "opinion.topic"
+CONDITIONS: Final = ("volume", "negative_share", "high_reach")
 MENTIONS, NEGATIVE = 0, 1
 COLD_S = 3600.0  # history a topic needs before its volume and negative share are judged
 MIN_USUAL_SHARE = 0.1  # a topic is never assumed to be less than 10 % negative
@@ -126,7 +134,10 @@ class OpinionDetector:
                 held = other
         if held is not None and held["followers"] > followers:
             mine = {**held, "until": max(held["until"], event.ts)}
-        return _high_reach(event.topic, mine, p)
+        # The other conditions as the last evaluation saw them; the next one may
+        # differ, which the engine confirms with a quiet evidence update.
+        found = [b for b in self._held_breaches(event.topic) if b.condition != "high_reach"]
+        return _topic_signal(event.topic, [*found, _high_reach(event.topic, mine, p)], p)
 
     def _qualifying_post(self, e: SocialMention, p: OpinionRules) -> dict[str, Any] | None:
         """The held-post record of a high-reach negative post with complaint words, else None."""
@@ -151,26 +162,37 @@ class OpinionDetector:
     def _judge(self, name: str, topic: _Topic, w: float) -> None:
         p = self.rules.opinion.get(topic=name)
         topic.ring.advance(w)
-        self._set(
-            f"opinion.volume|{name}",
-            _volume(name, topic, p, w, self.signals) if p.enabled else None,
-        )
-        self._set(
-            f"opinion.negative_share|{name}",
-            _negative(name, topic, p, w, self.signals) if p.enabled else None,
-        )
         post = topic.post
         if post is not None and w - post["until"] > p.high_reach_hold_s:
             topic.post = post = None
-        self._set(
-            f"opinion.high_reach|{name}", _high_reach(name, post, p) if post and p.enabled else None
-        )
-
-    def _set(self, fingerprint: str, signal: Signal | None) -> None:
-        if signal is None:
-            self.signals.pop(fingerprint, None)
+        found: list[Breach] = []
+        if p.enabled:
+            old = {b.condition for b in self._held_breaches(name)}
+            parts = (
+                _volume(name, topic, p, w, old),
+                _negative(name, topic, p, w, old),
+                _high_reach(name, post, p) if post is not None else None,
+            )
+            found = [b for b in parts if b is not None]
+        if found:
+            self.signals[name] = _topic_signal(name, found, p)
         else:
-            self.signals[fingerprint] = signal
+            self.signals.pop(name, None)
+
+    def _held_breaches(self, name: str) -> list[Breach]:
+        """The conditions of the topic's active signal (for hysteresis and early fires)."""
+        signal = self.signals.get(name)
+        if signal is None:
+            return []
+        return [
+            Breach(
+                c["condition"],
+                c["severity"],
+                c["title"],
+                {k: v for k, v in c.items() if k not in ("condition", "severity", "title")},
+            )
+            for c in signal.evidence.get("conditions", ())
+        ]
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -178,7 +200,10 @@ class OpinionDetector:
                 n: {"ring": t.ring.snapshot(), "post": t.post, "tenant": t.tenant}
                 for n, t in self.topics.items()
             },
-            "active": sorted(self.signals),
+            "active": {
+                name: sorted(b.condition for b in self._held_breaches(name))
+                for name in sorted(self.signals)
+            },
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -190,27 +215,42 @@ class OpinionDetector:
             topic.ring.restore(saved["ring"])
             topic.post = saved.get("post")
             topic.tenant = saved.get("tenant")
-        for fingerprint in state.get("active", ()):
-            rule, _, subject = fingerprint.partition("|")
-            self.signals[fingerprint] = _signal(rule, subject, "minor", "", {}, self.base)
+        for name, conditions in _active_conditions(state.get("active", ())).items():
+            # Placeholders until the next evaluation: they carry the hysteresis only.
+            found = [Breach(c, "minor", "", {}) for c in conditions]
+            self.signals[name] = _topic_signal(name, found, self.base)
 
 
-def _signal(
-    rule: str, subject: str, severity: str, title: str, evidence: dict, p: OpinionRules
-) -> Signal:
+def _active_conditions(active: Any) -> dict[str, list[str]]:
+    """Topic -> active conditions, also from a checkpoint of the three-rule era
+    (``["opinion.volume|brand-x", ...]``)."""
+    if isinstance(active, dict):
+        return {name: list(conditions) for name, conditions in active.items()}
+    out: dict[str, list[str]] = {}
+    for fingerprint in active:
+        rule, _, subject = fingerprint.partition("|")
+        condition = rule.removeprefix("opinion.")
+        if condition in CONDITIONS:
+            out.setdefault(subject, []).append(condition)
+    return out
+
+
+def _topic_signal(name: str, found: list[Breach], p: OpinionRules) -> Signal:
+    """One signal for the topic: every condition that holds, the worst one's severity."""
+    worst, title, merged = merge(found)
     return Signal(
-        rule=rule,
+        rule=RULE,
         kind="opinion",
-        subject=subject,
-        severity=severity,
+        subject=name,
+        severity=worst.severity,
         title=title,
-        evidence={"topic": subject, **evidence},
+        evidence={"topic": name, **merged},
         for_s=p.for_s,
         keep_firing_for_s=p.keep_firing_for_s,
     )
 
 
-def _volume(name: str, topic: _Topic, p: OpinionRules, w: float, active: dict) -> Signal | None:
+def _volume(name: str, topic: _Topic, p: OpinionRules, w: float, old: set[str]) -> Breach | None:
     ring = topic.ring
     if ring.warm(MENTIONS) < COLD_S:
         # A topic without an hour of history (new, or the monitor just installed)
@@ -220,7 +260,7 @@ def _volume(name: str, topic: _Topic, p: OpinionRules, w: float, active: dict) -
     expected = max(ring.expected(p.window_s, w, MENTIONS), p.floor_per_window)
     ratio = observed / expected
     minimum = p.min_count
-    if f"opinion.volume|{name}" in active:
+    if "volume" in old:
         holds = ratio >= 1.5 and observed >= p.min_count / 2
     else:
         # To fire, also above a line through the half hour before the window:
@@ -246,10 +286,10 @@ def _volume(name: str, topic: _Topic, p: OpinionRules, w: float, active: dict) -
         "p_value": poisson_sf(observed, expected),
         "window_s": p.window_s,
     }
-    return _signal("opinion.volume", name, severity, title, evidence, p)
+    return Breach("volume", severity, title, evidence)
 
 
-def _negative(name: str, topic: _Topic, p: OpinionRules, w: float, active: dict) -> Signal | None:
+def _negative(name: str, topic: _Topic, p: OpinionRules, w: float, old: set[str]) -> Breach | None:
     ring = topic.ring
     mentions = ring.complete_sum(p.window_s, w, MENTIONS)
     negative = ring.complete_sum(p.window_s, w, NEGATIVE)
@@ -261,7 +301,7 @@ def _negative(name: str, topic: _Topic, p: OpinionRules, w: float, active: dict)
     if ring.warm(NEGATIVE) < COLD_S:
         return None  # no usual share known yet: learned, not judged
     bar = max(p.negative_share, usual + p.negative_share_rise)
-    if f"opinion.negative_share|{name}" in active:
+    if "negative_share" in old:
         bar -= 0.1
     elif binomial_sf(int(negative), int(mentions), max(usual, MIN_USUAL_SHARE)) >= p.p_value:
         return None  # a chance wobble of the usual share
@@ -275,7 +315,7 @@ def _negative(name: str, topic: _Topic, p: OpinionRules, w: float, active: dict)
         "share": round(share, 3),
         "usual_share": round(usual, 3),
     }
-    return _signal("opinion.negative_share", name, severity, title, evidence, p)
+    return Breach("negative_share", severity, title, evidence)
 
 
 def binomial_sf(k: int, n: int, rate: float) -> float:
@@ -297,7 +337,7 @@ def binomial_sf(k: int, n: int, rate: float) -> float:
     return min(1.0, total)
 
 
-def _high_reach(name: str, post: dict[str, Any], p: OpinionRules) -> Signal:
+def _high_reach(name: str, post: dict[str, Any], p: OpinionRules) -> Breach:
     followers = post["followers"]
     severity = "critical" if followers >= p.critical_followers else "major"
     title = (
@@ -305,7 +345,7 @@ def _high_reach(name: str, post: dict[str, Any], p: OpinionRules) -> Signal:
         f"({followers:,} followers): {', '.join(post['complaint_words'][:3])}"
     )
     evidence = {k: v for k, v in post.items() if k != "until"}
-    return _signal("opinion.high_reach", name, severity, title, evidence, p)
+    return Breach("high_reach", severity, title, evidence)
 
 
 def _post(e: SocialMention, sentiment: float, words: list[str]) -> dict[str, Any]:

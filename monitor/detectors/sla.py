@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from core.events import Contact, Event, QueueStats
 from monitor.detectors.base import Signal
+from monitor.detectors.conditions import Breach, merge
 from monitor.rules import Rules, SlaRules
 from monitor.windows import Latch, Ring
 
@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 BUCKET_S = 60.0
 RULE: Final = "sla.queue"
-SEVERITY_RANK: Final = {"info": 0, "minor": 1, "major": 2, "critical": 3}
 # SL_BASE: answers whose timeliness is known; AB_BASE: contacts an abandon rate is over.
 OFFERED, ANSWERED, IN_SLA, ABANDONED, RATED, SATISFIED, SL_BASE, AB_BASE = range(8)
 WIDTH = 8
@@ -162,17 +161,8 @@ class SlaDetector:
 
     def _queue_signal(self, name: str, q: _Queue, p: SlaRules, w: float, found: list) -> Signal:
         """One signal for the queue: every breached condition, the worst one's severity."""
-        worst = max(found, key=lambda b: SEVERITY_RANK[b.severity])
-        title = worst.title
-        if len(found) > 1:
-            others = ", ".join(b.condition.replace("_", " ") for b in found if b is not worst)
-            title += f" (also {others})"
-        evidence: dict[str, Any] = {"queue": name, "channel": q.channel}
-        # The figures at the top level too (the worst condition's win a shared name).
-        for breach in (worst, *found):
-            for key, value in breach.figures.items():
-                evidence.setdefault(key, value)
-        evidence["conditions"] = [b.to_map() for b in found]
+        worst, title, merged = merge(found)
+        evidence: dict[str, Any] = {"queue": name, "channel": q.channel, **merged}
         if p.forecast:
             forecast = erlang_forecast(q, p, w)
             if forecast is not None:
@@ -236,24 +226,6 @@ def _count_stats(ring: Ring, e: QueueStats) -> None:
         ring.add(e.ts, e.abandoned, ABANDONED)
         base = e.offered if e.offered is not None else (e.answered or 0) + e.abandoned
         ring.add(e.ts, base, AB_BASE)
-
-
-@dataclass(frozen=True, slots=True)
-class Breach:
-    """One breached condition of a queue, with the figures behind it."""
-
-    condition: str
-    severity: str
-    title: str
-    figures: dict[str, Any]
-
-    def to_map(self) -> dict[str, Any]:
-        return {
-            "condition": self.condition,
-            "severity": self.severity,
-            "title": self.title,
-            **self.figures,
-        }
 
 
 def _fresh(q: _Queue, p: SlaRules, w: float) -> dict[str, Any] | None:

@@ -76,12 +76,12 @@ CASES = [
     (
         "a jump from 6 to 80 mentions per 10 min is critical",
         lambda: mentions(spike(6, 80), 2.5),
-        [("opinion.volume", "brand-x", "critical")],
+        [("opinion.topic", "brand-x", "critical", ("volume",))],
     ),
     (
         "a jump from 6 to 30 is major",
         lambda: mentions(spike(6, 30), 2.5),
-        [("opinion.volume", "brand-x", "major")],
+        [("opinion.topic", "brand-x", "major", ("volume",))],
     ),
     ("steady chatter does not fire", lambda: mentions(lambda t: 8, 3), []),
     (
@@ -112,17 +112,17 @@ CASES = [
     (
         "a new topic's one high-reach complaint still fires without history",
         lambda: [*mentions(lambda t: 90, 0.5), post(2_000_000, COMPLAINT, at=0.4 * HOUR)],
-        [("opinion.high_reach", "brand-x", "critical")],
+        [("opinion.topic", "brand-x", "critical", ("high_reach",))],
     ),
     (
         "once learned, the same topic jumping from 90 to 600 fires",
         lambda: mentions(spike(90, 600, at=1.5 * HOUR), 1.8),
-        [("opinion.volume", "brand-x", "major")],
+        [("opinion.topic", "brand-x", "major", ("volume",))],
     ),
     (
         "negative share rising from 10 % to 80 % fires",
         lambda: mentions(lambda t: 30, 2.5, negative_share=lambda t: 0.8 if t >= 2 * HOUR else 0.1),
-        [("opinion.negative_share", "brand-x", "major")],
+        [("opinion.topic", "brand-x", "major", ("negative_share",))],
     ),
     (
         "a complaint-heavy topic at its usual 60 % does not fire",
@@ -134,12 +134,12 @@ CASES = [
     (
         "a 500k-follower complaint is major",
         lambda: [post(500_000, COMPLAINT)],
-        [("opinion.high_reach", "brand-x", "major")],
+        [("opinion.topic", "brand-x", "major", ("high_reach",))],
     ),
     (
         "a 2M-follower complaint is critical",
         lambda: [post(2_000_000, COMPLAINT)],
-        [("opinion.high_reach", "brand-x", "critical")],
+        [("opinion.topic", "brand-x", "critical", ("high_reach",))],
     ),
     (
         "a high-reach compliment does not fire",
@@ -164,13 +164,13 @@ CASES = [
 def test_opinion_cases(name: str, events: Callable[[], list[Event]], expected: list) -> None:
     evs = events()
     trace = drive(OpinionDetector(load_rules()), evs, step_s=5.0, until=max(e.ts for e in evs) + 60)
-    assert trace.fired() == expected
+    assert trace.fired_conditions() == expected
 
 
 def test_high_reach_evidence_is_masked_and_expires() -> None:
     text = COMPLAINT + " 联系我 13812345678"
     trace = drive(OpinionDetector(load_rules()), [post(500_000, text)], until=T0 + 2 * HOUR + 2000)
-    evidence = trace.seen["opinion.high_reach|brand-x"].last.evidence
+    evidence = trace.seen["opinion.topic|brand-x"].last.evidence
     assert evidence["author"] == "大***"
     assert "13812345678" not in evidence["excerpt"]
     assert "138****5678" in evidence["excerpt"]
@@ -185,4 +185,69 @@ def test_opinion_state_round_trips() -> None:
     second = OpinionDetector(load_rules())
     second.restore(first.snapshot())
     trace = drive(second, [e for e in events if e.ts >= cut], step_s=5.0)
-    assert trace.fired() == [("opinion.volume", "brand-x", "critical")]
+    assert trace.fired_conditions() == [("opinion.topic", "brand-x", "critical", ("volume",))]
+
+
+def storm() -> list[Event]:
+    """Volume x10 and 80 % negative from 2 h, and a 2M-follower complaint 5 min in."""
+    events = mentions(
+        spike(6, 60),
+        2.5,
+        negative_share=lambda t: 0.8 if 2 * HOUR <= t < 2 * HOUR + 900 else 0.1,
+    )
+    return [*events, post(2_000_000, COMPLAINT, at=2 * HOUR + 300)]
+
+
+def test_a_storm_about_a_topic_is_one_signal_listing_every_condition() -> None:
+    trace = drive(OpinionDetector(load_rules()), storm(), step_s=5.0, until=T0 + 2 * HOUR + 600)
+    assert trace.fired_conditions() == [
+        ("opinion.topic", "brand-x", "critical", ("high_reach", "negative_share", "volume"))
+    ]
+    assert list(trace.seen) == ["opinion.topic|brand-x"]
+    signal = trace.active_at_end[0]
+    by_name = {c["condition"]: c for c in signal.evidence["conditions"]}
+    assert by_name["high_reach"]["severity"] == "critical"
+    assert by_name["high_reach"]["author"] == "大***"
+    assert by_name["volume"]["mentions"] >= 20
+    assert by_name["negative_share"]["share"] >= 0.5
+    assert by_name["volume"]["severity"] == "critical"
+    assert signal.severity == "critical"  # the worst of them (the first of equals)
+    assert signal.title.startswith("Mentions of brand-x up ")
+    assert signal.title.endswith("(also negative share, high reach)")
+    assert signal.evidence["followers"] == 2_000_000  # every condition's figures at the top
+
+
+def test_the_instant_signal_is_the_topic_rule_with_the_conditions_already_held() -> None:
+    det = OpinionDetector(load_rules())
+    events = [e for e in storm() if e.ts < T0 + 2 * HOUR + 300]
+    drive(det, events, step_s=5.0, until=T0 + 2 * HOUR + 299)
+    assert [s.fingerprint for s in det.evaluate(T0 + 2 * HOUR + 299)] == ["opinion.topic|brand-x"]
+    signal = det.instant(post(2_000_000, COMPLAINT, at=2 * HOUR + 300))
+    assert signal is not None and signal.fingerprint == "opinion.topic|brand-x"
+    conditions = sorted(c["condition"] for c in signal.evidence["conditions"])
+    assert conditions == ["high_reach", "negative_share", "volume"]
+    assert signal.severity == "critical"
+    # A quiet topic: the instant signal is the high-reach condition alone.
+    fresh = OpinionDetector(load_rules()).instant(post(500_000, COMPLAINT))
+    assert fresh is not None and fresh.fingerprint == "opinion.topic|brand-x"
+    assert [c["condition"] for c in fresh.evidence["conditions"]] == ["high_reach"]
+    assert fresh.severity == "major"
+
+
+@pytest.mark.parametrize(
+    "active",
+    [{"brand-x": ["volume"]}, ["opinion.volume|brand-x"]],
+    ids=["current checkpoint", "checkpoint of the three-rule detector"],
+)
+def test_a_restored_detector_keeps_the_hysteresis_of_active_conditions(active: object) -> None:
+    events = mentions(spike(6, 80), 2.5)
+    cut = T0 + 2 * HOUR + 300
+    first = OpinionDetector(load_rules())
+    drive(first, [e for e in events if e.ts < cut], step_s=5.0)
+    state = first.snapshot()
+    assert state["active"] == {"brand-x": ["volume"]}
+    second = OpinionDetector(load_rules())
+    second.restore({**state, "active": active})
+    assert [c["condition"] for c in second.signals["brand-x"].evidence["conditions"]] == ["volume"]
+    trace = drive(second, [e for e in events if e.ts >= cut], step_s=5.0)
+    assert trace.fired_conditions() == [("opinion.topic", "brand-x", "critical", ("volume",))]

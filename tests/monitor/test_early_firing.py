@@ -75,7 +75,7 @@ def opened(actions: list[Action]) -> list[tuple[str, str, float, bool]]:
         (
             "a high-reach complaint post",
             [post(T0 + 0.3, 2_000_000)],
-            "opinion.high_reach|brand",
+            "opinion.topic|brand",
             "critical",
         ),
         (
@@ -132,6 +132,57 @@ def test_a_later_evaluation_raises_the_severity_of_an_early_incident() -> None:
     actions = eng.flush()
     raised = [(a.reason, a.signal.severity, a.notify) for a in actions if a.op == "fire"]
     assert raised == [("severity", "critical", True)]
+
+
+def chatter(start: float, end: float, every_s: float, negative_every: int = 0) -> list[Event]:
+    """Small accounts' mentions of ``brand``; every ``negative_every``-th one a complaint."""
+    out: list[Event] = []
+    for k in range(int((end - start) / every_s)):
+        negative = negative_every and k % negative_every != 0
+        text = "客服太差了，等了半天没人理" if negative else "请问这款什么时候有货"
+        out.append(
+            SocialMention(
+                ts=start + k * every_s, source="weibo", platform="weibo", topic="brand",
+                text=text, followers=300,
+            )
+        )  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize(
+    ("case", "followers", "reason", "severity", "notify"),
+    [
+        ("a louder complaint raises the storm's severity", 2_000_000, "severity", "critical", True),
+        (
+            "a complaint as severe as the storm joins it quietly",
+            500_000,
+            "conditions",
+            "major",
+            False,
+        ),
+    ],
+)
+def test_a_high_reach_post_during_a_storm_joins_its_one_incident(
+    case: str, followers: int, reason: str, severity: str, notify: bool
+) -> None:
+    storm_at = T0 + 7200
+    eng = engine()
+    eng.process(chatter(T0, storm_at, 100))  # two quiet hours: the topic has a baseline
+    actions = eng.process(chatter(storm_at, storm_at + 360, 10, negative_every=5))
+    fires = [(a.signal.fingerprint, a.reason, a.signal.severity) for a in actions if a.op == "fire"]
+    # The negative share opens it, the volume joins it (worse): one incident throughout.
+    assert fires == [
+        ("opinion.topic|brand", "opened", "minor"),
+        ("opinion.topic|brand", "severity", "major"),
+    ]
+    early = eng.process([post(storm_at + 360.3, followers)])
+    assert opened(early) == [], "the topic's incident is open: the post is one more condition"
+    later = [a for a in eng.flush() if a.op == "fire"]
+    assert [(a.signal.fingerprint, a.reason, a.signal.severity, a.notify) for a in later] == [
+        ("opinion.topic|brand", reason, severity, notify)
+    ]
+    conditions = {c["condition"] for c in later[0].signal.evidence["conditions"]}
+    assert "high_reach" in conditions and "volume" in conditions
 
 
 def leak_day(seed: int) -> list[Event]:
