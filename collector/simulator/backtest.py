@@ -76,7 +76,7 @@ def report(day: dict[str, Any], incidents: list[dict[str, Any]]) -> str:
     ]
     for exp, inc in s.hits:
         delay = inc["opened_at"] - exp["from_ts"]
-        lines.append(_row("TP", inc, f"{delay:+.0f} s", exp["label"]))
+        lines.append(_row("TP", inc, f"{delay:+.0f} s", exp.get("label") or exp.get("why", "")))
     for inc in s.extra:
         lines.append(_row("TP+", inc, "", ""))
     for exp in s.misses:

@@ -180,3 +180,17 @@ def test_write_day_writes_the_same_file_twice(tmp_path: Path) -> None:
     assert (tmp_path / "a.expected.json").read_bytes() == (
         tmp_path / "b.expected.json"
     ).read_bytes()
+
+
+def test_the_scorer_reports_a_scenario_file_whose_entries_carry_no_label() -> None:
+    from collector.simulator.backtest import report
+
+    day = {"scenario": "all", "seed": 0, "expected": [{"kind": "leak", "subject": "agent-017",
+                                        "why": "agent pastes an ID", "from_ts": 1000.0,
+                                        "to_ts": 2000.0}]}  # fmt: skip
+    incident = {"kind": "leak", "subject": "agent-017", "rule": "leak.pii_in_message",
+                "opened_at": 1001.0, "title": "Customer data sent by agent-017",
+                "evidence": {}}  # fmt: skip
+    text = report(day, [incident])
+    assert "TP 1, FN 0, FP 0" in text
+    assert "agent pastes an ID" in text
