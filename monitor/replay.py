@@ -30,6 +30,11 @@ from monitor.service import build_engine
 logger = logging.getLogger(__name__)
 
 CHUNK: Final = 5_000
+CHUNK_SPAN_S: Final = 1.0
+"""A chunk holds at most this much event time, as a live producer's batch does: then an
+early fire (a one-event rule judged on arrival) sees what the evaluations of the seconds
+before it concluded, exactly as in the live monitor, and a problem opens at its first
+evidence rather than at a later event of the same chunk."""
 MAX_REPORTED_ERRORS: Final = 50
 
 
@@ -98,10 +103,10 @@ async def replay(
     chunk: list[Event] = []
     with source.open(encoding="utf-8") as stream:
         for event in read_events(stream, summary):
-            chunk.append(event)
-            if len(chunk) >= CHUNK:
+            if chunk and (len(chunk) >= CHUNK or abs(event.ts - chunk[0].ts) >= CHUNK_SPAN_S):
                 await applier.apply(engine.process(chunk))
                 chunk = []
+            chunk.append(event)
     await applier.apply(engine.process(chunk))
     await applier.apply(engine.flush())
     summary.events = engine.stats.events
