@@ -93,3 +93,29 @@ def test_the_replay_command_over_the_simulators_all_scenario_opens_what_it_shoul
     for incident in opened:
         begin, end = spans[(incident["kind"], incident["subject"])]
         assert begin <= incident["opened_at"] <= end, incident["title"]
+
+
+async def test_a_storm_opens_at_its_first_evidence_though_a_later_post_fires_early(
+    redis_client, tmp_path
+):
+    # The simulated ordinary day: an opinion storm about 云杉优选 from 19:30 (China time),
+    # its negative share breached from 19:31, one viral complaint post at 19:33:01 that the
+    # one-event rule judges on arrival. The incident must open at 19:31, not at the post.
+    from datetime import datetime, timedelta, timezone
+
+    from collector.simulator.runner import write_file
+    from monitor.service import build_engine
+
+    source = tmp_path / "evening.jsonl"
+    write_file("day-normal", source, seed=1,
+               window={"start_s": 18 * 3600, "seconds": 100 * 60})  # fmt: skip
+    out = tmp_path / "incidents.jsonl"
+    await replay(source, out, redis=redis_client, config=Config(),
+                 engine=build_engine(Config()))  # fmt: skip
+    storms = [json.loads(line) for line in out.read_text().splitlines()]
+    storms = [i for i in storms if i["kind"] == "opinion"]
+    assert len(storms) == 1, storms
+    china = timezone(timedelta(hours=8))
+    opened = datetime.fromtimestamp(storms[0]["opened_at"], china)
+    assert (opened.hour, opened.minute) == (19, 31)
+    assert storms[0]["severity"] == "critical"
