@@ -66,16 +66,16 @@ def ensure_keys_dir(data_dir: str | Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` atomically to ``path`` with mode 0600 from the first byte."""
+def write_private(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Write ``data`` atomically to ``path`` with ``mode`` (0600) from the first byte."""
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.chmod(tmp, FILE_MODE)
+    os.chmod(tmp, mode)
     os.replace(tmp, path)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+
+from security.keys import write_private
 
 logger = logging.getLogger(__name__)
 
@@ -88,27 +89,15 @@ def generate_signing_key(keys_dir: str | Path, *, overwrite: bool = False) -> tu
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_new(private_path, pem, 0o600)
+    write_private(private_path, pem, 0o600)
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    _write_new(public_path, public_pem, 0o644)
+    write_private(public_path, public_pem, 0o644)
     logger.info(
         "audit signing key created key_id=%s path=%s", key_id(key.public_key()), private_path
     )
     return private_path, public_path
-
-
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 def load_signer(keys_dir: str | Path) -> AuditSigner:
