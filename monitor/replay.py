@@ -23,7 +23,7 @@ from typing import IO, Any, Final
 from core.config import Config
 from core.events import Event, InvalidEvent, validate_event
 from monitor.checkpoint import ActionApplier
-from monitor.engine import Engine
+from monitor.engine import Engine, time_slices
 from monitor.incidents import IncidentStore
 from monitor.service import build_engine
 
@@ -31,10 +31,8 @@ logger = logging.getLogger(__name__)
 
 CHUNK: Final = 5_000
 CHUNK_SPAN_S: Final = 1.0
-"""A chunk holds at most this much event time, as a live producer's batch does: then an
-early fire (a one-event rule judged on arrival) sees what the evaluations of the seconds
-before it concluded, exactly as in the live monitor, and a problem opens at its first
-evidence rather than at a later event of the same chunk."""
+"""A chunk holds at most this much event time, as the live monitor feeds the engine
+(:func:`monitor.engine.time_slices`)."""
 MAX_REPORTED_ERRORS: Final = 50
 
 
@@ -100,14 +98,9 @@ async def replay(
     store = IncidentStore(redis)
     applier = ActionApplier(store)
     summary = ReplaySummary()
-    chunk: list[Event] = []
     with source.open(encoding="utf-8") as stream:
-        for event in read_events(stream, summary):
-            if chunk and (len(chunk) >= CHUNK or abs(event.ts - chunk[0].ts) >= CHUNK_SPAN_S):
-                await applier.apply(engine.process(chunk))
-                chunk = []
-            chunk.append(event)
-    await applier.apply(engine.process(chunk))
+        for chunk in time_slices(read_events(stream, summary), CHUNK_SPAN_S, CHUNK):
+            await applier.apply(engine.process(chunk))
     await applier.apply(engine.flush())
     summary.events = engine.stats.events
     summary.late = engine.stats.late_events

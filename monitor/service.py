@@ -33,7 +33,7 @@ from core.events import SENSITIVE_FIELDS, Event
 from monitor import checkpoint as ckpt
 from monitor.board import Board
 from monitor.checkpoint import ActionApplier, IncidentHook
-from monitor.engine import Engine
+from monitor.engine import Engine, time_slices
 from monitor.incidents import (
     IncidentStore,
 )
@@ -272,7 +272,7 @@ class MonitorService:
             except Exception as exc:
                 await self._failed(entry, exc)
                 continue
-            produced = self.engine.process(events)
+            produced = [a for part in time_slices(events) for a in self.engine.process(part)]
             if produced:
                 await self.applier.apply(produced)
                 actions.extend(produced)

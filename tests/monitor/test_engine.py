@@ -249,3 +249,15 @@ def test_a_checkpoint_restores_under_a_different_evaluation_interval() -> None:
     det = second.detectors[0]
     second.process([offered(T0 + 10.0)])
     assert det.evaluated == [T0 + 5.0]
+
+
+def test_time_slices_cut_arrival_order_into_seconds_of_event_time() -> None:
+    from core.events import Heartbeat
+    from monitor.engine import time_slices
+
+    ts = [0.0, 0.4, 0.9, 1.0, 1.2, 0.8, 3.5, 3.6, 9.0]
+    events = [Heartbeat(ts=1_700_000_000.0 + t, source="s") for t in ts]
+    sliced = [[round(e.ts - 1_700_000_000.0, 1) for e in part] for part in time_slices(events)]
+    assert sliced == [[0.0, 0.4, 0.9], [1.0, 1.2, 0.8], [3.5, 3.6], [9.0]]
+    assert [len(p) for p in time_slices(events, span_s=100, limit=4)] == [4, 4, 1]
+    assert list(time_slices([])) == []
