@@ -17,8 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
+from core.redis_client import connect as redis_connect
 from core.redis_server import EmbeddedRedis
 from security.audit import AuditLog
 from security.audit_chain import verify_records
@@ -37,7 +36,7 @@ async def appends_per_second(
 ) -> tuple[float, int]:
     """Appends/s of ``writers`` concurrent writers sharing ``n`` appends: each with its own
     connection and log (like separate processes), or ``shared`` tasks of one log."""
-    clients = [aioredis.Redis.from_url(url) for _ in range(1 if shared else writers)]
+    clients = [redis_connect(url) for _ in range(1 if shared else writers)]
     await clients[0].flushall()
     logs = [AuditLog(c) for c in clients] * (writers if shared else 1)
 
@@ -57,7 +56,7 @@ async def appends_per_second(
 async def mirror_and_checkpoint(url: str, directory: Path) -> tuple[float, float, int]:
     """Mirror everything in Redis to files, then sign one checkpoint over it."""
     generate_signing_key(directory / "keys")
-    client = aioredis.Redis.from_url(url)
+    client = redis_connect(url)
     log = AuditLog(client, load_signer(directory / "keys"), files_dir=directory / "audit")
     start = time.perf_counter()
     written = await log.mirror()

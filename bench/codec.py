@@ -20,9 +20,9 @@ import tempfile
 import time
 
 import msgpack
-import redis.asyncio as aioredis
 
 from core.events import decode_batch, encode_batch, validate_batch, validate_body
+from core.redis_client import connect as redis_connect
 from core.redis_server import EmbeddedRedis
 
 TS = 1_763_800_000.0
@@ -108,7 +108,7 @@ def timed(fn, repeat: int) -> float:
 
 
 async def raw_xadd(url: str, entries: list[bytes]) -> float:
-    client = aioredis.Redis.from_url(url)
+    client = redis_connect(url)
     start = time.perf_counter()
     async with client.pipeline(transaction=False) as pipe:
         for data in entries:

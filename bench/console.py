@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.redis_client import connect as redis_connect
+
 # This file is named like the package it measures: keep its folder off the import path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
@@ -83,7 +85,6 @@ async def serve_api(redis_url: str, port: int, data_dir: str, queues: int, rate:
     import dataclasses
 
     import msgpack
-    import redis.asyncio as aioredis
     from aiohttp import web
 
     from core import keys
@@ -93,7 +94,7 @@ async def serve_api(redis_url: str, port: int, data_dir: str, queues: int, rate:
     from monitor.incidents import IncidentStore
     from security.audit import open_audit
 
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = redis_connect(redis_url)
     config = Config(data_dir=data_dir)
     config = dataclasses.replace(config, api=dataclasses.replace(config.api, live_queue=20000))
     incidents = IncidentStore(redis)
@@ -127,14 +128,13 @@ async def serve_api(redis_url: str, port: int, data_dir: str, queues: int, rate:
 
 async def prepare(redis_url: str, queues: int, incidents: int, runs: int) -> str:
     import msgpack
-    import redis.asyncio as aioredis
 
     from core import keys
     from monitor.incidents import IncidentStore
     from security.audit import AuditLog
     from security.tokens import TokenStore
 
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = redis_connect(redis_url)
     now = time.time()
     rows = {queue_row(i, now, 0)["queue"]: msgpack.packb(queue_row(i, now, 0))
             for i in range(queues)}  # fmt: skip

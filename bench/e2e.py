@@ -40,6 +40,8 @@ from typing import Any
 
 import aiohttp
 
+from core.redis_client import connect as redis_connect
+
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_FAILURES = 3
 """Failed probes in a row a new component needs before the default rules call it down."""
@@ -56,7 +58,6 @@ def quantile(values: list[float], q: float) -> float:
 
 async def serve_api() -> None:
     """``--serve-api``: the monitor API alone (for ``--fanout``), until SIGTERM."""
-    import redis.asyncio as aioredis
 
     from core.config import load_config
     from monitor.api.app import api_task
@@ -66,7 +67,7 @@ async def serve_api() -> None:
     from security.audit import open_audit
 
     config = load_config(None, dict(os.environ))
-    redis = aioredis.Redis.from_url(config.redis.url)
+    redis = redis_connect(config.redis.url)
     incidents = IncidentStore(redis)
     audit = open_audit(config, redis)
     runner = PlaybookRunner(redis, incidents, audit, Library.load(), auto_start=False)
@@ -353,7 +354,6 @@ async def fanout_client(url: str, headers: dict[str, str], lat: list[float],
 
 async def fanout(args: argparse.Namespace) -> None:
     """``--fanout N``: N live clients, ``--changes`` board changes/s written to Redis."""
-    import redis.asyncio as aioredis
 
     stack = Stack(args)
     from core.redis_server import EmbeddedRedis
@@ -362,7 +362,7 @@ async def fanout(args: argparse.Namespace) -> None:
     env = stack.env(stack.redis.start())
     stack.spawn("api", [sys.executable, __file__, "--serve-api"], env)
     await wait_http(stack.api + "/healthz")
-    redis = aioredis.Redis.from_url(env["WATCHFLOOR_REDIS_URL"])
+    redis = redis_connect(env["WATCHFLOOR_REDIS_URL"])
     headers = {"Authorization": f"Bearer {stack.token}"}
     lat: list[list[float]] = [[] for _ in range(args.fanout)]
     resyncs: list[int] = []

@@ -36,6 +36,7 @@ from core.events import (
     SocialMention,
     encode_batch,
 )
+from core.redis_client import connect as redis_connect
 from monitor.engine import Engine
 from monitor.service import build_engine
 
@@ -176,15 +177,13 @@ async def through_service(events: list[Event], batch: int) -> tuple[float, int]:
     """The monitor service on a private Redis: XREADGROUP, engine, checkpoint + XACK."""
     import dataclasses
 
-    import redis.asyncio as aioredis
-
     from core.bus import EventProducer
     from core.config import MonitorConfig
     from core.redis_server import EmbeddedRedis
     from monitor.service import MonitorService
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(tmp, persistent=False) as server:
-        redis = aioredis.Redis.from_url(server.url)
+        redis = redis_connect(server.url)
         producer = EventProducer(redis, maxlen=10_000_000)
         blobs = [encode_batch(events[i : i + batch]) for i in range(0, len(events), batch)]
         await producer.publish(blobs)

@@ -30,12 +30,12 @@ from typing import Any
 
 import aiohttp
 import msgpack
-import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.codec import cpu_model, mix
 from core.events import encode_batch, validate_body
+from core.redis_client import connect as redis_connect
 from core.redis_server import EmbeddedRedis, free_port
 
 BATCH = 1000
@@ -184,7 +184,7 @@ async def raw_xadd(redis_url: str, batches: int) -> float:
     encoded = [
         encode_batch(validate_body(b, "msgpack").events) for b in bodies("raw", batches, True)
     ]
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_connect(redis_url)
     try:
         started = time.perf_counter()
         for i in range(0, len(encoded), 8):

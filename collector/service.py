@@ -14,11 +14,12 @@ import logging
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from collector.app import create_app
 from core.config import Config
+from core.redis_client import connect as redis_connect
 from security.auth import AuditSink
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 def connect_redis(url: str) -> aioredis.Redis:
     """The collector's Redis client: fail fast, the spool handles outages."""
-    return aioredis.Redis.from_url(
+    return redis_connect(
         url,
         socket_timeout=5.0,
         socket_connect_timeout=1.0,

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import redis
 
+from core.redis_client import connect as redis_connect
+
 logger = logging.getLogger(__name__)
 
 MIN_VERSION = (6, 2, 0)
@@ -282,9 +284,8 @@ def _keep_alive(server: EmbeddedRedis, done: threading.Event, delay: float = 0.5
 
 async def check_reachable(url: str) -> str:
     """Connect to ``url`` and check the server version; return the version string."""
-    import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    client = redis_connect(url, socket_connect_timeout=3, socket_timeout=3)
     try:
         info = await client.info("server")
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:

@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from core.config import Config, load_config
+from core.redis_client import connect as redis_connect
 from monitor.incidents import IncidentStore
 from playbooks.actions.executor import ActionExecutor
 from playbooks.actions.http import RetryPolicy
@@ -62,7 +63,7 @@ def open_audit_or_none(config: Config, redis: aioredis.Redis) -> Any:
 
 async def serve(args: argparse.Namespace) -> None:
     config = load_config(args.config) if args.config else load_config()
-    redis = aioredis.Redis.from_url(args.redis)
+    redis = redis_connect(args.redis)
     audit = None if args.no_audit else open_audit_or_none(config, redis)
     runner = build_runner(redis, config, audit=audit, library_dir=args.library, poll_s=args.poll)
     stop = asyncio.Event()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import Config
+from core.redis_client import connect as redis_connect
 from security.audit_chain import (
     BUNDLE_FORMAT,
     VerifyResult,
@@ -102,12 +103,11 @@ def _file_checkpoints(directory: Path) -> list[dict]:
 
 
 async def _load_redis(url: str) -> tuple[list[dict], list[dict]]:
-    import redis.asyncio as aioredis
     import redis.exceptions
 
     from security.audit import AuditLog
 
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=3)
+    client = redis_connect(url, socket_connect_timeout=3)
     try:
         log = AuditLog(client)
         records: list[dict] = []
@@ -121,12 +121,11 @@ async def _load_redis(url: str) -> tuple[list[dict], list[dict]]:
 
 
 async def _verify_redis(url: str, keys: list[Any]) -> VerifyResult:
-    import redis.asyncio as aioredis
     import redis.exceptions
 
     from security.audit import AuditLog
 
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=3)
+    client = redis_connect(url, socket_connect_timeout=3)
     try:
         return await AuditLog(client).verify(keys)
     except (redis.exceptions.ConnectionError, OSError) as exc:
@@ -225,11 +224,10 @@ def _show(record: dict[str, Any], as_json: bool) -> None:
 
 
 async def _tail_redis(url: str, args: argparse.Namespace) -> None:
-    import redis.asyncio as aioredis
 
     from security.audit import AuditLog
 
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=3)
+    client = redis_connect(url, socket_connect_timeout=3)
     try:
         log = AuditLog(client)
         seq, _ = await log.head()

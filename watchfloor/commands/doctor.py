@@ -16,6 +16,7 @@ from typing import Any
 
 from core import keys
 from core.config import Config, ConfigError
+from core.redis_client import connect as redis_connect
 from core.redis_server import (
     EmbeddedRedis,
     RedisServerError,
@@ -106,11 +107,10 @@ def check_stream(config: Config) -> list[Check]:
 
 
 async def _stream_state(url: str) -> Check:
-    import redis.asyncio as aioredis
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import RedisError
 
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=3)
+    client = redis_connect(url, socket_connect_timeout=3)
     try:
         groups = await client.xinfo_groups(keys.EVENTS)
     except (ConnectionError, OSError, RedisConnectionError):

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from core.redis_client import connect as redis_connect
 from watchfloor.commands.common import add_config_options, config_from_args, run_service
 
 logger = logging.getLogger(__name__)
@@ -58,11 +59,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: Any, url: str, stop: asyncio.Event) -> None:
-    import redis.asyncio as aioredis
 
     from watchfloor.monitor_process import MonitorProcess
 
-    redis = aioredis.Redis.from_url(url)
+    redis = redis_connect(url)
     try:
         process = MonitorProcess.build(config, redis)
         logger.info("monitor started redis=%s", url)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from core.redis_client import connect as redis_connect
 from watchfloor.commands.common import add_config_options, config_from_args
 
 
@@ -77,11 +78,10 @@ def _rules(path: str | None) -> dict[str, Any] | None:
 
 
 async def _replay(source: Path, out: Path, url: str, config: Any, rules: Any) -> Any:
-    import redis.asyncio as aioredis
 
     from monitor.replay import replay
 
-    redis = aioredis.Redis.from_url(url)
+    redis = redis_connect(url)
     try:
         return await replay(source, out, redis=redis, config=config, rules=rules)
     finally:

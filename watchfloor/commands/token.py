@@ -23,6 +23,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from core.config import Config
+from core.redis_client import connect as redis_connect
 from core.redis_server import redis_url_for
 from security.roles import ROLES
 from security.tokens import TokenError, TokenStore, parse_duration
@@ -69,7 +70,7 @@ def with_redis(
     with redis_url_for(config.redis.url, config.data_dir) as url:
 
         async def main() -> int:
-            client = aioredis.Redis.from_url(url, socket_connect_timeout=5)
+            client = redis_connect(url, socket_connect_timeout=5)
             try:
                 return await work(config, client)
             finally:

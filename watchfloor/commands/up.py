@@ -27,9 +27,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from core.config import Config
+from core.redis_client import connect as redis_connect
 from core.redis_server import check_reachable, die_with_parent, redis_url_for
 from watchfloor.bootstrap import TokenFile, ensure_token, prepare_data_dir
 from watchfloor.commands.common import add_config_options, config_from_args
@@ -110,7 +109,7 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 async def _tokens(url: str, data_dir: str) -> tuple[TokenFile, TokenFile]:
-    client = aioredis.Redis.from_url(url)
+    client = redis_connect(url)
     try:
         admin = await ensure_token(client, data_dir, "admin", "admin")
         producer = await ensure_token(client, data_dir, "local-producer", "producer")
