@@ -16,6 +16,9 @@ EVENTS_GROUP = "monitor"
 DEAD_LETTER = "wf:events:dead"
 """Stream of entries that failed processing too often."""
 DEDUP_PREFIX = "wf:dedup:"
+COLLECTORS = "wf:collectors"
+"""Hash collector id -> msgpack ``{"written_until", "at"}``: every event the collector
+acknowledged before ``written_until`` (its wall clock) is in the stream; ``at`` is when it said so."""
 
 
 def events_shard(n: int) -> str:
@@ -49,9 +52,18 @@ ENGINE_CHECKPOINT = "wf:engine:checkpoint"
 """Engine window state + last processed stream id, written atomically."""
 ENGINE_STATUS = "wf:engine:status"
 """Hash with the engine's watermark, lag and counters (for /healthz and the console)."""
+SUPERVISOR = "wf:supervisor"
+"""msgpack ``{"updated_at", "pid", "children": {name: {"state", ...}}}`` of ``up``'s
+supervisor (TTL 30 s, refreshed every 5 s); ``/healthz`` reports crash loops from it."""
 ENGINE_APPLIED = "wf:engine:applied"
 """Hash ``rule|subject`` -> last evaluation second whose action was applied (idempotence)."""
 SEQ_INCIDENT = "wf:seq:incident"
+INCIDENT_OUTBOX = "wf:incidents:outbox"
+"""Hash ``incident_id|event`` -> msgpack follow-up work (audit, playbook hook) of an incident
+write, written in the same transaction as the incident and deleted once done."""
+INCIDENT_REOPEN = "wf:incidents:reopen"
+"""Hash ``rule|subject`` -> id of an engine incident a person resolved while its condition
+may still hold: the engine reopens it (a linked incident) if the condition still holds."""
 
 
 def incident(incident_id: str) -> str:
