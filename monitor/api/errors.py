@@ -53,6 +53,12 @@ class Unavailable(ApiError):
     status = 503
 
 
+class UnsupportedEncoding(ApiError):
+    """A compressed body: refused unread, and the connection is not kept (its rest is unread)."""
+
+    status = 415
+
+
 def json_error(status: int, message: str, headers: Any = None) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
 
@@ -99,6 +105,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Outermost middleware: every error becomes ``{"error": ...}`` JSON."""
     try:
         return await handler(request)
+    except UnsupportedEncoding as exc:
+        response = json_error(exc.status, exc.message)
+        response.force_close()
+        return response
     except ApiError as exc:
         return json_error(exc.status, exc.message)
     except web.HTTPException as exc:

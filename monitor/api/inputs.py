@@ -2,8 +2,13 @@
 
 Every handler reads its input through these helpers, so hostile input (bad
 JSON, an array instead of an object, wrong types, unknown fields, oversized
-strings, bad query parameters) is a 400 naming the field, never a 500. The
-body size limit itself (1 MiB) is aiohttp's ``client_max_size`` (413). Free
+strings, bad query parameters, strings that are not Unicode such as a
+JSON-escaped lone surrogate ``"\\ud800"``) is a 400 naming the field, never a
+500, and it is refused before anything is written. Bodies are never
+compressed (they are small JSON): any ``Content-Encoding`` is a 415, because
+aiohttp's transparent decoding turns a truncated gzip stream into an empty
+body, which an endpoint would take for ``{}``. The body size limit itself
+(1 MiB) is aiohttp's ``client_max_size`` (413). Free
 text typed by people (notes, titles, reasons) is PII-masked on the way in
 (``security.pii.mask_text``): a phone number pasted into a note is never
 stored, shown or audited in clear.
@@ -19,7 +24,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from monitor.api.errors import BadRequest, NotFound
+from monitor.api.errors import BadRequest, NotFound, UnsupportedEncoding
 from security.pii import mask_text
 
 MAX_TEXT: Final = 200
@@ -41,8 +46,19 @@ class Field:
     """Free text typed by a person: customer PII in it is masked before it is stored."""
 
 
+IDENTITY: Final = ("", "identity")
+
+
 async def json_object(request: web.Request) -> dict[str, Any]:
     """The body as a JSON object; an empty body is ``{}``."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in IDENTITY:
+        # Unread, so the server must not drain it after the answer either: aiohttp
+        # would decode it then and log a traceback for a body nobody asked for.
+        request.content.feed_eof()
+        raise UnsupportedEncoding(
+            f"Content-Encoding {encoding[:40]!r} is not accepted: send the JSON body uncompressed"
+        )
     raw = await request.read()  # raises 413 past client_max_size
     if not raw.strip():
         return {}
@@ -52,7 +68,31 @@ async def json_object(request: web.Request) -> dict[str, Any]:
         raise BadRequest("body is not valid JSON") from None
     if not isinstance(value, dict):
         raise BadRequest("body must be a JSON object")
+    for name, item in value.items():
+        if not _is_unicode(name) or not _is_unicode(item):
+            raise BadRequest(
+                f"field {name[:60]!r} contains a character that is not valid Unicode"
+                " (a lone surrogate escape such as \\ud800)"
+            )
     return value
+
+
+def _is_unicode(value: Any) -> bool:
+    """False if a string in ``value`` (keys included) cannot be stored as UTF-8."""
+    stack = [value]
+    while stack:  # iterative: json.loads already bounded the depth, this keeps it cheap
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 async def read_fields(request: web.Request, *fields: Field) -> dict[str, Any]:
