@@ -19,6 +19,7 @@ from console.screens.base import ConsoleScreen
 from console.widgets.status_bar import StatusBar
 from console.widgets.tables import StyledTable
 from console.widgets.tile import Tile
+from core.printable import printable
 
 KEEP_RECORDS = 5000
 POLL_S = 2.0
@@ -57,7 +58,7 @@ def verify_text(status: dict[str, Any] | None, tr: Any) -> tuple[str, bool]:
         return tr("audit.verify_missing"), True
     if not status.get("ok", True):
         bad = status.get("first_bad_seq", "?")
-        return tr("audit.broken", n=bad, reason=status.get("reason") or ""), False
+        return tr("audit.broken", n=bad, reason=printable(status.get("reason") or "")), False
     upto = status.get("verified_upto", "?")
     checkpoint = status.get("last_checkpoint_seq")
     checkpoint = f"#{checkpoint}" if checkpoint is not None else "—"
@@ -126,14 +127,15 @@ class AuditScreen(ConsoleScreen):
         when = record_time(record.get("at"))
         outcome = str(record.get("outcome", ""))
         t = table.styled
+        # every field escaped: a record's target can be whatever a caller sent (auth.failed)
         table.add_row(
-            t(str(record.get("seq"))),
+            t(printable(record.get("seq"))),
             t(when),
-            t(str(record.get("actor", ""))),
-            t(str(record.get("role", ""))),
-            t(str(record.get("action", ""))),
-            t(str(record.get("target", ""))),
-            table.styled(outcome, None if outcome == "ok" else "level--breach"),
+            t(printable(record.get("actor", ""))),
+            t(printable(record.get("role", ""))),
+            t(printable(record.get("action", ""))),
+            t(printable(record.get("target", ""))),
+            table.styled(printable(outcome), None if outcome == "ok" else "level--breach"),
             key=str(record.get("seq")),
         )
 

@@ -10,7 +10,6 @@ pure verifier. Both need ``READ_AUDIT``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Final
 
@@ -18,7 +17,6 @@ from aiohttp import web
 
 from monitor.api.inputs import query_int, query_text
 from monitor.api.state import CONFIG, audit_of
-from security.audit_chain import verify_records
 from security.auth import requires
 from security.roles import Permission
 from security.signer import default_public_keys
@@ -74,19 +72,15 @@ async def list_audit(request: web.Request) -> web.Response:
 async def verify_audit(request: web.Request) -> web.Response:
     """Chain and checkpoint verification of the records held in Redis.
 
-    ``{"ok", "verified_upto", "last_checkpoint_seq", "first_bad_seq", "reason",
-    "records", "checkpoints"}``; checkpoints are checked against the public keys
-    pinned in ``DATA_DIR/keys`` (or the log's own signer when none is there).
+    ``{"ok", "from_seq", "verified_upto", "last_checkpoint_seq", "first_bad_seq",
+    "reason", "records", "checkpoints"}``, the same walk as ``watchfloor audit
+    verify --redis`` (``AuditLog.verify``): a Redis trimmed by
+    ``security.audit_redis_keep`` is verified from the checkpoint it was trimmed
+    at, not reported as missing its first records. Checkpoints are checked
+    against the public keys in ``DATA_DIR/keys`` (or the log's own signer).
     """
     audit = audit_of(request)
-    records: list[dict[str, Any]] = []
-    cursor = 0
-    while page := await audit.read(after=cursor, limit=PAGE):
-        records.extend(page)
-        cursor = int(page[-1]["seq"])
-    checkpoints = await audit.checkpoints()
-    public_keys = _public_keys(request, audit)
-    result = await asyncio.to_thread(verify_records, records, checkpoints, public_keys)
+    result = await audit.verify(_public_keys(request, audit))
     return web.json_response(result.to_dict())
 
 

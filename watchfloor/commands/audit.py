@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import Config
+from core.printable import printable
 from core.redis_client import connect as redis_connect
 from security.audit_chain import (
     BUNDLE_FORMAT,
@@ -212,13 +213,16 @@ def run_tail(args: argparse.Namespace) -> int:
 
 
 def _show(record: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(record, ensure_ascii=False, sort_keys=True), flush=True)
+    """One record a line; every field escaped, since callers choose what ends up in them."""
+    if as_json:  # ASCII-only JSON: no raw control or bidi character reaches the terminal
+        print(json.dumps(record, ensure_ascii=True, sort_keys=True), flush=True)
         return
     details = json.dumps(record.get("details") or {}, ensure_ascii=False, sort_keys=True)
+    fields = [record.get(k, "") for k in ("seq", "at", "actor", "role", "action", "target")]
+    seq, at, actor, role, action, target = (printable(f) for f in fields)
     print(
-        f"{record['seq']:>7}  {record['at']}  {record['actor']} ({record['role']})  "
-        f"{record['action']}  {record['target']}  {record['outcome']}  {details}",
+        f"{seq:>7}  {at}  {actor} ({role})  {action}  {target}  "
+        f"{printable(record.get('outcome', ''))}  {printable(details)}",
         flush=True,
     )
 
