@@ -12,6 +12,13 @@ Re-reading replays the lifecycle actions of those entries too, so
 (in ``keys.ENGINE_APPLIED``) the last evaluation second (and rank within it)
 it applied, and the incident store dedupes fires on the same key. No incident
 is opened twice, no count goes up twice.
+
+The follow-up work of an incident write (its ``incident.opened`` audit record,
+the playbook hook) is an outbox entry written in the incident's own
+transaction: done right after, deleted when done, and replayed at start
+(:meth:`ActionApplier.replay_outbox`) after a crash in between. The hook is
+idempotent (one run per incident) and a replayed audit record is written only
+if the log does not have it yet.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any, Final, cast
 
 import msgpack
 
-from core import keys
+from core import faults, keys
 from monitor.changes import add_change
 from monitor.incidents import (
     FireResult,
@@ -38,6 +45,8 @@ from monitor.lifecycle import Action
 logger = logging.getLogger(__name__)
 
 IncidentHook = Callable[[Incident, bool, bool], Awaitable[None]]
+AUDIT_LOOKBACK: Final = 2_000
+"""Audit records searched for a replayed outbox entry's record (written before a crash)."""
 COMPRESS_ABOVE: Final = 64 * 1024
 _ZLIB: Final = b"z"
 _PLAIN: Final = b"m"
@@ -190,7 +199,10 @@ class ActionApplier:
             at=action.at if action.first_at is None else action.first_at,
             tenant=sig.tenant,
             dedupe_key=dedupe_key,
+            followup=self._followup(action),
+            reopened_from=sig.evidence.get("reopened_from"),
         )
+        faults.point("after_incident_write")
         if result.created:
             self.created.append(result.incident.id)
             logger.info(
@@ -201,20 +213,70 @@ class ActionApplier:
                 sig.severity,
                 action.notify,
             )
-            if sig.kind == "leak" and self.audit is not None:
-                await self.audit.append(
-                    "engine",
-                    "system",
-                    "incident.opened",
-                    result.incident.id,
-                    details={"rule": sig.rule, "subject": sig.subject, "severity": sig.severity},
-                )
-        if action.notify and (result.created or result.severity_raised) and self.on_incident:
-            try:
-                await self.on_incident(result.incident, result.created, result.severity_raised)
-            except Exception:
-                logger.exception("incident hook failed incident=%s", result.incident.id)
+        if result.outbox is not None:
+            await self._follow_up(result.outbox)
         return result
+
+    @staticmethod
+    def _followup(action: Action) -> dict[str, Any]:
+        """What must happen once the incident of ``action`` opens or gets worse."""
+        work = {"notify": action.notify, "audit": action.signal.kind == "leak"}
+        return {name: True for name, wanted in work.items() if wanted}
+
+    async def replay_outbox(self) -> int:
+        """Carry out the follow-up work a crash (or a failed hook) left; returns how many."""
+        members = await self.redis.hkeys(keys.INCIDENT_OUTBOX)
+        done = 0
+        for raw in sorted(members):
+            member = cast(bytes, raw).decode()
+            logger.info("replaying incident follow-up %s", member)
+            done += await self._follow_up(member, replayed=True)
+        return done
+
+    async def _follow_up(self, member: str, *, replayed: bool = False) -> bool:
+        """The outbox entry ``member``: audit record, then hook, then deleted."""
+        raw = await self.redis.hget(keys.INCIDENT_OUTBOX, member)
+        if raw is None:
+            return False
+        work = msgpack.unpackb(raw, raw=False)
+        try:
+            incident = await self.store.get(work["incident"])
+            if work.get("audit") and work["created"] and self.audit is not None:
+                await self._audit_opened(incident, replayed)
+            if work.get("notify") and self.on_incident is not None:
+                await self.on_incident(incident, work["created"], work["raised"])
+        except IncidentNotFound:
+            pass  # gone (a wiped store): nothing left to follow up
+        except Exception:
+            # Kept in the outbox: the next replay tries again.
+            logger.exception("incident follow-up failed entry=%s", member)
+            return False
+        faults.point("after_incident_followup")
+        await self.redis.hdel(keys.INCIDENT_OUTBOX, member)
+        return True
+
+    async def _audit_opened(self, incident: Incident, replayed: bool) -> None:
+        if replayed and await self._audited(incident.id):
+            return  # written before the crash that left the entry
+        await self.audit.append(
+            "engine",
+            "system",
+            "incident.opened",
+            incident.id,
+            details={
+                "rule": incident.rule,
+                "subject": incident.subject,
+                "severity": incident.severity,
+            },
+        )
+
+    async def _audited(self, incident_id: str) -> bool:
+        head = getattr(self.audit, "head", None)
+        after = max(0, (await head())[0] - AUDIT_LOOKBACK) if head is not None else 0
+        records = await self.audit.read(after=after, limit=AUDIT_LOOKBACK)
+        return any(
+            r.get("action") == "incident.opened" and r.get("target") == incident_id for r in records
+        )
 
     async def _note(self, action: Action) -> None:
         sig = action.signal

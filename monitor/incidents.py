@@ -7,6 +7,14 @@ severity only ever rising while open). Every write is one Redis transaction
 that also appends to the changes stream and to the incident's timeline, so the
 console, the playbook runner and the audit see the same sequence. Evidence
 must already be masked by the caller (detectors mask with ``security.pii``).
+
+An engine write that needs follow-up work (the ``incident.opened`` audit
+record, the playbook hook) also writes an **outbox** entry in that same
+transaction (``keys.INCIDENT_OUTBOX``); the applier carries it out and deletes
+it, and replays what is left at start, so a crash in between loses nothing.
+A person resolving an engine incident leaves its fingerprint in
+``keys.INCIDENT_REOPEN``: if the condition still holds at the next evaluation
+the engine opens a linked incident (``reopened_from``).
 """
 
 from __future__ import annotations
@@ -70,6 +78,8 @@ class Incident:
     """Highest severity a notification was sent for (re-alert only when it rises)."""
     dedupe_key: str | None = None
     """Last stream entry that fired it: a re-delivered entry does not count twice."""
+    reopened_from: str | None = None
+    """The incident a person resolved while its condition still held (this one reopens it)."""
 
     @property
     def fingerprint(self) -> str:
@@ -91,6 +101,8 @@ class FireResult:
     incident: Incident
     created: bool
     severity_raised: bool
+    outbox: str | None = None
+    """The outbox entry written with this change (its follow-up work), if any."""
 
 
 def _pack(incident: Incident) -> bytes:
@@ -165,8 +177,15 @@ class IncidentStore:
         at: float,
         tenant: str | None = None,
         dedupe_key: str | None = None,
+        followup: dict[str, Any] | None = None,
+        reopened_from: str | None = None,
     ) -> FireResult:
-        """Open an incident for (rule, subject), or update the one that is open."""
+        """Open an incident for (rule, subject), or update the one that is open.
+
+        ``followup`` (the work to do once it is written: ``audit``, ``notify``) is put
+        in the outbox in the same transaction when the incident opens or its severity
+        rises; ``reopened_from`` links a new incident to the one it reopens.
+        """
         if kind not in KINDS or severity not in SEVERITIES:
             raise IncidentError(f"bad kind {kind!r} or severity {severity!r}")
         fp = f"{rule}|{subject}"
@@ -191,11 +210,13 @@ class IncidentStore:
                             at,
                             tenant,
                             dedupe_key,
+                            reopened_from,
                         )
                     else:
                         result = self._update(
                             pipe, current, severity, title, evidence, at, dedupe_key
                         )
+                    result = self._outbox(pipe, result, followup)
                     await pipe.execute()
                     return result
                 except WatchError:
@@ -213,6 +234,7 @@ class IncidentStore:
         at: float,
         tenant: str | None,
         dedupe_key: str | None,
+        reopened_from: str | None = None,
     ) -> FireResult:
         incident = Incident(
             id=await self._new_id(at),
@@ -227,9 +249,15 @@ class IncidentStore:
             evidence=evidence,
             tenant=tenant,
             dedupe_key=dedupe_key,
+            reopened_from=reopened_from,
         )
         pipe.multi()
-        self._write(pipe, incident, "opened", {"severity": severity, "title": title})
+        detail = {"severity": severity, "title": title}
+        if reopened_from:
+            detail["reopened_from"] = reopened_from
+            entry = {"at": at, "event": "reopened", "actor": "engine", "incident": incident.id}
+            pipe.xadd(keys.incident_timeline(reopened_from), _timeline_fields(entry))
+        self._write(pipe, incident, "opened", detail)
         pipe.hset(keys.INCIDENT_FINGERPRINTS, incident.fingerprint, incident.id)
         pipe.zadd(keys.INCIDENTS_OPEN, {incident.id: at})
         pipe.zadd(keys.INCIDENTS_ALL, {incident.id: at})
@@ -264,6 +292,23 @@ class IncidentStore:
             detail["severity"] = severity
         self._write(pipe, updated, "severity_raised" if raised else "updated", detail)
         return FireResult(updated, created=False, severity_raised=raised)
+
+    @staticmethod
+    def _outbox(pipe: Any, result: FireResult, followup: dict[str, Any] | None) -> FireResult:
+        """Queue ``followup`` in the transaction of an opening or a severity rise."""
+        if not followup or not (result.created or result.severity_raised):
+            return result
+        inc = result.incident
+        event = "opened" if result.created else f"raised:{inc.severity}"
+        member = f"{inc.id}|{event}"
+        work = {
+            **followup,
+            "incident": inc.id,
+            "created": result.created,
+            "raised": result.severity_raised,
+        }
+        pipe.hset(keys.INCIDENT_OUTBOX, member, msgpack.packb(work, use_bin_type=True))
+        return replace(result, outbox=member)
 
     async def create_manual(
         self,
@@ -390,6 +435,9 @@ class IncidentStore:
                     if updated.state == "resolved" and current.state != "resolved":
                         pipe.zrem(keys.INCIDENTS_OPEN, updated.id)
                         self._release_fingerprint(pipe, updated)
+                        if actor != "engine" and updated.kind != "manual":
+                            # The engine did not see its condition clear: it checks.
+                            pipe.hset(keys.INCIDENT_REOPEN, updated.fingerprint, updated.id)
                     await pipe.execute()
                     return updated
                 except WatchError:

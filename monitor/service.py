@@ -155,6 +155,8 @@ class MonitorService:
         self.dead_letters = self.state.counters.get("dead_letters", 0)
         self._late_reported = self.engine.stats.late_events
         self.cipher = _load_cipher(self.config)
+        # Follow-up work of incidents written just before a crash (audit, playbook).
+        await self.applier.replay_outbox()
 
     def _restore(self, saved: dict[str, Any]) -> None:
         try:

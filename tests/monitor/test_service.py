@@ -258,9 +258,10 @@ def publish(client: sync_redis.Redis, batches: list[list[Event]]) -> str:
     return pipe.execute()[-1].decode()
 
 
-def start_monitor(url: str, data_dir: Path) -> subprocess.Popen:
+def start_monitor(url: str, data_dir: Path, fault: str | None = None) -> subprocess.Popen:
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "WATCHFLOOR_FAULT_POINT"},
+        **({"WATCHFLOOR_FAULT_POINT": fault} if fault else {}),
         "WATCHFLOOR_MONITOR_TICK_S": "0",
         "WATCHFLOOR_MONITOR_READ_COUNT": "1",
         "WATCHFLOOR_MONITOR_BLOCK_MS": "50",
@@ -504,3 +505,55 @@ async def test_late_entries_are_counted_in_the_status_and_logged(redis_client, c
     assert int(status[b"late_events"]) == 2
     assert status[b"late_by_type"] == b'{"contact": 1, "health": 1}'
     assert "late events dropped new=2" in caplog.text
+
+
+# --- an incident and its follow-up work are one unit ---------------------------------
+
+
+def audit_opened(client: sync_redis.Redis, incident_id: str) -> int:
+    """How many ``incident.opened`` audit records name ``incident_id``."""
+    import json
+
+    found = 0
+    for _, fields in client.xrange(keys.AUDIT):
+        record = json.loads(next(iter(fields.values())))
+        found += record["action"] == "incident.opened" and record["target"] == incident_id
+    return found
+
+
+def runs_of(client: sync_redis.Redis, incident_id: str) -> list[str]:
+    out = []
+    for run_id in client.zrange(keys.RUNS_ALL, 0, -1):
+        run = msgpack.unpackb(client.get(keys.run(run_id.decode())), raw=False)
+        if run["incident"] == incident_id:
+            out.append(run["id"])
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["after_incident_write", "after_incident_followup"])
+def test_a_monitor_killed_around_an_incident_write_leaves_it_its_run_and_audit_once(
+    redis_url, tmp_path, fault
+) -> None:
+    from core.events import DataAccess
+    from security.keys import init_keys
+
+    data_dir = tmp_path / "data"
+    init_keys(data_dir)
+    client = sync_redis.Redis.from_url(redis_url)
+    now = time.time()
+    export = DataAccess(
+        ts=now, source="crm", actor="agent-7", action="export", resource="/customers", records=5000
+    )
+    publish(client, [[export], [Heartbeat(ts=now + 20, source="crm")]])
+    proc = start_monitor(redis_url, data_dir, fault=fault)
+    assert proc.wait(60) == 137, proc.stderr.read().decode()[-2000:]
+    [incident_id] = [i.decode() for i in client.zrange(keys.INCIDENTS_ALL, 0, -1)]
+    proc = start_monitor(redis_url, data_dir)
+    assert client.hlen(keys.INCIDENT_OUTBOX) == 1  # the follow-up work that was cut short
+    wait_until(lambda: client.hlen(keys.INCIDENT_OUTBOX) == 0, proc)
+    stop(proc)
+    assert len(runs_of(client, incident_id)) == 1
+    assert audit_opened(client, incident_id) == 1
+    assert client.hlen(keys.INCIDENT_OUTBOX) == 0
+    client.close()
