@@ -14,12 +14,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+import msgpack
 from aiohttp import web
 from redis.exceptions import RedisError
 
 from core import keys
 from monitor.api.board import engine_status
 from monitor.api.state import HUB, METRICS, REDIS
+from monitor.api.unplaced import unplaced_metric_lines, unplaced_problems
 from security.auth import get_principal, public, requires
 from security.roles import Permission, permissions_of
 
@@ -48,9 +50,10 @@ async def _health(request: web.Request) -> tuple[int, dict[str, Any]]:
     try:
         await redis.ping()
         engine = await engine_status(redis)
+        supervisor = await _supervisor_status(redis)
     except (RedisError, OSError) as exc:
         return 503, {"status": "down", "redis": "down", "error": str(exc)[:200]}
-    problems = []
+    problems = _supervisor_problems(supervisor)
     updated = engine.get("updated_at")
     if not isinstance(updated, int | float):
         problems.append("engine has not reported")
@@ -59,6 +62,7 @@ async def _health(request: web.Request) -> tuple[int, dict[str, Any]]:
     lag = engine.get("lag_s")
     if isinstance(lag, int | float) and lag > ENGINE_LAG_S:
         problems.append(f"engine lag {lag:.0f} s")
+    problems += unplaced_problems(engine)
     body = {
         "status": "degraded" if problems else "ok",
         "redis": "up",
@@ -67,8 +71,32 @@ async def _health(request: web.Request) -> tuple[int, dict[str, Any]]:
         "lag_s": lag,
         "problems": problems,
         "live_clients": _hub_clients(request),
+        "supervisor": supervisor,
     }
     return 200, body
+
+
+async def _supervisor_status(redis: Any) -> dict[str, Any]:
+    """What ``up``'s supervisor published (``keys.SUPERVISOR``); empty without ``up``."""
+    raw = await redis.get(keys.SUPERVISOR)
+    try:
+        status = msgpack.unpackb(raw, raw=False) if raw else {}
+    except (ValueError, msgpack.UnpackException):
+        return {}
+    return status if isinstance(status, dict) else {}
+
+
+def _supervisor_problems(status: dict[str, Any]) -> list[str]:
+    """One problem per child in a crash loop, with its last output line."""
+    problems = []
+    for name, child in sorted((status.get("children") or {}).items()):
+        if isinstance(child, dict) and child.get("state") == "crash-loop":
+            last = (child.get("last_output") or ["(no output)"])[-1]
+            problems.append(
+                f"{name} crash loop: {child.get('recent_exits')} exits, "
+                f"last code {child.get('last_code')}: {str(last)[:200]}"
+            )
+    return problems
 
 
 def _hub_clients(request: web.Request) -> int:
@@ -149,6 +177,7 @@ async def _redis_lines(request: web.Request) -> list[str]:
         "# HELP watchfloor_incidents_open Incidents open or acknowledged.",
         "# TYPE watchfloor_incidents_open gauge",
         f"watchfloor_incidents_open {open_count}",
+        *unplaced_metric_lines(engine),
     ]
     for name, value in sorted(engine.items()):
         if isinstance(value, int | float) and name.replace("_", "").isalnum():

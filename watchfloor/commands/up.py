@@ -27,12 +27,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from core.config import Config
 from core.redis_client import connect as redis_connect
 from core.redis_server import check_reachable, die_with_parent, redis_url_for
 from watchfloor.bootstrap import TokenFile, ensure_token, prepare_data_dir
 from watchfloor.commands.common import add_config_options, config_from_args
 from watchfloor.supervisor import Child, Supervisor
+from watchfloor.supervisor_status import StatusPublisher
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +92,8 @@ def run_up(args: argparse.Namespace) -> int:
         admin, producer = asyncio.run(_tokens(url, config.data_dir))
         _greet(config, url, admin, producer, created, args)
         anchor = _demo_history(config, url, args, producer) if args.demo else None
-        supervisor = Supervisor(_children(config, url, args, producer, anchor))
+        publisher = StatusPublisher(url, changes_maxlen=config.redis.changes_maxlen)
+        supervisor = Supervisor(_children(config, url, args, producer, anchor), publish=publisher)
         supervisor.start()
         try:
             _wait_ready(config, supervisor, stop)
@@ -101,6 +105,7 @@ def run_up(args: argparse.Namespace) -> int:
         finally:
             print("watchfloor: stopping ...", flush=True)
             supervisor.stop()
+            _close_quietly(publisher)
     print(
         f"watchfloor: stopped; the next `watchfloor up` resumes from {config.data_path.resolve()}",
         flush=True,
@@ -299,6 +304,13 @@ def _log_to(path: Path, *, also_stderr: bool) -> None:
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(logging.WARNING)
         root.addHandler(err)
+
+
+def _close_quietly(publisher: StatusPublisher) -> None:
+    try:
+        publisher.close()
+    except (RedisError, OSError) as exc:  # Redis already gone: its TTL expires the status
+        logger.warning("supervisor status not removed: %s", exc)
 
 
 def _user_error(message: str) -> Exception:
