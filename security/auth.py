@@ -14,28 +14,40 @@ any handler and before any WebSocket upgrade. Policy, deny by default:
   so a forgotten decorator fails closed;
 * the principal's role must hold that permission (``security.roles``) or 403.
 
-Failed authentications are counted per remote address in Redis
-(``keys.auth_failures``, a 60 s window). Past ``fail_limit`` in a window the
-failing requests get 429 with ``Retry-After``, after a delay. Requests with a
-valid token are never throttled: on one machine every service shares
-127.0.0.1, and a producer with a wrong token must not lock the console out.
-Every failure is audited as ``auth.failed`` when an audit log is given.
+Failed authentications are counted per remote address in this process
+(``security.auth_guard``, a 60 s window). Up to ``fail_limit`` in a window each
+is answered 401 and audited as ``auth.failed`` (its path cut to 200
+characters, control characters escaped); past it the failing requests get 429
+with ``Retry-After`` after a short delay, at no Redis or audit cost, and the
+window is audited once when it ends (``auth.throttled`` with the counts).
+Refused tokens are remembered, so a repeated bad token never reaches Redis;
+lookups of unknown tokens share a few slots, so they cannot take the Redis
+pool from the requests of valid tokens. Requests with a valid token are never
+throttled: on one machine every service shares 127.0.0.1, and a producer
+with a wrong token must not lock the console out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import inspect
 import logging
-import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final, Protocol, TypeVar
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from core import keys
+from security.auth_guard import (
+    FailureLedger,
+    FailureWindow,
+    LaneBusy,
+    LookupLane,
+    TokenMemory,
+    clean_target,
+)
 from security.roles import Permission, allows
 from security.tokens import Principal
 
@@ -54,19 +66,15 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_COUNT_FAILURE = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 or redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
-end
-return {count, redis.call('PTTL', KEYS[1])}
-"""
-
 PERMISSION_ATTR: Final = "__wf_permission__"
 PUBLIC_ATTR: Final = "__wf_public__"
 PRINCIPAL_KEY: Final = web.RequestKey("principal", Principal)
 ADMIN_PRINCIPAL: Final = Principal(name="admin-token", role="admin")
 FAIL_WINDOW_S: Final = 60
+REFUSED_MEMORY_S: Final = 600.0
+"""How long a refused token is answered without Redis (random tokens never become valid)."""
+ACCEPTED_MEMORY_S: Final = 3600.0
+"""How long an accepted token skips the lookup lane (it is still checked in Redis)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H")
@@ -158,10 +166,20 @@ def setup_auth(
     *,
     fail_limit: int = 10,
     fail_delay_s: float = 1.0,
+    fail_window_s: float = FAIL_WINDOW_S,
+    lookup_slots: int = 4,
+    lookup_wait_s: float = 2.0,
 ) -> None:
-    """Install the gate as ``app``'s outermost middleware (call before the app starts)."""
-    gate = _Gate(token_store, admin_token or None, audit, fail_limit, fail_delay_s)
+    """Install the gate as ``app``'s outermost middleware (call before the app starts).
+
+    Its summary task (one ``auth.throttled`` record per throttled window) starts
+    and stops with the app; at shutdown the open windows are summed up too.
+    """
+    ledger = FailureLedger(fail_limit, fail_window_s)
+    lane = LookupLane(lookup_slots, lookup_wait_s)
+    gate = _Gate(token_store, admin_token or None, audit, fail_delay_s, ledger, lane)
     app.middlewares.insert(0, gate.middleware)
+    app.cleanup_ctx.append(gate.summaries)
 
 
 def declared(request: web.Request) -> tuple[bool, Permission | None]:
@@ -180,14 +198,18 @@ class _Gate:
         store: TokenVerifier,
         admin_token: str | None,
         audit: AuditSink | None,
-        fail_limit: int,
         fail_delay_s: float,
+        ledger: FailureLedger,
+        lane: LookupLane,
     ) -> None:
         self.store = store
         self.admin_token = admin_token.encode() if admin_token else None
         self.audit = audit
-        self.fail_limit = max(1, fail_limit)
         self.fail_delay_s = fail_delay_s
+        self.ledger = ledger
+        self.lane = lane
+        self.refused = TokenMemory(REFUSED_MEMORY_S)
+        self.accepted = TokenMemory(ACCEPTED_MEMORY_S)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -198,6 +220,8 @@ class _Gate:
         token = _bearer(request)
         try:
             principal = await self.authenticate(token)
+        except LaneBusy:
+            return json_error(503, "authentication busy, try again", {"Retry-After": "1"})
         except (RedisError, OSError) as exc:
             logger.warning("token check failed: redis unavailable error=%s", exc)
             return json_error(503, "authentication unavailable, try again")
@@ -208,7 +232,7 @@ class _Gate:
         if unknown_route:  # aiohttp's own 404 / 405, now that we know who asks
             return _route_error(request.match_info.http_exception)
         if permission is None:
-            logger.error("endpoint declares no permission path=%s", request.path)
+            logger.error("endpoint declares no permission path=%s", clean_target(request.path))
             return json_error(403, "endpoint declares no permission")
         try:
             ensure_permission(principal, permission)
@@ -221,53 +245,71 @@ class _Gate:
             return None
         if self.admin_token is not None and hmac.compare_digest(token.encode(), self.admin_token):
             return ADMIN_PRINCIPAL
-        return await self.store.verify(token)
+        if token in self.refused:
+            return None
+        if token in self.accepted:
+            principal = await self.store.verify(token)
+        else:
+            async with self.lane:
+                principal = await self.store.verify(token)
+        (self.accepted if principal is not None else self.refused).add(token)
+        return principal
 
     async def refuse(self, request: web.Request, reason: str) -> web.Response:
-        """401, or 429 after a delay once the address is past the limit; always audited."""
+        """401 and audited up to the limit; past it 429, cheap, summed up when the window ends."""
         address = request.remote or "unknown"
-        failures, ttl = await self._count_failure(address)
-        throttled = failures > self.fail_limit
-        await self._audit(request, address, reason, failures, throttled)
-        if throttled:
+        window = self.ledger.count(address, request.path)
+        retry = str(self.ledger.retry_after(window))
+        if self.ledger.throttled(window):
             await asyncio.sleep(self.fail_delay_s)
-            retry = str(max(1, ttl))
             return json_error(429, "too many failed authentications", {"Retry-After": retry})
+        await self._audit_failure(request, address, reason, window.failures)
         return json_error(401, reason, {"WWW-Authenticate": 'Bearer realm="watchfloor"'})
 
-    async def _count_failure(self, address: str) -> tuple[int, int]:
-        """Count one failure of ``address`` in a window that starts with its first failure."""
-        key = keys.auth_failures(address)
-        try:
-            # One script rather than EXPIRE ... NX, which Redis 6.2 does not know.
-            count, pttl = await self.store.redis.eval(_COUNT_FAILURE, 1, key, FAIL_WINDOW_S)
-        except RedisError as exc:
-            logger.warning("auth failure not counted address=%s error=%s", address, exc)
-            return 0, FAIL_WINDOW_S
-        return int(count), math.ceil(max(int(pttl), 0) / 1000)
-
-    async def _audit(
-        self, request: web.Request, address: str, reason: str, failures: int, throttled: bool
+    async def _audit_failure(
+        self, request: web.Request, address: str, reason: str, failures: int
     ) -> None:
-        logger.warning(
-            "authentication failed address=%s path=%s reason=%s failures=%d",
-            address, request.path, reason, failures,
-        )  # fmt: skip
+        target = clean_target(request.path)
+        logger.warning("authentication failed address=%s path=%s reason=%s failures=%d",
+                       address, target, reason, failures)  # fmt: skip
+        details = {"remote": address, "method": clean_target(request.method, 16),
+                   "reason": reason, "failures": failures}  # fmt: skip
+        await self._append(f"remote:{address}", "auth.failed", target, "denied", details)
+
+    async def summaries(self, app: web.Application) -> AsyncIterator[None]:
+        """The app's task that audits each throttled window once, when it ends."""
+        task = asyncio.create_task(self._summarise_forever(), name="auth-summaries")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await self._summarise(self.ledger.take_ended(everything=True))
+
+    async def _summarise_forever(self) -> None:
+        every = min(5.0, self.ledger.window_s / 2)
+        while True:
+            await asyncio.sleep(every)
+            self.ledger.expire()
+            await self._summarise(self.ledger.take_ended())
+
+    async def _summarise(self, windows: list[FailureWindow]) -> None:
+        for window in windows:
+            logger.warning("authentication throttled address=%s failures=%d throttled=%d",
+                           window.address, window.failures, window.refused)  # fmt: skip
+            await self._append(f"remote:{window.address}", "auth.throttled",
+                               clean_target(f"remote:{window.address}"), "throttled",
+                               window.summary(self.ledger.window_s))  # fmt: skip
+
+    async def _append(
+        self, actor: str, action: str, target: str, outcome: str, details: dict[str, Any]
+    ) -> None:
         if self.audit is None:
             return
-        details = {"remote": address, "method": request.method, "reason": reason,
-                   "failures": failures}  # fmt: skip
         try:
-            await self.audit.append(
-                actor=f"remote:{address}",
-                role="",
-                action="auth.failed",
-                target=request.path,
-                outcome="throttled" if throttled else "denied",
-                details=details,
-            )
+            await self.audit.append(actor=actor, role="", action=action, target=target,
+                                    outcome=outcome, details=details)  # fmt: skip
         except Exception:  # the audit must not turn a 401 into a 500
-            logger.exception("could not audit a failed authentication address=%s", address)
+            logger.exception("could not audit a failed authentication actor=%s", actor)
 
 
 def _route_error(exc: web.HTTPException | None) -> web.Response:

@@ -84,11 +84,11 @@ class ApiStack:
         return await self.runner.start(playbook, incident_id, actor="setup", role="admin")
 
 
-def api_config(data_dir: Path, **api: Any) -> Config:
+def api_config(data_dir: Path, auth_fail_limit: int = 1_000_000, **api: Any) -> Config:
     return Config(
         data_dir=str(data_dir),
         api=dataclasses.replace(ApiConfig(), **api),
-        security=SecurityConfig(auth_fail_limit=1_000_000),
+        security=SecurityConfig(auth_fail_limit=auth_fail_limit),
     )
 
 
@@ -99,14 +99,16 @@ async def start_api(
     *,
     with_runner: bool = True,
     with_audit: bool = True,
+    redis_options: dict[str, Any] | None = None,
     **api: Any,
 ) -> tuple[ApiStack, aioredis.Redis]:
     """Serve the API; the caller closes ``stack.session`` and the returned client.
 
     The playbook runner is the real one over the built-in library (its timer
-    loop is not started: the tests drive steps through the API).
+    loop is not started: the tests drive steps through the API). ``api`` may
+    hold ``auth_fail_limit`` besides the ``ApiConfig`` fields.
     """
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = aioredis.Redis.from_url(redis_url, **(redis_options or {}))
     config = api_config(data_dir, **api)
     incidents = IncidentStore(redis)
     token_store = TokenStore(redis)
