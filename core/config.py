@@ -113,6 +113,16 @@ class MonitorConfig:
     eval_interval_s: float = 1.0
     """Event time between two evaluations of the rules: whole seconds, or 1/k of a second
     (0.5, 0.1...) to trade CPU for detection latency (which is lateness + this at most)."""
+    late_horizon_s: float = 600.0
+    """How far behind the watermark an event may arrive and still be evaluated: one-event
+    rules fire, window rules take it where their windows still reach. Older: unplaced."""
+    max_ahead_s: float = 60.0
+    """Live mode: events stamped further ahead of the monitor's wall clock are unplaceable
+    (counted per source, never folded in); nearer ones wait, and never move time past
+    the wall clock."""
+    collector_fresh_s: float = 30.0
+    """A collector whose ``wf:collectors`` report is older than this no longer holds the
+    idle clock back (its late events take the late path)."""
 
 
 @dataclass(frozen=True, slots=True)

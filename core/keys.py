@@ -62,8 +62,8 @@ INCIDENT_OUTBOX = "wf:incidents:outbox"
 """Hash ``incident_id|event`` -> msgpack follow-up work (audit, playbook hook) of an incident
 write, written in the same transaction as the incident and deleted once done."""
 INCIDENT_REOPEN = "wf:incidents:reopen"
-"""Hash ``rule|subject`` -> id of an engine incident a person resolved while its condition
-may still hold: the engine reopens it (a linked incident) if the condition still holds."""
+"""Hash ``rule|subject`` -> ``incident_id|resolved_at`` of an engine incident a person resolved:
+the engine reopens it (a linked incident) if the condition still holds after that."""
 
 
 def incident(incident_id: str) -> str:

@@ -49,14 +49,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, Final
 
 from core.events import Event, event_from_map
 from monitor.detectors.base import Detector, Signal
+from monitor.engine_stats import EngineStats
 from monitor.lifecycle import Action, Lifecycle
 
 logger = logging.getLogger(__name__)
@@ -64,6 +63,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_LATENESS_S: Final = 5.0
 COARSE_STEP_S: Final = 10
 """Evaluation step over long stretches with nothing buffered (replay gaps, idle nights)."""
+CLOCK_SLACK_S: Final = 1.0
+"""Live mode: events move the watermark to at most the wall clock + this - the lateness."""
 MAX_CATCH_UP_S: Final = 2 * 86_400
 """A watermark jump larger than this is not evaluated second by second."""
 _TS: Final = attrgetter("ts")
@@ -77,40 +78,6 @@ class EngineError(Exception):
     """Base error of the rule engine."""
 
 
-@dataclass(slots=True)
-class EngineStats:
-    """Counters reported in the engine status."""
-
-    events: int = 0
-    late_events: int = 0
-    late_by_type: Counter[str] = field(default_factory=Counter)
-    recent_late: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=20))
-    evaluations: int = 0
-    detector_errors: int = 0
-
-    def to_map(self) -> dict[str, Any]:
-        return {
-            "events": self.events,
-            "late_events": self.late_events,
-            "late_by_type": dict(self.late_by_type),
-            "recent_late": list(self.recent_late),
-            "evaluations": self.evaluations,
-            "detector_errors": self.detector_errors,
-        }
-
-    @classmethod
-    def from_map(cls, data: Mapping[str, Any]) -> EngineStats:
-        stats = cls(
-            events=int(data.get("events", 0)),
-            late_events=int(data.get("late_events", 0)),
-            evaluations=int(data.get("evaluations", 0)),
-            detector_errors=int(data.get("detector_errors", 0)),
-        )
-        stats.late_by_type.update(data.get("late_by_type", {}))
-        stats.recent_late.extend(data.get("recent_late", []))
-        return stats
-
-
 class Engine:
     """Event-time engine over a set of detectors (and passive observers such as the board)."""
 
@@ -122,11 +89,19 @@ class Engine:
         lateness_s: float = DEFAULT_LATENESS_S,
         eval_interval_s: float = 1.0,
         observers: Sequence[Detector] = (),
+        late_horizon_s: float = 0.0,
+        clock: Callable[[], float] | None = None,
+        max_ahead_s: float = 60.0,
     ) -> None:
         self.detectors = list(detectors)
         self.observers = list(observers)
         self.lifecycle = lifecycle or Lifecycle()
         self.lateness_s = float(lateness_s)
+        self.late_horizon_s = float(late_horizon_s)
+        """Events up to this far behind the watermark are still evaluated (0: dropped)."""
+        self.clock = clock
+        """Live mode: the wall clock that bounds event time (None: replay, event time only)."""
+        self.max_ahead_s = float(max_ahead_s)
         # Time is cut in slots: one second (default), or 1/k of a second for a
         # sub-second evaluation interval (low-latency setups).
         self.eval_interval_s = float(eval_interval_s)
@@ -140,14 +115,19 @@ class Engine:
         self._next_eval: int | None = None
         """Slot of the next evaluation."""
         self._routes = self._build_routes()
+        self._late_routes = self._build_routes(observers=False)
+        self._blank = {d.name: d.snapshot() for d in self.detectors}
+        """Empty detector states, for a checkpoint whose windows ran ahead of the clock."""
         self._instant = self._build_instant_routes()
         self._held: dict[str, list[Event]] = {}
         """Buffered events of the types judged on arrival, for the hooks (older ones first)."""
         self.on_signals: Callable[[float, list[Signal]], None] | None = None
 
-    def _build_routes(self) -> dict[str, tuple[Callable[[Event], None], ...]]:
+    def _build_routes(
+        self, *, observers: bool = True
+    ) -> dict[str, tuple[Callable[[Event], None], ...]]:
         routes: dict[str, list[Callable[[Event], None]]] = {}
-        for det in [*self.detectors, *self.observers]:
+        for det in [*self.detectors, *(self.observers if observers else ())]:
             # A detector may name one method per event type (saves a dispatch per event).
             by_type = getattr(det, "observers_by_type", None)
             per_type = by_type() if by_type is not None else {}
@@ -182,16 +162,23 @@ class Engine:
         instant = self._instant
         early: list[Action] = []
         count = 0
+        # Live, one producer's clock must not move everyone's time: nothing beyond
+        # the wall clock + max_ahead_s is placed, and placed events push the
+        # watermark to the wall clock (+ a little) at most.
+        ceiling, cap = self._bounds()
         for event in events:
             count += 1
             ts = event.ts
             if ts < watermark:
-                self._late(event, watermark)
+                early += self._late(event, watermark)
+                continue
+            if ts > ceiling:
+                self.stats.count_unplaced(event, "ahead", ts - ceiling + self.max_ahead_s)
                 continue
             if ts > max_ts:
                 max_ts = ts
-                if ts - lateness > watermark:
-                    watermark = ts - lateness
+            if (ts if ts < cap else cap) - lateness > watermark:
+                watermark = (ts if ts < cap else cap) - lateness
             slot = int(ts * per_s)
             bucket = buffer.get(slot)
             if bucket is None:
@@ -212,6 +199,12 @@ class Engine:
         # A hook filters the buffered events (older than this one, its subject) only
         # when this event qualifies, which is rare: no per-event copy here.
         held = self._held.setdefault(event.type, [])
+        actions = self._judge(event, held, at)
+        held.append(event)
+        return actions
+
+    def _judge(self, event: Event, held: Sequence[Event], at: float) -> list[Action]:
+        """Run the instant hooks of ``event``'s type; a verdict fires as of ``at``."""
         actions: list[Action] = []
         for hook in self._instant[event.type]:
             try:
@@ -222,7 +215,6 @@ class Engine:
                 continue
             if signal is not None:
                 actions += self.lifecycle.early(signal, at)
-        held.append(event)
         return actions
 
     def _evaluation_after(self, slot: int) -> int:
@@ -232,22 +224,80 @@ class Engine:
             return slot + 1 if nxt is None else nxt
         return nxt + -(-(slot + 1 - nxt) // self._step) * self._step
 
-    def _late(self, event: Event, watermark: float) -> None:
+    def _bounds(self) -> tuple[float, float]:
+        """(latest event time placed at all, latest one that may move the watermark)."""
+        if self.clock is None:
+            return math.inf, math.inf
+        now = self.clock()
+        return now + self.max_ahead_s, now + CLOCK_SLACK_S
+
+    def _late(self, event: Event, watermark: float) -> list[Action]:
+        """An event behind the watermark: evaluated within the late horizon, else unplaced.
+
+        Its evaluation slot has passed, so it goes straight to the detectors (their
+        windows take it where they still reach; the board keeps newer rows) and a
+        one-event rule it triggers fires as of the next evaluation.
+        """
         stats = self.stats
+        behind = watermark - event.ts
         stats.late_events += 1
         stats.late_by_type[event.type] += 1
         stats.recent_late.append(
-            {
-                "type": event.type,
-                "source": event.source,
-                "ts": event.ts,
-                "behind_s": round(watermark - event.ts, 3),
-            }
-        )
+            {"type": event.type, "source": event.source, "ts": event.ts,
+             "behind_s": round(behind, 3)}
+        )  # fmt: skip
+        if behind > self.late_horizon_s:
+            stats.count_unplaced(event, "too_late", behind)
+            return []
+        stats.late_folded += 1
+        if self._next_eval is None:
+            self._next_eval = self._limit(watermark) + 1
+        actions: list[Action] = []
+        if event.type in self._instant:
+            at = self._next_eval / self._per_s
+            actions = self._judge(event, self._held.get(event.type, []), at)
+        for observe in self._late_routes.get(event.type, ()):
+            try:
+                observe(event)
+            except Exception:
+                self._detector_failed(observe, event)
+        return actions
 
     def tick(self, now: float) -> list[Action]:
         """Processing-time tick (live mode): the wall clock also pushes the watermark."""
         return self._advance(now - self.lateness_s)
+
+    def repair_clock(self, now: float) -> bool:
+        """Bring a restored state whose clock ran ahead of ``now`` back to the present.
+
+        An older monitor (or a wrong wall clock) may have checkpointed a watermark
+        far ahead: every correct event would then be late, across restarts.
+        Buffered events beyond ``now + max_ahead_s`` are counted as unplaced, time
+        restarts at ``now``, detector windows (advanced into the future) start
+        empty and alert times in the future are brought back to ``now``.
+        """
+        if self.watermark <= now + CLOCK_SLACK_S - self.lateness_s and (
+            self.max_ts <= now + self.max_ahead_s
+        ):
+            return False
+        ceiling = now + self.max_ahead_s
+        kept: dict[int, list[Event]] = {}
+        for slot, bucket in self._buffer.items():
+            for event in bucket:
+                if event.ts > ceiling:
+                    self.stats.count_unplaced(event, "checkpoint_ahead", event.ts - now)
+                else:
+                    kept.setdefault(slot, []).append(event)
+        self._buffer = kept
+        self._held = {t: [e for e in h if e.ts <= ceiling] for t, h in self._held.items()}
+        self.max_ts = max((e.ts for b in kept.values() for e in b), default=now)
+        self.watermark = now - self.lateness_s
+        self._next_eval = self._limit(self.watermark) + 1
+        for det in self.detectors:
+            det.restore(self._blank[det.name])
+        self.lifecycle.restore(_clamp_alerts(self.lifecycle.snapshot(), now))
+        self.stats.checkpoint_repairs += 1
+        return True
 
     def flush(self) -> list[Action]:
         """End of input (replay): release everything and evaluate just past the last event."""
@@ -406,6 +456,14 @@ class Engine:
                 det.restore(saved[det.name])
             else:
                 logger.warning("no saved state for detector=%s: it starts empty", det.name)
+
+
+def _clamp_alerts(state: dict[str, Any], now: float) -> dict[str, Any]:
+    """A lifecycle snapshot with every alert time after ``now`` brought back to ``now``."""
+    for alert in state.get("alerts", {}).values():
+        alert["since"] = min(alert["since"], now)
+        alert["flips"] = [min(f, now) for f in alert["flips"]]
+    return state
 
 
 def time_slices(

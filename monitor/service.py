@@ -124,6 +124,7 @@ class MonitorService:
         self.cipher: Any = None
         self._warned_blind = False
         self._to_ack: list[str] = []
+        self._reopen_seen: dict[str, str] = {}
         self._last_commit = 0.0
         self._committed: tuple[int, int, int] = (-1, -1, -1)
         self._late_reported = 0
@@ -234,12 +235,14 @@ class MonitorService:
         if self._fresh_engine:
             self.engine = build_engine(self.config, self.rules)
         self._to_ack = []
+        self._reopen_seen = {}
         self.consumer = self._new_consumer()
         return await self._start_until_ready(stop)
 
     async def step(self) -> None:
         """One read -> process -> apply -> (maybe) commit round."""
         await self._refresh_silences()
+        await self._take_reopens()
         entries = await self.consumer.read()
         if entries:
             await self._process_entries(entries)
@@ -325,6 +328,17 @@ class MonitorService:
         action = Action("fire", _dead_letter_signal(entry, reason), self.clock())
         await self.applier.fire(action, dedupe_key=entry.id)
 
+    async def _take_reopens(self) -> None:
+        """Tell the lifecycle of incidents people resolved (it reopens them if the
+        condition still holds); they leave Redis with the checkpoint that has them."""
+        found = await self.redis.hgetall(keys.INCIDENT_REOPEN)
+        for raw_fp, raw_mark in found.items():
+            fp, mark = raw_fp.decode(), raw_mark.decode()
+            if self._reopen_seen.get(fp) != mark:
+                self._reopen_seen[fp] = mark
+                incident_id, _, at = mark.partition("|")
+                self.engine.lifecycle.resolved_by_hand(fp, incident_id, float(at or 0))
+
     async def _refresh_silences(self) -> None:
         now = self.clock()
         if now < self._next_silences:
@@ -363,8 +377,10 @@ class MonitorService:
             board=board_of(self.engine),
             status_change=status_change,
             changes_maxlen=self.config.redis.changes_maxlen,
+            reopen_seen=self._reopen_seen,
         )
         self._to_ack = []
+        self._reopen_seen = {}
         self._last_commit = now
         if status_change:
             self._last_status_change = now

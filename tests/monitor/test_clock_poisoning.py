@@ -1,0 +1,163 @@
+"""One producer's clock never blinds a real ``watchfloor monitor`` process, across a SIGKILL.
+
+A single event stamped a day ahead is written to the stream; correct events written
+after it must still open incidents, the unplaceable event is counted for its source
+on ``/healthz`` and ``/metrics``, and a monitor killed and restarted on the
+checkpoint it left keeps seeing the present.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as sync_redis
+
+from core import keys
+from core.bus import BATCH_FIELD
+from core.events import AgentMessage, Event, QueueStats, encode_batch
+from core.redis_server import free_port
+
+pytestmark = pytest.mark.slow
+
+ID_TEXT = "您的身份证号是11010519491231002X，已登记"
+
+
+def leak(agent: str, ts: float) -> AgentMessage:
+    return AgentMessage(ts=ts, source="im", agent_id=agent, conversation_id=f"c-{agent}",
+                        channel="chat", direction="to_customer", text=ID_TEXT)  # fmt: skip
+
+
+def stats(ts: float, source: str = "pbx-wrong-tz") -> QueueStats:
+    return QueueStats(ts=ts, source=source, queue="presale", channel="phone", waiting=3,
+                      longest_wait_s=10.0, agents_available=2, agents_busy=5)  # fmt: skip
+
+
+class MonitorProcess:
+    """A ``watchfloor monitor`` subprocess on the test's Redis, its API on a free port."""
+
+    def __init__(self, redis_url: str, data_dir: Path) -> None:
+        self.redis_url = redis_url
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "WATCHFLOOR_API_PORT": str(self.port)}
+        log = (self.data_dir / "monitor.out").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "watchfloor", "monitor", "--redis", self.redis_url,
+             "--data-dir", str(self.data_dir)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        wait_for(lambda: self.get("/healthz") is not None, 60, "the monitor's /healthz")
+
+    def get(self, path: str) -> Any:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
+                body = r.read().decode()
+        except OSError:
+            return None
+        return json.loads(body) if path == "/healthz" else body
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"no {what} within {timeout:.0f}s")
+
+
+@pytest.fixture
+def monitor(redis_url: str, tmp_path: Path) -> Iterator[MonitorProcess]:
+    process = MonitorProcess(redis_url, tmp_path)
+    yield process
+    process.stop()
+
+
+def publish(client: sync_redis.Redis, events: list[Event]) -> None:
+    client.xadd(keys.EVENTS, {BATCH_FIELD: encode_batch(events)})
+
+
+def open_subjects(client: sync_redis.Redis) -> set[str]:
+    fingerprints = client.hkeys(keys.INCIDENT_FINGERPRINTS)
+    return {fp.decode().split("|", 1)[1] for fp in fingerprints}
+
+
+def test_an_event_a_day_ahead_neither_blinds_the_monitor_nor_its_restart(
+    monitor: MonitorProcess, redis_url: str
+) -> None:
+    client = sync_redis.Redis.from_url(redis_url)
+    monitor.start()
+    publish(client, [stats(time.time() + 86_400)])
+    time.sleep(1.5)  # the poisoned batch is read (and checkpointed) first
+    publish(client, [stats(time.time(), source="pbx-ok"), leak("a-1", time.time())])
+    wait_for(lambda: "a-1" in open_subjects(client), 20, "leak incident for a-1")
+
+    health = wait_for(
+        lambda: (h := monitor.get("/healthz")) and h["problems"] and h, 10, "a problem line"
+    )
+    assert any("pbx-wrong-tz" in p and "ahead" in p for p in health["problems"]), health
+    metrics = monitor.get("/metrics")
+    assert (
+        'watchfloor_engine_unplaced_events_total{source="pbx-wrong-tz",reason="ahead"} 1'
+        in metrics
+    )
+    assert 'source="pbx-ok"' not in metrics
+
+    time.sleep(1.5)  # a checkpoint after the incident
+    monitor.kill()
+    monitor.start()
+    publish(client, [leak("a-2", time.time())])
+    wait_for(lambda: "a-2" in open_subjects(client), 20, "leak incident for a-2 after SIGKILL")
+    watermark = float(client.hget(keys.ENGINE_STATUS, "watermark") or 0)
+    assert watermark <= time.time(), "the watermark stays behind the wall clock"
+
+
+def test_a_poisoned_checkpoint_is_repaired_at_start_and_counted(
+    monitor: MonitorProcess, redis_url: str
+) -> None:
+    """A checkpoint written by an older monitor that let one event move its clock a day ahead."""
+    from core.config import Config
+    from monitor.checkpoint import Checkpoint, encode
+    from monitor.service import build_engine
+
+    engine = build_engine(Config())
+    now = time.time()
+    engine.process([stats(now - 30, source="pbx-ok"), stats(now + 86_400)])
+    engine.tick(now + 86_400)  # what the old engine did: evaluated a day ahead
+    client = sync_redis.Redis.from_url(redis_url)
+    client.set(keys.ENGINE_CHECKPOINT, encode(Checkpoint(engine=engine.snapshot())))
+
+    monitor.start()
+    publish(client, [leak("a-3", time.time())])
+    wait_for(lambda: "a-3" in open_subjects(client), 20, "leak incident after the repair")
+    status = client.hgetall(keys.ENGINE_STATUS)
+    assert int(status[b"checkpoint_repairs"]) == 1
+    assert float(status[b"watermark"]) <= time.time()
