@@ -33,6 +33,7 @@ from core.events import SENSITIVE_FIELDS, Event
 from monitor import checkpoint as ckpt
 from monitor.board import Board
 from monitor.checkpoint import ActionApplier, IncidentHook
+from monitor.collector_clock import idle_clock
 from monitor.engine import Engine, time_slices
 from monitor.incidents import (
     IncidentStore,
@@ -61,8 +62,13 @@ def load_rules(path: str | Path | None = None) -> Any:
     return load(path)
 
 
-def build_engine(config: Config, rules: Any = None) -> Engine:
-    """The engine with the detectors of ``rules``, the board and the lifecycle."""
+def build_engine(
+    config: Config, rules: Any = None, clock: Callable[[], float] | None = None
+) -> Engine:
+    """The engine with the detectors of ``rules``, the board and the lifecycle.
+
+    ``clock`` (live mode) bounds event time by the wall clock; replay passes none.
+    """
     from monitor.detectors import build_detectors
 
     if rules is None:
@@ -74,6 +80,9 @@ def build_engine(config: Config, rules: Any = None) -> Engine:
         lateness_s=config.monitor.allowed_lateness_s,
         eval_interval_s=config.monitor.eval_interval_s,
         observers=[board],
+        late_horizon_s=config.monitor.late_horizon_s,
+        clock=clock,
+        max_ahead_s=config.monitor.max_ahead_s,
     )
     engine.on_signals = board.note_signals
     return engine
@@ -112,9 +121,9 @@ class MonitorService:
         self.redis = redis
         self.config = config
         self.rules = rules
-        self.engine = engine or build_engine(config, rules)
-        self._fresh_engine = engine is None
         self.clock = clock
+        self.engine = engine or build_engine(config, rules, clock)
+        self._fresh_engine = engine is None
         # A stable name, so that a restarted monitor owns its pending entries.
         self.name = consumer_name or config.monitor.consumer or socket.gethostname()
         self.store = IncidentStore(redis, changes_maxlen=config.redis.changes_maxlen)
@@ -128,6 +137,9 @@ class MonitorService:
         self._last_commit = 0.0
         self._committed: tuple[int, int, int] = (-1, -1, -1)
         self._late_reported = 0
+        self._unplaced_reported = 0
+        self.unplaced_at = 0.0
+        """Wall-clock time the unplaced count last grew (``/healthz`` shows recent ones)."""
         self._last_status_change = 0.0
         self._next_silences = 0.0
         self.dead_letters = 0
@@ -152,9 +164,13 @@ class MonitorService:
         self.state = await ckpt.load(self.redis)
         if self.state.engine is not None:
             self._restore(self.state.engine)
+        repaired = self._repair_clock()
         self.batches = self.state.counters.get("batches", 0)
         self.dead_letters = self.state.counters.get("dead_letters", 0)
         self._late_reported = self.engine.stats.late_events
+        self._unplaced_reported = self.engine.stats.unplaced_total
+        if repaired:
+            self.unplaced_at = self.clock()
         self.cipher = _load_cipher(self.config)
         # Follow-up work of incidents written just before a crash (audit, playbook).
         await self.applier.replay_outbox()
@@ -167,13 +183,28 @@ class MonitorService:
             # it starts with empty windows (a warm-up) and says so.
             logger.exception("engine checkpoint unreadable; starting with empty windows")
             if self._fresh_engine:
-                self.engine = build_engine(self.config, self.rules)
+                self.engine = build_engine(self.config, self.rules, self.clock)
             return
         logger.info(
             "resumed from checkpoint last_id=%s watermark=%.3f",
             self.state.last_id,
             self.engine.watermark,
         )
+
+    def _repair_clock(self) -> bool:
+        """A checkpoint whose clock ran ahead of ours is brought back to the present."""
+        if self.engine.clock is None:
+            return False
+        ahead = self.engine.watermark - self.clock()
+        repaired = self.engine.repair_clock(self.clock())
+        if repaired:
+            logger.warning(
+                "engine checkpoint was %.0fs ahead of the wall clock: time restarts now, "
+                "detector windows start empty repairs=%d",
+                ahead,
+                self.engine.stats.checkpoint_repairs,
+            )
+        return repaired
 
     async def _adopt_pending(self) -> None:
         """Take over every entry pending in the group, whoever read it.
@@ -233,7 +264,7 @@ class MonitorService:
         # checkpoint (never commit a state that was not restored from it), and
         # re-read our unacknowledged entries.
         if self._fresh_engine:
-            self.engine = build_engine(self.config, self.rules)
+            self.engine = build_engine(self.config, self.rules, self.clock)
         self._to_ack = []
         self._reopen_seen = {}
         self.consumer = self._new_consumer()
@@ -247,8 +278,11 @@ class MonitorService:
         if entries:
             await self._process_entries(entries)
         elif self.config.monitor.tick_s > 0 and self._read_ok():
-            # Idle stream: the wall clock moves the watermark (tick_s = 0: event time only).
-            await self.applier.apply(self.engine.tick(self.clock()))
+            # Idle stream: the wall clock moves the watermark (tick_s = 0: event time
+            # only), never past what a live collector acknowledged and has not written.
+            m = self.config.monitor
+            now = await idle_clock(self.redis, self.clock(), m.collector_fresh_s)
+            await self.applier.apply(self.engine.tick(now))
         await self.commit()
 
     def _read_ok(self) -> bool:
@@ -364,6 +398,7 @@ class MonitorService:
             return  # idle and nothing evaluated: the last checkpoint still holds
         self._committed = progress
         self._report_late()
+        self._report_unplaced()
         self.state.engine = self.engine.snapshot()
         self.state.counters = {"batches": self.batches, "dead_letters": self.dead_letters}
         status_change = now - self._last_status_change >= STATUS_CHANGE_EVERY_S
@@ -384,6 +419,18 @@ class MonitorService:
         self._last_commit = now
         if status_change:
             self._last_status_change = now
+
+    def _report_unplaced(self) -> None:
+        total = self.engine.stats.unplaced_total
+        if total > self._unplaced_reported:
+            self.unplaced_at = self.clock()
+            logger.warning(
+                "events the engine cannot place new=%d total=%d recent=%s",
+                total - self._unplaced_reported,
+                total,
+                list(self.engine.stats.recent_unplaced)[-3:],
+            )
+            self._unplaced_reported = total
 
     def _report_late(self) -> None:
         late = self.engine.stats.late_events
@@ -414,6 +461,11 @@ class MonitorService:
             "buffered": engine.buffered,
             "evaluations": stats.evaluations,
             "detector_errors": stats.detector_errors,
+            "late_folded": stats.late_folded,
+            "unplaced_total": stats.unplaced_total,
+            "unplaced": json.dumps({s: dict(c) for s, c in stats.unplaced.items()}, sort_keys=True),
+            "unplaced_at": self.unplaced_at,
+            "checkpoint_repairs": stats.checkpoint_repairs,
             "consumer": self.name,
             "last_id": self.state.last_id,
             "updated_at": now,
