@@ -50,6 +50,10 @@ AUDIT_LOOKBACK: Final = 2_000
 COMPRESS_ABOVE: Final = 64 * 1024
 _ZLIB: Final = b"z"
 _PLAIN: Final = b"m"
+_HDEL_IF: Final = (
+    "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
+    "return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0"
+)
 
 
 @dataclass(slots=True)
@@ -108,8 +112,15 @@ async def commit(
     board: Any = None,
     status_change: bool = False,
     changes_maxlen: int = 100_000,
+    reopen_seen: Mapping[str, str] | None = None,
 ) -> None:
-    """Write state, status, board rows and the acks of ``ack`` in one transaction."""
+    """Write state, status, board rows and the acks of ``ack`` in one transaction.
+
+    ``reopen_seen`` (fingerprint -> ``incident_id|resolved_at``) are the hand
+    resolutions this state has taken in
+    (:meth:`~monitor.lifecycle.Lifecycle.resolved_by_hand`): dropped from
+    ``keys.INCIDENT_REOPEN`` with it, unless a newer one replaced them.
+    """
     async with redis.pipeline(transaction=True) as pipe:
         pipe.set(keys.ENGINE_CHECKPOINT, encode(checkpoint))
         pipe.hset(keys.ENGINE_STATUS, mapping={k: _plain(v) for k, v in status.items()})
@@ -119,6 +130,8 @@ async def commit(
             add_change(pipe, "engine", "status", dict(status), changes_maxlen)
         if ack:
             pipe.xack(stream, group, *ack)
+        for fingerprint, mark in (reopen_seen or {}).items():
+            pipe.eval(_HDEL_IF, 1, keys.INCIDENT_REOPEN, fingerprint, mark)
         await pipe.execute()
 
 

@@ -437,7 +437,8 @@ class IncidentStore:
                         self._release_fingerprint(pipe, updated)
                         if actor != "engine" and updated.kind != "manual":
                             # The engine did not see its condition clear: it checks.
-                            pipe.hset(keys.INCIDENT_REOPEN, updated.fingerprint, updated.id)
+                            mark = f"{updated.id}|{now!r}"
+                            pipe.hset(keys.INCIDENT_REOPEN, updated.fingerprint, mark)
                     await pipe.execute()
                     return updated
                 except WatchError:

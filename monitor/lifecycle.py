@@ -14,7 +14,11 @@ Per (rule, subject) fingerprint an alert goes inactive -> pending (``for_s``)
 - **inhibition**: a surge/SLA alert of a queue whose component (``[inhibit]``
   map queue -> components, or the signal's ``related``) has a firing outage is
   still fired (visible) but not notified, with ``inhibited_by`` evidence;
-- **silences**: a matching active silence keeps the fire visible but quiet.
+- **silences**: a matching active silence keeps the fire visible but quiet;
+- **reopen**: an incident a person resolved while its condition still held
+  (:meth:`Lifecycle.resolved_by_hand`, kinds the engine resolves itself) is
+  reopened at the next evaluation that still sees the condition: a new,
+  notified incident linked by ``reopened_from``.
 
 The lifecycle is pure: it turns signals at an event time into
 :class:`Action` records that the service (or replay) applies to the incident
@@ -113,7 +117,8 @@ class Action:
     reason: str = ""
     """``opened``, ``severity``, ``conditions`` (a condition joined: evidence updated, not
     notified), ``confirmed`` (an evaluation's evidence for an early fire), ``rollup``,
-    ``cleared``, ``flapping``, ``settled``."""
+    ``cleared``, ``flapping``, ``settled``, ``reopened`` (a new incident for a condition that
+    still held after a person resolved the last one: ``evidence["reopened_from"]``)."""
     auto_resolve: bool = False
     """For ``clear``: resolve the incident (else only a timeline note)."""
     first_at: float | None = None
@@ -136,6 +141,10 @@ class _Alert:
     signal: Signal | None = None
     early: bool = False
     """Fired early for the evaluation at ``since``, not yet confirmed by it."""
+    reopen_from: str | None = None
+    """Its incident was resolved by a person while firing: reopen it if the condition holds."""
+    reopen_after: float = 0.0
+    """When that person resolved it: evaluations before were known to them."""
 
 
 class Lifecycle:
@@ -186,6 +195,27 @@ class Lifecycle:
             alert.early = True
         return [replace(a, early=True) for a in actions]
 
+    def resolved_by_hand(self, fingerprint: str, incident_id: str, at: float) -> bool:
+        """A person resolved ``incident_id`` of ``fingerprint`` at ``at``; True if it may reopen.
+
+        It reopens at the first evaluation at or after ``at`` that still sees the
+        condition (earlier ones, still to come in event time, were known). Only
+        alerts still firing (or within their keep-firing time) of kinds the engine
+        resolves itself are watched: for the others (a leak, an opinion storm) a
+        person's resolve is the end of it.
+        """
+        alert = self._alerts.get(fingerprint)
+        if (
+            alert is None
+            or alert.state not in (FIRING, RESOLVING)
+            or alert.rolled_up
+            or alert.signal is None
+            or alert.signal.kind not in self.config.auto_resolve
+        ):
+            return False
+        alert.reopen_from, alert.reopen_after = incident_id, at
+        return True
+
     def _active(self, sig: Signal, at: float, actions: list[Action]) -> None:
         alert = self._alerts.get(sig.fingerprint)
         if alert is None:
@@ -205,10 +235,20 @@ class Lifecycle:
         else:
             if alert.state == RESOLVING:
                 alert.state = FIRING
+            if alert.reopen_from is not None and at >= alert.reopen_after:
+                self._reopen(alert, sig, at, actions)
+                return
             if not self._maybe_raise(alert, sig, at, actions):
                 self._maybe_widen(alert, before, sig, at, actions)
             if alert.early:
                 self._confirm(alert, before, sig, at, actions)
+
+    def _reopen(self, alert: _Alert, sig: Signal, at: float, actions: list[Action]) -> None:
+        """The condition still holds after a person resolved its incident: open it again."""
+        sig = replace(sig, evidence={**sig.evidence, "reopened_from": alert.reopen_from})
+        alert.reopen_from, alert.early = None, False
+        alert.severity = alert.fired_severity = sig.severity
+        actions.append(self._fire(sig, at, alert, "reopened"))
 
     def _confirm(
         self, alert: _Alert, before: Signal | None, sig: Signal, at: float, actions: list[Action]
@@ -302,6 +342,7 @@ class Lifecycle:
         return Action("clear", sig, at, notify=False, reason="cleared", auto_resolve=auto)
 
     def _resolved(self, fp: str, alert: _Alert, at: float, actions: list[Action]) -> None:
+        alert.reopen_from = None  # cleared after all: nothing to reopen
         sig = alert.signal
         if sig is not None and not alert.rolled_up:
             actions.append(self._clear(sig, at))
@@ -320,7 +361,7 @@ class Lifecycle:
             evidence["flapping"] = True
             # Held open and quiet: not re-notified. But people hear once that it opened
             # (even if it flapped while pending) and again if it gets worse.
-            notify = reason in ("opened", "severity")
+            notify = reason in ("opened", "severity", "reopened")
         inhibited = self._inhibitors(sig)
         if inhibited:
             evidence["inhibited_by"] = inhibited
@@ -483,6 +524,8 @@ def _alert_to_map(alert: _Alert) -> dict[str, Any]:
         "rolled_up": alert.rolled_up,
         "signal": signal_to_map(alert.signal) if alert.signal else None,
         "early": alert.early,
+        "reopen_from": alert.reopen_from,
+        "reopen_after": alert.reopen_after,
     }
 
 
@@ -499,4 +542,6 @@ def _alert_from_map(data: Mapping[str, Any]) -> _Alert:
         rolled_up=data["rolled_up"],
         signal=signal_from_map(sig) if sig else None,
         early=bool(data.get("early", False)),
+        reopen_from=data.get("reopen_from"),
+        reopen_after=float(data.get("reopen_after", 0.0)),
     )

@@ -559,3 +559,56 @@ def test_a_monitor_killed_around_an_incident_write_leaves_it_its_run_and_audit_o
     assert audit_opened(client, incident_id) == 1
     assert client.hlen(keys.INCIDENT_OUTBOX) == 0
     client.close()
+
+
+# --- a condition that still holds after a person resolved its incident ---------------
+
+
+@pytest.mark.parametrize(
+    ("after_resolve", "reopens"),
+    [
+        ("down", True),  # still down at the next evaluation: reopened, linked, notified
+        ("up", False),  # recovered meanwhile: the person's resolve stands
+    ],
+)
+async def test_a_condition_that_still_holds_after_a_manual_resolve_reopens_as_a_linked_incident(
+    redis_client, after_resolve, reopens
+) -> None:
+    heard = []
+
+    async def hook(incident, created, raised):
+        heard.append((incident.id, created))
+
+    producer = EventProducer(redis_client)
+    store = IncidentStore(redis_client)
+    svc = service(redis_client, hook=hook)
+    await svc.start()
+    await producer.publish_events(
+        [health(T0, "crm", "down"), health(T0 + 0.2, "crm", "down"), offered(T0 + 9)]
+    )
+    await drain(svc)
+    [first] = await store.list("all")
+    await store.resolve(first.id, actor="li.wei", note="looks fine to me", at=T0 + 9.5)
+    await producer.publish_events([health(T0 + 9.6, "crm", after_resolve), offered(T0 + 20)])
+    await drain(svc)
+    incidents = await store.list("all")
+    if not reopens:
+        assert [i.id for i in incidents] == [first.id]
+        assert await redis_client.hlen(keys.INCIDENT_REOPEN) == 0
+        return
+    second = next(i for i in incidents if i.id != first.id)
+    assert (second.rule, second.subject, second.state) == (first.rule, "crm", "open")
+    assert second.reopened_from == first.id
+    assert heard == [(first.id, True), (second.id, True)]
+    assert {"event": "reopened", "incident": second.id}.items() <= (
+        (await store.timeline(first.id))[-1].items()
+    )
+    assert (await store.timeline(second.id))[0]["reopened_from"] == first.id
+    assert await redis_client.hlen(keys.INCIDENT_REOPEN) == 0
+    # When the condition really clears, the engine resolves the reopened incident.
+    await producer.publish_events([health(T0 + 21, "crm", "up"), offered(T0 + 30)])
+    await drain(svc)
+    assert [(i.id, i.state) for i in await store.list("all")] == [
+        (second.id, "resolved"),
+        (first.id, "resolved"),
+    ]
