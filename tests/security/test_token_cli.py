@@ -109,3 +109,78 @@ async def test_keys_init_rotate_and_add_secret_are_audited(redis_url, redis_clie
         ("keys.rotate", "signing:acd-1"),
     ]
     assert records[0]["details"] == {"from": old.key_id, "to": new.key_id}
+
+
+def _api_status(base: str, path: str, token: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_a_token_created_beside_a_running_stack_works_against_it(running_stack):
+    """Before the owner lock the command started a second redis-server on the stack's AOF:
+    its token was refused by the running API (401) and came back later as a ghost."""
+    stack = running_stack
+    (stack_redis,) = stack.redis_servers()
+    seen: set[int] = set()
+    command = subprocess.Popen(
+        [sys.executable, "-m", "watchfloor", "token", "create", "--name", "duty-lee",
+         "--role", "duty_manager", "--data-dir", str(stack.data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    while command.poll() is None:  # watch for a second server while the command runs
+        seen.update(stack.redis_servers())
+    out, err = command.communicate()
+    assert command.returncode == 0, err
+    assert seen <= {stack_redis}, f"a second redis-server ran on the stack's data: {seen}"
+    token = out.strip()
+    assert _api_status(stack.api, "/v1/incidents", token) == 200
+    assert _api_status(stack.api, "/v1/audit", stack.admin_token()) == 200
+    listed = watchfloor("token", "list", "--json", data_dir=stack.data_dir)
+    assert {r["name"]: r["state"] for r in json.loads(listed.stdout)}["duty-lee"] == "active"
+
+    second = subprocess.run(
+        [sys.executable, "-m", "watchfloor", "up", "--headless", "--data-dir",
+         str(stack.data_dir), "--api-port", "1", "--collector-port", "1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert second.returncode == 1
+    assert f"in use by a running stack (pid {stack.process.pid})" in second.stderr
+    assert stack.redis_servers() == [stack_redis]
+
+
+def test_a_token_written_straight_into_the_stacks_redis_is_refused_and_reported(running_stack):
+    import msgpack
+    import redis as sync_redis
+
+    from core import keys
+    from core.redis_client import connect_sync
+    from core.stack_lock import read_holder
+    from security.tokens import FORGED_KEY, hash_token
+
+    holder = read_holder(running_stack.data_dir / "redis")
+    assert holder is not None and holder.url.startswith("unix://")
+    socket_path = holder.url.removeprefix("unix://").partition("?")[0]
+    anonymous = sync_redis.Redis(unix_socket_path=socket_path)
+    with pytest.raises(sync_redis.AuthenticationError):
+        anonymous.hset(keys.TOKENS, "x", "y")  # no password: refused
+    anonymous.close()
+    # One that has the password but not the keys folder (say a restored, edited AOF):
+    client = connect_sync(holder.url)
+    forged = "wf_" + "F" * 43
+    record = {"name": "intruder", "role": "admin", "created": 1.0, "expires": None,
+              "revoked": None}  # fmt: skip
+    client.hset(keys.TOKENS, hash_token(forged), msgpack.packb(record))
+    assert _api_status(running_stack.api, "/v1/tokens", forged) == 401
+    assert client.hexists(FORGED_KEY, hash_token(forged))
+    client.close()
+    listed = watchfloor("token", "list", "--json", data_dir=running_stack.data_dir)
+    assert {r["name"]: r["state"] for r in json.loads(listed.stdout)}["intruder"] == "forged"
+    log = (running_stack.data_dir / "logs" / "monitor.log").read_text()
+    assert "not created by watchfloor" in log

@@ -10,10 +10,13 @@ import pytest
 
 from core import keys
 from security.tokens import (
+    FORGED_KEY,
     Principal,
     TokenConflict,
     TokenError,
     TokenStore,
+    hash_token,
+    load_seal,
     parse_duration,
 )
 
@@ -142,3 +145,45 @@ def test_durations_are_read_in_seconds(text, seconds):
 def test_bad_durations_are_refused(text):
     with pytest.raises(TokenError):
         parse_duration(text)
+
+
+async def test_a_record_written_straight_into_redis_is_refused_and_reported(
+    redis_client, data_dir, caplog
+):
+    store = TokenStore(redis_client, seal=load_seal(data_dir))
+    real, _ = await store.create("duty-lee", "duty_manager")
+    forged_token = "wf_" + "A" * 43
+    forged = {"name": "intruder", "role": "admin", "created": 1.0, "expires": None,
+              "revoked": None}  # fmt: skip
+    await redis_client.hset(keys.TOKENS, hash_token(forged_token), msgpack.packb(forged))
+    with caplog.at_level("ERROR", logger="security.tokens"):
+        assert await store.verify(forged_token) is None
+    assert "not created by watchfloor" in caplog.text and "intruder" in caplog.text
+    assert (await store.verify(real)).role == "duty_manager"
+    reported = await redis_client.hgetall(FORGED_KEY)
+    assert list(reported) == [hash_token(forged_token).encode()]
+    states = {row["name"]: row["state"] for row in await store.list()}
+    assert states == {"duty-lee": "active", "intruder": "forged"}
+    assert [r["name"] for r in await store.forged_records()] == ["intruder"]
+
+
+async def test_a_sealed_record_edited_in_redis_no_longer_verifies(redis_client, data_dir):
+    store = TokenStore(redis_client, seal=load_seal(data_dir))
+    token, _ = await store.create("viewer-1", "viewer")
+    assert await store.revoke("viewer-1")
+    digest = hash_token(token)
+    record = msgpack.unpackb(await redis_client.hget(keys.TOKENS, digest))
+    for edit in ({"revoked": None}, {"role": "admin"}, {"mac": "0" * 64}):
+        await redis_client.hset(keys.TOKENS, digest, msgpack.packb({**record, **edit}))
+        assert await store.verify(token) is None, edit
+    other = TokenStore(redis_client, seal=load_seal(data_dir.parent / "elsewhere"))
+    fresh, _ = await store.create("viewer-2", "viewer")
+    assert await other.verify(fresh) is None  # another data dir's key does not fit
+
+
+def test_the_seal_key_is_private_and_kept(data_dir):
+    first = load_seal(data_dir)
+    path = data_dir / "keys" / "tokens.key"
+    assert path.stat().st_mode & 0o777 == 0o600 and len(path.read_bytes()) == 32
+    assert load_seal(data_dir).mac("d", {}) == first.mac("d", {})
+    assert load_seal(data_dir.parent / "none", create=False).valid("d", {})  # not yet keyed

@@ -1,7 +1,8 @@
 """`watchfloor token`: create, list and revoke API tokens.
 
-Works against ``--redis URL`` (a running stack) or, without one, the embedded
-Redis of ``--data-dir`` started for the duration of the command. A created
+Works against ``--redis URL``, else the Redis of the stack running on
+``--data-dir``, else that directory's embedded Redis started for the duration
+of the command. A created
 token is printed once, on stdout alone, so ``TOKEN=$(watchfloor token create
 ...)`` works; everything else goes to stderr. Creation and revocation are
 audited (actor ``cli:<user>``) when the audit log module is installed.
@@ -23,10 +24,11 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from core.config import Config
+from core.redis_client import RedisSecretError
 from core.redis_client import connect as redis_connect
-from core.redis_server import redis_url_for
+from core.redis_server import RedisServerError, redis_url_for
 from security.roles import ROLES
-from security.tokens import TokenError, TokenStore, parse_duration
+from security.tokens import TokenError, TokenStore, load_seal, parse_duration
 from watchfloor.commands.common import add_config_options, config_from_args
 
 logger = logging.getLogger(__name__)
@@ -65,25 +67,38 @@ def cli_actor() -> str:
 def with_redis(
     args: argparse.Namespace, work: Callable[[Config, aioredis.Redis], Awaitable[int]]
 ) -> int:
-    """Run ``work`` against the configured Redis (or the data dir's embedded one)."""
+    """Run ``work`` against the configured Redis: the running stack's, or else the
+    data dir's embedded one started for the duration."""
+    from watchfloor.cli import CommandError
+
     config = config_from_args(args)
-    with redis_url_for(config.redis.url, config.data_dir) as url:
 
-        async def main() -> int:
-            client = redis_connect(url, socket_connect_timeout=5)
-            try:
-                return await work(config, client)
-            finally:
-                await client.aclose()
+    async def main(url: str) -> int:
+        client = redis_connect(url, socket_connect_timeout=5)
+        try:
+            return await work(config, client)
+        finally:
+            await client.aclose()
 
-        return asyncio.run(main())
+    try:
+        with redis_url_for(
+            config.redis.url, config.data_dir, binary=config.redis.embedded_binary
+        ) as url:
+            return asyncio.run(main(url))
+    except (RedisServerError, RedisSecretError) as exc:
+        raise CommandError(str(exc)) from None
 
 
 def with_store(
     args: argparse.Namespace,
     work: Callable[[Config, aioredis.Redis, TokenStore], Awaitable[int]],
 ) -> int:
-    return with_redis(args, lambda config, client: work(config, client, TokenStore(client)))
+    return with_redis(
+        args,
+        lambda config, client: work(
+            config, client, TokenStore(client, seal=load_seal(config.data_dir))
+        ),
+    )
 
 
 async def audit_action(
