@@ -37,7 +37,7 @@ from core.config import Config
 from core.events import MAX_BODY_BYTES, BatchError
 from security.auth import AuditSink, get_principal, json_error, public, requires, setup_auth
 from security.roles import Permission
-from security.tokens import TokenStore
+from security.tokens import TokenStore, load_seal
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ def create_app(
     app[AUDIT] = audit
     app[STARTED] = time.time()
     admin = config.security.admin_token.value if config.security.admin_token else None
-    setup_auth(app, CachedTokens(TokenStore(redis)), admin, audit,  # type: ignore[arg-type]
+    tokens = CachedTokens(TokenStore(redis, seal=load_seal(config.data_dir, create=False)))
+    setup_auth(app, tokens, admin, audit,  # type: ignore[arg-type]
                fail_limit=config.security.auth_fail_limit)  # fmt: skip
     app.router.add_post("/v1/events", post_events)
     app.router.add_get("/v1/events/stream", stream_handler)
