@@ -21,7 +21,7 @@ from playbooks.actions.wait import wait_seconds
 from playbooks.drill import score_run
 from playbooks.errors import NotAllowed, RunConflict
 from playbooks.model import FINISHED, RUNNER, SYSTEM_ROLE, Tx, find_step, timer
-from security.roles import Permission, allows
+from security.roles import Permission, allows, may_approve_step, may_skip_step, may_work_step
 
 
 def start(run: dict[str, Any], tx: Tx, now: float, *, actor: str, role: str) -> None:
@@ -82,7 +82,13 @@ def _require_workable(run: dict[str, Any], step: dict[str, Any]) -> None:
 
 
 def may_work(role: str, step: dict[str, Any]) -> bool:
-    return role == SYSTEM_ROLE or role == step["owner"] or allows(role, Permission.RUN_STEPS)
+    return role == SYSTEM_ROLE or may_work_step(role, step["owner"])
+
+
+def pending_approver(step: dict[str, Any]) -> str | None:
+    """The role whose approval the step still waits for, if any."""
+    approval = step["approval"]
+    return str(approval["role"]) if approval and approval["by"] is None else None
 
 
 def _human(run: dict[str, Any], role: str, now: float) -> None:
@@ -137,7 +143,7 @@ def approve(
         if not may_work(role, step):
             raise NotAllowed(f"role {role} may not work step {step_id}")
         raise RunConflict(f"step {step_id} needs no approval")
-    if role not in (approval["role"], "admin"):
+    if not may_approve_step(role, approval["role"]):
         raise NotAllowed(f"step {step_id} must be approved by {approval['role']}")
     _require_active(run)
     if step["state"] in FINISHED or approval["by"] is not None:
@@ -164,8 +170,10 @@ def skip(
     note: str | None,
 ) -> None:
     step = find_step(run, step_id)
-    if not allows(role, Permission.START_PLAYBOOK):
-        raise NotAllowed(f"role {role} may not skip steps")
+    if not may_skip_step(role, pending_approver(step)):
+        approver = pending_approver(step)
+        because = f": it waits for the approval of {approver}" if approver else ""
+        raise NotAllowed(f"role {role} may not skip step {step_id}{because}")
     _require_active(run)
     if step["state"] in FINISHED:
         raise RunConflict(f"step {step_id} is already {step['state']}")
@@ -302,6 +310,8 @@ def on_timer(run: dict[str, Any], step_id: str, kind: str, n: int, tx: Tx, now: 
     """A due deadline, escalation or wait timer; stale timers change nothing."""
     if run["state"] != "active":
         return
+    if run.get("standing_down") and kind in ("deadline", "escalate"):
+        return  # every incident is resolved: no one is paged (playbooks.standdown)
     step = find_step(run, step_id)
     if step["state"] in FINISHED:
         return

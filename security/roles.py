@@ -57,3 +57,25 @@ def permissions_of(role: str) -> frozenset[Permission]:
         return ROLE_PERMISSIONS[Role(role)]
     except ValueError:
         return frozenset()
+
+
+# --- playbook steps: the runner enforces these, the API reports them to consoles ------------
+# One definition, so that what a console offers and what the runner accepts never drift.
+
+
+def may_work_step(role: str, owner: str) -> bool:
+    """Mark done, escalate or retry a step: its owner role, or anyone who runs steps."""
+    return role == owner or allows(role, Permission.RUN_STEPS)
+
+
+def may_approve_step(role: str, approver: str) -> bool:
+    """An approval always needs the role the playbook names (or admin)."""
+    return role in (approver, Role.ADMIN.value)
+
+
+def may_skip_step(role: str, pending_approver: str | None) -> bool:
+    """Skip a step: whoever starts playbooks, and, while the step still waits for an
+    approval, only someone who could give it: skipping must not bypass the approval."""
+    if not allows(role, Permission.START_PLAYBOOK):
+        return False
+    return pending_approver is None or may_approve_step(role, pending_approver)

@@ -20,7 +20,18 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from core.config import Config
-from monitor.api import audit, board, controls, incidents, live, meta, playbooks, runs, tokens
+from monitor.api import (
+    audit,
+    board,
+    controls,
+    incidents,
+    live,
+    meta,
+    permissions,
+    playbooks,
+    runs,
+    tokens,
+)
 from monitor.api.errors import error_middleware
 from monitor.api.hub import LiveHub
 from monitor.api.state import (
@@ -41,7 +52,9 @@ from security.tokens import TokenStore
 logger = logging.getLogger(__name__)
 
 ApiTask = Callable[[asyncio.Event], Awaitable[None]]
-ROUTE_MODULES = (meta, incidents, board, controls, runs, playbooks, audit, tokens, live)
+ROUTE_MODULES = (
+    meta, incidents, board, controls, runs, playbooks, audit, tokens, permissions, live,
+)  # fmt: skip
 
 
 def create_app(
