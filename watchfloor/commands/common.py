@@ -49,7 +49,11 @@ def run_service(
         await main(config, url, stop)
 
     with redis_url_for(
-        config.redis.url, config.data_dir, binary=config.redis.embedded_binary, long_lived=True
+        config.redis.url,
+        config.data_dir,
+        binary=config.redis.embedded_binary,
+        long_lived=True,
+        fsync=config.redis.appendfsync,
     ) as url:
         try:
             asyncio.run(until_signal(url))

@@ -2,7 +2,9 @@
 
 Each check prints one line, ``ok``, ``warn`` or ``FAIL`` with the reason and the
 fix. Any FAIL exits 1. With no Redis URL configured, the embedded Redis is
-really started on a free port and stopped again.
+really started (locked down, in a temporary directory) and stopped again;
+beside a running stack, the stack's own Redis is checked instead and the ports
+it serves are recognised as its own, not reported as taken.
 """
 
 from __future__ import annotations
@@ -11,19 +13,25 @@ import argparse
 import asyncio
 import socket
 import tempfile
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from core import keys
 from core.config import Config, ConfigError
+from core.redis_client import RedisSecretError
 from core.redis_client import connect as redis_connect
 from core.redis_server import (
-    EmbeddedRedis,
     RedisServerError,
     check_reachable,
+    embedded_for,
     find_redis_server,
     server_version,
 )
+from core.stack_lock import Holder, read_holder
 from watchfloor.commands.common import add_config_options, config_from_args
 
 
@@ -47,7 +55,14 @@ def run_doctor(args: argparse.Namespace) -> int:
         print(f"FAIL config: {exc}")
         return 1
     checks = [Check("config", "ok", "valid")]
-    for check in (check_data_dir, check_redis, check_stream, check_keys, check_ports):
+    for check in (
+        check_data_dir,
+        check_redis,
+        check_stream,
+        check_tokens,
+        check_keys,
+        check_ports,
+    ):
         checks.extend(check(config))
     for c in checks:
         print(f"{c.status:<4} {c.name}: {c.detail}")
@@ -80,30 +95,85 @@ def check_data_dir(config: Config) -> list[Check]:
     return [Check("data dir", "ok", f"{path.resolve()} is writable")]
 
 
-def check_redis(config: Config) -> list[Check]:
+def running_stack(config: Config) -> Holder | None:
+    """The live stack that owns this data directory's embedded Redis, if any."""
     if config.redis.url:
+        return None
+    holder = read_holder(config.path("redis"))
+    return holder if holder is not None and holder.long_lived else None
+
+
+def redis_in_use(config: Config) -> str | None:
+    """The URL of the Redis the stack uses now: configured, or the running stack's."""
+    stack = running_stack(config)
+    return config.redis.url or (stack.url if stack else None)
+
+
+def check_redis(config: Config) -> list[Check]:
+    url, stack = redis_in_use(config), running_stack(config)
+    if url:
         try:
-            version = asyncio.run(check_reachable(config.redis.url))
-        except RedisServerError as exc:
+            version = asyncio.run(check_reachable(url))
+        except (RedisServerError, RedisSecretError) as exc:
             return [Check("redis", "FAIL", str(exc))]
-        return [Check("redis", "ok", f"{config.redis.url} answers, Redis {version}")]
+        whose = f"the running stack's Redis (pid {stack.pid}) " if stack else ""
+        return [Check("redis", "ok", f"{whose}{url} answers, Redis {version}")]
     try:
         binary = find_redis_server(config.redis.embedded_binary)
         version = ".".join(map(str, server_version(binary)))
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            EmbeddedRedis(tmp, binary=str(binary), persistent=False) as server,
-        ):
-            asyncio.run(check_reachable(server.url))
+        with tempfile.TemporaryDirectory(prefix="wf-doctor-") as tmp:
+            server = embedded_for(tmp, binary=str(binary), fsync=config.redis.appendfsync)
+            with server:
+                asyncio.run(check_reachable(server.url))
     except RedisServerError as exc:
         return [Check("redis", "FAIL", f"embedded Redis: {exc}")]
-    return [Check("redis", "ok", f"embedded Redis {version} from {binary} starts and stops")]
+    return [
+        Check(
+            "redis",
+            "ok",
+            f"embedded Redis {version} from {binary} starts and stops "
+            f"(unix socket, password, appendfsync {config.redis.appendfsync})",
+        )
+    ]
 
 
 def check_stream(config: Config) -> list[Check]:
-    if not config.redis.url:
+    url = redis_in_use(config)
+    if not url:
         return [Check("events stream", "ok", "created by the first `up` on the embedded Redis")]
-    return [asyncio.run(_stream_state(config.redis.url))]
+    return [asyncio.run(_stream_state(url))]
+
+
+def check_tokens(config: Config) -> list[Check]:
+    """Token records in Redis that Watchfloor did not write (no valid seal)."""
+    url = redis_in_use(config)
+    if not url:
+        return []
+    from security.tokens import TokenStore, load_seal
+
+    async def forged() -> list[dict[str, object]]:
+        client = redis_connect(url, socket_connect_timeout=3)
+        try:
+            store = TokenStore(client, seal=load_seal(config.data_dir, create=False))
+            return await store.forged_records()
+        finally:
+            await client.aclose()
+
+    try:
+        rows = asyncio.run(forged())
+    except (OSError, RedisSecretError, RedisError) as exc:  # check_redis says why
+        return [Check("tokens", "warn", f"not checked: {exc}")]
+    if rows:
+        names = ", ".join(f"{r['name']} ({r['role']}, id {r['id']})" for r in rows)
+        return [
+            Check(
+                "tokens",
+                "FAIL",
+                f"{len(rows)} token record(s) in Redis were not created by Watchfloor: "
+                f"{names}; they are refused: find who writes to Redis, then delete them",
+            )
+        ]
+    return [Check("tokens", "ok", "every token record carries a valid seal")]
 
 
 async def _stream_state(url: str) -> Check:
@@ -161,25 +231,47 @@ def check_keys(config: Config) -> list[Check]:
 
 
 def check_ports(config: Config) -> list[Check]:
+    stack = running_stack(config)
     return [
         _port_check(
             "collector port",
             config.collector.host,
             config.collector.port,
             "WATCHFLOOR_COLLECTOR_PORT or --collector-port",
+            stack,
         ),
         _port_check(
-            "api port", config.api.host, config.api.port, "WATCHFLOOR_API_PORT or --api-port"
+            "api port",
+            config.api.host,
+            config.api.port,
+            "WATCHFLOOR_API_PORT or --api-port",
+            stack,
         ),
     ]
 
 
-def _port_check(name: str, host: str, port: int, how: str) -> Check:
+def _port_check(name: str, host: str, port: int, how: str, stack: Holder | None) -> Check:
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
             sock.bind((host, port))
     except OSError as exc:
+        if stack is not None and _serves_healthz(host, port):
+            return Check(
+                name, "ok", f"{host}:{port} is served by the running stack (pid {stack.pid})"
+            )
         return Check(
             name, "FAIL", f"{host}:{port} is taken ({exc.strerror}); choose another with {how}"
         )
     return Check(name, "ok", f"{host}:{port} is free")
+
+
+def _serves_healthz(host: str, port: int) -> bool:
+    """Whether a Watchfloor service answers there (its /healthz, whatever its verdict)."""
+    where = f"[{host}]" if ":" in host else host
+    try:
+        with urllib.request.urlopen(f"http://{where}:{port}/healthz", timeout=2):
+            return True
+    except urllib.error.HTTPError as exc:
+        return exc.code == 503  # a service with problems still says so on /healthz
+    except (urllib.error.URLError, OSError):
+        return False

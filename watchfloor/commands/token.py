@@ -82,7 +82,10 @@ def with_redis(
 
     try:
         with redis_url_for(
-            config.redis.url, config.data_dir, binary=config.redis.embedded_binary
+            config.redis.url,
+            config.data_dir,
+            binary=config.redis.embedded_binary,
+            fsync=config.redis.appendfsync,
         ) as url:
             return asyncio.run(main(url))
     except (RedisServerError, RedisSecretError) as exc:

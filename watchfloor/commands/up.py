@@ -86,7 +86,11 @@ def run_up(args: argparse.Namespace) -> int:
     _log_to(log_path, also_stderr=args.headless)
     stop = _StopSignal()
     with redis_url_for(
-        config.redis.url, config.data_dir, binary=config.redis.embedded_binary, keep_alive=True
+        config.redis.url,
+        config.data_dir,
+        binary=config.redis.embedded_binary,
+        keep_alive=True,
+        fsync=config.redis.appendfsync,
     ) as url:
         asyncio.run(check_reachable(url))
         admin, producer = asyncio.run(_tokens(url, config.data_dir))
