@@ -48,9 +48,12 @@ DIRECTIONS: Final = frozenset({"to_customer", "from_customer", "internal"})
 ACCESS_ACTIONS: Final = frozenset({"view", "search", "export", "download", "print", "delete"})
 
 # Fields encrypted at rest by the collector (security.crypto), per event type.
+# Free text a customer's data can be pasted into counts: a post quoting a mobile, an
+# access log naming the customer record it opened.
 SENSITIVE_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "agent.message": ("text",),
-    "social.mention": ("author",),
+    "social.mention": ("author", "text"),
+    "data.access": ("resource",),
 }
 
 # --- field types (the schema) ---------------------------------------------------------

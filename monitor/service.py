@@ -39,6 +39,7 @@ from monitor.incidents import (
     IncidentStore,
 )
 from monitor.lifecycle import Action, Lifecycle, LifecycleConfig
+from monitor.sealing import open_snapshot, seal_snapshot
 from monitor.silences import active_silences
 
 logger = logging.getLogger(__name__)
@@ -161,6 +162,8 @@ class MonitorService:
         """Create the group, load the checkpoint and the keyring."""
         await self.consumer.ensure_group()
         await self._adopt_pending()
+        # The keyring first: the checkpoint's engine state is sealed with it.
+        self.cipher = _load_cipher(self.config)
         self.state = await ckpt.load(self.redis)
         if self.state.engine is not None:
             self._restore(self.state.engine)
@@ -171,13 +174,12 @@ class MonitorService:
         self._unplaced_reported = self.engine.stats.unplaced_total
         if repaired:
             self.unplaced_at = self.clock()
-        self.cipher = _load_cipher(self.config)
         # Follow-up work of incidents written just before a crash (audit, playbook).
         await self.applier.replay_outbox()
 
     def _restore(self, saved: dict[str, Any]) -> None:
         try:
-            self.engine.restore(saved)
+            self.engine.restore(open_snapshot(saved, self.cipher))
         except Exception:
             # A checkpoint this version cannot read must not keep the monitor down:
             # it starts with empty windows (a warm-up) and says so.
@@ -399,7 +401,8 @@ class MonitorService:
         self._committed = progress
         self._report_late()
         self._report_unplaced()
-        self.state.engine = self.engine.snapshot()
+        # Sealed: the detectors' windows and the reorder buffer hold decrypted text.
+        self.state.engine = seal_snapshot(self.engine.snapshot(), self.cipher)
         self.state.counters = {"batches": self.batches, "dead_letters": self.dead_letters}
         status_change = now - self._last_status_change >= STATUS_CHANGE_EVERY_S
         await ckpt.commit(

@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Everything a command writes (logs, spool, audit segments, exports, the config) and
+    # every process it starts is private to this user: incidents and logs name people.
+    os.umask(0o077)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -29,7 +29,7 @@ from core.events import AgentMessage, DataAccess, Event
 from monitor.detectors.base import Signal
 from monitor.rules import LeakRules, Rules, parse_hours
 from monitor.windows import Ring, Trend
-from security.pii import CONFIDENCE_RANK, find_pii
+from security.pii import CONFIDENCE_RANK, find_pii, mask_text
 
 logger = logging.getLogger(__name__)
 
@@ -384,7 +384,9 @@ def _access_record(e: DataAccess) -> dict[str, Any]:
     return {
         "at": e.ts,
         "action": e.action,
-        "resource": e.resource,
+        # Masked: a resource can name the customer record it opened (an ID, a mobile),
+        # and it ends up in the incident's title and evidence.
+        "resource": mask_text(e.resource),
         "records": e.records,
         "ok": e.ok,
         "ip": e.ip,

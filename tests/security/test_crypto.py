@@ -8,7 +8,14 @@ import stat
 
 import pytest
 
-from core.events import AgentMessage, Heartbeat, SocialMention, decode_batch, encode_batch
+from core.events import (
+    AgentMessage,
+    DataAccess,
+    Heartbeat,
+    SocialMention,
+    decode_batch,
+    encode_batch,
+)
 from security.crypto import (
     DecryptError,
     FieldCipher,
@@ -159,14 +166,14 @@ def test_sensitive_event_fields_are_encrypted_and_survive_the_bus(cipher):
     assert decrypt_event(through_bus, cipher) == original
 
 
-def test_social_mention_authors_are_encrypted_and_optional_ones_left_alone(cipher):
+def test_social_mention_authors_and_texts_are_encrypted_and_optional_ones_left_alone(cipher):
     mention = SocialMention(ts=1.7e9, source="weibo", platform="weibo", topic="brand",
-                            text="public post", author="@张三")  # fmt: skip
+                            text="call me 13912345678", author="@张三")  # fmt: skip
     sealed = encrypt_event(mention, cipher)
-    assert is_encrypted(sealed.author) and sealed.text == "public post"
+    assert is_encrypted(sealed.author) and is_encrypted(sealed.text) and sealed.topic == "brand"
     assert decrypt_event(sealed, cipher) == mention
-    anonymous = mention.replace(author=None)
-    assert encrypt_event(anonymous, cipher) is anonymous
+    anonymous = encrypt_event(mention.replace(author=None), cipher)
+    assert anonymous.author is None and is_encrypted(anonymous.text)
 
 
 def test_events_without_sensitive_fields_pass_through_unchanged(cipher):
@@ -206,3 +213,48 @@ def test_a_key_file_open_to_others_is_flagged(data_dir):
     files = {f.path.name: f for f in list_key_files(data_dir)}
     assert files["field-keys.json"].too_open
     assert not files["audit-signing.pub.pem"].too_open
+
+
+def test_data_access_resources_are_encrypted_and_round_trip(cipher):
+    access = DataAccess(ts=1.7e9, source="crm", id="x1", actor="bot", action="export",
+                        resource="customers?mobile=13912345678", records=5)  # fmt: skip
+    sealed = encrypt_event(access, cipher)
+    assert is_encrypted(sealed.resource) and sealed.actor == "bot"
+    assert decrypt_event(sealed, cipher) == access
+
+
+@pytest.mark.parametrize("blob", [b"", b"\x00" * 3, "身份证 11010519491231002X".encode() * 5000])
+def test_sealed_blobs_round_trip_and_hide_their_content(cipher, blob):
+    sealed = cipher.seal(blob, b"wf:engine:checkpoint|engine")
+    assert sealed.startswith(f"wfseal1:{cipher.key_id}:".encode())
+    assert b"11010519491231002X" not in sealed
+    assert cipher.unseal(sealed, b"wf:engine:checkpoint|engine") == blob
+
+
+@pytest.mark.parametrize(
+    ("mangle", "message_"),
+    [
+        (lambda s: s[:-1] + bytes([s[-1] ^ 1]), "altered"),
+        (lambda s: s[:20], "truncated"),
+        (lambda s: s[len(b"wfseal1:") :], "not a sealed value"),
+        (lambda s: s.replace(b"wfseal1:", b"wfseal1:beef0000", 1), "not in the keyring"),
+    ],
+)
+def test_a_tampered_sealed_blob_fails_with_a_reason(cipher, mangle, message_):
+    sealed = cipher.seal(b"state", b"wf:engine:checkpoint|engine")
+    with pytest.raises(DecryptError, match=message_):
+        cipher.unseal(mangle(sealed), b"wf:engine:checkpoint|engine")
+
+
+def test_a_sealed_blob_moved_to_another_record_fails(cipher):
+    sealed = cipher.seal(b"state", b"wf:engine:checkpoint|engine")
+    with pytest.raises(DecryptError, match="belongs to another record"):
+        cipher.unseal(sealed, b"wf:other|engine")
+
+
+def test_a_sealed_blob_of_a_rotated_key_still_opens(data_dir, cipher):
+    sealed = cipher.seal(b"state", b"aad")
+    FieldCipher.rotate(data_dir)
+    rotated = FieldCipher.load(data_dir)
+    assert rotated.key_id != cipher.key_id
+    assert rotated.unseal(sealed, b"aad") == b"state"

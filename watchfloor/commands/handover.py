@@ -21,6 +21,7 @@ from playbooks.library import Library
 from playbooks.runner import PlaybookRunner
 from playbooks.schema import parse_duration
 from playbooks.worker import open_audit_or_none
+from security.keys import write_private
 from watchfloor.commands.common import add_config_options
 from watchfloor.commands.token import with_redis
 
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         )
         text = render_markdown(report)
         if args.out:
-            Path(args.out).write_text(text, encoding="utf-8")
+            # 0600: the report names agents, actors and incidents of the shift.
+            write_private(Path(args.out), text.encode("utf-8"))
             print(f"handover report written to {args.out}")
         else:
             print(text, end="")
