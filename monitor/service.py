@@ -272,6 +272,19 @@ class MonitorService:
         self.consumer = self._new_consumer()
         return await self._start_until_ready(stop)
 
+    def swap_rules(self, rules: Any) -> None:
+        """Detect with ``rules`` from now on (a live reload), keeping the running state.
+
+        The new engine is restored from a snapshot of the running one (windows,
+        watermark, open problems), synchronously, so no entry is processed half by
+        each; if the new detectors cannot take that state, this raises and the
+        running engine is left as it was.
+        """
+        engine = build_engine(self.config, rules, self.clock)
+        engine.restore(self.engine.snapshot())
+        engine.lifecycle.silences = self.engine.lifecycle.silences
+        self.engine, self.rules, self._fresh_engine = engine, rules, True
+
     async def step(self) -> None:
         """One read -> process -> apply -> (maybe) commit round."""
         await self._refresh_silences()

@@ -32,6 +32,7 @@ COMMANDS = (
     "rules",
     "config",
     "doctor",
+    "reload",
 )
 
 

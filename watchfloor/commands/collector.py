@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import signal
 from typing import Any
 
 from watchfloor.commands.common import add_config_options, config_from_args, run_service
@@ -28,6 +29,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload is not for the collector
     config = config_from_args(args)
     changes = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if changes:
@@ -41,4 +43,11 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(config: Any, url: str, stop: asyncio.Event) -> None:
     from collector.service import Collector
 
+    # Unhandled, a SIGHUP meant as "reload" would end the collector: its settings
+    # (ports, probes, spool) are read at start only, so it says so and keeps running.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _hangup)
     await Collector(config, url).run(stop)
+
+
+def _hangup() -> None:
+    logger.warning("SIGHUP ignored: collector settings (ports, probes) need a restart")

@@ -2,15 +2,18 @@
 
 :func:`build_monitor_tasks` returns the engine service and its ``run(stop)``
 tasks, which :mod:`watchfloor.monitor_process` composes with the playbook
-runner, the audit task and the API in one task group. Signal handling is
-:func:`watchfloor.commands.common.run_service`'s.
+runner, the audit task and the API in one task group. SIGINT / SIGTERM are
+:func:`watchfloor.commands.common.run_service`'s; SIGHUP reloads the live settings
+(:mod:`watchfloor.settings_reload`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -54,18 +57,32 @@ def build_monitor_tasks(
 
 
 def run(args: argparse.Namespace) -> int:
+    # Until the reload handler is installed, a SIGHUP must not end the process: the
+    # settings it would reload are read at start anyway.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config = config_from_args(args)
-    return run_service(config, _serve, listen=f"{config.api.host}:{config.api.port}")
+    serve = functools.partial(_serve, reload_config=lambda: config_from_args(args))
+    return run_service(config, serve, listen=f"{config.api.host}:{config.api.port}")
 
 
-async def _serve(config: Any, url: str, stop: asyncio.Event) -> None:
-
+async def _serve(
+    config: Any, url: str, stop: asyncio.Event, *, reload_config: Callable[[], Any]
+) -> None:
     from watchfloor.monitor_process import MonitorProcess
+    from watchfloor.settings_reload import SettingsReloader
 
     redis = redis_connect(url)
     try:
         process = MonitorProcess.build(config, redis)
+        reloader = SettingsReloader(process, reload_config)
+        # SIGHUP (from `watchfloor reload`, or `up` passing its own on) applies webhooks,
+        # rules and playbooks without a restart; unhandled, it would end the process.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.request)
         logger.info("monitor started redis=%s", url)
-        await process.run(stop)
+        reloading = asyncio.create_task(reloader.run(stop))
+        try:
+            await process.run(stop)
+        finally:
+            reloading.cancel()
     finally:
         await redis.aclose()

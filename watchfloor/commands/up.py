@@ -34,6 +34,7 @@ from core.redis_client import connect as redis_connect
 from core.redis_server import check_reachable, die_with_parent, redis_url_for
 from watchfloor.bootstrap import TokenFile, ensure_token, prepare_data_dir
 from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.run_files import remove_pid, write_pid
 from watchfloor.supervisor import Child, Supervisor
 from watchfloor.supervisor_status import StatusPublisher
 
@@ -99,6 +100,8 @@ def run_up(args: argparse.Namespace) -> int:
         publisher = StatusPublisher(url, changes_maxlen=config.redis.changes_maxlen)
         supervisor = Supervisor(_children(config, url, args, producer, anchor), publish=publisher)
         supervisor.start()
+        stop.on_reload = functools.partial(_forward_reload, supervisor)
+        write_pid(config)
         try:
             _wait_ready(config, supervisor, stop)
             if args.headless:
@@ -108,6 +111,7 @@ def run_up(args: argparse.Namespace) -> int:
                 _attach_console(config, admin, args, stop)
         finally:
             print("watchfloor: stopping ...", flush=True)
+            remove_pid(config)
             supervisor.stop()
             _close_quietly(publisher)
     print(
@@ -273,14 +277,30 @@ def _attach_console(
             console.kill()
 
 
+def _forward_reload(supervisor: Supervisor) -> None:
+    """SIGHUP: the monitor applies webhooks, rules and playbooks (it validates and audits)."""
+    if supervisor.signal("monitor", signal.SIGHUP):
+        logger.info("reload requested: passed on to the monitor")
+    else:
+        logger.warning("reload requested while the monitor is restarting: it reads the "
+                       "settings when it starts")  # fmt: skip
+
+
 class _StopSignal:
-    """SIGINT / SIGTERM turned into an event the main thread can wait on."""
+    """SIGINT / SIGTERM turned into an event the main thread can wait on; SIGHUP into
+    ``on_reload`` (before the children run, a reload has nothing to do)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self.on_signal: Any = None
+        self.on_reload: Any = None
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._handle)
+        signal.signal(signal.SIGHUP, self._reload)
+
+    def _reload(self, signum: int, frame: object) -> None:
+        if self.on_reload is not None:
+            self.on_reload()
 
     def _handle(self, signum: int, frame: object) -> None:
         logger.info("signal %s received: stopping", signum)
