@@ -2,7 +2,8 @@
 
 The collector encrypts the sensitive fields of each event
 (``core.events.SENSITIVE_FIELDS``: ``agent.message.text``,
-``social.mention.author``) before they reach Redis. A value becomes
+``social.mention.author`` and ``.text``, ``data.access.resource``) before they
+reach Redis. A value becomes
 
     ``wfenc1:<key id>:<base64(nonce 12 bytes | ciphertext | tag 16 bytes)>``
 
