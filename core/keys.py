@@ -103,6 +103,11 @@ AUDIT_CHECKPOINTS = "wf:audit:checkpoints"
 """Stream of signed audit checkpoints."""
 AUDIT_HEAD = "wf:audit:head"
 """Hash with ``seq`` and ``hash`` of the last audit record (chain head)."""
+AUDIT_WITNESSED = "wf:audit:witnessed"
+"""Hash witness name -> size of the last checkpoint it received."""
+AUDIT_PROBLEMS = "wf:audit:problems"
+"""Hash problem name (``integrity``, ``witness:file``...) -> JSON ``{"reason", "since", "seq"}``:
+what keeps the audit from signing, mirroring or witnessing; shown by ``/healthz``."""
 AUTH_FAILURES_PREFIX = "wf:authfail:"
 SIGNATURE_REPLAY_PREFIX = "wf:sigreplay:"
 

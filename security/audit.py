@@ -24,9 +24,10 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import random
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ from security.audit_chain import (
     verify_records,
 )
 from security.audit_files import AuditMirror
+from security.audit_witness import Witness, WitnessSender, witnesses_from
 from security.signer import (
     AuditSigner,
     SignerError,
@@ -93,6 +95,7 @@ class AuditLog:
         tick_s: float = 1.0,
         public_keys: Sequence[Ed25519PublicKey] = (),
         redis_keep: int = 0,
+        witnesses: Sequence[Witness] = (),
     ) -> None:
         self.redis = redis
         self.signer = signer
@@ -110,6 +113,9 @@ class AuditLog:
         self._lock = asyncio.Lock()
         self.conflicts = 0
         """Appends that lost the race for the head and were retried (a metric)."""
+        self.witnesses = WitnessSender(redis, list(witnesses)) if witnesses else None
+        self.on_problem: ProblemHook | None = None
+        """Called once per distinct integrity problem (the monitor opens an incident)."""
 
     # Appending and reading ---------------------------------------------------
 
@@ -291,8 +297,12 @@ class AuditLog:
     # The monitor's task -------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Restore, then mirror and checkpoint until ``stop``; a last pass on the way out."""
-        last_checkpoint_at = time.monotonic()
+        """Restore, then mirror and checkpoint until ``stop``; a last pass on the way out.
+
+        The first pass signs whatever is pending at once: records appended while no
+        monitor ran must not wait another interval (the verifier checks the schedule).
+        """
+        last_checkpoint_at = -math.inf
         last_error = ""
         while True:
             stopping = stop.is_set()
@@ -300,6 +310,13 @@ class AuditLog:
                 if await self._tick(last_checkpoint_at, final=stopping):
                     last_checkpoint_at = time.monotonic()
                 last_error = ""
+            except AuditIntegrityError as exc:
+                # a fork or a rewritten tail: nothing is signed or mirrored until a
+                # human repairs it, so it must be loud: a problem and an incident
+                if str(exc) != last_error:
+                    logger.error("audit integrity problem, signing stopped: %s", exc)
+                    await self._raise_problem(str(exc))
+                last_error = str(exc)
             except Exception as exc:  # the task boundary: keep the log task alive
                 if str(exc) != last_error:  # once per distinct failure, not every tick
                     logger.exception("audit log task failed a pass")
@@ -327,8 +344,42 @@ class AuditLog:
                 signed = await self.checkpoint() is not None or signed
             if signed:
                 await self.mirror()
+        await self._clear_problem()
+        if self.witnesses is not None:
+            await self.witnesses.send(self.checkpoints)
+            await self._witness_problems()
         await self.trim()
         return signed
+
+    # Problems: what keeps the audit from signing, kept where /healthz reads it ------
+
+    async def problems(self) -> dict[str, dict[str, Any]]:
+        """``{name: {"reason", "since"}}`` from ``keys.AUDIT_PROBLEMS``."""
+        return await read_problems(self.redis)
+
+    async def _raise_problem(self, reason: str) -> None:
+        value = json.dumps({"reason": reason, "since": time.time()})
+        try:
+            await self.redis.hset(keys.AUDIT_PROBLEMS, "integrity", value)
+            if self.on_problem is not None:
+                await self.on_problem("integrity", reason)
+        except Exception:  # Redis down too: the next pass tries again
+            logger.exception("could not report the audit integrity problem")
+
+    async def _clear_problem(self) -> None:
+        if await self.redis.hdel(keys.AUDIT_PROBLEMS, "integrity"):
+            logger.warning("audit integrity problem cleared: signing and mirroring resumed")
+
+    async def _witness_problems(self) -> None:
+        assert self.witnesses is not None
+        for witness in self.witnesses.witnesses:
+            name = f"witness:{witness.name}"
+            why = self.witnesses.failing.get(witness.name)
+            if why is None:
+                await self.redis.hdel(keys.AUDIT_PROBLEMS, name)
+            elif not await self.redis.hexists(keys.AUDIT_PROBLEMS, name):
+                value = json.dumps({"reason": why, "since": time.time()})
+                await self.redis.hset(keys.AUDIT_PROBLEMS, name, value)
 
     async def trim(self) -> int:
         """Drop from Redis the records before a checkpoint that are also in the files.
@@ -383,6 +434,22 @@ class AuditLog:
             self._mirror.close()
 
 
+ProblemHook = Callable[[str, str], Awaitable[None]]
+"""``(problem name, reason)``: called when the audit stops being able to sign."""
+
+
+async def read_problems(redis: aioredis.Redis) -> dict[str, dict[str, Any]]:
+    """The audit's current problems (``/healthz`` lists them)."""
+    raw: Any = await redis.hgetall(keys.AUDIT_PROBLEMS)
+    found: dict[str, dict[str, Any]] = {}
+    for name, value in raw.items():
+        try:
+            found[_text(name)] = json.loads(value)
+        except ValueError:
+            found[_text(name)] = {"reason": _text(value)}
+    return found
+
+
 def _seq_of(entry_id: Any) -> int:
     return int(_text(entry_id).partition("-")[0])
 
@@ -420,4 +487,5 @@ def open_audit(config: Config, redis: aioredis.Redis, *, create_keys: bool = Fal
         checkpoint_every=config.security.checkpoint_every,
         checkpoint_interval_s=config.security.checkpoint_interval_s,
         redis_keep=config.security.audit_redis_keep,
+        witnesses=witnesses_from(config),
     )

@@ -29,6 +29,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from security.audit_schedule import Schedule, ScheduleWatch
 from security.signer import as_pinned, verify_signature
 
 logger = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ class _Walk:
     signed: int = 0
     done_checkpoints: int = 0
     pending: list[int] = field(default_factory=list)
+    schedule: ScheduleWatch | None = None
 
     def record(self, record: Mapping[str, Any]) -> None:
         expected = self.seq + 1
@@ -241,6 +243,8 @@ class _Walk:
         self.frontier.append(bytes.fromhex(record["hash"]))
         self.prev, self.seq = record["hash"], seq
         self.records += 1
+        if self.schedule is not None and (late := self.schedule.record(seq, record.get("at"))):
+            raise _Bad(*late)
         self.reach_checkpoints()
 
     def reach_checkpoints(self) -> None:
@@ -249,6 +253,7 @@ class _Walk:
 
     def check(self, checkpoint: Mapping[str, Any], root: str, head: str) -> None:
         size = checkpoint["size"]
+        what = "witness checkpoint" if checkpoint.get("_witness") else "checkpoint"
         key = self.keys.get(str(checkpoint.get("key_id")))
         if key is None:
             reason = f"signed by key {checkpoint.get('key_id')}, which is not pinned"
@@ -261,10 +266,12 @@ class _Walk:
         else:
             self.signed = size
             self.done_checkpoints += 1
+            if self.schedule is not None and (
+                late := self.schedule.checkpoint(size, checkpoint.get("at"))
+            ):
+                raise _Bad(*late)
             return
-        raise _Bad(size, f"checkpoint at seq {size}: {reason}", checkpoint=True)
-        self.signed = size
-        self.done_checkpoints += 1
+        raise _Bad(size, f"{what} at seq {size}: {reason}", checkpoint=True)
 
 
 def _checked_checkpoints(checkpoints: Iterable[Mapping[str, Any]], after: int) -> list[Any]:
@@ -292,6 +299,8 @@ def verify_records(
     *,
     anchor: Mapping[str, Any] | None = None,
     tail: Sequence[str] = (),
+    schedule: Schedule | None = None,
+    witnessed: Sequence[Mapping[str, Any]] = (),
 ) -> VerifyResult:
     """Recompute the chain and check every checkpoint against pinned keys.
 
@@ -300,16 +309,23 @@ def verify_records(
     hashes of records after the last given one, up to the checkpoint covering it,
     so a range ending between two checkpoints is still proved by a signature.
     A checkpoint beyond the records (and the tail) means the log was truncated.
+    ``schedule`` makes a run of records longer than the signing schedule allows a
+    failure (a checkpoint was deleted); ``witnessed`` are checkpoints a witness
+    received: the records must match each of them too, and reach the last.
     """
     start = int(anchor["seq"]) if anchor else 0
     walk: _Walk | None = None
     try:
         walk = _Walk(
             keys=as_pinned(public_keys),
-            checkpoints=_checked_checkpoints(checkpoints, start),
+            checkpoints=_merged(
+                _checked_checkpoints(checkpoints, start),
+                _checked_checkpoints(sorted(witnessed, key=_size_of), start),
+            ),
             frontier=Frontier(start, anchor.get("frontier", ())) if anchor else Frontier(),
             prev=str(anchor["hash"]) if anchor else GENESIS,
             seq=start,
+            schedule=ScheduleWatch(schedule, start) if schedule else None,
         )
         walk.reach_checkpoints()
         for record in records:
@@ -322,6 +338,17 @@ def verify_records(
     return _result(walk, start, None)
 
 
+def _size_of(checkpoint: Mapping[str, Any]) -> int:
+    size = checkpoint.get("size")
+    return size if isinstance(size, int) else 0
+
+
+def _merged(local: list[Any], witnessed: list[Any]) -> list[Any]:
+    """Local and witnessed checkpoints in size order (a witness's marked as such)."""
+    marked = [{**cp, "_witness": True} for cp in witnessed]
+    return sorted([*local, *marked], key=_size_of)
+
+
 def _finish(walk: _Walk, tail: Sequence[str]) -> None:
     frontier, head = walk.frontier.copy(), walk.prev
     position = walk.seq
@@ -332,10 +359,11 @@ def _finish(walk: _Walk, tail: Sequence[str]) -> None:
             walk.check(walk.checkpoints.pop(0), frontier.root(), head)
     if walk.checkpoints:
         size = walk.checkpoints[0]["size"]
+        witnessed = walk.checkpoints[0].get("_witness")
+        what = "a witness holds a checkpoint" if witnessed else "checkpoint"
         raise _Bad(
             walk.seq + 1,
-            f"log truncated: checkpoint at seq {size} is signed but the records end at "
-            f"seq {walk.seq}",
+            f"log truncated: {what} at seq {size}, signed, but the records end at seq {walk.seq}",
         )
 
 

@@ -300,10 +300,32 @@ class AuditMirror:
                     f"audit record {first.get('seq')} in Redis does not chain to the files"
                 )
             written += await asyncio.to_thread(files.append_records, records)
+        await self._check_last_mirrored(files)
         checkpoints = await self.log.checkpoints(files.last_checkpoint)
         if checkpoints:
             await asyncio.to_thread(files.append_checkpoints, checkpoints)
         return written
+
+    async def _check_last_mirrored(self, files: AuditFiles) -> None:
+        """Redis's record at the files' last seq must be the files' one.
+
+        Records are chained, so one comparison covers every mirrored record Redis
+        still holds: a Redis-only rewrite of the tail (hashes recomputed, so the
+        chain in Redis looks whole) is caught here, before anything signs it.
+        """
+        if not files.last_seq:
+            return
+        entries: Any = await self.log.redis.xrange(
+            keys.AUDIT, min=f"{files.last_seq}-0", max=f"{files.last_seq}-0"
+        )
+        if not entries:
+            return  # trimmed (or lost: restore writes it back)
+        record = json.loads(entries[0][1][b"r"])
+        if record.get("hash") != files.last_hash:
+            raise AuditIntegrityError(
+                f"audit record {files.last_seq} in Redis differs from the mirrored files: "
+                "Redis was rewritten"
+            )
 
     async def restore(self) -> int:
         """Write back records the files hold and Redis lost; return how many."""

@@ -100,6 +100,20 @@ def generate_signing_key(keys_dir: str | Path, *, overwrite: bool = False) -> tu
     return private_path, public_path
 
 
+def rotate_signing_key(keys_dir: str | Path) -> AuditSigner:
+    """Retire the current key (its public half kept as ``audit-signing-<key id>.pub.pem``,
+    so old checkpoints still verify) and make a new one; return the new signer."""
+    directory = Path(keys_dir)
+    old = load_signer(directory)
+    retired = directory / f"audit-signing-{old.key_id}.pub.pem"
+    public_pem = old.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    write_private(retired, public_pem, 0o644)
+    generate_signing_key(directory, overwrite=True)
+    return load_signer(directory)
+
+
 def load_signer(keys_dir: str | Path) -> AuditSigner:
     """The audit signing key of ``keys_dir``; :class:`SignerError` when absent or bad."""
     path = Path(keys_dir) / PRIVATE_NAME

@@ -2,10 +2,15 @@
 
 ``verify`` recomputes the chain over the mirrored files (default), an exported
 bundle (``--file``) or what Redis holds (``--redis``), and checks every
-checkpoint against pinned public keys only: ``--pubkey`` or the data
-directory's ``keys/audit-signing.pub.pem`` (plus retired keys). ``tail`` shows
-the last records; ``export`` writes a bundle a security officer can verify
-offline with nothing but the public key.
+checkpoint against the keys it trusts: with ``--pin FINGERPRINT`` the key
+``keys init`` showed and the keys its rotation chain hands on
+(``security.audit_trust``); with ``--pubkey`` exactly those files; otherwise,
+*unpinned*, the public keys on the same disk, and it says so. Over the files it
+also checks the signing schedule (a deleted checkpoint is a gap), and with
+``--witness FILE`` that the log matches every checkpoint a witness received.
+``tail`` shows the last records (escaped: see ``core.printable``); ``export``
+writes a bundle a security officer can verify offline with nothing but the
+public key.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +36,10 @@ from security.audit_chain import (
     verify_records,
 )
 from security.audit_files import AuditFileError, read_checkpoints, read_records, write_synced
-from security.signer import SignerError, default_public_keys, load_public_key
+from security.audit_schedule import Schedule
+from security.audit_trust import Trust, read_chain, trust_from_pin
+from security.audit_witness import WitnessError, read_witness
+from security.signer import SignerError, default_public_keys, load_public_key, pinned_keys
 from watchfloor.commands.common import add_config_options, config_from_args
 
 CHUNK = 5000
@@ -47,6 +56,24 @@ def register(sub: Any) -> None:
         "--pubkey",
         action="append",
         help="pinned public key PEM (repeatable; default DATA_DIR/keys/audit-signing.pub.pem)",
+    )
+    verify.add_argument(
+        "--pin",
+        help="fingerprint of the signing key ('keys init' showed it): trust only it and its "
+        "signed successors",
+    )
+    verify.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        help="a witness's checkpoint file: the log must match every checkpoint in it (repeatable)",
+    )
+    verify.add_argument(
+        "--schedule-grace",
+        type=float,
+        default=10.0,
+        help="seconds allowed past security.checkpoint_interval_s before a checkpoint counts "
+        "as missing (default 10)",
     )
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(func=run_verify)
@@ -135,16 +162,32 @@ async def _verify_redis(url: str, keys: list[Any]) -> VerifyResult:
         await client.aclose()
 
 
-def _pinned(args: argparse.Namespace, config: Config) -> dict[str, Any]:
+def _trust(args: argparse.Namespace, config: Config) -> Trust:
+    """The keys this verification trusts, and whether they were pinned."""
+    keys_dir = config.path("keys")
     try:
-        if args.pubkey:
-            return {str(i): load_public_key(p) for i, p in enumerate(args.pubkey)}
-        keys = default_public_keys(config.path("keys"))
+        given = [load_public_key(p) for p in args.pubkey or []]
+        if args.pin:
+            disk = list(default_public_keys(keys_dir).values()) if keys_dir.is_dir() else []
+            return trust_from_pin(args.pin, [*given, *disk], read_chain(keys_dir))
+        if given:
+            return Trust(pinned_keys(given), "given")
+        keys = default_public_keys(keys_dir)
     except SignerError as exc:
         raise _error(str(exc)) from None
     if not keys:
-        raise _error(f"no pinned public key in {config.path('keys')}: pass --pubkey")
-    return keys
+        raise _error(f"no public key in {keys_dir}: pass --pin or --pubkey")
+    return Trust(keys, "unpinned")
+
+
+def _witnessed(args: argparse.Namespace) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for path in args.witness:
+        try:
+            found.extend(read_witness(path))
+        except WitnessError as exc:
+            raise _error(str(exc)) from None
+    return found
 
 
 # verify -------------------------------------------------------------------------
@@ -152,7 +195,9 @@ def _pinned(args: argparse.Namespace, config: Config) -> dict[str, Any]:
 
 def run_verify(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    keys = _pinned(args, config)
+    trust = _trust(args, config)
+    witnessed = _witnessed(args)
+    keys = trust.keys
     bundle = _read_bundle(Path(args.file)) if args.file and Path(args.file).is_file() else None
     if bundle is not None:
         result = verify_bundle(bundle, keys)
@@ -160,9 +205,28 @@ def run_verify(args: argparse.Namespace) -> int:
         result = asyncio.run(_verify_redis(args.redis, list(keys.values())))
     else:
         records, checkpoints = _load(args, config)
-        result = verify_records(records, checkpoints, keys)
-    _report(result, args.json)
+        every, interval = config.security.checkpoint_every, config.security.checkpoint_interval_s
+        schedule = Schedule(every, interval, args.schedule_grace)
+        result = verify_records(records, checkpoints, keys, schedule=schedule, witnessed=witnessed)
+    result = _against_anchors(result, trust, bool(witnessed))
+    _report(result, args.json, trust, len(witnessed))
     return 0 if result.ok else 1
+
+
+def _against_anchors(result: VerifyResult, trust: Trust, witnessed: bool) -> VerifyResult:
+    """With a pin or a witness, an empty, unsigned or cut log is a failure, not a pass."""
+    if not result.ok or (trust.mode != "pinned" and not witnessed):
+        return result
+    if result.last_checkpoint_seq == 0:
+        why = "nothing here is signed by a trusted key: an empty or unsigned log proves nothing"
+        return replace(result, ok=False, first_bad_seq=result.verified_upto + 1, reason=why)
+    if result.verified_upto < trust.min_size:
+        why = (
+            f"log shortened: it held {trust.min_size} records when the signing key was rotated, "
+            f"now it ends at seq {result.verified_upto}"
+        )
+        return replace(result, ok=False, first_bad_seq=result.verified_upto + 1, reason=why)
+    return result
 
 
 def _read_bundle(path: Path) -> dict[str, Any]:
@@ -175,12 +239,30 @@ def _read_bundle(path: Path) -> dict[str, Any]:
     return value
 
 
-def _report(result: VerifyResult, as_json: bool) -> None:
+def _trust_line(trust: Trust, witnesses: int) -> str:
+    ids = ", ".join(sorted(trust.keys))
+    if trust.mode == "pinned":
+        line = f"trust: pinned key(s) {ids}"
+    elif trust.mode == "given":
+        line = f"trust: the --pubkey key(s) {ids}"
+    else:
+        line = (
+            f"trust: UNPINNED, the public keys found on this disk ({ids}); a rewrite re-signed "
+            "with a key dropped there would pass: pass --pin FINGERPRINT ('keys init' showed it)"
+        )
+    return line + (f"; {witnesses} witnessed checkpoint(s)" if witnesses else "")
+
+
+def _report(result: VerifyResult, as_json: bool, trust: Trust, witnesses: int = 0) -> None:
     if as_json:
-        print(json.dumps(result.to_dict()))
+        body = {**result.to_dict(), "trust": trust.mode, "witnessed": witnesses}
+        print(json.dumps(body, ensure_ascii=True))
         return
+    print(_trust_line(trust, witnesses))
+    for note in trust.notes:
+        print(f"note: {note}")
     if not result.ok:
-        print(f"FAILED at record {result.first_bad_seq}: {result.reason}")
+        print(f"FAILED at record {result.first_bad_seq}: {printable(result.reason)}")
         print(
             f"verified up to record {result.verified_upto}, "
             f"last good checkpoint at seq {result.last_checkpoint_seq}"

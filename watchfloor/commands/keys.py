@@ -1,7 +1,10 @@
 """`watchfloor keys`: create, list and rotate the keys of ``DATA_DIR/keys``.
 
 ``keys init`` creates what is missing (field keyring, audit signing key, the
-signing-secrets folder) and never overwrites. ``keys rotate`` adds a field key
+signing-secrets folder) and never overwrites; it shows the audit signing key's
+fingerprint, which the security officer keeps elsewhere and gives to ``audit
+verify --pin``. ``keys rotate-audit`` replaces the audit signing key, the old
+key signing the hand-over (``security.audit_trust``). ``keys rotate`` adds a field key
 that encrypts from now on (older keys still decrypt) and is audited.
 ``keys add-secret SOURCE`` creates a producer signing secret (printed once) and
 ``keys retire-secrets SOURCE`` drops the older ones once producers moved on;
@@ -17,8 +20,11 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from core.config import Config
+from security.audit_chain import utc_now
+from security.audit_trust import fingerprint, record_first_key, record_rotation, shown
 from security.crypto import CryptoError, FieldCipher, list_field_keys
 from security.keys import init_keys, keys_dir, list_key_files
+from security.signer import SignerError, load_signer, rotate_signing_key
 from security.signing import SignatureError, SigningKeys
 from watchfloor.commands.common import add_config_options, config_from_args
 from watchfloor.commands.token import audit_action, with_redis
@@ -42,6 +48,12 @@ def register(sub: Any) -> None:
     add_config_options(rotate)
     rotate.set_defaults(func=run_rotate)
 
+    rotate_audit = actions.add_parser(
+        "rotate-audit", help="new audit signing key, handed on by the old one (audited)"
+    )
+    add_config_options(rotate_audit)
+    rotate_audit.set_defaults(func=run_rotate_audit)
+
     add = actions.add_parser("add-secret", help="new signing secret for a producer (audited)")
     add.add_argument("source", help="the producer's source name (or its token name)")
     add_config_options(add)
@@ -61,7 +73,48 @@ def run_init(args: argparse.Namespace) -> int:
         print(f"created {path}")
     if not created:
         print(f"all keys present in {keys_dir(config.data_dir)}; nothing overwritten")
+    _show_fingerprint(config)
     return 0
+
+
+def _show_fingerprint(config: Config) -> None:
+    """Record the audit key as the chain's first entry and show its fingerprint to keep."""
+    try:
+        signer = load_signer(keys_dir(config.data_dir))
+    except SignerError as exc:
+        print(f"audit signing key: {exc}", file=sys.stderr)
+        return
+    record_first_key(keys_dir(config.data_dir), signer.public_key, utc_now())
+    fp = fingerprint(signer.public_key)
+    print(f"audit signing key fingerprint: {shown(fp)}")
+    print(
+        "keep it OUTSIDE this server (the security officer's notes, a password manager); "
+        f"verify with: watchfloor audit verify --pin {fp}",
+        file=sys.stderr,
+    )
+
+
+def run_rotate_audit(args: argparse.Namespace) -> int:
+    async def work(config: Config, client: aioredis.Redis) -> int:
+        from security.audit import AuditLog
+
+        directory = keys_dir(config.data_dir)
+        try:
+            old = load_signer(directory)
+            size, _ = await AuditLog(client).head()
+            record_first_key(directory, old.public_key, utc_now())
+            new = rotate_signing_key(directory)
+        except SignerError as exc:
+            raise _fail(str(exc)) from None
+        record_rotation(directory, old, new.public_key, utc_now(), size)
+        details = {"from": old.key_id, "to": new.key_id, "log_size": size}
+        await audit_action(config, client, "keys.rotate", "audit-signing", details)
+        print(f"audit signing key rotated: {old.key_id} -> {new.key_id}, handed on by the old key")
+        print(f"new fingerprint: {shown(fingerprint(new.public_key))}")
+        print("restart the monitor so that it signs with the new key", file=sys.stderr)
+        return 0
+
+    return with_redis(args, work)
 
 
 def run_list(args: argparse.Namespace) -> int:
