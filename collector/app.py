@@ -23,6 +23,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from redis.asyncio import Redis
 
 from collector.appkeys import AUDIT, CONFIG, INGESTOR, METRICS, SIGNATURES, STARTED, WRITER
+from collector.clock_window import ClockWindow
 from collector.dedup import Deduplicator
 from collector.errors import SpoolFull
 from collector.ingest import BodyFormat, EventTransform, Ingestor, read_body
@@ -32,7 +33,6 @@ from collector.spool import Spool
 from collector.tokens_cache import CachedTokens
 from collector.writer import BatchWriter
 from collector.ws import stream_handler
-from core.bus import EventProducer
 from core.config import Config
 from core.events import MAX_BODY_BYTES, BatchError
 from security.auth import AuditSink, get_principal, json_error, public, requires, setup_auth
@@ -64,13 +64,13 @@ def create_app(
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
     metrics = CollectorMetrics()
     spool = Spool(config.path("spool"), config.collector.spool_max_bytes)
-    producer = EventProducer(redis, maxlen=config.redis.events_maxlen, retry_for_s=0.2)
-    dedup = Deduplicator(redis, config.collector.dedup_window_s)
-    writer = BatchWriter(producer, spool, metrics, dedup)
+    dedup = Deduplicator(redis, config.collector.dedup_window_s, maxlen=config.redis.events_maxlen)
+    writer = BatchWriter(dedup, spool, metrics)
+    window = ClockWindow(config.collector.max_ahead_s, config.collector.max_behind_s)
     app[CONFIG] = config
     app[METRICS] = metrics
     app[WRITER] = writer
-    app[INGESTOR] = Ingestor(writer, metrics, dedup, _encryptor(config, encrypt))
+    app[INGESTOR] = Ingestor(writer, metrics, _encryptor(config, encrypt), window)
     app[SIGNATURES] = _signing_keys(config, signatures)
     app[AUDIT] = audit
     app[STARTED] = time.time()

@@ -1,12 +1,14 @@
-"""From request bytes to a batch kept safe: decode, validate, dedup, encrypt, write.
+"""From request bytes to a batch kept safe: decode, validate, encrypt, write.
 
 :func:`decode_body` turns a body into Python values by ``Content-Type`` (JSON
 or msgpack) and ``Content-Encoding`` (identity or gzip, inflated with a hard
 cap on the decompressed size, so a zip bomb costs at most 1 MiB of memory).
 :class:`Ingestor` then validates the batch with the event contract
-(``core.events``), drops duplicates, encrypts the sensitive fields and hands
-the encoded batch to the :class:`~collector.writer.BatchWriter`. Both
-transports (HTTP and WebSocket) and the probes use the same ``Ingestor``.
+(``core.events``), refuses per event what cannot be stored (lone surrogates)
+or lies outside the collector's clock window, encrypts the sensitive fields
+and hands the batch to the :class:`~collector.writer.BatchWriter`, which drops
+duplicates atomically with the write. Both transports (HTTP and WebSocket)
+and the probes use the same ``Ingestor``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from collector.dedup import Deduplicator
+from collector import faults
+from collector.clock_window import ClockWindow
 from collector.metrics import CollectorMetrics
-from collector.writer import REDIS_DOWN, BatchWriter
+from collector.text_check import may_hold_surrogates, refuse_lone_surrogates
+from collector.writer import BatchWriter
 from core.events import (
     EVENT_TYPES,
     MAX_BODY_BYTES,
@@ -30,7 +34,6 @@ from core.events import (
     Event,
     decode_json_body,
     decode_msgpack_body,
-    encode_batch,
     validate_batch,
     validate_body,
 )
@@ -122,22 +125,22 @@ class Ingestor:
         self,
         writer: BatchWriter,
         metrics: CollectorMetrics,
-        dedup: Deduplicator | None = None,
         encrypt: EventTransform | None = None,
+        window: ClockWindow | None = None,
     ) -> None:
         self.writer = writer
         self.metrics = metrics
-        self.dedup = dedup
         self.encrypt = encrypt
+        self.window = window or ClockWindow()
 
     async def ingest_body(
         self, body: bytes, fmt: BodyFormat, order: asyncio.Lock | None = None
     ) -> IngestResult:
         """Validate and keep a plain request body. Raises ``BatchError`` and ``SpoolFull``.
 
-        With ``order``, validation runs at once but duplicate suppression and the
-        write wait for the lock, so the batches of one WebSocket are written in the
-        order they came in while the next one is already being validated.
+        With ``order``, validation runs at once but the write waits for the lock,
+        so the batches of one WebSocket are written in the order they came in
+        while the next one is already being validated.
         """
         try:
             checked = validate_body(body, fmt)
@@ -145,8 +148,12 @@ class Ingestor:
             raise BatchError(
                 f"body is not valid {fmt}: a string is not UTF-8 ({exc.reason})"
             ) from None
+        if fmt == "json" and may_hold_surrogates(body):
+            refuse_lone_surrogates(checked)
+        self._check_clock(checked)
         if checked.errors:
             self._count_rejected(body, fmt, checked.errors)
+        faults.reach("ingest.validated")
         if order is None:
             return await self._checked(checked)
         async with order:
@@ -155,9 +162,15 @@ class Ingestor:
     async def ingest(self, items: Any) -> IngestResult:
         """Validate and keep an already decoded batch (a list of maps)."""
         checked = validate_batch(items)
+        refuse_lone_surrogates(checked)
+        self._check_clock(checked)
         if checked.errors:
             self._count_rejected(items, None, checked.errors)
         return await self._checked(checked)
+
+    def _check_clock(self, checked: BatchResult) -> None:
+        for (source, direction), n in self.window.check(checked).items():
+            self.metrics.clock_refused[(source, direction)] += n
 
     async def _checked(self, checked: BatchResult) -> IngestResult:
         result = IngestResult(rejected=checked.rejected)
@@ -167,38 +180,23 @@ class Ingestor:
         return result
 
     async def ingest_events(self, events: Sequence[Event]) -> IngestResult:
-        """Keep records built by the collector itself (probes, heartbeats)."""
+        """Keep records built by the collector itself (probes, heartbeats): never clock-checked."""
         result = IngestResult()
         if events:
             await self._keep(list(events), result)
         return result
 
     async def _keep(self, events: list[Event], result: IngestResult) -> None:
-        fresh, deduped = await self._dedup(events, result)
-        if not fresh:
-            return
         if self.encrypt is not None:
-            fresh = [self.encrypt(e) if e.type in SENSITIVE_FIELDS else e for e in fresh]
-        where = await self.writer.put(encode_batch(fresh), deduped=deduped)
-        result.accepted = len(fresh)
-        result.spooled = where == "spool"
-        self.metrics.count_accepted(e.type for e in fresh)
-
-    async def _dedup(self, events: list[Event], result: IngestResult) -> tuple[list[Event], bool]:
-        """(events to keep, whether duplicate suppression ran)."""
-        if self.dedup is None:
-            return events, True
-        if not self.writer.direct:
-            return events, False  # Redis is away: suppression runs when the spool replays
-        try:
-            fresh, dups = await self.dedup.filter(events)
-        except REDIS_DOWN as exc:
-            logger.warning("duplicate check skipped, redis unreachable error=%s", exc)
-            return events, False
-        for source, n in dups.items():
+            events = [self.encrypt(e) if e.type in SENSITIVE_FIELDS else e for e in events]
+        kept = await self.writer.put(events)
+        faults.reach("ingest.written")
+        result.accepted = len(kept.events)
+        result.spooled = kept.where == "spool"
+        for source, n in kept.duplicates.items():
             self.metrics.duplicates[source] += n
             result.duplicates += n
-        return fresh, True
+        self.metrics.count_accepted(e.type for e in kept.events)
 
     def _count_rejected(self, data: Any, fmt: BodyFormat | None, errors: Sequence[Any]) -> None:
         # Rejections are rare: decoding the body a second time to label them by event

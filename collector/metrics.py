@@ -56,6 +56,8 @@ class CollectorMetrics:
     """Events rejected, by (reason, event type)."""
     duplicates: Counter[str] = field(default_factory=Counter)
     """Events dropped as duplicates, by source."""
+    clock_refused: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Events refused for a ``ts`` outside the clock window, by (source, ahead|behind)."""
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)
     """Batches received, by (transport, status)."""
     batch_sizes: Histogram = field(default_factory=lambda: Histogram(BATCH_SIZE_BUCKETS))
@@ -94,6 +96,14 @@ class CollectorMetrics:
             f"{prefix}_events_duplicate_total",
             "Events dropped because their id was seen from the same source recently.",
             {f'source="{_esc(k)}"': v for k, v in sorted(self.duplicates.items())},
+        )
+        lines += _counter(
+            f"{prefix}_events_clock_refused_total",
+            "Events refused because their ts lies outside the collector's clock window.",
+            {
+                f'source="{_esc(s)}",direction="{d}"': v
+                for (s, d), v in sorted(self.clock_refused.items())
+            },
         )
         lines += _counter(
             f"{prefix}_batches_total",

@@ -4,9 +4,14 @@
 the spool, which is what lets the HTTP handler answer 202. Order is kept:
 while the spool holds anything, new batches are appended behind it instead of
 overtaking it, and :meth:`BatchWriter.run` replays the spool in order as soon
-as Redis answers again (also the spool left by a previous process). Batches
-spooled before duplicate suppression could run (Redis was already down) go
-through it on replay.
+as Redis answers again (also the spool left by a previous process).
+
+Both paths write through :meth:`collector.dedup.Deduplicator.write`, which
+checks and records the ids in the same atomic script as the ``XADD``. A spooled
+batch is therefore always checked on replay, whether or not it was checked
+before: if the crash (or a lost answer) came after its write, its ids are
+recorded and it is not stored twice; if it came before, nothing was recorded
+and it is stored. The spool offset is committed only after the write.
 """
 
 from __future__ import annotations
@@ -14,15 +19,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from collector import faults
 from collector.dedup import Deduplicator
 from collector.metrics import CollectorMetrics
 from collector.spool import Spool, SpoolRecord
-from core.bus import TRANSIENT_ERRORS, BusUnavailable, EventProducer
-from core.events import decode_batch, encode_batch
+from core.bus import TRANSIENT_ERRORS, BusUnavailable
+from core.events import Event, decode_batch, encode_batch
 
 logger = logging.getLogger(__name__)
 
@@ -30,24 +39,33 @@ REDIS_DOWN = (*TRANSIENT_ERRORS, BusUnavailable, RedisError)
 REPLAY_CHUNK = 64
 
 
+@dataclass(slots=True)
+class Kept:
+    """Where one batch went and what of it was kept."""
+
+    where: Literal["redis", "spool"]
+    events: list[Event]
+    duplicates: dict[str, int] = field(default_factory=dict)
+
+
 class BatchWriter:
-    """Writes encoded batches to the events stream, spooling while Redis is away."""
+    """Writes batches to the events stream, spooling while Redis is away."""
 
     def __init__(
         self,
-        producer: EventProducer,
+        dedup: Deduplicator,
         spool: Spool,
         metrics: CollectorMetrics,
-        dedup: Deduplicator | None = None,
         *,
         retry_interval_s: float = 0.5,
     ) -> None:
-        self.producer = producer
+        self.dedup = dedup
         self.spool = spool
         self.metrics = metrics
-        self.dedup = dedup
         self.retry_interval_s = retry_interval_s
         self.redis_up = True
+        self.changed = asyncio.Event()
+        """Set whenever the spool or Redis state changes (the clock publisher listens)."""
         self._wake = asyncio.Event()
         metrics.gauges["spool_bytes"] = lambda: float(spool.depth_bytes)
         metrics.gauges["spool_batches"] = lambda: float(spool.depth_batches)
@@ -55,41 +73,51 @@ class BatchWriter:
 
     @property
     def redis(self) -> Redis:
-        return self.producer.redis
+        return self.dedup.redis
 
     @property
     def direct(self) -> bool:
         """True when a new batch may go straight to Redis (nothing spooled before it)."""
         return self.redis_up and not self.spool.pending
 
-    async def put(self, payload: bytes, *, deduped: bool) -> str:
-        """Keep one batch; return ``"redis"`` or ``"spool"``. Raises :class:`SpoolFull`."""
+    async def put(self, events: Sequence[Event]) -> Kept:
+        """Keep one batch in Redis or the spool. Raises :class:`SpoolFull`."""
         if self.direct:
             started = time.perf_counter()
             try:
-                await self.producer.publish([payload])
+                written = await self.dedup.write(events)
             except REDIS_DOWN as exc:
                 self._mark_down(exc)
             else:
                 self.metrics.redis_latency.observe(time.perf_counter() - started)
-                return "redis"
-        await self.spool.append(payload, deduped=deduped)
+                return Kept("redis", written.kept, written.duplicates)
+        await self.spool.append(encode_batch(list(events)), deduped=False)
+        faults.reach("spool.appended")
         self.metrics.spooled_batches += 1
         self._wake.set()
-        return "spool"
+        self.changed.set()
+        return Kept("spool", list(events))
 
     def _mark_down(self, exc: BaseException) -> None:
         if self.redis_up:
             logger.warning("redis unreachable, spooling batches error=%s", exc)
         self.redis_up = False
         self._wake.set()
+        self.changed.set()
+
+    def _mark_up(self, why: str) -> None:
+        if not self.redis_up:
+            logger.warning("redis reachable again, %s", why)
+        self.redis_up = True
+        self.changed.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Replay the spool whenever it holds batches and Redis answers."""
         while not stop.is_set():
             if not self.spool.pending:
-                self.redis_up = self.redis_up or await self._ping()
-                await _wait(self._wake, stop, timeout=5.0)
+                if not self.redis_up and await self._ping():
+                    self._mark_up("writing to redis directly")
+                await _wait(self._wake, stop, timeout=5.0 if self.redis_up else 1.0)
                 self._wake.clear()
                 continue
             try:
@@ -107,36 +135,34 @@ class BatchWriter:
             records = await self.spool.read(REPLAY_CHUNK)
             if not records:
                 if await self.spool.reset_if_drained():
-                    self.redis_up = True
-                    logger.warning("spool replayed, writing to redis directly again")
+                    faults.reach("replay.truncated")
+                    self._mark_up("spool replayed, writing to redis directly again")
                     return
                 continue
-            payloads = [p for p in await self._dedup_all(records) if p]
-            if payloads:
-                started = time.perf_counter()
-                await self.producer.publish(payloads)
-                self.metrics.redis_latency.observe(time.perf_counter() - started)
+            faults.reach("replay.read")
+            for record in records:
+                await self._replay(record)
+            faults.reach("replay.written")
             await self.spool.commit(records[-1].end, len(records))
+            faults.reach("replay.committed")
             self.metrics.replayed_batches += len(records)
+            self.changed.set()
 
-    async def _dedup_all(self, records: list[SpoolRecord]) -> list[bytes]:
-        out = []
-        for record in records:
-            if record.deduped or self.dedup is None:
-                out.append(record.payload)
-                continue
-            try:
-                events = decode_batch(record.payload)
-            except ValueError:  # written by an older version? keep it; the monitor decides
-                logger.error("spooled batch not decodable, replayed as is bytes=%d",
-                             len(record.payload))  # fmt: skip
-                out.append(record.payload)
-                continue
-            fresh, dups = await self.dedup.filter(events)
-            for source, n in dups.items():
-                self.metrics.duplicates[source] += n
-            out.append(encode_batch(fresh) if fresh else b"")
-        return out
+    async def _replay(self, record: SpoolRecord) -> None:
+        try:
+            events = decode_batch(record.payload)
+        except ValueError:  # not a batch we wrote: keep it aside in the stream, never lose it
+            logger.error("spooled batch not decodable, replayed as is bytes=%d",
+                         len(record.payload))  # fmt: skip
+            await self.redis.xadd(self.dedup.stream, {b"b": record.payload})
+            return
+        if not events:
+            return
+        started = time.perf_counter()
+        written = await self.dedup.write(events)
+        self.metrics.redis_latency.observe(time.perf_counter() - started)
+        for source, n in written.duplicates.items():
+            self.metrics.duplicates[source] += n
 
     async def _ping(self) -> bool:
         try:

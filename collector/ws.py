@@ -104,5 +104,9 @@ async def _handle(
     except SpoolFull as exc:
         metrics.requests[("ws", 503)] += 1
         return {"seq": seq, "error": str(exc), "status": 503, "retry_after": exc.retry_after_s}
+    except Exception:  # a task boundary: one batch that breaks must not stop later answers
+        logger.exception("event stream batch failed seq=%d", seq)
+        metrics.requests[("ws", 500)] += 1
+        return {"seq": seq, "error": "internal error: the batch was not kept", "status": 500}
     metrics.requests[("ws", 202)] += 1
     return {"seq": seq, **result.to_dict()}

@@ -71,6 +71,10 @@ class CollectorConfig:
     """Source name of the events the collector emits itself (heartbeats, probes)."""
     require_signature: bool = False
     """Reject unsigned batches from every source (signing keys per source in ``keys/``)."""
+    max_ahead_s: float = 30.0
+    """Events stamped more than this ahead of the collector's clock are refused (per event)."""
+    max_behind_s: float = 6 * 3600.0
+    """Events stamped more than this behind the collector's clock are refused (per event)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,12 +398,3 @@ def load_for_cli(
     if data_dir:
         config = dataclasses.replace(config, data_dir=data_dir)
     return config
-    audit_witness_file: str = ""
-    """Append-only file that receives every signed audit checkpoint (a witness; best on
-    another host's mount). ``audit verify --witness FILE`` checks the log against it."""
-    audit_witness_url: Secret | None = None
-    """Webhook that receives every signed audit checkpoint (a witness; its URL may hold
-    a robot's token, hence a secret)."""
-    audit_witness_kind: str = "json"
-    """Body for ``audit_witness_url``: ``json``, or the chat robots ``dingtalk``,
-    ``wecom``, ``feishu``, ``slack`` (a text message holding the checkpoint's JSON line)."""

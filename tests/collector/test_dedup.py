@@ -1,4 +1,5 @@
-"""Duplicate suppression in Redis: per source, within the window, across collectors."""
+"""Duplicate suppression in Redis: per source, within the window, across collectors,
+recorded in the same atomic script as the write."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import aiohttp
 import pytest
 
 from collector.dedup import Deduplicator
-from core.events import Heartbeat
-from tests.collector.conftest import StartCollector
+from core import keys
+from core.events import Heartbeat, encode_batch
+from tests.collector.conftest import StartCollector, stream_events
 
 T0 = 1_800_000_000.0
 
@@ -35,18 +37,40 @@ async def test_an_id_seen_from_the_same_source_within_the_window_is_dropped(
     redis_client: Any, first: list[str], second: list[str], later_s: float, kept: list[str]
 ) -> None:
     dedup = Deduplicator(redis_client, window_s=600)
-    await dedup.filter(beats(*first), now=T0)
-    fresh, dups = await dedup.filter(beats(*second), now=T0 + later_s)
-    assert [e.id for e in fresh] == kept
-    assert dups.get("acd-1", 0) == len(second) - len(kept)
+    if first:
+        await dedup.write(beats(*first), now=T0)
+    written = await dedup.write(beats(*second), now=T0 + later_s)
+    assert [e.id for e in written.kept] == kept
+    assert written.duplicates.get("acd-1", 0) == len(second) - len(kept)
+    assert [e.id for e in (await stream_events(redis_client))[len(first) :]] == kept
 
 
 async def test_events_without_id_and_other_sources_are_never_duplicates(redis_client: Any) -> None:
     dedup = Deduplicator(redis_client)
-    await dedup.filter(beats("a"), now=T0)
+    await dedup.write(beats("a"), now=T0)
     anonymous = [Heartbeat(ts=T0, source="acd-1")] * 2
-    fresh, dups = await dedup.filter([*anonymous, *beats("a", source="acd-2")], now=T0)
-    assert len(fresh) == 3 and dups == {}
+    written = await dedup.write([*anonymous, *beats("a", source="acd-2")], now=T0)
+    assert len(written.kept) == 3 and written.duplicates == {}
+    assert len(await stream_events(redis_client)) == 4
+
+
+async def test_a_batch_of_only_duplicates_writes_no_entry(redis_client: Any) -> None:
+    dedup = Deduplicator(redis_client)
+    first = await dedup.write(beats("a", "b"), now=T0)
+    again = await dedup.write(beats("b", "a"), now=T0)
+    assert first.entry_id is not None and again.entry_id is None
+    assert again.kept == [] and again.duplicates == {"acd-1": 2}
+    assert await redis_client.xlen(keys.EVENTS) == 1
+
+
+@pytest.mark.parametrize("size", [1, 15, 16, 65_535, 65_536])
+async def test_the_entry_the_script_builds_is_the_batch_encoding(
+    redis_client: Any, size: int
+) -> None:
+    events = [Heartbeat(ts=T0 + i, source=f"s{i % 3}", id=f"e{i}") for i in range(size)]
+    await Deduplicator(redis_client).write(events, now=T0)
+    [(_id, fields)] = await redis_client.xrange(keys.EVENTS)
+    assert fields[b"b"] == encode_batch(events)
 
 
 async def test_two_collectors_racing_on_the_same_ids_accept_each_event_once(

@@ -19,7 +19,7 @@ NOW = time.time()
 
 def stats(i: int, queue: str = "presale-chat") -> dict[str, Any]:
     return {
-        "type": "queue.stats", "ts": NOW + i, "source": "acd-1", "id": f"q-{i}",
+        "type": "queue.stats", "ts": NOW + i / 10_000, "source": "acd-1", "id": f"q-{i}",
         "queue": queue, "channel": "chat", "waiting": i, "longest_wait_s": 1.5,
         "agents_available": 3, "agents_busy": 5,
     }  # fmt: skip
