@@ -45,6 +45,7 @@ from monitor.lifecycle import Action
 logger = logging.getLogger(__name__)
 
 IncidentHook = Callable[[Incident, bool, bool], Awaitable[None]]
+ResolvedHook = Callable[[str], Awaitable[Any]]
 AUDIT_LOOKBACK: Final = 2_000
 """Audit records searched for a replayed outbox entry's record (written before a crash)."""
 COMPRESS_ABOVE: Final = 64 * 1024
@@ -162,6 +163,8 @@ class ActionApplier:
         self.audit = audit
         self.created: list[str] = []
         """Ids of incidents this applier opened (replay writes them out)."""
+        self.on_resolved: ResolvedHook | None = None
+        """Awaited with an incident's id when the engine resolved it (its run may stand down)."""
 
     async def apply(self, actions: Sequence[Action]) -> None:
         """Apply in order; an action already applied before a restart is skipped.
@@ -291,6 +294,14 @@ class ActionApplier:
             r.get("action") == "incident.opened" and r.get("target") == incident_id for r in records
         )
 
+    async def _resolved(self, incident_id: str) -> None:
+        if self.on_resolved is None:
+            return
+        try:
+            await self.on_resolved(incident_id)
+        except Exception:  # its run's next timer checks again (playbooks.standdown)
+            logger.exception("resolved hook failed incident=%s", incident_id)
+
     async def _note(self, action: Action) -> None:
         sig = action.signal
         incident = await self.store.open_for(sig.rule, sig.subject)
@@ -308,6 +319,7 @@ class ActionApplier:
                 await self.store.resolve(
                     incident.id, actor="engine", note="condition cleared", at=action.at
                 )
+                await self._resolved(incident.id)
             else:
                 await self.store.add_timeline(
                     incident.id, {"at": action.at, "event": "condition_cleared", "actor": "engine"}

@@ -158,6 +158,7 @@ def new_run(
         "started_by": actor,
         "finished_at": None,
         "first_ack_at": None,
+        "standing_down": None,
         "fx_seq": 0,
         "values": {
             **playbook.variables,

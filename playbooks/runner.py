@@ -40,7 +40,7 @@ from redis.exceptions import WatchError
 from core import keys
 from monitor.changes import add_change
 from monitor.incidents import IncidentNotFound
-from playbooks import coverage, model, state
+from playbooks import coverage, model, standdown, state
 from playbooks.errors import IncidentMissing, NotAllowed, RunConflict, RunNotFound
 from playbooks.library import Library
 from playbooks.model import Tx
@@ -61,6 +61,7 @@ def _add_covered(run: dict[str, Any], tx: Tx, incident: Any, now: float) -> None
     tx.op = "covered"
     note = f"run {run['id']} also covers {incident.id} ({incident.rule})"
     tx.note(run, now, "covers", model.RUNNER, note=note)
+    standdown.resume(run, tx, now, incident.id)
 
 
 def _pack(data: Any) -> bytes:
@@ -153,6 +154,36 @@ class PlaybookRunner:
             drill=False,
             once=True,
         )
+
+    async def on_resolved(self, incident_id: str) -> dict[str, Any] | None:
+        """The run of ``incident_id`` stands down if all its incidents are resolved now."""
+        run_id = await self.run_for_incident(incident_id)
+        if run_id is None:
+            return None
+        resolved = await self.resolved_incidents(run_id)
+        if not resolved:
+            return None
+        now = self.clock()
+        run, tx = await self.mutate(run_id, lambda r, t: standdown.stand_down(r, t, now, resolved))
+        await self.after_commit(tx)
+        return run
+
+    async def resolved_incidents(self, run_id: str) -> builtins.list[str] | None:
+        """The run's incidents when every one of them is resolved; else None."""
+        try:
+            run = await self.get(run_id)
+        except RunNotFound:
+            return None
+        ids = standdown.incidents_of(run)
+        if not ids or run["drill"] or run["state"] != "active":
+            return None
+        for incident_id in ids:
+            try:
+                if (await self.incidents.get(incident_id)).state != "resolved":
+                    return None
+            except IncidentNotFound:
+                continue  # a wiped incident keeps no one working
+        return ids
 
     async def _cover(self, incident: Any) -> dict[str, Any] | None:
         """Link ``incident`` to the active run already working its problem, if one is.

@@ -20,7 +20,7 @@ import msgpack
 
 from core import keys
 from monitor.incidents import IncidentNotFound
-from playbooks import model, state
+from playbooks import model, standdown, state
 from playbooks.errors import RunNotFound
 from playbooks.model import Tx
 
@@ -128,8 +128,13 @@ class TimerLoop:
             await self._effect(member, run_id, step_id)
             return True
 
+        # A deadline or escalation of a run whose incidents are all resolved pages no one.
+        resolved = await self.runner.resolved_incidents(run_id) if kind != "wait" else None
+
         def fire(run: dict[str, Any], tx: Tx) -> None:
             tx.drop.append(member)
+            if resolved:
+                standdown.stand_down(run, tx, self.runner.clock(), resolved)
             state.on_timer(run, step_id, kind, n, tx, self.runner.clock())
 
         try:

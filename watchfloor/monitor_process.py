@@ -49,6 +49,8 @@ class MonitorProcess:
         service, engine_tasks = build_monitor_tasks(
             config, redis, on_incident=runner.on_incident, audit=audit
         )
+        # A run whose incidents the engine resolved stops paging people at once.
+        service.applier.on_resolved = runner.on_resolved
         app = create_app(
             config,
             redis,
