@@ -398,3 +398,12 @@ def load_for_cli(
     if data_dir:
         config = dataclasses.replace(config, data_dir=data_dir)
     return config
+    audit_witness_file: str = ""
+    """Append-only file that receives every signed audit checkpoint (a witness; best on
+    another host's mount). ``audit verify --witness FILE`` checks the log against it."""
+    audit_witness_url: Secret | None = None
+    """Webhook that receives every signed audit checkpoint (a witness; its URL may hold
+    a robot's token, hence a secret)."""
+    audit_witness_kind: str = "json"
+    """Body for ``audit_witness_url``: ``json``, or the chat robots ``dingtalk``,
+    ``wecom``, ``feishu``, ``slack`` (a text message holding the checkpoint's JSON line)."""
