@@ -5,7 +5,8 @@ directory. Known PII (a resident ID with a valid check digit, a Luhn-valid bank 
 mobiles, a name) goes through the collector in agent messages to and from customers, a
 `data.access` resource and a social mention; a leak incident opens, the monitor
 checkpoints, a handover report and an audit bundle are exported to files, the stack stops
-(cleanly, and once by SIGKILL). Then every byte of the data directory (AOF, spool, logs,
+cleanly; a second run loses its Redis (the collector spools a batch) and is SIGKILLed. After
+each, every byte of the data directory (AOF, spool, logs,
 audit, keys...) and of Redis (``DUMP`` of every key and its values) is scanned for each
 PII string in its UTF-8, GBK, UTF-16, JSON-escaped and separated-digit forms, inside
 zlib streams too. The clear-text byte count must be zero.
@@ -25,6 +26,7 @@ import urllib.request
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import redis as sync_redis
@@ -235,7 +237,13 @@ def cli(*args: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def run_and_feed(data_dir: Path, url: str, tag: str, sent_before: int) -> subprocess.Popen:
+class Stack(NamedTuple):
+    proc: subprocess.Popen
+    collector: str
+    token: str
+
+
+def run_and_feed(data_dir: Path, url: str, tag: str, sent_before: int) -> Stack:
     api_port, collector_port = free_port(), free_port()
     proc = start_up(data_dir, url, api_port, collector_port)
     token_file = data_dir / "tokens" / "admin.token"
@@ -252,7 +260,21 @@ def run_and_feed(data_dir: Path, url: str, tag: str, sent_before: int) -> subpro
 
     wait_for(leak_opened, 60, "leak incident", proc)
     wait_for(lambda: evaluated(url, sent_before + len(events)), 60, "checkpoint", proc)
-    return proc
+    return Stack(proc, collector, token)
+
+
+def spool_while_redis_is_down(stack: Stack, redis: EmbeddedRedis, spool: Path) -> None:
+    """The collector keeps what it accepts in its spool while Redis is unreachable."""
+    redis.stop()
+    events = pii_events("c", time.time())
+    accepted = wait_for(lambda: call(stack.collector, stack.token, events)["accepted"], 30,
+                        "a batch accepted without Redis", stack.proc)  # fmt: skip
+    assert accepted == len(events)
+
+    def spooled() -> bool:
+        return any(p.stat().st_size for p in spool.rglob("*") if p.is_file())
+
+    wait_for(spooled, 10, "the spooled batch on disk", stack.proc)
 
 
 def test_known_pii_sent_through_the_stack_is_nowhere_in_clear_at_rest(tmp_path: Path) -> None:
@@ -263,7 +285,7 @@ def test_known_pii_sent_through_the_stack_is_nowhere_in_clear_at_rest(tmp_path: 
     redis.start()
     try:
         # 1. clean stop, with exports written to files
-        proc = run_and_feed(data_dir, redis.url, "a", 0)
+        proc = run_and_feed(data_dir, redis.url, "a", 0).proc
         try:
             common = ["--data-dir", str(data_dir), "--redis", redis.url]
             cli("handover", *common, "--out", str(exports / "handover.md"))
@@ -276,12 +298,14 @@ def test_known_pii_sent_through_the_stack_is_nowhere_in_clear_at_rest(tmp_path: 
         found = scan_redis(redis.url) + scan_files(data_dir, exports)
         assert found == [], "after a clean stop: " + report(found)
 
-        # 2. killed mid-run: whatever it had written must be sealed too
-        proc = run_and_feed(data_dir, redis.url, "b", len(pii_events("a", 0.0)))
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=60)
+        # 2. Redis lost (the collector spools), then killed: all it wrote is sealed too
+        stack = run_and_feed(data_dir, redis.url, "b", len(pii_events("a", 0.0)))
+        try:
+            spool_while_redis_is_down(stack, redis, data_dir / "spool")
+        finally:
+            stack.proc.send_signal(signal.SIGKILL)
+            stack.proc.communicate(timeout=60)
         time.sleep(1.0)  # the children die with their parent
-        redis.stop()  # flushes the AOF: scan what a copy of the disk would hold
         found = scan_files(data_dir, exports)
         assert found == [], "after SIGKILL: " + report(found)
         loose = loose_files(data_dir)
