@@ -101,9 +101,9 @@ def run_up(args: argparse.Namespace) -> int:
         supervisor = Supervisor(_children(config, url, args, producer, anchor), publish=publisher)
         supervisor.start()
         stop.on_reload = functools.partial(_forward_reload, supervisor)
-        write_pid(config)
         try:
             _wait_ready(config, supervisor, stop)
+            write_pid(config)  # from now on `watchfloor reload` finds this stack
             if args.headless:
                 print("watchfloor: running; Ctrl-C or SIGTERM stops it", flush=True)
                 stop.wait()
