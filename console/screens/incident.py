@@ -215,6 +215,8 @@ class IncidentScreen(ConsoleScreen):
             f"{inc.get('subject')} · {tr('incident.opened')} "
             f"{fmt.age(inc.get('opened_at'), now)} · ×{inc.get('count', 1)}"
         )
+        if inc.get("reopened_from"):
+            text.append("\n" + tr("incident.reopened_from", id=inc["reopened_from"]), style="bold")
         header.update(text)
 
     def _draw_evidence(self) -> None:
@@ -257,6 +259,8 @@ class IncidentScreen(ConsoleScreen):
             drill = f" [{tr('run.drill')}]" if run.get("drill") else ""
             title = self.console.playbook_title(run)
             state = tr(f"run.{run.get('state')}")
+            down = run.get("standing_down")
+            state = tr("run.standing_down", reason=down["reason"]) if down else state
             summary.update(Text(f"{title}{drill} · {state} · {run.get('id')}"))
         self.query_one(StepTable).show(run, now)
 
