@@ -88,8 +88,11 @@ def load_settings(load_config: Callable[[], Config]) -> Settings:
     except OSError as exc:
         errors.append(f"monitor.rules_file: {exc.strerror or exc}: {config.monitor.rules_file}")
         rules = None
+    extra = config.playbooks.library
+    if extra and not Path(extra).is_dir():
+        errors.append(f"playbooks.library: {extra} is not a directory")
     try:
-        library = Library.load(config.playbooks.library, strict=True)
+        library = Library.load(extra, strict=True)
     except PlaybookInvalid as exc:
         errors += [f"playbooks: {e}" for e in exc.errors]
         library = Library([])

@@ -58,6 +58,7 @@ def test_settings_that_are_not_valid_are_refused_each_error_named(tmp_path: Path
     rules.write_text('[leak]\nbulk_records = "lots"\n')
     text = (
         f'[monitor]\nrules_file = "{rules}"\n'
+        f'[playbooks]\nlibrary = "{tmp_path / "missing"}"\n'
         '[[webhooks]]\nname = "default"\nkind = "json"\nurl = "http://127.0.0.1:9/hook"\n'
         '[[webhooks]]\nname = "duty"\nkind = "telegram"\nurl = "ftp://x"\n'
     )
@@ -67,4 +68,5 @@ def test_settings_that_are_not_valid_are_refused_each_error_named(tmp_path: Path
     assert any(e.startswith("webhooks[1].kind: must be one of json") for e in errors), errors
     assert any(e.startswith("webhooks[1].url: must be an http") for e in errors), errors
     assert any("leak.bulk_records" in e for e in errors), errors
+    assert any(e.startswith("playbooks.library: ") for e in errors), errors
     assert not any("webhooks[0]" in e for e in errors), errors
