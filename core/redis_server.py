@@ -22,7 +22,6 @@ import contextlib
 import ctypes
 import logging
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -35,8 +34,9 @@ from pathlib import Path
 
 import redis
 
+from core.private_files import ensure_secret, make_private_dir
 from core.redis_client import connect as redis_connect
-from core.redis_client import connect_sync, read_secret, with_password_file
+from core.redis_client import connect_sync, with_password_file
 from core.stack_lock import OwnerLock, is_locked, read_holder
 
 logger = logging.getLogger(__name__)
@@ -305,29 +305,6 @@ def _in_use(redis_dir: Path) -> str:
         f"the Redis data in {redis_dir} is in use by another Watchfloor process ({who}); "
         "a second server on the same files would fork its data"
     )
-
-
-def make_private_dir(path: Path) -> None:
-    """``path`` (and missing parents) with mode 0700, tightened if it already exists."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
-
-
-def ensure_secret(path: Path) -> str:
-    """The Redis password kept in ``path`` (0600), generated the first time."""
-    if not path.exists():
-        make_private_dir(path.parent)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, (secrets.token_urlsafe(32) + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        with contextlib.suppress(FileExistsError):  # two first starts: the first one wins
-            os.link(tmp, path)
-        tmp.unlink()
-    return read_secret(path)
 
 
 @contextlib.contextmanager

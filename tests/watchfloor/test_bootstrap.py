@@ -17,6 +17,7 @@ def test_a_new_data_dir_gets_its_layout_keys_and_a_config_that_loads(tmp_path: P
         assert (base / name).stat().st_mode & 0o077 == 0
     assert (base / "keys" / "field-keys.json").stat().st_mode & 0o777 == 0o600
     assert (base / "keys" / "audit-signing.pem").exists()
+    assert (base / "keys" / "tokens.key").stat().st_mode & 0o777 == 0o600
     assert base / "watchfloor.toml" in created
     assert load_for_cli(str(base), None).webhooks == ()  # the template is all comments
     (base / "watchfloor.toml").write_text("[collector]\nport = 9999\n")
@@ -34,3 +35,17 @@ async def test_the_stack_token_is_kept_and_renewed_only_when_no_longer_valid(
     await redis_client.flushall()  # Redis lost its data: the file's token no longer works
     renewed = await ensure_token(redis_client, tmp_path, "admin", "admin")
     assert renewed.created and renewed.token != first.token
+
+
+async def test_the_stack_tokens_are_sealed_with_the_data_dirs_key(
+    redis_client, tmp_path: Path
+) -> None:
+    from security.tokens import TokenStore, load_seal
+
+    admin = await ensure_token(redis_client, tmp_path, "admin", "admin")
+    sealed = TokenStore(redis_client, seal=load_seal(tmp_path, create=False))
+    assert (await sealed.verify(admin.token)).role == "admin"
+    unsealed, _ = await TokenStore(redis_client).create("old", "viewer")  # before sealing
+    assert await sealed.verify(unsealed) is None
+    again = await ensure_token(redis_client, tmp_path, "admin", "admin")
+    assert not again.created and again.token == admin.token
