@@ -306,6 +306,8 @@ def test_known_pii_sent_through_the_stack_is_nowhere_in_clear_at_rest(tmp_path: 
             stack.proc.send_signal(signal.SIGKILL)
             stack.proc.communicate(timeout=60)
         time.sleep(1.0)  # the children die with their parent
+        log = (data_dir / "logs" / "monitor.log").read_text(encoding="utf-8")
+        assert "resumed from checkpoint" in log and "checkpoint unreadable" not in log, log
         found = scan_files(data_dir, exports)
         assert found == [], "after SIGKILL: " + report(found)
         loose = loose_files(data_dir)
