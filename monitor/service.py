@@ -45,6 +45,8 @@ from monitor.silences import active_silences
 logger = logging.getLogger(__name__)
 
 SILENCE_REFRESH_S: Final = 5.0
+OUTBOX_RETRY_S: Final = 30.0
+"""How often incident follow-up work whose hook failed is tried again."""
 STATUS_CHANGE_EVERY_S: Final = 5.0
 CHECKPOINT_EVERY_ENTRIES: Final = 1_000
 
@@ -143,6 +145,7 @@ class MonitorService:
         """Wall-clock time the unplaced count last grew (``/healthz`` shows recent ones)."""
         self._last_status_change = 0.0
         self._next_silences = 0.0
+        self._next_outbox = time.monotonic() + OUTBOX_RETRY_S  # start() replays it first
         self.dead_letters = 0
         self.batches = 0
 
@@ -289,6 +292,7 @@ class MonitorService:
         """One read -> process -> apply -> (maybe) commit round."""
         await self._refresh_silences()
         await self._take_reopens()
+        await self._retry_outbox()
         entries = await self.consumer.read()
         if entries:
             await self._process_entries(entries)
@@ -376,6 +380,14 @@ class MonitorService:
         self.dead_letters += 1
         action = Action("fire", _dead_letter_signal(entry, reason), self.clock())
         await self.applier.fire(action, dedupe_key=entry.id)
+
+    async def _retry_outbox(self) -> None:
+        """Follow-up work left by a failed hook is tried again (a crash's at start)."""
+        now = time.monotonic()
+        if now < self._next_outbox:
+            return
+        self._next_outbox = now + OUTBOX_RETRY_S
+        await self.applier.replay_outbox()
 
     async def _take_reopens(self) -> None:
         """Tell the lifecycle of incidents people resolved (it reopens them if the

@@ -268,3 +268,39 @@ def test_a_flapping_incident_that_gets_worse_is_notified_again() -> None:
     timeline = [*pattern("10101010"), [sig(severity="critical")]]
     got = drive(lifecycle, timeline)
     assert got[-1][1:] == ("fire", "severity", True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "reopens"),
+    [("sla", True), ("leak", False)],  # a leak resolved by a person stays resolved
+)
+def test_a_hand_resolve_reopens_at_the_first_evaluation_after_it_that_still_holds(
+    kind: str, reopens: bool
+) -> None:
+    import msgpack
+
+    first = Lifecycle()
+    s = sig(kind=kind, rule=f"{kind}.x")
+    assert [a.reason for a in first.update([s], T)] == ["opened"]
+    assert first.resolved_by_hand(s.fingerprint, "INC-1", T + 3.5) is reopens
+    lifecycle = Lifecycle()  # the mark survives a restart from the checkpoint
+    lifecycle.restore(msgpack.unpackb(msgpack.packb(first.snapshot()), raw=False))
+    assert lifecycle.update([s], T + 3) == []  # known to the person who resolved it
+    actions = lifecycle.update([s], T + 4)
+    if not reopens:
+        assert actions == []
+        return
+    [reopen] = actions
+    assert (reopen.op, reopen.reason, reopen.notify) == ("fire", "reopened", True)
+    assert reopen.signal.evidence == {"x": 1, "reopened_from": "INC-1"}
+    assert lifecycle.update([s], T + 5) == []  # once
+
+
+def test_a_hand_resolve_stands_when_the_condition_clears_first() -> None:
+    lifecycle = Lifecycle()
+    s = sig()
+    lifecycle.update([s], T)
+    assert lifecycle.resolved_by_hand(s.fingerprint, "INC-1", T + 1.5)
+    assert [a.op for a in lifecycle.update([], T + 1)] == ["clear"]
+    [again] = lifecycle.update([s], T + 2)  # a new episode later is a new incident, unlinked
+    assert (again.reason, "reopened_from" in again.signal.evidence) == ("opened", False)

@@ -612,3 +612,24 @@ async def test_a_condition_that_still_holds_after_a_manual_resolve_reopens_as_a_
         (second.id, "resolved"),
         (first.id, "resolved"),
     ]
+
+
+async def test_follow_up_work_whose_hook_failed_is_kept_and_done_later(redis_client) -> None:
+    heard = []
+
+    async def failing(incident, created, raised):
+        raise ConnectionError("runner unreachable")
+
+    async def hook(incident, created, raised):
+        heard.append((incident.subject, created))
+
+    await EventProducer(redis_client).publish_events([*surge(), offered(T0 + 9)])
+    first = service(redis_client, hook=failing)
+    await first.start()
+    await drain(first)
+    assert await redis_client.hlen(keys.INCIDENT_OUTBOX) == 1
+    first.applier.on_incident = hook
+    first._next_outbox = 0.0  # the retry is due
+    await first.step()
+    assert heard == [("presale-chat", True)]
+    assert await redis_client.hlen(keys.INCIDENT_OUTBOX) == 0
