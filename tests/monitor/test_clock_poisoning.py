@@ -8,24 +8,16 @@ checkpoint it left keeps seeing the present.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis as sync_redis
 
 from core import keys
-from core.bus import BATCH_FIELD
-from core.events import AgentMessage, Event, QueueStats, encode_batch
-from core.redis_server import free_port
+from core.events import AgentMessage, QueueStats
+from tests.monitor.processes import MonitorProcess, open_fingerprints, publish, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -42,58 +34,6 @@ def stats(ts: float, source: str = "pbx-wrong-tz") -> QueueStats:
                       longest_wait_s=10.0, agents_available=2, agents_busy=5)  # fmt: skip
 
 
-class MonitorProcess:
-    """A ``watchfloor monitor`` subprocess on the test's Redis, its API on a free port."""
-
-    def __init__(self, redis_url: str, data_dir: Path) -> None:
-        self.redis_url = redis_url
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "WATCHFLOOR_API_PORT": str(self.port)}
-        log = (self.data_dir / "monitor.out").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "watchfloor", "monitor", "--redis", self.redis_url,
-             "--data-dir", str(self.data_dir)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        wait_for(lambda: self.get("/healthz") is not None, 60, "the monitor's /healthz")
-
-    def get(self, path: str) -> Any:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
-                body = r.read().decode()
-        except OSError:
-            return None
-        return json.loads(body) if path == "/healthz" else body
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"no {what} within {timeout:.0f}s")
-
-
 @pytest.fixture
 def monitor(redis_url: str, tmp_path: Path) -> Iterator[MonitorProcess]:
     process = MonitorProcess(redis_url, tmp_path)
@@ -101,13 +41,8 @@ def monitor(redis_url: str, tmp_path: Path) -> Iterator[MonitorProcess]:
     process.stop()
 
 
-def publish(client: sync_redis.Redis, events: list[Event]) -> None:
-    client.xadd(keys.EVENTS, {BATCH_FIELD: encode_batch(events)})
-
-
 def open_subjects(client: sync_redis.Redis) -> set[str]:
-    fingerprints = client.hkeys(keys.INCIDENT_FINGERPRINTS)
-    return {fp.decode().split("|", 1)[1] for fp in fingerprints}
+    return {fp.split("|", 1)[1] for fp in open_fingerprints(client)}
 
 
 def test_an_event_a_day_ahead_neither_blinds_the_monitor_nor_its_restart(
@@ -126,8 +61,7 @@ def test_an_event_a_day_ahead_neither_blinds_the_monitor_nor_its_restart(
     assert any("pbx-wrong-tz" in p and "ahead" in p for p in health["problems"]), health
     metrics = monitor.get("/metrics")
     assert (
-        'watchfloor_engine_unplaced_events_total{source="pbx-wrong-tz",reason="ahead"} 1'
-        in metrics
+        'watchfloor_engine_unplaced_events_total{source="pbx-wrong-tz",reason="ahead"} 1' in metrics
     )
     assert 'source="pbx-ok"' not in metrics
 
