@@ -97,7 +97,7 @@ def pii_events(tag: str, now: float) -> list[dict]:
         {"type": "social.mention", "id": f"{tag}-5", "ts": now + 0.4, "source": "pii-test",
          "platform": "weibo", "topic": "shop", "author": f"{SOCIAL_NAME}{SOCIAL_MOBILE}",
          "followers": 900_000, "sentiment": -0.9,
-         "text": f"客服把我的电话{SOCIAL_MOBILE}给了别人，{SOCIAL_NAME}很生气，太差了"},
+         "text": f"客服把我的电话{SOCIAL_MOBILE}给了别人，我要投诉曝光，太差了"},
     ]  # fmt: skip
 
 
@@ -254,11 +254,12 @@ def run_and_feed(data_dir: Path, url: str, tag: str, sent_before: int) -> Stack:
     wait_for(lambda: call(collector, token, events)["accepted"], 60, "collector", proc)
     api = f"http://127.0.0.1:{api_port}/v1/incidents?state=all"
 
-    def leak_opened() -> bool:
-        incidents = call(api, token)["incidents"]
-        return any(i["rule"] == "leak.pii_in_message" for i in incidents)
+    def leak_and_opinion_opened() -> bool:
+        rules = {i["rule"] for i in call(api, token)["incidents"]}
+        # the high-reach post's incident carries its excerpt and author (masked)
+        return {"leak.pii_in_message", "leak.bulk_export", "opinion.topic"} <= rules
 
-    wait_for(leak_opened, 60, "leak incident", proc)
+    wait_for(leak_and_opinion_opened, 60, "leak and opinion incidents", proc)
     wait_for(lambda: evaluated(url, sent_before + len(events)), 60, "checkpoint", proc)
     return Stack(proc, collector, token)
 
