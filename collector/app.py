@@ -22,7 +22,17 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from redis.asyncio import Redis
 
-from collector.appkeys import AUDIT, CONFIG, INGESTOR, METRICS, SIGNATURES, STARTED, WRITER
+from collector.appkeys import (
+    AUDIT,
+    CLOCK,
+    CONFIG,
+    INGESTOR,
+    METRICS,
+    SIGNATURES,
+    STARTED,
+    WRITER,
+)
+from collector.clock_report import ClockReporter, InFlight, collector_id
 from collector.clock_window import ClockWindow
 from collector.dedup import Deduplicator
 from collector.errors import SpoolFull
@@ -67,10 +77,14 @@ def create_app(
     dedup = Deduplicator(redis, config.collector.dedup_window_s, maxlen=config.redis.events_maxlen)
     writer = BatchWriter(dedup, spool, metrics)
     window = ClockWindow(config.collector.max_ahead_s, config.collector.max_behind_s)
+    in_flight = InFlight()
     app[CONFIG] = config
     app[METRICS] = metrics
     app[WRITER] = writer
-    app[INGESTOR] = Ingestor(writer, metrics, _encryptor(config, encrypt), window)
+    app[INGESTOR] = Ingestor(writer, metrics, _encryptor(config, encrypt), window, in_flight)
+    app[CLOCK] = ClockReporter(
+        redis, writer, in_flight, _collector_id(config, app), max_ahead_s=window.max_ahead_s
+    )
     app[SIGNATURES] = _signing_keys(config, signatures)
     app[AUDIT] = audit
     app[STARTED] = time.time()
@@ -84,6 +98,12 @@ def create_app(
     app.router.add_get("/metrics", metrics_handler)
     app.cleanup_ctx.append(_background(background))
     return app
+
+
+def _collector_id(config: Config, app: web.Application) -> str:
+    # Port 0 (tests, one-off runs) is not unique: tell apps of one process apart.
+    port = config.collector.port
+    return collector_id(port) if port else f"{collector_id(0)}-{id(app):x}"
 
 
 def _encryptor(config: Config, encrypt: EventTransform | bool | None) -> EventTransform | None:
@@ -142,7 +162,10 @@ def _background(enabled: bool) -> Callable[[web.Application], AsyncIterator[None
         writer = app[WRITER]
         writer.spool.open()
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(writer.run(stop), name="spool-replay")]
+        tasks = [
+            asyncio.create_task(writer.run(stop), name="spool-replay"),
+            asyncio.create_task(app[CLOCK].run(stop), name="clock-report"),
+        ]
         if enabled:
             config, ingestor = app[CONFIG], app[INGESTOR]
             tasks.append(asyncio.create_task(run_heartbeat(config, ingestor, stop)))

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from collector.clock_report import ClockReporter
 from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
 from collector.writer import BatchWriter
@@ -16,6 +17,7 @@ CONFIG = web.AppKey("config", Config)
 METRICS = web.AppKey("metrics", CollectorMetrics)
 INGESTOR = web.AppKey("ingestor", Ingestor)
 WRITER = web.AppKey("writer", BatchWriter)
+CLOCK = web.AppKey("clock", ClockReporter)
 SIGNATURES: web.AppKey[Callable[[str], list[str]]] = web.AppKey("signatures")
 """Producer (token) name -> its signing secrets; empty when it need not sign."""
 AUDIT: web.AppKey[Any] = web.AppKey("audit")

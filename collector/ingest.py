@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from collector import faults
+from collector.clock_report import InFlight
 from collector.clock_window import ClockWindow
 from collector.metrics import CollectorMetrics
 from collector.text_check import may_hold_surrogates, refuse_lone_surrogates
@@ -127,11 +128,13 @@ class Ingestor:
         metrics: CollectorMetrics,
         encrypt: EventTransform | None = None,
         window: ClockWindow | None = None,
+        in_flight: InFlight | None = None,
     ) -> None:
         self.writer = writer
         self.metrics = metrics
         self.encrypt = encrypt
         self.window = window or ClockWindow()
+        self.in_flight = in_flight or InFlight()
 
     async def ingest_body(
         self, body: bytes, fmt: BodyFormat, order: asyncio.Lock | None = None
@@ -142,6 +145,12 @@ class Ingestor:
         so the batches of one WebSocket are written in the order they came in
         while the next one is already being validated.
         """
+        with self.in_flight.tracking() as arrived:
+            return await self._ingest_body(body, fmt, order, arrived)
+
+    async def _ingest_body(
+        self, body: bytes, fmt: BodyFormat, order: asyncio.Lock | None, arrived: float
+    ) -> IngestResult:
         try:
             checked = validate_body(body, fmt)
         except UnicodeDecodeError as exc:  # msgspec raises it for a msgpack str of bad UTF-8
@@ -155,41 +164,43 @@ class Ingestor:
             self._count_rejected(body, fmt, checked.errors)
         faults.reach("ingest.validated")
         if order is None:
-            return await self._checked(checked)
+            return await self._checked(checked, arrived)
         async with order:
-            return await self._checked(checked)
+            return await self._checked(checked, arrived)
 
     async def ingest(self, items: Any) -> IngestResult:
         """Validate and keep an already decoded batch (a list of maps)."""
-        checked = validate_batch(items)
-        refuse_lone_surrogates(checked)
-        self._check_clock(checked)
-        if checked.errors:
-            self._count_rejected(items, None, checked.errors)
-        return await self._checked(checked)
+        with self.in_flight.tracking() as arrived:
+            checked = validate_batch(items)
+            refuse_lone_surrogates(checked)
+            self._check_clock(checked)
+            if checked.errors:
+                self._count_rejected(items, None, checked.errors)
+            return await self._checked(checked, arrived)
 
     def _check_clock(self, checked: BatchResult) -> None:
         for (source, direction), n in self.window.check(checked).items():
             self.metrics.clock_refused[(source, direction)] += n
 
-    async def _checked(self, checked: BatchResult) -> IngestResult:
+    async def _checked(self, checked: BatchResult, arrived: float) -> IngestResult:
         result = IngestResult(rejected=checked.rejected)
         self.metrics.batch_sizes.observe(len(checked.events) + len(checked.errors))
         if checked.events:
-            await self._keep(checked.events, result)
+            await self._keep(checked.events, result, arrived)
         return result
 
     async def ingest_events(self, events: Sequence[Event]) -> IngestResult:
         """Keep records built by the collector itself (probes, heartbeats): never clock-checked."""
         result = IngestResult()
         if events:
-            await self._keep(list(events), result)
+            with self.in_flight.tracking() as arrived:
+                await self._keep(list(events), result, arrived)
         return result
 
-    async def _keep(self, events: list[Event], result: IngestResult) -> None:
+    async def _keep(self, events: list[Event], result: IngestResult, arrived: float) -> None:
         if self.encrypt is not None:
             events = [self.encrypt(e) if e.type in SENSITIVE_FIELDS else e for e in events]
-        kept = await self.writer.put(events)
+        kept = await self.writer.put(events, arrived)
         faults.reach("ingest.written")
         result.accepted = len(kept.events)
         result.spooled = kept.where == "spool"

@@ -21,6 +21,7 @@ import os
 import struct
 import time
 import zlib
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,9 @@ class Spool:
         self._offset = 0
         self._records = 0
         self._fh: int | None = None
+        self._stamps: deque[tuple[int, float | None]] = deque()
+        """(end offset, acceptance time) of the records not yet replayed, oldest first;
+        ``None`` for records found on open (accepted by an earlier process)."""
 
     # --- state ------------------------------------------------------------------------
 
@@ -80,6 +84,19 @@ class Spool:
     def depth_batches(self) -> int:
         return self._records
 
+    @property
+    def oldest_accepted_at(self) -> float | None:
+        """Acceptance time of the oldest record not yet replayed (``None``: none, or unknown).
+
+        Use :attr:`recovered` to tell "unknown" (records left by an earlier process) apart.
+        """
+        return self._stamps[0][1] if self._stamps else None
+
+    @property
+    def recovered(self) -> bool:
+        """True while records left by an earlier process wait for their replay."""
+        return bool(self._stamps) and self._stamps[0][1] is None
+
     # --- lifecycle --------------------------------------------------------------------
 
     def open(self) -> None:
@@ -93,7 +110,9 @@ class Spool:
             self._offset = 0
             self._write_offset(0)
             self._records = 0
+        self._stamps.clear()
         if self.pending:
+            self._stamps.append((self._end, None))
             logger.warning(
                 "spool holds batches to replay batches=%d bytes=%d", self._records, self.depth_bytes
             )
@@ -130,8 +149,11 @@ class Spool:
 
     # --- appending --------------------------------------------------------------------
 
-    async def append(self, payload: bytes, *, deduped: bool) -> None:
+    async def append(
+        self, payload: bytes, *, deduped: bool, accepted_at: float | None = None
+    ) -> None:
         """Append one batch and fsync it; raise :class:`SpoolFull` if it does not fit."""
+        accepted_at = time.time() if accepted_at is None else accepted_at
         record = _encode(payload, FLAG_DEDUPED if deduped else 0)
         async with self.lock:
             if self._end + len(record) > self.max_bytes:
@@ -141,6 +163,7 @@ class Spool:
             await asyncio.to_thread(self._write, record)
             self._end += len(record)
             self._records += 1
+            self._stamps.append((self._end, accepted_at))
 
     def _write(self, record: bytes) -> None:
         assert self._fh is not None, "spool not open"
@@ -177,6 +200,8 @@ class Spool:
         await asyncio.to_thread(self._write_offset, offset)
         self._offset = offset
         self._records = max(0, self._records - records)
+        while self._stamps and self._stamps[0][0] <= offset:
+            self._stamps.popleft()
 
     async def reset_if_drained(self) -> bool:
         """Empty the file once everything is replayed; False if new records came in."""
@@ -185,6 +210,7 @@ class Spool:
                 return False
             await asyncio.to_thread(self._truncate)
             self._end = self._offset = self._records = 0
+            self._stamps.clear()
             return True
 
     def _truncate(self) -> None:

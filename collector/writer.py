@@ -80,8 +80,11 @@ class BatchWriter:
         """True when a new batch may go straight to Redis (nothing spooled before it)."""
         return self.redis_up and not self.spool.pending
 
-    async def put(self, events: Sequence[Event]) -> Kept:
-        """Keep one batch in Redis or the spool. Raises :class:`SpoolFull`."""
+    async def put(self, events: Sequence[Event], arrived: float | None = None) -> Kept:
+        """Keep one batch (received at ``arrived``) in Redis or the spool.
+
+        Raises :class:`SpoolFull`.
+        """
         if self.direct:
             started = time.perf_counter()
             try:
@@ -91,7 +94,7 @@ class BatchWriter:
             else:
                 self.metrics.redis_latency.observe(time.perf_counter() - started)
                 return Kept("redis", written.kept, written.duplicates)
-        await self.spool.append(encode_batch(list(events)), deduped=False)
+        await self.spool.append(encode_batch(list(events)), deduped=False, accepted_at=arrived)
         faults.reach("spool.appended")
         self.metrics.spooled_batches += 1
         self._wake.set()
@@ -117,17 +120,17 @@ class BatchWriter:
             if not self.spool.pending:
                 if not self.redis_up and await self._ping():
                     self._mark_up("writing to redis directly")
-                await _wait(self._wake, stop, timeout=5.0 if self.redis_up else 1.0)
+                await wait_first(self._wake, stop, timeout=5.0 if self.redis_up else 1.0)
                 self._wake.clear()
                 continue
             try:
                 await self._drain(stop)
             except REDIS_DOWN as exc:
                 self._mark_down(exc)
-                await _wait(stop, None, timeout=self.retry_interval_s)
+                await wait_first(stop, None, timeout=self.retry_interval_s)
             except Exception:  # a task boundary: log, wait, try again
                 logger.exception("spool replay failed; retrying")
-                await _wait(stop, None, timeout=self.retry_interval_s * 4)
+                await wait_first(stop, None, timeout=self.retry_interval_s * 4)
 
     async def _drain(self, stop: asyncio.Event) -> None:
         await self.redis.ping()
@@ -172,7 +175,7 @@ class BatchWriter:
         return True
 
 
-async def _wait(event: asyncio.Event, stop: asyncio.Event | None, *, timeout: float) -> None:
+async def wait_first(event: asyncio.Event, stop: asyncio.Event | None, *, timeout: float) -> None:
     waiters = [asyncio.ensure_future(event.wait())]
     if stop is not None:
         waiters.append(asyncio.ensure_future(stop.wait()))

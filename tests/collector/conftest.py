@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from collector.app import create_app
-from collector.service import connect_redis
+from collector.service import Collector, connect_redis
 from core import keys
 from core.config import CollectorConfig, Config, Secret, SecurityConfig
 from core.events import decode_batch
@@ -36,6 +37,7 @@ class Running:
     config: Config
     redis: aioredis.Redis
     app: Any
+    """The aiohttp app; for the ``service`` fixture, the event that stops it."""
 
     @property
     def headers(self) -> dict[str, str]:
@@ -62,6 +64,21 @@ async def start_collector(serve_app: Any, data_dir: Path) -> AsyncIterator[Start
     yield start
     for client in clients:
         await client.aclose()
+
+
+@pytest.fixture
+async def service(redis_url: str, data_dir: Path) -> AsyncIterator[Running]:
+    """The collector as ``watchfloor collector`` serves it (it inflates bodies itself)."""
+    config = make_config(data_dir)
+    config = dataclasses.replace(config, collector=dataclasses.replace(config.collector, port=0))
+    collector, stop = Collector(config, redis_url), asyncio.Event()
+    serving = asyncio.create_task(collector.run(stop))
+    await asyncio.wait_for(collector.ready.wait(), 10)
+    redis = connect_redis(redis_url)
+    yield Running(f"http://127.0.0.1:{collector.port}", ADMIN, config, redis, stop)
+    stop.set()
+    await asyncio.wait_for(serving, 10)
+    await redis.aclose()
 
 
 @pytest.fixture

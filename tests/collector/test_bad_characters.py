@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import json
 import time
 import zlib
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from collector.service import Collector
-from tests.collector.conftest import ADMIN, Running, make_config, stream_events
+from tests.collector.conftest import Running, stream_events
 from tests.collector.test_http_ingest import post
 
 
@@ -79,16 +74,3 @@ async def test_an_undecodable_content_encoding_is_a_4xx_from_the_service(
     status, answer = await post(service, body, **{"Content-Encoding": encoding})
     assert status in (400, 415), (status, answer)
     assert answer["error"]
-
-
-@pytest.fixture
-async def service(redis_url: str, data_dir: Path) -> AsyncIterator[Running]:
-    """The collector as ``watchfloor collector`` serves it (it inflates bodies itself)."""
-    config = make_config(data_dir)
-    config = dataclasses.replace(config, collector=dataclasses.replace(config.collector, port=0))
-    collector, stop = Collector(config, redis_url), asyncio.Event()
-    serving = asyncio.create_task(collector.run(stop))
-    await asyncio.wait_for(collector.ready.wait(), 10)
-    yield Running(f"http://127.0.0.1:{collector.port}", ADMIN, config, None, None)  # type: ignore[arg-type]
-    stop.set()
-    await asyncio.wait_for(serving, 10)

@@ -1,0 +1,39 @@
+"""A Redis outage is told in one log line when it starts and one when it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import pytest
+
+from collector.appkeys import WRITER
+from core.redis_server import EmbeddedRedis
+from tests.collector.conftest import StartCollector
+from tests.collector.test_http_ingest import post
+
+
+async def test_an_outage_logs_one_line_down_and_one_back_and_no_traceback(
+    start_collector: StartCollector, private_redis: EmbeddedRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    running = await start_collector(private_redis.url)
+    caplog.set_level(logging.INFO)
+    private_redis.stop()
+    for i in range(6):
+        body = json.dumps([{"type": "heartbeat", "ts": time.time(), "source": "s", "id": str(i)}])
+        assert (await post(running, body.encode()))[0] == 202
+        await asyncio.sleep(0.3)
+    private_redis.start()
+    writer = running.app[WRITER]
+    deadline = time.monotonic() + 15
+    while writer.spool.pending or not writer.redis_up:
+        assert time.monotonic() < deadline, "the spool was not replayed"
+        await asyncio.sleep(0.1)
+    ours = [r for r in caplog.records if r.name.startswith(("collector", "core", "security"))]
+    assert not [r for r in ours if r.exc_info], "a traceback was logged"
+    lines = [r.getMessage() for r in ours if r.levelno >= logging.WARNING]
+    assert len([m for m in lines if "unreachable" in m]) == 1, lines
+    assert len([m for m in lines if "reachable again" in m]) == 1, lines
+    assert len(lines) == 2, lines
