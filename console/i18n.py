@@ -115,6 +115,11 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
         "验证失败，第 {n} 条记录：{reason}",
     ),
     "audit.verify_missing": ("verification not offered by this API", "此 API 不提供验证"),
+    "audit.halted": (
+        "AUDIT HALTED ({name}): {reason}. Nothing is signed until a security officer runs "
+        "'watchfloor audit repair'.",
+        "审计已停止（{name}）：{reason}。在安全员执行 'watchfloor audit repair' 之前不再签名。",
+    ),
     "audit.verify_pending": ("verifying…", "验证中…"),
     # modals and actions
     "modal.note": ("Note", "备注"),

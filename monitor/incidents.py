@@ -33,7 +33,9 @@ from redis.typing import EncodableT, FieldT
 from core import keys
 from monitor.changes import add_change
 
-KINDS: Final = frozenset({"surge", "sla", "outage", "opinion", "leak", "manual"})
+KINDS: Final = frozenset({"surge", "sla", "outage", "opinion", "leak", "integrity", "manual"})
+"""Incident kinds; ``integrity``: the audit log forked or was rewritten (opened by the
+audit task, not by a rule)."""
 SEVERITIES: Final = ("info", "minor", "major", "critical")
 """Severities from lowest to highest."""
 STATES: Final = frozenset({"open", "acknowledged", "resolved"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,8 @@ class MonitorProcess:
             audit=audit,
             admin_token=config.security.admin_token.value if config.security.admin_token else None,
         )
+        if audit is not None:
+            audit.on_problem = integrity_incident(IncidentStore(redis))
         process = cls(config, redis, audit, runner, service, app)
         process.tasks = [*engine_tasks, runner.run, process.serve_api]
         if audit is not None:
@@ -89,6 +92,24 @@ class MonitorProcess:
             actions = getattr(self.runner, "actions", None)
             if actions is not None:
                 await actions.aclose()
+
+
+def integrity_incident(incidents: IncidentStore) -> Any:
+    """The audit's problem hook: a fork or a rewritten tail opens a critical ``integrity``
+    incident (one while it stays open: same rule and subject), so it is seen and worked."""
+
+    async def opened(problem: str, reason: str) -> None:
+        await incidents.fire(
+            kind="integrity",
+            rule=f"audit.{problem}",
+            subject="audit-log",
+            severity="critical",
+            title=f"Audit log {problem} problem: signing and mirroring stopped",
+            evidence={"reason": reason[:500], "repair": "watchfloor audit repair"},
+            at=time.time(),
+        )
+
+    return opened
 
 
 def _open_audit(config: Config, redis: aioredis.Redis) -> Any:

@@ -2,7 +2,8 @@
 
 New records are polled from ``GET /v1/audit?after=SEQ`` (the live feed does
 not carry the audit log); the verification line comes from
-``GET /v1/audit/verify`` when the API offers it.
+``GET /v1/audit/verify`` when the API offers it, and so does the banner shown
+while the audit is halted (a forked chain: its ``problems``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,17 @@ def verify_text(status: dict[str, Any] | None, tr: Any) -> tuple[str, bool]:
     return tr("audit.verified", n=upto, cp=checkpoint), True
 
 
+def halted_text(status: dict[str, Any] | None, tr: Any) -> str:
+    """The banner for problems that stop the audit (a fork: ``integrity``); empty when none."""
+    problems = (status or {}).get("problems") or {}
+    lines = [
+        tr("audit.halted", name=printable(name), reason=printable(p.get("reason", ""))[:300])
+        for name, p in sorted(problems.items())
+        if isinstance(p, dict)
+    ]
+    return "\n".join(lines)
+
+
 class AuditScreen(ConsoleScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "key.back"),
@@ -82,6 +94,7 @@ class AuditScreen(ConsoleScreen):
     def compose(self) -> ComposeResult:
         tr = self.console.tr
         yield StatusBar(f"{tr('app.title')} · {tr('audit.heading')}")
+        yield Static("", id="audit-banner")
         with Horizontal(id="audit-bar"):
             yield Input(placeholder=tr("audit.filter"), id="audit-filter")
             yield Static(tr("audit.verify_pending"), id="audit-verify")
@@ -162,3 +175,7 @@ class AuditScreen(ConsoleScreen):
         line.update(text)
         line.set_class(not ok, "-critical")
         line.set_class(ok and status is not None, "-ok")
+        banner = self.query_one("#audit-banner", Static)
+        text = halted_text(status, self.console.tr)
+        banner.update(text)
+        banner.set_class(bool(text), "-shown")

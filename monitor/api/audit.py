@@ -78,10 +78,17 @@ async def verify_audit(request: web.Request) -> web.Response:
     ``security.audit_redis_keep`` is verified from the checkpoint it was trimmed
     at, not reported as missing its first records. Checkpoints are checked
     against the public keys in ``DATA_DIR/keys`` (or the log's own signer).
+    ``problems`` lists what stops the audit task (a fork: ``integrity``; a
+    failing witness); an ``integrity`` problem makes ``ok`` false.
     """
     audit = audit_of(request)
     result = await audit.verify(_public_keys(request, audit))
-    return web.json_response(result.to_dict())
+    body = {**result.to_dict(), "problems": await audit.problems()}
+    integrity = body["problems"].get("integrity")
+    if integrity and body["ok"]:
+        # what Redis holds may chain well while it forked from the signed files: not ok
+        body.update(ok=False, reason=f"audit halted: {integrity.get('reason', '')}")
+    return web.json_response(body)
 
 
 def _public_keys(request: web.Request, audit: Any) -> list[Any]:

@@ -22,6 +22,7 @@ from core import keys
 from monitor.api.board import engine_status
 from monitor.api.state import HUB, METRICS, REDIS
 from monitor.api.unplaced import unplaced_metric_lines, unplaced_problems
+from security.audit import read_problems
 from security.auth import get_principal, public, requires
 from security.roles import Permission, permissions_of
 
@@ -62,6 +63,8 @@ async def _health(request: web.Request) -> tuple[int, dict[str, Any]]:
     lag = engine.get("lag_s")
     if isinstance(lag, int | float) and lag > ENGINE_LAG_S:
         problems.append(f"engine lag {lag:.0f} s")
+    for name, problem in (await read_problems(redis)).items():  # a fork stops the audit
+        problems.append(f"audit {name}: {problem.get('reason', '')}"[:300])
     problems += unplaced_problems(engine)
     body = {
         "status": "degraded" if problems else "ok",

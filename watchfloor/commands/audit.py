@@ -85,6 +85,13 @@ def register(sub: Any) -> None:
     tail.add_argument("--json", action="store_true", help="one JSON record a line")
     tail.set_defaults(func=run_tail)
 
+    repair = commands.add_parser(
+        "repair", help="rebuild a forked Redis chain from the signed files (audited)"
+    )
+    add_config_options(repair)
+    repair.add_argument("--actor", default="security-officer", help="who repairs (audited)")
+    repair.set_defaults(func=run_repair)
+
     export = commands.add_parser("export", help="write an offline-verifiable bundle")
     add_config_options(export)
     export.add_argument("--since", required=True, help="first seq, or a UTC time (RFC 3339)")
@@ -345,6 +352,30 @@ def _tail_files(directory: Path, args: argparse.Namespace) -> None:
 
 def _records_after(directory: Path, after: int) -> Iterator[dict[str, Any]]:
     return (r for r in read_records(directory) if r["seq"] > after)
+
+
+# repair -------------------------------------------------------------------------
+
+
+def run_repair(args: argparse.Namespace) -> int:
+    """Files win over Redis (see ``security.audit_repair``); Redis's differing records are kept."""
+    from security.audit import open_audit
+    from security.audit_chain import AuditError
+    from security.audit_repair import repair, summary
+    from watchfloor.commands.token import with_redis
+
+    async def work(config: Config, client: Any) -> int:
+        log = open_audit(config, client)
+        try:
+            report = await repair(log, _audit_dir(config), args.actor, "security_officer")
+        except (AuditError, AuditFileError) as exc:
+            raise _error(f"not repaired: {exc}") from None
+        finally:
+            log.close()
+        print(printable(summary(report)))
+        return 0
+
+    return with_redis(args, work)
 
 
 # export -------------------------------------------------------------------------
