@@ -171,6 +171,7 @@ class MonitorService:
         if self.state.engine is not None:
             self._restore(self.state.engine)
         repaired = self._repair_clock()
+        self._resume_after_downtime()
         self.batches = self.state.counters.get("batches", 0)
         self.dead_letters = self.state.counters.get("dead_letters", 0)
         self._late_reported = self.engine.stats.late_events
@@ -210,6 +211,15 @@ class MonitorService:
                 self.engine.stats.checkpoint_repairs,
             )
         return repaired
+
+    def _resume_after_downtime(self) -> None:
+        """Absence (lost heartbeats, silent intake) counts again from our own restart."""
+        if self.engine.clock is None:
+            return
+        since = self.engine.watermark + self.engine.lateness_s
+        if self.engine.resume(self.clock()):
+            logger.info("monitor resumed after %.0fs down: absence is counted from now",
+                        self.clock() - since)  # fmt: skip
 
     async def _adopt_pending(self) -> None:
         """Take over every entry pending in the group, whoever read it.

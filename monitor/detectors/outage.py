@@ -123,6 +123,22 @@ class OutageDetector:
         self.flapping: set[str] = set()  # components whose flapping condition holds
         self.flapping_since: dict[str, float] = {}  # ... and since when (event time)
         self._scanned = -1
+        self.blind_until = 0.0
+        """Intake windows are not judged before this (they overlap the monitor's own downtime)."""
+
+    def resume(self, down_from: float, at: float) -> None:
+        """The monitor itself saw nothing from ``down_from`` to ``at`` (it was down).
+
+        Its downtime is no evidence of silence: a source alive at ``down_from`` is
+        presumed alive at ``at`` (lost only if it stays silent past its limit from
+        then), and intake windows overlapping the gap are not judged.
+        """
+        for name, src in self.sources.items():
+            p = self.rules.outage.get(source=name)
+            limit = max(p.heartbeat_factor * (src.interval or 0.0), p.heartbeat_min_s)
+            if down_from - src.last_seen <= limit:
+                src.last_seen = max(src.last_seen, at)
+        self.blind_until = max(self.blind_until, at + self.base.silent_window_s)
 
     # --- observe -------------------------------------------------------------------------
 
@@ -367,6 +383,8 @@ class OutageDetector:
             self.signals[fingerprint] = replace(signal, tenant=src.tenant)
 
     def _judge_intake(self, w: float) -> None:
+        if w < self.blind_until:
+            return
         silent_channels = set()
         for channel, agg in self.channels.items():
             if self._silent("outage.silent_channel", channel, agg, w, channel=channel):
@@ -421,6 +439,7 @@ class OutageDetector:
             "active": sorted(self.signals),
             "flapping": sorted(self.flapping),
             "flapping_since": self.flapping_since,
+            "blind_until": self.blind_until,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -431,6 +450,7 @@ class OutageDetector:
         self.signals.clear()
         self.flapping = set(state.get("flapping", ()))
         self.flapping_since = dict(state.get("flapping_since", {}))
+        self.blind_until = float(state.get("blind_until", 0.0))
         self._scanned = -1
         for name, saved in state.get("components", {}).items():
             comp = self.components[name] = _Component(

@@ -131,3 +131,19 @@ def test_replay_has_no_wall_clock_and_keeps_its_event_time() -> None:
     engine.process([stats(T0 + 86_400)])
     assert engine.watermark == pytest.approx(T0 + 86_400 - engine.lateness_s)
     assert engine.stats.unplaced_total == 0
+
+
+def test_the_monitors_own_downtime_is_no_lost_heartbeat_but_silence_after_it_is() -> None:
+    before = build_engine(Config())
+    before.process([beat(T0 - 100 + 5 * i, src) for i in range(21) for src in ("acd", "gw")])
+    saved = before.snapshot()
+
+    clock = Clock(T0 + 120)  # down for two minutes
+    engine = live(clock)
+    engine.restore(saved)
+    assert engine.resume(clock()) is True
+    quiet = engine.tick(clock())
+    assert fired(quiet) == []
+    engine.process([beat(T0 + 121 + 5 * i, "acd") for i in range(10)])
+    clock.now = T0 + 175
+    assert fired(engine.tick(clock())) == [("outage.heartbeat", "gw")]
