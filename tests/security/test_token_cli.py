@@ -123,6 +123,14 @@ def _api_status(base: str, path: str, token: str) -> int:
         return exc.code
 
 
+def _api_json(base: str, path: str, token: str) -> dict:
+    import urllib.request
+
+    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def test_a_token_created_beside_a_running_stack_works_against_it(running_stack):
     """Before the owner lock the command started a second redis-server on the stack's AOF:
     its token was refused by the running API (401) and came back later as a ghost."""
@@ -141,7 +149,10 @@ def test_a_token_created_beside_a_running_stack_works_against_it(running_stack):
     assert seen <= {stack_redis}, f"a second redis-server ran on the stack's data: {seen}"
     token = out.strip()
     assert _api_status(stack.api, "/v1/incidents", token) == 200
-    assert _api_status(stack.api, "/v1/audit", stack.admin_token()) == 200
+    records = _api_json(stack.api, "/v1/audit", stack.admin_token())["records"]
+    assert any(
+        r["action"] == "token.create" and r["target"] == "duty-lee" for r in records
+    )  # one audit chain: the command appended to the stack's
     listed = watchfloor("token", "list", "--json", data_dir=stack.data_dir)
     assert {r["name"]: r["state"] for r in json.loads(listed.stdout)}["duty-lee"] == "active"
 
