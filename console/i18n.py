@@ -120,6 +120,7 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
         "'watchfloor audit repair'.",
         "审计已停止（{name}）：{reason}。在安全员执行 'watchfloor audit repair' 之前不再签名。",
     ),
+    "audit.problem": ("AUDIT PROBLEM ({name}): {reason}", "审计问题（{name}）：{reason}"),
     "audit.verify_pending": ("verifying…", "验证中…"),
     # modals and actions
     "modal.note": ("Note", "备注"),

@@ -69,8 +69,12 @@ def verify_text(status: dict[str, Any] | None, tr: Any) -> tuple[str, bool]:
 def halted_text(status: dict[str, Any] | None, tr: Any) -> str:
     """The banner for problems that stop the audit (a fork: ``integrity``); empty when none."""
     problems = (status or {}).get("problems") or {}
-    lines = [
-        tr("audit.halted", name=printable(name), reason=printable(p.get("reason", ""))[:300])
+    lines = [  # integrity stops signing; a failing witness does not (it is retried)
+        tr(
+            "audit.halted" if name == "integrity" else "audit.problem",
+            name=printable(name),
+            reason=printable(p.get("reason", ""))[:300],
+        )
         for name, p in sorted(problems.items())
         if isinstance(p, dict)
     ]
