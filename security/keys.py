@@ -105,6 +105,11 @@ def _init_audit_key(data_dir: str | Path) -> list[Path]:
         return []
     signer = importlib.import_module("security.signer")
     private, public = signer.generate_signing_key(keys_dir(data_dir))
+    # the key chain starts here, so `up`'s first start records the key as `keys init` does
+    from security.audit_chain import utc_now
+    from security.audit_trust import record_first_key
+
+    record_first_key(keys_dir(data_dir), signer.load_public_key(public), utc_now())
     return [Path(private), Path(public)]
 
 
