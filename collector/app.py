@@ -40,6 +40,7 @@ from collector.ingest import BodyFormat, EventTransform, Ingestor, read_body
 from collector.metrics import CollectorMetrics
 from collector.probes import run_heartbeat, run_probes
 from collector.spool import Spool
+from collector.stream_trim import StreamTrimmer
 from collector.tokens_cache import CachedTokens
 from collector.writer import BatchWriter
 from collector.ws import stream_handler
@@ -74,7 +75,7 @@ def create_app(
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
     metrics = CollectorMetrics()
     spool = Spool(config.path("spool"), config.collector.spool_max_bytes)
-    dedup = Deduplicator(redis, config.collector.dedup_window_s, maxlen=config.redis.events_maxlen)
+    dedup = Deduplicator(redis, config.collector.dedup_window_s)
     writer = BatchWriter(dedup, spool, metrics)
     window = ClockWindow(config.collector.max_ahead_s, config.collector.max_behind_s)
     in_flight = InFlight()
@@ -98,6 +99,16 @@ def create_app(
     app.router.add_get("/metrics", metrics_handler)
     app.cleanup_ctx.append(_background(background))
     return app
+
+
+def _trimmer(app: web.Application) -> StreamTrimmer:
+    redis_config = app[CONFIG].redis
+    return StreamTrimmer(
+        app[WRITER].redis,
+        max_bytes=redis_config.events_max_bytes,
+        retention_h=redis_config.events_retention_h,
+        metrics=app[METRICS],
+    )
 
 
 def _collector_id(config: Config, app: web.Application) -> str:
@@ -170,6 +181,7 @@ def _background(enabled: bool) -> Callable[[web.Application], AsyncIterator[None
             config, ingestor = app[CONFIG], app[INGESTOR]
             tasks.append(asyncio.create_task(run_heartbeat(config, ingestor, stop)))
             tasks.append(asyncio.create_task(run_probes(config, ingestor, app[METRICS], stop)))
+            tasks.append(asyncio.create_task(_trimmer(app).run(stop), name="stream-trim"))
         yield
         stop.set()
         for task in tasks:

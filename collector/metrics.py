@@ -66,6 +66,8 @@ class CollectorMetrics:
     """WebSocket batches read (answered or not)."""
     spooled_batches: int = 0
     replayed_batches: int = 0
+    trimmed_entries: int = 0
+    """Events stream entries trimmed (by the byte and age budgets)."""
     probe_runs: Counter[tuple[str, str]] = field(default_factory=Counter)
     gauges: dict[str, Callable[[], float]] = field(default_factory=dict)
     """Gauge name -> function returning its current value (spool depth...)."""
@@ -128,6 +130,11 @@ class CollectorMetrics:
             f"{prefix}_replayed_batches_total",
             "Spooled batches replayed.",
             {"": self.replayed_batches},
+        )
+        lines += _counter(
+            f"{prefix}_stream_trimmed_entries_total",
+            "Events stream entries trimmed by the byte and age budgets.",
+            {"": self.trimmed_entries},
         )
         lines += _counter(
             f"{prefix}_ws_frames_total", "WebSocket batches read.", {"": self.ws_frames}

@@ -45,7 +45,15 @@ class RedisConfig:
     url: str | None = None
     """Redis URL (``redis://127.0.0.1:6379/0``); empty means start the embedded Redis."""
     events_maxlen: int = 200_000
-    """Approximate cap (``MAXLEN ~``) of the events stream, in batches."""
+    """Unused since the events stream is trimmed by ``events_max_bytes`` and
+    ``events_retention_h`` (a cap in batches said nothing about memory); kept so that
+    existing config files still load."""
+    events_max_bytes: int = 1024**3
+    """Memory budget of the events stream in bytes (estimated from recent entries; 0: none).
+    Entries a consumer group has not acknowledged are never trimmed."""
+    events_retention_h: float = 24.0
+    """Events older than this many hours are trimmed from the stream (0: keep), once every
+    consumer group has acknowledged them."""
     changes_maxlen: int = 100_000
     """Approximate cap of the changes stream, in entries."""
     embedded_binary: str | None = None
