@@ -2,7 +2,10 @@
 
 Each example is a real HTTP request to a real collector app (one per test, so
 hypothesis' examples share it); what comes back must be 202 with every
-rejection naming an index and a field, or a 4xx with an ``error``.
+rejection naming an index and a field, or a 4xx with an ``error``. Strings
+include lone UTF-16 surrogates (which JSON may escape on their own), and bodies
+come with broken or unknown Content-Encoding headers, sent to the collector as
+the service runs it (it inflates bodies itself).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import time
+import zlib
 from typing import Any
 
 import aiohttp
@@ -21,8 +26,13 @@ from tests.collector.conftest import Running
 
 CONTENT_TYPES = ["application/json", "application/msgpack", "text/plain", ""]
 
+surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=())
+# st.text never yields surrogates, so strings holding them are joined from characters.
+texts = st.text(max_size=20) | st.lists(st.characters() | surrogates, min_size=1, max_size=20).map(
+    "".join
+)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats() | texts,
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner,
                                                                max_size=5),
     max_leaves=30,
@@ -30,8 +40,8 @@ json_values = st.recursive(
 event_like = st.fixed_dictionaries(
     {"type": st.sampled_from(["contact", "queue.stats", "heartbeat", "health", "x", 3])},
     optional={
-        "ts": st.one_of(st.floats(), st.integers(), st.text(max_size=30)),
-        "source": st.one_of(st.text(max_size=300), st.integers()),
+        "ts": st.one_of(st.floats(), st.integers(), texts, st.just(time.time())),
+        "source": st.one_of(st.text(max_size=300), texts, st.integers()),
         "queue": json_values, "channel": st.sampled_from(["chat", "fax", 1]),
         "waiting": st.one_of(st.integers(), st.floats()), "id": json_values,
     },
@@ -81,13 +91,81 @@ async def test_any_bytes_get_a_4xx_or_a_202_and_never_hang(
 async def test_any_list_of_values_names_every_rejection(
     collector: Running, batch: list[Any], as_msgpack: bool
 ) -> None:
+    bad_utf8 = False
     if as_msgpack:
         try:
             body, content_type = msgpack.packb(batch), "application/msgpack"
         except OverflowError:  # msgpack has no integers beyond 64 bits; JSON does
             assume(False)
+        except UnicodeEncodeError:  # a surrogate: msgpack carries it as invalid UTF-8
+            try:
+                body = msgpack.packb(batch, unicode_errors="surrogatepass")
+            except OverflowError:
+                assume(False)
+            content_type, bad_utf8 = "application/msgpack", True
     else:
         body, content_type = json.dumps(batch).encode(), "application/json"
     status, answer = await asyncio.wait_for(post(collector, body, content_type, False), 5)
+    if bad_utf8:  # msgpack strings must be UTF-8: the body as a whole is unreadable
+        assert status == 400 and "UTF-8" in answer["error"], answer
+        return
     assert status == 202, answer
     check_answer(status, answer, len(batch))
+
+
+def valid_mention(text: str, field: str) -> dict[str, Any]:
+    event = {
+        "type": "social.mention", "ts": time.time(), "source": "weibo", "platform": "weibo",
+        "topic": "云杉优选", "text": "发货太慢了", "author": "小王",
+    }  # fmt: skip
+    return {**event, field: text}
+
+
+@SETTINGS
+@given(
+    texts=st.lists(texts, min_size=1, max_size=8),
+    field=st.sampled_from(["text", "topic", "source", "author", "platform"]),
+)
+async def test_surrogates_in_any_field_reject_only_their_event(
+    collector: Running, texts: list[str], field: str
+) -> None:
+    batch = [valid_mention(t, field) for t in texts]
+    status, answer = await post(collector, json.dumps(batch).encode(), "application/json", False)
+    check_answer(status, answer, len(batch))
+    # A high surrogate followed by a low one is a pair: JSON reads it as one character.
+    read = [json.loads(json.dumps(t)) for t in texts]
+    bad = {i for i, t in enumerate(read) if any(0xD800 <= ord(c) <= 0xDFFF for c in t)}
+    assert {r["index"] for r in answer["rejected"] if "surrogate" in r["error"]} == bad
+
+
+ENCODINGS = ["gzip", "x-gzip", "deflate", "br", "zstd", "compress", "identity", "gzip, deflate"]
+
+
+def encoded(body: bytes, how: str) -> bytes:
+    if how == "gzip":
+        return gzip.compress(body)
+    if how == "deflate":
+        return zlib.compress(body)
+    if how == "truncated":
+        return gzip.compress(body)[:-5]
+    return body
+
+
+@SETTINGS
+@given(
+    batch=st.lists(event_like, max_size=5),
+    encoding=st.sampled_from(ENCODINGS),
+    how=st.sampled_from(["gzip", "deflate", "truncated", "plain"]),
+    junk=st.binary(max_size=40),
+)
+async def test_any_content_encoding_gets_a_4xx_or_a_202_from_the_service(
+    service: Running, batch: list[Any], encoding: str, how: str, junk: bytes
+) -> None:
+    body = encoded(json.dumps(batch).encode(), how) + junk
+    headers = {**service.headers, "Content-Type": "application/json", "Content-Encoding": encoding}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{service.url}/v1/events", data=body, headers=headers) as resp,
+    ):
+        status, answer = resp.status, await resp.json(content_type=None)
+    check_answer(status, answer)
