@@ -1,23 +1,19 @@
 """Playing a scenario: live into a collector (paced at ``speed``) or into a JSONL file.
 
-Live, event time is never ahead of the wall clock: the pre-rolled history
-(warm-up and the first scenario's onset, sent at once) ends at "now", and the
-paced phases follow, each second sent once the wall clock has reached it. At
-``--speed 1`` event time then *is* the wall clock. At ``--speed X > 1`` the
-start is anchored in the past (``start_ts = now - pre-roll - paced * (X-1)/X``)
-so that compressed event time catches up with the wall clock at the very end.
-Compressed traffic is "old" next to real-time producers for most of the run:
-the engine drops events older than its watermark (the wall clock minus 5 s
-once real-time events or its idle tick have moved it), so use ``--speed``
-above 1 only against a stack of its own. For the same reason the history must
-reach a monitor before its watermark passes it: :func:`send_history` sends it
-through a quiet collector of its own before the monitor starts, and
-``run_live(part="after-history")`` plays the rest. Batches go through
-the producer client, so a collector that is briefly away only delays them.
-To a file, event time starts
-at a fixed moment (default 2026-11-11 09:00 China time) and nothing is paced,
-so the same seed always writes the same file; next to it goes
-``<name>.expected.json``, the incidents the scenario must open, for
+Live, event time is never ahead of the wall clock and never behind it by more
+than a second (:mod:`collector.simulator.live_time`): the pre-rolled history
+(warm-up and the first scenario's onset, sent at once) ends at the anchor
+("now"), and each paced second is stamped with the moment it is due and sent
+then. ``--speed X`` compresses the whole scenario's event time (history too) by
+X, so any speed plays against a live monitor. A paced part that starts late
+shifts forward instead of sending stale events. The history must reach a
+monitor before its clock passes it: :func:`send_history` sends it through a
+quiet collector of its own before the monitor starts, and
+``run_live(part="after-history")`` plays the rest. Batches go through the
+producer client, so a collector that is briefly away only delays them. To a
+file, event time starts at a fixed moment (default 2026-11-11 09:00 China time)
+and nothing is paced, so the same seed always writes the same file; next to it
+goes ``<name>.expected.json``, the incidents the scenario must open, for
 ``watchfloor replay`` checks.
 """
 
@@ -44,6 +40,7 @@ from collector.simulator.days import (
     noise_of,
     run_day,
 )
+from collector.simulator.live_time import LiveTime
 from collector.simulator.scenarios import expected_incidents, generate, pre_rolled_s
 from core.config import Config
 
@@ -92,7 +89,8 @@ async def run_live(
     summary = RunSummary()
     started = time.time()
     anchor = started if anchor is None else anchor
-    start_ts = live_start_ts(name, anchor, speed)
+    clock = LiveTime(anchor, speed)
+    start_ts = live_start_ts(name, anchor)
     client = ProducerClient(url, token, transport=transport, batch_size=1000, linger_s=0.1)
     current = ""
     async with client:
@@ -107,12 +105,12 @@ async def run_live(
                 _say(progress, f"[{time.time() - started:6.1f}s] {label}")
             if second.phase.paced:
                 # never before the wall clock reaches the second (ts is rounded to ms)
-                await _pace(client, max(anchor + second.paced_s / speed, second.ts + 1e-3), stop)
+                await _pace(client, clock.catch_up(second.paced_s, time.time()) + 1e-3, stop)
                 if stop is not None and stop.is_set():
                     break
             elif part == "after-history":
                 continue
-            await client.send_many(second.events)
+            await client.send_many(clock.restamp(second.events))
             summary.events += len(second.events)
     summary.accepted = client.stats.accepted
     summary.rejected = len(client.stats.rejected)
@@ -147,16 +145,11 @@ async def send_history(
         await serving
 
 
-def live_start_ts(name: str, now: float, speed: float) -> float:
-    """Event time of the first second of a live run started at ``now``.
-
-    The pre-rolled seconds end at ``now``; above ``speed`` 1 the start moves
-    back by what compression saves, so the last paced second is due at the
-    wall-clock moment it is stamped with (never before).
-    """
-    unpaced, paced = pre_rolled_s(name)
-    saved = paced * (speed - 1) / speed if speed > 1 else 0.0
-    return now - unpaced - saved
+def live_start_ts(name: str, anchor: float) -> float:
+    """Scenario time of the first second of a live run anchored at ``anchor``: the
+    pre-rolled seconds end there (:class:`LiveTime` then compresses by speed)."""
+    unpaced, _ = pre_rolled_s(name)
+    return anchor - unpaced
 
 
 async def _pace(client: ProducerClient, due: float, stop: asyncio.Event | None) -> None:

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from collector.service import Collector
+from collector.simulator.live_time import LiveTime, history_start
 from collector.simulator.runner import live_start_ts, run_live, send_history
 from collector.simulator.scenarios import pre_rolled_s
 from core import keys
@@ -26,19 +27,25 @@ WATCH_AFTER_S = 8.0
 """How long the demo keeps running after the peak's incidents (heartbeats keep coming)."""
 
 
-@pytest.mark.parametrize(
-    ("speed", "behind_s"),
-    [(1.0, 0.0), (0.5, 0.0), (20.0, 0.95), (2000.0, 0.9995)],
-)
-def test_live_runs_start_in_the_past_so_event_time_never_passes_the_wall_clock(
-    speed: float, behind_s: float
-) -> None:
+@pytest.mark.parametrize("speed", [1.0, 0.5, 4.0, 20.0, 2000.0])
+def test_live_event_time_is_the_moment_each_second_is_due_at_any_speed(speed: float) -> None:
     unpaced, paced = pre_rolled_s("all")
-    start = live_start_ts("all", 1_000_000.0, speed)
-    assert start == pytest.approx(1_000_000.0 - unpaced - paced * behind_s)
-    last_second_ts = start + unpaced + paced - 1
-    last_second_due = 1_000_000.0 + (paced - 1) / speed
-    assert last_second_ts <= last_second_due + 1e-6
+    anchor = 1_000_000.0
+    clock = LiveTime(anchor, speed)
+    start = live_start_ts("all", anchor)
+    assert clock.stamp(start) == pytest.approx(history_start(anchor, unpaced, speed))
+    assert clock.stamp(start + unpaced) == pytest.approx(anchor)  # the history ends at the anchor
+    for paced_s in (0, 1, paced - 1):
+        second_ts = start + unpaced + paced_s
+        assert clock.stamp(second_ts) == pytest.approx(clock.due(paced_s))
+
+
+def test_a_paced_part_that_starts_late_shifts_forward_instead_of_sending_stale_events() -> None:
+    clock = LiveTime(1_000_000.0, 4.0)
+    assert clock.catch_up(0, 1_000_000.5) == 1_000_000.0  # half a second late: as planned
+    assert clock.catch_up(4, 1_000_012.0) == pytest.approx(1_000_012.0)  # 11 s late: shifted
+    (event,) = clock.restamp([{"type": "heartbeat", "ts": 1_000_000.0 + 8, "source": "acd"}])
+    assert event["ts"] == pytest.approx(1_000_012.0 + 1.0)  # 4 scenario seconds after it
 
 
 async def test_the_demo_shows_a_surge_and_its_sla_breach_within_a_minute_in_real_time(

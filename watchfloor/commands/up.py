@@ -158,7 +158,21 @@ def _demo_history(
     config: Config, url: str, args: argparse.Namespace, producer: TokenFile
 ) -> str | None:
     """Send the demo's history before the monitor starts (it drops events behind its
-    watermark, which follows the wall clock once it runs); the moment it ends."""
+    watermark, which follows the wall clock once it runs); the moment it ends.
+
+    A restarted stack's monitor has seen time past the start of a new history
+    already (its 42 minutes at speed 1): sending it again would put old traffic
+    behind that clock and on top of what it saw. The demo then goes on from now
+    without history; the monitor's windows are warm from the previous run.
+    """
+    from collector.simulator.live_time import history_start
+    from collector.simulator.scenarios import pre_rolled_s
+
+    anchor = time.time()
+    seen = asyncio.run(_monitor_clock(url))
+    if seen is not None and seen >= history_start(anchor, pre_rolled_s("all")[0], args.demo_speed):
+        logger.info("demo history not sent: the monitor's clock is already at %.3f", seen)
+        return f"{anchor:.3f}"
     command = [sys.executable, "-m", "watchfloor", "simulate", "--scenario", "all",
                "--speed", str(args.demo_speed), "--history-only", "--data-dir",
                config.data_dir, "--redis", url]  # fmt: skip
@@ -169,6 +183,21 @@ def _demo_history(
         logger.error("demo history not sent: %s", done.stderr.strip()[-500:])
         return None
     return done.stdout.strip().splitlines()[-1]
+
+
+async def _monitor_clock(url: str) -> float | None:
+    """The watermark a previous run of the monitor left (None on a fresh data directory)."""
+    from core import keys
+
+    client = redis_connect(url)
+    try:
+        raw = await client.hget(keys.ENGINE_STATUS, "watermark")
+    finally:
+        await client.aclose()
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def _children(
