@@ -58,6 +58,7 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "health.down": ("down", "中断"),
     "health.lost": ("lost heartbeats", "心跳丢失"),
     "health.engine_lag": ("engine lag", "引擎延迟"),
+    "health.unplaced": ("unplaced events", "无法归位的事件"),
     "health.flags": ("flags", "开关"),
     # states and severities
     "state.open": ("open", "未处理"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -11,6 +12,7 @@ from textual.widgets import Static
 from console.i18n import Translator
 
 STATUS_ORDER = {"down": 0, "lost": 1, "degraded": 2, "up": 3}
+MAX_NAMED = 3
 
 
 class HealthStrip(Static):
@@ -67,7 +69,36 @@ class HealthStrip(Static):
         if lag is not None:
             with contextlib.suppress(TypeError, ValueError):
                 text.append(f" │ {tr('health.engine_lag')} {float(lag):.1f}s")
+        self._unplaced(text, tr, engine)
         on = [f"{name}={(v or {}).get('value') if isinstance(v, dict) else v}"
               for name, v in sorted(flags.items())]  # fmt: skip
         if on:
             text.append(f" │ {tr('health.flags')}: " + " ".join(on))
+
+    def _unplaced(self, text: Text, tr: Translator, engine: dict[str, Any]) -> None:
+        """Events the engine could not place in time, worst sources first (never silent)."""
+        total = engine.get("unplaced_total")
+        if not isinstance(total, int) or total <= 0:
+            return
+        sources = _unplaced_sources(engine.get("unplaced"))
+        named = ", ".join(f"{s} {n}" for s, n in sources[:MAX_NAMED])
+        style = self.get_component_rich_style("health--degraded", partial=True)
+        text.append(f" │ {tr('health.unplaced')} {total}", style=style)
+        if named:
+            text.append(f" ({named})", style=style)
+
+
+def _unplaced_sources(raw: Any) -> list[tuple[str, int]]:
+    """``[(source, events)]`` from the status' JSON ``{source: {reason: n}}``, most first."""
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return []
+    if not isinstance(data, dict):
+        return []
+    counts = [
+        (str(source), sum(n for n in reasons.values() if isinstance(n, int)))
+        for source, reasons in data.items()
+        if isinstance(reasons, dict)
+    ]
+    return sorted(counts, key=lambda sn: (-sn[1], sn[0]))
