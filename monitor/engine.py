@@ -65,8 +65,8 @@ COARSE_STEP_S: Final = 10
 """Evaluation step over long stretches with nothing buffered (replay gaps, idle nights)."""
 CLOCK_SLACK_S: Final = 1.0
 """Live mode: events move the watermark to at most the wall clock + this - the lateness."""
-RESUME_GAP_S: Final = 10.0
-"""Live: a restored clock this far behind the wall clock marks the monitor's own downtime."""
+RESUME_GAP_S: Final = 20.0
+"""Live: a monitor down longer than this (wall clock) counts absence again from its restart."""
 MAX_CATCH_UP_S: Final = 2 * 86_400
 """A watermark jump larger than this is not evaluated second by second."""
 _TS: Final = attrgetter("ts")
@@ -301,15 +301,18 @@ class Engine:
         self.stats.checkpoint_repairs += 1
         return True
 
-    def resume(self, now: float) -> bool:
+    def resume(self, now: float, down_s: float) -> bool:
         """After the monitor's own downtime (live): absence is counted again from ``now``.
 
-        A monitor that was down saw nothing, which is no evidence that sources
-        fell silent: detectors with a ``resume(down_from, at)`` hook (lost
-        heartbeats, silent intake) start counting absence again at ``now``.
+        ``down_s`` is how long the monitor was down by the wall clock (since its
+        last status), not by event time: a backlog of old events read after a
+        quick restart is no downtime. A monitor that was down saw nothing, which
+        is no evidence that sources fell silent: detectors with a
+        ``resume(down_from, at)`` hook (lost heartbeats, silent intake) start
+        counting absence again at ``now``.
         """
         down_from = self.watermark + self.lateness_s
-        if not math.isfinite(down_from) or now - down_from <= RESUME_GAP_S:
+        if not math.isfinite(down_from) or down_s <= RESUME_GAP_S:
             return False
         for det in self.detectors:
             hook = getattr(det, "resume", None)

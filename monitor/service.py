@@ -171,7 +171,7 @@ class MonitorService:
         if self.state.engine is not None:
             self._restore(self.state.engine)
         repaired = self._repair_clock()
-        self._resume_after_downtime()
+        await self._resume_after_downtime()
         self.batches = self.state.counters.get("batches", 0)
         self.dead_letters = self.state.counters.get("dead_letters", 0)
         self._late_reported = self.engine.stats.late_events
@@ -212,14 +212,19 @@ class MonitorService:
             )
         return repaired
 
-    def _resume_after_downtime(self) -> None:
-        """Absence (lost heartbeats, silent intake) counts again from our own restart."""
+    async def _resume_after_downtime(self) -> None:
+        """Absence (lost heartbeats, silent intake) counts again from our own restart.
+
+        Downtime is wall-clock time since the last status a monitor wrote."""
         if self.engine.clock is None:
             return
-        since = self.engine.watermark + self.engine.lateness_s
-        if self.engine.resume(self.clock()):
-            logger.info("monitor resumed after %.0fs down: absence is counted from now",
-                        self.clock() - since)  # fmt: skip
+        last = await self.redis.hget(keys.ENGINE_STATUS, "updated_at")
+        try:
+            down_s = self.clock() - float(last) if last else 0.0
+        except ValueError:
+            down_s = 0.0
+        if self.engine.resume(self.clock(), down_s):
+            logger.info("monitor resumed after %.0fs down: absence is counted from now", down_s)
 
     async def _adopt_pending(self) -> None:
         """Take over every entry pending in the group, whoever read it.

@@ -141,7 +141,8 @@ def test_the_monitors_own_downtime_is_no_lost_heartbeat_but_silence_after_it_is(
     clock = Clock(T0 + 120)  # down for two minutes
     engine = live(clock)
     engine.restore(saved)
-    assert engine.resume(clock()) is True
+    assert engine.resume(clock(), down_s=5.0) is False  # a quick restart is no downtime
+    assert engine.resume(clock(), down_s=120.0) is True
     quiet = engine.tick(clock())
     assert fired(quiet) == []
     engine.process([beat(T0 + 121 + 5 * i, "acd") for i in range(10)])
