@@ -50,6 +50,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from operator import attrgetter
 from typing import Any, Final
 
@@ -258,6 +259,9 @@ class Engine:
         if event.type in self._instant:
             at = self._next_eval / self._per_s
             actions = self._judge(event, self._held.get(event.type, []), at)
+            # Opened as of the evaluation that would have seen it on time.
+            own = (int(event.ts * self._per_s) + 1) / self._per_s
+            actions = [replace(a, first_at=own) if a.op == "fire" else a for a in actions]
         for observe in self._late_routes.get(event.type, ()):
             try:
                 observe(event)

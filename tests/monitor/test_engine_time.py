@@ -85,6 +85,8 @@ def test_a_leak_message_arriving_late_within_the_horizon_still_opens_its_inciden
     actions = engine.process([leak(T0 - 1)])
     assert engine.stats.late_folded == 1
     assert ("leak.pii_in_message", "a-7") in fired(actions)
+    (fire,) = [a for a in actions if a.op == "fire"]
+    assert fire.first_at == T0  # opened as of the evaluation that would have seen it on time
 
 
 def test_failing_probes_arriving_late_make_their_component_down() -> None:
