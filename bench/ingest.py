@@ -81,9 +81,11 @@ async def wait_ready(url: str, timeout: float = 20.0) -> None:
 
 def bodies(tag: str, batches: int, with_ids: bool) -> list[bytes]:
     out = []
+    now = time.time()  # inside the collector's clock window (the codec mix has a fixed date)
     for b in range(batches):
         events = mix(BATCH)
         for i, event in enumerate(events):
+            event["ts"] = now + i * 0.001
             if with_ids:
                 event["id"] = f"{tag}-{b}-{i}"
             else:

@@ -11,13 +11,21 @@ Why one script: recording an id as seen and writing its event must happen
 together. Recorded first and written later, a crash in between made the
 producer's resend a "duplicate" of an event that was never stored; written
 first and recorded later, the resend was stored twice. :meth:`Deduplicator.write`
-runs one Lua script that checks the ids, ``XADD``\\ s the events not seen (one
-stream entry, the msgpack array built from the events' own msgpack bytes) and
-records their ids; Redis runs it atomically and replicates/persists its effects
-as one transaction, so either all of it happened or none. A resend, or the
+runs one Lua script that checks the batch's ids and, only if none was seen
+(in the buckets or earlier in the batch), ``XADD``\\ s the batch and records
+its ids; Redis runs it atomically and persists its effects as one
+transaction, so either all of it happened or none. When some ids were seen,
+the script writes nothing and says which: the writer drops those events and
+calls it again with the rest (duplicates are rare: resends). A resend, or the
 replay of a spooled batch whose answer was lost, then finds exactly the ids
-that were stored. Ids repeated inside one batch are caught by the same script.
-Events without ``id`` cannot be recognised again: they are stored at least once.
+that were stored. Events without ``id`` cannot be recognised again: they are
+stored at least once.
+
+The ids travel as one newline-joined argument per source (a msgpack array
+when an id holds a newline) and are checked with two ``SMISMEMBER`` and one
+``SADD`` per source, C loops inside Redis; a few thousand script arguments, or
+rebuilding the batch inside Lua, would cost milliseconds per batch
+(``bench/ingest.py`` measures what suppression costs).
 """
 
 from __future__ import annotations
@@ -25,57 +33,60 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 
 from core import keys
-from core.events import Event
+from core.events import Event, encode_batch
 
 # KEYS[1] = the stream; KEYS[2s], KEYS[2s+1] = current and previous bucket of source s.
-# ARGV[1] = ttl (s), ARGV[2] = MAXLEN ~ cap ("0": none), ARGV[3] = n, then per event
-# (source number, 0 = no id; id; the event's msgpack bytes). Returns {entry id or
-# nil, one character per event: "1" duplicate, "0" kept}.
+# ARGV[1] = ttl (s), ARGV[2] = MAXLEN ~ cap ("0": none), ARGV[3] = the encoded batch,
+# ARGV[3+s] = the ids of source s: "j" + ids joined by newlines, or "m" + msgpack array.
+# Returns {entry id, or nil when something was seen and nothing written; one character
+# per id, sources in order: "1" seen before or earlier in the batch, "0" new}.
 _SCRIPT = """
-local n = tonumber(ARGV[3])
-local kept, flags, fresh, seen = {}, {}, {}, {}
-for i = 1, n do
-  local at = 3 + (i - 1) * 3
-  local src, id = tonumber(ARGV[at + 1]), ARGV[at + 2]
-  local dup = false
-  if src > 0 then
-    local tag = src .. ':' .. id
-    if seen[tag] or redis.call('SISMEMBER', KEYS[2 * src], id) == 1
-       or redis.call('SISMEMBER', KEYS[2 * src + 1], id) == 1 then
-      dup = true
-    else
-      seen[tag] = true
-      fresh[src] = fresh[src] or {}
-      fresh[src][#fresh[src] + 1] = id
-    end
-  end
-  if dup then flags[i] = '1' else flags[i] = '0'; kept[#kept + 1] = ARGV[at + 3] end
-end
-local entry = false
-local k = #kept
-if k > 0 then
-  local head
-  if k < 16 then head = string.char(0x90 + k)
-  elseif k < 65536 then head = string.char(0xdc, math.floor(k / 256), k % 256)
-  else head = string.char(0xdd, math.floor(k / 16777216) % 256, math.floor(k / 65536) % 256,
-                          math.floor(k / 256) % 256, k % 256) end
-  local payload = head .. table.concat(kept)
-  if ARGV[2] == '0' then
-    entry = redis.call('XADD', KEYS[1], '*', 'b', payload)
+local sources = (#KEYS - 1) / 2
+local all_ids, flags, seen_any = {}, {}, false
+for s = 1, sources do
+  local arg, ids = ARGV[3 + s], {}
+  if string.sub(arg, 1, 1) == 'j' then
+    for id in string.gmatch(string.sub(arg, 2), '[^\\n]+') do ids[#ids + 1] = id end
   else
-    entry = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'b', payload)
+    ids = cmsgpack.unpack(string.sub(arg, 2))
   end
-  for src, ids in pairs(fresh) do
-    for s = 1, #ids, 4000 do
-      redis.call('SADD', KEYS[2 * src], unpack(ids, s, math.min(s + 3999, #ids)))
+  all_ids[s] = ids
+  local seen = {}
+  for c = 1, #ids, 4000 do
+    local chunk = {unpack(ids, c, math.min(c + 3999, #ids))}
+    local cur = redis.call('SMISMEMBER', KEYS[2 * s], unpack(chunk))
+    local prev = redis.call('SMISMEMBER', KEYS[2 * s + 1], unpack(chunk))
+    for j = 1, #chunk do
+      local id = chunk[j]
+      if cur[j] == 1 or prev[j] == 1 or seen[id] then
+        flags[#flags + 1] = '1'
+        seen_any = true
+      else
+        flags[#flags + 1] = '0'
+        seen[id] = true
+      end
     end
-    redis.call('EXPIRE', KEYS[2 * src], ARGV[1])
   end
+end
+if seen_any then return {false, table.concat(flags)} end
+local entry
+if ARGV[2] == '0' then
+  entry = redis.call('XADD', KEYS[1], '*', 'b', ARGV[3])
+else
+  entry = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'b', ARGV[3])
+end
+for s = 1, sources do
+  local ids = all_ids[s]
+  for c = 1, #ids, 4000 do
+    redis.call('SADD', KEYS[2 * s], unpack(ids, c, math.min(c + 3999, #ids)))
+  end
+  redis.call('EXPIRE', KEYS[2 * s], ARGV[1])
 end
 return {entry, table.concat(flags)}
 """
@@ -110,6 +121,7 @@ class Deduplicator:
         self.stream = stream
         self.maxlen = maxlen
         self._script = redis.register_script(_SCRIPT)
+        self._cap: dict[str, Any] = {"maxlen": maxlen, "approximate": True} if maxlen else {}
 
     async def write(self, events: Sequence[Event], now: float | None = None) -> Written:
         """Atomically drop the duplicates, write the rest as one entry and record their ids.
@@ -118,26 +130,46 @@ class Deduplicator:
         replay runs this again (a script that ran but whose answer was lost is
         then recognised: its ids are recorded).
         """
-        sources: dict[str, int] = {}
-        args: list[str | bytes] = []
-        for event in events:
-            number = 0 if event.id is None else sources.setdefault(event.source, len(sources) + 1)
-            args += [str(number), event.id or "", _ENCODER.encode(event)]
+        batch = list(events)
+        if all(event.id is None for event in batch):  # nothing to check or record
+            raw = await self.redis.xadd(self.stream, {b"b": encode_batch(batch)}, **self._cap)
+            return Written(batch, raw.decode() if isinstance(raw, bytes) else str(raw))
         bucket = int((time.time() if now is None else now) // self._window)
+        out = Written([])
+        while batch:
+            entry, seen = await self._attempt(batch, bucket)
+            if entry is not None:
+                out.entry_id, out.kept = entry, batch
+                break
+            # Something was seen: nothing was written. Drop it and try the rest.
+            for i in seen:
+                source = batch[i].source
+                out.duplicates[source] = out.duplicates.get(source, 0) + 1
+            batch = [event for i, event in enumerate(batch) if i not in seen]
+        return out
+
+    async def _attempt(self, batch: list[Event], bucket: int) -> tuple[str | None, set[int]]:
+        """One script call: (entry id, nothing) if written, else (None, positions seen)."""
+        by_source: dict[str, list[int]] = {}
+        for i, event in enumerate(batch):
+            if event.id is not None:
+                by_source.setdefault(event.source, []).append(i)
         keys_ = [self.stream]
-        for source in sources:
+        ttl = str(2 * self._window + 60)
+        args: list[str | bytes] = [ttl, str(self.maxlen), encode_batch(batch)]
+        for source, positions in by_source.items():
             keys_ += [keys.dedup_bucket(source, bucket), keys.dedup_bucket(source, bucket - 1)]
-        head = [str(2 * self._window + 60), str(self.maxlen), str(len(events))]
-        entry, flags = await self._script(keys=keys_, args=[*head, *args])
-        return _written(events, entry, flags)
+            args.append(_ids_arg([batch[i].id for i in positions]))  # type: ignore[misc]
+        entry, flags = await self._script(keys=keys_, args=args)
+        if entry is not None:
+            return (entry.decode() if isinstance(entry, bytes) else str(entry)), set()
+        marks = flags.decode() if isinstance(flags, bytes) else str(flags)
+        ordered = [i for positions in by_source.values() for i in positions]
+        return None, {i for i, mark in zip(ordered, marks, strict=True) if mark == "1"}
 
 
-def _written(events: Sequence[Event], entry: bytes | None, flags: bytes | str) -> Written:
-    marks = flags.decode() if isinstance(flags, bytes) else str(flags)
-    out = Written([], entry.decode() if isinstance(entry, bytes) else entry)
-    for event, mark in zip(events, marks, strict=True):
-        if mark == "1":
-            out.duplicates[event.source] = out.duplicates.get(event.source, 0) + 1
-        else:
-            out.kept.append(event)
-    return out
+def _ids_arg(ids: list[str]) -> bytes:
+    joined = "\n".join(ids)
+    if joined.count("\n") == len(ids) - 1:
+        return b"j" + joined.encode()
+    return b"m" + _ENCODER.encode(ids)
