@@ -82,18 +82,19 @@ class SlaDetector:
     def _observe_stats(self, e: QueueStats) -> None:
         q = self._queue(e.queue, e.channel)
         q.channel, q.tenant = e.channel, e.tenant
-        q.snap = {
-            "ts": e.ts,
-            "waiting": e.waiting,
-            "longest_wait_s": e.longest_wait_s,
-            "agents_available": e.agents_available,
-            "agents_busy": e.agents_busy,
-        }
-        if e.waiting > 0 and e.agents_available + e.agents_busy == 0:
-            if q.no_agents_since is None:
-                q.no_agents_since = e.ts
-        else:
-            q.no_agents_since = None
+        if q.snap is None or e.ts >= q.snap["ts"]:  # a late snapshot only brings its counts
+            q.snap = {
+                "ts": e.ts,
+                "waiting": e.waiting,
+                "longest_wait_s": e.longest_wait_s,
+                "agents_available": e.agents_available,
+                "agents_busy": e.agents_busy,
+            }
+            if e.waiting > 0 and e.agents_available + e.agents_busy == 0:
+                if q.no_agents_since is None:
+                    q.no_agents_since = e.ts
+            else:
+                q.no_agents_since = None
         if e.answered is not None or e.abandoned is not None:
             q.from_stats = True
             _count_stats(q.ring, e)

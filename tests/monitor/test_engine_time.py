@@ -150,3 +150,16 @@ def test_the_monitors_own_downtime_is_no_lost_heartbeat_but_silence_after_it_is(
     engine.process([beat(T0 + 121 + 5 * i, "acd") for i in range(10)])
     clock.now = T0 + 175
     assert fired(engine.tick(clock())) == [("outage.heartbeat", "gw")]
+
+
+def test_a_late_queue_snapshot_does_not_replace_the_newer_one_the_sla_rule_judges() -> None:
+    clock = Clock(T0)
+    engine = live(clock)
+    sla = next(d for d in engine.detectors if d.name == "sla")
+    engine.process([stats(T0 - 1)])
+    engine.tick(T0 + 20)
+    old = QueueStats(ts=T0 - 12, source="acd", queue="presale", channel="phone", waiting=0,
+                     longest_wait_s=0.0, agents_available=9, agents_busy=0)  # fmt: skip
+    engine.process([old])
+    assert engine.stats.late_folded == 1
+    assert sla.queues["presale"].snap["ts"] == T0 - 1  # type: ignore[attr-defined]
