@@ -1,7 +1,7 @@
 """The commands the console sends to the API: which call, which success message.
 
-Kept apart from the app so the table of actions (and the permission each
-needs, in ``screens.base.ACTION_PERMISSIONS``) is read in one place.
+Kept apart from the app so the table of actions is read in one place. Which
+of them the token may use is the API's answer (``console.permissions``).
 """
 
 from __future__ import annotations

@@ -33,8 +33,9 @@ from console.messages import (
     SnapshotReceived,
 )
 from console.palette import palette_commands
+from console.permissions import APP_ACTIONS, Allowed
 from console.screens.audit import AuditScreen
-from console.screens.base import ACTION_PERMISSIONS, ConsoleScreen, translate_bindings
+from console.screens.base import ConsoleScreen, translate_bindings
 from console.screens.board import BoardScreen
 from console.screens.forms import ManualIncident, ManualIncidentModal
 from console.screens.help import HelpScreen
@@ -42,8 +43,6 @@ from console.screens.incident import IncidentScreen
 from console.state import BoardState, Dirty
 
 logger = logging.getLogger(__name__)
-APP_GUARDED = frozenset({"show_audit", "open_incident"})
-"""The app's own bindings that need a permission (the others are always offered)."""
 STYLES = Path(__file__).parent / "styles"
 
 
@@ -73,6 +72,8 @@ class ConsoleApp(App[None]):
         self.api = ApiClient(url, token) if url else None
         self.feed = LiveFeed(url, token, self.post_message) if url and live else None
         self.me: dict[str, Any] = {}
+        self.allowed = Allowed()
+        """What the token may do overall (``GET /v1/permissions``); screens ask for more."""
         self.playbooks: dict[str, dict[str, Any]] = {}
         """The playbook library by id (``GET /v1/playbooks``): picker, titles in both languages."""
         self.link: tuple[str, str] = ("connecting", self.tr("conn.connecting"))
@@ -91,7 +92,9 @@ class ConsoleApp(App[None]):
             await self.api.aclose()
 
     async def _load_whoami(self) -> None:
-        self.me = await self.api.whoami()  # type: ignore[union-attr]
+        me = await self.api.whoami()  # type: ignore[union-attr]
+        self.allowed = Allowed.from_answer(await self.api.permissions())  # type: ignore[union-attr]
+        self.me = me  # last: "me" known means its permissions are known too
         self.refresh_bindings()
         self._each_screen(lambda s: s.sync_status())
         self._updated(Dirty(reset=True))  # texts that depend on the role ("press p to...")
@@ -122,8 +125,9 @@ class ConsoleApp(App[None]):
 
     # --- what the screens ask -------------------------------------------------------
 
-    def may(self, permission: str) -> bool:
-        return permission in (self.me.get("permissions") or ())
+    def may(self, action: str) -> bool:
+        """May the app's own ``action`` (``show_audit``, ``open_incident``) be offered?"""
+        return self.allowed.may(action)
 
     def user_text(self) -> str:
         if not self.me:
@@ -134,8 +138,7 @@ class ConsoleApp(App[None]):
         return self.link
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        needed = ACTION_PERMISSIONS.get(action) if action in APP_GUARDED else None
-        return True if needed is None else self.may(needed)
+        return self.may(action) if action in APP_ACTIONS else True
 
     # --- the live feed --------------------------------------------------------------------
 
@@ -206,7 +209,7 @@ class ConsoleApp(App[None]):
 
     def action_open_incident(self) -> None:
         """Open an incident by hand (``m``), then show it."""
-        if not self.may("ack"):
+        if not self.may("open_incident"):
             return
 
         def done(answer: ManualIncident | None) -> None:

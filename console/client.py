@@ -101,6 +101,13 @@ class ApiClient:
     async def whoami(self) -> dict[str, Any]:
         return await self.request("GET", "/v1/whoami")
 
+    async def permissions(
+        self, incident_id: str | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        """What this token may do overall, and on the incident / run given."""
+        params = {k: v for k, v in (("incident", incident_id), ("run", run_id)) if v}
+        return await self.request("GET", "/v1/permissions", params=params or None)
+
     async def incident(self, incident_id: str) -> dict[str, Any]:
         return await self.request("GET", f"/v1/incidents/{_seg(incident_id)}")
 

@@ -24,9 +24,9 @@ def palette_commands(app: ConsoleApp, screen: Screen[Any]) -> Iterable[SystemCom
     tr = app.tr
     yield SystemCommand(tr("key.board"), tr("key.board"), app.action_board)
     yield SystemCommand(tr("key.help"), tr("key.help"), app.action_help)
-    if app.may("read_audit"):
+    if app.may("show_audit"):
         yield SystemCommand(tr("key.audit"), tr("audit.heading"), app.action_show_audit)
-    if app.may("ack"):
+    if app.may("open_incident"):
         yield SystemCommand(tr("key.manual"), tr("modal.manual_heading"), app.action_open_incident)
     if isinstance(screen, IncidentScreen):
         for key, binding in screen._bindings:

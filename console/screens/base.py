@@ -1,4 +1,4 @@
-"""What every console screen shares: the status bar, the 1 Hz tick, role checks."""
+"""What every console screen shares: the status bar, the 1 Hz tick, binding translation."""
 
 from __future__ import annotations
 
@@ -14,22 +14,6 @@ from console.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from console.app import ConsoleApp
-
-ACTION_PERMISSIONS = {
-    "acknowledge": "ack",
-    "resolve": "ack",
-    "add_note": "ack",
-    "step_done": "run_steps",
-    "escalate": "run_steps",
-    "approve": "run_steps",
-    "start_playbook": "start_playbook",
-    "skip_step": "start_playbook",
-    "abort_run": "start_playbook",
-    "silence": "ack",
-    "open_incident": "ack",
-    "show_audit": "read_audit",
-}
-"""Screen actions and the permission (``GET /v1/whoami``) each needs."""
 
 
 def translate_bindings(node: DOMNode, tr: Callable[[str], str]) -> None:
@@ -48,7 +32,7 @@ def translate_bindings(node: DOMNode, tr: Callable[[str], str]) -> None:
 
 
 class ConsoleScreen(Screen):
-    """A screen that follows the board model and hides what the role may not do."""
+    """A screen that follows the board model (screens with guarded keys ask the API)."""
 
     pending: Dirty
 
@@ -69,12 +53,6 @@ class ConsoleScreen(Screen):
         self.ready = True
         self.sync_status()
         self.flush()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        needed = ACTION_PERMISSIONS.get(action)
-        if needed is None:
-            return True
-        return self.console.may(needed)
 
     def sync_status(self) -> None:
         bars = self.query(StatusBar)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from console.screens.base import ACTION_PERMISSIONS
+from console.permissions import GUARDED
 
 KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("?", "help.where.any", "key.help", "help"),
@@ -37,7 +37,7 @@ KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("/", "help.where.audit", "key.filter", "filter"),
     ("v", "help.where.audit", "key.verify", "verify"),
 )
-"""(key, where, what, action) — the action names the permission via ACTION_PERMISSIONS."""
+"""(key, where, what, action): guarded actions are marked as the screen below says."""
 
 
 class HelpScreen(ModalScreen[None]):
@@ -56,9 +56,9 @@ class HelpScreen(ModalScreen[None]):
         )
         for heading in ("help.col.key", "help.col.where", "help.col.what"):
             table.add_column(tr(heading))
+        below = self.app.screen_stack[-2] if len(self.app.screen_stack) > 1 else None
         for key, where, what, action in KEYS:
-            needed = ACTION_PERMISSIONS.get(action)
-            allowed = needed is None or app.may(needed)  # type: ignore[attr-defined]
+            allowed = action not in GUARDED or _offered(app, below, action)
             label = tr(what) if allowed else f"{tr(what)} {tr('help.not_allowed')}"
             table.add_row(key, tr(where), label, style=None if allowed else "dim")
         with VerticalScroll(classes="modal help"):
@@ -66,3 +66,10 @@ class HelpScreen(ModalScreen[None]):
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)
+
+
+def _offered(app: Any, below: Screen[Any] | None, action: str) -> bool:
+    """As the API told the screen below, else its overall answer (step keys: unjudged)."""
+    if below is not None and hasattr(below, f"action_{action}"):
+        return below.check_action(action, ()) is True
+    return app.allowed.may_anywhere(action) is not False

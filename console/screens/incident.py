@@ -2,9 +2,11 @@
 
 Keys act on the incident (a acknowledge, r resolve with a note, n add a note)
 and on the selected step of its run (d done, e escalate), or start a playbook
-by hand (p). Keys the role may not use are not offered; the API refuses them
-anyway. The incident and run come live from the board model; the timeline is
-fetched from the API and fetched again when the incident changes.
+by hand (p). Only the keys the API says this token may use here are offered
+(``GET /v1/permissions`` for the incident, its run and the selected step,
+asked again when they change); the API refuses the others anyway. The
+incident and run come live from the board model; the timeline is fetched from
+the API and fetched again when the incident changes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Static
 
 from console import format as fmt
+from console.permissions import Allowed
 from console.screens.base import ConsoleScreen
 from console.screens.forms import PlaybookPicker, SilenceModal, SilenceRequest
 from console.screens.modals import NoteModal, StartPlaybookModal
@@ -107,6 +110,9 @@ class IncidentScreen(ConsoleScreen):
         self.incident_id = incident_id
         self.timeline: list[dict[str, Any]] = []
         self.extra_run: dict[str, Any] | None = None
+        self.allowed = Allowed()
+        """The API's answer for this incident and run: nothing is offered before it."""
+        self.permissions_known = False
 
     def compose(self) -> ComposeResult:
         tr = self.console.tr
@@ -136,6 +142,7 @@ class IncidentScreen(ConsoleScreen):
         self.query_one(StepTable).setup(self.console.tr)
         self.query_one(StepTable).focus()  # ↑↓ choose the step that d, e, A, k act on
         self.load_timeline()
+        self.load_permissions()
 
     def on_resize(self, event: Any) -> None:
         self.set_class(event.size.width < NARROW_BELOW, "-narrow")
@@ -186,9 +193,37 @@ class IncidentScreen(ConsoleScreen):
         self.timeline = list(detail.get("timeline") or incident.get("timeline") or [])
         self.draw(Dirty(reset=True))
 
+    def load_permissions(self) -> None:
+        incident_id, run_id = self.incident_id, (self.run or {}).get("id")
+        self.console.fetch(
+            lambda api: api.permissions(incident_id, run_id), self.permissions_loaded
+        )
+
+    def permissions_loaded(self, answer: dict[str, Any]) -> None:
+        """The API answered ``GET /v1/permissions`` (called by the app)."""
+        if not self.alive:
+            return
+        self.allowed = Allowed.from_answer(answer)
+        self.permissions_known = True
+        self.refresh_bindings()
+        self._draw_run(self.console.board.server_now(time.time()))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.allowed.may(action, self._cursor_step())
+
+    def _cursor_step(self) -> str | None:
+        tables = self.query(StepTable)
+        return tables.first().cursor_key() if tables else None
+
+    def on_data_table_row_highlighted(self, _: Any) -> None:
+        self.refresh_bindings()  # the keys offered follow the selected step
+
     def draw(self, dirty: Dirty) -> None:
         if not (dirty.reset or self.incident_id in dirty.incident or dirty.run):
             return
+        run_id = (self.run or {}).get("id")
+        if dirty.reset or self.incident_id in dirty.incident or run_id in dirty.run:
+            self.load_permissions()
         now = self.console.board.server_now(time.time())
         self._draw_header(now)
         self._draw_evidence()
@@ -253,7 +288,7 @@ class IncidentScreen(ConsoleScreen):
         tr, run = self.console.tr, self.run
         summary = self.query_one("#run-summary", Static)
         if run is None:
-            allowed = self.console.may("start_playbook")
+            allowed = self.allowed.may("start_playbook")
             summary.update(tr("incident.no_run" if allowed else "incident.no_run_ro"))
         else:
             drill = f" [{tr('run.drill')}]" if run.get("drill") else ""

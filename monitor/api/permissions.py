@@ -31,6 +31,9 @@ from security.roles import Permission, allows, may_approve_step, may_skip_step, 
 routes = web.RouteTableDef()
 
 GLOBAL_ACTIONS: Final[Mapping[str, Callable[..., Any]]] = {
+    "ack": incidents.ack_incident,
+    "resolve": incidents.resolve_incident,
+    "note": incidents.note_incident,
     "open_incident": incidents.create_incident,
     "silence": controls.create_silence,
     "start_playbook": runs.start_run,

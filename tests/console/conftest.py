@@ -147,6 +147,12 @@ async def wait_until(pilot: Any, condition: Callable[[], bool], what: str,
         await pilot.pause(0.05)
 
 
+async def offered(pilot: Any, app: Any, action: str, what: str = "") -> None:
+    """Wait until the current screen offers ``action`` (the API's permissions arrived)."""
+    await wait_until(pilot, lambda: app.screen.check_action(action, ()) is True,
+                     what or f"{action} offered")  # fmt: skip
+
+
 DEMO_QUEUES = (
     ("售前咨询", "chat", 42, 48.0, 3, 17),
     ("售后服务", "chat", 12, 21.0, 5, 14),

@@ -15,16 +15,21 @@ from console.screens.forms import (
 )
 from console.screens.incident import IncidentScreen
 from console.screens.modals import NoteModal
-from tests.console.conftest import ConsoleApi, console_for, wait_until
+from tests.console.conftest import ConsoleApi, console_for, offered, wait_until
 from tests.console.screen_text import screen_text
 
 
-async def opened(pilot, app, incident_id: str, permission: str) -> IncidentScreen:
-    await wait_until(pilot, lambda: app.may(permission), "whoami")
+async def opened(pilot, app, incident_id: str, action: str | None) -> IncidentScreen:
+    """The incident's screen, once the API said what may be done there (``action`` is)."""
+    await wait_until(pilot, lambda: bool(app.me), "whoami")
     await wait_until(pilot, lambda: bool(app.playbooks), "the playbook library")
     await wait_until(pilot, lambda: incident_id in app.board.incidents, "the snapshot")
     app.push_screen(IncidentScreen(incident_id))
     await pilot.pause()
+    if action is None:
+        await wait_until(pilot, lambda: app.screen.permissions_known, "the permissions")
+    else:
+        await offered(pilot, app, action)
     return app.screen
 
 
@@ -70,7 +75,7 @@ async def test_a_chinese_console_shows_the_librarys_chinese_step_titles_and_even
     await console_api.runner.start("contact-surge", incident.id, actor="t", role="admin")
     app = console_for(console_api, "duty_manager", lang="zh")
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = await opened(pilot, app, incident.id, "ack")
+        screen = await opened(pilot, app, incident.id, "acknowledge")
         await wait_until(pilot, lambda: screen.query_one("#steps").row_count > 0, "steps")
         await wait_until(pilot, lambda: bool(screen.timeline), "the timeline")
         await pilot.pause(0.2)
@@ -85,7 +90,7 @@ async def test_a_chinese_console_shows_the_librarys_chinese_step_titles_and_even
 async def test_m_opens_a_manual_incident_and_shows_it(console_api: ConsoleApi) -> None:
     app = console_for(console_api, "duty_manager")
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_until(pilot, lambda: app.may("ack"), "whoami")
+        await wait_until(pilot, lambda: app.may("open_incident"), "whoami")
         await pilot.press("m")
         await wait_until(pilot, lambda: isinstance(app.screen, ManualIncidentModal), "the form")
         await pilot.press(*"Fire alarm at site B", "enter", *"site-b", "enter")
@@ -103,7 +108,7 @@ async def test_s_silences_the_incidents_rule_on_its_subject_with_a_reason(
     incident = await console_api.fire("hotline", "major", kind="surge", rule="surge.offered")
     app = console_for(console_api, "duty_manager")
     async with app.run_test(size=(120, 36)) as pilot:
-        await opened(pilot, app, incident.id, "ack")
+        await opened(pilot, app, incident.id, "acknowledge")
         await pilot.press("S")
         await wait_until(pilot, lambda: isinstance(app.screen, SilenceModal), "the form")
         await pilot.press(*"planned promo", "enter")
@@ -155,7 +160,7 @@ async def test_a_viewer_is_offered_none_of_the_duty_managers_keys(
     incident = await console_api.fire("hotline", "major")
     app = console_for(console_api, "viewer")
     async with app.run_test(size=(120, 36)) as pilot:
-        await opened(pilot, app, incident.id, "read_board")
+        await opened(pilot, app, incident.id, None)
         await pilot.press(key)
         await pilot.pause(0.2)
         assert isinstance(app.screen, IncidentScreen)
@@ -171,9 +176,11 @@ async def test_the_palette_and_help_offer_the_new_actions_by_role(
     console_api: ConsoleApi, role: str, offered: set
 ) -> None:
     incident = await console_api.fire("hotline", "major")
+    await console_api.runner.start("contact-surge", incident.id, actor="t", role="admin")
     app = console_for(console_api, role)
     async with app.run_test(size=(120, 50)) as pilot:
-        await opened(pilot, app, incident.id, "read_board")
+        await opened(pilot, app, incident.id, None)
+        await wait_until(pilot, lambda: app.screen.query_one("#steps").row_count > 0, "steps")
         titles = {c.title for c in app.get_system_commands(app.screen)}
         new = {"New incident", "Silence", "Skip step", "Abort run", "Start playbook"}
         assert titles & new == offered
@@ -191,9 +198,66 @@ async def test_the_step_list_has_the_focus_so_arrows_choose_the_step_to_act_on(
     run = await console_api.runner.start("contact-surge", incident.id, actor="t", role="admin")
     app = console_for(console_api, "oncall")
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = await opened(pilot, app, incident.id, "run_steps")
+        screen = await opened(pilot, app, incident.id, "step_done")
         steps = screen.query_one("#steps")
         await wait_until(pilot, lambda: steps.row_count > 2, "steps")
         assert app.focused is steps
         await pilot.press("down", "down")
         assert steps.cursor_key() == run["steps"][2]["id"]
+
+
+async def leak_incident_screen(console_api: ConsoleApi, pilot, app) -> tuple[IncidentScreen, dict]:
+    """The data-leak playbook's run on screen, the cursor on its security-approval step."""
+    incident = await console_api.fire("agent-9", "critical", kind="leak", rule="leak.pii",
+                                      title="PII sent to a customer")  # fmt: skip
+    run = await console_api.runner.start("data-leak", incident.id, actor="t", role="admin")
+    await wait_until(pilot, lambda: run["id"] in app.board.runs, "the run")
+    screen = await opened(pilot, app, incident.id, None)
+    steps = screen.query_one("#steps")
+    await wait_until(pilot, lambda: steps.row_count == len(run["steps"]), "steps")
+    at = [s["id"] for s in run["steps"]].index("security-approval")
+    await pilot.press(*["down"] * at)
+    assert steps.cursor_key() == "security-approval"
+    return screen, run
+
+
+async def test_the_security_officer_approves_in_the_console_what_the_api_lets_them_approve(
+    console_api: ConsoleApi,
+) -> None:
+    app = console_for(console_api, "security_officer")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen, run = await leak_incident_screen(console_api, pilot, app)
+        await offered(pilot, app, "approve")
+        assert screen.check_action("skip_step", ()) is not True
+        await pilot.press("A")
+
+        async def approved_by() -> str | None:
+            _, seen = await console_api.get(f"/v1/runs/{run['id']}")
+            step = next(s for s in seen["steps"] if s["id"] == "security-approval")
+            return step["approval"]["by"]
+
+        for _ in range(50):
+            if await approved_by():
+                break
+            await pilot.pause(0.1)
+        assert await approved_by() == app.me["name"]
+
+
+async def test_the_duty_manager_is_not_offered_to_skip_a_step_waiting_for_an_approval(
+    console_api: ConsoleApi,
+) -> None:
+    app = console_for(console_api, "duty_manager")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen, run = await leak_incident_screen(console_api, pilot, app)
+        assert screen.check_action("skip_step", ()) is not True
+        assert screen.check_action("approve", ()) is not True
+        await pilot.press("k")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, NoteModal)  # no way to ask for the skip
+        while screen.query_one("#steps").cursor_key() != run["steps"][0]["id"]:
+            await pilot.press("up")
+        await pilot.pause()
+        assert screen.check_action("skip_step", ()) is True  # an ordinary step: offered
+        _, seen = await console_api.get(f"/v1/runs/{run['id']}")
+        step = next(s for s in seen["steps"] if s["id"] == "security-approval")
+        assert step["state"] != "skipped"

@@ -7,7 +7,7 @@ from pathlib import Path
 from console.screens.incident import IncidentScreen
 from console.widgets.connection import ConnectionIndicator
 from console.widgets.tile import Tile
-from tests.console.conftest import ConsoleApi, console_for, wait_until
+from tests.console.conftest import ConsoleApi, console_for, offered, wait_until
 from tests.console.screen_text import screen_text
 
 
@@ -29,10 +29,11 @@ async def test_acknowledging_from_the_console_changes_the_incident_for_everyone(
     incident = await console_api.fire("after-sales", "major")
     app = console_for(console_api, "duty_manager")
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: "ack" in app.me.get("permissions", []), "whoami")
+        await wait_until(pilot, lambda: bool(app.me), "whoami")
         await wait_until(pilot, lambda: incident.id in app.board.incidents, "the snapshot")
         await pilot.press("tab", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, IncidentScreen), "the screen")
+        await offered(pilot, app, "acknowledge")
         await pilot.press("a")
         await wait_until(
             pilot, lambda: app.board.incidents[incident.id]["state"] == "acknowledged", "the ack"
@@ -47,9 +48,9 @@ async def test_resolving_asks_for_a_note_and_sends_it(console_api: ConsoleApi) -
     incident = await console_api.fire("phone-vip", "minor", kind="sla")
     app = console_for(console_api, "duty_manager")
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.may("ack"), "whoami")
+        await wait_until(pilot, lambda: bool(app.me), "whoami")
         app.push_screen(IncidentScreen(incident.id))
-        await pilot.pause()
+        await offered(pilot, app, "resolve")
         await pilot.press("r")
         await pilot.pause()
         await pilot.press(*"staff back", "enter")
@@ -67,7 +68,7 @@ async def test_a_viewer_is_offered_no_action_and_the_api_refuses_one(
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.me.get("role") == "viewer", "whoami")
         app.push_screen(IncidentScreen(incident.id))
-        await pilot.pause()
+        await wait_until(pilot, lambda: app.screen.permissions_known, "the permissions")
         offered = {b.binding.action for b in app.active_bindings.values()}
         assert not offered & {"acknowledge", "resolve", "add_note", "step_done", "escalate",
                               "start_playbook", "show_audit"}  # fmt: skip
@@ -125,11 +126,12 @@ async def test_marking_a_step_done_moves_the_run(console_api: ConsoleApi) -> Non
     first = run["steps"][0]["id"]
     app = console_for(console_api, "oncall")
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.may("run_steps"), "whoami")
+        await wait_until(pilot, lambda: bool(app.me), "whoami")
         await wait_until(pilot, lambda: run["id"] in app.board.runs, "the run in the snapshot")
         app.push_screen(IncidentScreen(incident.id))
         await pilot.pause()
         await wait_until(pilot, lambda: app.screen.query_one("#steps").row_count > 0, "steps")
+        await offered(pilot, app, "step_done")
         assert "start_playbook" not in {b.binding.action for b in app.active_bindings.values()}
         await pilot.press("d")
 
@@ -149,7 +151,8 @@ async def test_a_console_started_before_the_api_learns_its_role_once_connected(
     app = console_for(console_api, "duty_manager")
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.link[0] == "down", "the failed first attempt")
-        assert not app.may("ack")
+        assert not app.may("open_incident")
         await console_api.start()
-        await wait_until(pilot, lambda: app.may("ack"), "whoami after connecting", timeout=8)
+        await wait_until(pilot, lambda: app.may("open_incident"), "whoami after connecting",
+                         timeout=8)  # fmt: skip
         await wait_until(pilot, lambda: "disaster" in app.playbooks, "the playbook library")

@@ -129,7 +129,7 @@ async def test_the_security_officer_sees_the_audit_tail_and_its_verification(
     assert status == 200
     app = console_for(console_api, "security_officer")
     async with app.run_test(size=(120, 30)) as pilot:
-        await wait_until(pilot, lambda: app.may("read_audit"), "whoami")
+        await wait_until(pilot, lambda: app.may("show_audit"), "whoami")
         await pilot.press("u")
         await wait_until(pilot, lambda: isinstance(app.screen, AuditScreen), "the audit screen")
         screen = app.screen
@@ -183,12 +183,15 @@ async def test_the_palette_offers_incidents_and_only_allowed_actions(
     console_api: ConsoleApi,
 ) -> None:
     incident = await console_api.fire("after-sales", "major")
+    await console_api.runner.start("contact-surge", incident.id, actor="t", role="admin")
     app = console_for(console_api, "oncall")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: incident.id in app.board.incidents, "snapshot")
         await wait_until(pilot, lambda: bool(app.me), "whoami")
         app.push_screen(IncidentScreen(incident.id))
         await pilot.pause()
+        await wait_until(pilot, lambda: app.screen.query_one("#steps").row_count > 0, "steps")
+        await wait_until(pilot, lambda: app.screen.check_action("step_done", ()), "step keys")
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Step done" in titles and "Escalate" in titles
         assert "Ack" not in titles and "Start playbook" not in titles
