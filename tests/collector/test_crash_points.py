@@ -29,8 +29,6 @@ from tests.collector.conftest import ADMIN, stream_events
 WATCHFLOOR = [sys.executable, "-c", "from watchfloor.cli import main; raise SystemExit(main())"]
 HEADERS = {"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"}
 BATCHES, PER_BATCH = 3, 50
-TALLY: dict[str, tuple[int, int, int]] = {}
-"""Fault point -> (events sent, acknowledged, stored): printed by the last test."""
 
 
 class CollectorProcess:
@@ -127,69 +125,65 @@ async def stored_ids(redis_url: str) -> Counter[str]:
         await client.aclose()
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Any:
-    server = EmbeddedRedis(tmp_path / "redis", persistent=True)
-    server.start()
-    yield server
-    server.stop()
-
-
 def record(point: str, sent: list[list[dict[str, Any]]], acked: set[str], stored: Counter[str]):
+    """Print the counted row (``pytest -s`` shows the table) and check it."""
     ids = {e["id"] for b in sent for e in b}
-    TALLY[point] = (len(ids), len(acked), sum(stored.values()))
+    print(f"\n{point:<18} sent {len(ids)} acknowledged {len(acked)} stored {stored.total()}")
     assert not [i for i in acked if stored[i] == 0], f"{point}: acknowledged events lost"
     assert not [i for i, n in stored.items() if n > 1], f"{point}: events stored twice"
 
 
+async def restart_and_resend(
+    proc: CollectorProcess, sent: list[list[dict[str, Any]]], acked: set[str]
+) -> None:
+    """Start the collector again; the producer resends every batch it has no 202 for."""
+    proc.start()
+    for events in sent:
+        if events[0]["id"] not in acked:
+            await send_until_acked(proc, events)
+            acked.update(e["id"] for e in events)
+    await wait_for(lambda: spool_drained(proc), "spool drained")
+
+
 @pytest.mark.parametrize("point", INGEST_POINTS)
 async def test_a_crash_at_an_ingest_step_loses_and_duplicates_nothing(
-    tmp_path: Path, redis: EmbeddedRedis, point: str
+    tmp_path: Path, private_redis: EmbeddedRedis, point: str
 ) -> None:
-    proc = CollectorProcess(tmp_path / "data", redis.url)
+    proc = CollectorProcess(tmp_path / "data", private_redis.url)
     sent = [batch(n) for n in range(BATCHES)]
+    acked: set[str] = set()
     proc.start(fault=point)
     try:
         await wait_for(lambda: _up(proc), "collector up")
         assert await send(proc.url, sent[0]) is None, "the fault point was not reached"
         assert proc.wait_exit() == 137
-        proc.start()
-        for events in sent:  # the producer resends what was not answered, then goes on
-            await send_until_acked(proc, events)
-        await wait_for(lambda: spool_drained(proc), "spool drained")
+        await restart_and_resend(proc, sent, acked)
     finally:
         proc.stop()
-    acked = {e["id"] for b in sent for e in b}
-    record(point, sent, acked, await stored_ids(redis.url))
+    record(point, sent, acked, await stored_ids(private_redis.url))
 
 
 @pytest.mark.parametrize("point", SPOOL_POINTS)
 async def test_a_crash_at_a_spool_or_replay_step_loses_and_duplicates_nothing(
-    tmp_path: Path, redis: EmbeddedRedis, point: str
+    tmp_path: Path, private_redis: EmbeddedRedis, point: str
 ) -> None:
-    proc = CollectorProcess(tmp_path / "data", redis.url)
+    proc = CollectorProcess(tmp_path / "data", private_redis.url)
     sent = [batch(n) for n in range(BATCHES)]
     acked: set[str] = set()
-    redis.stop()  # every batch is spooled
+    private_redis.stop()  # every batch is spooled
     proc.start(fault=point)
     try:
         await wait_for(lambda: _up(proc), "collector up")
         for events in sent:
-            answer = await send(proc.url, events)
-            if answer is None:
+            if await send(proc.url, events) is None:
                 break
             acked.update(e["id"] for e in events)
-        redis.start()  # the replay starts (and the armed replay steps crash it)
+        private_redis.start()  # the replay starts (and the armed replay steps crash it)
         assert proc.wait_exit() == 137
-        proc.start()
-        for events in sent:  # the producer resends what was not answered
-            if events[0]["id"] not in acked:
-                await send_until_acked(proc, events)
-                acked.update(e["id"] for e in events)
-        await wait_for(lambda: spool_drained(proc), "spool drained")
+        await restart_and_resend(proc, sent, acked)
     finally:
         proc.stop()
-    record(point, sent, acked, await stored_ids(redis.url))
+    record(point, sent, acked, await stored_ids(private_redis.url))
 
 
 async def _up(proc: CollectorProcess) -> bool:
@@ -198,10 +192,3 @@ async def _up(proc: CollectorProcess) -> bool:
             return True
     except aiohttp.ClientConnectionError:
         return False
-
-
-def test_zz_report_the_counted_table() -> None:
-    lines = [f"{'fault point':<20} sent acknowledged stored"]
-    lines += [f"{p:<20} {s:>4} {a:>12} {n:>6}" for p, (s, a, n) in sorted(TALLY.items())]
-    print("\n" + "\n".join(lines))
-    assert TALLY, "no crash case ran"
