@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -11,6 +12,7 @@ import pytest
 
 from collector.appkeys import WRITER
 from core.redis_server import EmbeddedRedis
+from security.tokens import TokenStore, load_seal
 from tests.collector.conftest import StartCollector
 from tests.collector.test_http_ingest import post
 
@@ -19,6 +21,10 @@ async def test_an_outage_logs_one_line_down_and_one_back_and_no_traceback(
     start_collector: StartCollector, private_redis: EmbeddedRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
     running = await start_collector(private_redis.url)
+    store = TokenStore(running.redis, seal=load_seal(running.config.data_path))
+    token, _row = await store.create("pbx-1", "producer")
+    running = dataclasses.replace(running, token=token)  # a producer, its token cached
+    assert (await post(running, json.dumps([]).encode()))[0] == 202
     caplog.set_level(logging.INFO)
     private_redis.stop()
     for i in range(6):
