@@ -48,6 +48,7 @@ from security.auth_guard import (
     TokenMemory,
     clean_target,
 )
+from security.outage import REDIS_OUTAGE, OutageLog
 from security.roles import Permission, allows
 from security.tokens import Principal
 
@@ -177,7 +178,8 @@ def setup_auth(
     """
     ledger = FailureLedger(fail_limit, fail_window_s)
     lane = LookupLane(lookup_slots, lookup_wait_s)
-    gate = _Gate(token_store, admin_token or None, audit, fail_delay_s, ledger, lane)
+    outage = app.setdefault(REDIS_OUTAGE, OutageLog(logger))  # type: ignore[arg-type]
+    gate = _Gate(token_store, admin_token or None, audit, fail_delay_s, ledger, lane, outage)
     app.middlewares.insert(0, gate.middleware)
     app.cleanup_ctx.append(gate.summaries)
 
@@ -201,6 +203,7 @@ class _Gate:
         fail_delay_s: float,
         ledger: FailureLedger,
         lane: LookupLane,
+        outage: OutageLog,
     ) -> None:
         self.store = store
         self.admin_token = admin_token.encode() if admin_token else None
@@ -208,6 +211,7 @@ class _Gate:
         self.fail_delay_s = fail_delay_s
         self.ledger = ledger
         self.lane = lane
+        self.outage = outage
         self.refused = TokenMemory(REFUSED_MEMORY_S)
         self.accepted = TokenMemory(ACCEPTED_MEMORY_S)
 
@@ -223,7 +227,7 @@ class _Gate:
         except LaneBusy:
             return json_error(503, "authentication busy, try again", {"Retry-After": "1"})
         except (RedisError, OSError) as exc:
-            logger.warning("token check failed: redis unavailable error=%s", exc)
+            self.outage.failed(exc, "checking a token")
             return json_error(503, "authentication unavailable, try again")
         if principal is None:
             reason = "missing bearer token" if token is None else "invalid or expired token"
@@ -252,6 +256,7 @@ class _Gate:
         else:
             async with self.lane:
                 principal = await self.store.verify(token)
+        self.outage.ok()
         (self.accepted if principal is not None else self.refused).add(token)
         return principal
 
@@ -308,6 +313,8 @@ class _Gate:
         try:
             await self.audit.append(actor=actor, role="", action=action, target=target,
                                     outcome=outcome, details=details)  # fmt: skip
+        except (RedisError, OSError) as exc:
+            self.outage.failed(exc, f"auditing {action}")
         except Exception:  # the audit must not turn a 401 into a 500
             logger.exception("could not audit a failed authentication actor=%s", actor)
 

@@ -20,6 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from monitor.incidents import IncidentConflict, IncidentError, IncidentNotFound
 from playbooks.errors import PlaybookError
+from security.outage import REDIS_OUTAGE
 from security.tokens import TokenError
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return json_error(exc.status, _http_message(exc), headers)
     except (RedisConnectionError, RedisTimeoutError) as exc:
-        logger.warning("redis unavailable path=%s error=%s", request.path, exc)
+        outage = request.app.get(REDIS_OUTAGE)
+        if outage is not None:
+            outage.failed(exc, f"answering {request.method} {request.path[:80]}")
+        else:
+            logger.warning("redis unavailable path=%s error=%s", request.path[:200], exc)
         return json_error(503, "redis unavailable")
     except Exception as exc:
         status = _domain_status(exc)

@@ -131,8 +131,9 @@ class LiveHub:
                 reply: Any = await self.redis.xread({keys.CHANGES: last}, count=self.read_count,
                                                block=BLOCK_MS)  # fmt: skip
             except (RedisError, OSError) as exc:
-                logger.warning("live: changes stream unreadable, retry_in=%.1fs error=%s",
-                               delay, exc)  # fmt: skip
+                # Once per outage: every retry would add a line for the same fact.
+                log = logger.debug if failing else logger.warning
+                log("live: changes stream unreadable, retry_in=%.1fs error=%s", delay, exc)
                 if not failing:
                     self._resync_everyone()
                 failing = True

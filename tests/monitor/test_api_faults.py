@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 
 import aiohttp
@@ -60,3 +61,43 @@ async def test_a_redis_outage_is_503_not_500_and_the_api_recovers(
     finally:
         await stack.session.close()
         await redis.aclose()
+
+
+async def test_a_redis_outage_logs_one_line_when_it_starts_and_one_when_it_ends(
+    private_redis, serve_app, data_dir, caplog
+):
+    stack, redis = await start_api(private_redis.url, serve_app, data_dir, live_ping_s=0.2)
+    requests = [("GET", "/v1/incidents", "viewer"), ("GET", "/v1/runs", "viewer"),
+                ("POST", "/v1/incidents", "duty_manager"), ("GET", "/v1/queues", "viewer"),
+                ("GET", "/healthz", None), ("GET", "/v1/incidents", None)]  # fmt: skip
+    try:
+        inc = (await stack.fire()).id
+        assert (await stack.call("GET", "/v1/incidents", "viewer"))[0] == 200
+        caplog.clear()
+        private_redis.stop()
+        for _ in range(5):
+            for method, path, role in requests:
+                body = (
+                    {"title": "t", "severity": "minor", "subject": "s"}
+                    if method == "POST"
+                    else None
+                )
+                status, _ = await stack.call(method, path, role, body=body)
+                assert status in (401, 503), (path, status)
+        down = [r for r in caplog.records if r.levelno >= logging.WARNING
+                and not r.getMessage().startswith("authentication failed")]  # fmt: skip
+        private_redis.start()
+        deadline = time.monotonic() + 10
+        while (await stack.call("GET", f"/v1/incidents/{inc}", "viewer"))[0] != 200:
+            assert time.monotonic() < deadline, "the API did not recover"
+            await asyncio.sleep(0.1)
+        for method, path, role in requests[:2]:
+            assert (await stack.call(method, path, role))[0] == 200
+    finally:
+        await stack.session.close()
+        await redis.aclose()
+    lines = [f"{r.name}: {r.getMessage()[:120]}" for r in down]
+    assert not [r for r in down if r.exc_info], lines  # no tracebacks
+    assert len(down) <= 3, lines  # the API's "down" line (and the live hub's), not one a request
+    back = [r for r in caplog.records if "back" in r.getMessage() or "recovered" in r.getMessage()]
+    assert back, "no line says Redis is back"
