@@ -128,8 +128,8 @@ class Engine:
 
     def _build_routes(
         self, *, observers: bool = True
-    ) -> dict[str, tuple[Callable[[Event], None], ...]]:
-        routes: dict[str, list[Callable[[Event], None]]] = {}
+    ) -> dict[str, tuple[Callable[[Event], object], ...]]:
+        routes: dict[str, list[Callable[[Event], object]]] = {}
         for det in [*self.detectors, *(self.observers if observers else ())]:
             # A detector may name one method per event type (saves a dispatch per event).
             by_type = getattr(det, "observers_by_type", None)
@@ -262,11 +262,14 @@ class Engine:
             # Opened as of the evaluation that would have seen it on time.
             own = (int(event.ts * self._per_s) + 1) / self._per_s
             actions = [replace(a, first_at=own) if a.op == "fire" else a for a in actions]
+        gone = False
         for observe in self._late_routes.get(event.type, ()):
             try:
-                observe(event)
+                gone = observe(event) is False or gone
             except Exception:
                 self._detector_failed(observe, event)
+        if gone:  # a window rule it belongs to no longer reaches back to it
+            stats.count_unplaced(event, "window_gone", behind)
         return actions
 
     def tick(self, now: float) -> list[Action]:
@@ -408,7 +411,7 @@ class Engine:
             else:
                 del self._held[etype]
 
-    def _detector_failed(self, observe: Callable[[Event], None], event: Event) -> None:
+    def _detector_failed(self, observe: Callable[[Event], object], event: Event) -> None:
         self.stats.detector_errors += 1
         logger.exception(
             "detector failed on an event detector=%s type=%s source=%s",

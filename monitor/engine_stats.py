@@ -2,7 +2,8 @@
 
 An event is *unplaced* when the engine cannot put it in time: stamped further
 ahead of the wall clock than ``monitor.max_ahead_s`` (``ahead``), behind the
-watermark by more than ``monitor.late_horizon_s`` (``too_late``), or dropped from
+watermark by more than ``monitor.late_horizon_s`` (``too_late``), older than every
+window a detector would put it in (``window_gone``), or dropped from
 a checkpoint whose clock had run ahead (``checkpoint_ahead``). They are counted
 per source and reason, never silently: the status, ``/healthz``, ``/metrics`` and
 the console's health strip show them.

@@ -64,8 +64,9 @@ class Detector(Protocol):
     event_types: ClassVar[frozenset[str]]
     """Event types this detector wants; the engine routes only those to it."""
 
-    def observe(self, event: Event) -> None:
-        """Fold one accepted, in-lateness event into the windows."""
+    def observe(self, event: Event) -> bool | None:
+        """Fold one accepted event into the windows; ``False`` when it is older than every
+        window it belongs to (a late event the windows no longer reach)."""
 
     def evaluate(self, watermark: float) -> Iterable[Signal]:
         """Every condition that holds at ``watermark`` (event time)."""

@@ -81,15 +81,15 @@ class OpinionDetector:
         self.dirty: set[str] = set()
         self._scanned = -1
 
-    def observe(self, event: Event) -> None:
+    def observe(self, event: Event) -> bool | None:
         if type(event) is not SocialMention:
-            return
+            return None
         topic = self.topics.get(event.topic)
         if topic is None:
             topic = self.topics[event.topic] = _Topic(self.base)
         p = self.rules.opinion.get(topic=event.topic)
         sentiment = event.sentiment if event.sentiment is not None else score(event.text)
-        topic.ring.add(event.ts, 1.0, MENTIONS)
+        taken = topic.ring.add(event.ts, 1.0, MENTIONS)
         if sentiment <= p.negative_below:
             topic.ring.add(event.ts, 1.0, NEGATIVE)
         topic.tenant = event.tenant
@@ -99,6 +99,7 @@ class OpinionDetector:
             if words:
                 self._hold_post(topic, event, sentiment, words)
                 self.dirty.add(event.topic)
+        return taken
 
     def _hold_post(
         self, topic: _Topic, e: SocialMention, sentiment: float, words: list[str]

@@ -103,16 +103,18 @@ class SurgeDetector:
             self.queues[queue] = intake
         return intake
 
-    def observe(self, event: Event) -> None:
+    def observe(self, event: Event) -> bool | None:
         queue = getattr(event, "queue", None)
         if queue is None:
-            return
+            return None
         intake = self._intake(queue, event.channel)  # type: ignore[attr-defined]
         count = offered_in(event, intake)
-        if count:
-            intake.ring.add(event.ts, count)
-            intake.profile.add(event.ts, count)
-            intake.tenant = event.tenant
+        if not count:
+            return None
+        taken = intake.ring.add(event.ts, count)
+        intake.profile.add(event.ts, count)
+        intake.tenant = event.tenant
+        return taken
 
     def evaluate(self, watermark: float) -> list[Signal]:
         # Sums change only when a bucket completes: scan every queue once per bucket.

@@ -163,3 +163,28 @@ def test_a_late_queue_snapshot_does_not_replace_the_newer_one_the_sla_rule_judge
     engine.process([old])
     assert engine.stats.late_folded == 1
     assert sla.queues["presale"].snap["ts"] == T0 - 1  # type: ignore[attr-defined]
+
+
+def offered(ts: float) -> Event:
+    from core.events import Contact
+
+    return Contact(ts=ts, source="acd", contact_id=f"c-{ts}", queue="presale", channel="chat",
+                   action="offered")  # fmt: skip
+
+
+def test_a_late_contact_is_taken_where_its_window_reaches_and_counted_where_it_does_not() -> None:
+    import dataclasses
+
+    config = Config()
+    config = dataclasses.replace(
+        config, monitor=dataclasses.replace(config.monitor, late_horizon_s=7200.0)
+    )
+    clock = Clock(T0)
+    engine = build_engine(config, clock=clock)
+    engine.process([offered(T0 - 600 + i) for i in range(0, 600, 2)])
+    engine.tick(T0)
+    engine.process([offered(T0 - 12)])  # late, its window still reaches it
+    assert engine.stats.unplaced_total == 0
+    engine.process([offered(T0 - 3600)])  # within the horizon, but no window reaches back
+    assert engine.stats.to_map()["unplaced"] == {"acd": {"window_gone": 1}}
+    assert engine.stats.late_folded == 2
