@@ -171,6 +171,15 @@ class SecurityConfig:
     audit_redis_keep: int = 0
     """Audit records kept in Redis once mirrored to files and signed (0: keep them all).
     Older ones are trimmed at a checkpoint; the files keep the whole history."""
+    audit_witness_file: str = ""
+    """Append-only file that receives every signed audit checkpoint (a witness; best on
+    another host's mount). ``audit verify --witness FILE`` checks the log against it."""
+    audit_witness_url: Secret | None = None
+    """Webhook that receives every signed audit checkpoint (a witness; its URL may hold
+    a robot's token, hence a secret)."""
+    audit_witness_kind: str = "json"
+    """Body for ``audit_witness_url``: ``json``, or the chat robots ``dingtalk``,
+    ``wecom``, ``feishu``, ``slack`` (a text message holding the checkpoint's JSON line)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,12 +415,3 @@ def load_for_cli(
     if data_dir:
         config = dataclasses.replace(config, data_dir=data_dir)
     return config
-    audit_witness_file: str = ""
-    """Append-only file that receives every signed audit checkpoint (a witness; best on
-    another host's mount). ``audit verify --witness FILE`` checks the log against it."""
-    audit_witness_url: Secret | None = None
-    """Webhook that receives every signed audit checkpoint (a witness; its URL may hold
-    a robot's token, hence a secret)."""
-    audit_witness_kind: str = "json"
-    """Body for ``audit_witness_url``: ``json``, or the chat robots ``dingtalk``,
-    ``wecom``, ``feishu``, ``slack`` (a text message holding the checkpoint's JSON line)."""
