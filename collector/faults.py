@@ -3,16 +3,16 @@
 ``WATCHFLOOR_FAULT_POINT=<name>`` makes the collector process exit at once
 (``os._exit``: no cleanup, like a SIGKILL) the first time it reaches the step
 of that name, so a test can prove that a crash at any step loses no
-acknowledged event and duplicates none. Unset (production), :func:`reach` is
-one dictionary lookup done at import time and a comparison.
+acknowledged event and duplicates none. The mechanism is
+:func:`core.faults.point`, shared with the monitor's points; this module names
+the collector's steps.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Final
 
-ENV: Final = "WATCHFLOOR_FAULT_POINT"
+from core.faults import ENV, point
 
 INGEST_POINTS: Final = (
     "ingest.validated",  # the batch is validated, nothing written yet
@@ -27,11 +27,9 @@ SPOOL_POINTS: Final = (
 )
 POINTS: Final = INGEST_POINTS + SPOOL_POINTS
 
-_ARMED: Final = os.environ.get(ENV) or None
+__all__ = ["ENV", "POINTS", "reach"]
 
 
-def reach(point: str) -> None:
-    """Exit the process here if the fault point ``point`` is armed."""
-    if point == _ARMED:
-        os.write(2, f"fault point reached: {point}\n".encode())
-        os._exit(137)
+def reach(name: str) -> None:
+    """Exit the process here if the fault point ``name`` is armed."""
+    point(name)

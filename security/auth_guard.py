@@ -30,6 +30,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Final
 
+from core.printable import printable
+
 MAX_TARGET: Final = 200
 """Characters of a request path kept in an audit record."""
 MAX_PATHS: Final = 5
@@ -39,21 +41,10 @@ MAX_TOKENS: Final = 10_000
 
 
 def clean_target(text: str, limit: int = MAX_TARGET) -> str:
-    """``text`` with control characters escaped (``\\x1b``), cut to ``limit`` characters."""
-    out: list[str] = []
-    size = 0
-    for char in text:
-        code = ord(char)
-        if code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000 or char in "\u2028\u2029":
-            piece = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-        else:
-            piece = char
-        if size + len(piece) > limit - 1:
-            out.append("…")
-            break
-        out.append(piece)
-        size += len(piece)
-    return "".join(out)
+    """``text`` made printable (``core.printable``: controls, bidi overrides and
+    zero-width characters escaped) and cut to ``limit`` characters."""
+    shown = printable(text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 @dataclass(slots=True)

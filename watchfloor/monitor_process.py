@@ -62,7 +62,7 @@ class MonitorProcess:
             admin_token=config.security.admin_token.value if config.security.admin_token else None,
         )
         if audit is not None:
-            audit.on_problem = integrity_incident(IncidentStore(redis))
+            audit.on_problem = integrity_incident(IncidentStore(redis), runner.on_incident)
         process = cls(config, redis, audit, runner, service, app)
         process.tasks = [*engine_tasks, runner.run, process.serve_api]
         if audit is not None:
@@ -94,12 +94,13 @@ class MonitorProcess:
                 await actions.aclose()
 
 
-def integrity_incident(incidents: IncidentStore) -> Any:
+def integrity_incident(incidents: IncidentStore, on_incident: Any = None) -> Any:
     """The audit's problem hook: a fork or a rewritten tail opens a critical ``integrity``
-    incident (one while it stays open: same rule and subject), so it is seen and worked."""
+    incident (one while it stays open: same rule and subject), so it is seen and worked;
+    ``on_incident`` (the runner's hook) starts its playbook, which pages the security officer."""
 
     async def opened(problem: str, reason: str) -> None:
-        await incidents.fire(
+        result = await incidents.fire(
             kind="integrity",
             rule=f"audit.{problem}",
             subject="audit-log",
@@ -108,6 +109,8 @@ def integrity_incident(incidents: IncidentStore) -> Any:
             evidence={"reason": reason[:500], "repair": "watchfloor audit repair"},
             at=time.time(),
         )
+        if on_incident is not None and result.created:
+            await on_incident(result.incident, created=True)
 
     return opened
 

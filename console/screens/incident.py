@@ -38,6 +38,7 @@ FALLBACK_PLAYBOOKS = {
     "outage": "network-outage",
     "opinion": "public-opinion",
     "leak": "data-leak",
+    "integrity": "audit-integrity",
     "manual": "disaster",
 }
 """Pre-filled in the start-playbook dialog by incident kind when the API gives no library."""

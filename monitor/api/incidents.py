@@ -23,7 +23,7 @@ from monitor.api.inputs import (
     query_text,
     read_fields,
 )
-from monitor.api.state import INCIDENTS, audit_write
+from monitor.api.state import INCIDENTS, RUNNER, audit_write
 from monitor.incidents import KINDS, SEVERITIES, Incident, IncidentConflict
 from security.auth import get_principal, requires
 from security.roles import Permission
@@ -110,7 +110,16 @@ async def ack_incident(request: web.Request) -> web.Response:
 async def resolve_incident(request: web.Request) -> web.Response:
     """Resolve an incident; body ``{"note"?}``; 409 if already resolved."""
     store = request.app[INCIDENTS]
-    return await _transition(request, "incident.resolve", store.resolve, (NOTE,))
+    response = await _transition(request, "incident.resolve", store.resolve, (NOTE,))
+    runner: Any = request.app.get(RUNNER)
+    if runner is not None:
+        # The run of a problem a person resolved stops paging people now, not at its
+        # next deadline (it stands down when all its incidents are resolved).
+        try:
+            await runner.on_resolved(path_id(request, "id"))
+        except Exception:  # the resolve stands; the run's timers catch up at their next turn
+            logger.exception("run stand-down after resolve failed id=%s", path_id(request, "id"))
+    return response
 
 
 @routes.post("/v1/incidents/{id}/note")

@@ -127,3 +127,17 @@ async def test_the_security_officer_approves_and_works_their_data_leak_steps_ove
     # a viewer works no step at all
     status, _ = await api.call("POST", f"{path}/notify-as-required/escalate", "viewer")
     assert status == 403
+
+
+async def test_a_run_stands_down_as_soon_as_a_person_resolves_its_only_incident(api):
+    inc = (await api.fire()).id
+    run = await api.start_run(inc)
+    assert not run.get("standing_down")
+    status, _ = await api.call("POST", f"/v1/incidents/{inc}/resolve", "duty_manager",
+                               body={"note": "queue drained"})  # fmt: skip
+    assert status == 200
+    after = (await api.call("GET", f"/v1/runs/{run['id']}", "viewer"))[1]
+    assert after["standing_down"]["reason"]
+    assert inc in json.dumps(after["standing_down"])
+    stood = [r for r in await api.audit.read() if r["action"] == "run.stand_down"]
+    assert [r["target"] for r in stood] == [run["id"]]

@@ -164,4 +164,4 @@ def test_playbook_check_exits_1_naming_file_step_and_field(
     assert main(["playbook", "check", str(bad), "--data-dir", str(tmp_path)]) == 1
     assert f"{bad}: step a: needs: unknown step 'ghost'" in capsys.readouterr().out
     assert main(["playbook", "check", "--data-dir", str(tmp_path)]) == 0
-    assert "ok: 7 playbook(s) checked" in capsys.readouterr().err
+    assert "ok: 8 playbook(s) checked" in capsys.readouterr().err

@@ -20,6 +20,7 @@ LIBRARY = (
     "data-leak",
     "sla-breach",
     "disaster",
+    "audit-integrity",
 )
 
 GOOD = """
@@ -229,6 +230,7 @@ def test_durations(text: object, seconds: float | None) -> None:
         ("sla", "sla.queue", "minor", "presales", "sla-breach"),
         ("opinion", "opinion.negative", "critical", "brand", "public-opinion"),
         ("leak", "leak.pii", "minor", "agent-7", "data-leak"),
+        ("integrity", "audit.integrity", "critical", "audit-log", "audit-integrity"),
         ("manual", "manual", "critical", "site", None),
     ],
 )

@@ -33,7 +33,7 @@ async def running(api: ApiStack) -> AsyncIterator[ApiStack]:
     """The audit task running as in the monitor, with its incident hook."""
     api.audit.tick_s = 0.05
     api.audit.checkpoint_every = 5
-    api.audit.on_problem = integrity_incident(api.incidents)
+    api.audit.on_problem = integrity_incident(api.incidents, api.runner.on_incident)
     stop = asyncio.Event()
     task = asyncio.create_task(api.audit.run(stop))
     yield api
@@ -69,6 +69,10 @@ async def halted(api: ApiStack) -> None:
     assert "integrity" in verify["problems"]
     incidents = [i for i in await api.incidents.list("open") if i.kind == "integrity"]
     assert len(incidents) == 1 and incidents[0].severity == "critical"
+    run_id = incidents[0].playbook_run  # the security officer is paged through its playbook
+    assert run_id, incidents[0]
+    status, run = await api.call("GET", f"/v1/runs/{run_id}", "security_officer")
+    assert (status, run["playbook"]) == (200, "audit-integrity"), run
 
 
 async def test_a_redis_snapshot_fork_halts_loudly_and_repair_lets_the_files_win(
@@ -102,7 +106,9 @@ async def test_a_redis_snapshot_fork_halts_loudly_and_repair_lets_the_files_win(
     forked = list((data_dir / "audit").glob("forked-*.jsonl"))
     assert len(forked) == 1
     kept = [json.loads(line) for line in forked[0].read_text().splitlines()]
-    assert [(r["seq"], r["action"]) for r in kept] == [(13, "incident.create")]
+    # The fork is the API write, then the integrity playbook's start (Redis only).
+    assert [(r["seq"], r["action"]) for r in kept][:2] == [(13, "incident.create"),
+                                                          (14, "run.start")]  # fmt: skip
 
     await until(lambda: asyncio.sleep(0, files_last(data_dir) == 21), "mirroring resumed")
     assert not await api.audit.problems()
