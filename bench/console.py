@@ -87,11 +87,11 @@ async def serve_api(redis_url: str, port: int, data_dir: str, queues: int, rate:
     import msgpack
     from aiohttp import web
 
+    from api.app import create_app
     from core import keys
+    from core.changes import add_change
     from core.config import Config
-    from monitor.api.app import create_app
-    from monitor.changes import add_change
-    from monitor.incidents import IncidentStore
+    from core.incidents import IncidentStore
     from security.audit import open_audit
 
     redis = redis_connect(redis_url)
@@ -130,7 +130,7 @@ async def prepare(redis_url: str, queues: int, incidents: int, runs: int) -> str
     import msgpack
 
     from core import keys
-    from monitor.incidents import IncidentStore
+    from core.incidents import IncidentStore
     from security.audit import AuditLog
     from security.tokens import TokenStore
 

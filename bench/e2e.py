@@ -59,9 +59,9 @@ def quantile(values: list[float], q: float) -> float:
 async def serve_api() -> None:
     """``--serve-api``: the monitor API alone (for ``--fanout``), until SIGTERM."""
 
+    from api.app import api_task
     from core.config import load_config
-    from monitor.api.app import api_task
-    from monitor.incidents import IncidentStore
+    from core.incidents import IncidentStore
     from playbooks.library import Library
     from playbooks.runner import PlaybookRunner
     from security.audit import open_audit
@@ -309,7 +309,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def fanout_writer(redis: Any, rate: float, duration: float) -> int:
-    from monitor.changes import add_change
+    from core.changes import add_change
 
     sent, started = 0, time.monotonic()
     while time.monotonic() - started < duration:

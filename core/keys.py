@@ -18,7 +18,8 @@ DEAD_LETTER = "wf:events:dead"
 DEDUP_PREFIX = "wf:dedup:"
 COLLECTORS = "wf:collectors"
 """Hash collector id -> msgpack ``{"written_until", "at"}``: every event the collector
-acknowledged before ``written_until`` (its wall clock) is in the stream; ``at`` is when it said so."""
+acknowledged before ``written_until`` (its wall clock) is in the stream; ``at`` is when it
+said so."""
 
 
 def events_shard(n: int) -> str:

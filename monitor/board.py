@@ -21,8 +21,8 @@ from typing import Any, ClassVar, Final
 import msgpack
 
 from core import keys
+from core.changes import add_change
 from core.events import Contact, Event, Health, Heartbeat, QueueStats
-from monitor.changes import add_change
 from monitor.detectors.base import Signal
 
 logger = logging.getLogger(__name__)

@@ -32,8 +32,8 @@ from typing import Any, Final, cast
 import msgpack
 
 from core import faults, keys
-from monitor.changes import add_change
-from monitor.incidents import (
+from core.changes import add_change
+from core.incidents import (
     FireResult,
     Incident,
     IncidentConflict,

@@ -22,9 +22,9 @@ from typing import IO, Any, Final
 
 from core.config import Config
 from core.events import Event, InvalidEvent, validate_event
+from core.incidents import IncidentStore
 from monitor.checkpoint import ActionApplier
 from monitor.engine import Engine, time_slices
-from monitor.incidents import IncidentStore
 from monitor.service import build_engine
 
 logger = logging.getLogger(__name__)

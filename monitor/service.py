@@ -30,14 +30,14 @@ from core import keys
 from core.bus import Entry, EventConsumer
 from core.config import Config
 from core.events import SENSITIVE_FIELDS, Event
+from core.incidents import (
+    IncidentStore,
+)
 from monitor import checkpoint as ckpt
 from monitor.board import Board
 from monitor.checkpoint import ActionApplier, IncidentHook
 from monitor.collector_clock import idle_clock
 from monitor.engine import Engine, time_slices
-from monitor.incidents import (
-    IncidentStore,
-)
 from monitor.lifecycle import Action, Lifecycle, LifecycleConfig
 from monitor.sealing import open_snapshot, seal_snapshot
 from monitor.silences import active_silences

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from monitor.incidents import KINDS, SEVERITIES
+from core.incidents import KINDS, SEVERITIES
 from security.roles import ROLES, Permission, allows
 
 ACTIONS: Final = frozenset({"notify", "set_flag", "http", "wait"})

@@ -15,7 +15,7 @@ import msgpack
 import redis.asyncio as aioredis
 
 from core import keys
-from monitor.changes import add_change
+from core.changes import add_change
 
 
 async def get_flags(redis: aioredis.Redis) -> dict[str, dict[str, Any]]:

@@ -19,7 +19,7 @@ import msgpack
 import redis.asyncio as aioredis
 
 from core import keys
-from monitor.changes import decode_change
+from core.changes import decode_change
 from playbooks.model import text
 
 NOTABLE: Final = frozenset(

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from monitor.incidents import severity_rank
+from core.incidents import severity_rank
 from playbooks.errors import PlaybookInvalid, UnknownPlaybook
 from playbooks.schema import CheckError, Playbook, check_file, parse_file
 

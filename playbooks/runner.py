@@ -38,8 +38,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from core import keys
-from monitor.changes import add_change
-from monitor.incidents import IncidentNotFound
+from core.changes import add_change
+from core.incidents import IncidentNotFound
 from playbooks import coverage, model, standdown, state
 from playbooks.errors import IncidentMissing, NotAllowed, RunConflict, RunNotFound
 from playbooks.library import Library

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from core import keys
-from monitor.incidents import IncidentNotFound
+from core.incidents import IncidentNotFound
 from playbooks import model, standdown, state
 from playbooks.errors import RunNotFound
 from playbooks.model import Tx

@@ -20,8 +20,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from core.config import Config, load_config
+from core.incidents import IncidentStore
 from core.redis_client import connect as redis_connect
-from monitor.incidents import IncidentStore
 from playbooks.actions.executor import ActionExecutor
 from playbooks.actions.http import RetryPolicy
 from playbooks.library import Library

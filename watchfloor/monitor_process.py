@@ -19,9 +19,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from api.app import create_app, serve
 from core.config import Config
-from monitor.api.app import create_app, serve
-from monitor.incidents import IncidentStore
+from core.incidents import IncidentStore
 from playbooks.worker import build_runner
 from security.audit import open_audit
 from security.tokens import TokenStore, load_seal

@@ -17,8 +17,8 @@ from typing import Any, Final
 import msgpack
 
 from core import keys
+from core.changes import change_fields
 from core.redis_client import connect_sync
-from monitor.changes import change_fields
 
 STATUS_TTL_S: Final = 30
 """Seconds the published status lives unless refreshed (``up`` refreshes every 5 s)."""

@@ -17,8 +17,8 @@ from collector.simulator.runner import live_start_ts, run_live, send_history
 from collector.simulator.scenarios import pre_rolled_s
 from core import keys
 from core.events import decode_batch
+from core.incidents import Incident, IncidentStore
 from core.redis_server import free_port
-from monitor.incidents import Incident, IncidentStore
 from tests.collector.conftest import ADMIN, make_config
 from watchfloor.monitor_process import MonitorProcess
 

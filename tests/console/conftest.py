@@ -1,6 +1,6 @@
 """Fixtures of the console tests: a real monitor API on the session Redis, real tokens.
 
-``console_api`` serves ``monitor.api.app.create_app`` with a real token store,
+``console_api`` serves ``api.app.create_app`` with a real token store,
 incident store, audit log and playbook runner, and gives one token per role.
 ``wait_until`` polls the Pilot until a condition holds, failing with a message otherwise.
 """
@@ -19,9 +19,9 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from api.app import create_app
 from core.config import Config, SecurityConfig
-from monitor.api.app import create_app
-from monitor.incidents import Incident, IncidentStore
+from core.incidents import Incident, IncidentStore
 from security.audit import open_audit
 from security.tokens import TokenStore
 

@@ -10,12 +10,12 @@ import pytest
 
 from core.config import Config
 from core.events import AgentMessage, Contact, DataAccess, Event, Health, SocialMention
+from core.incidents import IncidentStore
 from monitor.checkpoint import ActionApplier
 from monitor.engine import Engine
-from monitor.incidents import IncidentStore
 from monitor.lifecycle import Action
 from monitor.service import build_engine
-from tests.monitor.doubles import T0
+from tests.api.doubles import T0
 
 ID_TEXT = "您的身份证号是11010519491231002X，已登记"
 BOTH_TEXT = "身份证11010519491231002X 卡号6222021234567891233"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from core.events import Heartbeat
 from monitor.engine import Engine
 from monitor.lifecycle import Lifecycle
-from tests.monitor.doubles import (
+from tests.api.doubles import (
     T0,
     BrokenDetector,
     CountingDetector,

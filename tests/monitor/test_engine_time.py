@@ -12,7 +12,7 @@ from core.events import AgentMessage, Event, Health, Heartbeat, QueueStats
 from monitor.engine import Engine
 from monitor.lifecycle import Action
 from monitor.service import build_engine
-from tests.monitor.doubles import T0
+from tests.api.doubles import T0
 
 ID_TEXT = "您的身份证号是11010519491231002X，已登记"
 

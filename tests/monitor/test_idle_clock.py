@@ -11,7 +11,7 @@ from core.bus import EventProducer
 from core.config import load_config
 from core.events import Heartbeat
 from monitor.service import MonitorService
-from tests.monitor.doubles import T0
+from tests.api.doubles import T0
 
 CONFIG = load_config("[monitor]\nblock_ms = 20\n")
 

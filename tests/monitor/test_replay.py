@@ -9,7 +9,7 @@ from core.config import Config
 from core.events import events_to_json
 from monitor.engine import Engine
 from monitor.replay import replay
-from tests.monitor.doubles import T0, CountingDetector, DownTwiceDetector, health, offered
+from tests.api.doubles import T0, CountingDetector, DownTwiceDetector, health, offered
 
 
 def test_engine() -> Engine:

@@ -19,12 +19,12 @@ from core import keys
 from core.bus import EventProducer
 from core.config import load_config
 from core.events import AgentMessage
+from core.incidents import IncidentStore
 from monitor import checkpoint as ckpt
-from monitor.incidents import IncidentStore
 from monitor.sealing import AAD, SEALED, SealError, open_snapshot, seal_snapshot
 from monitor.service import MonitorService
 from security.crypto import FieldCipher, encrypt_event
-from tests.monitor.doubles import T0
+from tests.api.doubles import T0
 
 ID_CARD = "11010519491231002X"
 CARD = "6222021234567890123"

@@ -27,14 +27,14 @@ from core import keys
 from core.bus import EventProducer
 from core.config import load_config
 from core.events import Event, Heartbeat, QueueStats, encode_batch
+from core.incidents import Incident, IncidentStore
 from core.redis_server import free_port
 from monitor import checkpoint as ckpt
 from monitor.board import Board
 from monitor.engine import Engine
-from monitor.incidents import Incident, IncidentStore
 from monitor.lifecycle import Lifecycle, LifecycleConfig
 from monitor.service import MonitorService
-from tests.monitor.doubles import (
+from tests.api.doubles import (
     T0,
     CountingDetector,
     DownTwiceDetector,

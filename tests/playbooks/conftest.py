@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from core.config import load_config
-from monitor.incidents import IncidentStore
+from core.incidents import IncidentStore
 from playbooks.actions.executor import ActionExecutor
 from playbooks.actions.http import RetryPolicy
 from playbooks.library import Library

@@ -15,8 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from core import keys
-from monitor.changes import add_change
-from monitor.incidents import IncidentStore
+from core.changes import add_change
+from core.incidents import IncidentStore
 from playbooks.handover import collect, render_markdown
 from playbooks.library import Library
 from playbooks.runner import PlaybookRunner

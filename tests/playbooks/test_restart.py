@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from core import keys
 from core.config import load_config
-from monitor.incidents import IncidentStore
+from core.incidents import IncidentStore
 from playbooks.library import Library
 from playbooks.runner import PlaybookRunner
 from security.audit import AuditLog

@@ -12,7 +12,7 @@ import pytest
 
 from core import keys
 from core.config import load_config
-from monitor.incidents import IncidentStore
+from core.incidents import IncidentStore
 from playbooks.actions.executor import ActionExecutor
 from playbooks.actions.http import RetryPolicy
 from playbooks.drill import list_drills
@@ -219,7 +219,7 @@ async def test_a_drill_notifies_only_the_drill_target_sets_no_flag_and_is_scored
 
 
 async def test_every_change_reaches_the_changes_stream(timed: Any, redis_client: Any) -> None:
-    from monitor.changes import decode_change
+    from core.changes import decode_change
 
     runner, incident = timed.runner, timed.incident
     run = await runner.start("timed", incident.id, actor="li.wei", role="duty_manager")

@@ -18,17 +18,17 @@ import pytest
 
 from core.bus import EventProducer
 from core.config import load_config
+from core.incidents import IncidentStore
 from monitor.board import Board
 from monitor.engine import Engine
-from monitor.incidents import IncidentStore
 from monitor.lifecycle import Lifecycle
 from monitor.service import MonitorService
 from playbooks.actions.executor import ActionExecutor
 from playbooks.actions.http import RetryPolicy
 from playbooks.library import Library
 from playbooks.runner import PlaybookRunner
-from tests.monitor.doubles import T0 as EVENT_T0
-from tests.monitor.doubles import DownTwiceDetector, health, offered
+from tests.api.doubles import T0 as EVENT_T0
+from tests.api.doubles import DownTwiceDetector, health, offered
 from tests.playbooks.helpers import RecordingAudit, webhooks_toml
 from tests.playbooks.test_runner import Clock, advance
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.monitor.test_api_support import ApiStack, api_fixture
+from tests.api.test_api_support import ApiStack, api_fixture
 
 api = api_fixture()
 

@@ -20,7 +20,7 @@ import pytest
 from core import keys
 from security.audit_chain import canonical, record_hash
 from security.audit_files import last_record, read_records
-from tests.monitor.test_api_support import ApiStack, api_fixture
+from tests.api.test_api_support import ApiStack, api_fixture
 from watchfloor.cli import main
 from watchfloor.monitor_process import integrity_incident
 

@@ -18,7 +18,7 @@ import pytest
 from yarl import URL
 
 from core.printable import printable
-from tests.monitor.test_api_support import ApiStack, api_fixture
+from tests.api.test_api_support import ApiStack, api_fixture
 
 api = api_fixture()
 

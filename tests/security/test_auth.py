@@ -311,9 +311,9 @@ def test_requires_refuses_something_that_is_not_a_permission():
 def service_apps(data_dir, redis_url):
     import redis.asyncio as aioredis
 
+    from api.app import create_app as monitor_app
     from collector.app import create_app as collector_app
     from core.config import load_config
-    from monitor.api.app import create_app as monitor_app
 
     config = load_config(None, {"WATCHFLOOR_DATA_DIR": str(data_dir)})
     client = aioredis.Redis.from_url(redis_url)

@@ -17,10 +17,10 @@ import msgpack
 import pytest
 import redis as sync_redis
 
+from api.app import create_app
 from core import keys
 from core.config import Config
 from core.redis_client import connect
-from monitor.api.app import create_app
 from watchfloor.supervisor import Child, RestartPolicy, Supervisor
 from watchfloor.supervisor_status import StatusPublisher
 

@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from core.config import Config
-from monitor.incidents import IncidentStore
+from core.incidents import IncidentStore
 from playbooks.handover import collect, render_markdown
 from playbooks.library import Library
 from playbooks.runner import PlaybookRunner

@@ -151,7 +151,25 @@ def _greet(
     else:
         lines.append(f"  admin token file     {admin.path}")
     lines.append(f"  producer token file  {producer.path}")
+    lines += _audit_pin_lines(config)
     print("\n".join(lines), flush=True)
+
+
+def _audit_pin_lines(config: Config) -> list[str]:
+    """The audit key's fingerprint, for the security officer to keep off this server."""
+    from security.audit_trust import fingerprint, shown
+    from security.keys import keys_dir
+    from security.signer import SignerError, load_signer
+
+    try:
+        signer = load_signer(keys_dir(config.data_dir))
+    except SignerError as exc:
+        return [f"  audit signing key    unavailable: {exc}"]
+    fp = fingerprint(signer.public_key)
+    return [
+        f"  audit key fingerprint {shown(fp)}",
+        "    keep it off this server; `watchfloor audit verify --pin FINGERPRINT` trusts only it",
+    ]
 
 
 def _demo_history(

@@ -3,7 +3,7 @@
 ``create_app`` wires the endpoint modules onto one aiohttp application: the
 security gate (``security.auth``, outermost: 401/403/429 before any handler or
 WebSocket upgrade), then the request counter and the JSON error middleware.
-Shared objects live under the typed keys of :mod:`monitor.api.state`. The
+Shared objects live under the typed keys of :mod:`api.state`. The
 live hub's reader task is owned by a ``cleanup_ctx``, so it starts and stops
 with the application; open WebSockets are closed on shutdown.
 """
@@ -19,8 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from core.config import Config
-from monitor.api import (
+from api import (
     audit,
     board,
     controls,
@@ -32,9 +31,9 @@ from monitor.api import (
     runs,
     tokens,
 )
-from monitor.api.errors import error_middleware
-from monitor.api.hub import LiveHub
-from monitor.api.state import (
+from api.errors import error_middleware
+from api.hub import LiveHub
+from api.state import (
     AUDIT,
     CONFIG,
     HUB,
@@ -45,7 +44,8 @@ from monitor.api.state import (
     TOKEN_STORE,
     ApiMetrics,
 )
-from monitor.incidents import IncidentStore
+from core.config import Config
+from core.incidents import IncidentStore
 from security.auth import setup_auth
 from security.tokens import TokenStore
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from tests.monitor.test_api_support import start_api
+from tests.api.test_api_support import start_api
 
 FLOOD_CONNECTIONS = 300
 FLOOD_SECONDS = 3.0

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.monitor.test_api_support import api_fixture, start_api
+from tests.api.test_api_support import api_fixture, start_api
 
 api = api_fixture()
 

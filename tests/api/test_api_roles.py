@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from security.roles import ROLES, Permission
-from tests.monitor.test_api_support import ADMIN_BOOTSTRAP, ApiStack, api_fixture
+from tests.api.test_api_support import ADMIN_BOOTSTRAP, ApiStack, api_fixture
 
 P = Permission
 

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 
 from core import keys
-from monitor.changes import add_change
-from tests.monitor.test_api_support import ApiStack, api_fixture
+from core.changes import add_change
+from tests.api.test_api_support import ApiStack, api_fixture
 
 api = api_fixture(live_ping_s=0.3, live_queue=200)
 

@@ -31,7 +31,7 @@ from redis.exceptions import WatchError
 from redis.typing import EncodableT, FieldT
 
 from core import keys
-from monitor.changes import add_change
+from core.changes import add_change
 
 KINDS: Final = frozenset({"surge", "sla", "outage", "opinion", "leak", "integrity", "manual"})
 """Incident kinds; ``integrity``: the audit log forked or was rewritten (opened by the

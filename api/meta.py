@@ -18,10 +18,10 @@ import msgpack
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from api.board import engine_status
+from api.state import HUB, METRICS, REDIS
+from api.unplaced import unplaced_metric_lines, unplaced_problems
 from core import keys
-from monitor.api.board import engine_status
-from monitor.api.state import HUB, METRICS, REDIS
-from monitor.api.unplaced import unplaced_metric_lines, unplaced_problems
 from security.audit import read_problems
 from security.auth import get_principal, public, requires
 from security.roles import Permission, permissions_of

@@ -9,7 +9,7 @@ import time
 
 import aiohttp
 
-from tests.monitor.test_api_support import start_api
+from tests.api.test_api_support import start_api
 
 
 async def resolved_on(ws, incident_id: str, timeout: float = 5.0) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.monitor.test_api_support import api_fixture, start_api
+from tests.api.test_api_support import api_fixture, start_api
 
 api = api_fixture()
 

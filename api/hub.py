@@ -8,7 +8,7 @@ others and its memory stays bounded. Between two reads the hub lets clients
 that keep up drain (:meth:`LiveHub._pace`), so a burst does not overflow
 healthy clients; a client that took nothing meanwhile is resynchronised at
 once. The WebSocket sessions that consume the queues live in
-:mod:`monitor.api.live`.
+:mod:`api.live`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from api import board
+from api.state import ApiMetrics
 from core import keys
-from monitor.api import board
-from monitor.api.state import ApiMetrics
-from monitor.changes import decode_change
+from core.changes import decode_change
 
 logger = logging.getLogger(__name__)
 

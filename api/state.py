@@ -1,6 +1,6 @@
 """Typed application keys: the shared objects every API handler reaches.
 
-The factory in :mod:`monitor.api.app` stores them; handlers read them through
+The factory in :mod:`api.app` stores them; handlers read them through
 these keys (``request.app[INCIDENTS]``), so no handler builds its own Redis
 client, store or runner. Optional parts (the playbook runner, the audit log)
 are ``None`` when absent and the handlers that need them answer 503.
@@ -15,9 +15,9 @@ from typing import Any, Final
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from api.errors import Unavailable
 from core.config import Config
-from monitor.api.errors import Unavailable
-from monitor.incidents import IncidentStore
+from core.incidents import IncidentStore
 from security.auth import get_principal
 from security.tokens import TokenStore
 
@@ -47,7 +47,7 @@ AUDIT: Final = web.AppKey("wf_audit", object)
 """The ``security.audit.AuditLog``, or None."""
 METRICS: Final = web.AppKey("wf_metrics", ApiMetrics)
 HUB: Final = web.AppKey("wf_live_hub", object)
-"""The ``monitor.api.live.LiveHub`` fanning the changes stream out to clients."""
+"""The ``api.live.LiveHub`` fanning the changes stream out to clients."""
 
 
 def runner_of(request: web.Request) -> Any:

@@ -1,7 +1,7 @@
 """Shared set-up of the monitor API tests: a real API on a real Redis, real tokens.
 
 Not a test module of its own: the ``test_api_*`` modules build their fixture
-with :func:`start_api`, which serves ``monitor.api.app.create_app`` with a real
+with :func:`start_api`, which serves ``api.app.create_app`` with a real
 ``TokenStore`` (one token per role), a real ``AuditLog`` whose signing key is
 made in the test's data directory, and (when given) a real playbook runner.
 """
@@ -19,9 +19,9 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from api.app import create_app
 from core.config import ApiConfig, Config, SecurityConfig
-from monitor.api.app import create_app
-from monitor.incidents import Incident, IncidentStore
+from core.incidents import Incident, IncidentStore
 from playbooks.library import Library
 from playbooks.runner import PlaybookRunner
 from security.audit import AuditLog, open_audit

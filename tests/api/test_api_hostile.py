@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core import keys
-from tests.monitor.test_api_support import ApiStack, api_fixture
+from tests.api.test_api_support import ApiStack, api_fixture
 
 WRITES = [
     "/v1/incidents/{inc}/ack",

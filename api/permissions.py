@@ -21,9 +21,9 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from monitor.api import audit, controls, incidents, runs, tokens
-from monitor.api.inputs import query_text
-from monitor.api.state import INCIDENTS, runner_of
+from api import audit, controls, incidents, runs, tokens
+from api.inputs import query_text
+from api.state import INCIDENTS, runner_of
 from playbooks.state import pending_approver
 from security.auth import PERMISSION_ATTR, get_principal, requires
 from security.roles import Permission, allows, may_approve_step, may_skip_step, may_work_step

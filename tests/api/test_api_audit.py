@@ -7,7 +7,7 @@ import json
 import pytest
 
 from core import keys
-from tests.monitor.test_api_support import ApiStack, api_fixture
+from tests.api.test_api_support import ApiStack, api_fixture
 
 api = api_fixture()
 

@@ -17,9 +17,9 @@ from typing import Final
 
 from aiohttp import web
 
-from monitor.api.errors import BadRequest, NotFound
-from monitor.api.inputs import Field, path_id, read_fields
-from monitor.api.state import AUDIT, REDIS, audit_write
+from api.errors import BadRequest, NotFound
+from api.inputs import Field, path_id, read_fields
+from api.state import AUDIT, REDIS, audit_write
 from monitor.silences import MAX_DURATION_S, SilenceError, SilenceStore, silence_to_dict
 from playbooks.flags import set_flag
 from security.auth import get_principal, requires

@@ -12,9 +12,9 @@ import logging
 
 from aiohttp import web
 
-from monitor.api.errors import ApiError, NotFound
-from monitor.api.inputs import Field, path_id, read_fields
-from monitor.api.state import TOKEN_STORE, audit_write
+from api.errors import ApiError, NotFound
+from api.inputs import Field, path_id, read_fields
+from api.state import TOKEN_STORE, audit_write
 from security.auth import requires
 from security.roles import ROLES, Permission
 from security.tokens import TokenError

@@ -15,8 +15,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from monitor.api.inputs import query_int, query_text
-from monitor.api.state import CONFIG, audit_of
+from api.inputs import query_int, query_text
+from api.state import CONFIG, audit_of
 from security.auth import requires
 from security.roles import Permission
 from security.signer import default_public_keys

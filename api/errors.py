@@ -2,7 +2,7 @@
 
 Every failure leaves the API as ``{"error": "..."}`` with a 4xx status, or 503
 when Redis or an optional component is unavailable. Bad input is never a 500:
-the handlers parse bodies and query strings through :mod:`monitor.api.inputs`,
+the handlers parse bodies and query strings through :mod:`api.inputs`,
 which raises :class:`BadRequest`; the domain errors of the incident store and
 the playbook runner are mapped here to 404/409/403/400. Only a real bug gives
 a 500, logged with its traceback and without details for the client.
@@ -18,7 +18,7 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from monitor.incidents import IncidentConflict, IncidentError, IncidentNotFound
+from core.incidents import IncidentConflict, IncidentError, IncidentNotFound
 from playbooks.errors import PlaybookError
 from security.outage import REDIS_OUTAGE
 from security.tokens import TokenError

@@ -14,9 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.api.errors import NotFound
-from monitor.api.inputs import path_id
-from monitor.api.state import CONFIG, RUNNER
+from api.errors import NotFound
+from api.inputs import path_id
+from api.state import CONFIG, RUNNER
 from playbooks.errors import UnknownPlaybook
 from playbooks.library import Library
 from security.auth import requires

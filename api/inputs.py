@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from monitor.api.errors import BadRequest, NotFound, UnsupportedEncoding
+from api.errors import BadRequest, NotFound, UnsupportedEncoding
 from security.pii import mask_text
 
 MAX_TEXT: Final = 200

@@ -19,9 +19,9 @@ import msgpack
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from api.inputs import query_choice
+from api.state import CONFIG, REDIS
 from core import keys
-from monitor.api.inputs import query_choice
-from monitor.api.state import CONFIG, REDIS
 from security.auth import requires
 from security.roles import Permission
 

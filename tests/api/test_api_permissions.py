@@ -12,7 +12,7 @@ import secrets
 
 import pytest
 
-from tests.monitor.test_api_support import ApiStack, api_fixture
+from tests.api.test_api_support import ApiStack, api_fixture
 
 api = api_fixture()
 

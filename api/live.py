@@ -1,6 +1,6 @@
 """``GET /v1/live``: the console's WebSocket — a snapshot, then every change, in order.
 
-The :class:`~monitor.api.hub.LiveHub` fans each change out to a bounded queue
+The :class:`~api.hub.LiveHub` fans each change out to a bounded queue
 per client; a :class:`LiveSession` per socket sends the snapshot (or the
 resumed backlog), then what its queue holds, and a fresh snapshot
 (``reason: "resync"``) when the hub marked it behind. The stream entry id is
@@ -24,11 +24,10 @@ from typing import Any, Final
 from aiohttp import WSCloseCode, WSMsgType, web
 from redis.exceptions import RedisError
 
-from core import keys
-from monitor.api import board
-from monitor.api.errors import BadRequest
-from monitor.api.hub import Item, LiveClient, LiveHub, Seq, dumps, parse_seq, tail_id, text_of
-from monitor.api.state import (
+from api import board
+from api.errors import BadRequest
+from api.hub import Item, LiveClient, LiveHub, Seq, dumps, parse_seq, tail_id, text_of
+from api.state import (
     CONFIG,
     HUB,
     INCIDENTS,
@@ -37,7 +36,8 @@ from monitor.api.state import (
     RUNNER,
     TOKEN_STORE,
 )
-from monitor.changes import decode_change
+from core import keys
+from core.changes import decode_change
 from security.auth import ADMIN_PRINCIPAL, get_principal, requires
 from security.roles import Permission
 

@@ -5,7 +5,7 @@ app (503 ``playbook runner not available`` without one). The runner checks the
 step's owner role, audits every run change itself and writes the change to the
 changes stream, so these handlers do not audit (no double records). Its errors
 (unknown run, step or playbook 404, conflict 409, not allowed 403) are mapped
-by :mod:`monitor.api.errors`.
+by :mod:`api.errors`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Final
 
 from aiohttp import web
 
-from monitor.api.inputs import MAX_NOTE, Field, path_id, query_int, query_text, read_fields
-from monitor.api.state import runner_of
+from api.inputs import MAX_NOTE, Field, path_id, query_int, query_text, read_fields
+from api.state import runner_of
 from security.auth import get_principal, requires
 from security.roles import Permission
 

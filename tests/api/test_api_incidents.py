@@ -11,10 +11,10 @@ import msgpack
 import pytest
 import redis.asyncio as aioredis
 
+from api.app import api_task
 from core import keys
 from core.redis_server import free_port
-from monitor.api.app import api_task
-from tests.monitor.test_api_support import ApiStack, api_config, api_fixture
+from tests.api.test_api_support import ApiStack, api_config, api_fixture
 
 api = api_fixture()
 

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from monitor.api.inputs import (
+from api.inputs import (
     MAX_NOTE,
     Field,
     path_id,
@@ -23,8 +23,8 @@ from monitor.api.inputs import (
     query_text,
     read_fields,
 )
-from monitor.api.state import INCIDENTS, RUNNER, audit_write
-from monitor.incidents import KINDS, SEVERITIES, Incident, IncidentConflict
+from api.state import INCIDENTS, RUNNER, audit_write
+from core.incidents import KINDS, SEVERITIES, Incident, IncidentConflict
 from security.auth import get_principal, requires
 from security.roles import Permission
 
