@@ -87,7 +87,7 @@ def _append(keys_dir: str | Path, entry: Mapping[str, Any]) -> None:
     path = chain_path(keys_dir)
     old = path.read_bytes() if path.exists() else b""
     line = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-    write_private(path, old + line, 0o644)
+    write_private(path, old + line, 0o600)  # public keys, but the keys folder stays private
 
 
 def record_first_key(keys_dir: str | Path, public_key: Ed25519PublicKey, at: str) -> None:
