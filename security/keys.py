@@ -8,22 +8,18 @@
   is the one verifiers pin, so it may be 0644);
 * ``signing/<source>.secrets``: producers' HMAC secrets (``security.signing``).
 
-:func:`init_keys` creates what is missing and never overwrites an existing key:
-losing the field keyring makes every encrypted value unreadable.
+This module only names and writes the files, so that ``security.crypto`` and
+``security.signer`` can import it; ``security.key_setup.init_keys`` (which needs
+both) creates the missing ones.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import logging
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
-
-logger = logging.getLogger(__name__)
 
 KEYS_DIR: Final = "keys"
 FIELD_KEYRING: Final = "field-keys.json"
@@ -77,40 +73,6 @@ def write_private(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
         os.close(fd)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
-
-
-def init_keys(data_dir: str | Path) -> list[Path]:
-    """Create every missing key file; return the paths created (existing ones untouched)."""
-    from security.crypto import create_keyring
-
-    ensure_keys_dir(data_dir)
-    created: list[Path] = []
-    keyring = field_keyring_path(data_dir)
-    if not keyring.exists():
-        create_keyring(data_dir)
-        created.append(keyring)
-    created.extend(_init_audit_key(data_dir))
-    signing = signing_secrets_dir(data_dir)
-    if not signing.exists():
-        signing.mkdir(mode=DIR_MODE)
-        created.append(signing)
-    return created
-
-
-def _init_audit_key(data_dir: str | Path) -> list[Path]:
-    if audit_private_path(data_dir).exists():
-        return []
-    if importlib.util.find_spec("security.signer") is None:
-        logger.warning("audit signing key not created: security.signer is not installed")
-        return []
-    signer = importlib.import_module("security.signer")
-    private, public = signer.generate_signing_key(keys_dir(data_dir))
-    # the key chain starts here, so `up`'s first start records the key as `keys init` does
-    from security.audit_chain import utc_now
-    from security.audit_trust import record_first_key
-
-    record_first_key(keys_dir(data_dir), signer.load_public_key(public), utc_now())
-    return [Path(private), Path(public)]
 
 
 @dataclass(frozen=True, slots=True)

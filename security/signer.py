@@ -23,12 +23,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from security.keys import write_private
+from security.keys import AUDIT_PRIVATE, AUDIT_PUBLIC, write_private
 
 logger = logging.getLogger(__name__)
 
-PRIVATE_NAME = "audit-signing.pem"
-PUBLIC_NAME = "audit-signing.pub.pem"
+PRIVATE_NAME = AUDIT_PRIVATE
+PUBLIC_NAME = AUDIT_PUBLIC
 RETIRED_GLOB = "audit-signing-*.pub.pem"
 """Public keys of retired signing keys, kept so old checkpoints still verify."""
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from core.config import Config
-from security.keys import init_keys, write_private
+from security.key_setup import init_keys
+from security.keys import write_private
 from security.tokens import SEAL_KEY_NAME, TokenStore, load_seal
 
 SUBDIRS = ("redis", "keys", "audit", "logs", "spool", "tokens")

@@ -538,7 +538,7 @@ def test_a_monitor_killed_around_an_incident_write_leaves_it_its_run_and_audit_o
     redis_url, tmp_path, fault
 ) -> None:
     from core.events import DataAccess
-    from security.keys import init_keys
+    from security.key_setup import init_keys
 
     data_dir = tmp_path / "data"
     init_keys(data_dir)

@@ -23,7 +23,8 @@ from core.config import Config
 from security.audit_chain import utc_now
 from security.audit_trust import fingerprint, record_first_key, record_rotation, shown
 from security.crypto import CryptoError, FieldCipher, list_field_keys
-from security.keys import init_keys, keys_dir, list_key_files
+from security.key_setup import init_keys
+from security.keys import keys_dir, list_key_files
 from security.signer import SignerError, load_signer, rotate_signing_key
 from security.signing import SignatureError, SigningKeys
 from watchfloor.commands.common import add_config_options, config_from_args
