@@ -44,7 +44,7 @@ from playbooks import coverage, model, standdown, state
 from playbooks.errors import IncidentMissing, NotAllowed, RunConflict, RunNotFound
 from playbooks.library import Library
 from playbooks.model import Tx
-from playbooks.timers import TimerLoop
+from playbooks.timers import DELIVERY_LEASE_S, LEASE_S, TimerLoop
 from security.roles import Permission, allows
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ class PlaybookRunner:
         auto_start: bool = True,
         poll_s: float = 0.5,
         changes_maxlen: int = 100_000,
+        lease_s: float = LEASE_S,
+        delivery_lease_s: float = DELIVERY_LEASE_S,
     ) -> None:
         self.redis = redis
         self.incidents = incidents
@@ -97,7 +99,7 @@ class PlaybookRunner:
         self.auto_start = auto_start
         self.poll_s = poll_s
         self.changes_maxlen = changes_maxlen
-        self.timers = TimerLoop(self)
+        self.timers = TimerLoop(self, lease_s=lease_s, delivery_lease_s=delivery_lease_s)
 
     # --- reads -----------------------------------------------------------------
 

@@ -53,8 +53,16 @@ def _unpack(raw: Any) -> Any:
 class TimerLoop:
     """Fires the due timers of every run for one :class:`PlaybookRunner`."""
 
-    def __init__(self, runner: PlaybookRunner) -> None:
+    def __init__(
+        self,
+        runner: PlaybookRunner,
+        *,
+        lease_s: float = LEASE_S,
+        delivery_lease_s: float = DELIVERY_LEASE_S,
+    ) -> None:
         self.runner = runner
+        self.lease_s = lease_s
+        self.delivery_lease_s = delivery_lease_s
         self.redis = runner.redis
         self._claim = runner.redis.register_script(_CLAIM)
         self.wake = asyncio.Event()
@@ -97,19 +105,22 @@ class TimerLoop:
             (deliveries if await self._is_delivery(member) else members).append(member)
         if not self.runner.actions:
             deliveries = []  # left for a process that can send (the monitor's loop)
+        # A delivery is held for the delivery lease: a receiver slower than the short
+        # lease must not see the next tick claim (and send) the same notification again.
+        fires = [self._fire_logged(m, now, self.lease_s) for m in members]
         if background:
             for member in deliveries:
-                task = asyncio.create_task(self._fire_logged(member, now))
+                task = asyncio.create_task(self._fire_logged(member, now, self.delivery_lease_s))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
         else:
-            members += deliveries
-        fired = await asyncio.gather(*(self._fire_logged(m, now) for m in members))
+            fires += [self._fire_logged(m, now, self.delivery_lease_s) for m in deliveries]
+        fired = await asyncio.gather(*fires)
         return sum(fired) + (len(deliveries) if background else 0)
 
-    async def _fire_logged(self, member: str, now: float) -> bool:
+    async def _fire_logged(self, member: str, now: float, lease_s: float) -> bool:
         try:
-            return await self.claim_and_fire(member, now)
+            return await self.claim_and_fire(member, now, lease_s)
         except Exception as exc:  # the claim's lease expires and the timer is tried again
             logger.error("timer failed member=%s error=%r", member, exc)
             return False
@@ -120,8 +131,10 @@ class TimerLoop:
         raw = await self.redis.hget(keys.RUN_EFFECTS, member)
         return raw is not None and _unpack(raw)["type"] in ("notify", "action")
 
-    async def claim_and_fire(self, member: str, now: float) -> bool:
-        if not await self._claim(keys=[keys.RUN_TIMERS], args=[member, now, now + LEASE_S]):
+    async def claim_and_fire(self, member: str, now: float, lease_s: float | None = None) -> bool:
+        """Claim ``member`` for ``lease_s`` (the short lease by default), then fire it."""
+        until = now + (self.lease_s if lease_s is None else lease_s)
+        if not await self._claim(keys=[keys.RUN_TIMERS], args=[member, now, until]):
             return False
         run_id, step_id, kind, n = model.parse_timer(member)
         if kind == "fx":

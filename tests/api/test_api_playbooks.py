@@ -8,8 +8,8 @@ from tests.api.test_api_support import api_fixture, start_api
 
 api = api_fixture()
 
-BUILT_IN = {"contact-surge", "data-leak", "disaster", "network-outage", "public-opinion",
-            "sla-breach", "system-crash"}  # fmt: skip
+BUILT_IN = {"audit-integrity", "contact-surge", "data-leak", "disaster", "network-outage",
+            "public-opinion", "sla-breach", "system-crash"}  # fmt: skip
 
 
 async def test_every_role_lists_the_library_with_both_titles_of_every_playbook_and_step(api):

@@ -29,6 +29,8 @@ class Receiver:
         self.received: list[dict[str, Any]] = []
         self.rejected: list[dict[str, Any]] = []
         self.fail_next = 0
+        self.delay_s = 0.0
+        """How long the plain endpoints take to answer (a slow receiver)."""
         self.app = web.Application()
         self.app.router.add_post("/dingtalk", self.dingtalk)
         self.app.router.add_post("/feishu", self.feishu)
@@ -77,6 +79,8 @@ class Receiver:
 
     async def plain(self, request: web.Request) -> web.Response:
         entry = await self._record(request, request.match_info["kind"])
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         if self.fail_next > 0:
             self.fail_next -= 1
             self.rejected.append(entry)
