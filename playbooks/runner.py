@@ -35,11 +35,11 @@ from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
 
 from core import keys
 from core.changes import add_change
 from core.incidents import IncidentNotFound
+from core.redis_tx import transact
 from playbooks import coverage, model, standdown, state
 from playbooks.errors import IncidentMissing, NotAllowed, RunConflict, RunNotFound
 from playbooks.library import Library
@@ -260,32 +260,28 @@ class PlaybookRunner:
         playbook = self.library.get(playbook_id)
         run_id = await self._new_id()
         incident_id = incident["id"] if incident else None
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(keys.RUN_BY_INCIDENT)
-                    existing = None
-                    if incident_id and not drill:
-                        existing = await pipe.hget(keys.RUN_BY_INCIDENT, incident_id)
-                    if existing is not None:
-                        found = await self._existing(model.text(existing), playbook_id, once)
-                        if found is not None:
-                            return found
-                    now = self.clock()
-                    run = model.new_run(
-                        playbook, run_id, incident, actor=actor, drill=drill, now=now
-                    )
-                    tx = Tx()
-                    state.start(run, tx, now, actor=actor, role=role)
-                    pipe.multi()
-                    if incident_id and not drill:
-                        pipe.hsetnx(keys.RUN_BY_INCIDENT, incident_id, run_id)
-                    pipe.zadd(keys.RUNS_ALL, {run_id: now})
-                    self._write(pipe, run, tx)
-                    await pipe.execute()
-                    break
-                except WatchError:
-                    continue
+
+        async def create(pipe: Any) -> tuple[dict[str, Any], Tx | None]:
+            if incident_id and not drill:
+                existing = await pipe.hget(keys.RUN_BY_INCIDENT, incident_id)
+                if existing is not None:
+                    found = await self._existing(model.text(existing), playbook_id, once)
+                    if found is not None:
+                        return found, None
+            now = self.clock()
+            run = model.new_run(playbook, run_id, incident, actor=actor, drill=drill, now=now)
+            tx = Tx()
+            state.start(run, tx, now, actor=actor, role=role)
+            pipe.multi()
+            if incident_id and not drill:
+                pipe.hsetnx(keys.RUN_BY_INCIDENT, incident_id, run_id)
+            pipe.zadd(keys.RUNS_ALL, {run_id: now})
+            self._write(pipe, run, tx)
+            return run, tx
+
+        run, tx = await transact(self.redis, [keys.RUN_BY_INCIDENT], create)
+        if tx is None:
+            return run  # the incident's run already
         logger.info(
             "run started run=%s playbook=%s incident=%s drill=%s",
             run_id,
@@ -377,24 +373,19 @@ class PlaybookRunner:
 
     async def mutate(self, run_id: str, fn: Mutation) -> tuple[dict[str, Any], Tx]:
         """Apply ``fn`` to the run under WATCH and write it with everything it caused."""
-        key = keys.run(run_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    if raw is None:
-                        raise RunNotFound(f"no run {run_id!r}")
-                    run, tx = _unpack(raw), Tx()
-                    fn(run, tx)
-                    if tx.op is None and not tx.drop:
-                        return run, tx
-                    pipe.multi()
-                    self._write(pipe, run, tx)
-                    await pipe.execute()
-                    return run, tx
-                except WatchError:
-                    continue
+
+        async def apply(pipe: Any) -> tuple[dict[str, Any], Tx]:
+            raw = await pipe.get(keys.run(run_id))
+            if raw is None:
+                raise RunNotFound(f"no run {run_id!r}")
+            run, tx = _unpack(raw), Tx()
+            fn(run, tx)
+            if tx.op is not None or tx.drop:
+                pipe.multi()
+                self._write(pipe, run, tx)
+            return run, tx
+
+        return await transact(self.redis, [keys.run(run_id)], apply)
 
     def _write(self, pipe: Any, run: dict[str, Any], tx: Tx) -> None:
         for member in tx.drop:

@@ -37,9 +37,9 @@ from typing import Any, Final
 
 import msgpack
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
 
 from core import keys
+from core.redis_tx import transact
 from security.roles import ROLES
 
 logger = logging.getLogger(__name__)
@@ -198,23 +198,19 @@ class TokenStore:
             "expires": now + ttl_s if ttl_s else None,
             "revoked": None,
         }
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(self.key)
-                    live = [
-                        r
-                        for d, r in await self._records(pipe)
-                        if _state(r, now) == "active" and not self.forged(d, r)
-                    ]
-                    if any(r["name"] == name for r in live):
-                        raise TokenConflict(f"a live token named {name!r} already exists")
-                    pipe.multi()
-                    pipe.hset(self.key, digest, self._pack(digest, record))
-                    await pipe.execute()
-                    break
-                except WatchError:
-                    continue
+
+        async def add(pipe: Any) -> None:
+            live = [
+                r
+                for d, r in await self._records(pipe)
+                if _state(r, now) == "active" and not self.forged(d, r)
+            ]
+            if any(r["name"] == name for r in live):
+                raise TokenConflict(f"a live token named {name!r} already exists")
+            pipe.multi()
+            pipe.hset(self.key, digest, self._pack(digest, record))
+
+        await transact(self.redis, [self.key], add)
         logger.info("token created name=%s role=%s ttl_s=%s", name, role, ttl_s)
         return token, _public(digest, record, now)
 
@@ -261,29 +257,25 @@ class TokenStore:
 
     async def revoke(self, name: str) -> bool:
         """Revoke the live token called ``name``; ``False`` if there is none."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(self.key)
-                    now = time.time()
-                    live = [
-                        (digest, record)
-                        for digest, record in await self._records(pipe)
-                        if record["name"] == name
-                        and _state(record, now) == "active"
-                        and not self.forged(digest, record)
-                    ]
-                    if not live:
-                        await pipe.unwatch()
-                        return False
-                    pipe.multi()
-                    for digest, record in live:
-                        revoked = {**record, "revoked": now}
-                        pipe.hset(self.key, digest, self._pack(digest, revoked))
-                    await pipe.execute()
-                    break
-                except WatchError:
-                    continue
+
+        async def revoke_live(pipe: Any) -> bool:
+            now = time.time()
+            live = [
+                (digest, record)
+                for digest, record in await self._records(pipe)
+                if record["name"] == name
+                and _state(record, now) == "active"
+                and not self.forged(digest, record)
+            ]
+            if not live:
+                return False
+            pipe.multi()
+            for digest, record in live:
+                pipe.hset(self.key, digest, self._pack(digest, {**record, "revoked": now}))
+            return True
+
+        if not await transact(self.redis, [self.key], revoke_live):
+            return False
         logger.info("token revoked name=%s", name)
         return True
 
