@@ -27,11 +27,11 @@ from typing import Any, Final, cast
 
 import msgpack
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
 from redis.typing import EncodableT, FieldT
 
 from core import keys
 from core.changes import add_change
+from core.redis_tx import transact
 
 KINDS: Final = frozenset({"surge", "sla", "outage", "opinion", "leak", "integrity", "manual"})
 """Incident kinds; ``integrity``: the audit log forked or was rewritten (opened by the
@@ -191,38 +191,32 @@ class IncidentStore:
         if kind not in KINDS or severity not in SEVERITIES:
             raise IncidentError(f"bad kind {kind!r} or severity {severity!r}")
         fp = f"{rule}|{subject}"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(keys.INCIDENT_FINGERPRINTS)
-                    current_id = await pipe.hget(keys.INCIDENT_FINGERPRINTS, fp)
-                    current = None
-                    if current_id is not None:
-                        raw = await pipe.get(keys.incident(_decoded(current_id)))
-                        current = _unpack(raw) if raw is not None else None
-                    if current is None:
-                        result = await self._open(
-                            pipe,
-                            kind,
-                            rule,
-                            subject,
-                            severity,
-                            title,
-                            evidence,
-                            at,
-                            tenant,
-                            dedupe_key,
-                            reopened_from,
-                        )
-                    else:
-                        result = self._update(
-                            pipe, current, severity, title, evidence, at, dedupe_key
-                        )
-                    result = self._outbox(pipe, result, followup)
-                    await pipe.execute()
-                    return result
-                except WatchError:
-                    continue
+
+        async def write(pipe: Any) -> FireResult:
+            current_id = await pipe.hget(keys.INCIDENT_FINGERPRINTS, fp)
+            current = None
+            if current_id is not None:
+                raw = await pipe.get(keys.incident(_decoded(current_id)))
+                current = _unpack(raw) if raw is not None else None
+            if current is None:
+                result = await self._open(
+                    pipe,
+                    kind,
+                    rule,
+                    subject,
+                    severity,
+                    title,
+                    evidence,
+                    at,
+                    tenant,
+                    dedupe_key,
+                    reopened_from,
+                )
+            else:
+                result = self._update(pipe, current, severity, title, evidence, at, dedupe_key)
+            return self._outbox(pipe, result, followup)
+
+        return await transact(self.redis, [keys.INCIDENT_FINGERPRINTS], write)
 
     async def _open(
         self,
@@ -419,32 +413,26 @@ class IncidentStore:
         at: float | None,
         detail: dict[str, Any] | None = None,
     ) -> Incident:
-        key = keys.incident(incident_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    if raw is None:
-                        raise IncidentNotFound(incident_id)
-                    current = _unpack(raw)
-                    now = time.time() if at is None else at
-                    updated = change(current, now)
-                    pipe.multi()
-                    self._write(
-                        pipe, updated, event, dict(detail or {}), actor=actor, note=note, at=now
-                    )
-                    if updated.state == "resolved" and current.state != "resolved":
-                        pipe.zrem(keys.INCIDENTS_OPEN, updated.id)
-                        self._release_fingerprint(pipe, updated)
-                        if actor != "engine" and updated.kind != "manual":
-                            # The engine did not see its condition clear: it checks.
-                            mark = f"{updated.id}|{now!r}"
-                            pipe.hset(keys.INCIDENT_REOPEN, updated.fingerprint, mark)
-                    await pipe.execute()
-                    return updated
-                except WatchError:
-                    continue
+
+        async def write(pipe: Any) -> Incident:
+            raw = await pipe.get(keys.incident(incident_id))
+            if raw is None:
+                raise IncidentNotFound(incident_id)
+            current = _unpack(raw)
+            now = time.time() if at is None else at
+            updated = change(current, now)
+            pipe.multi()
+            self._write(pipe, updated, event, dict(detail or {}), actor=actor, note=note, at=now)
+            if updated.state == "resolved" and current.state != "resolved":
+                pipe.zrem(keys.INCIDENTS_OPEN, updated.id)
+                self._release_fingerprint(pipe, updated)
+                if actor != "engine" and updated.kind != "manual":
+                    # The engine did not see its condition clear: it checks.
+                    mark = f"{updated.id}|{now!r}"
+                    pipe.hset(keys.INCIDENT_REOPEN, updated.fingerprint, mark)
+            return updated
+
+        return await transact(self.redis, [keys.incident(incident_id)], write)
 
     @staticmethod
     def _release_fingerprint(pipe: Any, incident: Incident) -> None:
