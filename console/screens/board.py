@@ -1,32 +1,36 @@
-"""The board (default screen): queues, health strip, open incidents, active runs.
+"""The board (default screen): the tiles of the registry, laid out and fed from the model.
 
-Every tile shows the age of its data and turns stale (``-stale``) when its
-source stops reporting or the link is down. Rows are updated in place by key.
+The board knows no tile by name for layout and feeding: it reads
+:data:`~console.widgets.board_tiles.BOARD_TILES` (order, placement, the slices
+of the model that feed each tile, its title and freshness source). Every tile
+shows the age of its data and turns stale (``-stale``) when its source stops
+reporting or the link is down. Rows are updated in place by key.
 
-The tiles sit in a grid whose rows are sized from what they hold
-(:func:`fit_heights`): no tile keeps blank lines while another cuts rows off.
-From 140 cells on, the queues and the runs share the left column and the
-incidents take the whole right one; below that (``-narrow``) the tiles stack in
-one column with a rule instead of a box, so that 80×24 stays readable.
+The grid's rows are sized from what the tiles hold (:func:`fit_heights`): no
+tile keeps blank lines while another cuts rows off. From 140 cells on the grid
+has the registry's two columns; below that (``-narrow``) the tiles stack in one
+column in registry order with a rule instead of a box, so that 80×24 stays readable.
 """
 
 from __future__ import annotations
 
 import time
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid
 from textual.events import Resize
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer
 
 from console import format as fmt
 from console.messages import IncidentOpened
 from console.screens.base import ConsoleScreen
 from console.state import QUEUE_SORTS, Dirty
-from console.widgets.health_strip import HealthStrip
+from console.widgets.board_tiles import BOARD_TILES
 from console.widgets.queue_board import QueueBoard
+from console.widgets.registry import BoardTile, TileRegistry, TileSpec
 from console.widgets.status_bar import StatusBar
 from console.widgets.tables import IncidentTable, RunTable
 from console.widgets.tile import Tile
@@ -62,7 +66,18 @@ def fit_heights(needs: list[int], total: int, minimum: int = MIN_ROWS) -> list[i
     return heights
 
 
-DYNAMIC_SORTS = frozenset(QUEUE_SORTS) - {"queue", "channel"}
+def room_first(specs: list[TileSpec]) -> list[TileSpec]:
+    """``specs`` with the one that takes the spare lines (lowest ``room``) first."""
+    if not specs:
+        return []
+    first = min(specs, key=lambda s: s.room)
+    return [first, *(s for s in specs if s is not first)]
+
+
+def wide_rows(left: list[TileSpec], right: list[TileSpec]) -> list[list[TileSpec]]:
+    """The grid's rows from 140 cells on: the i-th tile of each column share row i."""
+    count = max(len(left), len(right))
+    return [[c[i] for c in (left, right) if i < len(c)] for i in range(count)]
 
 
 class BoardScreen(ConsoleScreen):
@@ -72,24 +87,41 @@ class BoardScreen(ConsoleScreen):
         Binding("tab", "app.focus_next", "key.focus", show=False),
     ]
 
+    def __init__(self, tiles: TileRegistry | None = None) -> None:
+        super().__init__()
+        self.tiles = tiles or BOARD_TILES
+        self._narrow: bool | None = None
+        """The arrangement in place (None before the first resize)."""
+
     def compose(self) -> ComposeResult:
         tr = self.console.tr
         yield StatusBar(tr("app.title") + " · " + tr("key.board"))
-        yield Tile(HealthStrip(id="health-strip"), title=tr("tile.health"), id="tile-health")
+        for spec in self.tiles.strips():
+            yield self._tile(spec)
         with Grid(id="board-main"):
-            yield Tile(QueueBoard(id="queues"), title=tr("tile.queues"), id="tile-queues")
-            yield Tile(
-                IncidentTable(id="incidents"), title=tr("tile.incidents"), id="tile-incidents"
-            )
-            yield Tile(RunTable(id="runs"), title=tr("tile.runs"), id="tile-runs")
+            for spec in self.tiles.grid():
+                yield self._tile(spec)
         yield Footer()
 
+    def _tile(self, spec: TileSpec) -> Tile:
+        widget = spec.make()
+        widget.id = spec.name
+        return Tile(widget, title=self.console.tr(spec.title_key), id=spec.tile_id)
+
     def on_mount(self) -> None:
-        tr = self.console.tr
-        for table in (self.queues, self.incidents, self.runs):
-            table.setup(tr)
-        self.queues.focus()
+        for spec in self.tiles.all():
+            self.body(spec).setup(self.console.tr)
+        focusable = [w for w in map(self._widget, self.tiles.all()) if w.can_focus]
+        if focusable:
+            focusable[0].focus()
         self.tick(time.time())
+
+    def _widget(self, spec: TileSpec) -> Widget:
+        return self.query_one(f"#{spec.name}", Widget)
+
+    def body(self, spec: TileSpec) -> BoardTile:
+        """The widget of a tile, as the board speaks to it."""
+        return cast(BoardTile, self._widget(spec))
 
     @property
     def queues(self) -> QueueBoard:
@@ -103,81 +135,95 @@ class BoardScreen(ConsoleScreen):
     def runs(self) -> RunTable:
         return self.query_one("#runs", RunTable)
 
+    # --- layout ---------------------------------------------------------------------------
+
     def on_resize(self, event: Resize) -> None:
-        self.set_class(event.size.width < NARROW_BELOW, "-narrow")
-        self.query_one(Footer).compact = event.size.width < NARROW_BELOW  # more keys fit
+        narrow = event.size.width < NARROW_BELOW
+        self.set_class(narrow, "-narrow")
+        self.query_one(Footer).compact = narrow  # more keys fit
+        if narrow != self._narrow:
+            self._arrange(narrow)
         self.fit()
 
-    def fit(self) -> None:
-        """Size the grid's rows from the rows each table holds (see the module's text)."""
-        size = self.size
-        if not size.height:
-            return
-        narrow = size.width < NARROW_BELOW
-        border = 1 if narrow else 2
-        total = size.height - 2 - (2 if narrow else 3)  # status bar, footer, health tile
-        need = {
-            "queues": len(self.queues.order) + 1 + border,
-            "incidents": self.incidents.row_count + 1 + border,
-            "runs": self.runs.row_count + 1 + border,
-        }
+    def _arrange(self, narrow: bool) -> None:
+        """Place the tiles: one column in order (narrow), or the registry's two columns."""
+        self._narrow = narrow
         grid = self.query_one("#board-main", Grid)
-        least = MIN_ROWS + border
+        left, right = self.tiles.column("left"), self.tiles.column("right")
+        rows = [[s] for s in self.tiles.grid()] if narrow else wide_rows(left, right)
+        columns = 1 if narrow or not (left and right) else 2
+        grid.styles.grid_size_columns, grid.styles.grid_size_rows = columns, len(rows)
+        grid.styles.grid_columns = " ".join(["1fr"] * columns)
+        order = [spec for row in rows for spec in row]
+        for spec in order:  # grid cells fill in document order: put the tiles in it
+            grid.move_child(self._tile_of(spec), after=grid.children[-1])
+            # The last tile of the shorter column spans the rows the other one has left.
+            column = left if spec in left else right
+            last = not narrow and column[-1] is spec
+            self._tile_of(spec).styles.row_span = len(rows) - column.index(spec) if last else 1
+        for spec in self.tiles.strips():
+            self._tile_of(spec).styles.height = spec.strip_lines[1 if narrow else 0]
+
+    def _tile_of(self, spec: TileSpec) -> Tile:
+        return self.query_one(f"#{spec.tile_id}", Tile)
+
+    def fit(self) -> None:
+        """Size the grid's rows from the rows each tile holds (see the module's text)."""
+        size = self.size
+        if not size.height or self._narrow is None:
+            return
+        narrow = self._narrow
+        border = 1 if narrow else 2
+        strips = sum(s.strip_lines[1 if narrow else 0] for s in self.tiles.strips())
+        total = size.height - 2 - strips  # status bar, footer, strips
         if narrow:
-            # Incidents first: what is left over goes to them.
-            heights = fit_heights([need["incidents"], need["queues"], need["runs"]], total, least)
-            rows = f"{heights[1]} {heights[0]} {heights[2]}"
-        else:
-            heights = fit_heights([need["runs"], need["queues"]], total, least)
-            rows = f"{heights[1]} {heights[0]}"
+            decides = self.tiles.grid()
+        else:  # the column with more tiles decides the rows; the other one spans them
+            left, right = self.tiles.column("left"), self.tiles.column("right")
+            decides = left if len(left) >= len(right) else right
+        ranked = room_first(decides)
+        needs = [self.body(s).lines_wanted() + border for s in ranked]
+        heights = dict(zip(ranked, fit_heights(needs, total, MIN_ROWS + border), strict=True))
+        rows = " ".join(str(heights[s]) for s in decides)
+        grid = self.query_one("#board-main", Grid)
         if str(grid.styles.grid_rows) != rows:
             grid.styles.grid_rows = rows
-        widths = (max(20, self._side_width(narrow) - 33), max(14, self._left_width(narrow) - 45))
-        if widths != (self.incidents.title_width, self.runs.title_width):
-            self.incidents.title_width, self.runs.title_width = widths
-            board, now = self.console.board, time.time()
-            self.incidents.sync(board, Dirty(reset=True), now)
-            self.runs.sync(board, Dirty(reset=True), now)
+        self._fit_widths(narrow)
 
-    def _side_width(self, narrow: bool) -> int:
-        return self.size.width - 2 if narrow else self.size.width // 2 - 2
+    def _fit_widths(self, narrow: bool) -> None:
+        """Tell each tile its inner width; redraw the ones whose rows depend on it."""
+        width = self.size.width
+        inner = {"left": width - width // 2 - 2, "right": width // 2 - 2, "strip": width - 2}
+        board, now = self.console.board, time.time()
+        for spec in self.tiles.all():
+            body = self.body(spec)
+            if body.fit_width(width - 2 if narrow else inner[spec.wide]):
+                body.sync(board, Dirty(reset=True), now)
 
-    def _left_width(self, narrow: bool) -> int:
-        return self.size.width - 2 if narrow else self.size.width - self.size.width // 2 - 2
+    # --- feeding ----------------------------------------------------------------------------
 
     def draw(self, dirty: Dirty) -> None:
-        board, now = self.console.board, time.time()
-        counts = (len(self.queues.order), self.incidents.row_count, self.runs.row_count)
-        if dirty.reset or dirty.queue:
-            self.queues.sync(board, dirty, now)
-        if dirty.reset or dirty.incident:
-            self.incidents.sync(board, dirty, now)
-            self._count_incidents()
-        if dirty.reset or dirty.run:
-            self.runs.sync(board, dirty, now)
-        if counts != (len(self.queues.order), self.incidents.row_count, self.runs.row_count):
+        board, now, tr = self.console.board, time.time(), self.console.tr
+        before = [self.body(s).lines_wanted() for s in self.tiles.all()]
+        for spec in self.tiles.all():
+            if dirty.reset or any(getattr(dirty, feed) for feed in spec.feeds):
+                body = self.body(spec)
+                body.sync(board, dirty, now)
+                note = body.title_note()
+                self._tile_of(spec).base_title = f"{tr(spec.title_key)} {note}".rstrip()
+        if before != [self.body(s).lines_wanted() for s in self.tiles.all()]:
             self.fit()
-        if dirty.reset or dirty.health or dirty.flags or dirty.engine:
-            self.query_one(HealthStrip).show(board.health, self.console.tr, board.flags,
-                                             board.engine)  # fmt: skip
-
-    def _count_incidents(self) -> None:
-        tile = self.query_one("#tile-incidents", Tile)
-        tile.base_title = f"{self.console.tr('tile.incidents')} ({self.incidents.row_count})"
 
     def tick(self, now: float) -> None:
         super().tick(now)
         board, tr = self.console.board, self.console.tr
-        for name in ("queues", "health", "incidents", "runs"):
-            tile = self.query_one(f"#tile-{name}", Tile)
-            age = board.tile_age(name, now)
+        for spec in self.tiles.all():
+            age = board.tile_age(spec.age_source, now)
             text = tr("tile.no_data") if age is None else tr("tile.age", age=fmt.duration(age))
-            tile.show_freshness(text, board.tile_stale(name, now), tr("tile.stale"))
-        self.incidents.tick(board, now)
-        self.runs.tick(board, now)
-        self.queues.mark_stale(board, now)
-        if self.queues.sort_column in DYNAMIC_SORTS:
-            self.queues.resort(board)
+            self._tile_of(spec).show_freshness(
+                text, board.tile_stale(spec.age_source, now), tr("tile.stale")
+            )
+            self.body(spec).tick(board, now)
 
     # --- actions ------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from console.i18n import Translator
+from console.state import BoardState, Dirty
 
 STATUS_ORDER = {"down": 0, "lost": 1, "degraded": 2, "up": 3}
 MAX_NAMED = 3
@@ -25,6 +26,26 @@ class HealthStrip(Static):
         "health--lost",
     }
     DEFAULT_CSS = "HealthStrip { height: auto; max-height: 3; padding: 0 1; }"
+
+    # --- the board's tile protocol (console.widgets.registry.BoardTile) ---------------
+
+    def setup(self, tr: Translator) -> None:
+        self._tr = tr
+
+    def sync(self, state: BoardState, dirty: Dirty, now: float) -> None:
+        self.show(state.health, self._tr, state.flags, state.engine)
+
+    def tick(self, state: BoardState, now: float) -> None:
+        """Nothing here ages: the tile's title says how old the health data is."""
+
+    def lines_wanted(self) -> int:
+        return 1
+
+    def fit_width(self, cells: int) -> bool:
+        return False
+
+    def title_note(self) -> str:
+        return ""
 
     def show(
         self,

@@ -40,6 +40,8 @@ COLUMNS: tuple[tuple[str, str, int, str], ...] = (
 QUEUE_WIDTH_MAX = 28
 TREND_WIDTH_MAX = 30
 """The board keeps at most 30 waiting counts per queue: a wider sparkline shows nothing more."""
+DYNAMIC_SORTS = frozenset(QUEUE_SORTS) - {"queue", "channel"}
+"""Sort columns whose order changes with the data: re-sorted on every tick."""
 
 
 class QueueBoard(ScrollView, can_focus=True):
@@ -185,6 +187,21 @@ class QueueBoard(ScrollView, can_focus=True):
             self.sort_reverse = column not in ("queue", "channel")
         self.resort(state)
         self.post_message(self.Sorted(self.sort_column, self.sort_reverse))
+
+    def tick(self, state: BoardState, now: float) -> None:
+        self.mark_stale(state, now)
+        if self.sort_column in DYNAMIC_SORTS:
+            self.resort(state)
+
+    def lines_wanted(self) -> int:
+        return len(self.order) + 1
+
+    def fit_width(self, cells: int) -> bool:
+        """The trend column follows the widget's own size (``on_resize``)."""
+        return False
+
+    def title_note(self) -> str:
+        return ""
 
     def mark_stale(self, state: BoardState, now: float) -> None:
         """Re-colour rows whose staleness flipped since they were drawn."""

@@ -72,6 +72,12 @@ class StyledTable(DataTable):
             style = self._styles[cls] = self.get_component_rich_style(cls, partial=True)
         return Text(text, style=style, end="")
 
+    def lines_wanted(self) -> int:
+        return self.row_count + 1
+
+    def title_note(self) -> str:
+        return ""
+
     def keys_in_order(self) -> list[str]:
         return [str(row.key.value) for row in self.ordered_rows]
 
@@ -136,6 +142,14 @@ class IncidentTable(StyledTable):
     title_width = 48
     """Cells of the title column (the board sets it from the tile's width)."""
 
+    def fit_width(self, cells: int) -> bool:
+        width = max(20, cells - 33)  # the other columns take 33 cells
+        changed, self.title_width = width != self.title_width, width
+        return changed
+
+    def title_note(self) -> str:
+        return f"({self.row_count})"
+
     def setup(self, tr: Translator) -> None:
         self.tr = tr
         self.cursor_type = "row"
@@ -179,6 +193,11 @@ class RunTable(StyledTable):
 
     title_width = 30
     """Cells of the playbook column (the board sets it from the tile's width)."""
+
+    def fit_width(self, cells: int) -> bool:
+        width = max(14, cells - 45)  # the other columns take 45 cells
+        changed, self.title_width = width != self.title_width, width
+        return changed
 
     def setup(self, tr: Translator) -> None:
         self.tr = tr
