@@ -1,33 +1,21 @@
-"""A process that only runs the playbook timers: ``python -m playbooks.worker --redis URL``.
+"""Wiring a playbook runner from the configuration (the monitor, the CLI, the worker process).
 
-The monitor normally runs :meth:`PlaybookRunner.run` itself; this entry runs the
-same loop alone (a second monitor host, or the restart test that kills it
-between a deadline and its escalation). SIGTERM and SIGINT stop it cleanly;
-SIGKILL leaves claimed timers whose lease expires, so nothing is lost.
+The process that runs the timer loop alone is :mod:`watchfloor.playbook_worker`: a
+library package installs no signal handler and configures no logging.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import logging
-import signal
-import sys
-from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from core.config import Config, load_config
+from core.config import Config
 from core.incidents import IncidentStore
-from core.redis_client import connect as redis_connect
 from playbooks.actions.executor import ActionExecutor
 from playbooks.actions.http import RetryPolicy
 from playbooks.library import Library
 from playbooks.runner import PlaybookRunner
-
-logger = logging.getLogger(__name__)
 
 
 def build_runner(
@@ -59,42 +47,3 @@ def open_audit_or_none(config: Config, redis: aioredis.Redis) -> Any:
     except ImportError:  # a stack without the security package audits nothing
         return None
     return open_audit(config, redis)
-
-
-async def serve(args: argparse.Namespace) -> None:
-    config = load_config(args.config) if args.config else load_config()
-    redis = redis_connect(args.redis)
-    audit = None if args.no_audit else open_audit_or_none(config, redis)
-    runner = build_runner(redis, config, audit=audit, library_dir=args.library, poll_s=args.poll)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    print("ready", flush=True)  # the restart test waits for this line
-    try:
-        await runner.run(stop)
-    finally:
-        await runner.actions.aclose()
-        await redis.aclose()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m playbooks.worker")
-    parser.add_argument("--redis", required=True, help="Redis URL")
-    parser.add_argument("--config", help="watchfloor.toml (webhooks, drill target)")
-    parser.add_argument("--library", help="directory of extra playbooks")
-    parser.add_argument("--poll", type=float, default=0.2, help="seconds between timer polls")
-    parser.add_argument("--no-audit", action="store_true", help="do not write audit records")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    asyncio.run(serve(args))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

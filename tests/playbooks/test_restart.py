@@ -45,7 +45,7 @@ def spawn_worker(redis_url: str, config: Path, library: Path) -> subprocess.Pope
         [
             sys.executable,
             "-m",
-            "playbooks.worker",
+            "watchfloor.playbook_worker",
             "--redis",
             redis_url,
             "--config",
