@@ -1,13 +1,15 @@
-"""Detector rules: the default figures, user overrides, per-queue/channel/topic scopes.
+"""Detector rules: the registered defaults, user overrides, per-queue/channel/topic scopes.
 
-``monitor/rules/default.toml`` carries the source documents' figures. A user
-rules file is merged over it key by key, so it only names what it changes. Each
-detector section is a frozen dataclass (:class:`SurgeRules`, :class:`SlaRules`,
-...) whose fields are the parameters; a section may hold scoped overrides
-(``[sla.channels.chat]``, ``[sla.queues."vip-phone"]``, ``[opinion.topics.X]``)
-that name any of the section's own fields, resolved by :meth:`Scoped.get`
-(queue over channel over section). ``[lifecycle]`` and ``[inhibit]`` are the
-engine's; they are checked here and passed on untouched in ``Rules.document``.
+Every detector declares its settings once, in its own module, and registers
+them (:mod:`monitor.detectors.registry`): types, defaults, bounds and docs all
+come from there. ``monitor/rules/default.toml`` is generated from the registry
+(``python -m monitor.rules --write-defaults``; a test fails if it differs). A
+user rules file is merged over it key by key, so it only names what it changes.
+A section may hold scoped overrides (``[sla.channels.chat]``,
+``[sla.queues."vip-phone"]``, ``[opinion.topics.X]``) that name any of the
+section's own settings, resolved by :meth:`Scoped.get` (queue over channel over
+section). ``[lifecycle]`` and ``[inhibit]`` are the engine's; they are checked
+here and passed on untouched in ``Rules.document``.
 
 :func:`check_rules` reports every problem of a file by key, for
 ``watchfloor rules check``; :func:`load_rules` raises :class:`RulesError` with
@@ -18,17 +20,32 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from core.vocabulary import SEVERITIES
+from monitor.detectors.registry import DetectorSpec, bounds_of, spec_for, specs
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_RULES = Path(__file__).with_name("rules") / "default.toml"
-SEVERITIES = ("info", "minor", "major", "critical")
-INCIDENT_KINDS = ("surge", "sla", "outage", "opinion", "leak")
+RULES_DOC = Path(__file__).parents[1] / "docs" / "rules.md"
+ENGINE_SECTIONS = ("lifecycle", "inhibit")
+__all__ = ["SEVERITIES", "Rules", "RulesError", "Scoped", "check_rules", "load_rules"]
+
+
+def incident_kinds() -> tuple[str, ...]:
+    """The kinds the detectors raise (what ``lifecycle.auto_resolve`` may name)."""
+    return tuple(dict.fromkeys(s.kind for s in specs()))
+
+
+def section_names() -> tuple[str, ...]:
+    """The detectors' rules sections, in order."""
+    return tuple(s.section for s in specs())
 
 
 class RulesError(Exception):
@@ -39,135 +56,8 @@ class RulesError(Exception):
         self.errors = errors
 
 
-@dataclass(frozen=True, slots=True)
-class SurgeRules:
-    enabled: bool = True
-    bucket_s: float = 10.0
-    window_s: float = 300.0
-    baseline_tau_s: float = 1800.0
-    min_history_s: float = 1800.0
-    ratio: float = 2.0
-    clear_ratio: float = 1.5
-    major_ratio: float = 3.0
-    critical_ratio: float = 5.0
-    min_count: float = 30.0
-    min_excess: float = 20.0
-    p_value: float = 1e-6
-    recent_s: float = 1200.0
-    use_last_week: bool = True
-    for_s: float = 30.0
-    keep_firing_for_s: float = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class SlaRules:
-    enabled: bool = True
-    longest_wait_s: float = 30.0
-    clear_factor: float = 0.8
-    major_factor: float = 2.0
-    critical_factor: float = 4.0
-    window_s: float = 900.0
-    stale_s: float = 300.0
-    service_level_target: float = 0.8
-    min_answered: float = 20.0
-    abandon_rate_limit: float = 0.10
-    abandon_major: float = 0.20
-    abandon_critical: float = 0.35
-    min_offered: float = 20.0
-    confidence_z: float = 1.645
-    min_waiting: int = 5
-    satisfaction_alert: bool = False
-    satisfaction_target: float = 0.95
-    satisfaction_major: float = 0.90
-    satisfaction_window_s: float = 3600.0
-    min_ratings: float = 50.0
-    no_agents_for_s: float = 30.0
-    aht_s: float = 300.0
-    forecast: bool = True
-    for_s: float = 60.0
-    keep_firing_for_s: float = 120.0
-
-
-@dataclass(frozen=True, slots=True)
-class OutageRules:
-    enabled: bool = True
-    down_probes: int = 2
-    down_after_s: float = 20.0
-    up_probes_to_clear: int = 2
-    down_severity: str = "critical"
-    degraded_probes: int = 2
-    error_rate_limit: float = 0.05
-    error_rate_major: float = 0.25
-    flap_probes: int = 10
-    flap_failures: int = 4
-    flap_ratio: float = 0.5
-    flapping_for_s: float = 300.0
-    heartbeat_factor: float = 3.0
-    heartbeat_min_s: float = 30.0
-    heartbeat_min_beats: int = 3
-    heartbeat_severity: str = "major"
-    silent_bucket_s: float = 30.0
-    silent_window_s: float = 600.0
-    silent_tau_s: float = 3600.0
-    silent_min_history_s: float = 3600.0
-    silent_min_expected: float = 30.0
-    silent_max_ratio: float = 0.1
-    silent_before_ratio: float = 0.5
-    silent_p: float = 1e-6
-    for_s: float = 0.0
-    keep_firing_for_s: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class OpinionRules:
-    enabled: bool = True
-    bucket_s: float = 30.0
-    window_s: float = 600.0
-    baseline_tau_s: float = 3600.0
-    recent_s: float = 1800.0
-    floor_per_window: float = 2.0
-    p_value: float = 1e-6
-    min_count: float = 20.0
-    ratio: float = 2.0
-    major_ratio: float = 4.0
-    critical_ratio: float = 10.0
-    negative_below: float = -0.2
-    negative_share: float = 0.5
-    negative_share_rise: float = 0.25
-    min_negative: float = 10.0
-    high_reach_followers: int = 100_000
-    critical_followers: int = 1_000_000
-    high_reach_sentiment: float = -0.2
-    high_reach_hold_s: float = 1800.0
-    complaint_words: tuple[str, ...] = ()
-    for_s: float = 0.0
-    keep_firing_for_s: float = 600.0
-
-
-@dataclass(frozen=True, slots=True)
-class LeakRules:
-    enabled: bool = True
-    min_confidence: str = "medium"
-    hold_s: float = 600.0
-    critical_findings: int = 3
-    bulk_records: int = 1000
-    bulk_critical_records: int = 10_000
-    bulk_actions: tuple[str, ...] = ("export", "download", "print")
-    view_bucket_s: float = 60.0
-    view_window_s: float = 600.0
-    view_tau_s: float = 86_400.0
-    view_ratio: float = 5.0
-    view_min_records: float = 300.0
-    view_new_actor_records: float = 1000.0
-    working_hours: str = "08:00-24:00"
-    utc_offset_h: float = 8.0
-    off_hours_min_records: int = 20
-    exempt_actors: tuple[str, ...] = ()
-    for_s: float = 0.0
-    keep_firing_for_s: float = 0.0
-
-
 T = TypeVar("T")
+P = TypeVar("P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,25 +85,25 @@ def _plural(kind: str) -> str:
     return kind + "s"
 
 
-SECTIONS: dict[str, tuple[type, tuple[str, ...]]] = {
-    "surge": (SurgeRules, ("channels", "queues")),
-    "sla": (SlaRules, ("channels", "queues")),
-    "outage": (OutageRules, ("components", "sources", "channels", "queues")),
-    "opinion": (OpinionRules, ("topics",)),
-    "leak": (LeakRules, ("actors",)),
-}
-ENGINE_SECTIONS = ("lifecycle", "inhibit")
-
-
 @dataclass(frozen=True, slots=True)
 class Rules:
-    surge: Scoped[SurgeRules]
-    sla: Scoped[SlaRules]
-    outage: Scoped[OutageRules]
-    opinion: Scoped[OpinionRules]
-    leak: Scoped[LeakRules]
+    sections: Mapping[str, Scoped[Any]]
+    """Each detector's section by name (``rules.sla`` is ``rules.sections["sla"]``)."""
     document: Mapping[str, Any]
     """The merged TOML document (the engine reads ``[lifecycle]`` and ``[inhibit]``)."""
+
+    def __getattr__(self, name: str) -> Scoped[Any]:
+        if name.startswith("_") or name in ("sections", "document"):
+            raise AttributeError(name)
+        try:
+            return self.sections[name]
+        except KeyError:
+            raise AttributeError(f"no detector section {name!r}") from None
+
+    def section(self, spec: DetectorSpec[P]) -> Scoped[P]:
+        """A detector's section, typed by its spec."""
+        found: Scoped[P] = self.sections[spec.section]
+        return found
 
     def depends_on(self, queue: str) -> tuple[str, ...]:
         """Components a queue depends on (``[inhibit]``), for the signals' ``related``."""
@@ -267,13 +157,14 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 def build(document: Mapping[str, Any]) -> Rules:
     """Typed rules from a validated document."""
     parts: dict[str, Scoped[Any]] = {}
-    for name, (cls, scopes) in SECTIONS.items():
-        section = dict(document.get(name) or {})
+    for spec in specs():
+        cls = spec.params
+        section = dict(document.get(spec.section) or {})
         overrides = {
-            s: {k: _convert(cls, v) for k, v in section.pop(s, {}).items()} for s in scopes
+            s: {k: _convert(cls, v) for k, v in section.pop(s, {}).items()} for s in spec.scopes
         }
-        parts[name] = Scoped(cls(**_convert(cls, section)), overrides)
-    return Rules(document=document, **parts)
+        parts[spec.section] = Scoped(cls(**_convert(cls, section)), overrides)
+    return Rules(sections=parts, document=document)
 
 
 def _convert(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -291,17 +182,14 @@ def _convert(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- validation --------------------------------------------------------------------------
 
-_UNIT_SUFFIXES = ("_target", "_limit", "_share", "_ratio", "_major", "_critical", "_rise")
-_SENTIMENT_KEYS = frozenset({"negative_below", "high_reach_sentiment"})
-_UNIT_EXEMPT = frozenset({"ratio", "clear_ratio", "major_ratio", "critical_ratio", "view_ratio"})
-
 
 def validate(document: Mapping[str, Any]) -> list[str]:
     """Every problem of a merged document, as ``key.path: what is wrong``."""
     errors: list[str] = []
     for key, value in document.items():
-        if key in SECTIONS:
-            errors += _check_section(key, value)
+        spec = spec_for(key)
+        if spec is not None:
+            errors += _check_section(spec, value)
         elif key == "lifecycle":
             errors += _check_lifecycle(value)
         elif key == "inhibit":
@@ -311,20 +199,22 @@ def validate(document: Mapping[str, Any]) -> list[str]:
     return errors
 
 
-def _check_section(name: str, section: Any) -> list[str]:
+def _check_section(spec: DetectorSpec[Any], section: Any) -> list[str]:
     if not isinstance(section, Mapping):
-        return [f"{name}: must be a table"]
-    cls, scopes = SECTIONS[name]
+        return [f"{spec.section}: must be a table"]
+    fields = {f.name: f for f in spec.fields()}
     errors: list[str] = []
     for key, value in section.items():
-        if key in scopes:
-            errors += _check_scopes(f"{name}.{key}", cls, value)
+        if key in spec.scopes:
+            errors += _check_scopes(f"{spec.section}.{key}", fields, value)
         else:
-            errors += _check_value(cls, f"{name}.{key}", key, value)
+            errors += _check_value(fields, f"{spec.section}.{key}", key, value)
     return errors
 
 
-def _check_scopes(prefix: str, cls: type, table: Any) -> list[str]:
+def _check_scopes(
+    prefix: str, fields: Mapping[str, dataclasses.Field[Any]], table: Any
+) -> list[str]:
     if not isinstance(table, Mapping):
         return [f"{prefix}: must be a table of names"]
     errors: list[str] = []
@@ -333,18 +223,19 @@ def _check_scopes(prefix: str, cls: type, table: Any) -> list[str]:
             errors.append(f"{prefix}.{scope}: must be a table")
             continue
         for key, value in values.items():
-            errors += _check_value(cls, f"{prefix}.{scope}.{key}", key, value)
+            errors += _check_value(fields, f"{prefix}.{scope}.{key}", key, value)
     return errors
 
 
-def _check_value(cls: type, path: str, key: str, value: Any) -> list[str]:
-    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-    if key not in defaults:
+def _check_value(
+    fields: Mapping[str, dataclasses.Field[Any]], path: str, key: str, value: Any
+) -> list[str]:
+    found = fields.get(key)
+    if found is None:
         return [f"{path}: unknown key"]
-    default = defaults[key]
-    problem = _type_problem(default, value)
+    problem = _type_problem(found.default, value)
     if problem is None:
-        problem = _range_problem(key, value)
+        problem = _range_problem(found, value)
     return [f"{path}: {problem}"] if problem else []
 
 
@@ -365,24 +256,23 @@ def _type_problem(default: Any, value: Any) -> str | None:
     return None
 
 
-def _range_problem(key: str, value: Any) -> str | None:
+def _range_problem(f: dataclasses.Field[Any], value: Any) -> str | None:
+    """The setting's declared bounds (:func:`monitor.detectors.registry.setting`)."""
+    b = bounds_of(f)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if key in _SENTIMENT_KEYS:
-            return None if -1 <= value <= 1 else f"must lie between -1 and 1, got {value}"
-        if value < 0:
-            return f"must not be negative, got {value}"
-        unit = key.endswith(_UNIT_SUFFIXES) or key in ("p_value", "silent_p")
-        if unit and key not in _UNIT_EXEMPT and value > 1:
-            return f"must lie between 0 and 1, got {value}"
-        if key.endswith(("bucket_s", "window_s", "tau_s")) and value == 0:
+        if b.low is not None and b.high is not None and not b.low <= value <= b.high:
+            return f"must lie between {b.low:g} and {b.high:g}, got {value}"
+        if b.low is not None and value < b.low:
+            return f"must not be negative, got {value}" if b.low == 0 else _at_least(b.low, value)
+        if b.above_zero and value == 0:
             return "must be above 0"
-    if key.endswith("severity") and value not in SEVERITIES:
-        return f"must be one of {', '.join(SEVERITIES)}, got {value!r}"
-    if key == "min_confidence" and value not in ("low", "medium", "high"):
-        return f"must be low, medium or high, got {value!r}"
-    if key == "working_hours" and parse_hours(value) is None:
-        return f"must look like 08:00-22:00, got {value!r}"
-    return None
+    if b.choices and value not in b.choices:
+        return f"must be one of {', '.join(b.choices)}, got {value!r}"
+    return b.check(value) if b.check is not None else None
+
+
+def _at_least(low: float, value: float) -> str:
+    return f"must be at least {low:g}, got {value}"
 
 
 def parse_hours(text: str) -> tuple[int, int] | None:
@@ -419,9 +309,10 @@ def _check_auto_resolve(value: Any) -> list[str]:
     """``auto_resolve``: the incident kinds the engine resolves itself when they clear."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         return ["lifecycle.auto_resolve: must be a list of incident kinds"]
-    unknown = [v for v in value if v not in INCIDENT_KINDS]
+    kinds_known = incident_kinds()
+    unknown = [v for v in value if v not in kinds_known]
     if unknown:
-        kinds = ", ".join(INCIDENT_KINDS)
+        kinds = ", ".join(kinds_known)
         return [f"lifecycle.auto_resolve: unknown kind {unknown[0]!r} (one of {kinds})"]
     return []
 
@@ -434,3 +325,29 @@ def _check_inhibit(section: Any) -> list[str]:
         for queue, comps in section.items()
         if not isinstance(comps, list) or not all(isinstance(c, str) for c in comps)
     ]
+
+
+def check_hours(value: Any) -> str | None:
+    """A setting check: ``"08:00-22:00"`` (a range across midnight works)."""
+    return None if parse_hours(value) is not None else f"must look like 08:00-22:00, got {value!r}"
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m monitor.rules --write-defaults [--write-docs]``: regenerate from the registry
+    default.toml and the settings tables of docs/rules.md."""
+    from monitor.detectors.rendering import render_default_toml, update_doc
+
+    if not argv or not set(argv) <= {"--write-defaults", "--write-docs"}:
+        print("usage: python -m monitor.rules --write-defaults [--write-docs]", file=sys.stderr)
+        return 2
+    if "--write-defaults" in argv:
+        DEFAULT_RULES.write_text(render_default_toml(), encoding="utf-8")
+        print(f"wrote {DEFAULT_RULES}")
+    if "--write-docs" in argv:
+        RULES_DOC.write_text(update_doc(RULES_DOC.read_text("utf-8")), encoding="utf-8")
+        print(f"wrote {RULES_DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

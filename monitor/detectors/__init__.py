@@ -1,4 +1,4 @@
-"""The five detectors, built from the rules, and a driver for back-tests and tests.
+"""The registered detectors, built from the rules, and a driver for back-tests and tests.
 
 :func:`build_detectors` is what the engine calls. :func:`drive` feeds a sorted
 sequence of events to detectors and evaluates them once per ``step_s`` of event
@@ -12,32 +12,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from core.events import Event
+from core.vocabulary import SEVERITY_RANK as SEVERITY_RANK
 from monitor.detectors.base import Detector, Signal
+from monitor.detectors.registry import specs
 from monitor.rules import Rules, load_rules
-
-SEVERITY_RANK = {"info": 0, "minor": 1, "major": 2, "critical": 3}
 
 
 def build_detectors(rules: Rules | None = None) -> list[Detector]:
-    """One instance of each enabled detector, configured by ``rules`` (default rules if None)."""
-    from monitor.detectors.leak import LeakDetector
-    from monitor.detectors.opinion import OpinionDetector
-    from monitor.detectors.outage import OutageDetector
-    from monitor.detectors.sla import SlaDetector
-    from monitor.detectors.surge import SurgeDetector
-
+    """One instance of each enabled registered detector, configured by ``rules`` (defaults if
+    None), in the registry's order."""
     rules = rules or load_rules()
-    built: list[Detector] = []
-    for cls, section in (
-        (SurgeDetector, rules.surge),
-        (SlaDetector, rules.sla),
-        (OutageDetector, rules.outage),
-        (OpinionDetector, rules.opinion),
-        (LeakDetector, rules.leak),
-    ):
-        if section.base.enabled:
-            built.append(cls(rules))
-    return built
+    return [spec.build(rules) for spec in specs() if rules.sections[spec.section].base.enabled]
 
 
 @dataclass

@@ -23,11 +23,13 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
 from core.events import AgentMessage, DataAccess, Event
 from monitor.detectors.base import Signal
-from monitor.rules import LeakRules, Rules, parse_hours
+from monitor.detectors.registry import DetectorSpec, register, setting
+from monitor.rules import Rules, check_hours, parse_hours
 from monitor.windows import Ring, Trend
 from security.pii import CONFIDENCE_RANK, find_pii, mask_text
 
@@ -37,6 +39,48 @@ MAX_KEPT = 20  # findings / accesses remembered per subject (bounded memory)
 MAX_SCANS = 10_000  # messages scanned on arrival and not folded in yet (bounded memory)
 AGENT_SIDE = frozenset({"to_customer", "internal"})
 VIEW_ACTIONS = frozenset({"view", "search"})
+
+
+CONFIDENCES: Final = tuple(CONFIDENCE_RANK)
+
+
+@dataclass(frozen=True, slots=True)
+class LeakRules:
+    """``[leak]``: the settings of the leak detector."""
+
+    enabled: bool = setting(True, "run this detector")
+    min_confidence: str = setting(
+        "medium", "PII findings of at least this confidence", choices=CONFIDENCES
+    )
+    hold_s: float = setting(600.0, "a leak stays active 10 min after the last finding")
+    critical_findings: int = setting(
+        3, "3+ findings (or ID and card together) within hold_s: critical"
+    )
+    bulk_records: int = setting(1000, "export / download / print of >= 1000 records")
+    bulk_critical_records: int = setting(10_000, "a bulk action of this many records is critical")
+    bulk_actions: tuple[str, ...] = setting(("export", "download", "print"), "the bulk actions")
+    view_bucket_s: float = setting(60.0, "sub-bucket of the view windows", above_zero=True)
+    view_window_s: float = setting(
+        600.0, "records viewed by an actor over 10 min ...", above_zero=True
+    )
+    view_tau_s: float = setting(86_400.0, "... vs their own baseline (a day)", above_zero=True)
+    view_ratio: float = setting(5.0, "... at 5x that baseline ...")
+    view_min_records: float = setting(300.0, "... and at least 300 records")
+    view_new_actor_records: float = setting(
+        1000.0, "an actor without an hour of history: 1000 records"
+    )
+    working_hours: str = setting(
+        "08:00-24:00", "local working hours; access outside is reported", check=check_hours
+    )
+    utc_offset_h: float = setting(
+        8.0, "the working hours' time zone (China Standard Time)", low=-14.0, high=14.0
+    )
+    off_hours_min_records: int = setting(20, "records touched outside working hours to report")
+    exempt_actors: tuple[str, ...] = setting((), "service accounts the off-hours rule skips")
+    for_s: float = setting(0.0, "pending: the condition holds this long before it fires")
+    keep_firing_for_s: float = setting(
+        0.0, "resolving: keeps firing this long after it stops holding"
+    )
 
 
 class LeakDetector:
@@ -391,3 +435,19 @@ def _access_record(e: DataAccess) -> dict[str, Any]:
         "ok": e.ok,
         "ip": e.ip,
     }
+
+
+SPEC = register(
+    DetectorSpec(
+        section="leak",
+        kind="leak",
+        params=LeakRules,
+        scopes=("actors",),
+        build=LeakDetector,
+        order=50,
+        title="customer data in agents' messages; data access",
+        notes=(
+            "001 §1.3, §8.1, 004 §3.1.3: never disclose customer data; 001 §8.2: account security.",
+        ),
+    )
+)

@@ -31,12 +31,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from core.events import Event, SocialMention
 from monitor.detectors.base import Signal
 from monitor.detectors.conditions import Breach, merge
-from monitor.rules import OpinionRules, Rules
+from monitor.detectors.registry import DetectorSpec, register, setting
+from monitor.rules import Rules
 from monitor.sentiment import contains_any, score
 from monitor.windows import Ring, Trend, poisson_sf
 from security.pii import mask_text
@@ -48,6 +50,57 @@ CONDITIONS: Final = ("volume", "negative_share", "high_reach")
 MENTIONS, NEGATIVE = 0, 1
 COLD_S = 3600.0  # history a topic needs before its volume and negative share are judged
 MIN_USUAL_SHARE = 0.1  # a topic is never assumed to be less than 10 % negative
+
+
+COMPLAINT_WORDS: Final = (
+    *("投诉", "曝光", "维权", "315", "避雷", "骗", "假货", "欺诈", "差评", "黑心", "坑人", "举报"),
+    *("退款难", "虚假宣传", "维权群", "消协"),
+    *("scam", "fraud", "fake", "ripoff", "rip-off", "lawsuit", "boycott", "never buy"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OpinionRules:
+    """``[opinion]``: the settings of the public-opinion detector."""
+
+    enabled: bool = setting(True, "run this detector")
+    bucket_s: float = setting(30.0, "sub-bucket of the ring windows", above_zero=True)
+    window_s: float = setting(600.0, "mentions over the last 10 min", above_zero=True)
+    baseline_tau_s: float = setting(
+        3600.0, "time constant of the topic's trend baseline", above_zero=True
+    )
+    recent_s: float = setting(1800.0, "and above a line through the 30 min before the window")
+    floor_per_window: float = setting(
+        2.0, "a topic without history expects at least 2 mentions per window"
+    )
+    p_value: float = setting(
+        1e-6, "Poisson tail of the count (binomial for the negative share)", high=1.0
+    )
+    min_count: float = setting(20.0, "volume: at least 20 mentions ...")
+    ratio: float = setting(2.0, "... and 2x both the baseline and the fitted line")
+    major_ratio: float = setting(4.0, "volume major from 4x")
+    critical_ratio: float = setting(10.0, "volume critical from 10x")
+    negative_below: float = setting(-0.2, "sentiment below this is negative", low=-1.0, high=1.0)
+    negative_share: float = setting(0.5, "negative share >= 50 % ...", high=1.0)
+    negative_share_rise: float = setting(
+        0.25, "... and >= the usual share + 25 points ...", high=1.0
+    )
+    min_negative: float = setting(10.0, "... with at least 10 negative mentions")
+    high_reach_followers: int = setting(
+        100_000, "high reach: a complaint post by an author this big"
+    )
+    critical_followers: int = setting(1_000_000, "high reach is critical from this many followers")
+    high_reach_sentiment: float = setting(
+        -0.2, "a high-reach post at or below this sentiment", low=-1.0, high=1.0
+    )
+    high_reach_hold_s: float = setting(1800.0, "high reach stays active this long after the post")
+    complaint_words: tuple[str, ...] = setting(
+        COMPLAINT_WORDS, "a high-reach post must hold one of these"
+    )
+    for_s: float = setting(0.0, "pending: the condition holds this long before it fires")
+    keep_firing_for_s: float = setting(
+        600.0, "resolving: keeps firing this long after it stops holding"
+    )
 
 
 class _Topic:
@@ -367,3 +420,21 @@ def _mask_author(author: str | None) -> str | None:
     if not author:
         return None
     return author[:1] + "***"
+
+
+SPEC = register(
+    DetectorSpec(
+        section="opinion",
+        kind="opinion",
+        params=OpinionRules,
+        scopes=("topics",),
+        build=OpinionDetector,
+        order=40,
+        title="public-opinion events (舆情)",
+        notes=(
+            "001 §7.4 sudden public-opinion event.",
+            "One rule per topic (opinion.topic): volume, negative share and a high-reach",
+            "complaint post are listed in its evidence, its severity is the worst condition's.",
+        ),
+    )
+)

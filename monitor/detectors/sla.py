@@ -21,12 +21,18 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from core.events import Contact, Event, QueueStats
+from core.vocabulary import (
+    CHANNEL_SLA,
+    DEFAULT_ANSWER_S,
+)
 from monitor.detectors.base import Signal
 from monitor.detectors.conditions import Breach, merge
-from monitor.rules import Rules, SlaRules
+from monitor.detectors.registry import DetectorSpec, register, setting
+from monitor.rules import Rules
 from monitor.windows import Latch, Ring
 
 logger = logging.getLogger(__name__)
@@ -36,6 +42,66 @@ RULE: Final = "sla.queue"
 # SL_BASE: answers whose timeliness is known; AB_BASE: contacts an abandon rate is over.
 OFFERED, ANSWERED, IN_SLA, ABANDONED, RATED, SATISFIED, SL_BASE, AB_BASE = range(8)
 WIDTH = 8
+
+
+# The vocabulary's figures per channel (threshold, handle time, staleness), as scoped defaults.
+CHANNEL_DEFAULTS: Final[dict[str, dict[str, float]]] = {
+    sla.name: {"longest_wait_s": sla.answer_s, "aht_s": sla.aht_s}
+    | ({"stale_s": sla.stale_s} if sla.stale_s is not None else {})
+    for sla in CHANNEL_SLA.values()
+}
+CHANNEL_SOURCES: Final = {f"channels.{sla.name}": sla.source for sla in CHANNEL_SLA.values()}
+
+
+@dataclass(frozen=True, slots=True)
+class SlaRules:
+    """``[sla]``: the settings of the SLA detector (thresholds per channel: CHANNEL_DEFAULTS)."""
+
+    enabled: bool = setting(True, "run this detector")
+    longest_wait_s: float = setting(
+        DEFAULT_ANSWER_S, "answer threshold: fallback, set per channel below"
+    )
+    clear_factor: float = setting(
+        0.8, "clears when the longest wait is back under 0.8x the threshold"
+    )
+    major_factor: float = setting(2.0, "longest wait >= 2x threshold: major")
+    critical_factor: float = setting(4.0, ">= 4x: critical")
+    window_s: float = setting(900.0, "service level and abandon rate over 15 min", above_zero=True)
+    stale_s: float = setting(300.0, "a queue snapshot older than this is not judged")
+    service_level_target: float = setting(
+        0.8, "convention (80/20): the documents give thresholds, not a share", high=1.0
+    )
+    min_answered: float = setting(20.0, "service level judged from this many answered contacts")
+    abandon_rate_limit: float = setting(
+        0.10, "abandoned / offered at or above this: minor (convention)", high=1.0
+    )
+    abandon_major: float = setting(0.20, "abandon rate of a major breach", high=1.0)
+    abandon_critical: float = setting(0.35, "abandon rate of a critical breach", high=1.0)
+    min_offered: float = setting(20.0, "abandon rate judged from this many offered contacts")
+    confidence_z: float = setting(
+        1.645, "fire only when the whole one-sided 95 % Wilson interval is past the line"
+    )
+    min_waiting: int = setting(5, "the longest wait counts once at least 5 contacts wait")
+    satisfaction_alert: bool = setting(
+        False, "satisfaction as its own condition (else evidence only: ratings lag)"
+    )
+    satisfaction_target: float = setting(
+        0.95, "001 §1.1, §1.4: >= 95 % satisfied (duty staff)", high=1.0
+    )
+    satisfaction_major: float = setting(
+        0.90, "001 §1.4: a platform's yearly target 90 %: below it is major", high=1.0
+    )
+    satisfaction_window_s: float = setting(
+        3600.0, "satisfaction over the last hour", above_zero=True
+    )
+    min_ratings: float = setting(50.0, "satisfaction judged from this many ratings")
+    no_agents_for_s: float = setting(30.0, "nobody staffed while contacts wait, this long")
+    aht_s: float = setting(300.0, "handle time for the Erlang C forecast when contacts give none")
+    forecast: bool = setting(True, "Erlang C forecast of the next 15 minutes as evidence")
+    for_s: float = setting(60.0, "pending: the condition holds this long before it fires")
+    keep_firing_for_s: float = setting(
+        120.0, "resolving: keeps firing this long after it stops holding"
+    )
 
 
 class _Queue:
@@ -410,3 +476,22 @@ def _satisfaction_figures(q: _Queue, p: SlaRules, w: float) -> dict[str, Any] | 
         "ratings": int(rated),
         "target": p.satisfaction_target,
     }
+
+
+SPEC = register(
+    DetectorSpec(
+        section="sla",
+        kind="sla",
+        params=SlaRules,
+        scopes=("channels", "queues"),
+        build=SlaDetector,
+        order=20,
+        title="waits, service level, abandons, staffing",
+        notes=(
+            "One rule per queue (sla.queue): every breached condition is listed in its",
+            "evidence, its severity is the worst condition's.",
+        ),
+        scoped_defaults={"channels": CHANNEL_DEFAULTS},
+        scoped_notes=CHANNEL_SOURCES,
+    )
+)

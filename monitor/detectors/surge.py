@@ -22,14 +22,48 @@ detector's business.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from core.events import Contact, Event, QueueStats
 from monitor.detectors.base import Signal
-from monitor.rules import Rules, SurgeRules
+from monitor.detectors.registry import DetectorSpec, register, setting
+from monitor.rules import Rules
 from monitor.windows import HourlyProfile, Latch, Ring, Trend, poisson_sf
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SurgeRules:
+    """``[surge]``: the settings of the surge detector."""
+
+    enabled: bool = setting(True, "run this detector")
+    bucket_s: float = setting(10.0, "sub-bucket of the ring windows", above_zero=True)
+    window_s: float = setting(
+        300.0, "short window: contacts offered over the last 5 min", above_zero=True
+    )
+    baseline_tau_s: float = setting(
+        1800.0, "time constant of the trend (Brown) baseline: follows daily ramps", above_zero=True
+    )
+    min_history_s: float = setting(1800.0, "a queue needs 30 min of history before it can surge")
+    ratio: float = setting(2.0, "fire at offered >= 2x what the baseline expects ...")
+    clear_ratio: float = setting(1.5, "hysteresis: stays active until below 1.5x")
+    major_ratio: float = setting(3.0, "major from 3x (minor below)")
+    critical_ratio: float = setting(5.0, "critical from 5x")
+    min_count: float = setting(30.0, "... and at least 30 contacts in the window ...")
+    min_excess: float = setting(20.0, "... and at least 20 more than expected ...")
+    p_value: float = setting(
+        1e-6, "... and a Poisson upper tail P(X >= offered) below this ...", high=1.0
+    )
+    recent_s: float = setting(
+        1200.0, "... and above a line fitted to the 20 min before the window (a ramp's start)"
+    )
+    use_last_week: bool = setting(True, "also >= the same hour last week, when it was recorded")
+    for_s: float = setting(30.0, "pending: the condition holds this long before it fires")
+    keep_firing_for_s: float = setting(
+        300.0, "resolving: keeps firing this long after it stops holding"
+    )
 
 
 class Intake:
@@ -230,3 +264,17 @@ class SurgeDetector:
 def _placeholder(queue: str) -> Signal:
     """Marks a queue active until the first evaluate after a restart re-judges it."""
     return Signal(rule="surge.offered", kind="surge", subject=queue, severity="minor", title="")
+
+
+SPEC = register(
+    DetectorSpec(
+        section="surge",
+        kind="surge",
+        params=SurgeRules,
+        scopes=("channels", "queues"),
+        build=SurgeDetector,
+        order=10,
+        title="contacts offered per queue vs that queue's own baseline",
+        notes=("001 §7.3, §2: a flood of customer inquiries (holiday peaks).",),
+    )
+)

@@ -16,7 +16,8 @@ import json
 import sys
 from typing import Any
 
-from monitor.rules import SECTIONS, RulesError, check_rules, load_rules
+from monitor.detectors.registry import specs
+from monitor.rules import RulesError, check_rules, load_rules, section_names
 from watchfloor.commands.common import add_config_options
 
 
@@ -30,8 +31,8 @@ def register(sub: Any) -> None:
 
     show = actions.add_parser("show", help="print the effective rules as TOML")
     show.add_argument("--file", metavar="FILE", help="rules file merged over the defaults")
-    show.add_argument("--section", choices=sorted(SECTIONS), help="only this detector")
-    for scope in ("queue", "channel", "topic", "component", "source", "actor"):
+    show.add_argument("--section", choices=section_names(), help="only this detector")
+    for scope in _scope_names():
         show.add_argument(f"--{scope}", metavar="NAME", help=f"resolve the section for a {scope}")
     add_config_options(show)
     show.set_defaults(func=run_show)
@@ -57,12 +58,8 @@ def run_show(args: argparse.Namespace) -> int:
         raise CommandError(f"{path}: {exc}") from None
     except OSError as exc:
         raise CommandError(f"{path}: {exc.strerror or exc}") from None
-    scope = {
-        k: getattr(args, k)
-        for k in ("channel", "queue", "topic", "component", "source", "actor")
-        if getattr(args, k)
-    }
-    names = [args.section] if args.section else list(SECTIONS)
+    scope = {k: getattr(args, k) for k in _scope_names() if getattr(args, k)}
+    names = [args.section] if args.section else list(section_names())
     for name in names:
         params = getattr(rules, name).get(**scope)
         print(f"[{name}]")
@@ -70,6 +67,11 @@ def run_show(args: argparse.Namespace) -> int:
             print(f"{field.name} = {_toml(getattr(params, field.name))}")
         print()
     return 0
+
+
+def _scope_names() -> list[str]:
+    """``queue``, ``channel``... : the singular of every detector's scope tables, in order."""
+    return list(dict.fromkeys(scope.removesuffix("s") for s in specs() for scope in s.scopes))
 
 
 def _configured_rules(args: argparse.Namespace) -> str | None:
