@@ -25,6 +25,7 @@ from api.inputs import (
 )
 from api.state import INCIDENTS, RUNNER, audit_write
 from core.incidents import KINDS, SEVERITIES, Incident, IncidentConflict
+from core.vocabulary import INCIDENT_STATES
 from security.auth import get_principal, requires
 from security.roles import Permission
 
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 
-LIST_STATES: Final = ("open", "acknowledged", "resolved", "all")
+LIST_STATES: Final = (*INCIDENT_STATES, "all")
 DEFAULT_LIMIT: Final = 200
 MAX_LIMIT: Final = 1000
 NOTE: Final = Field("note", str, max_len=MAX_NOTE, mask=True)

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Literal
 
 import aiohttp
 
@@ -25,11 +24,12 @@ from collector.metrics import CollectorMetrics
 from collector.writer import REDIS_DOWN
 from core.config import Config, ProbeConfig
 from core.events import Health, Heartbeat
+from core.vocabulary import HealthStatus
 
 logger = logging.getLogger(__name__)
 
 BODY_LIMIT = 256 * 1024
-Status = Literal["up", "degraded", "down"]
+Status = HealthStatus
 
 
 async def check_http(probe: ProbeConfig, session: aiohttp.ClientSession, source: str) -> Health:

@@ -13,15 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-SEVERITY_ORDER: Final = {"critical": 0, "major": 1, "minor": 2, "info": 3}
-DEFAULT_SLA_S: Final = {
-    "chat": 30.0,
-    "phone": 15.0,
-    "email": 86400.0,
-    "social": 3600.0,
-    "ticket": 86400.0,
-}
-"""Longest-wait threshold per channel when a queue row carries none (SEEDS.md)."""
+from core.vocabulary import FINISHED_RUN_STATES, SEVERITIES_WORST_FIRST, SLA_ANSWER_S
+
+SEVERITY_ORDER: Final = {s: i for i, s in enumerate(SEVERITIES_WORST_FIRST)}
+DEFAULT_SLA_S: Final = SLA_ANSWER_S
+"""Longest-wait threshold per channel when a queue row carries none (core.vocabulary)."""
 LINK_SILENT_S: Final = 15.0
 """No message (not even a ping, sent every 5 s) for this long: the link is not trusted."""
 QUEUE_SORTS: Final = (
@@ -202,11 +198,7 @@ class BoardState:
         )
 
     def active_runs(self) -> list[dict[str, Any]]:
-        live = [
-            r
-            for r in self.runs.values()
-            if r.get("state") not in ("done", "completed", "aborted", "cancelled")
-        ]
+        live = [r for r in self.runs.values() if r.get("state") not in FINISHED_RUN_STATES]
         return sorted(live, key=lambda r: r.get("started_at") or 0.0)
 
     def run_for(self, incident_id: str) -> dict[str, Any] | None:

@@ -29,6 +29,9 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 import msgspec
 from msgspec import Meta
 
+from core import vocabulary
+from core.vocabulary import AccessAction, Channel, ContactAction, Direction, HealthStatus
+
 # Limits of DESIGN.md (contract).
 MAX_BODY_BYTES: Final = 1024 * 1024
 MAX_BATCH_EVENTS: Final = 10_000
@@ -41,11 +44,12 @@ MAX_TS: Final = 4_102_444_800.0
 MAX_COUNT: Final = 1_000_000_000
 MAX_SECONDS: Final = 10_000_000.0  # ~115 days: longer waits are a producer bug
 
-CHANNELS: Final = frozenset({"phone", "chat", "email", "social", "ticket"})
-CONTACT_ACTIONS: Final = frozenset({"offered", "answered", "abandoned", "completed"})
-HEALTH_STATUSES: Final = frozenset({"up", "degraded", "down"})
-DIRECTIONS: Final = frozenset({"to_customer", "from_customer", "internal"})
-ACCESS_ACTIONS: Final = frozenset({"view", "search", "export", "download", "print", "delete"})
+# The enums' words live in core.vocabulary; these sets are for membership tests.
+CHANNELS: Final = frozenset(vocabulary.CHANNELS)
+CONTACT_ACTIONS: Final = frozenset(vocabulary.CONTACT_ACTIONS)
+HEALTH_STATUSES: Final = frozenset(vocabulary.HEALTH_STATUSES)
+DIRECTIONS: Final = frozenset(vocabulary.DIRECTIONS)
+ACCESS_ACTIONS: Final = frozenset(vocabulary.ACCESS_ACTIONS)
 
 # Fields encrypted at rest by the collector (security.crypto), per event type.
 # Free text a customer's data can be pasted into counts: a post quoting a mobile, an
@@ -69,7 +73,6 @@ if TYPE_CHECKING:
 else:
     # On the wire an RFC 3339 string is accepted too; _normalised turns it into seconds.
     EventTime = Annotated[float, Meta(ge=MIN_TS, le=MAX_TS)] | str
-Channel = Literal["phone", "chat", "email", "social", "ticket"]
 
 
 class EventError(Exception):
@@ -144,7 +147,7 @@ class Contact(Event, frozen=True, kw_only=True, tag="contact"):
     contact_id: Ident
     queue: Name
     channel: Channel
-    action: Literal["offered", "answered", "abandoned", "completed"]
+    action: ContactAction
     wait_s: Seconds | None = None
     handle_s: Seconds | None = None
     csat: Annotated[int, Meta(ge=1, le=5)] | None = None
@@ -153,7 +156,7 @@ class Contact(Event, frozen=True, kw_only=True, tag="contact"):
 class Health(Event, frozen=True, kw_only=True, tag="health"):
     type: ClassVar[str] = "health"
     component: Name
-    status: Literal["up", "degraded", "down"]
+    status: HealthStatus
     latency_ms: Annotated[float, Meta(ge=0.0, le=3_600_000.0)] | None = None
     error_rate: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
     message: Annotated[str, Meta(max_length=4096)] | None = None
@@ -179,14 +182,14 @@ class AgentMessage(Event, frozen=True, kw_only=True, tag="agent.message"):
     agent_id: Name
     conversation_id: Ident
     channel: Channel
-    direction: Literal["to_customer", "from_customer", "internal"]
+    direction: Direction
     text: Text
 
 
 class DataAccess(Event, frozen=True, kw_only=True, tag="data.access"):
     type: ClassVar[str] = "data.access"
     actor: Name
-    action: Literal["view", "search", "export", "download", "print", "delete"]
+    action: AccessAction
     resource: Annotated[str, Meta(min_length=1, max_length=1024)]
     records: Count
     ip: Annotated[str, Meta(max_length=64)] | None = None

@@ -32,13 +32,13 @@ from redis.typing import EncodableT, FieldT
 from core import keys
 from core.changes import add_change
 from core.redis_tx import transact
+from core.vocabulary import INCIDENT_KINDS, INCIDENT_STATES
+from core.vocabulary import SEVERITIES as SEVERITIES
+from core.vocabulary import severity_rank as severity_rank
 
-KINDS: Final = frozenset({"surge", "sla", "outage", "opinion", "leak", "integrity", "manual"})
-"""Incident kinds; ``integrity``: the audit log forked or was rewritten (opened by the
-audit task, not by a rule)."""
-SEVERITIES: Final = ("info", "minor", "major", "critical")
-"""Severities from lowest to highest."""
-STATES: Final = frozenset({"open", "acknowledged", "resolved"})
+KINDS: Final = frozenset(INCIDENT_KINDS)
+"""Incident kinds (core.vocabulary); ``integrity``: the audit log forked or was rewritten."""
+STATES: Final = frozenset(INCIDENT_STATES)
 
 
 class IncidentError(Exception):
@@ -51,10 +51,6 @@ class IncidentNotFound(IncidentError):
 
 class IncidentConflict(IncidentError):
     """The requested transition is not possible from the incident's state (409)."""
-
-
-def severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity)
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,7 +92,7 @@ class ChannelSla:
 
 
 CHANNELS: Final[tuple[Channel, ...]] = ("phone", "chat", "email", "social", "ticket")
-CHANNEL_SLA: Final = MappingProxyType(
+CHANNEL_SLA: Final[Mapping[str, ChannelSla]] = MappingProxyType(
     {
         "phone": ChannelSla("phone", 15.0, "003 ch.5 §2: answer within 3 rings (≈ 15 s)", 240.0),
         "chat": ChannelSla(
@@ -112,7 +112,9 @@ CHANNEL_SLA: Final = MappingProxyType(
     }
 )
 """Per channel, in :data:`CHANNELS` order."""
-SLA_ANSWER_S: Final = MappingProxyType({c: CHANNEL_SLA[c].answer_s for c in CHANNELS})
+SLA_ANSWER_S: Final[Mapping[str, float]] = MappingProxyType(
+    {c: CHANNEL_SLA[c].answer_s for c in CHANNELS}
+)
 """Channel -> first-answer threshold in seconds (the board's and the console's fallback)."""
 DEFAULT_ANSWER_S: Final = 30.0
 """Threshold for a queue whose channel names none of the above (the rules' fallback)."""
@@ -151,6 +153,7 @@ ACCESS_ACTIONS: Final[tuple[AccessAction, ...]] = (
 RunState = Literal["active", "completed", "aborted"]
 RUN_STATES: Final[tuple[RunState, ...]] = ("active", "completed", "aborted")
 """A run: active -> completed (every step done or skipped) | aborted."""
+FINISHED_RUN_STATES: Final[tuple[RunState, ...]] = ("completed", "aborted")
 StepState = Literal["pending", "ready", "late", "escalated", "failed", "done", "skipped"]
 STEP_STATES: Final[tuple[StepState, ...]] = (
     "pending",
@@ -166,3 +169,30 @@ escalated or failed (its action failed)."""
 FINISHED_STEP_STATES: Final[tuple[StepState, ...]] = ("done", "skipped")
 OPEN_STEP_STATES: Final[tuple[StepState, ...]] = ("pending", "ready", "late", "escalated", "failed")
 """Steps still to be worked (the handover report lists them)."""
+
+# --- severities for display -----------------------------------------------------------------
+
+SEVERITIES_WORST_FIRST: Final[tuple[Severity, ...]] = tuple(reversed(SEVERITIES))
+"""critical, major, minor, info: the order lists and pickers show them in."""
+
+# --- the library's answer to each kind -----------------------------------------------------
+
+DEFAULT_PLAYBOOKS: Final[Mapping[str, str]] = MappingProxyType(
+    dict(
+        zip(
+            INCIDENT_KINDS,
+            (
+                "contact-surge",  # surge
+                "sla-breach",  # sla
+                "network-outage",  # outage
+                "public-opinion",  # opinion
+                "data-leak",  # leak
+                "audit-integrity",  # integrity
+                "disaster",  # manual
+            ),
+            strict=True,
+        )
+    )
+)
+"""Incident kind -> the default library's playbook for it (playbooks/library/<id>.toml);
+the console pre-fills it when the API gives no library."""

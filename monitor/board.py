@@ -23,6 +23,7 @@ import msgpack
 from core import keys
 from core.changes import add_change
 from core.events import Contact, Event, Health, Heartbeat, QueueStats
+from core.vocabulary import SLA_ANSWER_S
 from monitor.detectors.base import Signal
 
 logger = logging.getLogger(__name__)
@@ -31,14 +32,8 @@ BUCKET_S: Final = 30
 WINDOW_BUCKETS: Final = 10  # five minutes
 TREND_LEN: Final = 30
 TREND_STEP_S: Final = 10
-SLA_THRESHOLDS_S: Final[dict[str, float]] = {
-    "chat": 30.0,
-    "phone": 15.0,
-    "email": 86_400.0,
-    "social": 1_800.0,
-    "ticket": 86_400.0,
-}
-"""Defaults of SEEDS.md: chat first reply 30 s, phone 3 rings, email 24 h."""
+SLA_THRESHOLDS_S: Final[Mapping[str, float]] = SLA_ANSWER_S
+"""Per channel, core.vocabulary's (SEEDS.md): chat first reply 30 s, phone 3 rings, email 24 h."""
 HEARTBEAT_MIN_LOST_S: Final = 30.0
 # Bucket fields: offered, answered, in_sla, abandoned, wait_sum, wait_n
 _OFFERED, _ANSWERED, _IN_SLA, _ABANDONED, _WAIT_SUM, _WAIT_N = range(6)

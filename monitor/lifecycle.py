@@ -33,11 +33,11 @@ from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any, Final
 
+from core.vocabulary import AUTO_RESOLVE_KINDS, SEVERITY_RANK
 from monitor.detectors.base import Signal
 
 logger = logging.getLogger(__name__)
 
-SEVERITY_RANK: Final = {"info": 0, "minor": 1, "major": 2, "critical": 3}
 INHIBITABLE_KINDS: Final = frozenset({"surge", "sla"})
 ROLLUP_SUBJECT: Final = "(multiple)"
 
@@ -57,7 +57,7 @@ class LifecycleConfig:
     """Flips within the window that make a fingerprint flapping."""
     cap_per_minute: int = 10
     """New incidents per rule per minute of event time before the excess is rolled up."""
-    auto_resolve: frozenset[str] = frozenset({"surge", "sla", "outage"})
+    auto_resolve: frozenset[str] = frozenset(AUTO_RESOLVE_KINDS)
     """Incident kinds the engine resolves itself when the condition clears."""
     inhibit: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Queue (or glob) -> components it depends on."""

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from core import keys
 from core.changes import decode_change
+from core.vocabulary import OPEN_STEP_STATES as OPEN_STEP_WORDS
 from playbooks.model import text
 
 NOTABLE: Final = frozenset(
@@ -39,7 +40,7 @@ NOTABLE: Final = frozenset(
         "run.step.skip",
     }
 )
-OPEN_STEP_STATES: Final = frozenset({"pending", "ready", "late", "escalated", "failed"})
+OPEN_STEP_STATES: Final = frozenset(OPEN_STEP_WORDS)
 CHANGES_PAGE: Final = 2000
 
 

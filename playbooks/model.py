@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from core.vocabulary import FINISHED_STEP_STATES
 from playbooks.errors import StepNotFound
 from playbooks.schema import Playbook, Step
 
-FINISHED: Final = frozenset({"done", "skipped"})
+FINISHED: Final = frozenset(FINISHED_STEP_STATES)
 SYSTEM_ROLE: Final = "system"
 RUNNER: Final = "runner"
 

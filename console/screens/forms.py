@@ -20,8 +20,9 @@ from textual.widgets.option_list import Option
 
 from console import format as fmt
 from console.i18n import Translator
+from core.vocabulary import SEVERITIES_WORST_FIRST
 
-SEVERITIES = ("critical", "major", "minor", "info")
+SEVERITIES = SEVERITIES_WORST_FIRST
 SILENCE_MINUTES = (15, 30, 60, 120, 240, 480, 1440)
 
 

@@ -30,17 +30,10 @@ from console.state import LATE_STATES, Dirty
 from console.widgets.status_bar import StatusBar
 from console.widgets.tables import StyledTable
 from console.widgets.tile import Tile
+from core.vocabulary import DEFAULT_PLAYBOOKS, SEVERITIES
 
 NARROW_BELOW = 140
-FALLBACK_PLAYBOOKS = {
-    "surge": "contact-surge",
-    "sla": "sla-breach",
-    "outage": "network-outage",
-    "opinion": "public-opinion",
-    "leak": "data-leak",
-    "integrity": "audit-integrity",
-    "manual": "disaster",
-}
+FALLBACK_PLAYBOOKS = DEFAULT_PLAYBOOKS
 """Pre-filled in the start-playbook dialog by incident kind when the API gives no library."""
 
 
@@ -241,7 +234,7 @@ class IncidentScreen(ConsoleScreen):
             header.update(tr("incident.unknown", id=self.incident_id))
             return
         severity, state = inc.get("severity", "info"), inc.get("state", "open")
-        for level in ("critical", "major", "minor", "info"):
+        for level in SEVERITIES:
             header.set_class(level == severity, f"-{level}")
         text = Text()
         text.append(f" {tr(f'sev.{severity}')} ", style="bold reverse")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
-SEVERITY_RANK: Final = {"info": 0, "minor": 1, "major": 2, "critical": 3}
+from core.vocabulary import SEVERITY_RANK
 
 
 @dataclass(frozen=True, slots=True)
