@@ -41,6 +41,7 @@ from console.screens.forms import ManualIncident, ManualIncidentModal
 from console.screens.help import HelpScreen
 from console.screens.incident import IncidentScreen
 from console.state import BoardState, Dirty
+from console.widgets.registry import TileRegistry
 
 logger = logging.getLogger(__name__)
 STYLES = Path(__file__).parent / "styles"
@@ -65,8 +66,11 @@ class ConsoleApp(App[None]):
         lang: str = "en",
         stale_after_s: float = 30.0,
         live: bool = True,
+        tiles: TileRegistry | None = None,
     ) -> None:
         super().__init__()
+        self.tiles = tiles
+        """The board's tiles (``None``: the product's ``BOARD_TILES``)."""
         self.tr = Translator(lang)
         self.board = BoardState(stale_after_s)
         self.api = ApiClient(url, token) if url else None
@@ -80,7 +84,7 @@ class ConsoleApp(App[None]):
         translate_bindings(self, self.tr)
 
     def on_mount(self) -> None:
-        self.push_screen(BoardScreen())
+        self.push_screen(BoardScreen(self.tiles))
         if self.api is not None:
             self.run_worker(self._load_whoami(), group="api", exit_on_error=False)
         if self.feed is not None:
