@@ -44,9 +44,8 @@ def _string_members(node: ast.AST) -> list[str] | None:
         elements = list(node.elts)
     else:
         return None
-    if not all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in elements):
-        return None
-    return [e.value for e in elements if isinstance(e, ast.Constant)]
+    words = [e.value for e in elements if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return words if len(words) == len(elements) else None
 
 
 def _source_files() -> Iterator[Path]:
@@ -65,7 +64,7 @@ def find_copies(
         found: list[tuple[int, str]] = []
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             members = _string_members(node)
-            if members is None or len(members) < MIN_MEMBERS:
+            if members is None or len(members) < MIN_MEMBERS or not isinstance(node, ast.expr):
                 continue
             # "all" beside a set of states is the same copy (a filter's choices)
             name = sets.get(frozenset(members)) or sets.get(frozenset(members) - {"all"})
