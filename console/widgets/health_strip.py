@@ -11,12 +11,13 @@ from textual.widgets import Static
 
 from console.i18n import Translator
 from console.state import BoardState, Dirty
+from console.widgets.registry import TileDefaults
 
 STATUS_ORDER = {"down": 0, "lost": 1, "degraded": 2, "up": 3}
 MAX_NAMED = 3
 
 
-class HealthStrip(Static):
+class HealthStrip(TileDefaults, Static):
     """Counts first, then the subjects that are not up, worst first."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -34,18 +35,6 @@ class HealthStrip(Static):
 
     def sync(self, state: BoardState, dirty: Dirty, now: float) -> None:
         self.show(state.health, self._tr, state.flags, state.engine)
-
-    def tick(self, state: BoardState, now: float) -> None:
-        """Nothing here ages: the tile's title says how old the health data is."""
-
-    def lines_wanted(self) -> int:
-        return 1
-
-    def fit_width(self, cells: int) -> bool:
-        return False
-
-    def title_note(self) -> str:
-        return ""
 
     def show(
         self,

@@ -48,6 +48,26 @@ class BoardTile(Protocol):
         """Text after the title (``(3)``), or ``""``."""
 
 
+class TileDefaults:
+    """The :class:`BoardTile` answers of a tile with nothing to age, fit or count.
+
+    Mixed in before the Textual base (``class Mine(TileDefaults, Static)``): a
+    simple tile then writes only ``setup`` and ``sync``.
+    """
+
+    def tick(self, state: BoardState, now: float) -> None:
+        """Nothing ages here: the tile's title already says how old its data is."""
+
+    def lines_wanted(self) -> int:
+        return 1
+
+    def fit_width(self, cells: int) -> bool:
+        return False
+
+    def title_note(self) -> str:
+        return ""
+
+
 @dataclass(frozen=True)
 class TileSpec:
     """One board tile: the widget ``#{name}`` inside the tile ``#tile-{name}``."""

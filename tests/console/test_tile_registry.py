@@ -19,13 +19,13 @@ from console.client import Backoff
 from console.i18n import STRINGS, Translator
 from console.state import BoardState, Dirty
 from console.widgets.board_tiles import BOARD_TILES
-from console.widgets.registry import BoardTile, TileRegistry, TileSpec
+from console.widgets.registry import BoardTile, TileDefaults, TileRegistry, TileSpec
 from console.widgets.tile import Tile
 from tests.console.conftest import ConsoleApi, wait_until
 from tests.console.screen_text import screen_text
 
 
-class CriticalCount(Static):
+class CriticalCount(TileDefaults, Static):
     """``3 critical open``: the toy tile's whole widget."""
 
     def setup(self, tr: Translator) -> None:
@@ -34,18 +34,6 @@ class CriticalCount(Static):
     def sync(self, state: BoardState, dirty: Dirty, now: float) -> None:
         self.count = sum(1 for i in state.open_incidents() if i.get("severity") == "critical")
         self.update(Text(f"{self.count} critical open"))
-
-    def tick(self, state: BoardState, now: float) -> None:
-        """Nothing ages here."""
-
-    def lines_wanted(self) -> int:
-        return 1
-
-    def fit_width(self, cells: int) -> bool:
-        return False
-
-    def title_note(self) -> str:
-        return ""
 
 
 TOY = TileSpec(
