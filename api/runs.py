@@ -11,12 +11,14 @@ by :mod:`api.errors`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
 
 from api.inputs import MAX_NOTE, Field, path_id, query_int, query_text, read_fields
 from api.state import runner_of
+from playbooks.state import STEP_OPS
 from security.auth import get_principal, requires
 from security.roles import Permission
 
@@ -26,6 +28,7 @@ routes = web.RouteTableDef()
 
 MAX_RUNS: Final = 1000
 NOTE: Final = Field("note", str, max_len=MAX_NOTE, mask=True)
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 @routes.get("/v1/runs")
@@ -72,53 +75,40 @@ async def start_run(request: web.Request) -> web.Response:
     return web.json_response(run, status=201)
 
 
-async def _step(request: web.Request, op: str) -> web.Response:
-    runner = runner_of(request)
-    run_id = path_id(request, "id")
-    step_id = path_id(request, "step")
-    # A retry takes no note (the runner's step_retry has none): an empty body only.
-    values = await read_fields(request) if op == "retry" else await read_fields(request, NOTE)
-    principal = get_principal(request)
-    method = getattr(runner, f"step_{op}")
-    extra = {} if op == "retry" else {"note": values.get("note")}
-    run = await method(run_id, step_id, actor=principal.name, role=principal.role, **extra)
-    logger.info("run step %s run=%s step=%s actor=%s", op, run_id, step_id, principal.name)
-    return web.json_response(run)
+def _step_endpoint(name: str, doc: str) -> Handler:
+    """The endpoint of the step operation ``name``, gated by the table's permission."""
+    op = STEP_OPS[name]
+
+    async def endpoint(request: web.Request) -> web.Response:
+        runner = runner_of(request)
+        run_id = path_id(request, "id")
+        step_id = path_id(request, "step")
+        # An operation without a note (retry) takes an empty body only.
+        values = await read_fields(request, NOTE) if op.takes_note else await read_fields(request)
+        principal = get_principal(request)
+        run = await runner.step(
+            name,
+            run_id,
+            step_id,
+            actor=principal.name,
+            role=principal.role,
+            note=values.get("note"),
+        )
+        logger.info("run step %s run=%s step=%s actor=%s", name, run_id, step_id, principal.name)
+        return web.json_response(run)
+
+    endpoint.__name__ = endpoint.__qualname__ = f"step_{name}"
+    endpoint.__doc__ = doc
+    routes.post(f"/v1/runs/{{id}}/steps/{{step}}/{name}")(endpoint)
+    return requires(op.permission)(endpoint)
 
 
-@routes.post("/v1/runs/{id}/steps/{step}/done")
-@requires(Permission.READ_BOARD)  # the runner checks the step's owner / approver role
-async def step_done(request: web.Request) -> web.Response:
-    """Mark a step done; body ``{"note"?}``; returns the run."""
-    return await _step(request, "done")
-
-
-@routes.post("/v1/runs/{id}/steps/{step}/escalate")
-@requires(Permission.READ_BOARD)  # the runner checks the step's owner / approver role
-async def step_escalate(request: web.Request) -> web.Response:
-    """Escalate a step now; body ``{"note"?}``; returns the run."""
-    return await _step(request, "escalate")
-
-
-@routes.post("/v1/runs/{id}/steps/{step}/approve")
-@requires(Permission.READ_BOARD)  # the runner checks the step's owner / approver role
-async def step_approve(request: web.Request) -> web.Response:
-    """Approve a step that needs an approval; body ``{"note"?}``; returns the run."""
-    return await _step(request, "approve")
-
-
-@routes.post("/v1/runs/{id}/steps/{step}/skip")
-@requires(Permission.START_PLAYBOOK)
-async def step_skip(request: web.Request) -> web.Response:
-    """Skip a step (duty manager); body ``{"note"?}``; returns the run."""
-    return await _step(request, "skip")
-
-
-@routes.post("/v1/runs/{id}/steps/{step}/retry")
-@requires(Permission.RUN_STEPS)
-async def step_retry(request: web.Request) -> web.Response:
-    """Retry a step's failed action; empty body; returns the run."""
-    return await _step(request, "retry")
+# The runner checks the step's owner / approver role behind the gate's permission.
+step_done = _step_endpoint("done", "Mark a step done; body ``{note?}``; returns the run.")
+step_escalate = _step_endpoint("escalate", "Escalate a step now; body ``{note?}``; the run.")
+step_approve = _step_endpoint("approve", "Approve a step; body ``{note?}``; returns the run.")
+step_skip = _step_endpoint("skip", "Skip a step (duty manager); body ``{note?}``; the run.")
+step_retry = _step_endpoint("retry", "Retry a step's failed action; empty body; the run.")
 
 
 @routes.post("/v1/runs/{id}/abort")

@@ -306,53 +306,25 @@ class PlaybookRunner:
 
     # --- step operations -------------------------------------------------------
 
-    async def step_done(
-        self, run_id: str, step_id: str, *, actor: str, role: str, note: str | None = None
+    async def step(
+        self,
+        op: str,
+        run_id: str,
+        step_id: str,
+        *,
+        actor: str,
+        role: str,
+        note: str | None = None,
     ) -> dict[str, Any]:
+        """Apply the step operation ``op`` (a name of :data:`playbooks.state.STEP_OPS`)."""
+        try:
+            transition = state.STEP_OPS[op].apply
+        except KeyError:
+            raise RunConflict(f"no step operation {op!r}") from None
         return await self._apply(
             run_id,
-            lambda run, tx: state.mark_done(
+            lambda run, tx: transition(
                 run, step_id, tx, self.clock(), actor=actor, role=role, note=note
-            ),
-        )
-
-    async def step_approve(
-        self, run_id: str, step_id: str, *, actor: str, role: str, note: str | None = None
-    ) -> dict[str, Any]:
-        return await self._apply(
-            run_id,
-            lambda run, tx: state.approve(
-                run, step_id, tx, self.clock(), actor=actor, role=role, note=note
-            ),
-        )
-
-    async def step_escalate(
-        self, run_id: str, step_id: str, *, actor: str, role: str, note: str | None = None
-    ) -> dict[str, Any]:
-        return await self._apply(
-            run_id,
-            lambda run, tx: state.escalate(
-                run, step_id, tx, self.clock(), actor=actor, role=role, note=note
-            ),
-        )
-
-    async def step_skip(
-        self, run_id: str, step_id: str, *, actor: str, role: str, note: str | None = None
-    ) -> dict[str, Any]:
-        return await self._apply(
-            run_id,
-            lambda run, tx: state.skip(
-                run, step_id, tx, self.clock(), actor=actor, role=role, note=note
-            ),
-        )
-
-    async def step_retry(
-        self, run_id: str, step_id: str, *, actor: str, role: str
-    ) -> dict[str, Any]:
-        return await self._apply(
-            run_id,
-            lambda run, tx: state.retry_action(
-                run, step_id, tx, self.clock(), actor=actor, role=role
             ),
         )
 

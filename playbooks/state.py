@@ -15,7 +15,10 @@ are done, and ``ready_at`` says it may be worked.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, Protocol
 
 from playbooks.actions.wait import wait_seconds
 from playbooks.drill import score_run
@@ -389,8 +392,16 @@ def on_action_result(
 
 
 def retry_action(
-    run: dict[str, Any], step_id: str, tx: Tx, now: float, *, actor: str, role: str
+    run: dict[str, Any],
+    step_id: str,
+    tx: Tx,
+    now: float,
+    *,
+    actor: str,
+    role: str,
+    note: str | None = None,
 ) -> None:
+    del note  # a retry takes no note (the API accepts an empty body only)
     step = find_step(run, step_id)
     if not may_work(role, step):
         raise NotAllowed(f"role {role} may not work step {step_id}")
@@ -401,3 +412,45 @@ def retry_action(
     tx.op = "step_retry"
     tx.audit(run, step_id, now, actor=actor, role=role, action="run.step.retry")
     _start_action(run, step, tx, now)
+
+
+# --- the table of step operations ---------------------------------------------------
+
+
+class StepTransition(Protocol):
+    def __call__(
+        self,
+        run: dict[str, Any],
+        step_id: str,
+        tx: Tx,
+        now: float,
+        *,
+        actor: str,
+        role: str,
+        note: str | None,
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StepOp:
+    """One thing a person may do to a step: the API gate's permission, the transition.
+
+    The gate only lets a role in; the transition checks the step's owner or approver
+    role itself (so the runner refuses the same things the API does).
+    """
+
+    permission: Permission
+    apply: StepTransition
+    takes_note: bool = True
+
+
+STEP_OPS: Final[Mapping[str, StepOp]] = MappingProxyType(
+    {
+        "done": StepOp(Permission.READ_BOARD, mark_done),
+        "escalate": StepOp(Permission.READ_BOARD, escalate),
+        "approve": StepOp(Permission.READ_BOARD, approve),
+        "skip": StepOp(Permission.START_PLAYBOOK, skip),
+        "retry": StepOp(Permission.RUN_STEPS, retry_action, takes_note=False),
+    }
+)
+"""Step operations by name (``POST /v1/runs/{id}/steps/{step}/{name}``)."""

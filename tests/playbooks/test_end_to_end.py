@@ -52,7 +52,7 @@ async def test_surge_incident_runs_contact_surge_playbook_to_completion(wired: A
     assert flags["priority_routing"]["value"] == "complaints,vip"
 
     for step in ("agents-online", "publish-notice", "stand-down"):
-        current = await w.runner.step_done(run["id"], step, actor="li.wei", role="duty_manager")
+        current = await w.runner.step("done", run["id"], step, actor="li.wei", role="duty_manager")
     assert current["state"] == "completed"
     assert current["score"]["late_steps"] == 0
 
@@ -109,24 +109,24 @@ async def test_leak_run_signs_feishu_and_waits_for_the_security_officer(wired: A
     message = (await wait_for(feishu))[0]["body"]
     assert not w.receiver.rejected and "agent-0042" in message["content"]["text"]
     rid = run["id"]
-    await w.runner.step_done(rid, "contain", actor="zhang.san", role="oncall")
-    await w.runner.step_done(rid, "preserve-evidence", actor="zhang.san", role="oncall")
+    await w.runner.step("done", rid, "contain", actor="zhang.san", role="oncall")
+    await w.runner.step("done", rid, "preserve-evidence", actor="zhang.san", role="oncall")
 
     async def approval_ready() -> bool:
         step = next(s for s in (await w.runner.get(rid))["steps"] if s["id"] == "security-approval")
         return step["ready_at"] is not None
 
     await wait_for(approval_ready)
-    run = await w.runner.step_done(rid, "security-approval", actor="li.wei", role="duty_manager")
+    run = await w.runner.step("done", rid, "security-approval", actor="li.wei", role="duty_manager")
     step = next(s for s in run["steps"] if s["id"] == "security-approval")
     assert step["state"] != "done" and step["awaiting_approval"]
     try:
-        await w.runner.step_approve(rid, "security-approval", actor="x", role="oncall")
+        await w.runner.step("approve", rid, "security-approval", actor="x", role="oncall")
         raise AssertionError("an on-call agent must not approve for the security officer")
     except Exception as exc:
         assert type(exc).__name__ == "NotAllowed"
-    run = await w.runner.step_approve(
-        rid, "security-approval", actor="wang.fang", role="security_officer"
+    run = await w.runner.step(
+        "approve", rid, "security-approval", actor="wang.fang", role="security_officer"
     )
     step = next(s for s in run["steps"] if s["id"] == "security-approval")
     assert step["state"] == "done" and step["approval"]["by"] == "wang.fang"

@@ -135,9 +135,9 @@ async def test_steps_flow_through_actions_waits_and_approval(timed: Any, redis_c
     run = await runner.start("timed", incident.id, actor="li.wei", role="duty_manager")
     rid = run["id"]
     with pytest.raises(RunConflict, match="waits for first"):
-        await runner.step_done(rid, "pause", actor="a", role="oncall")
+        await runner.step("done", rid, "pause", actor="a", role="oncall")
     await advance(runner, clock, 10)
-    run = await runner.step_done(rid, "first", actor="zhang.san", role="oncall", note="seen")
+    run = await runner.step("done", rid, "first", actor="zhang.san", role="oncall", note="seen")
     await advance(runner, clock, 1)
     s = steps(await runner.get(rid))
     assert s["flag"]["state"] == "done" and s["call"]["state"] == "done"
@@ -147,9 +147,9 @@ async def test_steps_flow_through_actions_waits_and_approval(timed: Any, redis_c
     await advance(runner, clock, 300)
     s = steps(await runner.get(rid))
     assert s["pause"]["state"] == "done" and s["sign-off"]["ready_at"] == T0 + 311
-    run = await runner.step_approve(rid, "sign-off", actor="wang.fang", role="security_officer")
+    run = await runner.step("approve", rid, "sign-off", actor="wang.fang", role="security_officer")
     assert run["state"] == "active"  # approved, but nobody has done it yet
-    run = await runner.step_done(rid, "sign-off", actor="li.wei", role="duty_manager")
+    run = await runner.step("done", rid, "sign-off", actor="li.wei", role="duty_manager")
     assert run["state"] == "completed" and run["finished_at"] == T0 + 311
     assert run["score"]["time_to_ack_s"] == 10
     assert await runner.list("active") == [] and len(await runner.list("completed")) == 1
@@ -159,13 +159,13 @@ async def test_a_failing_webhook_is_retried_with_one_key_then_shown_on_the_step(
     runner, clock, rec, incident = timed.runner, timed.clock, timed.rec, timed.incident
     rec.fail_next = 5  # more than the three attempts
     run = await runner.start("timed", incident.id, actor="li.wei", role="duty_manager")
-    await runner.step_done(run["id"], "first", actor="a", role="oncall")
+    await runner.step("done", run["id"], "first", actor="a", role="oncall")
     await advance(runner, clock, 1)
     call = steps(await runner.get(run["id"]))["call"]
     assert call["state"] == "failed"
     assert call["action_result"]["attempts"] == 3 and call["action_result"]["status"] == 503
     assert {r["key"] for r in rec.rejected} == {f"{run['id']}:call:1"}
-    await runner.step_retry(run["id"], "call", actor="a", role="oncall")
+    await runner.step("retry", run["id"], "call", actor="a", role="oncall")
     rec.fail_next = 1
     await advance(runner, clock, 1)
     call = steps(await runner.get(run["id"]))["call"]
@@ -181,16 +181,16 @@ async def test_roles_and_states_are_enforced(timed: Any) -> None:
     with pytest.raises(RunConflict):
         await runner.start("timed", incident.id, actor="li.wei", role="duty_manager")
     with pytest.raises(NotAllowed):
-        await runner.step_done(run["id"], "first", actor="v", role="viewer")
+        await runner.step("done", run["id"], "first", actor="v", role="viewer")
     with pytest.raises(StepNotFound):
-        await runner.step_done(run["id"], "nope", actor="a", role="oncall")
-    await runner.step_done(run["id"], "first", actor="a", role="oncall")
+        await runner.step("done", run["id"], "nope", actor="a", role="oncall")
+    await runner.step("done", run["id"], "first", actor="a", role="oncall")
     with pytest.raises(RunConflict, match="already done"):
-        await runner.step_done(run["id"], "first", actor="a", role="oncall")
+        await runner.step("done", run["id"], "first", actor="a", role="oncall")
     run = await runner.abort(run["id"], actor="li.wei", role="duty_manager", note="false alarm")
     assert run["state"] == "aborted"
     with pytest.raises(RunConflict):
-        await runner.step_done(run["id"], "flag", actor="a", role="oncall")
+        await runner.step("done", run["id"], "flag", actor="a", role="oncall")
 
 
 async def test_a_drill_notifies_only_the_drill_target_sets_no_flag_and_is_scored(
@@ -200,10 +200,10 @@ async def test_a_drill_notifies_only_the_drill_target_sets_no_flag_and_is_scored
     run = await runner.start("timed", None, actor="li.wei", role="duty_manager", drill=True)
     assert run["drill"] and run["incident"] is None
     await advance(runner, clock, 95)  # late at 60 s, escalated at 90 s
-    await runner.step_done(run["id"], "first", actor="a", role="oncall")
+    await runner.step("done", run["id"], "first", actor="a", role="oncall")
     await advance(runner, clock, 301)
-    await runner.step_approve(run["id"], "sign-off", actor="w", role="security_officer")
-    run = await runner.step_done(run["id"], "sign-off", actor="l", role="duty_manager")
+    await runner.step("approve", run["id"], "sign-off", actor="w", role="security_officer")
+    run = await runner.step("done", run["id"], "sign-off", actor="l", role="duty_manager")
     assert run["state"] == "completed"
     assert rec.of("dingtalk") == [] and rec.of("json") == []
     assert {r["body"]["purpose"] for r in rec.of("drill")} == {"escalation", "action"}
@@ -223,7 +223,7 @@ async def test_every_change_reaches_the_changes_stream(timed: Any, redis_client:
 
     runner, incident = timed.runner, timed.incident
     run = await runner.start("timed", incident.id, actor="li.wei", role="duty_manager")
-    await runner.step_done(run["id"], "first", actor="a", role="oncall")
+    await runner.step("done", run["id"], "first", actor="a", role="oncall")
     entries = await redis_client.xrange(keys.CHANGES)
     ops = [c["op"] for c in map(decode_change, (f for _, f in entries)) if c["kind"] == "run"]
     assert ops[:2] == ["started", "step_done"]
