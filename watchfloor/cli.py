@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 
 from watchfloor import __version__
+from watchfloor.errors import user_message
+from watchfloor.logs import log_to_stderr
 
 COMMANDS = (
     "up",
@@ -34,10 +36,6 @@ COMMANDS = (
     "doctor",
     "reload",
 )
-
-
-class CommandError(Exception):
-    """A command failed in a way the user can fix; the message says how."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,11 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    log_to_stderr(logging.DEBUG if args.verbose else getattr(logging, args.log_level.upper()))
     # Everything a command writes (logs, spool, audit segments, exports, the config) and
     # every process it starts is private to this user: incidents and logs name people.
     os.umask(0o077)
@@ -80,8 +74,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the one error funnel of the CLI
-        from watchfloor.errors import user_message
-
         message = user_message(exc)
         if message is None:
             raise

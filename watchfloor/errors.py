@@ -5,13 +5,16 @@ from __future__ import annotations
 from core.config import ConfigError
 from core.redis_server import RedisServerError
 
-USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, RedisServerError)
+
+class CommandError(Exception):
+    """A command failed in a way the user can fix; the message says how."""
+
+
+USER_ERRORS: tuple[type[BaseException], ...] = (CommandError, ConfigError, RedisServerError)
 
 
 def user_message(exc: BaseException) -> str | None:
     """One-line message for a known error, ``None`` for a bug (shown with its traceback)."""
-    from watchfloor.cli import CommandError
-
-    if isinstance(exc, (CommandError, *USER_ERRORS)):
+    if isinstance(exc, USER_ERRORS):
         return str(exc)
     return None

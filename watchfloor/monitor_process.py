@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +22,17 @@ from aiohttp import web
 
 from api.app import create_app, serve
 from core.config import Config
-from core.incidents import IncidentStore
+from core.incidents import Incident, IncidentStore
+from monitor.checkpoint import IncidentHook
+from monitor.service import MonitorService
+from playbooks.runner import PlaybookRunner
 from playbooks.worker import build_runner
-from security.audit import open_audit
+from security.audit import AuditLog, open_audit
 from security.tokens import TokenStore, load_seal
 
 logger = logging.getLogger(__name__)
+
+Task = Callable[[asyncio.Event], Awaitable[None]]
 
 
 @dataclass
@@ -35,21 +41,17 @@ class MonitorProcess:
 
     config: Config
     redis: aioredis.Redis
-    audit: Any = None
-    runner: Any = None
-    service: Any = None
-    app: web.Application | None = None
-    tasks: list[Any] = field(default_factory=list)
+    audit: AuditLog | None
+    runner: PlaybookRunner
+    service: MonitorService
+    app: web.Application
+    tasks: list[Task] = field(default_factory=list)
 
     @classmethod
     def build(cls, config: Config, redis: aioredis.Redis) -> MonitorProcess:
-        from watchfloor.commands.monitor import build_monitor_tasks
-
         audit = _open_audit(config, redis)
         runner = build_runner(redis, config, audit=audit)
-        service, engine_tasks = build_monitor_tasks(
-            config, redis, on_incident=runner.on_incident, audit=audit
-        )
+        service = MonitorService(redis, config, on_incident=_hook(runner), audit=audit)
         # A run whose incidents the engine resolved stops paging people at once.
         service.applier.on_resolved = runner.on_resolved
         app = create_app(
@@ -64,20 +66,19 @@ class MonitorProcess:
         if audit is not None:
             audit.on_problem = integrity_incident(IncidentStore(redis), runner.on_incident)
         process = cls(config, redis, audit, runner, service, app)
-        process.tasks = [*engine_tasks, runner.run, process.serve_api]
+        process.tasks = [service.run, runner.run, process.serve_api]
         if audit is not None:
             process.tasks.append(audit.run)
         return process
 
     async def serve_api(self, stop: asyncio.Event) -> None:
         """Serve the API on ``api.host:api.port`` until ``stop``."""
-        assert self.app is not None
         await serve(self.app, self.config.api.host, self.config.api.port, stop)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every part until ``stop``; when one part fails, the others stop in order too."""
 
-        async def part(task: Any) -> None:
+        async def part(task: Task) -> None:
             try:
                 await task(stop)
             except BaseException:
@@ -89,9 +90,7 @@ class MonitorProcess:
                 for task in self.tasks:
                     group.create_task(part(task))
         finally:
-            actions = getattr(self.runner, "actions", None)
-            if actions is not None:
-                await actions.aclose()
+            await self.runner.actions.aclose()
 
 
 def integrity_incident(incidents: IncidentStore, on_incident: Any = None) -> Any:
@@ -115,7 +114,17 @@ def integrity_incident(incidents: IncidentStore, on_incident: Any = None) -> Any
     return opened
 
 
-def _open_audit(config: Config, redis: aioredis.Redis) -> Any:
+def _hook(runner: PlaybookRunner) -> IncidentHook:
+    """The engine's incident hook: the runner starts playbooks (its run is not the
+    engine's business, so the result is dropped)."""
+
+    async def start_playbooks(incident: Incident, created: bool, severity_raised: bool) -> None:
+        await runner.on_incident(incident, created, severity_raised)
+
+    return start_playbooks
+
+
+def _open_audit(config: Config, redis: aioredis.Redis) -> AuditLog | None:
     try:
         return open_audit(config, redis)
     except Exception as exc:  # an engine without its audit still detects; say so loudly

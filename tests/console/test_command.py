@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from watchfloor.cli import CommandError, build_parser
+from watchfloor.cli import build_parser
 from watchfloor.commands.console import log_to_file, read_token
+from watchfloor.errors import CommandError
 
 
 def args_of(*argv: str) -> argparse.Namespace:

@@ -41,6 +41,7 @@ from security.audit_trust import Trust, read_chain, trust_from_pin
 from security.audit_witness import WitnessError, read_witness
 from security.signer import SignerError, default_public_keys, load_public_key, pinned_keys
 from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.errors import CommandError
 
 CHUNK = 5000
 
@@ -101,8 +102,6 @@ def register(sub: Any) -> None:
 
 
 def _error(message: str) -> Exception:
-    from watchfloor.cli import CommandError
-
     return CommandError(message)
 
 

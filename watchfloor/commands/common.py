@@ -8,6 +8,7 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from core.config import Config, load_for_cli
+from watchfloor.errors import CommandError
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +40,6 @@ def run_service(
     names the address in the one-line error when it cannot be bound.
     """
     from core.redis_server import redis_url_for
-    from watchfloor.cli import CommandError
 
     async def until_signal(url: str) -> None:
         stop = asyncio.Event()

@@ -14,7 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from watchfloor import logs
 from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.errors import CommandError
 
 DEFAULT_URL = "http://127.0.0.1:8471"
 
@@ -31,8 +33,6 @@ def register(sub: Any) -> None:
 
 def read_token(args: argparse.Namespace, env: dict[str, str]) -> str:
     """The token from the flag, the file or the environment; a user error when none."""
-    from watchfloor.cli import CommandError
-
     if args.token:
         return str(args.token).strip()
     if args.token_file:
@@ -54,13 +54,7 @@ def log_to_file(data_dir: str) -> Path:
         path.touch()
     except OSError:
         path = Path(tempfile.gettempdir()) / f"watchfloor-console-{os.getuid()}.log"
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(min(root.level or logging.WARNING, logging.INFO))
+    logs.log_to_file(path, level=min(logging.getLogger().level or logging.WARNING, logging.INFO))
     return path
 
 

@@ -24,6 +24,7 @@ from playbooks.worker import open_audit_or_none
 from security.keys import write_private
 from watchfloor.commands.common import add_config_options
 from watchfloor.commands.token import with_redis
+from watchfloor.errors import CommandError
 
 
 def register(sub: Any) -> None:
@@ -35,8 +36,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from watchfloor.cli import CommandError
-
     seconds = parse_duration(args.since)
     if not seconds:
         raise CommandError(f"--since {args.since!r} is not a duration (like 8h, 12h, 90m)")

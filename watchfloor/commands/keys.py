@@ -29,6 +29,7 @@ from security.signer import SignerError, load_signer, rotate_signing_key
 from security.signing import SignatureError, SigningKeys
 from watchfloor.commands.common import add_config_options, config_from_args
 from watchfloor.commands.token import audit_action, with_redis
+from watchfloor.errors import CommandError
 
 
 def register(sub: Any) -> None:
@@ -137,8 +138,6 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _fail(message: str) -> Exception:
-    from watchfloor.cli import CommandError
-
     return CommandError(message)
 
 

@@ -1,8 +1,7 @@
 """`watchfloor monitor`: the monitor process (rule engine, playbook runner, audit, API).
 
-:func:`build_monitor_tasks` returns the engine service and its ``run(stop)``
-tasks, which :mod:`watchfloor.monitor_process` composes with the playbook
-runner, the audit task and the API in one task group. SIGINT / SIGTERM are
+:mod:`watchfloor.monitor_process` composes the engine, the playbook runner, the
+audit task and the API in one task group; this module starts it. SIGINT / SIGTERM are
 :func:`watchfloor.commands.common.run_service`'s; SIGHUP reloads the live settings
 (:mod:`watchfloor.settings_reload`).
 """
@@ -14,15 +13,13 @@ import asyncio
 import functools
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from core.redis_client import connect as redis_connect
 from watchfloor.commands.common import add_config_options, config_from_args, run_service
 
 logger = logging.getLogger(__name__)
-
-Task = Callable[[asyncio.Event], Awaitable[None]]
 
 
 def register(sub: Any) -> None:
@@ -37,25 +34,6 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def build_monitor_tasks(
-    config: Any,
-    redis: Any,
-    *,
-    on_incident: Any = None,
-    audit: Any = None,
-    rules: Any = None,
-) -> tuple[Any, list[Task]]:
-    """The engine service and the ``run(stop)`` tasks of the monitor process.
-
-    ``on_incident(incident, created, severity_raised)`` is awaited when people
-    must hear about an incident (the playbook runner's auto-start hooks in here).
-    """
-    from monitor.service import MonitorService
-
-    service = MonitorService(redis, config, rules=rules, on_incident=on_incident, audit=audit)
-    return service, [service.run]
-
-
 def run(args: argparse.Namespace) -> int:
     # Until the reload handler is installed, a SIGHUP must not end the process: the
     # settings it would reload are read at start anyway.
@@ -68,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(
     config: Any, url: str, stop: asyncio.Event, *, reload_config: Callable[[], Any]
 ) -> None:
+    # imported here, not at the top: `watchfloor --help` should not load the whole stack
     from watchfloor.monitor_process import MonitorProcess
     from watchfloor.settings_reload import SettingsReloader
 

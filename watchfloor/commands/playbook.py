@@ -25,6 +25,7 @@ from playbooks.schema import check_file
 from playbooks.worker import build_runner, open_audit_or_none
 from watchfloor.commands.common import add_config_options, config_from_args
 from watchfloor.commands.token import cli_actor, with_redis
+from watchfloor.errors import CommandError
 
 OPERATOR_ROLE = "duty_manager"
 """Role of a person working from the command line on the stack's own host."""
@@ -123,8 +124,6 @@ def _start(args: argparse.Namespace, drill: bool) -> int:
                 args.name, args.incident, actor=cli_actor(), role=OPERATOR_ROLE, drill=drill
             )
         except PlaybookError as exc:
-            from watchfloor.cli import CommandError
-
             raise CommandError(str(exc)) from None
         finally:
             await runner.actions.aclose()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.errors import CommandError
 from watchfloor.run_files import run_dir, running_stack
 from watchfloor.settings_reload import LIVE_SETTINGS, REQUEST_FILE, RESULT_FILE
 
@@ -43,8 +44,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from watchfloor.cli import CommandError
-
     config = config_from_args(args)
     pid = running_stack(config)
     if pid is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from core.redis_client import connect as redis_connect
 from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.errors import CommandError
 
 
 def register(sub: Any) -> None:
@@ -47,8 +48,6 @@ def _replay_redis(url: str | None, binary: str | None) -> Iterator[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from watchfloor.cli import CommandError
-
     source = Path(args.file)
     if not source.is_file():
         raise CommandError(f"{source} does not exist")
@@ -63,8 +62,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _rules(path: str | None) -> dict[str, Any] | None:
-    from watchfloor.cli import CommandError
-
     if path is None:
         return None
     if not Path(path).is_file():

@@ -19,6 +19,7 @@ from typing import Any
 from monitor.detectors.registry import specs
 from monitor.rules import RulesError, check_rules, load_rules, section_names
 from watchfloor.commands.common import add_config_options
+from watchfloor.errors import CommandError
 
 
 def register(sub: Any) -> None:
@@ -49,8 +50,6 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from watchfloor.cli import CommandError
-
     path = args.file or _configured_rules(args)
     try:
         rules = load_rules(path)
@@ -76,7 +75,6 @@ def _scope_names() -> list[str]:
 
 def _configured_rules(args: argparse.Namespace) -> str | None:
     from core.config import ConfigError
-    from watchfloor.cli import CommandError
     from watchfloor.commands.common import config_from_args
 
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.errors import CommandError
 
 
 def register(sub: Any) -> None:
@@ -71,8 +72,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from watchfloor.cli import CommandError
-
     if args.speed <= 0:
         raise CommandError("--speed must be above 0")
     if args.out:
@@ -95,8 +94,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace, config: Any) -> str:
-    from watchfloor.cli import CommandError
-
     token = (
         args.token
         or os.environ.get("WATCHFLOOR_TOKEN")
@@ -109,7 +106,6 @@ def _token(args: argparse.Namespace, config: Any) -> str:
 
 def _history_only(args: argparse.Namespace, config: Any) -> int:
     from collector.simulator.runner import send_history
-    from watchfloor.cli import CommandError
 
     if not config.redis.url:
         raise CommandError("--history-only writes through a collector of its own: pass --redis")
@@ -132,8 +128,6 @@ def _history_only(args: argparse.Namespace, config: Any) -> int:
 
 def _window(text: str) -> dict[str, int]:
     """``"10:00-11:30"`` -> start_s and seconds after midnight."""
-    from watchfloor.cli import CommandError
-
     try:
         begin, end = (int(h) * 3600 + int(m) * 60
                       for h, m in (part.split(":") for part in text.split("-")))  # fmt: skip
@@ -147,7 +141,6 @@ def _window(text: str) -> dict[str, int]:
 async def _live(args: argparse.Namespace, url: str, token: str) -> int:
     from collector.errors import ProducerError
     from collector.simulator.runner import run_live
-    from watchfloor.cli import CommandError
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

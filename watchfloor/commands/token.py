@@ -30,6 +30,7 @@ from core.redis_server import RedisServerError, redis_url_for
 from security.roles import ROLES
 from security.tokens import TokenError, TokenStore, load_seal, parse_duration
 from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.errors import CommandError
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +70,6 @@ def with_redis(
 ) -> int:
     """Run ``work`` against the configured Redis: the running stack's, or else the
     data dir's embedded one started for the duration."""
-    from watchfloor.cli import CommandError
-
     config = config_from_args(args)
 
     async def main(url: str) -> int:
@@ -122,8 +121,6 @@ async def audit_action(
 
 
 def run_create(args: argparse.Namespace) -> int:
-    from watchfloor.cli import CommandError
-
     try:
         ttl_s = parse_duration(args.ttl) if args.ttl else None
     except TokenError as exc:
@@ -170,8 +167,6 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
-    from watchfloor.cli import CommandError
-
     async def work(config: Config, client: aioredis.Redis, store: TokenStore) -> int:
         if not await store.revoke(args.name):
             raise CommandError(f"no live token named {args.name!r}")

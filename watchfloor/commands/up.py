@@ -32,8 +32,10 @@ from redis.exceptions import RedisError
 from core.config import Config
 from core.redis_client import connect as redis_connect
 from core.redis_server import check_reachable, die_with_parent, redis_url_for
+from watchfloor import logs
 from watchfloor.bootstrap import TokenFile, ensure_token, prepare_data_dir
 from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.errors import CommandError
 from watchfloor.run_files import remove_pid, write_pid
 from watchfloor.supervisor import Child, Supervisor
 from watchfloor.supervisor_status import StatusPublisher
@@ -84,7 +86,8 @@ def run_up(args: argparse.Namespace) -> int:
     config = effective_config(args)
     created = prepare_data_dir(config)
     log_path = config.path("logs", "up.log")
-    _log_to(log_path, also_stderr=args.headless)
+    stderr_level = logging.WARNING if args.headless else None
+    logs.log_to_file(log_path, level=logging.INFO, stderr_level=stderr_level)
     stop = _StopSignal()
     with redis_url_for(
         config.redis.url,
@@ -363,20 +366,6 @@ class _StopSignal:
             pass
 
 
-def _log_to(path: Path, *, also_stderr: bool) -> None:
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    if also_stderr:
-        err = logging.StreamHandler(sys.stderr)
-        err.setLevel(logging.WARNING)
-        root.addHandler(err)
-
-
 def _close_quietly(publisher: StatusPublisher) -> None:
     try:
         publisher.close()
@@ -385,6 +374,4 @@ def _close_quietly(publisher: StatusPublisher) -> None:
 
 
 def _user_error(message: str) -> Exception:
-    from watchfloor.cli import CommandError
-
     return CommandError(message)
