@@ -31,21 +31,14 @@ from api import (
     runs,
     tokens,
 )
+from api.counters import ApiMetrics
 from api.errors import error_middleware
-from api.hub import LiveHub
-from api.state import (
-    AUDIT,
-    CONFIG,
-    HUB,
-    INCIDENTS,
-    METRICS,
-    REDIS,
-    RUNNER,
-    TOKEN_STORE,
-    ApiMetrics,
-)
+from api.hub import HUB, LiveHub
+from api.state import AUDIT, CONFIG, INCIDENTS, METRICS, REDIS, RUNNER, TOKEN_STORE
 from core.config import Config
 from core.incidents import IncidentStore
+from playbooks.runner import PlaybookRunner
+from security.audit import AuditLog
 from security.auth import setup_auth
 from security.tokens import TokenStore
 
@@ -63,15 +56,14 @@ def create_app(
     *,
     incidents: IncidentStore | None = None,
     token_store: TokenStore | None = None,
-    runner: Any = None,
-    audit: Any = None,
+    runner: PlaybookRunner | None = None,
+    audit: AuditLog | None = None,
     admin_token: str | None = None,
 ) -> web.Application:
     """The monitor API application (not started: run it with an ``AppRunner``).
 
-    ``runner`` is a ``playbooks.runner.PlaybookRunner`` (run endpoints answer
-    503 without one); ``audit`` a ``security.audit.AuditLog`` (every write is
-    audited through it; the audit endpoints answer 503 without one).
+    Without a ``runner`` the run endpoints answer 503; every write is audited
+    through ``audit``, and without one the audit endpoints answer 503.
     ``admin_token`` defaults to ``config.security.admin_token``.
     """
     app = web.Application(
@@ -100,8 +92,7 @@ def create_app(
 
 
 async def _live_hub(app: web.Application) -> AsyncIterator[None]:
-    hub: LiveHub = app[HUB]  # type: ignore[assignment]
-    task = asyncio.create_task(hub.run(), name="live-hub")
+    task = asyncio.create_task(app[HUB].run(), name="live-hub")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -109,8 +100,7 @@ async def _live_hub(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    hub: LiveHub = app[HUB]  # type: ignore[assignment]
-    await hub.close_all()
+    await app[HUB].close_all()
 
 
 async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event) -> None:

@@ -24,7 +24,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from api import board
-from api.state import ApiMetrics
+from api.counters import ApiMetrics
 from core import keys
 from core.changes import decode_change
 
@@ -210,3 +210,7 @@ async def tail_id(redis: aioredis.Redis) -> str:
     """Id of the newest change, ``"0-0"`` when the stream is empty."""
     newest: Any = await redis.xrevrange(keys.CHANGES, count=1)
     return text_of(newest[0][0]) if newest else "0-0"
+
+
+HUB: Final = web.AppKey("wf_live_hub", LiveHub)
+"""The application's one live hub (``create_app`` makes it, a ``cleanup_ctx`` runs it)."""

@@ -26,10 +26,9 @@ from redis.exceptions import RedisError
 
 from api import board
 from api.errors import BadRequest
-from api.hub import Item, LiveClient, LiveHub, Seq, dumps, parse_seq, tail_id, text_of
+from api.hub import HUB, Item, LiveClient, Seq, dumps, parse_seq, tail_id, text_of
 from api.state import (
     CONFIG,
-    HUB,
     INCIDENTS,
     METRICS,
     REDIS,
@@ -125,7 +124,7 @@ class LiveSession:
             return False
         await self.ws.send_str(dumps({"type": "resume", "seq": after}))
         self.floor, self.seq = parse_seq(after), after
-        hub: LiveHub = self.app[HUB]  # type: ignore[assignment]
+        hub = self.app[HUB]
         for entry_id, fields in backlog:
             text = text_of(entry_id)
             message = hub.change_message(text, decode_change(fields))
@@ -235,7 +234,7 @@ def _bearer(request: web.Request) -> str | None:
 @requires(Permission.READ_BOARD)
 async def live(request: web.Request) -> web.WebSocketResponse:
     after = _after(request)  # a bad parameter is a 400 before the upgrade
-    hub: LiveHub = request.app[HUB]  # type: ignore[assignment]
+    hub = request.app[HUB]
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=CLIENT_MAX_MSG)
     await ws.prepare(request)
     client = hub.register(ws, request.app[CONFIG].api.live_queue)

@@ -19,7 +19,8 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from api.board import engine_status
-from api.state import HUB, METRICS, REDIS
+from api.hub import HUB
+from api.state import METRICS, REDIS
 from api.unplaced import unplaced_metric_lines, unplaced_problems
 from core import keys
 from security.audit import read_problems
