@@ -9,6 +9,7 @@ and ``fx`` for side effects).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -80,6 +81,10 @@ class Tx:
                     **{k: v for k, v in detail.items() if v is not None},
                 }
             )
+
+
+Mutation = Callable[[dict[str, Any], Tx], None]
+"""A change of one run, applied under WATCH: it edits the run and records what it causes."""
 
 
 def text(value: Any) -> str:

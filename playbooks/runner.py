@@ -43,13 +43,11 @@ from core.redis_tx import transact
 from playbooks import coverage, model, standdown, state
 from playbooks.errors import IncidentMissing, NotAllowed, RunConflict, RunNotFound
 from playbooks.library import Library
-from playbooks.model import Tx
+from playbooks.model import Mutation, Tx
 from playbooks.timers import DELIVERY_LEASE_S, LEASE_S, TimerLoop
 from security.roles import Permission, allows
 
 logger = logging.getLogger(__name__)
-
-Mutation = Callable[[dict[str, Any], Tx], None]
 
 
 def _add_covered(run: dict[str, Any], tx: Tx, incident: Any, now: float) -> None:
@@ -99,7 +97,17 @@ class PlaybookRunner:
         self.auto_start = auto_start
         self.poll_s = poll_s
         self.changes_maxlen = changes_maxlen
-        self.timers = TimerLoop(self, lease_s=lease_s, delivery_lease_s=delivery_lease_s)
+        self.timers = TimerLoop(
+            redis,
+            self,
+            incidents=incidents,
+            audit=audit,
+            actions=actions,
+            clock=clock,
+            poll_s=poll_s,
+            lease_s=lease_s,
+            delivery_lease_s=delivery_lease_s,
+        )
 
     # --- reads -----------------------------------------------------------------
 
@@ -386,11 +394,11 @@ class PlaybookRunner:
         for member, payload in tx.effects.items():
             if payload["type"] in ("audit", "link"):
                 try:
-                    await self.timers.claim_and_fire(member, self.clock())
+                    await self.timers.fire_now(member)
                 except Exception as exc:  # left in the timers: the loop retries it
                     logger.warning("side effect deferred member=%s error=%r", member, exc)
         if tx.timers:
-            self.timers.wake.set()
+            self.timers.poke()
 
     # --- the timer loop --------------------------------------------------------
 

@@ -3,9 +3,10 @@
 Members of ``wf:runs:timers`` are due at their score (wall-clock seconds). A due
 member is claimed by moving its score a lease ahead (one Lua call), so two
 loops never work the same member and the claim of a process that died expires.
-Deadline, escalation and wait timers are applied through the runner's
-:meth:`~playbooks.runner.PlaybookRunner.mutate`, which drops the timer in the
-same transaction that applies it: exactly once. Side effects (``fx``) are
+Deadline, escalation and wait timers are applied through
+:meth:`RunStore.mutate` (the runner is the store; the loop knows it only by
+that interface), which drops the timer in the same transaction that applies
+it: exactly once. Side effects (``fx``) are
 carried out, then dropped: at least once, with stable idempotency keys.
 """
 
@@ -14,18 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import msgpack
+import redis.asyncio as aioredis
 
 from core import keys
 from core.incidents import IncidentNotFound
 from playbooks import model, standdown, state
 from playbooks.errors import RunNotFound
-from playbooks.model import Tx
-
-if TYPE_CHECKING:
-    from playbooks.runner import PlaybookRunner
+from playbooks.model import Mutation, Tx
 
 logger = logging.getLogger(__name__)
 
@@ -50,23 +50,54 @@ def _unpack(raw: Any) -> Any:
     return msgpack.unpackb(raw, raw=False)
 
 
+class RunStore(Protocol):
+    """What the timer loop needs of the runs (the runner is one): read, change, follow up."""
+
+    async def get(self, run_id: str) -> dict[str, Any]: ...
+
+    async def mutate(self, run_id: str, fn: Mutation) -> tuple[dict[str, Any], Tx]: ...
+
+    async def after_commit(self, tx: Tx) -> None: ...
+
+    async def resolved_incidents(self, run_id: str) -> list[str] | None: ...
+
+
 class TimerLoop:
-    """Fires the due timers of every run for one :class:`PlaybookRunner`."""
+    """Fires the due timers of every run in ``store``; carries out their side effects."""
 
     def __init__(
         self,
-        runner: PlaybookRunner,
+        redis: aioredis.Redis,
+        store: RunStore,
         *,
+        incidents: Any,
+        audit: Any,
+        actions: Any,
+        clock: Callable[[], float],
+        poll_s: float,
         lease_s: float = LEASE_S,
         delivery_lease_s: float = DELIVERY_LEASE_S,
     ) -> None:
-        self.runner = runner
+        self.redis = redis
+        self.store = store
+        self.incidents = incidents
+        self.audit = audit
+        self.actions = actions
+        self.clock = clock
+        self.poll_s = poll_s
         self.lease_s = lease_s
         self.delivery_lease_s = delivery_lease_s
-        self.redis = runner.redis
-        self._claim = runner.redis.register_script(_CLAIM)
-        self.wake = asyncio.Event()
+        self._claim = redis.register_script(_CLAIM)
+        self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[bool]] = set()
+
+    def poke(self) -> None:
+        """A change armed a timer: look for due ones now rather than after the poll."""
+        self._wake.set()
+
+    async def fire_now(self, member: str) -> bool:
+        """Claim and carry out one timer at once (a quick effect right after its commit)."""
+        return await self.claim_and_fire(member, self.clock())
 
     async def run(self, stop: asyncio.Event, drain_s: float = 10.0) -> None:
         """Fire due timers until ``stop`` is set; woken early when a change arms a timer.
@@ -81,11 +112,9 @@ class TimerLoop:
                 await self.tick(background=True)
             except Exception:
                 logger.exception("playbook timer tick failed")
-            self.wake.clear()
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
-            await asyncio.wait(
-                waiters, timeout=self.runner.poll_s, return_when=asyncio.FIRST_COMPLETED
-            )
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            await asyncio.wait(waiters, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
         if self._inflight:
@@ -96,14 +125,14 @@ class TimerLoop:
 
     async def tick(self, limit: int = 100, *, background: bool = False) -> int:
         """Fire every timer due now; returns how many were fired (or handed to a task)."""
-        now = self.runner.clock()
+        now = self.clock()
         due = await self.redis.zrangebyscore(keys.RUN_TIMERS, "-inf", now, start=0, num=limit)
         members: list[str] = []
         deliveries: list[str] = []
         for raw in due:
             member = model.text(raw)
             (deliveries if await self._is_delivery(member) else members).append(member)
-        if not self.runner.actions:
+        if not self.actions:
             deliveries = []  # left for a process that can send (the monitor's loop)
         # A delivery is held for the delivery lease: a receiver slower than the short
         # lease must not see the next tick claim (and send) the same notification again.
@@ -142,20 +171,20 @@ class TimerLoop:
             return True
 
         # A deadline or escalation of a run whose incidents are all resolved pages no one.
-        resolved = await self.runner.resolved_incidents(run_id) if kind != "wait" else None
+        resolved = await self.store.resolved_incidents(run_id) if kind != "wait" else None
 
         def fire(run: dict[str, Any], tx: Tx) -> None:
             tx.drop.append(member)
             if resolved:
-                standdown.stand_down(run, tx, self.runner.clock(), resolved)
-            state.on_timer(run, step_id, kind, n, tx, self.runner.clock())
+                standdown.stand_down(run, tx, self.clock(), resolved)
+            state.on_timer(run, step_id, kind, n, tx, self.clock())
 
         try:
-            _, tx = await self.runner.mutate(run_id, fire)
+            _, tx = await self.store.mutate(run_id, fire)
         except RunNotFound:
             await self.redis.zrem(keys.RUN_TIMERS, member)
             return True
-        await self.runner.after_commit(tx)
+        await self.store.after_commit(tx)
         return True
 
     # --- side effects ----------------------------------------------------------
@@ -164,15 +193,13 @@ class TimerLoop:
         raw = await self.redis.hget(keys.RUN_EFFECTS, member)
         payload: dict[str, Any] = _unpack(raw) if raw is not None else {"type": "gone"}
         kind = payload["type"]
-        if kind == "audit" and self.runner.audit is not None:
+        if kind == "audit" and self.audit is not None:
             record: dict[str, Any] = payload["record"]
             # The timer member names the record: a repeat after a crash is recognisable.
-            await self.runner.audit.append(
-                **{**record, "details": {**record["details"], "fx": member}}
-            )
+            await self.audit.append(**{**record, "details": {**record["details"], "fx": member}})
         elif kind == "link":
             with contextlib.suppress(IncidentNotFound):
-                await self.runner.incidents.set_playbook_run(payload["incident"], run_id)
+                await self.incidents.set_playbook_run(payload["incident"], run_id)
         elif kind in ("notify", "action"):
             await self._deliver(member, run_id, step_id, payload)
             return
@@ -184,22 +211,22 @@ class TimerLoop:
     async def _deliver(
         self, member: str, run_id: str, step_id: str, payload: dict[str, Any]
     ) -> None:
-        run = await self.runner.get(run_id)
+        run = await self.store.get(run_id)
         step = model.find_step(run, step_id)
         values = {**run["values"], "step": step_id, "step_title": step["title_zh"]}
         if payload["type"] == "action":
-            result = await self.runner.actions.run(
+            result = await self.actions.run(
                 step["action"],
                 values=values,
                 key=payload["key"],
                 drill=run["drill"],
-                at=self.runner.clock(),
+                at=self.clock(),
             )
         else:
             esc = step["escalation"] or {}
             values["n"] = payload["escalation"]
             text = esc.get("message") or ESCALATION_TEXT
-            result = await self.runner.actions.notify(
+            result = await self.actions.notify(
                 payload["target"],
                 ESCALATION_TITLE,
                 text,
@@ -208,19 +235,17 @@ class TimerLoop:
                 drill=run["drill"],
                 purpose="escalation",
             )
-        outcome = {**result.to_dict(), "key": payload["key"], "at": self.runner.clock()}
+        outcome = {**result.to_dict(), "key": payload["key"], "at": self.clock()}
 
         def record(run: dict[str, Any], tx: Tx) -> None:
             tx.drop.append(member)
             if payload["type"] == "action":
-                state.on_action_result(
-                    run, step_id, payload["attempt"], outcome, tx, self.runner.clock()
-                )
+                state.on_action_result(run, step_id, payload["attempt"], outcome, tx, self.clock())
             else:
                 model.find_step(run, step_id)["notifications"].append(
                     {**outcome, "escalation": payload["escalation"]}
                 )
                 tx.op = "step_notified"
 
-        _, tx = await self.runner.mutate(run_id, record)
-        await self.runner.after_commit(tx)
+        _, tx = await self.store.mutate(run_id, record)
+        await self.store.after_commit(tx)
