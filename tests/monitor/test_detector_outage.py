@@ -252,3 +252,22 @@ def test_a_component_degraded_then_down_then_degraded_is_one_signal_whose_severi
         severities.append(found[0].severity if found else None)
     moves = [s for i, s in enumerate(severities) if i == 0 or s != severities[i - 1]]
     assert moves == [None, "minor", "critical", None, "minor", None]
+
+
+def test_the_checkpoint_keeps_its_keys_across_the_split_by_evidence() -> None:
+    # Probes, heartbeats and silent intake live in three modules; a checkpoint written
+    # before they were split (one flat table) must still restore.
+    det = OutageDetector(load_rules())
+    drive(det, probes("u" * 40 + "dddd"), until=T0 + 500)
+    state = det.snapshot()
+    assert set(state) == {
+        "components",
+        "sources",
+        "queues",
+        "channels",
+        "active",
+        "flapping",
+        "flapping_since",
+        "blind_until",
+    }
+    assert state["active"] == ["outage.component|crm"]

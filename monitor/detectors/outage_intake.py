@@ -1,0 +1,152 @@
+"""Silent intake, for the outage detector: a channel or queue whose contacts stopped.
+
+Rules ``outage.silent_channel`` (critical) and ``outage.silent_queue`` (major):
+offered contacts dropped to (almost) nothing while the hour-long baseline
+expected many, suddenly (the window before was still busy); at night the
+baseline is low, so a quiet night is not an outage, nor is an evening ramp
+down. A silent channel covers its queues (one incident, not one per queue).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core.events import Event
+from monitor.detectors.base import Signal
+from monitor.detectors.outage_probes import MakeSignal
+from monitor.detectors.surge import Intake, offered_in
+from monitor.rules import Scoped
+from monitor.windows import poisson_cdf
+
+if TYPE_CHECKING:
+    from monitor.detectors.outage import OutageRules
+
+
+class SilentIntake:
+    """Offered contacts per queue and per channel -> ``outage.silent_*`` signals."""
+
+    def __init__(
+        self, scoped: Scoped[OutageRules], signals: dict[str, Signal], make: MakeSignal
+    ) -> None:
+        self.scoped = scoped
+        self.base = scoped.base
+        self.signals = signals
+        self.make = make
+        self.queues: dict[str, Intake] = {}
+        self.channels: dict[str, Intake] = {}
+        self._scanned = -1
+        self.blind_until = 0.0
+        """Intake windows are not judged before this (they overlap the monitor's own downtime)."""
+
+    def add(self, event: Event) -> None:
+        queue: str = event.queue  # type: ignore[attr-defined]
+        channel: str = event.channel  # type: ignore[attr-defined]
+        intake = self.queues.get(queue)
+        if intake is None:
+            intake = self.queues[queue] = self._new_intake(channel)
+        count = offered_in(event, intake)
+        if count:
+            intake.ring.add(event.ts, count)
+            intake.profile.add(event.ts, count)
+            agg = self.channels.get(channel)
+            if agg is None:
+                agg = self.channels[channel] = self._new_intake(channel)
+            agg.ring.add(event.ts, count)
+            agg.profile.add(event.ts, count)
+
+    def _new_intake(self, channel: str) -> Intake:
+        b = self.base
+        # Two windows: the silent one and the one before it (was intake healthy?).
+        return Intake(b.silent_bucket_s, 2 * b.silent_window_s, b.silent_tau_s, channel)
+
+    def resume(self, at: float) -> None:
+        """Windows overlapping the monitor's own downtime are not judged."""
+        self.blind_until = max(self.blind_until, at + self.base.silent_window_s)
+
+    def judge(self, w: float) -> None:
+        """Once per bucket: silent channels first (they cover their queues)."""
+        bucket = int(w // self.base.silent_bucket_s)
+        if bucket == self._scanned:
+            return
+        self._scanned = bucket
+        if w < self.blind_until:
+            return
+        silent_channels = set()
+        for channel, agg in self.channels.items():
+            if self._silent("outage.silent_channel", channel, agg, w, channel=channel):
+                silent_channels.add(channel)
+        for queue, intake in self.queues.items():
+            covered = intake.channel in silent_channels
+            self._silent("outage.silent_queue", queue, intake, w, covered=covered, queue=queue)
+
+    def _silent(
+        self, rule: str, subject: str, intake: Intake, w: float, covered: bool = False, **scope: str
+    ) -> bool:
+        p = self.scoped.get(**{"channel": intake.channel, **scope})
+        ring = intake.ring
+        ring.advance(w)
+        fingerprint = f"{rule}|{subject}"
+        active = fingerprint in self.signals
+        observed = ring.complete_sum(p.silent_window_s, w)
+        # Both the plain EWMA and the trend forecast must expect traffic: the
+        # trend follows an evening ramp down, the plain EWMA ignores a past surge.
+        expected = min(ring.smooth(p.silent_window_s), ring.expected(p.silent_window_s, w))
+        if ring.warm() < p.silent_min_history_s:
+            holds = False
+        elif active:
+            holds = observed <= 0.3 * expected
+        else:
+            holds = _went_silent(intake, p, w, observed, expected)
+        if not holds or covered:
+            self.signals.pop(fingerprint, None)
+            return holds
+        what = "channel" if rule == "outage.silent_channel" else "queue"
+        minutes = p.silent_window_s / 60
+        title = (
+            f"Intake of {what} {subject} went silent: {observed:.0f} contacts in "
+            f"{minutes:g} min, {expected:.0f} expected"
+        )
+        evidence = {what: subject, "offered": observed, "expected": round(expected, 1)}
+        evidence["window_s"] = p.silent_window_s
+        severity = "critical" if what == "channel" else "major"
+        self.signals[fingerprint] = self.make(rule, subject, severity, title, evidence)
+        return True
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "queues": {n: i.snapshot() for n, i in self.queues.items()},
+            "channels": {n: i.snapshot() for n, i in self.channels.items()},
+            "blind_until": self.blind_until,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.queues.clear()
+        self.channels.clear()
+        self.blind_until = float(state.get("blind_until", 0.0))
+        self._scanned = -1
+        for table, saved_table in (("queues", self.queues), ("channels", self.channels)):
+            for name, saved in state.get(table, {}).items():
+                intake = saved_table[name] = self._new_intake(saved.get("channel", ""))
+                intake.restore(saved)
+        for fingerprint in state.get("active", ()):
+            rule, _, subject = fingerprint.partition("|")
+            if rule.startswith("outage.silent"):
+                self.signals[fingerprint] = self.make(rule, subject, "minor", "", {})
+
+
+def _went_silent(
+    intake: Intake, p: OutageRules, w: float, observed: float, expected: float
+) -> bool:
+    """Intake fell to almost nothing, suddenly, where traffic was expected."""
+    if expected < p.silent_min_expected or observed > p.silent_max_ratio * expected:
+        return False
+    if poisson_cdf(observed, expected) >= p.silent_p:
+        return False
+    # Sudden, not the end of an evening ramp down: the window before was healthy.
+    before = intake.ring.complete_sum(p.silent_window_s, w - p.silent_window_s)
+    if before < p.silent_before_ratio * expected:
+        return False
+    # A queue that was just as quiet at this hour last week is closed, not broken.
+    last_week = intake.profile.last_week(w)
+    scale = p.silent_window_s / 3600.0
+    return last_week is None or last_week * scale >= p.silent_min_expected
