@@ -6,21 +6,19 @@ Only what the signed-in role may do is listed (the same checks as the keys).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.app import SystemCommand
 from textual.screen import Screen
 
+from console.host import ConsoleHost
 from console.messages import IncidentOpened
 from console.screens.incident import IncidentScreen
-
-if TYPE_CHECKING:
-    from console.app import ConsoleApp
 
 MAX_INCIDENTS = 20
 
 
-def palette_commands(app: ConsoleApp, screen: Screen[Any]) -> Iterable[SystemCommand]:
+def palette_commands(app: ConsoleHost, screen: Screen[Any]) -> Iterable[SystemCommand]:
     tr = app.tr
     yield SystemCommand(tr("key.board"), tr("key.board"), app.action_board)
     yield SystemCommand(tr("key.help"), tr("key.help"), app.action_help)

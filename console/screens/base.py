@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 from textual.dom import DOMNode
 from textual.screen import Screen
 
+from console.host import ConsoleHost
 from console.state import Dirty
 from console.widgets.status_bar import StatusBar
-
-if TYPE_CHECKING:
-    from console.app import ConsoleApp
 
 
 def translate_bindings(node: DOMNode, tr: Callable[[str], str]) -> None:
@@ -43,8 +41,8 @@ class ConsoleScreen(Screen):
         """Mounted: its widgets exist (changes may arrive before that)."""
 
     @property
-    def console(self) -> ConsoleApp:
-        return self.app  # type: ignore[return-value]
+    def console(self) -> ConsoleHost:
+        return cast(ConsoleHost, self.app)
 
     def on_mount(self) -> None:
         # Textual calls the on_mount of every class in the MRO: subclasses do not call super().
