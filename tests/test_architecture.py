@@ -1,0 +1,232 @@
+"""The architecture contract: which package may import which, and no import circles.
+
+Reads every module of ours with `ast` (no import is executed), so a lazy import inside a
+function counts the same as one at the top of the file: a lazy import that only dodges a
+circle is still a circle. `if TYPE_CHECKING:` imports count too: a type that needs a forbidden
+import is a layering problem as well. docs/architecture.md explains the layers.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# package -> the packages of ours it may import (besides itself)
+ALLOWED: dict[str, frozenset[str]] = {
+    "core": frozenset(),
+    "security": frozenset({"core"}),
+    "collector": frozenset({"core", "security"}),
+    "monitor": frozenset({"core", "security"}),
+    "playbooks": frozenset({"core", "security"}),
+    "api": frozenset({"core", "security", "monitor", "playbooks"}),
+    "console": frozenset({"core"}),
+    "watchfloor": frozenset(
+        {"core", "security", "collector", "monitor", "playbooks", "api", "console"}
+    ),
+}
+LAYER_ROLE: dict[str, str] = {
+    "core": "the shared contract: events, incidents, changes, vocabulary, config, Redis",
+    "security": "tokens, roles, signing, audit log, field encryption, PII",
+    "collector": "ingest service (HTTP + WebSocket), probes, simulator",
+    "monitor": "rule engine, detectors, incident lifecycle",
+    "playbooks": "playbook format, runner, timers, notifiers",
+    "api": "the HTTP API composing monitor and playbooks",
+    "console": "the Textual console (speaks HTTP to the api only)",
+    "watchfloor": "the command and the wiring that starts a stack",
+}
+
+
+@dataclass(frozen=True)
+class ImportEdge:
+    """One import statement of ours: from module `source` (file:line) to module `target`."""
+
+    source: str
+    target: str
+    path: Path
+    line: int
+
+    def where(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def our_modules() -> dict[str, Path]:
+    modules: dict[str, Path] = {}
+    for package in ALLOWED:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            modules[module_name(path)] = path
+    return modules
+
+
+def resolve(name: str, modules: dict[str, Path]) -> str | None:
+    """The module of ours that `name` (a module or a name inside one) refers to."""
+    while name:
+        if name in modules:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def imported_names(node: ast.AST, module: str, is_package: bool) -> Iterator[str]:
+    if isinstance(node, ast.Import):
+        yield from (alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+            anchor = module.split(".")
+            anchor = anchor[: len(anchor) - node.level + (1 if is_package else 0)]
+            base = ".".join([*anchor, base] if base else anchor)
+        # `from pkg import mod` imports the submodule when there is one
+        yield from (f"{base}.{alias.name}" for alias in node.names)
+    elif isinstance(node, ast.Call) and _is_dynamic_import(node):
+        argument = node.args[0]
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+            yield argument.value
+
+
+def _is_dynamic_import(node: ast.Call) -> bool:
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name in {"import_module", "__import__"} and bool(node.args)
+
+
+def import_edges(modules: dict[str, Path]) -> list[ImportEdge]:
+    edges: list[ImportEdge] = []
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(tree):
+            for name in imported_names(node, module, is_package):
+                target = resolve(name, modules)
+                if target is not None and target != module:
+                    edges.append(ImportEdge(module, target, path, getattr(node, "lineno", 0)))
+    # `from m import a, b` is one edge, not two
+    return sorted(set(edges), key=lambda edge: (edge.source, edge.line, edge.target))
+
+
+def layer_violations(edges: list[ImportEdge]) -> list[str]:
+    found = []
+    for edge in edges:
+        source, target = edge.source.split(".")[0], edge.target.split(".")[0]
+        if source != target and target not in ALLOWED[source]:
+            found.append(
+                f"{edge.where()}: {edge.source} imports {edge.target} ({source} -> {target})"
+            )
+    return found
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative: every group of modules that reach each other."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    groups.append(sorted(group))
+    return groups
+
+
+def circles(edges: list[ImportEdge], modules: dict[str, Path]) -> list[str]:
+    graph: dict[str, set[str]] = {module: set() for module in modules}
+    for edge in edges:
+        graph[edge.source].add(edge.target)
+    found = []
+    for group in strongly_connected(graph):
+        members = set(group)
+        found.append("circle: " + " <-> ".join(group))
+        found.extend(
+            f"  {edge.where()}: {edge.source} imports {edge.target}"
+            for edge in edges
+            if edge.source in members and edge.target in members
+        )
+    return found
+
+
+def layer_table(edges: list[ImportEdge]) -> str:
+    used: dict[str, set[str]] = {package: set() for package in ALLOWED}
+    for edge in edges:
+        source, target = edge.source.split(".")[0], edge.target.split(".")[0]
+        if source != target:
+            used[source].add(target)
+    rows = [f"{'package':<11} {'may import':<46} imports today"]
+    for package, allowed in ALLOWED.items():
+        may = ", ".join(sorted(allowed)) or "(nothing of ours)"
+        rows.append(f"{package:<11} {may:<46} {', '.join(sorted(used[package])) or '-'}")
+    return "\n".join(rows)
+
+
+def test_every_package_imports_only_the_layers_below_it() -> None:
+    modules = our_modules()
+    edges = import_edges(modules)
+    print(layer_table(edges))
+    violations = layer_violations(edges)
+    print("\n".join(violations) or "no layer violations")
+    assert not violations, "\n".join(violations)
+
+
+def test_no_module_is_part_of_an_import_circle() -> None:
+    modules = our_modules()
+    found = circles(import_edges(modules), modules)
+    print("\n".join(found) or "no import circles")
+    assert not found, "\n".join(found)
+
+
+def test_the_contract_sees_lazy_and_hidden_imports() -> None:
+    """The reader itself: a lazy import and an importlib call are edges like any other."""
+    source = (
+        "def f():\n    from core import keys\n"
+        "def g():\n    import importlib\n    importlib.import_module('security.crypto')\n"
+    )
+    names = [
+        name
+        for node in ast.walk(ast.parse(source))
+        for name in imported_names(node, "security.keys", is_package=False)
+    ]
+    assert names == ["core.keys", "importlib", "security.crypto"]
+
+
+def test_every_package_has_a_role_in_the_layer_table() -> None:
+    assert set(LAYER_ROLE) == set(ALLOWED)
+    assert all((ROOT / package / "__init__.py").is_file() for package in ALLOWED)
