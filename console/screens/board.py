@@ -66,18 +66,23 @@ def fit_heights(needs: list[int], total: int, minimum: int = MIN_ROWS) -> list[i
     return heights
 
 
-def room_first(specs: list[TileSpec]) -> list[TileSpec]:
-    """``specs`` with the one that takes the spare lines (lowest ``room``) first."""
-    if not specs:
+def room_first(rows: list[list[TileSpec]]) -> list[int]:
+    """Row indexes, the row holding the tile that takes the spare lines (lowest ``room``) first."""
+    if not rows:
         return []
-    first = min(specs, key=lambda s: s.room)
-    return [first, *(s for s in specs if s is not first)]
+    first = min(range(len(rows)), key=lambda i: min(s.room for s in rows[i]))
+    return [first, *(i for i in range(len(rows)) if i != first)]
 
 
 def wide_rows(left: list[TileSpec], right: list[TileSpec]) -> list[list[TileSpec]]:
     """The grid's rows from 140 cells on: the i-th tile of each column share row i."""
     count = max(len(left), len(right))
     return [[c[i] for c in (left, right) if i < len(c)] for i in range(count)]
+
+
+def spans(column: list[TileSpec], rows: int) -> int:
+    """Rows the last tile of ``column`` covers: the shorter column's last one fills the rest."""
+    return rows - len(column) + 1
 
 
 class BoardScreen(ConsoleScreen):
@@ -157,12 +162,20 @@ class BoardScreen(ConsoleScreen):
         order = [spec for row in rows for spec in row]
         for spec in order:  # grid cells fill in document order: put the tiles in it
             grid.move_child(self._tile_of(spec), after=grid.children[-1])
-            # The last tile of the shorter column spans the rows the other one has left.
             column = left if spec in left else right
             last = not narrow and column[-1] is spec
-            self._tile_of(spec).styles.row_span = len(rows) - column.index(spec) if last else 1
+            self._tile_of(spec).styles.row_span = spans(column, len(rows)) if last else 1
         for spec in self.tiles.strips():
             self._tile_of(spec).styles.height = spec.strip_lines[1 if narrow else 0]
+
+    def _sized_rows(self, narrow: bool) -> list[list[TileSpec]]:
+        """The grid's rows with the tiles whose needs size each (a spanning tile sizes none)."""
+        if narrow:
+            return [[s] for s in self.tiles.grid()]
+        left, right = self.tiles.column("left"), self.tiles.column("right")
+        rows = wide_rows(left, right)
+        spanning = {c[-1].name for c in (left, right) if c and spans(c, len(rows)) > 1}
+        return [[s for s in row if s.name not in spanning] for row in rows]
 
     def _tile_of(self, spec: TileSpec) -> Tile:
         return self.query_one(f"#{spec.tile_id}", Tile)
@@ -176,18 +189,14 @@ class BoardScreen(ConsoleScreen):
         border = 1 if narrow else 2
         strips = sum(s.strip_lines[1 if narrow else 0] for s in self.tiles.strips())
         total = size.height - 2 - strips  # status bar, footer, strips
-        if narrow:
-            decides = self.tiles.grid()
-        else:  # the column with more tiles decides the rows; the other one spans them
-            left, right = self.tiles.column("left"), self.tiles.column("right")
-            decides = left if len(left) >= len(right) else right
-        ranked = room_first(decides)
-        needs = [self.body(s).lines_wanted() + border for s in ranked]
+        rows = self._sized_rows(narrow)
+        ranked = room_first(rows)
+        needs = [max(self.body(s).lines_wanted() for s in rows[i]) + border for i in ranked]
         heights = dict(zip(ranked, fit_heights(needs, total, MIN_ROWS + border), strict=True))
-        rows = " ".join(str(heights[s]) for s in decides)
+        rows_text = " ".join(str(heights[i]) for i in range(len(rows)))
         grid = self.query_one("#board-main", Grid)
-        if str(grid.styles.grid_rows) != rows:
-            grid.styles.grid_rows = rows
+        if str(grid.styles.grid_rows) != rows_text:
+            grid.styles.grid_rows = rows_text
         self._fit_widths(narrow)
 
     def _fit_widths(self, narrow: bool) -> None:

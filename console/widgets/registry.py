@@ -83,7 +83,7 @@ class TileSpec:
     """Position on the board: top to bottom when narrow, and within a column when wide."""
     wide: Placement
     room: int = 9
-    """Who gets the lines nobody needs: the lowest ``room`` of a column (narrow: of all)."""
+    """Who gets the lines nobody needs: the grid row holding the lowest ``room``."""
     strip_lines: tuple[int, int] = (3, 2)
     """Height of a ``strip`` tile, wide and narrow (border included)."""
     freshness: str | None = None
