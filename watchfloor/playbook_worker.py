@@ -20,8 +20,7 @@ from collections.abc import Sequence
 from core.config import load_config
 from core.redis_client import connect as redis_connect
 from playbooks.worker import build_runner, open_audit_or_none
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+from watchfloor.logs import log_to_stderr
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -50,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--poll", type=float, default=0.2, help="seconds between timer polls")
     parser.add_argument("--no-audit", action="store_true", help="do not write audit records")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
+    log_to_stderr(logging.INFO)
     asyncio.run(serve(args))
     return 0
 
