@@ -16,13 +16,13 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from core.vocabulary import ENGINE_KINDS
 
 if TYPE_CHECKING:
     from monitor.detectors.base import Detector
-    from monitor.rules import Rules
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -80,7 +80,8 @@ class DetectorSpec(Generic[P]):
     """The frozen dataclass of its settings (fields made with :func:`setting`)."""
     scopes: tuple[str, ...]
     """Scoped override tables, e.g. ``("channels", "queues")``: later scopes win."""
-    build: Callable[[Rules], Detector]
+    build: Callable[[Any], Detector]
+    """The detector class (or a factory) called with the :class:`monitor.rules.Rules`."""
     order: int
     """Position among the detectors (evaluation order, order in default.toml)."""
     title: str
@@ -138,6 +139,6 @@ def _discover() -> None:
     if _discovered:
         return
     _discovered = True
-    package = importlib.import_module("monitor.detectors")
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"monitor.detectors.{module.name}")
+    # By path, not by importing the package: the registry stays below its detectors.
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        importlib.import_module(f"{__package__}.{module.name}")
