@@ -19,69 +19,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from core.events import Contact, Event, Health, Heartbeat, QueueStats
-from core.vocabulary import SEVERITIES
 from monitor.detectors.base import Signal
 from monitor.detectors.outage_heartbeats import Heartbeats
 from monitor.detectors.outage_intake import SilentIntake
 from monitor.detectors.outage_probes import ComponentProbes
-from monitor.detectors.registry import DetectorSpec, register, setting
+from monitor.detectors.outage_rules import OutageRules
+from monitor.detectors.registry import DetectorSpec, register
 from monitor.rules import Rules
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class OutageRules:
-    """``[outage]``: probes, heartbeats and silent intake (one section, three kinds of evidence)."""
-
-    enabled: bool = setting(True, "run this detector")
-    down_probes: int = setting(2, "down on >= 2 consecutive failed probes ...")
-    down_after_s: float = setting(
-        20.0, "... or failed probes spanning 20 s (one failed probe is no outage)"
-    )
-    up_probes_to_clear: int = setting(2, "2 good probes in a row clear it (no re-paging on flaps)")
-    down_severity: str = setting(
-        "critical", "severity of a component that is down", choices=SEVERITIES
-    )
-    degraded_probes: int = setting(2, "degraded / high error rate on >= 2 consecutive probes")
-    error_rate_limit: float = setting(
-        0.05, "a probe's error rate at or above this is degraded", high=1.0
-    )
-    error_rate_major: float = setting(0.25, "degraded is major from this error rate", high=1.0)
-    flap_probes: int = setting(10, "flapping: among the last 10 probes ...")
-    flap_failures: int = setting(4, "... at least 4 failures ...")
-    flap_ratio: float = setting(0.5, "... and at least half of them ...", high=1.0)
-    flapping_for_s: float = setting(
-        300.0, "... for 5 min: a flap that settles within minutes is no incident"
-    )
-    heartbeat_factor: float = setting(
-        3.0, "a source is lost when silent > 3x its usual interval ..."
-    )
-    heartbeat_min_s: float = setting(30.0, "... and at least 30 s")
-    heartbeat_min_beats: int = setting(3, "learn the interval from 3 beats first")
-    heartbeat_severity: str = setting("major", "severity of a lost heartbeat", choices=SEVERITIES)
-    silent_bucket_s: float = setting(30.0, "sub-bucket of the intake windows", above_zero=True)
-    silent_window_s: float = setting(
-        600.0, "intake silent over the last 10 min ...", above_zero=True
-    )
-    silent_tau_s: float = setting(3600.0, "... against an hour-long baseline ...", above_zero=True)
-    silent_min_history_s: float = setting(3600.0, "... with an hour of history ...")
-    silent_min_expected: float = setting(
-        30.0, "... that expected >= 30 contacts (not a quiet night)"
-    )
-    silent_max_ratio: float = setting(0.1, "... and got <= 10 % of them ...", high=1.0)
-    silent_before_ratio: float = setting(
-        0.5, "... after a window that still had >= 50 % (sudden) ...", high=1.0
-    )
-    silent_p: float = setting(1e-6, "... with Poisson P(X <= observed) below this", high=1.0)
-    for_s: float = setting(0.0, "pending: the condition holds this long before it fires")
-    keep_firing_for_s: float = setting(
-        60.0, "resolving: keeps firing this long after it stops holding"
-    )
 
 
 class OutageDetector:

@@ -8,15 +8,13 @@ after a loss is not learned), and at least ``heartbeat_min_s``.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.events import Event
 from monitor.detectors.base import Signal
 from monitor.detectors.outage_probes import MakeSignal
+from monitor.detectors.outage_rules import OutageRules
 from monitor.rules import Scoped
-
-if TYPE_CHECKING:
-    from monitor.detectors.outage import OutageRules
 
 
 class _Source:

@@ -9,17 +9,15 @@ down. A silent channel covers its queues (one incident, not one per queue).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.events import Event
 from monitor.detectors.base import Signal
 from monitor.detectors.outage_probes import MakeSignal
+from monitor.detectors.outage_rules import OutageRules
 from monitor.detectors.surge import Intake, offered_in
 from monitor.rules import Scoped
 from monitor.windows import poisson_cdf
-
-if TYPE_CHECKING:
-    from monitor.detectors.outage import OutageRules
 
 
 class SilentIntake:

@@ -14,16 +14,14 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.events import Event, Health
 from core.vocabulary import SEVERITY_RANK
 from monitor.detectors.base import Signal
+from monitor.detectors.outage_rules import OutageRules
 from monitor.rules import Scoped
 from security.pii import mask_text
-
-if TYPE_CHECKING:
-    from monitor.detectors.outage import OutageRules
 
 COMPONENT_RULE = "outage.component"
 BACKGROUND_PROBES = 360  # the background failure rate averages about this many probes
