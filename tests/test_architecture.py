@@ -230,3 +230,8 @@ def test_the_contract_sees_lazy_and_hidden_imports() -> None:
 def test_every_package_has_a_role_in_the_layer_table() -> None:
     assert set(LAYER_ROLE) == set(ALLOWED)
     assert all((ROOT / package / "__init__.py").is_file() for package in ALLOWED)
+
+
+def test_the_contract_finds_a_circle_through_any_number_of_modules() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert strongly_connected(graph) == [["a", "b", "c"]]
