@@ -19,11 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+import msgspec
 from aiohttp import web
 
 from api import audit, controls, incidents, runs, tokens
 from api.inputs import query_text
 from api.state import INCIDENTS, runner_of
+from playbooks.model import RunStep
 from playbooks.state import pending_approver
 from security.auth import PERMISSION_ATTR, get_principal, requires
 from security.roles import Permission, allows, may_approve_step, may_skip_step, may_work_step
@@ -76,7 +78,7 @@ def step_actions(role: str, step: Mapping[str, Any]) -> list[str]:
         "escalate": may_work_step(role, owner),
         "retry": may_work_step(role, owner),
         "approve": bool(approval) and may_approve_step(role, str(approval.get("role"))),
-        "skip": may_skip_step(role, pending_approver(dict(step))),
+        "skip": may_skip_step(role, pending_approver(msgspec.convert(dict(step), RunStep))),
     }
     return [name for name, ok in rules.items() if ok and _gate_allows(role, STEP_ENDPOINTS[name])]
 

@@ -12,48 +12,47 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import msgpack
 import redis.asyncio as aioredis
 
 from core import keys
-from playbooks.model import text
+from playbooks.model import Run, RunStep, decode_run, text
 
 ACK_TARGET_S: Final = 300.0
 """Acknowledge within 5 minutes (001 §1.4: complex questions within 5 min)."""
 GRADES: Final = ((90, "A"), (75, "B"), (60, "C"), (0, "D"))
 
 
-def _step_score(step: dict[str, Any]) -> dict[str, Any]:
-    ready, done, deadline = step.get("ready_at"), step.get("done_at"), step.get("deadline")
+def _step_score(step: RunStep) -> dict[str, Any]:
+    ready, done, deadline = step.ready_at, step.done_at, step.deadline
     took = round(done - ready, 3) if ready is not None and done is not None else None
     over = None
     if deadline is not None and done is not None:
         over = round(max(0.0, done - deadline), 3)
     return {
-        "id": step["id"],
-        "state": step["state"],
+        "id": step.id,
+        "state": step.state,
         "took_s": took,
-        "deadline_s": step.get("deadline_s"),
+        "deadline_s": step.deadline_s,
         "over_s": over,
-        "late": bool(step.get("late")),
-        "escalations": step.get("escalations", 0),
+        "late": step.late,
+        "escalations": step.escalations,
     }
 
 
-def score_run(run: dict[str, Any]) -> dict[str, Any]:
+def score_run(run: Run) -> dict[str, Any]:
     """The score of a finished (or, for a preview, running) run."""
-    started = run["started_at"]
-    steps = [_step_score(s) for s in run["steps"]]
+    started = run.started_at
+    steps = [_step_score(s) for s in run.steps]
     late = sum(1 for s in steps if s["late"])
     escalations = sum(s["escalations"] for s in steps)
     skipped = sum(1 for s in steps if s["state"] == "skipped")
-    ack = run.get("first_ack_at")
+    ack = run.first_ack_at
     tta = round(ack - started, 3) if ack is not None else None
     points = 100 - 15 * late - 5 * escalations - 5 * skipped
     if tta is None or tta > ACK_TARGET_S:
         points -= 10
     points = max(0, min(100, points))
-    finished = run.get("finished_at")
+    finished = run.finished_at
     return {
         "time_to_ack_s": tta,
         "total_s": round(finished - started, 3) if finished is not None else None,
@@ -76,16 +75,16 @@ async def list_drills(redis: aioredis.Redis, limit: int = 50) -> list[dict[str, 
     for raw in raws:
         if raw is None:
             continue
-        run = msgpack.unpackb(raw, raw=False)
+        run = decode_run(raw)
         out.append(
             {
-                "run": run["id"],
-                "playbook": run["playbook"],
-                "title": run["title"],
-                "started_at": run["started_at"],
-                "finished_at": run["finished_at"],
-                "state": run["state"],
-                "score": run.get("score"),
+                "run": run.id,
+                "playbook": run.playbook,
+                "title": run.title,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
+                "state": run.state,
+                "score": run.score or None,
             }
         )
     return out

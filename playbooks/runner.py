@@ -43,31 +43,27 @@ from core.redis_tx import transact
 from playbooks import coverage, model, standdown, state
 from playbooks.errors import IncidentMissing, NotAllowed, RunConflict, RunNotFound
 from playbooks.library import Library
-from playbooks.model import Mutation, Tx
+from playbooks.model import Mutation, Run, Tx, decode_run, encode_run
 from playbooks.timers import DELIVERY_LEASE_S, LEASE_S, TimerLoop
 from security.roles import Permission, allows
 
 logger = logging.getLogger(__name__)
 
 
-def _add_covered(run: dict[str, Any], tx: Tx, incident: Any, now: float) -> None:
+def _add_covered(run: Run, tx: Tx, incident: Any, now: float) -> None:
     """The run also works ``incident`` now: listed in ``covers``, noted on its timeline."""
-    covers = run.setdefault("covers", [])
+    covers = run.covers or []
     if incident.id in covers:
         return
-    covers.append(incident.id)
+    run.covers = [*covers, incident.id]
     tx.op = "covered"
-    note = f"run {run['id']} also covers {incident.id} ({incident.rule})"
+    note = f"run {run.id} also covers {incident.id} ({incident.rule})"
     tx.note(run, now, "covers", model.RUNNER, note=note)
     standdown.resume(run, tx, now, incident.id)
 
 
 def _pack(data: Any) -> bytes:
     return msgpack.packb(data, use_bin_type=True)
-
-
-def _unpack(raw: Any) -> Any:
-    return msgpack.unpackb(raw, raw=False)
 
 
 class PlaybookRunner:
@@ -111,11 +107,15 @@ class PlaybookRunner:
 
     # --- reads -----------------------------------------------------------------
 
-    async def get(self, run_id: str) -> dict[str, Any]:
+    async def load(self, run_id: str) -> Run:
         raw = await self.redis.get(keys.run(run_id))
         if raw is None:
             raise RunNotFound(f"no run {run_id!r}")
-        return _unpack(raw)
+        return decode_run(raw)
+
+    async def get(self, run_id: str) -> dict[str, Any]:
+        """The run as the API serves it."""
+        return (await self.load(run_id)).to_dict()
 
     async def list(self, state: str | None = None, limit: int = 200) -> builtins.list[dict]:
         """Runs newest first; ``state`` active, completed, aborted (None or all: every run)."""
@@ -125,7 +125,7 @@ class PlaybookRunner:
         if not ids:
             return []
         raws = await self.redis.mget([keys.run(model.text(i)) for i in ids])
-        runs = [_unpack(r) for r in raws if r is not None]
+        runs = [decode_run(r).to_dict() for r in raws if r is not None]
         if state not in (None, "all"):
             runs = [r for r in runs if r["state"] == state]
         return runs[:limit]
@@ -176,16 +176,16 @@ class PlaybookRunner:
         now = self.clock()
         run, tx = await self.mutate(run_id, lambda r, t: standdown.stand_down(r, t, now, resolved))
         await self.after_commit(tx)
-        return run
+        return run.to_dict()
 
     async def resolved_incidents(self, run_id: str) -> builtins.list[str] | None:
         """The run's incidents when every one of them is resolved; else None."""
         try:
-            run = await self.get(run_id)
+            run = await self.load(run_id)
         except RunNotFound:
             return None
         ids = standdown.incidents_of(run)
-        if not ids or run["drill"] or run["state"] != "active":
+        if not ids or run.drill or run.state != "active":
             return None
         for incident_id in ids:
             try:
@@ -224,7 +224,7 @@ class PlaybookRunner:
         run, tx = await self.mutate(run_id, lambda r, t: _add_covered(r, t, incident, now))
         logger.info("incident covered incident=%s run=%s", incident.id, run_id)
         await self.after_commit(tx)
-        return run
+        return run.to_dict()
 
     async def start(
         self,
@@ -285,7 +285,7 @@ class PlaybookRunner:
                 pipe.hsetnx(keys.RUN_BY_INCIDENT, incident_id, run_id)
             pipe.zadd(keys.RUNS_ALL, {run_id: now})
             self._write(pipe, run, tx)
-            return run, tx
+            return run.to_dict(), tx
 
         run, tx = await transact(self.redis, [keys.RUN_BY_INCIDENT], create)
         if tx is None:
@@ -347,18 +347,18 @@ class PlaybookRunner:
     async def _apply(self, run_id: str, fn: Mutation) -> dict[str, Any]:
         run, tx = await self.mutate(run_id, fn)
         await self.after_commit(tx)
-        return run
+        return run.to_dict()
 
     # --- persistence -----------------------------------------------------------
 
-    async def mutate(self, run_id: str, fn: Mutation) -> tuple[dict[str, Any], Tx]:
+    async def mutate(self, run_id: str, fn: Mutation) -> tuple[Run, Tx]:
         """Apply ``fn`` to the run under WATCH and write it with everything it caused."""
 
-        async def apply(pipe: Any) -> tuple[dict[str, Any], Tx]:
+        async def apply(pipe: Any) -> tuple[Run, Tx]:
             raw = await pipe.get(keys.run(run_id))
             if raw is None:
                 raise RunNotFound(f"no run {run_id!r}")
-            run, tx = _unpack(raw), Tx()
+            run, tx = decode_run(raw), Tx()
             fn(run, tx)
             if tx.op is not None or tx.drop:
                 pipe.multi()
@@ -367,27 +367,27 @@ class PlaybookRunner:
 
         return await transact(self.redis, [keys.run(run_id)], apply)
 
-    def _write(self, pipe: Any, run: dict[str, Any], tx: Tx) -> None:
+    def _write(self, pipe: Any, run: Run, tx: Tx) -> None:
         for member in tx.drop:
             pipe.zrem(keys.RUN_TIMERS, member)
             if "|fx|" in member:
                 pipe.hdel(keys.RUN_EFFECTS, member)
         if tx.op is None:
             return
-        pipe.set(keys.run(run["id"]), _pack(run))
-        if run["state"] == "active":
-            pipe.zadd(keys.RUNS_ACTIVE, {run["id"]: run["started_at"]})
+        pipe.set(keys.run(run.id), encode_run(run))
+        if run.state == "active":
+            pipe.zadd(keys.RUNS_ACTIVE, {run.id: run.started_at})
         else:
-            pipe.zrem(keys.RUNS_ACTIVE, run["id"])
-            if run["drill"]:
-                pipe.zadd(keys.RUN_DRILLS, {run["id"]: run["finished_at"]})
+            pipe.zrem(keys.RUNS_ACTIVE, run.id)
+            if run.drill and run.finished_at is not None:
+                pipe.zadd(keys.RUN_DRILLS, {run.id: run.finished_at})
         for member, payload in tx.effects.items():
             pipe.hset(keys.RUN_EFFECTS, member, _pack(payload))
         if tx.timers:
             pipe.zadd(keys.RUN_TIMERS, tx.timers)
-        for entry in tx.timeline:
-            pipe.xadd(keys.incident_timeline(run["incident"]), {"e": _pack(entry)})
-        add_change(pipe, "run", tx.op, run, self.changes_maxlen)
+        for entry in tx.timeline:  # only a run with an incident notes (Tx.note)
+            pipe.xadd(keys.incident_timeline(str(run.incident)), {"e": _pack(entry)})
+        add_change(pipe, "run", tx.op, run.to_dict(), self.changes_maxlen)
 
     async def after_commit(self, tx: Tx) -> None:
         """Carry out the quick effects (audit, incident link) now; wake the loop for the rest."""

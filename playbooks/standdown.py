@@ -10,54 +10,53 @@ its steps. An incident of the same problem that opens again (a reopened one is
 covered by this run) resumes it (``run.resume``): deadlines that have not
 passed are armed again, late steps escalate again.
 
-Pure functions over a run's dict, like :mod:`playbooks.state`.
+Pure functions over a run, like :mod:`playbooks.state`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from playbooks.model import FINISHED, RUNNER, SYSTEM_ROLE, Tx, timer
+from playbooks.model import FINISHED, RUNNER, SYSTEM_ROLE, Run, RunStep, StandingDown, Tx, timer
 
 
-def incidents_of(run: dict[str, Any]) -> list[str]:
+def incidents_of(run: Run) -> list[str]:
     """Every incident the run works: the one it started for and those it covers."""
-    first = [run["incident"]] if run.get("incident") else []
-    return first + [i for i in run.get("covers", []) if i not in first]
+    first = [run.incident] if run.incident else []
+    covers = run.covers or []
+    return first + [i for i in covers if i not in first]
 
 
-def stand_down(run: dict[str, Any], tx: Tx, now: float, resolved: list[str]) -> None:
+def stand_down(run: Run, tx: Tx, now: float, resolved: list[str]) -> None:
     """Stop deadlines and escalations: every incident of the run is resolved."""
-    if run["state"] != "active" or run["drill"] or run.get("standing_down"):
+    if run.state != "active" or run.drill or run.standing_down:
         return
     reason = f"all its incidents are resolved ({', '.join(resolved)})"
-    run["standing_down"] = {"at": now, "reason": reason, "incidents": list(resolved)}
+    run.standing_down = StandingDown(now, reason, list(resolved))
     tx.op = "standing_down"
     tx.audit(run, None, now, actor=RUNNER, role=SYSTEM_ROLE, action="run.stand_down", reason=reason)
     tx.note(run, now, "playbook_standing_down", RUNNER, note=reason)
 
 
-def resume(run: dict[str, Any], tx: Tx, now: float, incident_id: str) -> None:
+def resume(run: Run, tx: Tx, now: float, incident_id: str) -> None:
     """An incident of the run's problem is open again: deadlines and escalations resume."""
-    if run["state"] != "active" or not run.get("standing_down"):
+    if run.state != "active" or not run.standing_down:
         return
-    run["standing_down"] = None
+    run.standing_down = None
     reason = f"{incident_id} is open"
     tx.op = "resumed"
     tx.audit(run, None, now, actor=RUNNER, role=SYSTEM_ROLE, action="run.resume", reason=reason)
     tx.note(run, now, "playbook_resumed", RUNNER, note=reason)
-    for step in run["steps"]:
-        if step["state"] not in FINISHED:
+    for step in run.steps:
+        if step.state not in FINISHED:
             _rearm(run, step, tx, now)
 
 
-def _rearm(run: dict[str, Any], step: dict[str, Any], tx: Tx, now: float) -> None:
+def _rearm(run: Run, step: RunStep, tx: Tx, now: float) -> None:
     # The timers that came due while standing down were dropped: arm the next ones.
-    if step["deadline"] is not None and not step["late"]:
-        tx.timers[timer(run["id"], step["id"], "deadline")] = max(step["deadline"], now)
+    if step.deadline is not None and not step.late:
+        tx.timers[timer(run.id, step.id, "deadline")] = max(step.deadline, now)
         return
-    esc = step["escalation"]
-    n = step["auto_escalations"]
-    if step["late"] and esc and n < esc["repeat"]:
-        due = now + esc["every_s"] if n else now
-        tx.timers[timer(run["id"], step["id"], "escalate", n + 1)] = due
+    esc = step.escalation
+    n = step.auto_escalations
+    if step.late and esc and n < esc.repeat:
+        due = now + esc.every_s if n else now
+        tx.timers[timer(run.id, step.id, "escalate", n + 1)] = due

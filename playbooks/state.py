@@ -1,4 +1,4 @@
-"""The run state machine, as pure functions over a run's dict.
+"""The run state machine, as pure functions over a :class:`~playbooks.model.Run`.
 
 Each transition changes the run in place and records in a :class:`Tx` what
 must be written with it in the same Redis transaction: timers to add or drop,
@@ -23,87 +23,85 @@ from typing import Any, Final, Protocol
 from playbooks.actions.wait import wait_seconds
 from playbooks.drill import score_run
 from playbooks.errors import NotAllowed, RunConflict
-from playbooks.model import FINISHED, RUNNER, SYSTEM_ROLE, Tx, find_step, timer
+from playbooks.model import FINISHED, RUNNER, SYSTEM_ROLE, Run, RunStep, Tx, timer
 from security.roles import Permission, allows, may_approve_step, may_skip_step, may_work_step
 
 
-def start(run: dict[str, Any], tx: Tx, now: float, *, actor: str, role: str) -> None:
+def start(run: Run, tx: Tx, now: float, *, actor: str, role: str) -> None:
     tx.op = "started"
-    for step in run["steps"]:
-        if step["deadline_from"] == "start" and step["deadline_s"] is not None:
-            _set_deadline(run, step, tx, now)
-    for step in run["steps"]:
-        if not step["needs"]:
+    for step in run.steps:
+        if step.deadline_from == "start" and step.deadline_s is not None:
+            _set_deadline(run, step, tx, now, step.deadline_s)
+    for step in run.steps:
+        if not step.needs:
             _make_ready(run, step, tx, now)
     tx.audit(run, None, now, actor=actor, role=role, action="run.start")
-    if run["incident"] and not run["drill"]:
-        tx.effect(run, None, {"type": "link", "incident": run["incident"]}, now)
+    if run.incident and not run.drill:
+        tx.effect(run, None, {"type": "link", "incident": run.incident}, now)
 
 
-def _set_deadline(run: dict[str, Any], step: dict[str, Any], tx: Tx, now: float) -> None:
-    step["deadline"] = now + step["deadline_s"]
-    tx.timers[timer(run["id"], step["id"], "deadline")] = step["deadline"]
+def _set_deadline(run: Run, step: RunStep, tx: Tx, now: float, deadline_s: float) -> None:
+    step.deadline = now + deadline_s
+    tx.timers[timer(run.id, step.id, "deadline")] = step.deadline
 
 
-def _make_ready(run: dict[str, Any], step: dict[str, Any], tx: Tx, now: float) -> None:
-    step["ready_at"] = now
-    if step["state"] == "pending":
-        step["state"] = "ready"
-    if step["deadline_from"] == "ready" and step["deadline_s"] is not None:
-        _set_deadline(run, step, tx, now)
-    if step["action"]:
-        _start_action(run, step, tx, now)
+def _make_ready(run: Run, step: RunStep, tx: Tx, now: float) -> None:
+    step.ready_at = now
+    if step.state == "pending":
+        step.state = "ready"
+    if step.deadline_from == "ready" and step.deadline_s is not None:
+        _set_deadline(run, step, tx, now, step.deadline_s)
+    if step.action:
+        _start_action(run, step, tx, now, step.action)
 
 
-def _start_action(run: dict[str, Any], step: dict[str, Any], tx: Tx, now: float) -> None:
-    step["attempt"] += 1
-    action = step["action"]
+def _start_action(run: Run, step: RunStep, tx: Tx, now: float, action: dict[str, Any]) -> None:
+    step.attempt += 1
     if action["type"] == "wait":
-        tx.timers[timer(run["id"], step["id"], "wait", step["attempt"])] = now + wait_seconds(
-            action
-        )
+        due = now + wait_seconds(action)
+        tx.timers[timer(run.id, step.id, "wait", step.attempt)] = due
         return
-    key = f"{run['id']}:{step['id']}:{step['attempt']}"
-    tx.effect(run, step["id"], {"type": "action", "attempt": step["attempt"], "key": key}, now)
+    key = f"{run.id}:{step.id}:{step.attempt}"
+    tx.effect(run, step.id, {"type": "action", "attempt": step.attempt, "key": key}, now)
 
 
 # --- looking things up ----------------------------------------------------------------
 
 
-def _require_active(run: dict[str, Any]) -> None:
-    if run["state"] != "active":
-        raise RunConflict(f"run {run['id']} is {run['state']}")
+def _require_active(run: Run) -> None:
+    if run.state != "active":
+        raise RunConflict(f"run {run.id} is {run.state}")
 
 
-def _require_workable(run: dict[str, Any], step: dict[str, Any]) -> None:
+def _require_workable(run: Run, step: RunStep) -> None:
     _require_active(run)
-    if step["state"] in FINISHED:
-        raise RunConflict(f"step {step['id']} is already {step['state']}")
-    if step["ready_at"] is None:
-        waiting = [n for n in step["needs"] if find_step(run, n)["state"] not in FINISHED]
-        raise RunConflict(f"step {step['id']} waits for {', '.join(waiting)}")
+    if step.state in FINISHED:
+        raise RunConflict(f"step {step.id} is already {step.state}")
+    if step.ready_at is None:
+        waiting = [n for n in step.needs if run.step(n).state not in FINISHED]
+        raise RunConflict(f"step {step.id} waits for {', '.join(waiting)}")
 
 
-def may_work(role: str, step: dict[str, Any]) -> bool:
-    return role == SYSTEM_ROLE or may_work_step(role, step["owner"])
+def may_work(role: str, step: RunStep) -> bool:
+    return role == SYSTEM_ROLE or may_work_step(role, step.owner)
 
 
-def pending_approver(step: dict[str, Any]) -> str | None:
+def pending_approver(step: RunStep) -> str | None:
     """The role whose approval the step still waits for, if any."""
-    approval = step["approval"]
-    return str(approval["role"]) if approval and approval["by"] is None else None
+    approval = step.approval
+    return str(approval.role) if approval and approval.by is None else None
 
 
-def _human(run: dict[str, Any], role: str, now: float) -> None:
-    if role != SYSTEM_ROLE and run["first_ack_at"] is None:
-        run["first_ack_at"] = now
+def _human(run: Run, role: str, now: float) -> None:
+    if role != SYSTEM_ROLE and run.first_ack_at is None:
+        run.first_ack_at = now
 
 
 # --- transitions asked for by people ----------------------------------------------------
 
 
 def mark_done(
-    run: dict[str, Any],
+    run: Run,
     step_id: str,
     tx: Tx,
     now: float,
@@ -112,18 +110,18 @@ def mark_done(
     role: str,
     note: str | None,
 ) -> None:
-    step = find_step(run, step_id)
+    step = run.step(step_id)
     if not may_work(role, step):
         raise NotAllowed(f"role {role} may not work step {step_id}")
     _require_workable(run, step)
-    if step["awaiting_approval"]:
+    if step.awaiting_approval:
         raise RunConflict(f"step {step_id} is done and waits for approval")
     _human(run, role, now)
-    step.update(done_by=actor, done_at=now, note=note)
+    step.done_by, step.done_at, step.note = actor, now, note
     tx.audit(run, step_id, now, actor=actor, role=role, action="run.step.done", note=note)
-    approval = step["approval"]
-    if approval and approval["by"] is None:
-        step["awaiting_approval"] = True
+    approval = step.approval
+    if approval and approval.by is None:
+        step.awaiting_approval = True
         tx.op = "step_awaiting_approval"
         tx.note(run, now, "step_awaiting_approval", actor, step=step_id, note=note)
         return
@@ -131,7 +129,7 @@ def mark_done(
 
 
 def approve(
-    run: dict[str, Any],
+    run: Run,
     step_id: str,
     tx: Tx,
     now: float,
@@ -140,22 +138,22 @@ def approve(
     role: str,
     note: str | None,
 ) -> None:
-    step = find_step(run, step_id)
-    approval = step["approval"]
+    step = run.step(step_id)
+    approval = step.approval
     if approval is None:
         if not may_work(role, step):
             raise NotAllowed(f"role {role} may not work step {step_id}")
         raise RunConflict(f"step {step_id} needs no approval")
-    if not may_approve_step(role, approval["role"]):
-        raise NotAllowed(f"step {step_id} must be approved by {approval['role']}")
+    if not may_approve_step(role, approval.role):
+        raise NotAllowed(f"step {step_id} must be approved by {approval.role}")
     _require_active(run)
-    if step["state"] in FINISHED or approval["by"] is not None:
+    if step.state in FINISHED or approval.by is not None:
         raise RunConflict(f"step {step_id} is already approved")
     _human(run, role, now)
-    approval.update(by=actor, at=now, note=note)
+    approval.by, approval.at, approval.note = actor, now, note
     tx.audit(run, step_id, now, actor=actor, role=role, action="run.step.approve", note=note)
-    if step["awaiting_approval"]:
-        step["awaiting_approval"] = False
+    if step.awaiting_approval:
+        step.awaiting_approval = False
         _complete(run, step, tx, now, actor, note)
     else:
         tx.op = "step_approved"
@@ -163,7 +161,7 @@ def approve(
 
 
 def skip(
-    run: dict[str, Any],
+    run: Run,
     step_id: str,
     tx: Tx,
     now: float,
@@ -172,22 +170,22 @@ def skip(
     role: str,
     note: str | None,
 ) -> None:
-    step = find_step(run, step_id)
+    step = run.step(step_id)
     if not may_skip_step(role, pending_approver(step)):
         approver = pending_approver(step)
         because = f": it waits for the approval of {approver}" if approver else ""
         raise NotAllowed(f"role {role} may not skip step {step_id}{because}")
     _require_active(run)
-    if step["state"] in FINISHED:
-        raise RunConflict(f"step {step_id} is already {step['state']}")
+    if step.state in FINISHED:
+        raise RunConflict(f"step {step_id} is already {step.state}")
     _human(run, role, now)
-    step.update(state="skipped", done_by=actor, done_at=now, note=note)
+    step.state, step.done_by, step.done_at, step.note = "skipped", actor, now, note
     tx.audit(run, step_id, now, actor=actor, role=role, action="run.step.skip", note=note)
     _after_finish(run, step, tx, now, actor, "step_skipped", note)
 
 
 def escalate(
-    run: dict[str, Any],
+    run: Run,
     step_id: str,
     tx: Tx,
     now: float,
@@ -196,25 +194,23 @@ def escalate(
     role: str,
     note: str | None,
 ) -> None:
-    step = find_step(run, step_id)
+    step = run.step(step_id)
     if not may_work(role, step):
         raise NotAllowed(f"role {role} may not escalate step {step_id}")
     _require_active(run)
-    if step["state"] in FINISHED:
-        raise RunConflict(f"step {step_id} is already {step['state']}")
+    if step.state in FINISHED:
+        raise RunConflict(f"step {step_id} is already {step.state}")
     _human(run, role, now)
     _escalate(run, step, tx, now, actor, role, note)
 
 
-def abort(
-    run: dict[str, Any], tx: Tx, now: float, *, actor: str, role: str, note: str | None
-) -> None:
+def abort(run: Run, tx: Tx, now: float, *, actor: str, role: str, note: str | None) -> None:
     if role != SYSTEM_ROLE and not allows(role, Permission.START_PLAYBOOK):
         raise NotAllowed(f"role {role} may not abort runs")
     _require_active(run)
-    run.update(state="aborted", finished_at=now, aborted_by=actor, note=note)
-    if run["drill"]:
-        run["score"] = score_run(run)
+    run.state, run.finished_at, run.aborted_by, run.note = "aborted", now, actor, note
+    if run.drill:
+        run.score = score_run(run)
     tx.op = "aborted"
     tx.audit(run, None, now, actor=actor, role=role, action="run.abort", note=note)
     tx.note(run, now, "playbook_aborted", actor, note=note)
@@ -223,20 +219,18 @@ def abort(
 # --- transitions of the runner itself ------------------------------------------------
 
 
-def _complete(
-    run: dict[str, Any], step: dict[str, Any], tx: Tx, now: float, actor: str, note: str | None
-) -> None:
-    step["state"] = "done"
-    if step["done_at"] is None:
-        step.update(done_by=actor, done_at=now)
-    if step["deadline"] is not None and step["done_at"] > step["deadline"]:
-        step["late"] = True
+def _complete(run: Run, step: RunStep, tx: Tx, now: float, actor: str, note: str | None) -> None:
+    step.state = "done"
+    if step.done_at is None:
+        step.done_by, step.done_at = actor, now
+    if step.deadline is not None and step.done_at > step.deadline:
+        step.late = True
     _after_finish(run, step, tx, now, actor, "step_done", note)
 
 
 def _after_finish(
-    run: dict[str, Any],
-    step: dict[str, Any],
+    run: Run,
+    step: RunStep,
     tx: Tx,
     now: float,
     actor: str,
@@ -244,18 +238,18 @@ def _after_finish(
     note: str | None,
 ) -> None:
     tx.op = event
-    tx.note(run, now, event, actor, step=step["id"], note=note)
-    states = {s["id"]: s["state"] for s in run["steps"]}
-    for other in run["steps"]:
+    tx.note(run, now, event, actor, step=step.id, note=note)
+    states = {s.id: s.state for s in run.steps}
+    for other in run.steps:
         if (
-            other["ready_at"] is None
-            and other["state"] not in FINISHED
-            and all(states[n] in FINISHED for n in other["needs"])
+            other.ready_at is None
+            and other.state not in FINISHED
+            and all(states[n] in FINISHED for n in other.needs)
         ):
             _make_ready(run, other, tx, now)
-    if all(s["state"] in FINISHED for s in run["steps"]):
-        run.update(state="completed", finished_at=now)
-        run["score"] = score_run(run)
+    if all(s.state in FINISHED for s in run.steps):
+        run.state, run.finished_at = "completed", now
+        run.score = score = score_run(run)
         tx.op = "completed"
         tx.audit(
             run,
@@ -264,28 +258,28 @@ def _after_finish(
             actor=RUNNER,
             role=SYSTEM_ROLE,
             action="run.completed",
-            points=run["score"]["points"],
+            points=score["points"],
         )
         tx.note(run, now, "playbook_completed", RUNNER)
 
 
 def _escalate(
-    run: dict[str, Any],
-    step: dict[str, Any],
+    run: Run,
+    step: RunStep,
     tx: Tx,
     now: float,
     actor: str,
     role: str,
     note: str | None,
 ) -> None:
-    step["escalations"] += 1
-    if step["state"] not in FINISHED:
-        step["state"] = "escalated"
+    step.escalations += 1
+    if step.state not in FINISHED:
+        step.state = "escalated"
     tx.op = "step_escalated"
-    n = step["escalations"]
+    n = step.escalations
     tx.audit(
         run,
-        step["id"],
+        step.id,
         now,
         actor=actor,
         role=role,
@@ -293,85 +287,84 @@ def _escalate(
         escalation=n,
         note=note,
     )
-    tx.note(run, now, "step_escalated", actor, step=step["id"], escalation=n, note=note)
-    esc = step["escalation"] or {}
-    for target in esc.get("notify", []):
+    tx.note(run, now, "step_escalated", actor, step=step.id, escalation=n, note=note)
+    for target in step.escalation.notify if step.escalation else []:
         tx.effect(
             run,
-            step["id"],
+            step.id,
             {
                 "type": "notify",
                 "target": target,
                 "escalation": n,
-                "key": f"{run['id']}:{step['id']}:esc:{n}:{target}",
+                "key": f"{run.id}:{step.id}:esc:{n}:{target}",
             },
             now,
         )
 
 
-def on_timer(run: dict[str, Any], step_id: str, kind: str, n: int, tx: Tx, now: float) -> None:
+def on_timer(run: Run, step_id: str, kind: str, n: int, tx: Tx, now: float) -> None:
     """A due deadline, escalation or wait timer; stale timers change nothing."""
-    if run["state"] != "active":
+    if run.state != "active":
         return
-    if run.get("standing_down") and kind in ("deadline", "escalate"):
+    if run.standing_down and kind in ("deadline", "escalate"):
         return  # every incident is resolved: no one is paged (playbooks.standdown)
-    step = find_step(run, step_id)
-    if step["state"] in FINISHED:
+    step = run.step(step_id)
+    if step.state in FINISHED:
         return
-    if kind == "deadline" and not step["late"]:
+    if kind == "deadline" and not step.late:
         _deadline_passed(run, step, tx, now)
-    elif kind == "escalate" and step["auto_escalations"] < n:
-        step["auto_escalations"] = n
+    elif kind == "escalate" and step.auto_escalations < n:
+        step.auto_escalations = n
         _escalate(run, step, tx, now, RUNNER, SYSTEM_ROLE, None)
-        esc = step["escalation"]
-        if n < esc["repeat"]:
-            tx.timers[timer(run["id"], step_id, "escalate", n + 1)] = now + esc["every_s"]
-    elif kind == "wait" and n == step["attempt"]:
-        step["action_result"] = {"ok": True, "detail": "waited", "attempts": 1}
+        esc = step.escalation
+        if esc is not None and n < esc.repeat:
+            tx.timers[timer(run.id, step_id, "escalate", n + 1)] = now + esc.every_s
+    elif kind == "wait" and n == step.attempt:
+        step.action_result = {"ok": True, "detail": "waited", "attempts": 1}
         _finish_by_runner(run, step, tx, now)
 
 
-def _deadline_passed(run: dict[str, Any], step: dict[str, Any], tx: Tx, now: float) -> None:
-    step["late"] = True
-    if step["state"] in ("pending", "ready", "failed"):
-        step["state"] = "late"
+def _deadline_passed(run: Run, step: RunStep, tx: Tx, now: float) -> None:
+    step.late = True
+    if step.state in ("pending", "ready", "failed"):
+        step.state = "late"
     tx.op = "step_late"
     tx.audit(
         run,
-        step["id"],
+        step.id,
         now,
         actor=RUNNER,
         role=SYSTEM_ROLE,
         action="run.step.late",
-        deadline=step["deadline"],
+        deadline=step.deadline,
     )
-    tx.note(run, now, "step_late", RUNNER, step=step["id"])
-    esc = step["escalation"]
-    if esc:
-        tx.timers[timer(run["id"], step["id"], "escalate", 1)] = step["deadline"] + esc["after_s"]
+    tx.note(run, now, "step_late", RUNNER, step=step.id)
+    esc = step.escalation
+    if esc and step.deadline is not None:
+        tx.timers[timer(run.id, step.id, "escalate", 1)] = step.deadline + esc.after_s
 
 
-def _finish_by_runner(run: dict[str, Any], step: dict[str, Any], tx: Tx, now: float) -> None:
-    approval = step["approval"]
-    step.update(done_by=RUNNER, done_at=now)
-    if approval and approval["by"] is None:
-        step["awaiting_approval"] = True
+def _finish_by_runner(run: Run, step: RunStep, tx: Tx, now: float) -> None:
+    approval = step.approval
+    step.done_by, step.done_at = RUNNER, now
+    if approval and approval.by is None:
+        step.awaiting_approval = True
         tx.op = "step_awaiting_approval"
-        tx.note(run, now, "step_awaiting_approval", RUNNER, step=step["id"])
+        tx.note(run, now, "step_awaiting_approval", RUNNER, step=step.id)
         return
     _complete(run, step, tx, now, RUNNER, None)
 
 
 def on_action_result(
-    run: dict[str, Any], step_id: str, attempt: int, result: dict[str, Any], tx: Tx, now: float
+    run: Run, step_id: str, attempt: int, result: dict[str, Any], tx: Tx, now: float
 ) -> None:
     """Record what an action did; success finishes the step, failure marks it failed."""
-    step = find_step(run, step_id)
+    step = run.step(step_id)
     tx.op = "step_action"
-    if attempt != step["attempt"] or step["state"] in FINISHED or run["state"] != "active":
-        step["action_result"] = {**result, "stale": True}
+    if attempt != step.attempt or step.state in FINISHED or run.state != "active":
+        step.action_result = {**result, "stale": True}
         return
-    step["action_result"] = result
+    step.action_result = result
     outcome = "ok" if result.get("ok") else "failed"
     tx.audit(
         run,
@@ -386,13 +379,13 @@ def on_action_result(
     if result.get("ok"):
         _finish_by_runner(run, step, tx, now)
         return
-    step["state"] = "failed"
+    step.state = "failed"
     tx.op = "step_failed"
     tx.note(run, now, "step_failed", RUNNER, step=step_id, note=result.get("detail"))
 
 
 def retry_action(
-    run: dict[str, Any],
+    run: Run,
     step_id: str,
     tx: Tx,
     now: float,
@@ -402,16 +395,16 @@ def retry_action(
     note: str | None = None,
 ) -> None:
     del note  # a retry takes no note (the API accepts an empty body only)
-    step = find_step(run, step_id)
+    step = run.step(step_id)
     if not may_work(role, step):
         raise NotAllowed(f"role {role} may not work step {step_id}")
     _require_workable(run, step)
-    if not step["action"] or step["state"] != "failed":
+    if not step.action or step.state != "failed":
         raise RunConflict(f"step {step_id} has no failed action to retry")
-    step["state"] = "late" if step["late"] else "ready"
+    step.state = "late" if step.late else "ready"
     tx.op = "step_retry"
     tx.audit(run, step_id, now, actor=actor, role=role, action="run.step.retry")
-    _start_action(run, step, tx, now)
+    _start_action(run, step, tx, now, step.action)
 
 
 # --- the table of step operations ---------------------------------------------------
@@ -420,7 +413,7 @@ def retry_action(
 class StepTransition(Protocol):
     def __call__(
         self,
-        run: dict[str, Any],
+        run: Run,
         step_id: str,
         tx: Tx,
         now: float,

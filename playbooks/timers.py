@@ -25,7 +25,7 @@ from core import keys
 from core.incidents import IncidentNotFound
 from playbooks import model, standdown, state
 from playbooks.errors import RunNotFound
-from playbooks.model import Mutation, Tx
+from playbooks.model import Mutation, Run, Tx
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +53,9 @@ def _unpack(raw: Any) -> Any:
 class RunStore(Protocol):
     """What the timer loop needs of the runs (the runner is one): read, change, follow up."""
 
-    async def get(self, run_id: str) -> dict[str, Any]: ...
+    async def load(self, run_id: str) -> Run: ...
 
-    async def mutate(self, run_id: str, fn: Mutation) -> tuple[dict[str, Any], Tx]: ...
+    async def mutate(self, run_id: str, fn: Mutation) -> tuple[Run, Tx]: ...
 
     async def after_commit(self, tx: Tx) -> None: ...
 
@@ -173,7 +173,7 @@ class TimerLoop:
         # A deadline or escalation of a run whose incidents are all resolved pages no one.
         resolved = await self.store.resolved_incidents(run_id) if kind != "wait" else None
 
-        def fire(run: dict[str, Any], tx: Tx) -> None:
+        def fire(run: Run, tx: Tx) -> None:
             tx.drop.append(member)
             if resolved:
                 standdown.stand_down(run, tx, self.clock(), resolved)
@@ -211,38 +211,37 @@ class TimerLoop:
     async def _deliver(
         self, member: str, run_id: str, step_id: str, payload: dict[str, Any]
     ) -> None:
-        run = await self.store.get(run_id)
-        step = model.find_step(run, step_id)
-        values = {**run["values"], "step": step_id, "step_title": step["title_zh"]}
+        run = await self.store.load(run_id)
+        step = run.step(step_id)
+        values = {**run.values, "step": step_id, "step_title": step.title_zh}
         if payload["type"] == "action":
             result = await self.actions.run(
-                step["action"],
+                step.action,
                 values=values,
                 key=payload["key"],
-                drill=run["drill"],
+                drill=run.drill,
                 at=self.clock(),
             )
         else:
-            esc = step["escalation"] or {}
             values["n"] = payload["escalation"]
-            text = esc.get("message") or ESCALATION_TEXT
+            text = (step.escalation and step.escalation.message) or ESCALATION_TEXT
             result = await self.actions.notify(
                 payload["target"],
                 ESCALATION_TITLE,
                 text,
                 values=values,
                 key=payload["key"],
-                drill=run["drill"],
+                drill=run.drill,
                 purpose="escalation",
             )
         outcome = {**result.to_dict(), "key": payload["key"], "at": self.clock()}
 
-        def record(run: dict[str, Any], tx: Tx) -> None:
+        def record(run: Run, tx: Tx) -> None:
             tx.drop.append(member)
             if payload["type"] == "action":
                 state.on_action_result(run, step_id, payload["attempt"], outcome, tx, self.clock())
             else:
-                model.find_step(run, step_id)["notifications"].append(
+                run.step(step_id).notifications.append(
                     {**outcome, "escalation": payload["escalation"]}
                 )
                 tx.op = "step_notified"
