@@ -21,6 +21,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from core.vocabulary import FINISHED_STEP_STATES
+from playbooks.effects import AuditEffect, AuditRecord, Effect
 from playbooks.errors import StepNotFound
 from playbooks.schema import Playbook, Step
 
@@ -141,10 +142,10 @@ class Tx:
     """Change op on the changes stream; None: the run itself did not change."""
     timers: dict[str, float] = field(default_factory=dict)
     drop: list[str] = field(default_factory=list)
-    effects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    effects: dict[str, Effect] = field(default_factory=dict)
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
-    def effect(self, run: Run, step: str | None, payload: dict[str, Any], due: float) -> str:
+    def effect(self, run: Run, step: str | None, payload: Effect, due: float) -> str:
         run.fx_seq += 1
         member = f"{run.id}|{step or '-'}|fx|{run.fx_seq}"
         self.effects[member] = payload
@@ -164,20 +165,9 @@ class Tx:
         **details: Any,
     ) -> None:
         target = f"{run.id}/{step}" if step else run.id
-        record = {
-            "actor": actor,
-            "role": role,
-            "action": action,
-            "target": target,
-            "outcome": outcome,
-            "details": {
-                "playbook": run.playbook,
-                "incident": run.incident,
-                "drill": run.drill,
-                **details,
-            },
-        }
-        self.effect(run, step, {"type": "audit", "record": record}, now)
+        context = {"playbook": run.playbook, "incident": run.incident, "drill": run.drill}
+        record = AuditRecord(actor, role, action, target, outcome, {**context, **details})
+        self.effect(run, step, AuditEffect(record), now)
 
     def note(self, run: Run, now: float, event: str, actor: str, **detail: Any) -> None:
         if run.incident and not run.drill:

@@ -41,6 +41,7 @@ from core.changes import add_change
 from core.incidents import IncidentNotFound
 from core.redis_tx import transact
 from playbooks import coverage, model, standdown, state
+from playbooks.effects import QUICK, encode_effect
 from playbooks.errors import IncidentMissing, NotAllowed, RunConflict, RunNotFound
 from playbooks.library import Library
 from playbooks.model import Mutation, Run, Tx, decode_run, encode_run
@@ -382,7 +383,7 @@ class PlaybookRunner:
             if run.drill and run.finished_at is not None:
                 pipe.zadd(keys.RUN_DRILLS, {run.id: run.finished_at})
         for member, payload in tx.effects.items():
-            pipe.hset(keys.RUN_EFFECTS, member, _pack(payload))
+            pipe.hset(keys.RUN_EFFECTS, member, encode_effect(payload))
         if tx.timers:
             pipe.zadd(keys.RUN_TIMERS, tx.timers)
         for entry in tx.timeline:  # only a run with an incident notes (Tx.note)
@@ -392,7 +393,7 @@ class PlaybookRunner:
     async def after_commit(self, tx: Tx) -> None:
         """Carry out the quick effects (audit, incident link) now; wake the loop for the rest."""
         for member, payload in tx.effects.items():
-            if payload["type"] in ("audit", "link"):
+            if isinstance(payload, QUICK):
                 try:
                     await self.timers.fire_now(member)
                 except Exception as exc:  # left in the timers: the loop retries it

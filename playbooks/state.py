@@ -22,6 +22,7 @@ from typing import Any, Final, Protocol
 
 from playbooks.actions.wait import wait_seconds
 from playbooks.drill import score_run
+from playbooks.effects import ActionEffect, LinkEffect, NotifyEffect
 from playbooks.errors import NotAllowed, RunConflict
 from playbooks.model import FINISHED, RUNNER, SYSTEM_ROLE, Run, RunStep, Tx, timer
 from security.roles import Permission, allows, may_approve_step, may_skip_step, may_work_step
@@ -37,7 +38,7 @@ def start(run: Run, tx: Tx, now: float, *, actor: str, role: str) -> None:
             _make_ready(run, step, tx, now)
     tx.audit(run, None, now, actor=actor, role=role, action="run.start")
     if run.incident and not run.drill:
-        tx.effect(run, None, {"type": "link", "incident": run.incident}, now)
+        tx.effect(run, None, LinkEffect(run.incident), now)
 
 
 def _set_deadline(run: Run, step: RunStep, tx: Tx, now: float, deadline_s: float) -> None:
@@ -62,7 +63,7 @@ def _start_action(run: Run, step: RunStep, tx: Tx, now: float, action: dict[str,
         tx.timers[timer(run.id, step.id, "wait", step.attempt)] = due
         return
     key = f"{run.id}:{step.id}:{step.attempt}"
-    tx.effect(run, step.id, {"type": "action", "attempt": step.attempt, "key": key}, now)
+    tx.effect(run, step.id, ActionEffect(step.attempt, key), now)
 
 
 # --- looking things up ----------------------------------------------------------------
@@ -289,17 +290,8 @@ def _escalate(
     )
     tx.note(run, now, "step_escalated", actor, step=step.id, escalation=n, note=note)
     for target in step.escalation.notify if step.escalation else []:
-        tx.effect(
-            run,
-            step.id,
-            {
-                "type": "notify",
-                "target": target,
-                "escalation": n,
-                "key": f"{run.id}:{step.id}:esc:{n}:{target}",
-            },
-            now,
-        )
+        key = f"{run.id}:{step.id}:esc:{n}:{target}"
+        tx.effect(run, step.id, NotifyEffect(target, n, key), now)
 
 
 def on_timer(run: Run, step_id: str, kind: str, n: int, tx: Tx, now: float) -> None:

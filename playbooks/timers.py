@@ -18,12 +18,19 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import msgpack
 import redis.asyncio as aioredis
 
 from core import keys
 from core.incidents import IncidentNotFound
 from playbooks import model, standdown, state
+from playbooks.effects import (
+    ActionEffect,
+    AuditEffect,
+    Delivery,
+    LinkEffect,
+    NotifyEffect,
+    decode_effect,
+)
 from playbooks.errors import RunNotFound
 from playbooks.model import Mutation, Run, Tx
 
@@ -44,10 +51,6 @@ return 0
 """
 ESCALATION_TITLE = "升级 Escalation: {title}"
 ESCALATION_TEXT = "【升级 {n}】{step_title}（{step}）未按时完成 / is late. Run {run}, {subject}"
-
-
-def _unpack(raw: Any) -> Any:
-    return msgpack.unpackb(raw, raw=False)
 
 
 class RunStore(Protocol):
@@ -158,7 +161,7 @@ class TimerLoop:
         if "|fx|" not in member:
             return False
         raw = await self.redis.hget(keys.RUN_EFFECTS, member)
-        return raw is not None and _unpack(raw)["type"] in ("notify", "action")
+        return raw is not None and isinstance(decode_effect(raw), ActionEffect | NotifyEffect)
 
     async def claim_and_fire(self, member: str, now: float, lease_s: float | None = None) -> bool:
         """Claim ``member`` for ``lease_s`` (the short lease by default), then fire it."""
@@ -191,59 +194,58 @@ class TimerLoop:
 
     async def _effect(self, member: str, run_id: str, step_id: str) -> None:
         raw = await self.redis.hget(keys.RUN_EFFECTS, member)
-        payload: dict[str, Any] = _unpack(raw) if raw is not None else {"type": "gone"}
-        kind = payload["type"]
-        if kind == "audit" and self.audit is not None:
-            record: dict[str, Any] = payload["record"]
+        effect = decode_effect(raw) if raw is not None else None  # None: already carried out
+        if isinstance(effect, AuditEffect) and self.audit is not None:
+            record = effect.record
             # The timer member names the record: a repeat after a crash is recognisable.
-            await self.audit.append(**{**record, "details": {**record["details"], "fx": member}})
-        elif kind == "link":
+            await self.audit.append(
+                actor=record.actor,
+                role=record.role,
+                action=record.action,
+                target=record.target,
+                outcome=record.outcome,
+                details={**record.details, "fx": member},
+            )
+        elif isinstance(effect, LinkEffect):
             with contextlib.suppress(IncidentNotFound):
-                await self.incidents.set_playbook_run(payload["incident"], run_id)
-        elif kind in ("notify", "action"):
-            await self._deliver(member, run_id, step_id, payload)
+                await self.incidents.set_playbook_run(effect.incident, run_id)
+        elif isinstance(effect, ActionEffect | NotifyEffect):
+            await self._deliver(member, run_id, step_id, effect)
             return
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(keys.RUN_TIMERS, member)
             pipe.hdel(keys.RUN_EFFECTS, member)
             await pipe.execute()
 
-    async def _deliver(
-        self, member: str, run_id: str, step_id: str, payload: dict[str, Any]
-    ) -> None:
+    async def _deliver(self, member: str, run_id: str, step_id: str, effect: Delivery) -> None:
         run = await self.store.load(run_id)
         step = run.step(step_id)
         values = {**run.values, "step": step_id, "step_title": step.title_zh}
-        if payload["type"] == "action":
+        if isinstance(effect, ActionEffect):
             result = await self.actions.run(
-                step.action,
-                values=values,
-                key=payload["key"],
-                drill=run.drill,
-                at=self.clock(),
+                step.action, values=values, key=effect.key, drill=run.drill, at=self.clock()
             )
         else:
-            values["n"] = payload["escalation"]
+            values["n"] = effect.escalation
             text = (step.escalation and step.escalation.message) or ESCALATION_TEXT
             result = await self.actions.notify(
-                payload["target"],
+                effect.target,
                 ESCALATION_TITLE,
                 text,
                 values=values,
-                key=payload["key"],
+                key=effect.key,
                 drill=run.drill,
                 purpose="escalation",
             )
-        outcome = {**result.to_dict(), "key": payload["key"], "at": self.clock()}
+        outcome = {**result.to_dict(), "key": effect.key, "at": self.clock()}
 
         def record(run: Run, tx: Tx) -> None:
             tx.drop.append(member)
-            if payload["type"] == "action":
-                state.on_action_result(run, step_id, payload["attempt"], outcome, tx, self.clock())
+            if isinstance(effect, ActionEffect):
+                state.on_action_result(run, step_id, effect.attempt, outcome, tx, self.clock())
             else:
-                run.step(step_id).notifications.append(
-                    {**outcome, "escalation": payload["escalation"]}
-                )
+                notice = {**outcome, "escalation": effect.escalation}
+                run.step(step_id).notifications.append(notice)
                 tx.op = "step_notified"
 
         _, tx = await self.store.mutate(run_id, record)

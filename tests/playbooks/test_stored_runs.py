@@ -2,7 +2,8 @@
 
 A run written by the dict-based runner (msgpack map) loads, is served unchanged,
 and can be worked on; a run missing fields added later loads with their defaults;
-a new run's stored map and served JSON have exactly the keys of the old shape.
+a new run's stored map and served JSON have exactly the keys of the old shape; a
+side effect stored as a dict before effects were structs is carried out once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import msgpack
 
 from core import keys
+from tests.playbooks.helpers import wait_for
 
 T0 = 1_790_000_000.0
 RUN_KEYS = {
@@ -94,3 +96,27 @@ async def test_a_new_run_is_stored_and_served_in_the_old_shape(wired: Any) -> No
     # fields a run gets only when it ends appear then, as before (a score: drills only)
     assert set(aborted) == RUN_KEYS | {"aborted_by", "note"}
     assert aborted["aborted_by"] == "li.wei" and aborted["note"] is None
+
+
+async def test_an_effect_stored_as_a_dict_is_carried_out_once(wired: Any) -> None:
+    old = legacy_run("RUN-20260101-00003")
+    await store(wired.redis, old)
+    member = f"{old['id']}|-|fx|2"
+    details = {"playbook": "data-leak", "incident": None, "drill": True}
+    record = {"actor": "li.wei", "role": "duty_manager", "action": "run.start",
+              "target": old["id"], "outcome": "ok", "details": details}  # fmt: skip
+    payload = msgpack.packb({"type": "audit", "record": record}, use_bin_type=True)
+    await wired.redis.hset(keys.RUN_EFFECTS, member, payload)
+    await wired.redis.zadd(keys.RUN_TIMERS, {member: T0})
+
+    async def gone() -> bool:
+        return await wired.redis.zscore(keys.RUN_TIMERS, member) is None
+
+    await wait_for(gone)
+    written = [r for r in wired.audit.records if r["details"].get("fx") == member]
+    assert len(written) == 1
+    assert {k: written[0][k] for k in ("actor", "role", "action", "target", "outcome")} == {
+        k: record[k] for k in ("actor", "role", "action", "target", "outcome")
+    }
+    assert written[0]["details"] == {**details, "fx": member}
+    assert await wired.redis.hget(keys.RUN_EFFECTS, member) is None
