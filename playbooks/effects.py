@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from playbooks import codec
+
 
 class AuditRecord(msgspec.Struct):
     """The arguments of one ``AuditLog.append``."""
@@ -56,11 +58,9 @@ QUICK: tuple[type, ...] = (AuditEffect, LinkEffect)
 
 
 def encode_effect(effect: Effect) -> bytes:
-    return msgspec.msgpack.encode(effect)
+    return codec.encode(effect)
 
 
 def decode_effect(raw: bytes | str) -> Effect:
-    """A stored effect (also one written before effects were structs) from its msgpack bytes."""
-    if not isinstance(raw, bytes):
-        raise TypeError("a stored effect is msgpack bytes (a client decoding responses?)")
-    return msgspec.msgpack.decode(raw, type=Effect)
+    effect: Effect = codec.decode(raw, Effect)
+    return effect

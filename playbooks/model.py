@@ -21,6 +21,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from core.vocabulary import FINISHED_STEP_STATES
+from playbooks import codec
 from playbooks.effects import AuditEffect, AuditRecord, Effect
 from playbooks.errors import StepNotFound
 from playbooks.schema import Playbook, Step
@@ -124,14 +125,12 @@ class Run(msgspec.Struct, kw_only=True):
 
 
 def encode_run(run: Run) -> bytes:
-    return msgspec.msgpack.encode(run)
+    return codec.encode(run)
 
 
 def decode_run(raw: bytes | str) -> Run:
-    """A stored run (also one written before runs were structs) from its msgpack bytes."""
-    if not isinstance(raw, bytes):
-        raise TypeError("a stored run is msgpack bytes (a client decoding responses?)")
-    return msgspec.msgpack.decode(raw, type=Run)
+    run: Run = codec.decode(raw, Run)
+    return run
 
 
 @dataclass
