@@ -20,7 +20,9 @@ on its own), nor does a manual incident. Starting a run by hand is not affected.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Final
+
+from playbooks.model import Run
 
 COVERS: Final[Mapping[str, frozenset[str]]] = {
     "surge": frozenset({"surge", "sla"}),
@@ -36,17 +38,15 @@ def covers(run_kind: str, incident_kind: str) -> bool:
     return incident_kind in COVERS.get(run_kind, frozenset())
 
 
-def covering_run(
-    runs: Iterable[Mapping[str, Any]], incident_id: str, kind: str, subject: str
-) -> Mapping[str, Any] | None:
+def covering_run(runs: Iterable[Run], incident_id: str, kind: str, subject: str) -> Run | None:
     """The oldest active run (not a drill) on ``subject`` for the same problem, if any."""
     found = [
         run
         for run in runs
-        if run.get("state") == "active"
-        and not run.get("drill")
-        and run.get("incident") not in (None, incident_id)
-        and run.get("values", {}).get("subject") == subject
-        and covers(run.get("values", {}).get("kind", ""), kind)
+        if run.state == "active"
+        and not run.drill
+        and run.incident not in (None, incident_id)
+        and run.values.get("subject") == subject
+        and covers(run.values.get("kind", ""), kind)
     ]
-    return min(found, key=lambda r: (r["started_at"], r["id"])) if found else None
+    return min(found, key=lambda r: (r.started_at, r.id)) if found else None

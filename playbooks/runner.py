@@ -119,6 +119,10 @@ class PlaybookRunner:
         return (await self.load(run_id)).to_dict()
 
     async def list(self, state: str | None = None, limit: int = 200) -> builtins.list[dict]:
+        """Runs newest first, as the API serves them (see :meth:`runs`)."""
+        return [run.to_dict() for run in await self.runs(state, limit)]
+
+    async def runs(self, state: str | None = None, limit: int = 200) -> builtins.list[Run]:
         """Runs newest first; ``state`` active, completed, aborted (None or all: every run)."""
         index = keys.RUNS_ACTIVE if state == "active" else keys.RUNS_ALL
         fetch = limit if state in (None, "all", "active") else limit * 4
@@ -126,9 +130,9 @@ class PlaybookRunner:
         if not ids:
             return []
         raws = await self.redis.mget([keys.run(model.text(i)) for i in ids])
-        runs = [decode_run(r).to_dict() for r in raws if r is not None]
+        runs = [decode_run(r) for r in raws if r is not None]
         if state not in (None, "all"):
-            runs = [r for r in runs if r["state"] == state]
+            runs = [r for r in runs if r.state == state]
         return runs[:limit]
 
     async def run_for_incident(self, incident_id: str) -> str | None:
@@ -205,14 +209,14 @@ class PlaybookRunner:
         own = await self.run_for_incident(incident.id)
         if own is not None:
             return None  # _start finds it and keeps it (once per incident)
-        runs = await self.list("active")
+        runs = await self.runs("active")
         cover = coverage.covering_run(runs, incident.id, incident.kind, incident.subject)
         if cover is None:
             return None
-        run_id = cover["id"]
+        run_id = cover.id
         if not await self.redis.hsetnx(keys.RUN_BY_INCIDENT, incident.id, run_id):
             return None  # linked or started meanwhile: _start returns that run
-        note = f"covered by run {run_id} {cover['playbook']}"
+        note = f"covered by run {run_id} {cover.playbook}"
         try:
             await self.incidents.set_playbook_run(incident.id, run_id)
             await self.incidents.add_timeline(
