@@ -18,8 +18,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
-
-from api import (
+from watchfloor.api import (
     audit,
     board,
     controls,
@@ -31,16 +30,16 @@ from api import (
     runs,
     tokens,
 )
-from api.counters import ApiMetrics
-from api.errors import error_middleware
-from api.hub import HUB, LiveHub
-from api.state import AUDIT, CONFIG, INCIDENTS, METRICS, REDIS, RUNNER, TOKEN_STORE
-from core.config import Config
-from core.incidents import IncidentStore
-from playbooks.runner import PlaybookRunner
-from security.audit import AuditLog
-from security.auth import setup_auth
-from security.tokens import TokenStore
+from watchfloor.api.counters import ApiMetrics
+from watchfloor.api.errors import error_middleware
+from watchfloor.api.hub import HUB, LiveHub
+from watchfloor.api.state import AUDIT, CONFIG, INCIDENTS, METRICS, REDIS, RUNNER, TOKEN_STORE
+from watchfloor.core.config import Config
+from watchfloor.core.incidents import IncidentStore
+from watchfloor.playbooks.runner import PlaybookRunner
+from watchfloor.security.audit import AuditLog
+from watchfloor.security.auth import setup_auth
+from watchfloor.security.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
 

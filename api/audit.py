@@ -14,12 +14,11 @@ import logging
 from typing import Any, Final
 
 from aiohttp import web
-
-from api.inputs import query_int, query_text
-from api.state import CONFIG, audit_of
-from security.auth import requires
-from security.roles import Permission
-from security.signer import default_public_keys
+from watchfloor.api.inputs import query_int, query_text
+from watchfloor.api.state import CONFIG, audit_of
+from watchfloor.security.auth import requires
+from watchfloor.security.roles import Permission
+from watchfloor.security.signer import default_public_keys
 
 logger = logging.getLogger(__name__)
 

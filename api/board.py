@@ -18,12 +18,11 @@ from typing import Any
 import msgpack
 import redis.asyncio as aioredis
 from aiohttp import web
-
-from api.inputs import query_choice
-from api.state import CONFIG, REDIS
-from core import keys
-from security.auth import requires
-from security.roles import Permission
+from watchfloor.api.inputs import query_choice
+from watchfloor.api.state import CONFIG, REDIS
+from watchfloor.core import keys
+from watchfloor.security.auth import requires
+from watchfloor.security.roles import Permission
 
 logger = logging.getLogger(__name__)
 

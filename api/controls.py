@@ -16,14 +16,13 @@ import time
 from typing import Final
 
 from aiohttp import web
-
-from api.errors import BadRequest, NotFound
-from api.inputs import Field, path_id, read_fields
-from api.state import AUDIT, REDIS, audit_write
-from monitor.silences import MAX_DURATION_S, SilenceError, SilenceStore, silence_to_dict
-from playbooks.flags import set_flag
-from security.auth import get_principal, requires
-from security.roles import Permission
+from watchfloor.api.errors import BadRequest, NotFound
+from watchfloor.api.inputs import Field, path_id, read_fields
+from watchfloor.api.state import AUDIT, REDIS, audit_write
+from watchfloor.monitor.silences import MAX_DURATION_S, SilenceError, SilenceStore, silence_to_dict
+from watchfloor.playbooks.flags import set_flag
+from watchfloor.security.auth import get_principal, requires
+from watchfloor.security.roles import Permission
 
 logger = logging.getLogger(__name__)
 

@@ -17,11 +17,10 @@ from typing import Any
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from core.incidents import IncidentConflict, IncidentError, IncidentNotFound
-from playbooks.errors import PlaybookError
-from security.outage import REDIS_OUTAGE
-from security.tokens import TokenError
+from watchfloor.core.incidents import IncidentConflict, IncidentError, IncidentNotFound
+from watchfloor.playbooks.errors import PlaybookError
+from watchfloor.security.outage import REDIS_OUTAGE
+from watchfloor.security.tokens import TokenError
 
 logger = logging.getLogger(__name__)
 

@@ -22,11 +22,10 @@ from typing import Any, Final
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
-
-from api import board
-from api.counters import ApiMetrics
-from core import keys
-from core.changes import decode_change
+from watchfloor.api import board
+from watchfloor.api.counters import ApiMetrics
+from watchfloor.core import keys
+from watchfloor.core.changes import decode_change
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
-
-from api.inputs import (
+from watchfloor.api.inputs import (
     MAX_NOTE,
     Field,
     path_id,
@@ -23,11 +22,11 @@ from api.inputs import (
     query_text,
     read_fields,
 )
-from api.state import INCIDENTS, RUNNER, audit_write
-from core.incidents import KINDS, SEVERITIES, Incident, IncidentConflict
-from core.vocabulary import INCIDENT_STATES
-from security.auth import get_principal, requires
-from security.roles import Permission
+from watchfloor.api.state import INCIDENTS, RUNNER, audit_write
+from watchfloor.core.incidents import KINDS, SEVERITIES, Incident, IncidentConflict
+from watchfloor.core.vocabulary import INCIDENT_STATES
+from watchfloor.security.auth import get_principal, requires
+from watchfloor.security.roles import Permission
 
 logger = logging.getLogger(__name__)
 

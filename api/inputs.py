@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
-
-from api.errors import BadRequest, NotFound, UnsupportedEncoding
-from security.pii import mask_text
+from watchfloor.api.errors import BadRequest, NotFound, UnsupportedEncoding
+from watchfloor.security.pii import mask_text
 
 MAX_TEXT: Final = 200
 MAX_NOTE: Final = 4000

@@ -23,11 +23,10 @@ from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from redis.exceptions import RedisError
-
-from api import board
-from api.errors import BadRequest
-from api.hub import HUB, Item, LiveClient, Seq, dumps, parse_seq, tail_id, text_of
-from api.state import (
+from watchfloor.api import board
+from watchfloor.api.errors import BadRequest
+from watchfloor.api.hub import HUB, Item, LiveClient, Seq, dumps, parse_seq, tail_id, text_of
+from watchfloor.api.state import (
     CONFIG,
     INCIDENTS,
     METRICS,
@@ -35,10 +34,10 @@ from api.state import (
     RUNNER,
     TOKEN_STORE,
 )
-from core import keys
-from core.changes import decode_change
-from security.auth import ADMIN_PRINCIPAL, get_principal, requires
-from security.roles import Permission
+from watchfloor.core import keys
+from watchfloor.core.changes import decode_change
+from watchfloor.security.auth import ADMIN_PRINCIPAL, get_principal, requires
+from watchfloor.security.roles import Permission
 
 logger = logging.getLogger(__name__)
 

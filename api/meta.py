@@ -17,15 +17,14 @@ from typing import Any, Final
 import msgpack
 from aiohttp import web
 from redis.exceptions import RedisError
-
-from api.board import engine_status
-from api.hub import HUB
-from api.state import METRICS, REDIS
-from api.unplaced import unplaced_metric_lines, unplaced_problems
-from core import keys
-from security.audit import read_problems
-from security.auth import get_principal, public, requires
-from security.roles import Permission, permissions_of
+from watchfloor.api.board import engine_status
+from watchfloor.api.hub import HUB
+from watchfloor.api.state import METRICS, REDIS
+from watchfloor.api.unplaced import unplaced_metric_lines, unplaced_problems
+from watchfloor.core import keys
+from watchfloor.security.audit import read_problems
+from watchfloor.security.auth import get_principal, public, requires
+from watchfloor.security.roles import Permission, permissions_of
 
 logger = logging.getLogger(__name__)
 

@@ -21,14 +21,19 @@ from typing import Any, Final
 
 import msgspec
 from aiohttp import web
-
-from api import audit, controls, incidents, runs, tokens
-from api.inputs import query_text
-from api.state import INCIDENTS, runner_of
-from playbooks.model import RunStep
-from playbooks.state import pending_approver
-from security.auth import PERMISSION_ATTR, get_principal, requires
-from security.roles import Permission, allows, may_approve_step, may_skip_step, may_work_step
+from watchfloor.api import audit, controls, incidents, runs, tokens
+from watchfloor.api.inputs import query_text
+from watchfloor.api.state import INCIDENTS, runner_of
+from watchfloor.playbooks.model import RunStep
+from watchfloor.playbooks.state import pending_approver
+from watchfloor.security.auth import PERMISSION_ATTR, get_principal, requires
+from watchfloor.security.roles import (
+    Permission,
+    allows,
+    may_approve_step,
+    may_skip_step,
+    may_work_step,
+)
 
 routes = web.RouteTableDef()
 

@@ -13,14 +13,13 @@ import logging
 from typing import Any
 
 from aiohttp import web
-
-from api.errors import NotFound
-from api.inputs import path_id
-from api.state import CONFIG, RUNNER
-from playbooks.errors import UnknownPlaybook
-from playbooks.library import Library
-from security.auth import requires
-from security.roles import Permission
+from watchfloor.api.errors import NotFound
+from watchfloor.api.inputs import path_id
+from watchfloor.api.state import CONFIG, RUNNER
+from watchfloor.playbooks.errors import UnknownPlaybook
+from watchfloor.playbooks.library import Library
+from watchfloor.security.auth import requires
+from watchfloor.security.roles import Permission
 
 logger = logging.getLogger(__name__)
 

@@ -15,12 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
-
-from api.inputs import MAX_NOTE, Field, path_id, query_int, query_text, read_fields
-from api.state import runner_of
-from playbooks.state import STEP_OPS
-from security.auth import get_principal, requires
-from security.roles import Permission
+from watchfloor.api.inputs import MAX_NOTE, Field, path_id, query_int, query_text, read_fields
+from watchfloor.api.state import runner_of
+from watchfloor.playbooks.state import STEP_OPS
+from watchfloor.security.auth import get_principal, requires
+from watchfloor.security.roles import Permission
 
 logger = logging.getLogger(__name__)
 

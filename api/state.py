@@ -12,15 +12,14 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 from aiohttp import web
-
-from api.counters import ApiMetrics
-from api.errors import Unavailable
-from core.config import Config
-from core.incidents import IncidentStore
-from playbooks.runner import PlaybookRunner
-from security.audit import AuditLog
-from security.auth import get_principal
-from security.tokens import TokenStore
+from watchfloor.api.counters import ApiMetrics
+from watchfloor.api.errors import Unavailable
+from watchfloor.core.config import Config
+from watchfloor.core.incidents import IncidentStore
+from watchfloor.playbooks.runner import PlaybookRunner
+from watchfloor.security.audit import AuditLog
+from watchfloor.security.auth import get_principal
+from watchfloor.security.tokens import TokenStore
 
 CONFIG: Final = web.AppKey("wf_config", Config)
 REDIS: Final = web.AppKey("wf_redis", aioredis.Redis)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-
-from api.errors import ApiError, NotFound
-from api.inputs import Field, path_id, read_fields
-from api.state import TOKEN_STORE, audit_write
-from security.auth import requires
-from security.roles import ROLES, Permission
-from security.tokens import TokenError
+from watchfloor.api.errors import ApiError, NotFound
+from watchfloor.api.inputs import Field, path_id, read_fields
+from watchfloor.api.state import TOKEN_STORE, audit_write
+from watchfloor.security.auth import requires
+from watchfloor.security.roles import ROLES, Permission
+from watchfloor.security.tokens import TokenError
 
 logger = logging.getLogger(__name__)
 

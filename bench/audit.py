@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.redis_client import connect as redis_connect
-from core.redis_server import EmbeddedRedis
-from security.audit import AuditLog
-from security.audit_chain import verify_records
-from security.audit_files import read_checkpoints, read_records
-from security.signer import generate_signing_key, load_signer
+from watchfloor.core.redis_client import connect as redis_connect
+from watchfloor.core.redis_server import EmbeddedRedis
+from watchfloor.security.audit import AuditLog
+from watchfloor.security.audit_chain import verify_records
+from watchfloor.security.audit_files import read_checkpoints, read_records
+from watchfloor.security.signer import generate_signing_key, load_signer
 
 DETAILS = {
     "note": "客户来电投诉，手机 13812345678，已安抚",

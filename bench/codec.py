@@ -20,10 +20,9 @@ import tempfile
 import time
 
 import msgpack
-
-from core.events import decode_batch, encode_batch, validate_batch, validate_body
-from core.redis_client import connect as redis_connect
-from core.redis_server import EmbeddedRedis
+from watchfloor.core.events import decode_batch, encode_batch, validate_batch, validate_body
+from watchfloor.core.redis_client import connect as redis_connect
+from watchfloor.core.redis_server import EmbeddedRedis
 
 TS = 1_763_800_000.0
 BATCH = 1000

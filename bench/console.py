@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.redis_client import connect as redis_connect
+from watchfloor.core.redis_client import connect as redis_connect
 
 # This file is named like the package it measures: keep its folder off the import path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
@@ -68,8 +68,8 @@ def queue_row(i: int, now: float, tick: int) -> dict[str, Any]:
 def make_runner(redis: Any, incidents: Any, audit: Any) -> Any:
     """The playbook runner, or None (and a note) when it cannot be built."""
     try:
-        from playbooks.library import Library
-        from playbooks.runner import PlaybookRunner
+        from watchfloor.playbooks.library import Library
+        from watchfloor.playbooks.runner import PlaybookRunner
 
         return PlaybookRunner(redis, incidents, audit, Library.load(), auto_start=False)
     except Exception as exc:  # the bench still measures the board without runs
@@ -86,13 +86,12 @@ async def serve_api(redis_url: str, port: int, data_dir: str, queues: int, rate:
 
     import msgpack
     from aiohttp import web
-
-    from api.app import create_app
-    from core import keys
-    from core.changes import add_change
-    from core.config import Config
-    from core.incidents import IncidentStore
-    from security.audit import open_audit
+    from watchfloor.api.app import create_app
+    from watchfloor.core import keys
+    from watchfloor.core.changes import add_change
+    from watchfloor.core.config import Config
+    from watchfloor.core.incidents import IncidentStore
+    from watchfloor.security.audit import open_audit
 
     redis = redis_connect(redis_url)
     config = Config(data_dir=data_dir)
@@ -128,11 +127,10 @@ async def serve_api(redis_url: str, port: int, data_dir: str, queues: int, rate:
 
 async def prepare(redis_url: str, queues: int, incidents: int, runs: int) -> str:
     import msgpack
-
-    from core import keys
-    from core.incidents import IncidentStore
-    from security.audit import AuditLog
-    from security.tokens import TokenStore
+    from watchfloor.core import keys
+    from watchfloor.core.incidents import IncidentStore
+    from watchfloor.security.audit import AuditLog
+    from watchfloor.security.tokens import TokenStore
 
     redis = redis_connect(redis_url)
     now = time.time()
@@ -198,9 +196,8 @@ async def measure(url: str, token: str, seconds: float, queues: int,
                   api_pid: int) -> dict[str, Any]:  # fmt: skip
     from textual import events
     from textual.app import App
-
-    from console.app import ConsoleApp
-    from console.widgets.queue_board import QueueBoard
+    from watchfloor.console.app import ConsoleApp
+    from watchfloor.console.widgets.queue_board import QueueBoard
 
     meter = Meter()
     original_display = App._display
@@ -290,7 +287,7 @@ def main() -> None:
         asyncio.run(serve_api(args.serve[0], int(args.serve[1]), args.serve[2], args.queues,
                               args.rate))  # fmt: skip
         return
-    from core.redis_server import EmbeddedRedis
+    from watchfloor.core.redis_server import EmbeddedRedis
 
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedRedis(Path(tmp) / "redis", persistent=False)

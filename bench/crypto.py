@@ -13,8 +13,8 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from core.events import AgentMessage
-from security.crypto import FieldCipher, decrypt_event, encrypt_event
+from watchfloor.core.events import AgentMessage
+from watchfloor.security.crypto import FieldCipher, decrypt_event, encrypt_event
 
 AAD = b"agent.message|chat-1|m1|1700000000.5|text"
 TEXTS = {

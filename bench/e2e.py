@@ -39,8 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-
-from core.redis_client import connect as redis_connect
+from watchfloor.core.redis_client import connect as redis_connect
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_FAILURES = 3
@@ -59,12 +58,12 @@ def quantile(values: list[float], q: float) -> float:
 async def serve_api() -> None:
     """``--serve-api``: the monitor API alone (for ``--fanout``), until SIGTERM."""
 
-    from api.app import api_task
-    from core.config import load_config
-    from core.incidents import IncidentStore
-    from playbooks.library import Library
-    from playbooks.runner import PlaybookRunner
-    from security.audit import open_audit
+    from watchfloor.api.app import api_task
+    from watchfloor.core.config import load_config
+    from watchfloor.core.incidents import IncidentStore
+    from watchfloor.playbooks.library import Library
+    from watchfloor.playbooks.runner import PlaybookRunner
+    from watchfloor.security.audit import open_audit
 
     config = load_config(None, dict(os.environ))
     redis = redis_connect(config.redis.url)
@@ -129,7 +128,7 @@ async def load(collector: str, token: str, rate: float, stats_file: str) -> None
 
 
 def free_port() -> int:
-    from core.redis_server import free_port as pick
+    from watchfloor.core.redis_server import free_port as pick
 
     return pick()
 
@@ -177,7 +176,7 @@ class Stack:
         self.children.append(subprocess.Popen(argv, env=env, stdout=log, stderr=log))
 
     async def start(self) -> None:
-        from core.redis_server import EmbeddedRedis
+        from watchfloor.core.redis_server import EmbeddedRedis
 
         self.redis = EmbeddedRedis(self.dir / "redis", persistent=False)
         env = self.env(self.redis.start())
@@ -309,7 +308,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def fanout_writer(redis: Any, rate: float, duration: float) -> int:
-    from core.changes import add_change
+    from watchfloor.core.changes import add_change
 
     sent, started = 0, time.monotonic()
     while time.monotonic() - started < duration:
@@ -356,7 +355,7 @@ async def fanout(args: argparse.Namespace) -> None:
     """``--fanout N``: N live clients, ``--changes`` board changes/s written to Redis."""
 
     stack = Stack(args)
-    from core.redis_server import EmbeddedRedis
+    from watchfloor.core.redis_server import EmbeddedRedis
 
     stack.redis = EmbeddedRedis(stack.dir / "redis", persistent=False)
     env = stack.env(stack.redis.start())

@@ -23,9 +23,8 @@ import tempfile
 import time
 
 import msgpack
-
-from core.config import Config
-from core.events import (
+from watchfloor.core.config import Config
+from watchfloor.core.events import (
     AgentMessage,
     Contact,
     DataAccess,
@@ -36,9 +35,9 @@ from core.events import (
     SocialMention,
     encode_batch,
 )
-from core.redis_client import connect as redis_connect
-from monitor.engine import Engine
-from monitor.service import build_engine
+from watchfloor.core.redis_client import connect as redis_connect
+from watchfloor.monitor.engine import Engine
+from watchfloor.monitor.service import build_engine
 
 T0 = 1_763_800_000.0
 QUEUES = [(f"q{i:02d}-{c}", c) for i, c in enumerate(["chat", "phone", "email", "chat"] * 10)]
@@ -177,10 +176,10 @@ async def through_service(events: list[Event], batch: int) -> tuple[float, int]:
     """The monitor service on a private Redis: XREADGROUP, engine, checkpoint + XACK."""
     import dataclasses
 
-    from core.bus import EventProducer
-    from core.config import MonitorConfig
-    from core.redis_server import EmbeddedRedis
-    from monitor.service import MonitorService
+    from watchfloor.core.bus import EventProducer
+    from watchfloor.core.config import MonitorConfig
+    from watchfloor.core.redis_server import EmbeddedRedis
+    from watchfloor.monitor.service import MonitorService
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(tmp, persistent=False) as server:
         redis = redis_connect(server.url)

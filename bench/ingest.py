@@ -33,10 +33,11 @@ import msgpack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from watchfloor.core.events import encode_batch, validate_body
+from watchfloor.core.redis_client import connect as redis_connect
+from watchfloor.core.redis_server import EmbeddedRedis, free_port
+
 from bench.codec import cpu_model, mix
-from core.events import encode_batch, validate_body
-from core.redis_client import connect as redis_connect
-from core.redis_server import EmbeddedRedis, free_port
 
 BATCH = 1000
 TOKEN = "bench-admin-token-0123456789"
@@ -46,8 +47,8 @@ TOKEN = "bench-admin-token-0123456789"
 
 
 def collector_main(data_dir: str, redis_url: str, port: int) -> None:
-    from collector.service import Collector
-    from core.config import CollectorConfig, Config, Secret, SecurityConfig
+    from watchfloor.collector.service import Collector
+    from watchfloor.core.config import CollectorConfig, Config, Secret, SecurityConfig
 
     config = Config(
         data_dir=data_dir,

@@ -21,8 +21,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from redis.asyncio import Redis
-
-from collector.appkeys import (
+from watchfloor.collector.appkeys import (
     AUDIT,
     CLOCK,
     CONFIG,
@@ -32,23 +31,30 @@ from collector.appkeys import (
     STARTED,
     WRITER,
 )
-from collector.clock_report import ClockReporter, InFlight, collector_id
-from collector.clock_window import ClockWindow
-from collector.dedup import Deduplicator
-from collector.errors import SpoolFull
-from collector.ingest import BodyFormat, EventTransform, Ingestor, read_body
-from collector.metrics import CollectorMetrics
-from collector.probes import run_heartbeat, run_probes
-from collector.spool import Spool
-from collector.stream_trim import StreamTrimmer
-from collector.tokens_cache import CachedTokens
-from collector.writer import BatchWriter
-from collector.ws import stream_handler
-from core.config import Config
-from core.events import MAX_BODY_BYTES, BatchError
-from security.auth import AuditSink, get_principal, json_error, public, requires, setup_auth
-from security.roles import Permission
-from security.tokens import TokenStore, load_seal
+from watchfloor.collector.clock_report import ClockReporter, InFlight, collector_id
+from watchfloor.collector.clock_window import ClockWindow
+from watchfloor.collector.dedup import Deduplicator
+from watchfloor.collector.errors import SpoolFull
+from watchfloor.collector.ingest import BodyFormat, EventTransform, Ingestor, read_body
+from watchfloor.collector.metrics import CollectorMetrics
+from watchfloor.collector.probes import run_heartbeat, run_probes
+from watchfloor.collector.spool import Spool
+from watchfloor.collector.stream_trim import StreamTrimmer
+from watchfloor.collector.tokens_cache import CachedTokens
+from watchfloor.collector.writer import BatchWriter
+from watchfloor.collector.ws import stream_handler
+from watchfloor.core.config import Config
+from watchfloor.core.events import MAX_BODY_BYTES, BatchError
+from watchfloor.security.auth import (
+    AuditSink,
+    get_principal,
+    json_error,
+    public,
+    requires,
+    setup_auth,
+)
+from watchfloor.security.roles import Permission
+from watchfloor.security.tokens import TokenStore, load_seal
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +125,7 @@ def _collector_id(config: Config, app: web.Application) -> str:
 
 def _encryptor(config: Config, encrypt: EventTransform | bool | None) -> EventTransform | None:
     if encrypt is True:
-        from security.crypto import FieldCipher, encrypt_event
+        from watchfloor.security.crypto import FieldCipher, encrypt_event
 
         cipher = FieldCipher.load(config.data_path, create=True)
         return lambda event: encrypt_event(event, cipher)
@@ -142,7 +148,7 @@ class _SigningSecrets:
     """
 
     def __init__(self, data_dir: Path, check_every_s: float = 2.0) -> None:
-        from security.signing import SigningKeys, signing_dir
+        from watchfloor.security.signing import SigningKeys, signing_dir
 
         self._load = lambda: SigningKeys.load(data_dir)
         self._dir = signing_dir(data_dir)
@@ -258,7 +264,7 @@ async def check_signature(request: web.Request, body: bytes) -> str | None:
 
 
 def _verify(config: Config, body: bytes, header: str, secrets: list[str]) -> str | None:
-    from security.signing import SignatureError, verify
+    from watchfloor.security.signing import SignatureError, verify
 
     try:
         verify(body, header, secrets, tolerance_s=config.security.signature_tolerance_s)

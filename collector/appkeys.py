@@ -6,12 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-
-from collector.clock_report import ClockReporter
-from collector.ingest import Ingestor
-from collector.metrics import CollectorMetrics
-from collector.writer import BatchWriter
-from core.config import Config
+from watchfloor.collector.clock_report import ClockReporter
+from watchfloor.collector.ingest import Ingestor
+from watchfloor.collector.metrics import CollectorMetrics
+from watchfloor.collector.writer import BatchWriter
+from watchfloor.core.config import Config
 
 CONFIG = web.AppKey("config", Config)
 METRICS = web.AppKey("metrics", CollectorMetrics)

@@ -32,9 +32,8 @@ from typing import Any
 
 import aiohttp
 import msgpack
-
-from collector.errors import ProducerError
-from core.events import Event
+from watchfloor.collector.errors import ProducerError
+from watchfloor.core.events import Event
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +221,7 @@ class ProducerClient:
             body = json.dumps(batch, ensure_ascii=False).encode()
             headers = {"Content-Type": "application/json"}
         if self.signing_secret:  # over the body before compression (see collector.app)
-            from security.signing import HEADER, sign
+            from watchfloor.security.signing import HEADER, sign
 
             headers[HEADER] = sign(body, self.signing_secret)
         if self.compress and self.transport == "http":

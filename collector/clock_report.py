@@ -28,11 +28,10 @@ from collections.abc import Iterator
 
 import msgpack
 from redis.asyncio import Redis
-
-from collector.spool import Spool
-from collector.writer import REDIS_DOWN, BatchWriter, wait_first
-from core import keys
-from core.events import decode_batch
+from watchfloor.collector.spool import Spool
+from watchfloor.collector.writer import REDIS_DOWN, BatchWriter, wait_first
+from watchfloor.core import keys
+from watchfloor.core.events import decode_batch
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from core.events import BatchResult, FieldError
+from watchfloor.core.events import BatchResult, FieldError
 
 
 @dataclass(frozen=True, slots=True)

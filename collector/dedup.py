@@ -37,9 +37,8 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
-
-from core import keys
-from core.events import Event, encode_batch
+from watchfloor.core import keys
+from watchfloor.core.events import Event, encode_batch
 
 # KEYS[1] = the stream; KEYS[2s], KEYS[2s+1] = current and previous bucket of source s.
 # ARGV[1] = ttl (s), ARGV[2] = MAXLEN ~ cap ("0": none), ARGV[3] = the encoded batch,

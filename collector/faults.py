@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from core.faults import ENV, point
+from watchfloor.core.faults import ENV, point
 
 INGEST_POINTS: Final = (
     "ingest.validated",  # the batch is validated, nothing written yet

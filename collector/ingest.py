@@ -20,13 +20,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from collector import faults
-from collector.clock_report import InFlight
-from collector.clock_window import ClockWindow
-from collector.metrics import CollectorMetrics
-from collector.text_check import may_hold_surrogates, refuse_lone_surrogates
-from collector.writer import BatchWriter
-from core.events import (
+from watchfloor.collector import faults
+from watchfloor.collector.clock_report import InFlight
+from watchfloor.collector.clock_window import ClockWindow
+from watchfloor.collector.metrics import CollectorMetrics
+from watchfloor.collector.text_check import may_hold_surrogates, refuse_lone_surrogates
+from watchfloor.collector.writer import BatchWriter
+from watchfloor.core.events import (
     EVENT_TYPES,
     MAX_BODY_BYTES,
     SENSITIVE_FIELDS,

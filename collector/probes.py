@@ -17,14 +17,13 @@ import logging
 import time
 
 import aiohttp
-
-from collector.errors import CollectorError
-from collector.ingest import Ingestor
-from collector.metrics import CollectorMetrics
-from collector.writer import REDIS_DOWN
-from core.config import Config, ProbeConfig
-from core.events import Health, Heartbeat
-from core.vocabulary import HealthStatus
+from watchfloor.collector.errors import CollectorError
+from watchfloor.collector.ingest import Ingestor
+from watchfloor.collector.metrics import CollectorMetrics
+from watchfloor.collector.writer import REDIS_DOWN
+from watchfloor.core.config import Config, ProbeConfig
+from watchfloor.core.events import Health, Heartbeat
+from watchfloor.core.vocabulary import HealthStatus
 
 logger = logging.getLogger(__name__)
 

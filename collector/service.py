@@ -16,11 +16,10 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-
-from collector.app import create_app
-from core.config import Config
-from core.redis_client import connect as redis_connect
-from security.auth import AuditSink
+from watchfloor.collector.app import create_app
+from watchfloor.core.config import Config
+from watchfloor.core.redis_client import connect as redis_connect
+from watchfloor.security.auth import AuditSink
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ class Collector:
 async def _open_audit(config: Config, redis: aioredis.Redis) -> AuditSink | None:
     """The audit log for rejected signatures and failed logins, if security provides one."""
     try:
-        from security.audit import open_audit
+        from watchfloor.security.audit import open_audit
     except ImportError:
         return None
     try:

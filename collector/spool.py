@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.errors import SpoolFull
+from watchfloor.collector.errors import SpoolFull
 
 logger = logging.getLogger(__name__)
 

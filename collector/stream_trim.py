@@ -27,10 +27,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-
-from collector.metrics import CollectorMetrics
-from collector.writer import REDIS_DOWN, wait_first
-from core import keys
+from watchfloor.collector.metrics import CollectorMetrics
+from watchfloor.collector.writer import REDIS_DOWN, wait_first
+from watchfloor.core import keys
 
 logger = logging.getLogger(__name__)
 

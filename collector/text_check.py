@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from core.events import BatchResult, Event, FieldError
+from watchfloor.core.events import BatchResult, Event, FieldError
 
 _SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
 

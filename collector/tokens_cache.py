@@ -14,8 +14,7 @@ import logging
 import time
 
 from redis.exceptions import RedisError
-
-from security.tokens import Principal, TokenStore
+from watchfloor.security.tokens import Principal, TokenStore
 
 logger = logging.getLogger(__name__)
 

@@ -25,13 +25,12 @@ from typing import Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-
-from collector import faults
-from collector.dedup import Deduplicator
-from collector.metrics import CollectorMetrics
-from collector.spool import Spool, SpoolRecord
-from core.bus import TRANSIENT_ERRORS, BusUnavailable
-from core.events import Event, decode_batch, encode_batch
+from watchfloor.collector import faults
+from watchfloor.collector.dedup import Deduplicator
+from watchfloor.collector.metrics import CollectorMetrics
+from watchfloor.collector.spool import Spool, SpoolRecord
+from watchfloor.core.bus import TRANSIENT_ERRORS, BusUnavailable
+from watchfloor.core.events import Event, decode_batch, encode_batch
 
 logger = logging.getLogger(__name__)
 

@@ -26,12 +26,11 @@ import logging
 from typing import Any
 
 from aiohttp import WSMsgType, web
-
-from collector.appkeys import CONFIG, INGESTOR, METRICS, SIGNATURES
-from collector.errors import SpoolFull
-from core.events import MAX_BODY_BYTES, BatchError
-from security.auth import get_principal, json_error, requires
-from security.roles import Permission
+from watchfloor.collector.appkeys import CONFIG, INGESTOR, METRICS, SIGNATURES
+from watchfloor.collector.errors import SpoolFull
+from watchfloor.core.events import MAX_BODY_BYTES, BatchError
+from watchfloor.security.auth import get_principal, json_error, requires
+from watchfloor.security.roles import Permission
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from console.client import ApiClient
+from watchfloor.console.client import ApiClient
 
 
 @dataclass(frozen=True, slots=True)

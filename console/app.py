@@ -19,12 +19,11 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
-
-from console import format as fmt
-from console.actions import commands, done_values
-from console.client import ApiClient, ApiError, LiveFeed
-from console.i18n import Translator
-from console.messages import (
+from watchfloor.console import format as fmt
+from watchfloor.console.actions import commands, done_values
+from watchfloor.console.client import ApiClient, ApiError, LiveFeed
+from watchfloor.console.i18n import Translator
+from watchfloor.console.messages import (
     ChangesReceived,
     IncidentOpened,
     LiveConnected,
@@ -32,16 +31,16 @@ from console.messages import (
     PingReceived,
     SnapshotReceived,
 )
-from console.palette import palette_commands
-from console.permissions import APP_ACTIONS, Allowed
-from console.screens.audit import AuditScreen
-from console.screens.base import ConsoleScreen, translate_bindings
-from console.screens.board import BoardScreen
-from console.screens.forms import ManualIncident, ManualIncidentModal
-from console.screens.help import HelpScreen
-from console.screens.incident import IncidentScreen
-from console.state import BoardState, Dirty
-from console.widgets.registry import TileRegistry
+from watchfloor.console.palette import palette_commands
+from watchfloor.console.permissions import APP_ACTIONS, Allowed
+from watchfloor.console.screens.audit import AuditScreen
+from watchfloor.console.screens.base import ConsoleScreen, translate_bindings
+from watchfloor.console.screens.board import BoardScreen
+from watchfloor.console.screens.forms import ManualIncident, ManualIncidentModal
+from watchfloor.console.screens.help import HelpScreen
+from watchfloor.console.screens.incident import IncidentScreen
+from watchfloor.console.state import BoardState, Dirty
+from watchfloor.console.widgets.registry import TileRegistry
 
 logger = logging.getLogger(__name__)
 STYLES = Path(__file__).parent / "styles"

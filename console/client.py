@@ -21,16 +21,15 @@ from urllib.parse import quote
 
 import aiohttp
 from textual.message import Message
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus, WebSocketException
-
-from console.messages import (
+from watchfloor.console.messages import (
     ChangesReceived,
     LiveConnected,
     LiveDisconnected,
     PingReceived,
     SnapshotReceived,
 )
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus, WebSocketException
 
 logger = logging.getLogger(__name__)
 

@@ -12,10 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from textual.message import Message
-
-from console.client import ApiClient
-from console.i18n import Translator
-from console.state import BoardState
+from watchfloor.console.client import ApiClient
+from watchfloor.console.i18n import Translator
+from watchfloor.console.state import BoardState
 
 
 class ConsoleHost(Protocol):

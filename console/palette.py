@@ -10,10 +10,9 @@ from typing import Any
 
 from textual.app import SystemCommand
 from textual.screen import Screen
-
-from console.host import ConsoleHost
-from console.messages import IncidentOpened
-from console.screens.incident import IncidentScreen
+from watchfloor.console.host import ConsoleHost
+from watchfloor.console.messages import IncidentOpened
+from watchfloor.console.screens.incident import IncidentScreen
 
 MAX_INCIDENTS = 20
 

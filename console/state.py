@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from core.vocabulary import FINISHED_RUN_STATES, SEVERITIES_WORST_FIRST, SLA_ANSWER_S
+from watchfloor.core.vocabulary import FINISHED_RUN_STATES, SEVERITIES_WORST_FIRST, SLA_ANSWER_S
 
 SEVERITY_ORDER: Final = {s: i for i, s in enumerate(SEVERITIES_WORST_FIRST)}
 DEFAULT_SLA_S: Final = SLA_ANSWER_S

@@ -23,9 +23,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from core import keys
-from core.events import Event, decode_batch, encode_batch
+from watchfloor.core import keys
+from watchfloor.core.events import Event, decode_batch, encode_batch
 
 logger = logging.getLogger(__name__)
 

@@ -28,9 +28,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
 from msgspec import Meta
-
-from core import vocabulary
-from core.vocabulary import AccessAction, Channel, ContactAction, Direction, HealthStatus
+from watchfloor.core import vocabulary
+from watchfloor.core.vocabulary import AccessAction, Channel, ContactAction, Direction, HealthStatus
 
 # Limits of DESIGN.md (contract).
 MAX_BODY_BYTES: Final = 1024 * 1024

@@ -28,13 +28,12 @@ from typing import Any, Final, cast
 import msgpack
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
-
-from core import keys
-from core.changes import add_change
-from core.redis_tx import transact
-from core.vocabulary import INCIDENT_KINDS, INCIDENT_STATES
-from core.vocabulary import SEVERITIES as SEVERITIES
-from core.vocabulary import severity_rank as severity_rank
+from watchfloor.core import keys
+from watchfloor.core.changes import add_change
+from watchfloor.core.redis_tx import transact
+from watchfloor.core.vocabulary import INCIDENT_KINDS, INCIDENT_STATES
+from watchfloor.core.vocabulary import SEVERITIES as SEVERITIES
+from watchfloor.core.vocabulary import severity_rank as severity_rank
 
 KINDS: Final = frozenset(INCIDENT_KINDS)
 """Incident kinds (core.vocabulary); ``integrity``: the audit log forked or was rewritten."""

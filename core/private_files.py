@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from core.redis_client import read_secret
+from watchfloor.core.redis_client import read_secret
 
 
 def make_private_dir(path: Path) -> None:

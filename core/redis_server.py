@@ -33,11 +33,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import redis
-
-from core.private_files import ensure_secret, make_private_dir
-from core.redis_client import connect as redis_connect
-from core.redis_client import connect_sync, with_password_file
-from core.stack_lock import OwnerLock, is_locked, read_holder
+from watchfloor.core.private_files import ensure_secret, make_private_dir
+from watchfloor.core.redis_client import connect as redis_connect
+from watchfloor.core.redis_client import connect_sync, with_password_file
+from watchfloor.core.stack_lock import OwnerLock, is_locked, read_holder
 
 logger = logging.getLogger(__name__)
 

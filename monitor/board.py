@@ -19,12 +19,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Final
 
 import msgpack
-
-from core import keys
-from core.changes import add_change
-from core.events import Contact, Event, Health, Heartbeat, QueueStats
-from core.vocabulary import SLA_ANSWER_S
-from monitor.detectors.base import Signal
+from watchfloor.core import keys
+from watchfloor.core.changes import add_change
+from watchfloor.core.events import Contact, Event, Health, Heartbeat, QueueStats
+from watchfloor.core.vocabulary import SLA_ANSWER_S
+from watchfloor.monitor.detectors.base import Signal
 
 logger = logging.getLogger(__name__)
 

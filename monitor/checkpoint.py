@@ -30,17 +30,16 @@ from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 import msgpack
-
-from core import faults, keys
-from core.changes import add_change
-from core.incidents import (
+from watchfloor.core import faults, keys
+from watchfloor.core.changes import add_change
+from watchfloor.core.incidents import (
     FireResult,
     Incident,
     IncidentConflict,
     IncidentNotFound,
     IncidentStore,
 )
-from monitor.lifecycle import Action
+from watchfloor.monitor.lifecycle import Action
 
 logger = logging.getLogger(__name__)
 

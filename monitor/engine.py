@@ -54,10 +54,10 @@ from dataclasses import replace
 from operator import attrgetter
 from typing import Any, Final
 
-from core.events import Event, event_from_map
-from monitor.detectors.base import Detector, Signal
-from monitor.engine_stats import EngineStats
-from monitor.lifecycle import Action, Lifecycle
+from watchfloor.core.events import Event, event_from_map
+from watchfloor.monitor.detectors.base import Detector, Signal
+from watchfloor.monitor.engine_stats import EngineStats
+from watchfloor.monitor.lifecycle import Action, Lifecycle
 
 logger = logging.getLogger(__name__)
 

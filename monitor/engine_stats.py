@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from core.events import Event
+from watchfloor.core.events import Event
 
 MAX_SOURCES: Final = 500
 """Distinct sources counted by name; the rest are counted together (bounded memory)."""

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any, Final
 
-from core.vocabulary import AUTO_RESOLVE_KINDS, SEVERITY_RANK
-from monitor.detectors.base import Signal
+from watchfloor.core.vocabulary import AUTO_RESOLVE_KINDS, SEVERITY_RANK
+from watchfloor.monitor.detectors.base import Signal
 
 logger = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-from core.config import Config
-from core.events import Event, InvalidEvent, validate_event
-from core.incidents import IncidentStore
-from monitor.checkpoint import ActionApplier
-from monitor.engine import Engine, time_slices
-from monitor.service import build_engine
+from watchfloor.core.config import Config
+from watchfloor.core.events import Event, InvalidEvent, validate_event
+from watchfloor.core.incidents import IncidentStore
+from watchfloor.monitor.checkpoint import ActionApplier
+from watchfloor.monitor.engine import Engine, time_slices
+from watchfloor.monitor.service import build_engine
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Every detector declares its settings once, in its own module, and registers
 them (:mod:`monitor.detectors.registry`): types, defaults, bounds and docs all
 come from there. ``monitor/rules/default.toml`` is generated from the registry
-(``python -m monitor.rules --write-defaults``; a test fails if it differs). A
+(``python -m watchfloor.monitor.rules --write-defaults``; a test fails if it differs). A
 user rules file is merged over it key by key, so it only names what it changes.
 A section may hold scoped overrides (``[sla.channels.chat]``,
 ``[sla.queues."vip-phone"]``, ``[opinion.topics.X]``) that name any of the
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from core.vocabulary import SEVERITIES
-from monitor.detectors.registry import DetectorSpec, bounds_of, spec_for, specs
+from watchfloor.core.vocabulary import SEVERITIES
+from watchfloor.monitor.detectors.registry import DetectorSpec, bounds_of, spec_for, specs
 
 logger = logging.getLogger(__name__)
 
@@ -333,12 +333,15 @@ def check_hours(value: Any) -> str | None:
 
 
 def _main(argv: list[str]) -> int:
-    """``python -m monitor.rules --write-defaults [--write-docs]``: regenerate from the registry
-    default.toml and the settings tables of docs/rules.md."""
-    from monitor.detectors.rendering import render_default_toml, update_doc
+    """``python -m watchfloor.monitor.rules --write-defaults [--write-docs]``: regenerate
+    default.toml and the settings tables of docs/rules.md from the registry."""
+    from watchfloor.monitor.detectors.rendering import render_default_toml, update_doc
 
     if not argv or not set(argv) <= {"--write-defaults", "--write-docs"}:
-        print("usage: python -m monitor.rules --write-defaults [--write-docs]", file=sys.stderr)
+        print(
+            "usage: python -m watchfloor.monitor.rules --write-defaults [--write-docs]",
+            file=sys.stderr,
+        )
         return 2
     if "--write-defaults" in argv:
         DEFAULT_RULES.write_text(render_default_toml(), encoding="utf-8")

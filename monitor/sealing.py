@@ -17,8 +17,7 @@ import zlib
 from typing import Any, Final, Protocol
 
 import msgpack
-
-from core import keys
+from watchfloor.core import keys
 
 SEALED: Final = "sealed"
 AAD: Final = f"{keys.ENGINE_CHECKPOINT}|engine".encode()

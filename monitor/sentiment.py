@@ -16,7 +16,7 @@ import math
 import re
 from typing import Final
 
-from monitor import sentiment_lexicon as lex
+from watchfloor.monitor import sentiment_lexicon as lex
 
 __all__ = ["contains_any", "score"]
 

@@ -26,21 +26,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from core import keys
-from core.bus import Entry, EventConsumer
-from core.config import Config
-from core.events import SENSITIVE_FIELDS, Event
-from core.incidents import (
+from watchfloor.core import keys
+from watchfloor.core.bus import Entry, EventConsumer
+from watchfloor.core.config import Config
+from watchfloor.core.events import SENSITIVE_FIELDS, Event
+from watchfloor.core.incidents import (
     IncidentStore,
 )
-from monitor import checkpoint as ckpt
-from monitor.board import Board
-from monitor.checkpoint import ActionApplier, IncidentHook
-from monitor.collector_clock import idle_clock
-from monitor.engine import Engine, time_slices
-from monitor.lifecycle import Action, Lifecycle, LifecycleConfig
-from monitor.sealing import open_snapshot, seal_snapshot
-from monitor.silences import active_silences
+from watchfloor.monitor import checkpoint as ckpt
+from watchfloor.monitor.board import Board
+from watchfloor.monitor.checkpoint import ActionApplier, IncidentHook
+from watchfloor.monitor.collector_clock import idle_clock
+from watchfloor.monitor.engine import Engine, time_slices
+from watchfloor.monitor.lifecycle import Action, Lifecycle, LifecycleConfig
+from watchfloor.monitor.sealing import open_snapshot, seal_snapshot
+from watchfloor.monitor.silences import active_silences
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class MonitorError(Exception):
 
 def load_rules(path: str | Path | None = None) -> Any:
     """The rules (``monitor.rules.Rules``): defaults merged with ``path`` when given."""
-    from monitor.rules import load_rules as load
+    from watchfloor.monitor.rules import load_rules as load
 
     return load(path)
 
@@ -72,7 +72,7 @@ def build_engine(
 
     ``clock`` (live mode) bounds event time by the wall clock; replay passes none.
     """
-    from monitor.detectors import build_detectors
+    from watchfloor.monitor.detectors import build_detectors
 
     if rules is None:
         rules = load_rules(config.monitor.rules_file)
@@ -361,7 +361,7 @@ class MonitorService:
             if not self._warned_blind:
                 self._warn_if_encrypted(events)
             return events
-        from security.crypto import decrypt_event
+        from watchfloor.security.crypto import decrypt_event
 
         return [decrypt_event(e, self.cipher) if e.type in SENSITIVE_FIELDS else e for e in events]
 
@@ -516,7 +516,7 @@ class MonitorService:
 
 
 def _dead_letter_signal(entry: Entry, reason: str) -> Any:
-    from monitor.detectors.base import Signal
+    from watchfloor.monitor.detectors.base import Signal
 
     return Signal(
         rule="engine.dead_letter",
@@ -531,7 +531,7 @@ def _dead_letter_signal(entry: Entry, reason: str) -> Any:
 def _load_cipher(config: Config) -> Any:
     """The field cipher when this data directory has a keyring; else None (plain events)."""
     try:
-        from security.crypto import FieldCipher
+        from watchfloor.security.crypto import FieldCipher
 
         return FieldCipher.load(config.data_dir)
     except ImportError:

@@ -17,9 +17,8 @@ import time
 from typing import Any, Final
 
 import msgpack
-
-from core import keys
-from monitor.lifecycle import Silence
+from watchfloor.core import keys
+from watchfloor.monitor.lifecycle import Silence
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from core.incidents import KINDS, SEVERITIES
-from security.roles import ROLES, Permission, allows
+from watchfloor.core.incidents import KINDS, SEVERITIES
+from watchfloor.security.roles import ROLES, Permission, allows
 
 ACTIONS: Final = frozenset({"notify", "set_flag", "http", "wait"})
 DEADLINE_FROM: Final = frozenset({"start", "ready"})

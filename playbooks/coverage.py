@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from playbooks.model import Run
+from watchfloor.playbooks.model import Run
 
 COVERS: Final[Mapping[str, frozenset[str]]] = {
     "surge": frozenset({"surge", "sla"}),

@@ -13,9 +13,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 import redis.asyncio as aioredis
-
-from core import keys
-from playbooks.model import Run, RunStep, decode_run, text
+from watchfloor.core import keys
+from watchfloor.playbooks.model import Run, RunStep, decode_run, text
 
 ACK_TARGET_S: Final = 300.0
 """Acknowledge within 5 minutes (001 §1.4: complex questions within 5 min)."""

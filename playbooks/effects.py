@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-
-from playbooks import codec
+from watchfloor.playbooks import codec
 
 
 class AuditRecord(msgspec.Struct):

@@ -13,9 +13,8 @@ from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
-
-from core import keys
-from core.changes import add_change
+from watchfloor.core import keys
+from watchfloor.core.changes import add_change
 
 
 async def get_flags(redis: aioredis.Redis) -> dict[str, dict[str, Any]]:

@@ -17,11 +17,10 @@ from typing import Any, Final, cast
 
 import msgpack
 import redis.asyncio as aioredis
-
-from core import keys
-from core.changes import decode_change
-from core.vocabulary import OPEN_STEP_STATES as OPEN_STEP_WORDS
-from playbooks.model import text
+from watchfloor.core import keys
+from watchfloor.core.changes import decode_change
+from watchfloor.core.vocabulary import OPEN_STEP_STATES as OPEN_STEP_WORDS
+from watchfloor.playbooks.model import text
 
 NOTABLE: Final = frozenset(
     {

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from core.incidents import severity_rank
-from playbooks.errors import PlaybookInvalid, UnknownPlaybook
-from playbooks.schema import CheckError, Playbook, check_file, parse_file
+from watchfloor.core.incidents import severity_rank
+from watchfloor.playbooks.errors import PlaybookInvalid, UnknownPlaybook
+from watchfloor.playbooks.schema import CheckError, Playbook, check_file, parse_file
 
 logger = logging.getLogger(__name__)
 

@@ -19,12 +19,11 @@ from typing import Any, Final
 
 import msgspec
 from msgspec import UNSET, UnsetType
-
-from core.vocabulary import FINISHED_STEP_STATES
-from playbooks import codec
-from playbooks.effects import AuditEffect, AuditRecord, Effect
-from playbooks.errors import StepNotFound
-from playbooks.schema import Playbook, Step
+from watchfloor.core.vocabulary import FINISHED_STEP_STATES
+from watchfloor.playbooks import codec
+from watchfloor.playbooks.effects import AuditEffect, AuditRecord, Effect
+from watchfloor.playbooks.errors import StepNotFound
+from watchfloor.playbooks.schema import Playbook, Step
 
 FINISHED: Final = frozenset(FINISHED_STEP_STATES)
 SYSTEM_ROLE: Final = "system"

@@ -35,18 +35,17 @@ from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
-
-from core import keys
-from core.changes import add_change
-from core.incidents import IncidentNotFound
-from core.redis_tx import transact
-from playbooks import coverage, model, standdown, state
-from playbooks.effects import QUICK, encode_effect
-from playbooks.errors import IncidentMissing, NotAllowed, RunConflict, RunNotFound
-from playbooks.library import Library
-from playbooks.model import Mutation, Run, Tx, decode_run, encode_run
-from playbooks.timers import DELIVERY_LEASE_S, LEASE_S, TimerLoop
-from security.roles import Permission, allows
+from watchfloor.core import keys
+from watchfloor.core.changes import add_change
+from watchfloor.core.incidents import IncidentNotFound
+from watchfloor.core.redis_tx import transact
+from watchfloor.playbooks import coverage, model, standdown, state
+from watchfloor.playbooks.effects import QUICK, encode_effect
+from watchfloor.playbooks.errors import IncidentMissing, NotAllowed, RunConflict, RunNotFound
+from watchfloor.playbooks.library import Library
+from watchfloor.playbooks.model import Mutation, Run, Tx, decode_run, encode_run
+from watchfloor.playbooks.timers import DELIVERY_LEASE_S, LEASE_S, TimerLoop
+from watchfloor.security.roles import Permission, allows
 
 logger = logging.getLogger(__name__)
 

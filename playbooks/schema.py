@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playbooks.checker import (
+from watchfloor.playbooks.checker import (
     ACTIONS,
     DEADLINE_FROM,
     TEMPLATE_NAMES,
@@ -28,7 +28,7 @@ from playbooks.checker import (
     check_data,
     parse_duration,
 )
-from playbooks.errors import PlaybookInvalid
+from watchfloor.playbooks.errors import PlaybookInvalid
 
 __all__ = [
     "ACTIONS",

@@ -15,7 +15,16 @@ Pure functions over a run, like :mod:`playbooks.state`.
 
 from __future__ import annotations
 
-from playbooks.model import FINISHED, RUNNER, SYSTEM_ROLE, Run, RunStep, StandingDown, Tx, timer
+from watchfloor.playbooks.model import (
+    FINISHED,
+    RUNNER,
+    SYSTEM_ROLE,
+    Run,
+    RunStep,
+    StandingDown,
+    Tx,
+    timer,
+)
 
 
 def incidents_of(run: Run) -> list[str]:

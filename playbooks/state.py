@@ -20,12 +20,18 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
-from playbooks.actions.wait import wait_seconds
-from playbooks.drill import score_run
-from playbooks.effects import ActionEffect, LinkEffect, NotifyEffect
-from playbooks.errors import NotAllowed, RunConflict
-from playbooks.model import FINISHED, RUNNER, SYSTEM_ROLE, Run, RunStep, Tx, timer
-from security.roles import Permission, allows, may_approve_step, may_skip_step, may_work_step
+from watchfloor.playbooks.actions.wait import wait_seconds
+from watchfloor.playbooks.drill import score_run
+from watchfloor.playbooks.effects import ActionEffect, LinkEffect, NotifyEffect
+from watchfloor.playbooks.errors import NotAllowed, RunConflict
+from watchfloor.playbooks.model import FINISHED, RUNNER, SYSTEM_ROLE, Run, RunStep, Tx, timer
+from watchfloor.security.roles import (
+    Permission,
+    allows,
+    may_approve_step,
+    may_skip_step,
+    may_work_step,
+)
 
 
 def start(run: Run, tx: Tx, now: float, *, actor: str, role: str) -> None:

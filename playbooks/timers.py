@@ -19,11 +19,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
-
-from core import keys
-from core.incidents import IncidentNotFound
-from playbooks import model, standdown, state
-from playbooks.effects import (
+from watchfloor.core import keys
+from watchfloor.core.incidents import IncidentNotFound
+from watchfloor.playbooks import model, standdown, state
+from watchfloor.playbooks.effects import (
     ActionEffect,
     AuditEffect,
     Delivery,
@@ -31,8 +30,8 @@ from playbooks.effects import (
     NotifyEffect,
     decode_effect,
 )
-from playbooks.errors import RunNotFound
-from playbooks.model import Mutation, Run, Tx
+from watchfloor.playbooks.errors import RunNotFound
+from watchfloor.playbooks.model import Mutation, Run, Tx
 
 logger = logging.getLogger(__name__)
 

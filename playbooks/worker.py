@@ -9,13 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
-
-from core.config import Config
-from core.incidents import IncidentStore
-from playbooks.actions.executor import ActionExecutor
-from playbooks.actions.http import RetryPolicy
-from playbooks.library import Library
-from playbooks.runner import PlaybookRunner
+from watchfloor.core.config import Config
+from watchfloor.core.incidents import IncidentStore
+from watchfloor.playbooks.actions.executor import ActionExecutor
+from watchfloor.playbooks.actions.http import RetryPolicy
+from watchfloor.playbooks.library import Library
+from watchfloor.playbooks.runner import PlaybookRunner
 
 
 def build_runner(
@@ -43,7 +42,7 @@ def build_runner(
 
 def open_audit_or_none(config: Config, redis: aioredis.Redis) -> Any:
     try:
-        from security.audit import open_audit
+        from watchfloor.security.audit import open_audit
     except ImportError:  # a stack without the security package audits nothing
         return None
     return open_audit(config, redis)

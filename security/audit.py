@@ -34,10 +34,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from redis.exceptions import ResponseError
-
-from core import keys
-from core.config import Config
-from security.audit_chain import (
+from watchfloor.core import keys
+from watchfloor.core.config import Config
+from watchfloor.security.audit_chain import (
     GENESIS,
     AuditConflict,
     AuditError,
@@ -51,9 +50,9 @@ from security.audit_chain import (
     utc_now,
     verify_records,
 )
-from security.audit_files import AuditMirror
-from security.audit_witness import Witness, WitnessSender, witnesses_from
-from security.signer import (
+from watchfloor.security.audit_files import AuditMirror
+from watchfloor.security.audit_witness import Witness, WitnessSender, witnesses_from
+from watchfloor.security.signer import (
     AuditSigner,
     SignerError,
     default_public_keys,

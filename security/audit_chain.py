@@ -28,9 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from security.audit_schedule import Schedule, ScheduleWatch
-from security.signer import as_pinned, verify_signature
+from watchfloor.security.audit_schedule import Schedule, ScheduleWatch
+from watchfloor.security.signer import as_pinned, verify_signature
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +69,9 @@ def _mask(text: str) -> str:
     global _masker
     if _masker is None:
         try:
-            from security.pii import mask_text
+            from watchfloor.security.pii import mask_text
         except ModuleNotFoundError as exc:
-            if exc.name != "security.pii":
+            if exc.name != "watchfloor.security.pii":
                 raise
             logger.warning("security.pii is absent: audit details are not masked")
             mask_text = _unmasked

@@ -25,9 +25,13 @@ from typing import IO, Any, Protocol
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from redis.exceptions import ResponseError
-
-from core import keys
-from security.audit_chain import AuditError, AuditIntegrityError, canonical, verify_records
+from watchfloor.core import keys
+from watchfloor.security.audit_chain import (
+    AuditError,
+    AuditIntegrityError,
+    canonical,
+    verify_records,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import keys
-from security.audit import AuditLog
-from security.audit_chain import AuditIntegrityError, canonical, utc_now, verify_records
-from security.audit_files import read_checkpoints, read_records, write_synced
+from watchfloor.core import keys
+from watchfloor.security.audit import AuditLog
+from watchfloor.security.audit_chain import AuditIntegrityError, canonical, utc_now, verify_records
+from watchfloor.security.audit_files import read_checkpoints, read_records, write_synced
 
 logger = logging.getLogger(__name__)
 

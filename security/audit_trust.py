@@ -23,9 +23,8 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from security.keys import write_private
-from security.signer import AuditSigner, SignerError, key_id, verify_signature
+from watchfloor.security.keys import write_private
+from watchfloor.security.signer import AuditSigner, SignerError, key_id, verify_signature
 
 CHAIN_NAME: Final = "audit-key-chain.jsonl"
 CHAIN_CONTEXT: Final = b"watchfloor-audit-key-chain-v1\n"

@@ -29,11 +29,10 @@ from typing import Any, Final
 
 import aiohttp
 import redis.asyncio as aioredis
-
-from core import keys
-from core.config import Config
-from security.audit_chain import canonical
-from security.audit_files import write_synced
+from watchfloor.core import keys
+from watchfloor.core.config import Config
+from watchfloor.security.audit_chain import canonical
+from watchfloor.security.audit_files import write_synced
 
 logger = logging.getLogger(__name__)
 

@@ -39,8 +39,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 from aiohttp import web
 from redis.exceptions import RedisError
-
-from security.auth_guard import (
+from watchfloor.security.auth_guard import (
     FailureLedger,
     FailureWindow,
     LaneBusy,
@@ -48,9 +47,9 @@ from security.auth_guard import (
     TokenMemory,
     clean_target,
 )
-from security.outage import REDIS_OUTAGE, OutageLog
-from security.roles import Permission, allows
-from security.tokens import Principal
+from watchfloor.security.outage import REDIS_OUTAGE, OutageLog
+from watchfloor.security.roles import Permission, allows
+from watchfloor.security.tokens import Principal
 
 __all__ = [
     "AuthError",

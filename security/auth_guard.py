@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Final
 
-from core.printable import printable
+from watchfloor.core.printable import printable
 
 MAX_TARGET: Final = 200
 """Characters of a request path kept in an audit record."""

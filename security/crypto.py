@@ -36,9 +36,8 @@ from typing import Any, Final, TypeGuard, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from core.events import SENSITIVE_FIELDS, Event
-from security import keys as keyfiles
+from watchfloor.core.events import SENSITIVE_FIELDS, Event
+from watchfloor.security import keys as keyfiles
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from security.audit_chain import utc_now
-from security.audit_trust import record_first_key
-from security.crypto import create_keyring
-from security.keys import (
+from watchfloor.security.audit_chain import utc_now
+from watchfloor.security.audit_trust import record_first_key
+from watchfloor.security.crypto import create_keyring
+from watchfloor.security.keys import (
     DIR_MODE,
     audit_private_path,
     ensure_keys_dir,
@@ -21,7 +21,7 @@ from security.keys import (
     keys_dir,
     signing_secrets_dir,
 )
-from security.signer import generate_signing_key, load_public_key
+from watchfloor.security.signer import generate_signing_key, load_public_key
 
 
 def init_keys(data_dir: str | Path) -> list[Path]:

@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Final
 
 import redis.asyncio as aioredis
-
-from core import keys
-from security import keys as keyfiles
+from watchfloor.core import keys
+from watchfloor.security import keys as keyfiles
 
 logger = logging.getLogger(__name__)
 

@@ -37,10 +37,9 @@ from typing import Any, Final
 
 import msgpack
 import redis.asyncio as aioredis
-
-from core import keys
-from core.redis_tx import transact
-from security.roles import ROLES
+from watchfloor.core import keys
+from watchfloor.core.redis_tx import transact
+from watchfloor.security.roles import ROLES
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-
-from core.redis_server import EmbeddedRedis
+from watchfloor.core.redis_server import EmbeddedRedis
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +117,7 @@ class RunningStack:
 @pytest.fixture
 def running_stack(tmp_path: Path) -> Iterator[RunningStack]:
     """``watchfloor up --headless`` with the embedded (locked-down) Redis, until the test ends."""
-    from core.redis_server import free_port
+    from watchfloor.core.redis_server import free_port
 
     data_dir = tmp_path / "wf"
     api_port, collector_port = free_port(), free_port()

@@ -28,6 +28,8 @@ ALLOWED: dict[str, frozenset[str]] = {
         {"core", "security", "collector", "monitor", "playbooks", "api", "console"}
     ),
 }
+FOLDERS = frozenset(ALLOWED) - {"watchfloor"}
+"""Top-level folders installed as `watchfloor.<folder>` (pyproject's package-dir)."""
 LAYER_ROLE: dict[str, str] = {
     "core": "the shared contract: events, incidents, changes, vocabulary, config, Redis",
     "security": "tokens, roles, signing, audit log, field encryption, PII",
@@ -69,7 +71,14 @@ def our_modules() -> dict[str, Path]:
 
 
 def resolve(name: str, modules: dict[str, Path]) -> str | None:
-    """The module of ours that `name` (a module or a name inside one) refers to."""
+    """The module of ours that `name` (a module or a name inside one) refers to.
+
+    Installed, the top-level folders live under the `watchfloor` namespace
+    (`watchfloor.core.keys` is the folder `core/keys.py`): the layer is the folder's.
+    """
+    first, _, rest = name.partition(".")
+    if first == "watchfloor" and rest.partition(".")[0] in FOLDERS:
+        name = rest
     while name:
         if name in modules:
             return name
@@ -216,15 +225,16 @@ def test_no_module_is_part_of_an_import_circle() -> None:
 def test_the_contract_sees_lazy_and_hidden_imports() -> None:
     """The reader itself: a lazy import and an importlib call are edges like any other."""
     source = (
-        "def f():\n    from core import keys\n"
-        "def g():\n    import importlib\n    importlib.import_module('security.crypto')\n"
+        "def f():\n    from watchfloor.core import keys\n"
+        "def g():\n    import importlib\n"
+        "    importlib.import_module('watchfloor.security.crypto')\n"
     )
     names = [
         name
         for node in ast.walk(ast.parse(source))
         for name in imported_names(node, "security.keys", is_package=False)
     ]
-    assert names == ["core.keys", "importlib", "security.crypto"]
+    assert names == ["watchfloor.core.keys", "importlib", "watchfloor.security.crypto"]
 
 
 def test_every_package_has_a_role_in_the_layer_table() -> None:

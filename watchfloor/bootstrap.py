@@ -15,10 +15,10 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from core.config import Config
-from security.key_setup import init_keys
-from security.keys import write_private
-from security.tokens import SEAL_KEY_NAME, TokenStore, load_seal
+from watchfloor.core.config import Config
+from watchfloor.security.key_setup import init_keys
+from watchfloor.security.keys import write_private
+from watchfloor.security.tokens import SEAL_KEY_NAME, TokenStore, load_seal
 
 SUBDIRS = ("redis", "keys", "audit", "logs", "spool", "tokens")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.config import ConfigError
-from core.redis_server import RedisServerError
+from watchfloor.core.config import ConfigError
+from watchfloor.core.redis_server import RedisServerError
 
 
 class CommandError(Exception):

@@ -20,15 +20,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from api.app import create_app, serve
-from core.config import Config
-from core.incidents import Incident, IncidentStore
-from monitor.checkpoint import IncidentHook
-from monitor.service import MonitorService
-from playbooks.runner import PlaybookRunner
-from playbooks.worker import build_runner
-from security.audit import AuditLog, open_audit
-from security.tokens import TokenStore, load_seal
+from watchfloor.api.app import create_app, serve
+from watchfloor.core.config import Config
+from watchfloor.core.incidents import Incident, IncidentStore
+from watchfloor.monitor.checkpoint import IncidentHook
+from watchfloor.monitor.service import MonitorService
+from watchfloor.playbooks.runner import PlaybookRunner
+from watchfloor.playbooks.worker import build_runner
+from watchfloor.security.audit import AuditLog, open_audit
+from watchfloor.security.tokens import TokenStore, load_seal
 
 logger = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from core.config import load_config
-from core.redis_client import connect as redis_connect
-from playbooks.worker import build_runner, open_audit_or_none
+from watchfloor.core.config import load_config
+from watchfloor.core.redis_client import connect as redis_connect
 from watchfloor.logs import log_to_stderr
+from watchfloor.playbooks.worker import build_runner, open_audit_or_none
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -14,8 +14,8 @@ import contextlib
 import os
 from pathlib import Path
 
-from core.config import Config
-from core.stack_lock import read_holder
+from watchfloor.core.config import Config
+from watchfloor.core.stack_lock import read_holder
 
 PID_FILE = "up.pid"
 

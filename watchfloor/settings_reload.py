@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from core.config import Config, ConfigError, redacted
-from monitor.rules import RulesError
-from monitor.rules import load_rules as load_rules_file
-from playbooks.actions.notify import targets_from_config
-from playbooks.errors import PlaybookInvalid
-from playbooks.library import Library
+from watchfloor.core.config import Config, ConfigError, redacted
+from watchfloor.monitor.rules import RulesError
+from watchfloor.monitor.rules import load_rules as load_rules_file
+from watchfloor.playbooks.actions.notify import targets_from_config
+from watchfloor.playbooks.errors import PlaybookInvalid
+from watchfloor.playbooks.library import Library
 from watchfloor.run_files import run_dir
 
 logger = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from core.redis_server import die_with_parent
+from watchfloor.core.redis_server import die_with_parent
 
 logger = logging.getLogger(__name__)
 

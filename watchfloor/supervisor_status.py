@@ -16,9 +16,9 @@ from typing import Any, Final
 
 import msgpack
 
-from core import keys
-from core.changes import change_fields
-from core.redis_client import connect_sync
+from watchfloor.core import keys
+from watchfloor.core.changes import change_fields
+from watchfloor.core.redis_client import connect_sync
 
 STATUS_TTL_S: Final = 30
 """Seconds the published status lives unless refreshed (``up`` refreshes every 5 s)."""

@@ -1,6 +1,6 @@
 """Score a replay of a recorded day against its labelled emergencies.
 
-``python -m collector.simulator.backtest DAY.expected.json INCIDENTS.jsonl``
+``python -m watchfloor.collector.simulator.backtest DAY.expected.json INCIDENTS.jsonl``
 matches every incident ``watchfloor replay`` opened with the day's expected
 incidents (same kind and subject, opened inside the expected window) and
 prints true positives, misses and false positives (rule, subject, China time,

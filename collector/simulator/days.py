@@ -33,8 +33,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
-from collector.simulator import content
-from collector.simulator.world import (
+from watchfloor.collector.simulator import content
+from watchfloor.collector.simulator.world import (
     COMPONENTS,
     HEARTBEAT_EVERY_S,
     PROBE_EVERY_S,

@@ -28,9 +28,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any, Final, Literal
 
-from collector.client import ProducerClient
-from collector.service import Collector
-from collector.simulator.days import (
+from watchfloor.collector.client import ProducerClient
+from watchfloor.collector.service import Collector
+from watchfloor.collector.simulator.days import (
     DAY_S,
     DAYS,
     NIGHTLY_EXPORT_RECORDS,
@@ -40,9 +40,9 @@ from collector.simulator.days import (
     noise_of,
     run_day,
 )
-from collector.simulator.live_time import LiveTime
-from collector.simulator.scenarios import expected_incidents, generate, pre_rolled_s
-from core.config import Config
+from watchfloor.collector.simulator.live_time import LiveTime
+from watchfloor.collector.simulator.scenarios import expected_incidents, generate, pre_rolled_s
+from watchfloor.core.config import Config
 
 logger = logging.getLogger(__name__)
 

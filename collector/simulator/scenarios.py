@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from collector.simulator.world import Effects, World
+from watchfloor.collector.simulator.world import Effects, World
 
 WARMUP_S: Final = 35 * 60
 

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from collector.simulator import content
+from watchfloor.collector.simulator import content
 
 STATS_EVERY_S: Final = 10
 HEARTBEAT_EVERY_S: Final = 5

@@ -15,12 +15,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer, Input, Static
-
-from console.screens.base import ConsoleScreen
-from console.widgets.status_bar import StatusBar
-from console.widgets.tables import StyledTable
-from console.widgets.tile import Tile
-from core.printable import printable
+from watchfloor.console.screens.base import ConsoleScreen
+from watchfloor.console.widgets.status_bar import StatusBar
+from watchfloor.console.widgets.tables import StyledTable
+from watchfloor.console.widgets.tile import Tile
+from watchfloor.core.printable import printable
 
 KEEP_RECORDS = 5000
 POLL_S = 2.0

@@ -8,10 +8,9 @@ from typing import Any, cast
 
 from textual.dom import DOMNode
 from textual.screen import Screen
-
-from console.host import ConsoleHost
-from console.state import Dirty
-from console.widgets.status_bar import StatusBar
+from watchfloor.console.host import ConsoleHost
+from watchfloor.console.state import Dirty
+from watchfloor.console.widgets.status_bar import StatusBar
 
 
 def translate_bindings(node: DOMNode, tr: Callable[[str], str]) -> None:

@@ -23,17 +23,16 @@ from textual.containers import Grid
 from textual.events import Resize
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer
-
-from console import format as fmt
-from console.messages import IncidentOpened
-from console.screens.base import ConsoleScreen
-from console.state import QUEUE_SORTS, Dirty
-from console.widgets.board_tiles import BOARD_TILES
-from console.widgets.queue_board import QueueBoard
-from console.widgets.registry import BoardTile, TileRegistry, TileSpec
-from console.widgets.status_bar import StatusBar
-from console.widgets.tables import IncidentTable, RunTable
-from console.widgets.tile import Tile
+from watchfloor.console import format as fmt
+from watchfloor.console.messages import IncidentOpened
+from watchfloor.console.screens.base import ConsoleScreen
+from watchfloor.console.state import QUEUE_SORTS, Dirty
+from watchfloor.console.widgets.board_tiles import BOARD_TILES
+from watchfloor.console.widgets.queue_board import QueueBoard
+from watchfloor.console.widgets.registry import BoardTile, TileRegistry, TileSpec
+from watchfloor.console.widgets.status_bar import StatusBar
+from watchfloor.console.widgets.tables import IncidentTable, RunTable
+from watchfloor.console.widgets.tile import Tile
 
 NARROW_BELOW = 140
 MIN_ROWS = 2

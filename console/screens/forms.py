@@ -17,10 +17,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select
 from textual.widgets.option_list import Option
-
-from console import format as fmt
-from console.i18n import Translator
-from core.vocabulary import SEVERITIES_WORST_FIRST
+from watchfloor.console import format as fmt
+from watchfloor.console.i18n import Translator
+from watchfloor.core.vocabulary import SEVERITIES_WORST_FIRST
 
 SEVERITIES = SEVERITIES_WORST_FIRST
 SILENCE_MINUTES = (15, 30, 60, 120, 240, 480, 1440)

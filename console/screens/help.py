@@ -10,8 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
-
-from console.permissions import GUARDED
+from watchfloor.console.permissions import GUARDED
 
 KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("?", "help.where.any", "key.help", "help"),

@@ -20,17 +20,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Static
-
-from console import format as fmt
-from console.permissions import Allowed
-from console.screens.base import ConsoleScreen
-from console.screens.forms import PlaybookPicker, SilenceModal, SilenceRequest
-from console.screens.modals import NoteModal, StartPlaybookModal
-from console.state import LATE_STATES, Dirty
-from console.widgets.status_bar import StatusBar
-from console.widgets.tables import StyledTable
-from console.widgets.tile import Tile
-from core.vocabulary import DEFAULT_PLAYBOOKS, SEVERITIES
+from watchfloor.console import format as fmt
+from watchfloor.console.permissions import Allowed
+from watchfloor.console.screens.base import ConsoleScreen
+from watchfloor.console.screens.forms import PlaybookPicker, SilenceModal, SilenceRequest
+from watchfloor.console.screens.modals import NoteModal, StartPlaybookModal
+from watchfloor.console.state import LATE_STATES, Dirty
+from watchfloor.console.widgets.status_bar import StatusBar
+from watchfloor.console.widgets.tables import StyledTable
+from watchfloor.console.widgets.tile import Tile
+from watchfloor.core.vocabulary import DEFAULT_PLAYBOOKS, SEVERITIES
 
 NARROW_BELOW = 140
 FALLBACK_PLAYBOOKS = DEFAULT_PLAYBOOKS

@@ -8,10 +8,10 @@ one; below that they stack in ``order``. Lines nobody needs go to the incidents
 
 from __future__ import annotations
 
-from console.widgets.health_strip import HealthStrip
-from console.widgets.queue_board import QueueBoard
-from console.widgets.registry import TileRegistry, TileSpec
-from console.widgets.tables import IncidentTable, RunTable
+from watchfloor.console.widgets.health_strip import HealthStrip
+from watchfloor.console.widgets.queue_board import QueueBoard
+from watchfloor.console.widgets.registry import TileRegistry, TileSpec
+from watchfloor.console.widgets.tables import IncidentTable, RunTable
 
 BOARD_TILES = TileRegistry(
     (

@@ -8,10 +8,9 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.widgets import Static
-
-from console.i18n import Translator
-from console.state import BoardState, Dirty
-from console.widgets.registry import TileDefaults
+from watchfloor.console.i18n import Translator
+from watchfloor.console.state import BoardState, Dirty
+from watchfloor.console.widgets.registry import TileDefaults
 
 STATUS_ORDER = {"down": 0, "lost": 1, "degraded": 2, "up": 3}
 MAX_NAMED = 3

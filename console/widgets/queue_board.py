@@ -19,10 +19,9 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-
-from console import format as fmt
-from console.i18n import Translator
-from console.state import QUEUE_SORTS, BoardState, Dirty, wait_level
+from watchfloor.console import format as fmt
+from watchfloor.console.i18n import Translator
+from watchfloor.console.state import QUEUE_SORTS, BoardState, Dirty, wait_level
 
 Cell = tuple[str, str | None]
 """A cell's text and its component class (or None)."""

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from textual.widget import Widget
-
-from console.i18n import Translator
-from console.state import BoardState, Dirty
+from watchfloor.console.i18n import Translator
+from watchfloor.console.state import BoardState, Dirty
 
 Placement = Literal["strip", "left", "right"]
 """``strip``: a fixed-height band above the grid, full width; ``left``/``right``: the column

@@ -18,16 +18,15 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist, RowKey
-
-from console import format as fmt
-from console.i18n import Translator
-from console.state import (
+from watchfloor.console import format as fmt
+from watchfloor.console.i18n import Translator
+from watchfloor.console.state import (
     BoardState,
     Dirty,
     overdue_steps,
     run_progress,
 )
-from console.widgets.run_progress import progress_bar
+from watchfloor.console.widgets.run_progress import progress_bar
 
 LEVEL_CLASSES = {
     "level--ok",

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from core.events import Event
-from core.vocabulary import SEVERITY_RANK as SEVERITY_RANK
-from monitor.detectors.base import Detector, Signal
-from monitor.detectors.registry import specs
-from monitor.rules import Rules, load_rules
+from watchfloor.core.events import Event
+from watchfloor.core.vocabulary import SEVERITY_RANK as SEVERITY_RANK
+from watchfloor.monitor.detectors.base import Detector, Signal
+from watchfloor.monitor.detectors.registry import specs
+from watchfloor.monitor.rules import Rules, load_rules
 
 
 def build_detectors(rules: Rules | None = None) -> list[Detector]:

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from core.events import Event
+from watchfloor.core.events import Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.vocabulary import SEVERITY_RANK
+from watchfloor.core.vocabulary import SEVERITY_RANK
 
 
 @dataclass(frozen=True, slots=True)

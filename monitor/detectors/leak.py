@@ -26,12 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from core.events import AgentMessage, DataAccess, Event
-from monitor.detectors.base import Signal
-from monitor.detectors.registry import DetectorSpec, register, setting
-from monitor.rules import Rules, check_hours, parse_hours
-from monitor.windows import Ring, Trend
-from security.pii import CONFIDENCE_RANK, find_pii, mask_text
+from watchfloor.core.events import AgentMessage, DataAccess, Event
+from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
+from watchfloor.monitor.rules import Rules, check_hours, parse_hours
+from watchfloor.monitor.windows import Ring, Trend
+from watchfloor.security.pii import CONFIDENCE_RANK, find_pii, mask_text
 
 logger = logging.getLogger(__name__)
 

@@ -34,14 +34,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from core.events import Event, SocialMention
-from monitor.detectors.base import Signal
-from monitor.detectors.conditions import Breach, merge
-from monitor.detectors.registry import DetectorSpec, register, setting
-from monitor.rules import Rules
-from monitor.sentiment import contains_any, score
-from monitor.windows import Ring, Trend, poisson_sf
-from security.pii import mask_text
+from watchfloor.core.events import Event, SocialMention
+from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.conditions import Breach, merge
+from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
+from watchfloor.monitor.rules import Rules
+from watchfloor.monitor.sentiment import contains_any, score
+from watchfloor.monitor.windows import Ring, Trend, poisson_sf
+from watchfloor.security.pii import mask_text
 
 logger = logging.getLogger(__name__)
 

@@ -21,14 +21,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from core.events import Contact, Event, Health, Heartbeat, QueueStats
-from monitor.detectors.base import Signal
-from monitor.detectors.outage_heartbeats import Heartbeats
-from monitor.detectors.outage_intake import SilentIntake
-from monitor.detectors.outage_probes import ComponentProbes
-from monitor.detectors.outage_rules import OutageRules
-from monitor.detectors.registry import DetectorSpec, register
-from monitor.rules import Rules
+from watchfloor.core.events import Contact, Event, Health, Heartbeat, QueueStats
+from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.outage_heartbeats import Heartbeats
+from watchfloor.monitor.detectors.outage_intake import SilentIntake
+from watchfloor.monitor.detectors.outage_probes import ComponentProbes
+from watchfloor.monitor.detectors.outage_rules import OutageRules
+from watchfloor.monitor.detectors.registry import DetectorSpec, register
+from watchfloor.monitor.rules import Rules
 
 logger = logging.getLogger(__name__)
 

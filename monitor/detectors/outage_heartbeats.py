@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from core.events import Event
-from monitor.detectors.base import Signal
-from monitor.detectors.outage_probes import MakeSignal
-from monitor.detectors.outage_rules import OutageRules
-from monitor.rules import Scoped
+from watchfloor.core.events import Event
+from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.outage_probes import MakeSignal
+from watchfloor.monitor.detectors.outage_rules import OutageRules
+from watchfloor.monitor.rules import Scoped
 
 
 class _Source:

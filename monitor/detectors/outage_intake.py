@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.events import Event
-from monitor.detectors.base import Signal
-from monitor.detectors.outage_probes import MakeSignal
-from monitor.detectors.outage_rules import OutageRules
-from monitor.detectors.surge import Intake, offered_in
-from monitor.rules import Scoped
-from monitor.windows import poisson_cdf
+from watchfloor.core.events import Event
+from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.outage_probes import MakeSignal
+from watchfloor.monitor.detectors.outage_rules import OutageRules
+from watchfloor.monitor.detectors.surge import Intake, offered_in
+from watchfloor.monitor.rules import Scoped
+from watchfloor.monitor.windows import poisson_cdf
 
 
 class SilentIntake:

@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from core.events import Event, Health
-from core.vocabulary import SEVERITY_RANK
-from monitor.detectors.base import Signal
-from monitor.detectors.outage_rules import OutageRules
-from monitor.rules import Scoped
-from security.pii import mask_text
+from watchfloor.core.events import Event, Health
+from watchfloor.core.vocabulary import SEVERITY_RANK
+from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.outage_rules import OutageRules
+from watchfloor.monitor.rules import Scoped
+from watchfloor.security.pii import mask_text
 
 COMPONENT_RULE = "outage.component"
 BACKGROUND_PROBES = 360  # the background failure rate averages about this many probes

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.vocabulary import SEVERITIES
-from monitor.detectors.registry import setting
+from watchfloor.core.vocabulary import SEVERITIES
+from watchfloor.monitor.detectors.registry import setting
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from core.vocabulary import ENGINE_KINDS
+from watchfloor.core.vocabulary import ENGINE_KINDS
 
 if TYPE_CHECKING:
-    from monitor.detectors.base import Detector
+    from watchfloor.monitor.detectors.base import Detector
 
 T = TypeVar("T")
 P = TypeVar("P")

@@ -1,6 +1,6 @@
 """Text derived from the detector registry: default.toml and docs/rules.md's settings tables.
 
-Both are generated, never edited by hand: ``python -m monitor.rules --write-defaults``
+Both are generated, never edited by hand: ``python -m watchfloor.monitor.rules --write-defaults``
 rewrites ``monitor/rules/default.toml``, and :func:`update_doc` rewrites each
 table between ``<!-- settings:SECTION -->`` and ``<!-- /settings:SECTION -->`` in
 docs/rules.md. Tests fail when the committed files differ from the registry.
@@ -13,12 +13,12 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from monitor.detectors.registry import DetectorSpec, bounds_of, specs
+from watchfloor.monitor.detectors.registry import DetectorSpec, bounds_of, specs
 
 HEADER = """\
 # Watchfloor default detector rules. GENERATED from the detector registry: do not edit.
 # Each detector declares its settings in its own module (monitor/detectors/*.py);
-# regenerate with: python -m monitor.rules --write-defaults
+# regenerate with: python -m watchfloor.monitor.rules --write-defaults
 #
 # Override any key in your own rules file (watchfloor rules check FILE), per
 # section or per scope:

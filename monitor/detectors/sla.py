@@ -24,16 +24,16 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from core.events import Contact, Event, QueueStats
-from core.vocabulary import (
+from watchfloor.core.events import Contact, Event, QueueStats
+from watchfloor.core.vocabulary import (
     CHANNEL_SLA,
     DEFAULT_ANSWER_S,
 )
-from monitor.detectors.base import Signal
-from monitor.detectors.conditions import Breach, merge
-from monitor.detectors.registry import DetectorSpec, register, setting
-from monitor.rules import Rules
-from monitor.windows import Latch, Ring
+from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.conditions import Breach, merge
+from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
+from watchfloor.monitor.rules import Rules
+from watchfloor.monitor.windows import Latch, Ring
 
 logger = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from core.events import Contact, Event, QueueStats
-from monitor.detectors.base import Signal
-from monitor.detectors.registry import DetectorSpec, register, setting
-from monitor.rules import Rules
-from monitor.windows import HourlyProfile, Latch, Ring, Trend, poisson_sf
+from watchfloor.core.events import Contact, Event, QueueStats
+from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
+from watchfloor.monitor.rules import Rules
+from watchfloor.monitor.windows import HourlyProfile, Latch, Ring, Trend, poisson_sf
 
 logger = logging.getLogger(__name__)
 

@@ -14,10 +14,9 @@ from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
-
-from playbooks.actions.http import ActionResult, RetryPolicy, call_endpoint
-from playbooks.actions.notify import Message, Notifier, targets_from_config
-from playbooks.actions.set_flag import run_set_flag
+from watchfloor.playbooks.actions.http import ActionResult, RetryPolicy, call_endpoint
+from watchfloor.playbooks.actions.notify import Message, Notifier, targets_from_config
+from watchfloor.playbooks.actions.set_flag import run_set_flag
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import aiohttp
-
-from playbooks.actions.http import ActionResult, RetryPolicy, deliver
+from watchfloor.playbooks.actions.http import ActionResult, RetryPolicy, deliver
 
 KINDS = frozenset({"json", "dingtalk", "wecom", "feishu", "slack"})
 DEFAULT_TARGET = "default"

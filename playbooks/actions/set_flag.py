@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
-
-from playbooks.actions.http import ActionResult
-from playbooks.flags import set_flag
+from watchfloor.playbooks.actions.http import ActionResult
+from watchfloor.playbooks.flags import set_flag
 
 
 async def run_set_flag(

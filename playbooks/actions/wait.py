@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playbooks.schema import parse_duration
+from watchfloor.playbooks.schema import parse_duration
 
 
 def wait_seconds(action: dict[str, Any]) -> float:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, ClassVar
 
-from core.events import Contact, Event, Health, Heartbeat, QueueStats
-from monitor.detectors.base import Signal
+from watchfloor.core.events import Contact, Event, Health, Heartbeat, QueueStats
+from watchfloor.monitor.detectors.base import Signal
 
 T0 = 1_763_800_000.0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from watchfloor.core import keys
 
-from core import keys
 from tests.api.test_api_support import ApiStack, api_fixture
 
 api = api_fixture()

@@ -10,8 +10,8 @@ import zlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from watchfloor.core import keys
 
-from core import keys
 from tests.api.test_api_support import ApiStack, api_fixture
 
 WRITES = [

@@ -18,15 +18,14 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-
-from api.app import create_app
-from core.config import ApiConfig, Config, SecurityConfig
-from core.incidents import Incident, IncidentStore
-from playbooks.library import Library
-from playbooks.runner import PlaybookRunner
-from security.audit import AuditLog, open_audit
-from security.roles import ROLES
-from security.tokens import TokenStore
+from watchfloor.api.app import create_app
+from watchfloor.core.config import ApiConfig, Config, SecurityConfig
+from watchfloor.core.incidents import Incident, IncidentStore
+from watchfloor.playbooks.library import Library
+from watchfloor.playbooks.runner import PlaybookRunner
+from watchfloor.security.audit import AuditLog, open_audit
+from watchfloor.security.roles import ROLES
+from watchfloor.security.tokens import TokenStore
 
 ADMIN_BOOTSTRAP = "bootstrap-admin-token-for-tests"
 

@@ -11,12 +11,11 @@ from typing import Any
 import msgpack
 import pytest
 import redis.asyncio as aioredis
-
-from collector.app import create_app
-from collector.service import Collector, connect_redis
-from core import keys
-from core.config import CollectorConfig, Config, Secret, SecurityConfig
-from core.events import decode_batch
+from watchfloor.collector.app import create_app
+from watchfloor.collector.service import Collector, connect_redis
+from watchfloor.core import keys
+from watchfloor.core.config import CollectorConfig, Config, Secret, SecurityConfig
+from watchfloor.core.events import decode_batch
 
 ADMIN = "test-admin-token-0123456789"
 

@@ -10,12 +10,12 @@ from typing import Any
 import msgpack
 import pytest
 from aiohttp import web
+from watchfloor.collector.client import ProducerClient
+from watchfloor.collector.errors import ProducerError
+from watchfloor.core.events import Heartbeat
+from watchfloor.security.signing import SigningKeys
+from watchfloor.security.tokens import TokenStore
 
-from collector.client import ProducerClient
-from collector.errors import ProducerError
-from core.events import Heartbeat
-from security.signing import SigningKeys
-from security.tokens import TokenStore
 from tests.collector.conftest import Running, StartCollector, stream_events
 
 NOW = time.time()

@@ -10,13 +10,13 @@ from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
+from watchfloor.collector.appkeys import CLOCK
+from watchfloor.collector.clock_report import recovered_lower_bound
+from watchfloor.collector.spool import Spool
+from watchfloor.core import keys
+from watchfloor.core.events import Heartbeat, encode_batch
+from watchfloor.core.redis_server import EmbeddedRedis
 
-from collector.appkeys import CLOCK
-from collector.clock_report import recovered_lower_bound
-from collector.spool import Spool
-from core import keys
-from core.events import Heartbeat, encode_batch
-from core.redis_server import EmbeddedRedis
 from tests.collector.conftest import Running, StartCollector
 from tests.collector.test_http_ingest import post
 

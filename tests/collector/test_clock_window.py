@@ -71,8 +71,8 @@ async def test_the_window_is_configurable(start_collector: StartCollector, redis
 async def test_the_collectors_own_heartbeats_are_never_refused(
     start_collector: StartCollector, redis_url: str
 ) -> None:
-    from collector.appkeys import INGESTOR
-    from core.events import Heartbeat
+    from watchfloor.collector.appkeys import INGESTOR
+    from watchfloor.core.events import Heartbeat
 
     running = await start_collector(redis_url, collector={"max_ahead_s": 0, "max_behind_s": 0})
     result = await running.app[INGESTOR].ingest_events([Heartbeat(ts=time.time(), source="c")])

@@ -21,9 +21,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from watchfloor.collector.faults import ENV, INGEST_POINTS, SPOOL_POINTS
+from watchfloor.core.redis_server import EmbeddedRedis, free_port
 
-from collector.faults import ENV, INGEST_POINTS, SPOOL_POINTS
-from core.redis_server import EmbeddedRedis, free_port
 from tests.collector.conftest import ADMIN, stream_events
 
 WATCHFLOOR = [sys.executable, "-c", "from watchfloor.cli import main; raise SystemExit(main())"]

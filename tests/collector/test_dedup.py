@@ -10,10 +10,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from watchfloor.collector.dedup import Deduplicator
+from watchfloor.core import keys
+from watchfloor.core.events import Heartbeat, encode_batch
 
-from collector.dedup import Deduplicator
-from core import keys
-from core.events import Heartbeat, encode_batch
 from tests.collector.conftest import StartCollector, stream_events
 
 T0 = 1_800_000_000.0

@@ -9,8 +9,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from watchfloor.security.tokens import TokenStore
 
-from security.tokens import TokenStore
 from tests.collector.conftest import Running, pack, stream_events
 
 NOW = time.time()

@@ -9,10 +9,10 @@ import logging
 import time
 
 import pytest
+from watchfloor.collector.appkeys import WRITER
+from watchfloor.core.redis_server import EmbeddedRedis
+from watchfloor.security.tokens import TokenStore, load_seal
 
-from collector.appkeys import WRITER
-from core.redis_server import EmbeddedRedis
-from security.tokens import TokenStore, load_seal
 from tests.collector.conftest import StartCollector
 from tests.collector.test_http_ingest import post
 
@@ -37,7 +37,11 @@ async def test_an_outage_logs_one_line_down_and_one_back_and_no_traceback(
     while writer.spool.pending or not writer.redis_up:
         assert time.monotonic() < deadline, "the spool was not replayed"
         await asyncio.sleep(0.1)
-    ours = [r for r in caplog.records if r.name.startswith(("collector", "core", "security"))]
+    ours = [
+        r
+        for r in caplog.records
+        if r.name.startswith(("watchfloor.collector", "watchfloor.core", "watchfloor.security"))
+    ]
     assert not [r for r in ours if r.exc_info], "a traceback was logged"
     lines = [r.getMessage() for r in ours if r.levelno >= logging.WARNING]
     assert len([m for m in lines if "unreachable" in m]) == 1, lines

@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from watchfloor.collector.probes import check_http, check_tcp
+from watchfloor.core.config import CollectorConfig, Config, ProbeConfig
 
-from collector.probes import check_http, check_tcp
-from core.config import CollectorConfig, Config, ProbeConfig
 from tests.collector.conftest import StartCollector, stream_events
 
 

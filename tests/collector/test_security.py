@@ -10,13 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from watchfloor.core import keys
+from watchfloor.core.events import decode_batch
+from watchfloor.security.audit import AuditLog
+from watchfloor.security.crypto import FieldCipher, decrypt_event, is_encrypted
+from watchfloor.security.signing import HEADER, SigningKeys, sign
+from watchfloor.security.tokens import TokenStore
 
-from core import keys
-from core.events import decode_batch
-from security.audit import AuditLog
-from security.crypto import FieldCipher, decrypt_event, is_encrypted
-from security.signing import HEADER, SigningKeys, sign
-from security.tokens import TokenStore
 from tests.collector.conftest import StartCollector, make_config, stream_events
 
 NOW = time.time()

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from collector.simulator.days import (
+from watchfloor.collector.simulator.days import (
     DAY_S,
     DAYS,
     SERVICE_ACCOUNT,
@@ -25,9 +24,10 @@ from collector.simulator.days import (
     expected_day,
     run_day,
 )
-from collector.simulator.runner import write_day
-from core.events import validate_batch
-from security.pii import find_pii
+from watchfloor.collector.simulator.runner import write_day
+from watchfloor.core.events import validate_batch
+from watchfloor.security.pii import find_pii
+
 from watchfloor.cli import main
 
 
@@ -183,7 +183,7 @@ def test_write_day_writes_the_same_file_twice(tmp_path: Path) -> None:
 
 
 def test_the_scorer_reports_a_scenario_file_whose_entries_carry_no_label() -> None:
-    from collector.simulator.backtest import report
+    from watchfloor.collector.simulator.backtest import report
 
     day = {"scenario": "all", "seed": 0, "expected": [{"kind": "leak", "subject": "agent-017",
                                         "why": "agent pastes an ID", "from_ts": 1000.0,

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from watchfloor.collector.service import Collector
+from watchfloor.collector.simulator.live_time import LiveTime, history_start
+from watchfloor.collector.simulator.runner import live_start_ts, run_live, send_history
+from watchfloor.collector.simulator.scenarios import pre_rolled_s
+from watchfloor.core import keys
+from watchfloor.core.events import decode_batch
+from watchfloor.core.incidents import Incident, IncidentStore
+from watchfloor.core.redis_server import free_port
 
-from collector.service import Collector
-from collector.simulator.live_time import LiveTime, history_start
-from collector.simulator.runner import live_start_ts, run_live, send_history
-from collector.simulator.scenarios import pre_rolled_s
-from core import keys
-from core.events import decode_batch
-from core.incidents import Incident, IncidentStore
-from core.redis_server import free_port
 from tests.collector.conftest import ADMIN, make_config
 from watchfloor.monitor_process import MonitorProcess
 

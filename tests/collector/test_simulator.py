@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from collector.simulator import content
-from collector.simulator.runner import FILE_START, write_file
-from collector.simulator.scenarios import (
+from watchfloor.collector.simulator import content
+from watchfloor.collector.simulator.runner import FILE_START, write_file
+from watchfloor.collector.simulator.scenarios import (
     EXPORT_ACTOR,
     LEAK_AGENT,
     NAMES,
@@ -22,8 +21,9 @@ from collector.simulator.scenarios import (
     expected_incidents,
     generate,
 )
-from core.events import validate_batch
-from security.pii import find_pii
+from watchfloor.core.events import validate_batch
+from watchfloor.security.pii import find_pii
+
 from watchfloor.cli import main
 
 
@@ -156,7 +156,9 @@ def test_simulate_out_writes_the_events_and_the_expected_incidents(tmp_path: Pat
 def test_replaying_a_scenario_opens_exactly_the_expected_incidents(
     tmp_path: Path, name: str
 ) -> None:
-    pytest.importorskip("monitor.detectors.leak", reason="the leak detector is not built yet")
+    pytest.importorskip(
+        "watchfloor.monitor.detectors.leak", reason="the leak detector is not built yet"
+    )
     events, incidents = tmp_path / f"{name}.jsonl", tmp_path / "incidents.jsonl"
     write_file(name, events, seed=11)
     assert main(["replay", str(events), "--out", str(incidents), "--data-dir", str(tmp_path)]) == 0

@@ -10,11 +10,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from watchfloor.collector.client import ProducerClient
+from watchfloor.collector.spool import Spool
+from watchfloor.core.redis_server import EmbeddedRedis
+from watchfloor.security.tokens import TokenStore
 
-from collector.client import ProducerClient
-from collector.spool import Spool
-from core.redis_server import EmbeddedRedis
-from security.tokens import TokenStore
 from tests.collector.conftest import Running, StartCollector, stream_events
 
 NOW = time.time()
@@ -157,6 +157,6 @@ async def test_a_torn_tail_is_cut_off_and_earlier_records_kept(tmp_path: Path, t
 
 
 def _writer_key() -> Any:
-    from collector.appkeys import WRITER
+    from watchfloor.collector.appkeys import WRITER
 
     return WRITER

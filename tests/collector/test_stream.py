@@ -9,9 +9,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from watchfloor.collector.client import ProducerClient
+from watchfloor.collector.errors import ProducerError
 
-from collector.client import ProducerClient
-from collector.errors import ProducerError
 from tests.collector.conftest import Running, StartCollector, pack, stream_events
 
 NOW = time.time()
@@ -96,8 +96,8 @@ async def test_signed_producers_are_refused_on_the_stream(
 async def test_the_stream_stops_reading_while_redis_writes_are_stalled(
     collector: Running,
 ) -> None:
-    from collector.appkeys import METRICS
-    from collector.ws import IN_FLIGHT
+    from watchfloor.collector.appkeys import METRICS
+    from watchfloor.collector.ws import IN_FLIGHT
 
     metrics = collector.app[METRICS]
     frames = [pack([stats(i * 1000 + j) for j in range(500)]) for i in range(40)]

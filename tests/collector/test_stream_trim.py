@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from watchfloor.collector.stream_trim import StreamTrimmer
+from watchfloor.core import keys
 
-from collector.stream_trim import StreamTrimmer
-from core import keys
 from tests.collector.conftest import StartCollector, make_config
 from tests.collector.test_http_ingest import post
 

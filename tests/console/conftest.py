@@ -18,12 +18,11 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
-
-from api.app import create_app
-from core.config import Config, SecurityConfig
-from core.incidents import Incident, IncidentStore
-from security.audit import open_audit
-from security.tokens import TokenStore
+from watchfloor.api.app import create_app
+from watchfloor.core.config import Config, SecurityConfig
+from watchfloor.core.incidents import Incident, IncidentStore
+from watchfloor.security.audit import open_audit
+from watchfloor.security.tokens import TokenStore
 
 ROLES = ("viewer", "oncall", "duty_manager", "security_officer", "admin")
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
@@ -96,8 +95,8 @@ class ConsoleApi:
 
 def console_for(api: ConsoleApi, role: str, lang: str = "en") -> Any:
     """A console on ``api`` signed in with ``role``'s token, reconnecting quickly."""
-    from console.app import ConsoleApp
-    from console.client import Backoff
+    from watchfloor.console.app import ConsoleApp
+    from watchfloor.console.client import Backoff
 
     app = ConsoleApp(api.url, api.tokens[role], lang=lang)
     assert app.feed is not None
@@ -106,8 +105,8 @@ def console_for(api: ConsoleApi, role: str, lang: str = "en") -> Any:
 
 
 def _runner(redis: aioredis.Redis, incidents: IncidentStore, audit: Any) -> Any:
-    from playbooks.library import Library
-    from playbooks.runner import PlaybookRunner
+    from watchfloor.playbooks.library import Library
+    from watchfloor.playbooks.runner import PlaybookRunner
 
     return PlaybookRunner(redis, incidents, audit, Library.load(), auto_start=False)
 
@@ -167,8 +166,8 @@ async def feed_board(api: ConsoleApi, steps: int = 8) -> None:
     """Write queue and health rows as the engine does (``monitor.board.Board.flush``)."""
     import time
 
-    from core.events import Health, Heartbeat, QueueStats
-    from monitor.board import Board
+    from watchfloor.core.events import Health, Heartbeat, QueueStats
+    from watchfloor.monitor.board import Board
 
     board = Board()
     now = time.time()

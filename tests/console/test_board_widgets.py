@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import time
 
-from console.app import ConsoleApp
-from console.messages import ChangesReceived, LiveConnected, LiveDisconnected, SnapshotReceived
-from console.widgets.queue_board import QueueBoard
-from console.widgets.tile import Tile
+from watchfloor.console.app import ConsoleApp
+from watchfloor.console.messages import (
+    ChangesReceived,
+    LiveConnected,
+    LiveDisconnected,
+    SnapshotReceived,
+)
+from watchfloor.console.widgets.queue_board import QueueBoard
+from watchfloor.console.widgets.tile import Tile
+
 from tests.console.samples import queue_row, snapshot
 from tests.console.screen_text import screen_text
 

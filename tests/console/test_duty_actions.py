@@ -6,15 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from console.screens.forms import (
+from watchfloor.console.screens.forms import (
     ManualIncidentModal,
     PlaybookPicker,
     SilenceModal,
     ranked_playbooks,
 )
-from console.screens.incident import IncidentScreen
-from console.screens.modals import NoteModal
+from watchfloor.console.screens.incident import IncidentScreen
+from watchfloor.console.screens.modals import NoteModal
+
 from tests.console.conftest import ConsoleApi, console_for, offered, wait_until
 from tests.console.screen_text import screen_text
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from rich.cells import cell_len
-
-from console import format as fmt
-from console.i18n import LANGS, STRINGS, Translator
+from watchfloor.console import format as fmt
+from watchfloor.console.i18n import LANGS, STRINGS, Translator
 
 
 @pytest.mark.parametrize(

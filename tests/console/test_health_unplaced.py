@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from console.app import ConsoleApp
-from console.messages import LiveConnected, SnapshotReceived
-from console.widgets.health_strip import HealthStrip
+from watchfloor.console.app import ConsoleApp
+from watchfloor.console.messages import LiveConnected, SnapshotReceived
+from watchfloor.console.widgets.health_strip import HealthStrip
+
 from tests.console.samples import snapshot
 
 

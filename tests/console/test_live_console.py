@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.screens.incident import IncidentScreen
-from console.widgets.connection import ConnectionIndicator
-from console.widgets.tile import Tile
+from watchfloor.console.screens.incident import IncidentScreen
+from watchfloor.console.widgets.connection import ConnectionIndicator
+from watchfloor.console.widgets.tile import Tile
+
 from tests.console.conftest import ConsoleApi, console_for, offered, wait_until
 from tests.console.screen_text import screen_text
 

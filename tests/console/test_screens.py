@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.app import ConsoleApp
-from console.screens.audit import AuditScreen
-from console.screens.help import HelpScreen
-from console.screens.incident import IncidentScreen
-from console.widgets.tile import Tile
+from watchfloor.console.app import ConsoleApp
+from watchfloor.console.screens.audit import AuditScreen
+from watchfloor.console.screens.help import HelpScreen
+from watchfloor.console.screens.incident import IncidentScreen
+from watchfloor.console.widgets.tile import Tile
+
 from tests.console.conftest import ConsoleApi, console_for, feed_board, wait_until
 from tests.console.screen_text import screen_text
 

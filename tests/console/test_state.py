@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from watchfloor.console.client import Backoff, live_url
+from watchfloor.console.state import BoardState, overdue_steps, run_progress, wait_level
 
-from console.client import Backoff, live_url
-from console.state import BoardState, overdue_steps, run_progress, wait_level
 from tests.console.samples import incident, queue_row, run, snapshot
 
 

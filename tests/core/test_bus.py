@@ -10,11 +10,10 @@ import sys
 import time
 
 import redis.asyncio as aioredis
-
-from core import keys
-from core.bus import BusUnavailable, EventConsumer, EventProducer
-from core.events import Heartbeat, QueueStats
-from core.redis_server import EmbeddedRedis
+from watchfloor.core import keys
+from watchfloor.core.bus import BusUnavailable, EventConsumer, EventProducer
+from watchfloor.core.events import Heartbeat, QueueStats
+from watchfloor.core.redis_server import EmbeddedRedis
 
 
 def beats(n: int, start: int = 0) -> list[Heartbeat]:
@@ -73,7 +72,7 @@ async def test_an_undecodable_entry_is_reported_and_can_be_dead_lettered(redis_c
 
 DEAD_CONSUMER = """
 import asyncio, sys, redis.asyncio as aioredis
-from core.bus import EventConsumer
+from watchfloor.core.bus import EventConsumer
 async def main():
     r = aioredis.Redis.from_url(sys.argv[1])
     c = EventConsumer(r, consumer="doomed", count=3, block_ms=100)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from core.config import ConfigError, Secret, load_config, redacted
+from watchfloor.core.config import ConfigError, Secret, load_config, redacted
 
 
 def test_defaults_need_no_file() -> None:

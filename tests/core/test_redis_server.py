@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 import redis
-
-from core.redis_client import connect_sync
-from core.redis_server import (
+from watchfloor.core.redis_client import connect_sync
+from watchfloor.core.redis_server import (
     EmbeddedRedis,
     RedisServerError,
     check_reachable,
@@ -59,7 +58,7 @@ def test_redis_url_for_starts_and_stops_the_embedded_server(tmp_path: Path) -> N
 
 ORPHAN_SCRIPT = """
 import sys, time
-from core.redis_server import EmbeddedRedis
+from watchfloor.core.redis_server import EmbeddedRedis
 server = EmbeddedRedis(sys.argv[1], persistent=False)
 server.start()
 print(server.process.pid, flush=True)
@@ -198,7 +197,7 @@ def test_a_second_embedded_redis_on_a_locked_data_dir_is_impossible(tmp_path: Pa
 
 HOLDER_SCRIPT = """
 import sys, time
-from core.redis_server import redis_url_for
+from watchfloor.core.redis_server import redis_url_for
 with redis_url_for(None, sys.argv[1], long_lived=True) as url:
     print(url, flush=True)
     time.sleep(3600)

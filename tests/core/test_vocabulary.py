@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from core import vocabulary
-from core.vocabulary import CHANNEL_SLA, CHANNELS, SLA_ANSWER_S
+from watchfloor.core import vocabulary
+from watchfloor.core.vocabulary import CHANNEL_SLA, CHANNELS, SLA_ANSWER_S
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("core", "collector", "monitor", "playbooks", "security", "api", "console", "watchfloor")
@@ -113,8 +112,8 @@ def test_the_rules_file_carries_the_vocabulary_s_channel_figures() -> None:
 
 
 def test_the_board_and_the_console_use_the_vocabulary_s_thresholds() -> None:
-    from console.state import DEFAULT_SLA_S
-    from monitor.board import SLA_THRESHOLDS_S
+    from watchfloor.console.state import DEFAULT_SLA_S
+    from watchfloor.monitor.board import SLA_THRESHOLDS_S
 
     assert dict(SLA_THRESHOLDS_S) == dict(SLA_ANSWER_S)
     assert dict(DEFAULT_SLA_S) == dict(SLA_ANSWER_S)

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import redis as sync_redis
-
-from core import keys
-from core.bus import BATCH_FIELD
-from core.events import Event, encode_batch
-from core.redis_server import free_port
+from watchfloor.core import keys
+from watchfloor.core.bus import BATCH_FIELD
+from watchfloor.core.events import Event, encode_batch
+from watchfloor.core.redis_server import free_port
 
 ADMIN = "test-admin-token-0123456789"
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import msgpack
 import pytest
-
-from core import keys
-from core.events import Contact, Health, Heartbeat, QueueStats
-from monitor.board import Board, read_health, read_queues
-from monitor.detectors.base import Signal
+from watchfloor.core import keys
+from watchfloor.core.events import Contact, Health, Heartbeat, QueueStats
+from watchfloor.monitor.board import Board, read_health, read_queues
+from watchfloor.monitor.detectors.base import Signal
 
 T = 1_763_800_000.0
 
@@ -198,8 +197,8 @@ def test_a_heartbeat_the_outage_detector_calls_lost_is_shown_lost() -> None:
 
 
 def test_the_service_level_threshold_follows_the_rules_per_queue_and_channel() -> None:
-    from monitor.rules import load_rules
-    from monitor.service import _sla_threshold
+    from watchfloor.monitor.rules import load_rules
+    from watchfloor.monitor.service import _sla_threshold
 
     rules = load_rules(text='[sla.queues."vip-chat"]\nlongest_wait_s = 10\n')
     board = Board(threshold_for=_sla_threshold(rules))

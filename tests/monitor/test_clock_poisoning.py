@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import redis as sync_redis
+from watchfloor.core import keys
+from watchfloor.core.events import AgentMessage, QueueStats
 
-from core import keys
-from core.events import AgentMessage, QueueStats
 from tests.monitor.processes import MonitorProcess, open_fingerprints, publish, wait_for
 
 pytestmark = pytest.mark.slow
@@ -78,9 +78,9 @@ def test_a_poisoned_checkpoint_is_repaired_at_start_and_counted(
     monitor: MonitorProcess, redis_url: str
 ) -> None:
     """A checkpoint written by an older monitor that let one event move its clock a day ahead."""
-    from core.config import Config
-    from monitor.checkpoint import Checkpoint, encode
-    from monitor.service import build_engine
+    from watchfloor.core.config import Config
+    from watchfloor.monitor.checkpoint import Checkpoint, encode
+    from watchfloor.monitor.service import build_engine
 
     engine = build_engine(Config())
     now = time.time()

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 import redis as sync_redis
+from watchfloor.core import keys
 
-from core import keys
 from tests.monitor.processes import (
     ADMIN,
     CollectorProcess,

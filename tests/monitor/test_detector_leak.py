@@ -6,11 +6,10 @@ import json
 from collections.abc import Callable
 
 import pytest
-
-from core.events import AgentMessage, DataAccess, Event
-from monitor.detectors import drive
-from monitor.detectors.leak import LeakDetector
-from monitor.rules import load_rules
+from watchfloor.core.events import AgentMessage, DataAccess, Event
+from watchfloor.monitor.detectors import drive
+from watchfloor.monitor.detectors.leak import LeakDetector
+from watchfloor.monitor.rules import load_rules
 
 # 2025-11-13 10:00:00 China Standard Time (02:00 UTC): inside working hours.
 DAY = 1_762_999_200.0

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
-from core.events import Event, SocialMention
-from monitor.detectors import drive
-from monitor.detectors.opinion import OpinionDetector
-from monitor.rules import load_rules
+from watchfloor.core.events import Event, SocialMention
+from watchfloor.monitor.detectors import drive
+from watchfloor.monitor.detectors.opinion import OpinionDetector
+from watchfloor.monitor.rules import load_rules
 
 T0 = 1_763_000_000.0
 HOUR = 3600.0

@@ -7,11 +7,10 @@ import random
 from collections.abc import Callable
 
 import pytest
-
-from core.events import Event, Health, Heartbeat, QueueStats
-from monitor.detectors import drive
-from monitor.detectors.outage import OutageDetector
-from monitor.rules import load_rules
+from watchfloor.core.events import Event, Health, Heartbeat, QueueStats
+from watchfloor.monitor.detectors import drive
+from watchfloor.monitor.detectors.outage import OutageDetector
+from watchfloor.monitor.rules import load_rules
 
 T0 = 1_763_000_000.0
 HOUR = 3600.0

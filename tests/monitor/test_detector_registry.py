@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-
-from core.events import Event
-from monitor.detectors import build_detectors, drive
-from monitor.detectors.base import Signal
-from monitor.detectors.registry import (
+from watchfloor.core.events import Event
+from watchfloor.monitor.detectors import build_detectors, drive
+from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.registry import (
     _SPECS,
     DetectorSpec,
     RegistryError,
@@ -24,8 +23,8 @@ from monitor.detectors.registry import (
     setting,
     specs,
 )
-from monitor.detectors.rendering import render_default_toml, update_doc
-from monitor.rules import DEFAULT_RULES, RULES_DOC, Rules, check_rules, load_rules
+from watchfloor.monitor.detectors.rendering import render_default_toml, update_doc
+from watchfloor.monitor.rules import DEFAULT_RULES, RULES_DOC, Rules, check_rules, load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_committed_default_toml_is_the_registry_s() -> None:
     assert DEFAULT_RULES.read_text("utf-8") == render_default_toml(), (
         "monitor/rules/default.toml differs from the registry: "
-        "run python -m monitor.rules --write-defaults"
+        "run python -m watchfloor.monitor.rules --write-defaults"
     )
 
 
@@ -42,7 +41,8 @@ def test_the_docs_settings_tables_are_the_registry_s() -> None:
     for spec in specs():
         assert f"<!-- settings:{spec.section} -->" in text, spec.section
     assert text == update_doc(text), (
-        "docs/rules.md's settings tables differ: run python -m monitor.rules --write-docs"
+        "docs/rules.md's settings tables differ: "
+        "run python -m watchfloor.monitor.rules --write-docs"
     )
 
 
@@ -57,7 +57,7 @@ def test_every_setting_has_a_doc_and_the_defaults_load_as_declared() -> None:
 
 def test_the_write_defaults_command_writes_what_the_registry_renders(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "monitor.rules", "--bogus"],
+        [sys.executable, "-m", "watchfloor.monitor.rules", "--bogus"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -148,7 +148,7 @@ def test_a_registered_detector_gets_rules_checks_defaults_docs_and_a_build(
     assert check_rules(path) == ["toy.limits: unknown key", "toy.limit: must be above 0"]
     detectors = build_detectors(rules)
     assert [d.name for d in detectors][-1] == "toy"
-    from core.events import Contact
+    from watchfloor.core.events import Contact
 
     events = [
         Contact(

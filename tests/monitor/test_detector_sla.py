@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
-from core.events import Contact, Event, QueueStats
-from monitor.detectors import drive
-from monitor.detectors.sla import SlaDetector, erlang_c_service_level
-from monitor.rules import load_rules
+from watchfloor.core.events import Contact, Event, QueueStats
+from watchfloor.monitor.detectors import drive
+from watchfloor.monitor.detectors.sla import SlaDetector, erlang_c_service_level
+from watchfloor.monitor.rules import load_rules
 
 T0 = 1_763_000_000.0
 

@@ -7,11 +7,10 @@ import random
 from collections.abc import Callable
 
 import pytest
-
-from core.events import Contact, Event, QueueStats
-from monitor.detectors import drive
-from monitor.detectors.surge import SurgeDetector
-from monitor.rules import load_rules
+from watchfloor.core.events import Contact, Event, QueueStats
+from watchfloor.monitor.detectors import drive
+from watchfloor.monitor.detectors.surge import SurgeDetector
+from watchfloor.monitor.rules import load_rules
 
 T0 = 1_763_000_000.0  # 2025-11-13 02:13:20 UTC
 HOUR = 3600.0

@@ -7,14 +7,14 @@ import random
 from typing import Any
 
 import pytest
+from watchfloor.core.config import Config
+from watchfloor.core.events import AgentMessage, Contact, DataAccess, Event, Health, SocialMention
+from watchfloor.core.incidents import IncidentStore
+from watchfloor.monitor.checkpoint import ActionApplier
+from watchfloor.monitor.engine import Engine
+from watchfloor.monitor.lifecycle import Action
+from watchfloor.monitor.service import build_engine
 
-from core.config import Config
-from core.events import AgentMessage, Contact, DataAccess, Event, Health, SocialMention
-from core.incidents import IncidentStore
-from monitor.checkpoint import ActionApplier
-from monitor.engine import Engine
-from monitor.lifecycle import Action
-from monitor.service import build_engine
 from tests.api.doubles import T0
 
 ID_TEXT = "您的身份证号是11010519491231002X，已登记"
@@ -272,9 +272,9 @@ async def test_an_early_fire_and_its_evaluation_in_separate_batches_are_both_app
 async def test_the_monitor_opens_a_leak_incident_in_the_step_that_reads_the_message(
     redis_client: Any,
 ) -> None:
-    from core.bus import EventProducer
-    from core.config import load_config
-    from monitor.service import MonitorService
+    from watchfloor.core.bus import EventProducer
+    from watchfloor.core.config import load_config
+    from watchfloor.monitor.service import MonitorService
 
     config = load_config("[monitor]\nblock_ms = 20\n")
     svc = MonitorService(redis_client, config, consumer_name="m1", clock=lambda: T0 + 1)

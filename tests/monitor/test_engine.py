@@ -7,10 +7,10 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from watchfloor.core.events import Heartbeat
+from watchfloor.monitor.engine import Engine
+from watchfloor.monitor.lifecycle import Lifecycle
 
-from core.events import Heartbeat
-from monitor.engine import Engine
-from monitor.lifecycle import Lifecycle
 from tests.api.doubles import (
     T0,
     BrokenDetector,
@@ -173,8 +173,8 @@ def test_a_restored_engine_continues_exactly_like_an_uninterrupted_one() -> None
 
 
 def real_run(events, cut: int) -> list:
-    from core.config import Config
-    from monitor.service import build_engine
+    from watchfloor.core.config import Config
+    from watchfloor.monitor.service import build_engine
 
     engine = build_engine(Config())
     actions = []
@@ -252,8 +252,8 @@ def test_a_checkpoint_restores_under_a_different_evaluation_interval() -> None:
 
 
 def test_time_slices_cut_arrival_order_into_seconds_of_event_time() -> None:
-    from core.events import Heartbeat
-    from monitor.engine import time_slices
+    from watchfloor.core.events import Heartbeat
+    from watchfloor.monitor.engine import time_slices
 
     ts = [0.0, 0.4, 0.9, 1.0, 1.2, 0.8, 3.5, 3.6, 9.0]
     events = [Heartbeat(ts=1_700_000_000.0 + t, source="s") for t in ts]

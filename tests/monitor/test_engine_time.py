@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from watchfloor.core.config import Config
+from watchfloor.core.events import AgentMessage, Event, Health, Heartbeat, QueueStats
+from watchfloor.monitor.engine import Engine
+from watchfloor.monitor.lifecycle import Action
+from watchfloor.monitor.service import build_engine
 
-from core.config import Config
-from core.events import AgentMessage, Event, Health, Heartbeat, QueueStats
-from monitor.engine import Engine
-from monitor.lifecycle import Action
-from monitor.service import build_engine
 from tests.api.doubles import T0
 
 ID_TEXT = "您的身份证号是11010519491231002X，已登记"
@@ -166,7 +166,7 @@ def test_a_late_queue_snapshot_does_not_replace_the_newer_one_the_sla_rule_judge
 
 
 def offered(ts: float) -> Event:
-    from core.events import Contact
+    from watchfloor.core.events import Contact
 
     return Contact(ts=ts, source="acd", contact_id=f"c-{ts}", queue="presale", channel="chat",
                    action="offered")  # fmt: skip

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import msgpack
 import pytest
+from watchfloor.core import keys
+from watchfloor.core.bus import EventProducer
+from watchfloor.core.config import load_config
+from watchfloor.core.events import Heartbeat
+from watchfloor.monitor.service import MonitorService
 
-from core import keys
-from core.bus import EventProducer
-from core.config import load_config
-from core.events import Heartbeat
-from monitor.service import MonitorService
 from tests.api.doubles import T0
 
 CONFIG = load_config("[monitor]\nblock_ms = 20\n")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from monitor.detectors.base import Signal
-from monitor.lifecycle import ROLLUP_SUBJECT, Lifecycle, LifecycleConfig, Silence
+from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.lifecycle import ROLLUP_SUBJECT, Lifecycle, LifecycleConfig, Silence
 
 T = 1_763_800_000.0
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.config import Config
-from core.events import events_to_json
-from monitor.engine import Engine
-from monitor.replay import replay
+from watchfloor.core.config import Config
+from watchfloor.core.events import events_to_json
+from watchfloor.monitor.engine import Engine
+from watchfloor.monitor.replay import replay
+
 from tests.api.doubles import T0, CountingDetector, DownTwiceDetector, health, offered
 
 
@@ -77,7 +78,8 @@ def test_the_replay_command_over_the_simulators_all_scenario_opens_what_it_shoul
     tmp_path, capsys
 ) -> None:
     """End to end with the real detectors: `watchfloor replay` on `simulate --scenario all`."""
-    from collector.simulator.runner import write_file
+    from watchfloor.collector.simulator.runner import write_file
+
     from watchfloor.cli import main
 
     day = tmp_path / "all.jsonl"
@@ -103,8 +105,8 @@ async def test_a_storm_opens_at_its_first_evidence_though_a_later_post_fires_ear
     # one-event rule judges on arrival. The incident must open at 19:31, not at the post.
     from datetime import datetime, timedelta, timezone
 
-    from collector.simulator.runner import write_file
-    from monitor.service import build_engine
+    from watchfloor.collector.simulator.runner import write_file
+    from watchfloor.monitor.service import build_engine
 
     source = tmp_path / "evening.jsonl"
     write_file("day-normal", source, seed=1,

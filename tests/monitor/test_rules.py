@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from watchfloor.monitor.detectors import build_detectors
+from watchfloor.monitor.detectors.registry import specs
+from watchfloor.monitor.rules import RulesError, check_rules, load_rules
 
-from monitor.detectors import build_detectors
-from monitor.detectors.registry import specs
-from monitor.rules import RulesError, check_rules, load_rules
 from watchfloor.cli import main
 
 
@@ -145,7 +145,7 @@ def test_rules_show_resolves_a_scope(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_lifecycle_auto_resolve_is_accepted_and_reaches_the_lifecycle(tmp_path: Path) -> None:
-    from monitor.lifecycle import LifecycleConfig
+    from watchfloor.monitor.lifecycle import LifecycleConfig
 
     path = write(tmp_path, "[lifecycle]\nauto_resolve = ['sla', 'leak']")
     assert check_rules(path) == []

@@ -14,16 +14,16 @@ from pathlib import Path
 
 import msgpack
 import pytest
+from watchfloor.core import keys
+from watchfloor.core.bus import EventProducer
+from watchfloor.core.config import load_config
+from watchfloor.core.events import AgentMessage
+from watchfloor.core.incidents import IncidentStore
+from watchfloor.monitor import checkpoint as ckpt
+from watchfloor.monitor.sealing import AAD, SEALED, SealError, open_snapshot, seal_snapshot
+from watchfloor.monitor.service import MonitorService
+from watchfloor.security.crypto import FieldCipher, encrypt_event
 
-from core import keys
-from core.bus import EventProducer
-from core.config import load_config
-from core.events import AgentMessage
-from core.incidents import IncidentStore
-from monitor import checkpoint as ckpt
-from monitor.sealing import AAD, SEALED, SealError, open_snapshot, seal_snapshot
-from monitor.service import MonitorService
-from security.crypto import FieldCipher, encrypt_event
 from tests.api.doubles import T0
 
 ID_CARD = "11010519491231002X"

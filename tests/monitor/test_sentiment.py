@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from monitor.sentiment import contains_any, score
+from watchfloor.monitor.sentiment import contains_any, score
 
 # Labelled sample (written for this test, e-commerce customer-service mentions):
 # -1 negative, 0 neutral, 1 positive. A score <= -0.2 is negative, >= 0.2 positive.

@@ -22,18 +22,18 @@ import pytest
 import redis as sync_redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from watchfloor.core import keys
+from watchfloor.core.bus import EventProducer
+from watchfloor.core.config import load_config
+from watchfloor.core.events import Event, Heartbeat, QueueStats, encode_batch
+from watchfloor.core.incidents import Incident, IncidentStore
+from watchfloor.core.redis_server import free_port
+from watchfloor.monitor import checkpoint as ckpt
+from watchfloor.monitor.board import Board
+from watchfloor.monitor.engine import Engine
+from watchfloor.monitor.lifecycle import Lifecycle, LifecycleConfig
+from watchfloor.monitor.service import MonitorService
 
-from core import keys
-from core.bus import EventProducer
-from core.config import load_config
-from core.events import Event, Heartbeat, QueueStats, encode_batch
-from core.incidents import Incident, IncidentStore
-from core.redis_server import free_port
-from monitor import checkpoint as ckpt
-from monitor.board import Board
-from monitor.engine import Engine
-from monitor.lifecycle import Lifecycle, LifecycleConfig
-from monitor.service import MonitorService
 from tests.api.doubles import (
     T0,
     CountingDetector,
@@ -368,8 +368,8 @@ async def test_encrypted_agent_messages_are_decrypted_and_leaks_found_with_maske
 ) -> None:
     import dataclasses
 
-    from core.events import AgentMessage
-    from security.crypto import FieldCipher, encrypt_event
+    from watchfloor.core.events import AgentMessage
+    from watchfloor.security.crypto import FieldCipher, encrypt_event
 
     cipher = FieldCipher.load(data_dir, create=True)
     message = AgentMessage(
@@ -537,8 +537,8 @@ def runs_of(client: sync_redis.Redis, incident_id: str) -> list[str]:
 def test_a_monitor_killed_around_an_incident_write_leaves_it_its_run_and_audit_once(
     redis_url, tmp_path, fault
 ) -> None:
-    from core.events import DataAccess
-    from security.key_setup import init_keys
+    from watchfloor.core.events import DataAccess
+    from watchfloor.security.key_setup import init_keys
 
     data_dir = tmp_path / "data"
     init_keys(data_dir)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from monitor.detectors.base import Signal
-from monitor.lifecycle import Lifecycle
-from monitor.silences import SilenceError, SilenceStore, active_silences
-from security.audit import AuditLog
+from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.lifecycle import Lifecycle
+from watchfloor.monitor.silences import SilenceError, SilenceStore, active_silences
+from watchfloor.security.audit import AuditLog
 
 
 async def test_a_silence_is_stored_audited_and_quiets_matching_alerts(redis_client) -> None:

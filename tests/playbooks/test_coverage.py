@@ -7,8 +7,7 @@ import time
 from typing import Any
 
 import pytest
-
-from playbooks.coverage import covers
+from watchfloor.playbooks.coverage import covers
 
 
 async def fire(w: Any, kind: str, rule: str, subject: str, severity: str = "major") -> Any:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from playbooks.flags import get_flags
+from watchfloor.playbooks.flags import get_flags
+
 from tests.playbooks.helpers import wait_for
 
 

@@ -13,13 +13,13 @@ from typing import Any
 import msgpack
 import pytest
 import redis.asyncio as aioredis
+from watchfloor.core import keys
+from watchfloor.core.changes import add_change
+from watchfloor.core.incidents import IncidentStore
+from watchfloor.playbooks.handover import collect, render_markdown
+from watchfloor.playbooks.library import Library
+from watchfloor.playbooks.runner import PlaybookRunner
 
-from core import keys
-from core.changes import add_change
-from core.incidents import IncidentStore
-from playbooks.handover import collect, render_markdown
-from playbooks.library import Library
-from playbooks.runner import PlaybookRunner
 from tests.playbooks.helpers import RecordingAudit
 from watchfloor.cli import main
 

@@ -6,9 +6,15 @@ from typing import Any
 
 import aiohttp
 import pytest
+from watchfloor.playbooks.actions.http import RetryPolicy
+from watchfloor.playbooks.actions.notify import (
+    Message,
+    Notifier,
+    Target,
+    dingtalk_sign,
+    feishu_sign,
+)
 
-from playbooks.actions.http import RetryPolicy
-from playbooks.actions.notify import Message, Notifier, Target, dingtalk_sign, feishu_sign
 from tests.playbooks.helpers import DINGTALK_SECRET, FEISHU_SECRET
 
 MESSAGE = Message("网络中断 Outage", "hz-idc down", {"run": "RUN-1", "purpose": "action"})

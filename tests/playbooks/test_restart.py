@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from watchfloor.core import keys
+from watchfloor.core.config import load_config
+from watchfloor.core.incidents import IncidentStore
+from watchfloor.playbooks.library import Library
+from watchfloor.playbooks.runner import PlaybookRunner
+from watchfloor.security.audit import AuditLog
 
-from core import keys
-from core.config import load_config
-from core.incidents import IncidentStore
-from playbooks.library import Library
-from playbooks.runner import PlaybookRunner
-from security.audit import AuditLog
 from tests.playbooks.helpers import Receiver, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,17 +9,17 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from watchfloor.core import keys
+from watchfloor.core.config import load_config
+from watchfloor.core.incidents import IncidentStore
+from watchfloor.playbooks.actions.executor import ActionExecutor
+from watchfloor.playbooks.actions.http import RetryPolicy
+from watchfloor.playbooks.drill import list_drills
+from watchfloor.playbooks.errors import NotAllowed, RunConflict, StepNotFound
+from watchfloor.playbooks.flags import get_flags
+from watchfloor.playbooks.library import Library
+from watchfloor.playbooks.runner import PlaybookRunner
 
-from core import keys
-from core.config import load_config
-from core.incidents import IncidentStore
-from playbooks.actions.executor import ActionExecutor
-from playbooks.actions.http import RetryPolicy
-from playbooks.drill import list_drills
-from playbooks.errors import NotAllowed, RunConflict, StepNotFound
-from playbooks.flags import get_flags
-from playbooks.library import Library
-from playbooks.runner import PlaybookRunner
 from tests.playbooks.helpers import RecordingAudit, webhooks_toml
 
 T0 = float(int(time.time()))  # robots refuse signatures far from their own clock
@@ -219,7 +219,7 @@ async def test_a_drill_notifies_only_the_drill_target_sets_no_flag_and_is_scored
 
 
 async def test_every_change_reaches_the_changes_stream(timed: Any, redis_client: Any) -> None:
-    from core.changes import decode_change
+    from watchfloor.core.changes import decode_change
 
     runner, incident = timed.runner, timed.incident
     run = await runner.start("timed", incident.id, actor="li.wei", role="duty_manager")

@@ -7,10 +7,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
-from playbooks.errors import PlaybookInvalid
-from playbooks.library import BUILTIN_DIR, Library, check_library
-from playbooks.schema import check_data, check_file, parse, parse_duration
+from watchfloor.playbooks.errors import PlaybookInvalid
+from watchfloor.playbooks.library import BUILTIN_DIR, Library, check_library
+from watchfloor.playbooks.schema import check_data, check_file, parse, parse_duration
 
 LIBRARY = (
     "network-outage",

@@ -15,18 +15,18 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from watchfloor.core.bus import EventProducer
+from watchfloor.core.config import load_config
+from watchfloor.core.incidents import IncidentStore
+from watchfloor.monitor.board import Board
+from watchfloor.monitor.engine import Engine
+from watchfloor.monitor.lifecycle import Lifecycle
+from watchfloor.monitor.service import MonitorService
+from watchfloor.playbooks.actions.executor import ActionExecutor
+from watchfloor.playbooks.actions.http import RetryPolicy
+from watchfloor.playbooks.library import Library
+from watchfloor.playbooks.runner import PlaybookRunner
 
-from core.bus import EventProducer
-from core.config import load_config
-from core.incidents import IncidentStore
-from monitor.board import Board
-from monitor.engine import Engine
-from monitor.lifecycle import Lifecycle
-from monitor.service import MonitorService
-from playbooks.actions.executor import ActionExecutor
-from playbooks.actions.http import RetryPolicy
-from playbooks.library import Library
-from playbooks.runner import PlaybookRunner
 from tests.api.doubles import T0 as EVENT_T0
 from tests.api.doubles import DownTwiceDetector, health, offered
 from tests.playbooks.helpers import RecordingAudit, webhooks_toml

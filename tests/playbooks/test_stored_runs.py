@@ -12,8 +12,8 @@ import json
 from typing import Any
 
 import msgpack
+from watchfloor.core import keys
 
-from core import keys
 from tests.playbooks.helpers import wait_for
 
 T0 = 1_790_000_000.0

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-
-from core import keys
-from core.config import load_config
-from security.audit import AuditLog, open_audit
-from security.audit_chain import (
+from watchfloor.core import keys
+from watchfloor.core.config import load_config
+from watchfloor.security.audit import AuditLog, open_audit
+from watchfloor.security.audit_chain import (
     GENESIS,
     Frontier,
     canonical,
@@ -25,7 +24,7 @@ from security.audit_chain import (
     record_hash,
     verify_records,
 )
-from security.signer import (
+from watchfloor.security.signer import (
     PRIVATE_NAME,
     PUBLIC_NAME,
     SignerError,
@@ -224,7 +223,7 @@ async def test_a_fresh_process_rebuilds_the_frontier_and_keeps_checkpointing(
 async def test_checkpoint_refuses_to_sign_a_chain_altered_in_redis(
     redis_client: aioredis.Redis, tmp_path: Path
 ) -> None:
-    from security.audit import AuditIntegrityError
+    from watchfloor.security.audit import AuditIntegrityError
 
     generate_signing_key(tmp_path)
     log = AuditLog(redis_client, load_signer(tmp_path))
@@ -256,7 +255,7 @@ async def test_open_audit_uses_the_data_dir_keys_and_config(
 WRITER = """
 import asyncio, sys
 import redis.asyncio as aioredis
-from security.audit import AuditLog
+from watchfloor.security.audit import AuditLog
 
 async def main(url, name):
     client = aioredis.Redis.from_url(url)

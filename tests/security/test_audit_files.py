@@ -10,13 +10,18 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from watchfloor.core import keys
+from watchfloor.core.redis_server import EmbeddedRedis
+from watchfloor.security.audit import AuditIntegrityError, AuditLog
+from watchfloor.security.audit_chain import VerifyResult, make_bundle, verify_bundle, verify_records
+from watchfloor.security.audit_files import (
+    AuditFiles,
+    read_checkpoints,
+    read_records,
+    segment_paths,
+)
+from watchfloor.security.signer import generate_signing_key, load_public_key, load_signer
 
-from core import keys
-from core.redis_server import EmbeddedRedis
-from security.audit import AuditIntegrityError, AuditLog
-from security.audit_chain import VerifyResult, make_bundle, verify_bundle, verify_records
-from security.audit_files import AuditFiles, read_checkpoints, read_records, segment_paths
-from security.signer import generate_signing_key, load_public_key, load_signer
 from watchfloor.cli import main
 
 
@@ -361,8 +366,8 @@ async def test_cli_export_refuses_a_tampered_log_or_an_unsigned_range(
 async def test_after_a_signing_key_change_old_checkpoints_still_verify_and_restore(
     redis_client: aioredis.Redis, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from core.config import load_config
-    from security.audit import open_audit
+    from watchfloor.core.config import load_config
+    from watchfloor.security.audit import open_audit
 
     config = load_config(f'data_dir = "{data_dir}"\n')
     old = open_audit(config, redis_client, create_keys=True)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from watchfloor.core.printable import printable
 from yarl import URL
 
-from core.printable import printable
 from tests.api.test_api_support import ApiStack, api_fixture
 
 api = api_fixture()

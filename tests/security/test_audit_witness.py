@@ -8,13 +8,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
-
-from console.i18n import Translator
-from console.screens.audit import halted_text
-from core import keys
-from security.audit import AuditLog, read_problems
-from security.audit_witness import read_witness, url_witness
-from security.signer import generate_signing_key, load_signer
+from watchfloor.console.i18n import Translator
+from watchfloor.console.screens.audit import halted_text
+from watchfloor.core import keys
+from watchfloor.security.audit import AuditLog, read_problems
+from watchfloor.security.audit_witness import read_witness, url_witness
+from watchfloor.security.signer import generate_signing_key, load_signer
 
 
 async def receiver(serve_app: Any, fail: list[bool]) -> tuple[str, list[Any]]:

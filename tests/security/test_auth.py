@@ -8,9 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from yarl import URL
-
-from security.auth import (
+from watchfloor.security.auth import (
     Forbidden,
     auth_headers,
     ensure_permission,
@@ -19,8 +17,9 @@ from security.auth import (
     requires,
     setup_auth,
 )
-from security.roles import Permission, Role, allows
-from security.tokens import TokenStore
+from watchfloor.security.roles import Permission, Role, allows
+from watchfloor.security.tokens import TokenStore
+from yarl import URL
 
 ADMIN = "bootstrap-admin-secret"
 
@@ -310,10 +309,9 @@ def test_requires_refuses_something_that_is_not_a_permission():
 
 def service_apps(data_dir, redis_url):
     import redis.asyncio as aioredis
-
-    from api.app import create_app as monitor_app
-    from collector.app import create_app as collector_app
-    from core.config import load_config
+    from watchfloor.api.app import create_app as monitor_app
+    from watchfloor.collector.app import create_app as collector_app
+    from watchfloor.core.config import load_config
 
     config = load_config(None, {"WATCHFLOOR_DATA_DIR": str(data_dir)})
     client = aioredis.Redis.from_url(redis_url)
@@ -324,7 +322,7 @@ def service_apps(data_dir, redis_url):
 
 
 async def test_every_route_of_every_service_declares_a_permission_or_is_public(data_dir, redis_url):
-    from security.auth import PERMISSION_ATTR, PUBLIC_ATTR
+    from watchfloor.security.auth import PERMISSION_ATTR, PUBLIC_ATTR
 
     client, apps = service_apps(data_dir, redis_url)
     undeclared, public_routes = [], []

@@ -7,8 +7,7 @@ import json
 import stat
 
 import pytest
-
-from core.events import (
+from watchfloor.core.events import (
     AgentMessage,
     DataAccess,
     Heartbeat,
@@ -16,7 +15,7 @@ from core.events import (
     decode_batch,
     encode_batch,
 )
-from security.crypto import (
+from watchfloor.security.crypto import (
     DecryptError,
     FieldCipher,
     KeyringError,
@@ -191,8 +190,8 @@ def test_an_encrypted_text_copied_into_another_event_fails(cipher, field):
 
 
 def test_init_keys_creates_the_missing_keys_privately_and_never_overwrites(data_dir):
-    from security.key_setup import init_keys
-    from security.keys import list_key_files
+    from watchfloor.security.key_setup import init_keys
+    from watchfloor.security.keys import list_key_files
 
     created = {p.name for p in init_keys(data_dir)}
     assert created == {"field-keys.json", "audit-signing.pem", "audit-signing.pub.pem", "signing"}
@@ -207,8 +206,8 @@ def test_init_keys_creates_the_missing_keys_privately_and_never_overwrites(data_
 
 
 def test_a_key_file_open_to_others_is_flagged(data_dir):
-    from security.key_setup import init_keys
-    from security.keys import list_key_files
+    from watchfloor.security.key_setup import init_keys
+    from watchfloor.security.keys import list_key_files
 
     init_keys(data_dir)
     (data_dir / "keys" / "field-keys.json").chmod(0o644)

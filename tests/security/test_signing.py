@@ -6,9 +6,8 @@ import asyncio
 import stat
 
 import pytest
-
-from core import keys
-from security.signing import (
+from watchfloor.core import keys
+from watchfloor.security.signing import (
     SignatureError,
     SigningKeys,
     seen_before,

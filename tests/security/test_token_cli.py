@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from security.audit import AuditLog
-from security.crypto import FieldCipher
-from security.signing import SigningKeys
-from security.tokens import Principal, TokenStore
+from watchfloor.security.audit import AuditLog
+from watchfloor.security.crypto import FieldCipher
+from watchfloor.security.signing import SigningKeys
+from watchfloor.security.tokens import Principal, TokenStore
 
 
 def watchfloor(*args: str, data_dir: Path, redis_url: str | None = None):
@@ -169,11 +168,10 @@ def test_a_token_created_beside_a_running_stack_works_against_it(running_stack):
 def test_a_token_written_straight_into_the_stacks_redis_is_refused_and_reported(running_stack):
     import msgpack
     import redis as sync_redis
-
-    from core import keys
-    from core.redis_client import connect_sync
-    from core.stack_lock import read_holder
-    from security.tokens import FORGED_KEY, hash_token
+    from watchfloor.core import keys
+    from watchfloor.core.redis_client import connect_sync
+    from watchfloor.core.stack_lock import read_holder
+    from watchfloor.security.tokens import FORGED_KEY, hash_token
 
     holder = read_holder(running_stack.data_dir / "redis")
     assert holder is not None and holder.url.startswith("unix://")

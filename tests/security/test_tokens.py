@@ -7,9 +7,8 @@ import hashlib
 
 import msgpack
 import pytest
-
-from core import keys
-from security.tokens import (
+from watchfloor.core import keys
+from watchfloor.security.tokens import (
     FORGED_KEY,
     Principal,
     TokenConflict,
@@ -156,7 +155,7 @@ async def test_a_record_written_straight_into_redis_is_refused_and_reported(
     forged = {"name": "intruder", "role": "admin", "created": 1.0, "expires": None,
               "revoked": None}  # fmt: skip
     await redis_client.hset(keys.TOKENS, hash_token(forged_token), msgpack.packb(forged))
-    with caplog.at_level("ERROR", logger="security.tokens"):
+    with caplog.at_level("ERROR", logger="watchfloor.security.tokens"):
         assert await store.verify(forged_token) is None
     assert "not created by watchfloor" in caplog.text and "intruder" in caplog.text
     assert (await store.verify(real)).role == "duty_manager"

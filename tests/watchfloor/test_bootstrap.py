@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.config import load_config, load_for_cli
+from watchfloor.core.config import load_config, load_for_cli
+
 from watchfloor.bootstrap import ensure_token, prepare_data_dir
 
 
@@ -40,7 +41,7 @@ async def test_the_stack_token_is_kept_and_renewed_only_when_no_longer_valid(
 async def test_the_stack_tokens_are_sealed_with_the_data_dirs_key(
     redis_client, tmp_path: Path
 ) -> None:
-    from security.tokens import TokenStore, load_seal
+    from watchfloor.security.tokens import TokenStore, load_seal
 
     admin = await ensure_token(redis_client, tmp_path, "admin", "admin")
     sealed = TokenStore(redis_client, seal=load_seal(tmp_path, create=False))

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from watchfloor.core.redis_server import free_port
 
-from core.redis_server import free_port
 from tests.watchfloor.test_up import api_get, stop, wait_for
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.redis_server import free_port
+from watchfloor.core.redis_server import free_port
 
 
 def doctor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -81,11 +81,10 @@ def test_doctor_beside_a_running_stack_checks_its_redis_and_knows_its_ports(
     """Before, doctor reported the stack's own ports as taken (FAIL, exit 1) and checked a
     throwaway Redis instead of the one the stack runs on."""
     import msgpack
-
-    from core import keys
-    from core.redis_client import connect_sync
-    from core.stack_lock import read_holder
-    from security.tokens import hash_token
+    from watchfloor.core import keys
+    from watchfloor.core.redis_client import connect_sync
+    from watchfloor.core.stack_lock import read_holder
+    from watchfloor.security.tokens import hash_token
 
     stack = running_stack
     (stack_redis,) = stack.redis_servers()

@@ -18,8 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-
-from core.redis_server import free_port
+from watchfloor.core.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from watchfloor.core.redis_server import free_port
 
-from core.redis_server import free_port
 from tests.watchfloor.test_up import children_of, cmdline, wait_for
 
 pytestmark = pytest.mark.slow

@@ -25,23 +25,33 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from core.config import Config
-from core.printable import printable
-from core.redis_client import connect as redis_connect
-from security.audit_chain import (
+from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.core.config import Config
+from watchfloor.core.printable import printable
+from watchfloor.core.redis_client import connect as redis_connect
+from watchfloor.errors import CommandError
+from watchfloor.security.audit_chain import (
     BUNDLE_FORMAT,
     VerifyResult,
     make_bundle,
     verify_bundle,
     verify_records,
 )
-from security.audit_files import AuditFileError, read_checkpoints, read_records, write_synced
-from security.audit_schedule import Schedule
-from security.audit_trust import Trust, read_chain, trust_from_pin
-from security.audit_witness import WitnessError, read_witness
-from security.signer import SignerError, default_public_keys, load_public_key, pinned_keys
-from watchfloor.commands.common import add_config_options, config_from_args
-from watchfloor.errors import CommandError
+from watchfloor.security.audit_files import (
+    AuditFileError,
+    read_checkpoints,
+    read_records,
+    write_synced,
+)
+from watchfloor.security.audit_schedule import Schedule
+from watchfloor.security.audit_trust import Trust, read_chain, trust_from_pin
+from watchfloor.security.audit_witness import WitnessError, read_witness
+from watchfloor.security.signer import (
+    SignerError,
+    default_public_keys,
+    load_public_key,
+    pinned_keys,
+)
 
 CHUNK = 5000
 
@@ -139,7 +149,7 @@ def _file_checkpoints(directory: Path) -> list[dict]:
 async def _load_redis(url: str) -> tuple[list[dict], list[dict]]:
     import redis.exceptions
 
-    from security.audit import AuditLog
+    from watchfloor.security.audit import AuditLog
 
     client = redis_connect(url, socket_connect_timeout=3)
     try:
@@ -157,7 +167,7 @@ async def _load_redis(url: str) -> tuple[list[dict], list[dict]]:
 async def _verify_redis(url: str, keys: list[Any]) -> VerifyResult:
     import redis.exceptions
 
-    from security.audit import AuditLog
+    from watchfloor.security.audit import AuditLog
 
     client = redis_connect(url, socket_connect_timeout=3)
     try:
@@ -317,7 +327,7 @@ def _show(record: dict[str, Any], as_json: bool) -> None:
 
 async def _tail_redis(url: str, args: argparse.Namespace) -> None:
 
-    from security.audit import AuditLog
+    from watchfloor.security.audit import AuditLog
 
     client = redis_connect(url, socket_connect_timeout=3)
     try:
@@ -358,10 +368,10 @@ def _records_after(directory: Path, after: int) -> Iterator[dict[str, Any]]:
 
 def run_repair(args: argparse.Namespace) -> int:
     """Files win over Redis (see ``security.audit_repair``); Redis's differing records are kept."""
-    from security.audit import open_audit
-    from security.audit_chain import AuditError
-    from security.audit_repair import repair, summary
     from watchfloor.commands.token import with_redis
+    from watchfloor.security.audit import open_audit
+    from watchfloor.security.audit_chain import AuditError
+    from watchfloor.security.audit_repair import repair, summary
 
     async def work(config: Config, client: Any) -> int:
         log = open_audit(config, client)

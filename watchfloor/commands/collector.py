@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: Any, url: str, stop: asyncio.Event) -> None:
-    from collector.service import Collector
+    from watchfloor.collector.service import Collector
 
     # Unhandled, a SIGHUP meant as "reload" would end the collector: its settings
     # (ports, probes, spool) are read at start only, so it says so and keeps running.

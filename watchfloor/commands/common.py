@@ -7,7 +7,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable
 
-from core.config import Config, load_for_cli
+from watchfloor.core.config import Config, load_for_cli
 from watchfloor.errors import CommandError
 
 
@@ -39,7 +39,7 @@ def run_service(
     ``main(config, redis_url, stop)`` runs the service; ``listen`` (``host:port``)
     names the address in the one-line error when it cannot be bound.
     """
-    from core.redis_server import redis_url_for
+    from watchfloor.core.redis_server import redis_url_for
 
     async def until_signal(url: str) -> None:
         stop = asyncio.Event()

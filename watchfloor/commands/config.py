@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from core.config import redacted
 from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.core.config import redacted
 
 
 def register(sub: Any) -> None:

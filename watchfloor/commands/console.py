@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     token = read_token(args, dict(os.environ))
     url = args.url or f"http://{config.api.host}:{config.api.port}"
     log_to_file(config.data_dir)
-    from console.app import ConsoleApp
+    from watchfloor.console.app import ConsoleApp
 
     ConsoleApp(url, token, lang=args.lang or config.console.lang,
                stale_after_s=config.console.stale_after_s).run()  # fmt: skip

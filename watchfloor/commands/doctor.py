@@ -20,19 +20,19 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from core import keys
-from core.config import Config, ConfigError
-from core.redis_client import RedisSecretError
-from core.redis_client import connect as redis_connect
-from core.redis_server import (
+from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.core import keys
+from watchfloor.core.config import Config, ConfigError
+from watchfloor.core.redis_client import RedisSecretError
+from watchfloor.core.redis_client import connect as redis_connect
+from watchfloor.core.redis_server import (
     RedisServerError,
     check_reachable,
     embedded_for,
     find_redis_server,
     server_version,
 )
-from core.stack_lock import Holder, read_holder
-from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.core.stack_lock import Holder, read_holder
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +149,7 @@ def check_tokens(config: Config) -> list[Check]:
     url = redis_in_use(config)
     if not url:
         return []
-    from security.tokens import TokenStore, load_seal
+    from watchfloor.security.tokens import TokenStore, load_seal
 
     async def forged() -> list[dict[str, object]]:
         client = redis_connect(url, socket_connect_timeout=3)

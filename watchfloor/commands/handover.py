@@ -14,17 +14,17 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from core.config import Config
-from core.incidents import IncidentStore
-from playbooks.handover import collect, render_markdown
-from playbooks.library import Library
-from playbooks.runner import PlaybookRunner
-from playbooks.schema import parse_duration
-from playbooks.worker import open_audit_or_none
-from security.keys import write_private
 from watchfloor.commands.common import add_config_options
 from watchfloor.commands.token import with_redis
+from watchfloor.core.config import Config
+from watchfloor.core.incidents import IncidentStore
 from watchfloor.errors import CommandError
+from watchfloor.playbooks.handover import collect, render_markdown
+from watchfloor.playbooks.library import Library
+from watchfloor.playbooks.runner import PlaybookRunner
+from watchfloor.playbooks.schema import parse_duration
+from watchfloor.playbooks.worker import open_audit_or_none
+from watchfloor.security.keys import write_private
 
 
 def register(sub: Any) -> None:

@@ -19,17 +19,17 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from core.config import Config
-from security.audit_chain import utc_now
-from security.audit_trust import fingerprint, record_first_key, record_rotation, shown
-from security.crypto import CryptoError, FieldCipher, list_field_keys
-from security.key_setup import init_keys
-from security.keys import keys_dir, list_key_files
-from security.signer import SignerError, load_signer, rotate_signing_key
-from security.signing import SignatureError, SigningKeys
 from watchfloor.commands.common import add_config_options, config_from_args
 from watchfloor.commands.token import audit_action, with_redis
+from watchfloor.core.config import Config
 from watchfloor.errors import CommandError
+from watchfloor.security.audit_chain import utc_now
+from watchfloor.security.audit_trust import fingerprint, record_first_key, record_rotation, shown
+from watchfloor.security.crypto import CryptoError, FieldCipher, list_field_keys
+from watchfloor.security.key_setup import init_keys
+from watchfloor.security.keys import keys_dir, list_key_files
+from watchfloor.security.signer import SignerError, load_signer, rotate_signing_key
+from watchfloor.security.signing import SignatureError, SigningKeys
 
 
 def register(sub: Any) -> None:
@@ -98,7 +98,7 @@ def _show_fingerprint(config: Config) -> None:
 
 def run_rotate_audit(args: argparse.Namespace) -> int:
     async def work(config: Config, client: aioredis.Redis) -> int:
-        from security.audit import AuditLog
+        from watchfloor.security.audit import AuditLog
 
         directory = keys_dir(config.data_dir)
         try:

@@ -16,8 +16,8 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from core.redis_client import connect as redis_connect
 from watchfloor.commands.common import add_config_options, config_from_args, run_service
+from watchfloor.core.redis_client import connect as redis_connect
 
 logger = logging.getLogger(__name__)
 

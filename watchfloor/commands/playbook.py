@@ -17,15 +17,15 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from core.config import Config
-from playbooks.drill import format_drills, list_drills
-from playbooks.errors import PlaybookError
-from playbooks.library import Library, check_library, library_files
-from playbooks.schema import check_file
-from playbooks.worker import build_runner, open_audit_or_none
 from watchfloor.commands.common import add_config_options, config_from_args
 from watchfloor.commands.token import cli_actor, with_redis
+from watchfloor.core.config import Config
 from watchfloor.errors import CommandError
+from watchfloor.playbooks.drill import format_drills, list_drills
+from watchfloor.playbooks.errors import PlaybookError
+from watchfloor.playbooks.library import Library, check_library, library_files
+from watchfloor.playbooks.schema import check_file
+from watchfloor.playbooks.worker import build_runner, open_audit_or_none
 
 OPERATOR_ROLE = "duty_manager"
 """Role of a person working from the command line on the stack's own host."""

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.redis_client import connect as redis_connect
 from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.core.redis_client import connect as redis_connect
 from watchfloor.errors import CommandError
 
 
@@ -36,7 +36,7 @@ def _replay_redis(url: str | None, binary: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from core.redis_server import EmbeddedRedis
+    from watchfloor.core.redis_server import EmbeddedRedis
 
     with tempfile.TemporaryDirectory(prefix="wf-replay-") as tmp:
         server = EmbeddedRedis(Path(tmp) / "redis", persistent=False, binary=binary)
@@ -66,7 +66,7 @@ def _rules(path: str | None) -> dict[str, Any] | None:
         return None
     if not Path(path).is_file():
         raise CommandError(f"rules file {path} does not exist")
-    from monitor.service import load_rules
+    from watchfloor.monitor.service import load_rules
 
     try:
         return load_rules(path)
@@ -76,7 +76,7 @@ def _rules(path: str | None) -> dict[str, Any] | None:
 
 async def _replay(source: Path, out: Path, url: str, config: Any, rules: Any) -> Any:
 
-    from monitor.replay import replay
+    from watchfloor.monitor.replay import replay
 
     redis = redis_connect(url)
     try:

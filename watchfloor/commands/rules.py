@@ -16,10 +16,10 @@ import json
 import sys
 from typing import Any
 
-from monitor.detectors.registry import specs
-from monitor.rules import RulesError, check_rules, load_rules, section_names
 from watchfloor.commands.common import add_config_options
 from watchfloor.errors import CommandError
+from watchfloor.monitor.detectors.registry import specs
+from watchfloor.monitor.rules import RulesError, check_rules, load_rules, section_names
 
 
 def register(sub: Any) -> None:
@@ -74,8 +74,8 @@ def _scope_names() -> list[str]:
 
 
 def _configured_rules(args: argparse.Namespace) -> str | None:
-    from core.config import ConfigError
     from watchfloor.commands.common import config_from_args
+    from watchfloor.core.config import ConfigError
 
     try:
         return config_from_args(args).monitor.rules_file

@@ -16,8 +16,8 @@ from watchfloor.errors import CommandError
 
 
 def register(sub: Any) -> None:
-    from collector.simulator.days import NAMES as DAYS
-    from collector.simulator.scenarios import NAMES
+    from watchfloor.collector.simulator.days import NAMES as DAYS
+    from watchfloor.collector.simulator.scenarios import NAMES
 
     parser = sub.add_parser(
         "simulate",
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         raise CommandError("--speed must be above 0")
     if args.out:
-        from collector.simulator.runner import write_file
+        from watchfloor.collector.simulator.runner import write_file
 
         window = _window(args.window) if args.window else None
         count, expected = write_file(args.scenario, Path(args.out), seed=args.seed, window=window)
@@ -105,7 +105,7 @@ def _token(args: argparse.Namespace, config: Any) -> str:
 
 
 def _history_only(args: argparse.Namespace, config: Any) -> int:
-    from collector.simulator.runner import send_history
+    from watchfloor.collector.simulator.runner import send_history
 
     if not config.redis.url:
         raise CommandError("--history-only writes through a collector of its own: pass --redis")
@@ -139,8 +139,8 @@ def _window(text: str) -> dict[str, int]:
 
 
 async def _live(args: argparse.Namespace, url: str, token: str) -> int:
-    from collector.errors import ProducerError
-    from collector.simulator.runner import run_live
+    from watchfloor.collector.errors import ProducerError
+    from watchfloor.collector.simulator.runner import run_live
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

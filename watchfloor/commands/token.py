@@ -23,14 +23,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from core.config import Config
-from core.redis_client import RedisSecretError
-from core.redis_client import connect as redis_connect
-from core.redis_server import RedisServerError, redis_url_for
-from security.roles import ROLES
-from security.tokens import TokenError, TokenStore, load_seal, parse_duration
 from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.core.config import Config
+from watchfloor.core.redis_client import RedisSecretError
+from watchfloor.core.redis_client import connect as redis_connect
+from watchfloor.core.redis_server import RedisServerError, redis_url_for
 from watchfloor.errors import CommandError
+from watchfloor.security.roles import ROLES
+from watchfloor.security.tokens import TokenError, TokenStore, load_seal, parse_duration
 
 logger = logging.getLogger(__name__)
 
@@ -107,10 +107,10 @@ async def audit_action(
     config: Config, client: aioredis.Redis, action: str, target: str, details: dict[str, Any]
 ) -> None:
     """Append one record to the audit log, if the audit module is installed."""
-    if importlib.util.find_spec("security.audit") is None:
+    if importlib.util.find_spec("watchfloor.security.audit") is None:
         logger.warning("audit log not installed: %s %s not audited", action, target)
         return
-    from security.audit import open_audit
+    from watchfloor.security.audit import open_audit
 
     audit = open_audit(config, client)
     try:

@@ -29,12 +29,12 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from core.config import Config
-from core.redis_client import connect as redis_connect
-from core.redis_server import check_reachable, die_with_parent, redis_url_for
 from watchfloor import logs
 from watchfloor.bootstrap import TokenFile, ensure_token, prepare_data_dir
 from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.core.config import Config
+from watchfloor.core.redis_client import connect as redis_connect
+from watchfloor.core.redis_server import check_reachable, die_with_parent, redis_url_for
 from watchfloor.errors import CommandError
 from watchfloor.run_files import remove_pid, write_pid
 from watchfloor.supervisor import Child, Supervisor
@@ -160,9 +160,9 @@ def _greet(
 
 def _audit_pin_lines(config: Config) -> list[str]:
     """The audit key's fingerprint, for the security officer to keep off this server."""
-    from security.audit_trust import fingerprint, shown
-    from security.keys import keys_dir
-    from security.signer import SignerError, load_signer
+    from watchfloor.security.audit_trust import fingerprint, shown
+    from watchfloor.security.keys import keys_dir
+    from watchfloor.security.signer import SignerError, load_signer
 
     try:
         signer = load_signer(keys_dir(config.data_dir))
@@ -186,8 +186,8 @@ def _demo_history(
     behind that clock and on top of what it saw. The demo then goes on from now
     without history; the monitor's windows are warm from the previous run.
     """
-    from collector.simulator.live_time import history_start
-    from collector.simulator.scenarios import pre_rolled_s
+    from watchfloor.collector.simulator.live_time import history_start
+    from watchfloor.collector.simulator.scenarios import pre_rolled_s
 
     anchor = time.time()
     seen = asyncio.run(_monitor_clock(url))
@@ -208,7 +208,7 @@ def _demo_history(
 
 async def _monitor_clock(url: str) -> float | None:
     """The watermark a previous run of the monitor left (None on a fresh data directory)."""
-    from core import keys
+    from watchfloor.core import keys
 
     client = redis_connect(url)
     try:
