@@ -18,6 +18,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
+
 from watchfloor.api import (
     audit,
     board,

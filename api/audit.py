@@ -14,6 +14,7 @@ import logging
 from typing import Any, Final
 
 from aiohttp import web
+
 from watchfloor.api.inputs import query_int, query_text
 from watchfloor.api.state import CONFIG, audit_of
 from watchfloor.security.auth import requires

@@ -18,6 +18,7 @@ from typing import Any
 import msgpack
 import redis.asyncio as aioredis
 from aiohttp import web
+
 from watchfloor.api.inputs import query_choice
 from watchfloor.api.state import CONFIG, REDIS
 from watchfloor.core import keys

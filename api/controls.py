@@ -16,6 +16,7 @@ import time
 from typing import Final
 
 from aiohttp import web
+
 from watchfloor.api.errors import BadRequest, NotFound
 from watchfloor.api.inputs import Field, path_id, read_fields
 from watchfloor.api.state import AUDIT, REDIS, audit_write

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from watchfloor.core.incidents import IncidentConflict, IncidentError, IncidentNotFound
 from watchfloor.playbooks.errors import PlaybookError
 from watchfloor.security.outage import REDIS_OUTAGE

@@ -22,6 +22,7 @@ from typing import Any, Final
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
+
 from watchfloor.api import board
 from watchfloor.api.counters import ApiMetrics
 from watchfloor.core import keys

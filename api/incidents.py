@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
+
 from watchfloor.api.inputs import (
     MAX_NOTE,
     Field,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
+
 from watchfloor.api.errors import BadRequest, NotFound, UnsupportedEncoding
 from watchfloor.security.pii import mask_text
 

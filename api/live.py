@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from redis.exceptions import RedisError
+
 from watchfloor.api import board
 from watchfloor.api.errors import BadRequest
 from watchfloor.api.hub import HUB, Item, LiveClient, Seq, dumps, parse_seq, tail_id, text_of

@@ -17,6 +17,7 @@ from typing import Any, Final
 import msgpack
 from aiohttp import web
 from redis.exceptions import RedisError
+
 from watchfloor.api.board import engine_status
 from watchfloor.api.hub import HUB
 from watchfloor.api.state import METRICS, REDIS

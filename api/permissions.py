@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import msgspec
 from aiohttp import web
+
 from watchfloor.api import audit, controls, incidents, runs, tokens
 from watchfloor.api.inputs import query_text
 from watchfloor.api.state import INCIDENTS, runner_of

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
+
 from watchfloor.api.errors import NotFound
 from watchfloor.api.inputs import path_id
 from watchfloor.api.state import CONFIG, RUNNER

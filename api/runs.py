@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
+
 from watchfloor.api.inputs import MAX_NOTE, Field, path_id, query_int, query_text, read_fields
 from watchfloor.api.state import runner_of
 from watchfloor.playbooks.state import STEP_OPS

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 from aiohttp import web
+
 from watchfloor.api.counters import ApiMetrics
 from watchfloor.api.errors import Unavailable
 from watchfloor.core.config import Config

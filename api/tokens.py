@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+
 from watchfloor.api.errors import ApiError, NotFound
 from watchfloor.api.inputs import Field, path_id, read_fields
 from watchfloor.api.state import TOKEN_STORE, audit_write

@@ -20,6 +20,7 @@ import tempfile
 import time
 
 import msgpack
+
 from watchfloor.core.events import decode_batch, encode_batch, validate_batch, validate_body
 from watchfloor.core.redis_client import connect as redis_connect
 from watchfloor.core.redis_server import EmbeddedRedis

@@ -86,6 +86,7 @@ async def serve_api(redis_url: str, port: int, data_dir: str, queues: int, rate:
 
     import msgpack
     from aiohttp import web
+
     from watchfloor.api.app import create_app
     from watchfloor.core import keys
     from watchfloor.core.changes import add_change
@@ -127,6 +128,7 @@ async def serve_api(redis_url: str, port: int, data_dir: str, queues: int, rate:
 
 async def prepare(redis_url: str, queues: int, incidents: int, runs: int) -> str:
     import msgpack
+
     from watchfloor.core import keys
     from watchfloor.core.incidents import IncidentStore
     from watchfloor.security.audit import AuditLog
@@ -196,6 +198,7 @@ async def measure(url: str, token: str, seconds: float, queues: int,
                   api_pid: int) -> dict[str, Any]:  # fmt: skip
     from textual import events
     from textual.app import App
+
     from watchfloor.console.app import ConsoleApp
     from watchfloor.console.widgets.queue_board import QueueBoard
 

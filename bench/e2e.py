@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
 from watchfloor.core.redis_client import connect as redis_connect
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,6 +23,7 @@ import tempfile
 import time
 
 import msgpack
+
 from watchfloor.core.config import Config
 from watchfloor.core.events import (
     AgentMessage,

@@ -29,11 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.codec import cpu_model, mix
 from watchfloor.core.events import encode_batch, validate_body
 from watchfloor.core.redis_client import connect as redis_connect
 from watchfloor.core.redis_server import embedded_for
-
-from bench.codec import cpu_model, mix
 
 POLICIES = ("always", "everysec")
 STREAM = "bench:events"

@@ -33,11 +33,10 @@ import msgpack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.codec import cpu_model, mix
 from watchfloor.core.events import encode_batch, validate_body
 from watchfloor.core.redis_client import connect as redis_connect
 from watchfloor.core.redis_server import EmbeddedRedis, free_port
-
-from bench.codec import cpu_model, mix
 
 BATCH = 1000
 TOKEN = "bench-admin-token-0123456789"

@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from redis.asyncio import Redis
+
 from watchfloor.collector.appkeys import (
     AUDIT,
     CLOCK,

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+
 from watchfloor.collector.clock_report import ClockReporter
 from watchfloor.collector.ingest import Ingestor
 from watchfloor.collector.metrics import CollectorMetrics

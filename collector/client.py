@@ -32,6 +32,7 @@ from typing import Any
 
 import aiohttp
 import msgpack
+
 from watchfloor.collector.errors import ProducerError
 from watchfloor.core.events import Event
 

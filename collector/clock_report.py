@@ -28,6 +28,7 @@ from collections.abc import Iterator
 
 import msgpack
 from redis.asyncio import Redis
+
 from watchfloor.collector.spool import Spool
 from watchfloor.collector.writer import REDIS_DOWN, BatchWriter, wait_first
 from watchfloor.core import keys

@@ -37,6 +37,7 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+
 from watchfloor.core import keys
 from watchfloor.core.events import Event, encode_batch
 

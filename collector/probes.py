@@ -17,6 +17,7 @@ import logging
 import time
 
 import aiohttp
+
 from watchfloor.collector.errors import CollectorError
 from watchfloor.collector.ingest import Ingestor
 from watchfloor.collector.metrics import CollectorMetrics

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+
 from watchfloor.collector.app import create_app
 from watchfloor.core.config import Config
 from watchfloor.core.redis_client import connect as redis_connect

@@ -27,6 +27,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+
 from watchfloor.collector.metrics import CollectorMetrics
 from watchfloor.collector.writer import REDIS_DOWN, wait_first
 from watchfloor.core import keys

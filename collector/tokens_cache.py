@@ -14,6 +14,7 @@ import logging
 import time
 
 from redis.exceptions import RedisError
+
 from watchfloor.security.tokens import Principal, TokenStore
 
 logger = logging.getLogger(__name__)

@@ -25,6 +25,7 @@ from typing import Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
 from watchfloor.collector import faults
 from watchfloor.collector.dedup import Deduplicator
 from watchfloor.collector.metrics import CollectorMetrics

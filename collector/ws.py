@@ -26,6 +26,7 @@ import logging
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
 from watchfloor.collector.appkeys import CONFIG, INGESTOR, METRICS, SIGNATURES
 from watchfloor.collector.errors import SpoolFull
 from watchfloor.core.events import MAX_BODY_BYTES, BatchError

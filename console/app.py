@@ -19,6 +19,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
+
 from watchfloor.console import format as fmt
 from watchfloor.console.actions import commands, done_values
 from watchfloor.console.client import ApiClient, ApiError, LiveFeed

@@ -21,6 +21,9 @@ from urllib.parse import quote
 
 import aiohttp
 from textual.message import Message
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus, WebSocketException
+
 from watchfloor.console.messages import (
     ChangesReceived,
     LiveConnected,
@@ -28,8 +31,6 @@ from watchfloor.console.messages import (
     PingReceived,
     SnapshotReceived,
 )
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus, WebSocketException
 
 logger = logging.getLogger(__name__)
 

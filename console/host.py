@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from textual.message import Message
+
 from watchfloor.console.client import ApiClient
 from watchfloor.console.i18n import Translator
 from watchfloor.console.state import BoardState

@@ -10,6 +10,7 @@ from typing import Any
 
 from textual.app import SystemCommand
 from textual.screen import Screen
+
 from watchfloor.console.host import ConsoleHost
 from watchfloor.console.messages import IncidentOpened
 from watchfloor.console.screens.incident import IncidentScreen

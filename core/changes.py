@@ -13,6 +13,7 @@ from typing import Any
 import msgpack
 from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT, FieldT
+
 from watchfloor.core import keys
 
 CHANGES_MAXLEN = 100_000

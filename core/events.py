@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
 from msgspec import Meta
+
 from watchfloor.core import vocabulary
 from watchfloor.core.vocabulary import AccessAction, Channel, ContactAction, Direction, HealthStatus
 

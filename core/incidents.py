@@ -28,6 +28,7 @@ from typing import Any, Final, cast
 import msgpack
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
+
 from watchfloor.core import keys
 from watchfloor.core.changes import add_change
 from watchfloor.core.redis_tx import transact

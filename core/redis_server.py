@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import redis
+
 from watchfloor.core.private_files import ensure_secret, make_private_dir
 from watchfloor.core.redis_client import connect as redis_connect
 from watchfloor.core.redis_client import connect_sync, with_password_file

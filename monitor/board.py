@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Final
 
 import msgpack
+
 from watchfloor.core import keys
 from watchfloor.core.changes import add_change
 from watchfloor.core.events import Contact, Event, Health, Heartbeat, QueueStats

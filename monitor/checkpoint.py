@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 import msgpack
+
 from watchfloor.core import faults, keys
 from watchfloor.core.changes import add_change
 from watchfloor.core.incidents import (

@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 import msgpack
+
 from watchfloor.core import keys
 
 logger = logging.getLogger(__name__)

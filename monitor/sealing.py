@@ -17,6 +17,7 @@ import zlib
 from typing import Any, Final, Protocol
 
 import msgpack
+
 from watchfloor.core import keys
 
 SEALED: Final = "sealed"

@@ -17,6 +17,7 @@ import time
 from typing import Any, Final
 
 import msgpack
+
 from watchfloor.core import keys
 from watchfloor.monitor.lifecycle import Silence
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 import redis.asyncio as aioredis
+
 from watchfloor.core import keys
 from watchfloor.playbooks.model import Run, RunStep, decode_run, text
 

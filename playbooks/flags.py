@@ -13,6 +13,7 @@ from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
+
 from watchfloor.core import keys
 from watchfloor.core.changes import add_change
 

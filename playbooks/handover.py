@@ -17,6 +17,7 @@ from typing import Any, Final, cast
 
 import msgpack
 import redis.asyncio as aioredis
+
 from watchfloor.core import keys
 from watchfloor.core.changes import decode_change
 from watchfloor.core.vocabulary import OPEN_STEP_STATES as OPEN_STEP_WORDS

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import msgspec
 from msgspec import UNSET, UnsetType
+
 from watchfloor.core.vocabulary import FINISHED_STEP_STATES
 from watchfloor.playbooks import codec
 from watchfloor.playbooks.effects import AuditEffect, AuditRecord, Effect

@@ -35,6 +35,7 @@ from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
+
 from watchfloor.core import keys
 from watchfloor.core.changes import add_change
 from watchfloor.core.incidents import IncidentNotFound

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+
 from watchfloor.core import keys
 from watchfloor.core.incidents import IncidentNotFound
 from watchfloor.playbooks import model, standdown, state

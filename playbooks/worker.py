@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
+
 from watchfloor.core.config import Config
 from watchfloor.core.incidents import IncidentStore
 from watchfloor.playbooks.actions.executor import ActionExecutor

@@ -34,6 +34,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from redis.exceptions import ResponseError
+
 from watchfloor.core import keys
 from watchfloor.core.config import Config
 from watchfloor.security.audit_chain import (

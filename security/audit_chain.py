@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from watchfloor.security.audit_schedule import Schedule, ScheduleWatch
 from watchfloor.security.signer import as_pinned, verify_signature
 

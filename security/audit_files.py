@@ -25,6 +25,7 @@ from typing import IO, Any, Protocol
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from redis.exceptions import ResponseError
+
 from watchfloor.core import keys
 from watchfloor.security.audit_chain import (
     AuditError,

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from watchfloor.security.keys import write_private
 from watchfloor.security.signer import AuditSigner, SignerError, key_id, verify_signature
 

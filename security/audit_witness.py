@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import aiohttp
 import redis.asyncio as aioredis
+
 from watchfloor.core import keys
 from watchfloor.core.config import Config
 from watchfloor.security.audit_chain import canonical

@@ -39,6 +39,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 from aiohttp import web
 from redis.exceptions import RedisError
+
 from watchfloor.security.auth_guard import (
     FailureLedger,
     FailureWindow,

@@ -36,6 +36,7 @@ from typing import Any, Final, TypeGuard, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from watchfloor.core.events import SENSITIVE_FIELDS, Event
 from watchfloor.security import keys as keyfiles
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+
 from watchfloor.security.keys import AUDIT_PRIVATE, AUDIT_PUBLIC, write_private
 
 logger = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Final
 
 import redis.asyncio as aioredis
+
 from watchfloor.core import keys
 from watchfloor.security import keys as keyfiles
 

@@ -37,6 +37,7 @@ from typing import Any, Final
 
 import msgpack
 import redis.asyncio as aioredis
+
 from watchfloor.core import keys
 from watchfloor.core.redis_tx import transact
 from watchfloor.security.roles import ROLES

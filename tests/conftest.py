@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+
 from watchfloor.core.redis_server import EmbeddedRedis
 
 

@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer, Input, Static
+
 from watchfloor.console.screens.base import ConsoleScreen
 from watchfloor.console.widgets.status_bar import StatusBar
 from watchfloor.console.widgets.tables import StyledTable

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from textual.dom import DOMNode
 from textual.screen import Screen
+
 from watchfloor.console.host import ConsoleHost
 from watchfloor.console.state import Dirty
 from watchfloor.console.widgets.status_bar import StatusBar

@@ -23,6 +23,7 @@ from textual.containers import Grid
 from textual.events import Resize
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer
+
 from watchfloor.console import format as fmt
 from watchfloor.console.messages import IncidentOpened
 from watchfloor.console.screens.base import ConsoleScreen

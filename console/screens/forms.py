@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select
 from textual.widgets.option_list import Option
+
 from watchfloor.console import format as fmt
 from watchfloor.console.i18n import Translator
 from watchfloor.core.vocabulary import SEVERITIES_WORST_FIRST

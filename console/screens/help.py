@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
+
 from watchfloor.console.permissions import GUARDED
 
 KEYS: tuple[tuple[str, str, str, str], ...] = (

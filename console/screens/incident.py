@@ -20,6 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Static
+
 from watchfloor.console import format as fmt
 from watchfloor.console.permissions import Allowed
 from watchfloor.console.screens.base import ConsoleScreen

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.widgets import Static
+
 from watchfloor.console.i18n import Translator
 from watchfloor.console.state import BoardState, Dirty
 from watchfloor.console.widgets.registry import TileDefaults

@@ -19,6 +19,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
 from watchfloor.console import format as fmt
 from watchfloor.console.i18n import Translator
 from watchfloor.console.state import QUEUE_SORTS, BoardState, Dirty, wait_level

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from textual.widget import Widget
+
 from watchfloor.console.i18n import Translator
 from watchfloor.console.state import BoardState, Dirty
 

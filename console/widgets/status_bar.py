@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
+
 from watchfloor.console.widgets.connection import ConnectionIndicator
 
 

@@ -18,6 +18,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist, RowKey
+
 from watchfloor.console import format as fmt
 from watchfloor.console.i18n import Translator
 from watchfloor.console.state import (

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
+
 from watchfloor.playbooks.actions.http import ActionResult, RetryPolicy, call_endpoint
 from watchfloor.playbooks.actions.notify import Message, Notifier, targets_from_config
 from watchfloor.playbooks.actions.set_flag import run_set_flag

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import aiohttp
+
 from watchfloor.playbooks.actions.http import ActionResult, RetryPolicy, deliver
 
 KINDS = frozenset({"json", "dingtalk", "wecom", "feishu", "slack"})

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
+
 from watchfloor.playbooks.actions.http import ActionResult
 from watchfloor.playbooks.flags import set_flag
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from watchfloor.core import keys
 
 from tests.api.test_api_support import ApiStack, api_fixture
+from watchfloor.core import keys
 
 api = api_fixture()
 

@@ -10,9 +10,9 @@ import zlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from watchfloor.core import keys
 
 from tests.api.test_api_support import ApiStack, api_fixture
+from watchfloor.core import keys
 
 WRITES = [
     "/v1/incidents/{inc}/ack",

@@ -10,11 +10,11 @@ import aiohttp
 import msgpack
 import pytest
 import redis.asyncio as aioredis
+
+from tests.api.test_api_support import ApiStack, api_config, api_fixture
 from watchfloor.api.app import api_task
 from watchfloor.core import keys
 from watchfloor.core.redis_server import free_port
-
-from tests.api.test_api_support import ApiStack, api_config, api_fixture
 
 api = api_fixture()
 

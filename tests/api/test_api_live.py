@@ -13,10 +13,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from watchfloor.core import keys
-from watchfloor.core.changes import add_change
 
 from tests.api.test_api_support import ApiStack, api_fixture
+from watchfloor.core import keys
+from watchfloor.core.changes import add_change
 
 api = api_fixture(live_ping_s=0.3, live_queue=200)
 

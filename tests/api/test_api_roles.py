@@ -8,9 +8,9 @@ second ack of the same incident is a 409, a run endpoint without a runner a
 from __future__ import annotations
 
 import pytest
-from watchfloor.security.roles import ROLES, Permission
 
 from tests.api.test_api_support import ADMIN_BOOTSTRAP, ApiStack, api_fixture
+from watchfloor.security.roles import ROLES, Permission
 
 P = Permission
 

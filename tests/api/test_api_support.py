@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+
 from watchfloor.api.app import create_app
 from watchfloor.core.config import ApiConfig, Config, SecurityConfig
 from watchfloor.core.incidents import Incident, IncidentStore

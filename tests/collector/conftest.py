@@ -11,6 +11,7 @@ from typing import Any
 import msgpack
 import pytest
 import redis.asyncio as aioredis
+
 from watchfloor.collector.app import create_app
 from watchfloor.collector.service import Collector, connect_redis
 from watchfloor.core import keys

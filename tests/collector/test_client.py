@@ -10,13 +10,13 @@ from typing import Any
 import msgpack
 import pytest
 from aiohttp import web
+
+from tests.collector.conftest import Running, StartCollector, stream_events
 from watchfloor.collector.client import ProducerClient
 from watchfloor.collector.errors import ProducerError
 from watchfloor.core.events import Heartbeat
 from watchfloor.security.signing import SigningKeys
 from watchfloor.security.tokens import TokenStore
-
-from tests.collector.conftest import Running, StartCollector, stream_events
 
 NOW = time.time()
 

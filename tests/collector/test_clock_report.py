@@ -10,15 +10,15 @@ from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
+
+from tests.collector.conftest import Running, StartCollector
+from tests.collector.test_http_ingest import post
 from watchfloor.collector.appkeys import CLOCK
 from watchfloor.collector.clock_report import recovered_lower_bound
 from watchfloor.collector.spool import Spool
 from watchfloor.core import keys
 from watchfloor.core.events import Heartbeat, encode_batch
 from watchfloor.core.redis_server import EmbeddedRedis
-
-from tests.collector.conftest import Running, StartCollector
-from tests.collector.test_http_ingest import post
 
 
 def beat(ts: float, i: int = 0) -> dict[str, Any]:

@@ -21,10 +21,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from watchfloor.collector.faults import ENV, INGEST_POINTS, SPOOL_POINTS
-from watchfloor.core.redis_server import EmbeddedRedis, free_port
 
 from tests.collector.conftest import ADMIN, stream_events
+from watchfloor.collector.faults import ENV, INGEST_POINTS, SPOOL_POINTS
+from watchfloor.core.redis_server import EmbeddedRedis, free_port
 
 WATCHFLOOR = [sys.executable, "-c", "from watchfloor.cli import main; raise SystemExit(main())"]
 HEADERS = {"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"}

@@ -10,11 +10,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+
+from tests.collector.conftest import StartCollector, stream_events
 from watchfloor.collector.dedup import Deduplicator
 from watchfloor.core import keys
 from watchfloor.core.events import Heartbeat, encode_batch
-
-from tests.collector.conftest import StartCollector, stream_events
 
 T0 = 1_800_000_000.0
 

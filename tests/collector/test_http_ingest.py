@@ -9,9 +9,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from watchfloor.security.tokens import TokenStore
 
 from tests.collector.conftest import Running, pack, stream_events
+from watchfloor.security.tokens import TokenStore
 
 NOW = time.time()
 MSGPACK = "application/msgpack"

@@ -9,12 +9,12 @@ import logging
 import time
 
 import pytest
-from watchfloor.collector.appkeys import WRITER
-from watchfloor.core.redis_server import EmbeddedRedis
-from watchfloor.security.tokens import TokenStore, load_seal
 
 from tests.collector.conftest import StartCollector
 from tests.collector.test_http_ingest import post
+from watchfloor.collector.appkeys import WRITER
+from watchfloor.core.redis_server import EmbeddedRedis
+from watchfloor.security.tokens import TokenStore, load_seal
 
 
 async def test_an_outage_logs_one_line_down_and_one_back_and_no_traceback(

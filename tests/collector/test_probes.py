@@ -11,10 +11,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from watchfloor.collector.probes import check_http, check_tcp
-from watchfloor.core.config import CollectorConfig, Config, ProbeConfig
 
 from tests.collector.conftest import StartCollector, stream_events
+from watchfloor.collector.probes import check_http, check_tcp
+from watchfloor.core.config import CollectorConfig, Config, ProbeConfig
 
 
 def closed_port() -> int:

@@ -10,14 +10,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+
+from tests.collector.conftest import StartCollector, make_config, stream_events
 from watchfloor.core import keys
 from watchfloor.core.events import decode_batch
 from watchfloor.security.audit import AuditLog
 from watchfloor.security.crypto import FieldCipher, decrypt_event, is_encrypted
 from watchfloor.security.signing import HEADER, SigningKeys, sign
 from watchfloor.security.tokens import TokenStore
-
-from tests.collector.conftest import StartCollector, make_config, stream_events
 
 NOW = time.time()
 BODY = json.dumps([{"type": "heartbeat", "ts": NOW, "source": "acd-1"}]).encode()

@@ -16,12 +16,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+
+from tests.collector.conftest import ADMIN, Running, make_config, stream_events
 from watchfloor.collector.service import Collector
 from watchfloor.collector.simulator.runner import run_live
 from watchfloor.collector.simulator.scenarios import generate
 from watchfloor.core.redis_server import free_port
-
-from tests.collector.conftest import ADMIN, Running, make_config, stream_events
 
 WATCHFLOOR = [sys.executable, "-c", "from watchfloor.cli import main; raise SystemExit(main())"]
 HEADERS = {"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"}

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from watchfloor.cli import main
 from watchfloor.collector.simulator.days import (
     DAY_S,
     DAYS,
@@ -27,8 +29,6 @@ from watchfloor.collector.simulator.days import (
 from watchfloor.collector.simulator.runner import write_day
 from watchfloor.core.events import validate_batch
 from watchfloor.security.pii import find_pii
-
-from watchfloor.cli import main
 
 
 @cache

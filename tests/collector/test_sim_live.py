@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+
+from tests.collector.conftest import ADMIN, make_config
 from watchfloor.collector.service import Collector
 from watchfloor.collector.simulator.live_time import LiveTime, history_start
 from watchfloor.collector.simulator.runner import live_start_ts, run_live, send_history
@@ -18,8 +20,6 @@ from watchfloor.core import keys
 from watchfloor.core.events import decode_batch
 from watchfloor.core.incidents import Incident, IncidentStore
 from watchfloor.core.redis_server import free_port
-
-from tests.collector.conftest import ADMIN, make_config
 from watchfloor.monitor_process import MonitorProcess
 
 DEMO_DEADLINE_S = 60.0

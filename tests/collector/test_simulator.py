@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from watchfloor.cli import main
 from watchfloor.collector.simulator import content
 from watchfloor.collector.simulator.runner import FILE_START, write_file
 from watchfloor.collector.simulator.scenarios import (
@@ -23,8 +25,6 @@ from watchfloor.collector.simulator.scenarios import (
 )
 from watchfloor.core.events import validate_batch
 from watchfloor.security.pii import find_pii
-
-from watchfloor.cli import main
 
 
 @cache

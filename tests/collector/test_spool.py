@@ -10,12 +10,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+
+from tests.collector.conftest import Running, StartCollector, stream_events
 from watchfloor.collector.client import ProducerClient
 from watchfloor.collector.spool import Spool
 from watchfloor.core.redis_server import EmbeddedRedis
 from watchfloor.security.tokens import TokenStore
-
-from tests.collector.conftest import Running, StartCollector, stream_events
 
 NOW = time.time()
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from watchfloor.collector.client import ProducerClient
-from watchfloor.collector.errors import ProducerError
 
 from tests.collector.conftest import Running, StartCollector, pack, stream_events
+from watchfloor.collector.client import ProducerClient
+from watchfloor.collector.errors import ProducerError
 
 NOW = time.time()
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from watchfloor.collector.stream_trim import StreamTrimmer
-from watchfloor.core import keys
 
 from tests.collector.conftest import StartCollector, make_config
 from tests.collector.test_http_ingest import post
+from watchfloor.collector.stream_trim import StreamTrimmer
+from watchfloor.core import keys
 
 NOW = time.time()
 HOUR_MS = 3_600_000

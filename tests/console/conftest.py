@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
+
 from watchfloor.api.app import create_app
 from watchfloor.core.config import Config, SecurityConfig
 from watchfloor.core.incidents import Incident, IncidentStore

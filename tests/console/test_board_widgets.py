@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+from tests.console.samples import queue_row, snapshot
+from tests.console.screen_text import screen_text
 from watchfloor.console.app import ConsoleApp
 from watchfloor.console.messages import (
     ChangesReceived,
@@ -14,9 +16,6 @@ from watchfloor.console.messages import (
 )
 from watchfloor.console.widgets.queue_board import QueueBoard
 from watchfloor.console.widgets.tile import Tile
-
-from tests.console.samples import queue_row, snapshot
-from tests.console.screen_text import screen_text
 
 
 async def started(pilot, app: ConsoleApp, message: dict) -> QueueBoard:

@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from tests.console.conftest import ConsoleApi, console_for, offered, wait_until
+from tests.console.screen_text import screen_text
 from watchfloor.console.screens.forms import (
     ManualIncidentModal,
     PlaybookPicker,
@@ -14,9 +17,6 @@ from watchfloor.console.screens.forms import (
 )
 from watchfloor.console.screens.incident import IncidentScreen
 from watchfloor.console.screens.modals import NoteModal
-
-from tests.console.conftest import ConsoleApi, console_for, offered, wait_until
-from tests.console.screen_text import screen_text
 
 
 async def opened(pilot, app, incident_id: str, action: str | None) -> IncidentScreen:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from rich.cells import cell_len
+
 from watchfloor.console import format as fmt
 from watchfloor.console.i18n import LANGS, STRINGS, Translator
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
+from tests.console.samples import snapshot
 from watchfloor.console.app import ConsoleApp
 from watchfloor.console.messages import LiveConnected, SnapshotReceived
 from watchfloor.console.widgets.health_strip import HealthStrip
-
-from tests.console.samples import snapshot
 
 
 async def show(engine: dict) -> str:

@@ -4,12 +4,12 @@ is room, the short lists whole when there is not, side by side from 140 cells on
 from __future__ import annotations
 
 import pytest
-from watchfloor.console.app import ConsoleApp
-from watchfloor.console.messages import LiveConnected, SnapshotReceived
-from watchfloor.console.screens.board import fit_heights
 
 from tests.console.samples import incident, run, snapshot
 from tests.console.screen_text import screen_text
+from watchfloor.console.app import ConsoleApp
+from watchfloor.console.messages import LiveConnected, SnapshotReceived
+from watchfloor.console.screens.board import fit_heights
 
 
 @pytest.mark.parametrize(("needs", "total", "heights"), [

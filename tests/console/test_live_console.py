@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.console.conftest import ConsoleApi, console_for, offered, wait_until
+from tests.console.screen_text import screen_text
 from watchfloor.console.screens.incident import IncidentScreen
 from watchfloor.console.widgets.connection import ConnectionIndicator
 from watchfloor.console.widgets.tile import Tile
-
-from tests.console.conftest import ConsoleApi, console_for, offered, wait_until
-from tests.console.screen_text import screen_text
 
 
 async def test_an_incident_fired_in_redis_appears_on_the_board(console_api: ConsoleApi) -> None:

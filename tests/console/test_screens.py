@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.console.conftest import ConsoleApi, console_for, feed_board, wait_until
+from tests.console.screen_text import screen_text
 from watchfloor.console.app import ConsoleApp
 from watchfloor.console.screens.audit import AuditScreen
 from watchfloor.console.screens.help import HelpScreen
 from watchfloor.console.screens.incident import IncidentScreen
 from watchfloor.console.widgets.tile import Tile
-
-from tests.console.conftest import ConsoleApi, console_for, feed_board, wait_until
-from tests.console.screen_text import screen_text
 
 
 async def busy_floor(api: ConsoleApi) -> tuple[str, str]:

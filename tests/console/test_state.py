@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from watchfloor.console.client import Backoff, live_url
-from watchfloor.console.state import BoardState, overdue_steps, run_progress, wait_level
 
 from tests.console.samples import incident, queue_row, run, snapshot
+from watchfloor.console.client import Backoff, live_url
+from watchfloor.console.state import BoardState, overdue_steps, run_progress, wait_level
 
 
 def fresh_board(**more) -> BoardState:

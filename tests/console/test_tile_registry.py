@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 from rich.text import Text
 from textual.widgets import Static
+
+from tests.console.conftest import ConsoleApi, wait_until
+from tests.console.screen_text import screen_text
 from watchfloor.console.app import ConsoleApp
 from watchfloor.console.client import Backoff
 from watchfloor.console.i18n import STRINGS, Translator
@@ -20,9 +23,6 @@ from watchfloor.console.state import BoardState, Dirty
 from watchfloor.console.widgets.board_tiles import BOARD_TILES
 from watchfloor.console.widgets.registry import BoardTile, TileDefaults, TileRegistry, TileSpec
 from watchfloor.console.widgets.tile import Tile
-
-from tests.console.conftest import ConsoleApi, wait_until
-from tests.console.screen_text import screen_text
 
 
 class CriticalCount(TileDefaults, Static):

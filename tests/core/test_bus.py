@@ -10,6 +10,7 @@ import sys
 import time
 
 import redis.asyncio as aioredis
+
 from watchfloor.core import keys
 from watchfloor.core.bus import BusUnavailable, EventConsumer, EventProducer
 from watchfloor.core.events import Heartbeat, QueueStats

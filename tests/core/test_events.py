@@ -10,6 +10,7 @@ import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from watchfloor.core.events import (
     MAX_BATCH_EVENTS,
     MAX_BODY_BYTES,

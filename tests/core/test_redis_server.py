@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+
 from watchfloor.core.redis_client import connect_sync
 from watchfloor.core.redis_server import (
     EmbeddedRedis,

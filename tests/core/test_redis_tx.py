@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+
 from watchfloor.core.redis_tx import TransactionConflict, transact
 
 KEY = "test:tx:counter"

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from watchfloor.core import vocabulary
 from watchfloor.core.vocabulary import CHANNEL_SLA, CHANNELS, SLA_ANSWER_S
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import redis as sync_redis
+
 from watchfloor.core import keys
 from watchfloor.core.bus import BATCH_FIELD
 from watchfloor.core.events import Event, encode_batch

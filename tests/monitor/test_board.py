@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgpack
 import pytest
+
 from watchfloor.core import keys
 from watchfloor.core.events import Contact, Health, Heartbeat, QueueStats
 from watchfloor.monitor.board import Board, read_health, read_queues

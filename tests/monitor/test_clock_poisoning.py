@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import redis as sync_redis
-from watchfloor.core import keys
-from watchfloor.core.events import AgentMessage, QueueStats
 
 from tests.monitor.processes import MonitorProcess, open_fingerprints, publish, wait_for
+from watchfloor.core import keys
+from watchfloor.core.events import AgentMessage, QueueStats
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import redis as sync_redis
-from watchfloor.core import keys
 
 from tests.monitor.processes import (
     ADMIN,
@@ -29,6 +28,7 @@ from tests.monitor.processes import (
     open_fingerprints,
     wait_for,
 )
+from watchfloor.core import keys
 
 pytestmark = pytest.mark.slow
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 
 import pytest
+
 from watchfloor.core.events import AgentMessage, DataAccess, Event
 from watchfloor.monitor.detectors import drive
 from watchfloor.monitor.detectors.leak import LeakDetector

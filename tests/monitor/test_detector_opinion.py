@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from watchfloor.core.events import Event, SocialMention
 from watchfloor.monitor.detectors import drive
 from watchfloor.monitor.detectors.opinion import OpinionDetector

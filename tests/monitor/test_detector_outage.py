@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable
 
 import pytest
+
 from watchfloor.core.events import Event, Health, Heartbeat, QueueStats
 from watchfloor.monitor.detectors import drive
 from watchfloor.monitor.detectors.outage import OutageDetector

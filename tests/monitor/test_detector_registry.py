@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+
 from watchfloor.core.events import Event
 from watchfloor.monitor.detectors import build_detectors, drive
 from watchfloor.monitor.detectors.base import Signal

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from watchfloor.core.events import Contact, Event, QueueStats
 from watchfloor.monitor.detectors import drive
 from watchfloor.monitor.detectors.sla import SlaDetector, erlang_c_service_level

@@ -7,6 +7,8 @@ import random
 from typing import Any
 
 import pytest
+
+from tests.api.doubles import T0
 from watchfloor.core.config import Config
 from watchfloor.core.events import AgentMessage, Contact, DataAccess, Event, Health, SocialMention
 from watchfloor.core.incidents import IncidentStore
@@ -14,8 +16,6 @@ from watchfloor.monitor.checkpoint import ActionApplier
 from watchfloor.monitor.engine import Engine
 from watchfloor.monitor.lifecycle import Action
 from watchfloor.monitor.service import build_engine
-
-from tests.api.doubles import T0
 
 ID_TEXT = "您的身份证号是11010519491231002X，已登记"
 BOTH_TEXT = "身份证11010519491231002X 卡号6222021234567891233"

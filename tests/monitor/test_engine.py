@@ -7,9 +7,6 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from watchfloor.core.events import Heartbeat
-from watchfloor.monitor.engine import Engine
-from watchfloor.monitor.lifecycle import Lifecycle
 
 from tests.api.doubles import (
     T0,
@@ -21,6 +18,9 @@ from tests.api.doubles import (
     health,
     offered,
 )
+from watchfloor.core.events import Heartbeat
+from watchfloor.monitor.engine import Engine
+from watchfloor.monitor.lifecycle import Lifecycle
 
 
 def summary(actions) -> list[tuple[str, str, str, float, str]]:

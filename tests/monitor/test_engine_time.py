@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+from tests.api.doubles import T0
 from watchfloor.core.config import Config
 from watchfloor.core.events import AgentMessage, Event, Health, Heartbeat, QueueStats
 from watchfloor.monitor.engine import Engine
 from watchfloor.monitor.lifecycle import Action
 from watchfloor.monitor.service import build_engine
-
-from tests.api.doubles import T0
 
 ID_TEXT = "您的身份证号是11010519491231002X，已登记"
 

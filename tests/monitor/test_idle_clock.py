@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import msgpack
 import pytest
+
+from tests.api.doubles import T0
 from watchfloor.core import keys
 from watchfloor.core.bus import EventProducer
 from watchfloor.core.config import load_config
 from watchfloor.core.events import Heartbeat
 from watchfloor.monitor.service import MonitorService
-
-from tests.api.doubles import T0
 
 CONFIG = load_config("[monitor]\nblock_ms = 20\n")
 

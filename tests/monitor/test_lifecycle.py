@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.lifecycle import ROLLUP_SUBJECT, Lifecycle, LifecycleConfig, Silence
 

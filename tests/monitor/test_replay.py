@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.api.doubles import T0, CountingDetector, DownTwiceDetector, health, offered
 from watchfloor.core.config import Config
 from watchfloor.core.events import events_to_json
 from watchfloor.monitor.engine import Engine
 from watchfloor.monitor.replay import replay
-
-from tests.api.doubles import T0, CountingDetector, DownTwiceDetector, health, offered
 
 
 def test_engine() -> Engine:
@@ -78,9 +77,8 @@ def test_the_replay_command_over_the_simulators_all_scenario_opens_what_it_shoul
     tmp_path, capsys
 ) -> None:
     """End to end with the real detectors: `watchfloor replay` on `simulate --scenario all`."""
-    from watchfloor.collector.simulator.runner import write_file
-
     from watchfloor.cli import main
+    from watchfloor.collector.simulator.runner import write_file
 
     day = tmp_path / "all.jsonl"
     _, expected_path = write_file("all", day)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from watchfloor.cli import main
 from watchfloor.monitor.detectors import build_detectors
 from watchfloor.monitor.detectors.registry import specs
 from watchfloor.monitor.rules import RulesError, check_rules, load_rules
-
-from watchfloor.cli import main
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import msgpack
 import pytest
+
+from tests.api.doubles import T0
 from watchfloor.core import keys
 from watchfloor.core.bus import EventProducer
 from watchfloor.core.config import load_config
@@ -23,8 +25,6 @@ from watchfloor.monitor import checkpoint as ckpt
 from watchfloor.monitor.sealing import AAD, SEALED, SealError, open_snapshot, seal_snapshot
 from watchfloor.monitor.service import MonitorService
 from watchfloor.security.crypto import FieldCipher, encrypt_event
-
-from tests.api.doubles import T0
 
 ID_CARD = "11010519491231002X"
 CARD = "6222021234567890123"

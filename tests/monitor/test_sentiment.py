@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from watchfloor.monitor.sentiment import contains_any, score
 
 # Labelled sample (written for this test, e-commerce customer-service mentions):

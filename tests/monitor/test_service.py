@@ -22,6 +22,15 @@ import pytest
 import redis as sync_redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.api.doubles import (
+    T0,
+    CountingDetector,
+    DownTwiceDetector,
+    day_scenario,
+    health,
+    offered,
+)
 from watchfloor.core import keys
 from watchfloor.core.bus import EventProducer
 from watchfloor.core.config import load_config
@@ -33,15 +42,6 @@ from watchfloor.monitor.board import Board
 from watchfloor.monitor.engine import Engine
 from watchfloor.monitor.lifecycle import Lifecycle, LifecycleConfig
 from watchfloor.monitor.service import MonitorService
-
-from tests.api.doubles import (
-    T0,
-    CountingDetector,
-    DownTwiceDetector,
-    day_scenario,
-    health,
-    offered,
-)
 
 CONFIG = load_config("[monitor]\nblock_ms = 20\nclaim_idle_ms = 50\nmax_deliveries = 3\n")
 

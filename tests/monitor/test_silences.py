@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.lifecycle import Lifecycle
 from watchfloor.monitor.silences import SilenceError, SilenceStore, active_silences

@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from watchfloor.monitor.windows import HourlyProfile, Ring, Trend, poisson_cdf, poisson_sf
 
 T0 = 1_763_000_000.0  # a bucket-aligned event time (multiple of 10 and 60)

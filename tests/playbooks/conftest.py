@@ -7,14 +7,14 @@ import contextlib
 from typing import Any
 
 import pytest
+
+from tests.playbooks.helpers import Receiver, RecordingAudit, webhooks_toml
 from watchfloor.core.config import load_config
 from watchfloor.core.incidents import IncidentStore
 from watchfloor.playbooks.actions.executor import ActionExecutor
 from watchfloor.playbooks.actions.http import RetryPolicy
 from watchfloor.playbooks.library import Library
 from watchfloor.playbooks.runner import PlaybookRunner
-
-from tests.playbooks.helpers import Receiver, RecordingAudit, webhooks_toml
 
 
 @pytest.fixture

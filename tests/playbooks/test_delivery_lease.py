@@ -12,14 +12,13 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from tests.playbooks.helpers import RecordingAudit, wait_for, webhooks_toml
 from watchfloor.core.config import load_config
 from watchfloor.core.incidents import IncidentStore
 from watchfloor.playbooks.actions.executor import ActionExecutor
 from watchfloor.playbooks.actions.http import RetryPolicy
 from watchfloor.playbooks.library import Library
 from watchfloor.playbooks.runner import PlaybookRunner
-
-from tests.playbooks.helpers import RecordingAudit, wait_for, webhooks_toml
 
 PLAYBOOK = """
 id = "call-out"

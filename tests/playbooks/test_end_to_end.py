@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from watchfloor.playbooks.flags import get_flags
-
 from tests.playbooks.helpers import wait_for
+from watchfloor.playbooks.flags import get_flags
 
 
 async def fire_surge(w: Any, severity: str = "major") -> Any:

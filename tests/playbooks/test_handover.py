@@ -13,15 +13,15 @@ from typing import Any
 import msgpack
 import pytest
 import redis.asyncio as aioredis
+
+from tests.playbooks.helpers import RecordingAudit
+from watchfloor.cli import main
 from watchfloor.core import keys
 from watchfloor.core.changes import add_change
 from watchfloor.core.incidents import IncidentStore
 from watchfloor.playbooks.handover import collect, render_markdown
 from watchfloor.playbooks.library import Library
 from watchfloor.playbooks.runner import PlaybookRunner
-
-from tests.playbooks.helpers import RecordingAudit
-from watchfloor.cli import main
 
 
 def queue_row(queue: str, waiting: int, sl: float | None, abandon: float | None) -> dict:

@@ -6,6 +6,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+
+from tests.playbooks.helpers import DINGTALK_SECRET, FEISHU_SECRET
 from watchfloor.playbooks.actions.http import RetryPolicy
 from watchfloor.playbooks.actions.notify import (
     Message,
@@ -14,8 +16,6 @@ from watchfloor.playbooks.actions.notify import (
     dingtalk_sign,
     feishu_sign,
 )
-
-from tests.playbooks.helpers import DINGTALK_SECRET, FEISHU_SECRET
 
 MESSAGE = Message("网络中断 Outage", "hz-idc down", {"run": "RUN-1", "purpose": "action"})
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+
+from tests.playbooks.helpers import Receiver, wait_for
 from watchfloor.core import keys
 from watchfloor.core.config import load_config
 from watchfloor.core.incidents import IncidentStore
 from watchfloor.playbooks.library import Library
 from watchfloor.playbooks.runner import PlaybookRunner
 from watchfloor.security.audit import AuditLog
-
-from tests.playbooks.helpers import Receiver, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = """

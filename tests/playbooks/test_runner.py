@@ -9,6 +9,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
+from tests.playbooks.helpers import RecordingAudit, webhooks_toml
 from watchfloor.core import keys
 from watchfloor.core.config import load_config
 from watchfloor.core.incidents import IncidentStore
@@ -19,8 +21,6 @@ from watchfloor.playbooks.errors import NotAllowed, RunConflict, StepNotFound
 from watchfloor.playbooks.flags import get_flags
 from watchfloor.playbooks.library import Library
 from watchfloor.playbooks.runner import PlaybookRunner
-
-from tests.playbooks.helpers import RecordingAudit, webhooks_toml
 
 T0 = float(int(time.time()))  # robots refuse signatures far from their own clock
 PLAYBOOK = """

@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from watchfloor.playbooks.errors import PlaybookInvalid
 from watchfloor.playbooks.library import BUILTIN_DIR, Library, check_library
 from watchfloor.playbooks.schema import check_data, check_file, parse, parse_duration

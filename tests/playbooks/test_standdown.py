@@ -15,6 +15,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
+from tests.api.doubles import T0 as EVENT_T0
+from tests.api.doubles import DownTwiceDetector, health, offered
+from tests.playbooks.helpers import RecordingAudit, webhooks_toml
+from tests.playbooks.test_runner import Clock, advance
 from watchfloor.core.bus import EventProducer
 from watchfloor.core.config import load_config
 from watchfloor.core.incidents import IncidentStore
@@ -26,11 +31,6 @@ from watchfloor.playbooks.actions.executor import ActionExecutor
 from watchfloor.playbooks.actions.http import RetryPolicy
 from watchfloor.playbooks.library import Library
 from watchfloor.playbooks.runner import PlaybookRunner
-
-from tests.api.doubles import T0 as EVENT_T0
-from tests.api.doubles import DownTwiceDetector, health, offered
-from tests.playbooks.helpers import RecordingAudit, webhooks_toml
-from tests.playbooks.test_runner import Clock, advance
 
 CONFIG = load_config("[monitor]\nblock_ms = 20\nclaim_idle_ms = 50\ntick_s = 0\n")
 

@@ -12,9 +12,9 @@ import json
 from typing import Any
 
 import msgpack
-from watchfloor.core import keys
 
 from tests.playbooks.helpers import wait_for
+from watchfloor.core import keys
 
 T0 = 1_790_000_000.0
 RUN_KEYS = {

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+
 from watchfloor.core import keys
 from watchfloor.core.config import load_config
 from watchfloor.security.audit import AuditLog, open_audit

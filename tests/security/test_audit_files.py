@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+
+from watchfloor.cli import main
 from watchfloor.core import keys
 from watchfloor.core.redis_server import EmbeddedRedis
 from watchfloor.security.audit import AuditIntegrityError, AuditLog
@@ -21,8 +23,6 @@ from watchfloor.security.audit_files import (
     segment_paths,
 )
 from watchfloor.security.signer import generate_signing_key, load_public_key, load_signer
-
-from watchfloor.cli import main
 
 
 def make_log(client: aioredis.Redis, data_dir: Path, **options: object) -> AuditLog:

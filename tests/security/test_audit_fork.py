@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from watchfloor.core import keys
-from watchfloor.security.audit_chain import canonical, record_hash
-from watchfloor.security.audit_files import last_record, read_records
 
 from tests.api.test_api_support import ApiStack, api_fixture
 from watchfloor.cli import main
+from watchfloor.core import keys
 from watchfloor.monitor_process import integrity_incident
+from watchfloor.security.audit_chain import canonical, record_hash
+from watchfloor.security.audit_files import last_record, read_records
 
 api = api_fixture()
 AUDIT_KEYS = (keys.AUDIT, keys.AUDIT_HEAD, keys.AUDIT_CHECKPOINTS)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from watchfloor.core.printable import printable
 from yarl import URL
 
 from tests.api.test_api_support import ApiStack, api_fixture
+from watchfloor.core.printable import printable
 
 api = api_fixture()
 

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from watchfloor.cli import main
 from watchfloor.core import keys
 from watchfloor.security.audit import AuditLog
 from watchfloor.security.audit_chain import canonical, checkpoint_message, record_hash
 from watchfloor.security.audit_files import read_checkpoints, read_records, segment_paths
 from watchfloor.security.signer import AuditSigner, generate_signing_key, load_signer
-
-from watchfloor.cli import main
 
 Records = list[dict[str, Any]]
 

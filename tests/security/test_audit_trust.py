@@ -19,15 +19,15 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tests.security.test_audit_tamper import rewrite
+from watchfloor.cli import main
 from watchfloor.security.audit import AuditLog
 from watchfloor.security.audit_chain import canonical, checkpoint_message, merkle_root, record_hash
 from watchfloor.security.audit_files import read_checkpoints, read_records, segment_paths
 from watchfloor.security.audit_trust import fingerprint, record_first_key
 from watchfloor.security.audit_witness import file_witness
 from watchfloor.security.signer import AuditSigner, generate_signing_key, load_signer
-
-from tests.security.test_audit_tamper import rewrite
-from watchfloor.cli import main
 
 Records = list[dict[str, Any]]
 CONFIG = "[security]\ncheckpoint_every = 10\ncheckpoint_interval_s = 60\n"

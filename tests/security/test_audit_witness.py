@@ -8,6 +8,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
+
 from watchfloor.console.i18n import Translator
 from watchfloor.console.screens.audit import halted_text
 from watchfloor.core import keys

@@ -8,6 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from yarl import URL
+
 from watchfloor.security.auth import (
     Forbidden,
     auth_headers,
@@ -19,7 +21,6 @@ from watchfloor.security.auth import (
 )
 from watchfloor.security.roles import Permission, Role, allows
 from watchfloor.security.tokens import TokenStore
-from yarl import URL
 
 ADMIN = "bootstrap-admin-secret"
 
@@ -309,6 +310,7 @@ def test_requires_refuses_something_that_is_not_a_permission():
 
 def service_apps(data_dir, redis_url):
     import redis.asyncio as aioredis
+
     from watchfloor.api.app import create_app as monitor_app
     from watchfloor.collector.app import create_app as collector_app
     from watchfloor.core.config import load_config

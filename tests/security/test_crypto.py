@@ -7,6 +7,7 @@ import json
 import stat
 
 import pytest
+
 from watchfloor.core.events import (
     AgentMessage,
     DataAccess,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from watchfloor.security.pii import (
     find_pii,
     mask_bank_card,

@@ -6,6 +6,7 @@ import asyncio
 import stat
 
 import pytest
+
 from watchfloor.core import keys
 from watchfloor.security.signing import (
     SignatureError,

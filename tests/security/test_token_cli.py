@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from watchfloor.security.audit import AuditLog
 from watchfloor.security.crypto import FieldCipher
 from watchfloor.security.signing import SigningKeys
@@ -168,6 +169,7 @@ def test_a_token_created_beside_a_running_stack_works_against_it(running_stack):
 def test_a_token_written_straight_into_the_stacks_redis_is_refused_and_reported(running_stack):
     import msgpack
     import redis as sync_redis
+
     from watchfloor.core import keys
     from watchfloor.core.redis_client import connect_sync
     from watchfloor.core.stack_lock import read_holder

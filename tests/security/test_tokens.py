@@ -7,6 +7,7 @@ import hashlib
 
 import msgpack
 import pytest
+
 from watchfloor.core import keys
 from watchfloor.security.tokens import (
     FORGED_KEY,

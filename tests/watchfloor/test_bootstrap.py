@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from watchfloor.core.config import load_config, load_for_cli
-
 from watchfloor.bootstrap import ensure_token, prepare_data_dir
+from watchfloor.core.config import load_config, load_for_cli
 
 
 def test_a_new_data_dir_gets_its_layout_keys_and_a_config_that_loads(tmp_path: Path) -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from watchfloor.core.redis_server import free_port
 
 from tests.watchfloor.test_up import api_get, stop, wait_for
+from watchfloor.core.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -81,6 +81,7 @@ def test_doctor_beside_a_running_stack_checks_its_redis_and_knows_its_ports(
     """Before, doctor reported the stack's own ports as taken (FAIL, exit 1) and checked a
     throwaway Redis instead of the one the stack runs on."""
     import msgpack
+
     from watchfloor.core import keys
     from watchfloor.core.redis_client import connect_sync
     from watchfloor.core.stack_lock import read_holder

@@ -30,11 +30,11 @@ from typing import NamedTuple
 
 import pytest
 import redis as sync_redis
+
+from tests.watchfloor.test_up import wait_for
 from watchfloor.core import keys
 from watchfloor.core.redis_client import connect_sync
 from watchfloor.core.redis_server import EmbeddedRedis, free_port
-
-from tests.watchfloor.test_up import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+
 from watchfloor.core.redis_server import free_port
 
 pytestmark = pytest.mark.slow

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from watchfloor.core.config import load_config
 from watchfloor.core.events import DataAccess, QueueStats
 from watchfloor.monitor.rules import load_rules
 from watchfloor.monitor.service import MonitorService
-
 from watchfloor.settings_reload import ReloadRefused, load_settings
 
 T0 = 1_765_000_000.0

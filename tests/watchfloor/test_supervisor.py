@@ -16,11 +16,11 @@ import aiohttp
 import msgpack
 import pytest
 import redis as sync_redis
+
 from watchfloor.api.app import create_app
 from watchfloor.core import keys
 from watchfloor.core.config import Config
 from watchfloor.core.redis_client import connect
-
 from watchfloor.supervisor import Child, RestartPolicy, Supervisor
 from watchfloor.supervisor_status import StatusPublisher
 

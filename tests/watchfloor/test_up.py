@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from watchfloor.core.redis_server import free_port
 
 pytestmark = pytest.mark.slow

@@ -14,9 +14,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from watchfloor.core.redis_server import free_port
 
 from tests.watchfloor.test_up import children_of, cmdline, wait_for
+from watchfloor.core.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 
