@@ -286,7 +286,8 @@ class AuditMirror:
         if self._files is None:
             files = AuditFiles(self.directory, self.segment_records)
             if not files.open():
-                logger.warning("another process mirrors %s: not mirroring", self.directory)
+                # Expected for a command run beside a running stack: its monitor mirrors.
+                logger.info("audit files %s are mirrored by another process", self.directory)
                 self.directory = None
                 return None
             self._files = files
