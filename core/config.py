@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class ConfigError(Exception):
@@ -212,6 +213,23 @@ class ConsoleConfig:
     """Age after which a tile is shown as stale."""
 
 
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    timezone: str = "Asia/Shanghai"
+    """IANA time zone of the site: every time on screen and in reports (handover, duty log,
+    reviews) is shown in it, never in UTC."""
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"site.timezone: unknown time zone {self.timezone!r}") from None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
 DEFAULT_DATA_DIR: Final = "./.watchfloor"
 
 
@@ -226,6 +244,7 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     playbooks: PlaybookConfig = field(default_factory=PlaybookConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    site: SiteConfig = field(default_factory=SiteConfig)
     probes: tuple[ProbeConfig, ...] = ()
     """``[[probes]]``: health checks the collector runs."""
     webhooks: tuple[WebhookConfig, ...] = ()
