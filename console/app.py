@@ -30,6 +30,7 @@ from watchfloor.console.messages import (
     LiveConnected,
     LiveDisconnected,
     PingReceived,
+    RunOpened,
     SnapshotReceived,
 )
 from watchfloor.console.palette import palette_commands
@@ -199,6 +200,14 @@ class ConsoleApp(App[None]):
 
     def on_incident_opened(self, message: IncidentOpened) -> None:
         self.push_screen(IncidentScreen(message.incident_id))
+
+    def on_run_opened(self, message: RunOpened) -> None:
+        self.push_screen(IncidentScreen("", run_id=message.run_id))
+
+    async def action_pop_screen(self) -> None:
+        """Back (Escape): never past the board, which would leave a blank screen."""
+        if len(self.screen_stack) > 2 or not isinstance(self.screen, BoardScreen):
+            await super().action_pop_screen()
 
     def action_board(self) -> None:
         while len(self.screen_stack) > 2:

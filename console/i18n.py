@@ -104,6 +104,7 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "incident.subject": ("Subject", "对象"),
     "incident.opened": ("Opened", "开始"),
     "incident.unknown": ("Unknown incident {id}", "未知事件 {id}"),
+    "incident.drill_alone": ("Drill {id} (no incident)", "演练 {id}（无关联事件）"),
     # audit screen
     "audit.heading": ("Audit log", "审计日志"),
     "audit.filter": ("filter: actor, action or target", "筛选：操作人、操作或对象"),

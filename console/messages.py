@@ -51,3 +51,11 @@ class IncidentOpened(Message):
     def __init__(self, incident_id: str) -> None:
         super().__init__()
         self.incident_id = incident_id
+
+
+class RunOpened(Message):
+    """The user asked to open a run that has no incident (a drill started on its own)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id

@@ -25,7 +25,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer
 
 from watchfloor.console import format as fmt
-from watchfloor.console.messages import IncidentOpened
+from watchfloor.console.messages import IncidentOpened, RunOpened
 from watchfloor.console.screens.base import ConsoleScreen
 from watchfloor.console.state import QUEUE_SORTS, Dirty
 from watchfloor.console.widgets.board_tiles import BOARD_TILES
@@ -116,9 +116,11 @@ class BoardScreen(ConsoleScreen):
     def on_mount(self) -> None:
         for spec in self.tiles.all():
             self.body(spec).setup(self.console.tr)
+        # The duty floor acts on incidents: the list has the focus, its cursor on the worst one.
         focusable = [w for w in map(self._widget, self.tiles.all()) if w.can_focus]
-        if focusable:
-            focusable[0].focus()
+        first = next((w for w in focusable if w.id == "incidents"), None)
+        if first is not None or focusable:
+            (first or focusable[0]).focus()
         self.tick(time.time())
 
     def _widget(self, spec: TileSpec) -> Widget:
@@ -223,6 +225,12 @@ class BoardScreen(ConsoleScreen):
         if before != [self.body(s).lines_wanted() for s in self.tiles.all()]:
             self.fit()
 
+    def on_screen_resume(self) -> None:
+        # Back from a dialog or a screen: ages and titles now, not at the next tick.
+        super().on_screen_resume()
+        if self.alive:
+            self.tick(time.time())
+
     def tick(self, now: float) -> None:
         super().tick(now)
         board, tr = self.console.board, self.console.tr
@@ -248,9 +256,11 @@ class BoardScreen(ConsoleScreen):
         if event.data_table is self.incidents:
             self.post_message(IncidentOpened(str(event.row_key.value)))
         elif event.data_table is self.runs:
-            run = self.console.board.runs.get(str(event.row_key.value)) or {}
-            if run.get("incident"):
-                self.post_message(IncidentOpened(str(run["incident"])))
+            run_id = str(event.row_key.value)
+            run = self.console.board.runs.get(run_id) or {}
+            # A drill may run without an incident: it opens on its own.
+            opened = RunOpened(run_id) if not run.get("incident") else None
+            self.post_message(opened or IncidentOpened(str(run["incident"])))
 
     def action_open_selected(self) -> None:
         """Enter on a queue opens the worst open incident about it, if there is one."""

@@ -99,9 +99,11 @@ class IncidentScreen(ConsoleScreen):
         Binding("X", "abort_run", "key.abort", show=False),
     ]
 
-    def __init__(self, incident_id: str) -> None:
+    def __init__(self, incident_id: str, run_id: str | None = None) -> None:
         super().__init__()
         self.incident_id = incident_id
+        self.run_id = run_id
+        """A run opened on its own (a drill started without an incident): ``incident_id`` ""."""
         self.timeline: list[dict[str, Any]] = []
         self.extra_run: dict[str, Any] | None = None
         self.allowed = Allowed()
@@ -169,11 +171,14 @@ class IncidentScreen(ConsoleScreen):
 
     @property
     def run(self) -> dict[str, Any] | None:
-        run = self.console.board.run_for(self.incident_id)
+        board = self.console.board
+        run = board.runs.get(self.run_id) if self.run_id else board.run_for(self.incident_id)
         return run if run is not None else self.extra_run
 
     def load_timeline(self) -> None:
         incident_id = self.incident_id
+        if not incident_id:  # a drill without an incident has no timeline to fetch
+            return
         self.console.fetch(lambda api: api.incident(incident_id), self.timeline_loaded)
 
     def timeline_loaded(self, detail: dict[str, Any]) -> None:
@@ -230,6 +235,9 @@ class IncidentScreen(ConsoleScreen):
     def _draw_header(self, now: float) -> None:
         tr, inc = self.console.tr, self.incident
         header = self.query_one("#incident-header", Static)
+        if inc is None and self.run_id:
+            header.update(tr("incident.drill_alone", id=self.run_id))
+            return
         if inc is None:
             header.update(tr("incident.unknown", id=self.incident_id))
             return

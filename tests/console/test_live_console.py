@@ -31,7 +31,7 @@ async def test_acknowledging_from_the_console_changes_the_incident_for_everyone(
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: bool(app.me), "whoami")
         await wait_until(pilot, lambda: incident.id in app.board.incidents, "the snapshot")
-        await pilot.press("tab", "enter")
+        await pilot.press("enter")  # the incident list has the focus
         await wait_until(pilot, lambda: isinstance(app.screen, IncidentScreen), "the screen")
         await offered(pilot, app, "acknowledge")
         await pilot.press("a")

@@ -1,0 +1,75 @@
+"""The console's traps, each driven through a Pilot against the real API.
+
+``m`` then Escape from the board, Enter on the incident list, a drill without
+an incident, resolved incidents (history), retrying a failed notification, and
+the list of silences.
+"""
+
+from __future__ import annotations
+
+from tests.console.conftest import ConsoleApi, console_for, feed_board, offered, wait_until
+from tests.console.screen_text import screen_text
+from watchfloor.console.screens.board import BoardScreen
+from watchfloor.console.screens.incident import IncidentScreen
+
+
+async def _ready(pilot, app) -> None:  # type: ignore[no-untyped-def]
+    await wait_until(pilot, lambda: app.board.connected and bool(app.me), "board and whoami")
+    await pilot.pause(0.1)
+
+
+async def test_m_then_escape_returns_to_a_drawn_board(console_api: ConsoleApi) -> None:
+    await feed_board(console_api)
+    await console_api.fire("售前咨询", "critical", title="surge")
+    app = console_for(console_api, "duty_manager")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _ready(pilot, app)
+        await offered(pilot, app, "open_incident")
+        await pilot.press("m")
+        await wait_until(pilot, lambda: not isinstance(app.screen, BoardScreen), "the form")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, BoardScreen), "back on the board")
+        text = screen_text(app)
+        assert "Open incidents (1)" in text and "surge" in text and "no data" not in text, text
+        await app.run_action("app.pop_screen")  # what Escape on a screen does, once too often
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, BoardScreen), app.screen_stack
+        assert "surge" in screen_text(app)
+
+
+async def test_the_incident_list_opens_on_the_worst_and_enter_opens_the_highlighted_row(
+    console_api: ConsoleApi,
+) -> None:
+    minor = await console_api.fire("退货退款", "minor", title="minor one")
+    worst = await console_api.fire("售前咨询", "critical", title="the worst one")
+    major = await console_api.fire("售后服务", "major", title="major one")
+    app = console_for(console_api, "duty_manager")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await _ready(pilot, app)
+        await wait_until(pilot, lambda: app.screen.incidents.row_count == 3, "three incidents")
+        board = app.screen
+        assert isinstance(board, BoardScreen)
+        assert board.focused is board.incidents, board.focused
+        assert board.incidents.cursor_key() == worst.id
+        await pilot.press("down")
+        assert board.incidents.cursor_key() == major.id
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, IncidentScreen), "incident screen")
+        assert app.screen.incident_id == major.id
+        assert minor.id != major.id
+
+
+async def test_a_drill_started_without_an_incident_can_be_opened(console_api: ConsoleApi) -> None:
+    run = await console_api.runner.start("contact-surge", None, actor="duty", role="admin",
+                                         drill=True)  # fmt: skip
+    app = console_for(console_api, "duty_manager")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await _ready(pilot, app)
+        await wait_until(pilot, lambda: app.screen.runs.row_count == 1, "the drill on the board")
+        board = app.screen
+        board.runs.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, BoardScreen), "the drill opened")
+        await wait_until(pilot, lambda: run["id"] in screen_text(app), "the run shown")
+        assert app.screen.run is not None and app.screen.run["id"] == run["id"]
