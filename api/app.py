@@ -23,6 +23,7 @@ from watchfloor.api import (
     audit,
     board,
     controls,
+    handover,
     incidents,
     live,
     meta,
@@ -46,7 +47,8 @@ logger = logging.getLogger(__name__)
 
 ApiTask = Callable[[asyncio.Event], Awaitable[None]]
 ROUTE_MODULES = (
-    meta, incidents, board, controls, runs, playbooks, audit, tokens, permissions, live,
+    meta, incidents, board, controls, runs, playbooks, audit, tokens, permissions, handover,
+    live,
 )  # fmt: skip
 
 

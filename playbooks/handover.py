@@ -1,18 +1,18 @@
 """The shift handover report (值班交接, 001 §2.4-2.5): what the next duty manager must know.
 
 :func:`collect` gathers, for the shift ``[since, now]``: incidents opened,
-resolved and still open; runs with pending or late steps; the queue figures of
-the shift read back from the changes stream (peak waiting, longest wait, worst
-service level, worst and last abandon rate per queue; the current board for a
-queue that did not change); and the notable audit events (security events,
-escalations, flags, tokens, anything whose outcome was not ``ok``).
-:func:`render_markdown` turns that into the Markdown the ``handover`` command writes.
+resolved and still open (each unresolved one with its owner); runs still open
+with the titles of their open steps; the contact-centre figures of the shift
+summed from counts (:mod:`playbooks.shift_figures`); the queue load read back
+from the changes stream (peak waiting, longest wait); silences and flags still
+in force; the notable audit events; and the outgoing duty manager's notes and
+suggestions. :mod:`playbooks.handover_markdown` renders it in the site's time
+zone; :mod:`playbooks.duty_log` keeps the signed reports.
 """
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, cast
 
 import msgpack
@@ -21,7 +21,9 @@ import redis.asyncio as aioredis
 from watchfloor.core import keys
 from watchfloor.core.changes import decode_change
 from watchfloor.core.vocabulary import OPEN_STEP_STATES as OPEN_STEP_WORDS
+from watchfloor.playbooks.flags import get_flags
 from watchfloor.playbooks.model import text
+from watchfloor.playbooks.shift_figures import shift_figures
 
 NOTABLE: Final = frozenset(
     {
@@ -55,12 +57,6 @@ def _ts(value: Any) -> float | None:
     return None
 
 
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%m-%d %H:%M UTC")
-
-
 async def collect(
     redis: aioredis.Redis,
     *,
@@ -69,23 +65,50 @@ async def collect(
     incidents: Any,
     runner: Any,
     audit: Any = None,
+    silences: list[dict[str, Any]] | None = None,
+    draft: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything the report shows, as plain data."""
+    """Everything the report shows, as plain data.
+
+    ``silences`` are the silences in force (the caller reads them: silences belong
+    to the monitor); ``draft`` the outgoing duty manager's notes and suggestions.
+    """
     every = [i.to_dict() for i in await incidents.list("all", limit=5000)]
-    runs = await runner.list(None, limit=1000)
+    runs = [_run_summary(r, now) for r in await runner.list(None, limit=1000)]
+    shift_runs = [r for r in runs if r["state"] == "active" or (r["finished_at"] or 0) >= since]
+    still_open = [i for i in every if i["state"] != "resolved"]
     return {
         "since": since,
         "now": now,
         "opened": [i for i in every if i["opened_at"] >= since],
         "resolved": [i for i in every if (i.get("resolved_at") or 0) >= since],
-        "still_open": [i for i in every if i["state"] != "resolved"],
-        "runs": [
-            _run_summary(r, now)
-            for r in runs
-            if r["state"] == "active" or (r.get("finished_at") or 0) >= since
-        ],
+        "still_open": still_open,
+        "unresolved": [_unresolved(i, runs) for i in still_open],
+        "runs": shift_runs,
+        "figures": await shift_figures(redis, since, now),
         "queues": await queue_figures(redis, since, now),
+        "silences": [s for s in silences or [] if s["ends_at"] > now],
+        "flags": sorted((await get_flags(redis)).values(), key=lambda f: str(f.get("name"))),
         "audit": await notable_audit(audit, since, now) if audit is not None else None,
+        "notes": (draft or {}).get("notes", ""),
+        "suggestions": (draft or {}).get("suggestions", ""),
+        "author": (draft or {}).get("author"),
+    }
+
+
+def _unresolved(incident: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """An incident still open and who owns it: who acknowledged it, else its run's open steps."""
+    run = next((r for r in runs if r["id"] == incident.get("playbook_run")), None)
+    owners = sorted({owner for _, owner, _ in run["pending"]}) if run else []
+    return {
+        "id": incident["id"],
+        "severity": incident["severity"],
+        "kind": incident["kind"],
+        "title": incident["title"],
+        "state": incident["state"],
+        "opened_at": incident["opened_at"],
+        "owner": incident.get("acknowledged_by") or (", ".join(owners) or None),
+        "next_steps": [title for title, _, _ in run["pending"]] if run else [],
     }
 
 
@@ -105,8 +128,9 @@ def _run_summary(run: dict[str, Any], now: float) -> dict[str, Any]:
         "drill": run["drill"],
         "started_at": run["started_at"],
         "finished_at": run.get("finished_at"),
-        "pending": [(s["id"], s["owner"], s["state"]) for s in open_steps],
-        "late": [s["id"] for s in late],
+        # Step titles, not ids: the next duty manager reads them (2.4 工作交接规范).
+        "pending": [(_step_title(s), s["owner"], s["state"]) for s in open_steps],
+        "late": [_step_title(s) for s in late],
         "points": (run.get("score") or {}).get("points"),
     }
 
@@ -183,101 +207,5 @@ async def notable_audit(audit: Any, since: float, now: float, page: int = 500) -
     return found
 
 
-# --- Markdown ---------------------------------------------------------------------
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value * 100:.1f} %"
-
-
-def _incident_rows(items: list[dict[str, Any]]) -> list[str]:
-    if not items:
-        return ["_none_", ""]
-    rows = [
-        "| id | severity | kind | subject | title | state | opened | run |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for i in items:
-        rows.append(
-            f"| {i['id']} | {i['severity']} | {i['kind']} | {i['subject']} | "
-            f"{_cell(i['title'])} | {i['state']} | {_when(i['opened_at'])} | "
-            f"{i.get('playbook_run') or '-'} |"
-        )
-    return [*rows, ""]
-
-
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    lines = [
-        f"# 值班交接 Shift handover — {_when(report['since'])} → {_when(report['now'])}",
-        "",
-        f"Opened {len(report['opened'])} · resolved {len(report['resolved'])} · "
-        f"still open {len(report['still_open'])} · runs {len(report['runs'])}",
-        "",
-    ]
-    lines += ["## Still open (交接给下一班)", "", *_incident_rows(report["still_open"])]
-    lines += ["## Opened during the shift", "", *_incident_rows(report["opened"])]
-    lines += ["## Resolved during the shift", "", *_incident_rows(report["resolved"])]
-    lines += ["## Playbook runs", "", *_run_lines(report["runs"])]
-    lines += ["## Queues during the shift", "", *_queue_lines(report["queues"])]
-    lines += ["## Notable audit events", "", *_audit_lines(report["audit"])]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _run_lines(runs: list[dict[str, Any]]) -> list[str]:
-    if not runs:
-        return ["_none_", ""]
-    out = []
-    for r in runs:
-        tag = " (drill)" if r["drill"] else ""
-        head = f"- **{r['id']}** {r['playbook']} {r['title']}{tag}: {r['state']}"
-        if r["incident"]:
-            head += f", incident {r['incident']}"
-        if r["points"] is not None:
-            head += f", score {r['points']}"
-        out.append(head)
-        if r["late"]:
-            out.append(f"  - late: {', '.join(r['late'])}")
-        for step, owner, state in r["pending"]:
-            out.append(f"  - [ ] {step} ({owner}, {state})")
-    return [*out, ""]
-
-
-def _queue_lines(queues: dict[str, Any]) -> list[str]:
-    if not queues["queues"]:
-        return ["_no queue figures_", ""]
-    rows = [
-        "| queue | channel | peak waiting | longest wait | worst service level | "
-        "worst abandon | last abandon |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for name, f in queues["queues"].items():
-        rows.append(
-            f"| {name} | {f['channel'] or '-'} | {f['peak_waiting']} | "
-            f"{f['longest_wait_s']:.0f} s | {_pct(f['worst_service_level'])} | "
-            f"{_pct(f['worst_abandon_rate'])} | {_pct(f['last_abandon_rate'])} |"
-        )
-    if queues["partial"]:
-        rows += [
-            "",
-            "_The changes stream no longer reaches back to the start of the shift: "
-            "figures cover only its later part._",
-        ]
-    return [*rows, ""]
-
-
-def _audit_lines(records: list[dict[str, Any]] | None) -> list[str]:
-    if records is None:
-        return ["_audit log not available_", ""]
-    if not records:
-        return ["_none_", ""]
-    out = []
-    for r in records:
-        flag = "" if r.get("outcome", "ok") == "ok" else f" **{r['outcome']}**"
-        out.append(
-            f"- {r.get('at')} `{r['action']}` {r['target']} by {r['actor']} ({r['role']}){flag}"
-        )
-    return [*out, ""]
+def _step_title(step: dict[str, Any]) -> str:
+    return str(step.get("title_zh") or step.get("title") or step["id"])

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgpack
 import pytest
@@ -19,7 +20,9 @@ from watchfloor.cli import main
 from watchfloor.core import keys
 from watchfloor.core.changes import add_change
 from watchfloor.core.incidents import IncidentStore
-from watchfloor.playbooks.handover import collect, render_markdown
+from watchfloor.playbooks import duty_log
+from watchfloor.playbooks.handover import collect
+from watchfloor.playbooks.handover_markdown import render_markdown
 from watchfloor.playbooks.library import Library
 from watchfloor.playbooks.runner import PlaybookRunner
 
@@ -91,10 +94,11 @@ async def test_report_lists_incidents_runs_queue_figures_and_audit(redis_client:
     assert report["queues"]["queues"]["aftersales"]["peak_waiting"] == 4
     assert [r["action"] for r in report["audit"]] == ["auth.failed"]
 
-    text = render_markdown(report)
+    text = render_markdown(report, ZoneInfo("Asia/Shanghai"))
     assert text.startswith("# 值班交接 Shift handover")
-    assert f"**{run_id}** contact-surge" in text and "- [ ] agents-online" in text
-    assert "| presales | chat | 85 | 170 s | 41.0 % | 12.0 % | 5.0 % |" in text
+    assert f"**{run_id}** contact-surge" in text
+    assert "agents-online" not in text  # step titles, never ids
+    assert "| presales | chat | 85 | 170 s |" in text
     assert "`auth.failed`" in text and "**denied**" in text
     assert "Old one" not in text
 
@@ -165,3 +169,33 @@ def test_playbook_check_exits_1_naming_file_step_and_field(
     assert f"{bad}: step a: needs: unknown step 'ghost'" in capsys.readouterr().out
     assert main(["playbook", "check", "--data-dir", str(tmp_path)]) == 0
     assert "ok: 8 playbook(s) checked" in capsys.readouterr().err
+
+
+def test_handover_log_command_searches_the_signed_shifts(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def sign_two() -> list[str]:
+        client = aioredis.Redis.from_url(redis_url)
+        ids = []
+        for at, words in ((time.time() - 3600, "CRM 慢"), (time.time(), "大促前加排坐席")):
+            await duty_log.write_draft(client, notes=words, suggestions=None, author="li.wei")
+            report = {"since": at - 60, "now": at, "author": "li.wei", "still_open": [],
+                      "opened": []}  # fmt: skip
+            entry = await duty_log.sign(
+                client, report=report, markdown=f"# shift\n{words}\n", signed_by="wang.fang",
+                signed_at=at, data_dir=tmp_path,
+            )  # fmt: skip
+            ids.append(entry["id"])
+        await client.aclose()
+        return ids
+
+    older, newer = asyncio.run(sign_two())
+    common = ["--redis", redis_url, "--data-dir", str(tmp_path)]
+    assert main(["handover", "log", "--search", "大促", *common]) == 0
+    out = capsys.readouterr().out
+    assert newer in out and older not in out and "li.wei → wang.fang" in out
+    assert "CST" in out and "UTC" not in out
+    assert main(["handover", "log", "--show", older, *common]) == 0
+    assert "CRM 慢" in capsys.readouterr().out
+    assert main(["handover", "log", "--show", "SHIFT-nope", *common]) == 1
+    assert (tmp_path / "duty-log" / f"{older}.md").exists()
