@@ -29,6 +29,7 @@ from watchfloor.api import (
     meta,
     permissions,
     playbooks,
+    roster,
     runs,
     tokens,
 )
@@ -48,7 +49,7 @@ logger = logging.getLogger(__name__)
 ApiTask = Callable[[asyncio.Event], Awaitable[None]]
 ROUTE_MODULES = (
     meta, incidents, board, controls, runs, playbooks, audit, tokens, permissions, handover,
-    live,
+    roster, live,
 )  # fmt: skip
 
 

@@ -49,6 +49,8 @@ FLAGS = "wf:flags"
 """Hash flag name -> msgpack ``{"value", "set_by", "at"}``."""
 SILENCES = "wf:silences"
 """Hash silence id -> msgpack silence."""
+ROSTER = "wf:roster"
+"""msgpack roster (people, shifts, overrides) of ``watchfloor roster import``: who is on duty."""
 HANDOVER_DRAFT = "wf:handover:draft"
 """msgpack ``{"notes", "suggestions", "author", "updated_at"}``: the outgoing duty manager's
 words for the handover not yet signed."""

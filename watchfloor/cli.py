@@ -31,6 +31,7 @@ COMMANDS = (
     "audit",
     "playbook",
     "handover",
+    "roster",
     "rules",
     "config",
     "doctor",

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from watchfloor.core import keys
 from watchfloor.playbooks.roster import Override, Person, Roster, Shift, on_duty
+from watchfloor.playbooks.roster_file import RosterError, parse_csv, parse_toml
+from watchfloor.playbooks.roster_store import load_roster
 
 SH = ZoneInfo("Asia/Shanghai")
 PEOPLE = [
@@ -114,3 +121,137 @@ def test_one_off_dated_shift_only_on_its_date() -> None:
 def test_naive_datetime_is_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
         on_duty(_roster(), datetime(2026, 12, 7, 12, 0))
+
+
+# Import, show and override through the real command against a real Redis ----------------
+
+ROSTER_TOML = """
+[[people]]
+id = "zhang.wei"
+name = "张伟"
+dingtalk = "dt-0001"
+mobile = "13800000001"
+
+[[people]]
+id = "li.na"
+name = "李娜"
+wecom = "wc-0002"
+
+[[people]]
+id = "wang.fang"
+name = "王芳"
+feishu = "ou_0003"
+
+[[shifts]]
+name = "day"
+start = "09:00"
+end = "21:00"
+duty_manager = ["zhang.wei"]
+oncall = ["li.na"]
+
+[[shifts]]
+name = "night"
+start = "21:00"
+end = "09:00"
+oncall = ["wang.fang"]
+backup = ["li.na"]
+
+[[overrides]]
+person = "wang.fang"
+instead_of = "li.na"
+from = "2026-12-07 12:00"
+to = "2026-12-07 14:00"
+reason = "swap"
+"""
+
+
+async def _cli(redis_url: str, data_dir: Path, *args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "watchfloor", "roster", *args,
+        "--redis", redis_url, "--data-dir", str(data_dir),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    return proc.returncode or 0, out.decode()
+
+
+def test_toml_errors_name_index_and_field() -> None:
+    bad = ROSTER_TOML.replace('end = "21:00"', 'end = "25:00"').replace(
+        '"li.na"]\n\n[[shifts]]', '"nobody"]\n\n[[shifts]]'
+    )
+    bad += '\n[[people]]\nid = "x"\nnam = "typo"\n'
+    with pytest.raises(RosterError) as caught:
+        parse_toml(bad, "Asia/Shanghai")
+    problems = caught.value.problems
+    assert "shifts[0].end: not a time of day (HH:MM): '25:00'" in problems
+    assert "people[3].nam: unknown field" in problems
+    assert "people[3].name: required" in problems
+
+
+def test_csv_rows_agree_or_are_named() -> None:
+    header = "shift,days,start,end,role,person,name,dingtalk,wecom,feishu,mobile\n"
+    good = (
+        header
+        + "day,mon tue,09:00,18:00,oncall,li.na,李娜,,wc-2,,\n"
+        + "day,mon tue,09:00,18:00,backup,li.na,李娜,,,,\n"
+    )
+    roster = parse_csv(good, "Asia/Shanghai")
+    assert roster.shifts[0].staff == {"oncall": ["li.na"], "backup": ["li.na"]}
+    assert roster.people[0].wecom == "wc-2"
+    bad = good + "day,mon tue,10:00,18:00,oncall,zhao,赵磊,,,,\n"
+    with pytest.raises(RosterError) as caught:
+        parse_csv(bad, "Asia/Shanghai")
+    assert caught.value.problems == [
+        "row 4, shift 'day'.start: '10:00' differs from an earlier row ('09:00')"
+    ]
+
+
+async def test_import_show_and_override_through_the_command(
+    redis_url: str, redis_client: Any, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        ROSTER_TOML.replace('oncall = ["wang.fang"]', 'oncall = ["ghost"]'), encoding="utf-8"
+    )
+    code, out = await _cli(redis_url, data_dir, "import", str(bad))
+    assert code == 1 and "shift 'night'.oncall: unknown person 'ghost'" in out
+    assert await redis_client.get(keys.ROSTER) is None
+
+    good = tmp_path / "roster.toml"
+    good.write_text(ROSTER_TOML, encoding="utf-8")
+    code, out = await _cli(redis_url, data_dir, "import", str(good))
+    assert code == 0, out
+    assert "3 people, 2 shifts, 1 overrides (Asia/Shanghai)" in out
+    audit = await redis_client.xrange(keys.AUDIT)
+    assert any(b"roster.import" in b"".join(fields.values()) for _id, fields in audit)
+
+    code, out = await _cli(redis_url, data_dir, "show", "--at", "2026-12-07 12:30")
+    assert code == 0, out
+    assert "On duty at 2026-12-07 12:30 (Asia/Shanghai)" in out
+    assert "oncall            王芳 (wang.fang, feishu=ou_0003)" in out
+    assert "override: wang.fang instead of li.na until 12-07 14:00 (swap)" in out
+    assert "UTC" not in out
+
+    code, out = await _cli(
+        redis_url, data_dir, "override", "--instead-of", "wang.fang", "--person", "zhang.wei",
+        "--from", "2026-12-08 00:00", "--to", "2026-12-08 06:00",
+    )  # fmt: skip
+    assert code == 0, out
+    code, out = await _cli(redis_url, data_dir, "show", "--at", "2026-12-08 01:00")
+    assert "oncall            张伟 (zhang.wei, dingtalk=dt-0001, mobile=13800000001)" in out
+    assert "backup            李娜" in out
+    stored = await load_roster(redis_client)
+    assert stored is not None and len(stored.overrides) == 2
+    code, out = await _cli(
+        redis_url,
+        data_dir,
+        "override",
+        "--instead-of",
+        "ghost",
+        "--from",
+        "2026-12-08 00:00",
+        "--to",
+        "2026-12-08 01:00",
+    )
+    assert code == 1 and "--instead-of: unknown person 'ghost'" in out
