@@ -101,6 +101,11 @@ def test_doctor_beside_a_running_stack_checks_its_redis_and_knows_its_ports(
     assert f"is served by the running stack (pid {pid})" in out
     assert "ok   tokens: every token record carries a valid seal" in out
     assert stack.redis_servers() == [stack_redis]
+    # Started with --api-port / --collector-port: doctor finds them in run/stack.json.
+    plain = doctor("--data-dir", str(stack.data_dir)).stdout
+    for name, port in (("collector", ports["WATCHFLOOR_COLLECTOR_PORT"]),
+                       ("api", ports["WATCHFLOOR_API_PORT"])):  # fmt: skip
+        assert f"ok   {name} port: 127.0.0.1:{port} is served by the running stack" in plain, plain
 
     holder = read_holder(stack.data_dir / "redis")
     assert holder is not None

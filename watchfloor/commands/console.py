@@ -17,6 +17,7 @@ from typing import Any
 from watchfloor import logs
 from watchfloor.commands.common import add_config_options, config_from_args
 from watchfloor.errors import CommandError
+from watchfloor.run_files import stack_addresses
 
 DEFAULT_URL = "http://127.0.0.1:8471"
 
@@ -61,7 +62,8 @@ def log_to_file(data_dir: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     token = read_token(args, dict(os.environ))
-    url = args.url or f"http://{config.api.host}:{config.api.port}"
+    host, port = stack_addresses(config).get("api", (config.api.host, config.api.port))
+    url = args.url or f"http://{host}:{port}"  # beside a running `up`: its API
     log_to_file(config.data_dir)
     from watchfloor.console.app import ConsoleApp
 

@@ -33,6 +33,7 @@ from watchfloor.core.redis_server import (
     server_version,
 )
 from watchfloor.core.stack_lock import Holder, read_holder
+from watchfloor.run_files import stack_addresses
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,21 +233,15 @@ def check_keys(config: Config) -> list[Check]:
 
 def check_ports(config: Config) -> list[Check]:
     stack = running_stack(config)
+    # A running `up` may listen elsewhere than the config says (--collector-port).
+    served = stack_addresses(config) if stack is not None else {}
+    collector = served.get("collector", (config.collector.host, config.collector.port))
+    api = served.get("api", (config.api.host, config.api.port))
     return [
         _port_check(
-            "collector port",
-            config.collector.host,
-            config.collector.port,
-            "WATCHFLOOR_COLLECTOR_PORT or --collector-port",
-            stack,
+            "collector port", *collector, "WATCHFLOOR_COLLECTOR_PORT or --collector-port", stack
         ),
-        _port_check(
-            "api port",
-            config.api.host,
-            config.api.port,
-            "WATCHFLOOR_API_PORT or --api-port",
-            stack,
-        ),
+        _port_check("api port", *api, "WATCHFLOOR_API_PORT or --api-port", stack),
     ]
 
 

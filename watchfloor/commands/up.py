@@ -36,7 +36,7 @@ from watchfloor.core.config import Config
 from watchfloor.core.redis_client import connect as redis_connect
 from watchfloor.core.redis_server import check_reachable, die_with_parent, redis_url_for
 from watchfloor.errors import CommandError
-from watchfloor.run_files import remove_pid, write_pid
+from watchfloor.run_files import remove_pid, write_addresses, write_pid
 from watchfloor.supervisor import Child, Supervisor
 from watchfloor.supervisor_status import StatusPublisher
 
@@ -107,6 +107,7 @@ def run_up(args: argparse.Namespace) -> int:
         try:
             _wait_ready(config, supervisor, stop)
             write_pid(config)  # from now on `watchfloor reload` finds this stack
+            write_addresses(config)  # and `doctor` / `console` beside it its ports
             if args.headless:
                 print("watchfloor: running; Ctrl-C or SIGTERM stops it", flush=True)
                 stop.wait()
