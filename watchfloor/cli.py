@@ -31,6 +31,7 @@ COMMANDS = (
     "audit",
     "playbook",
     "handover",
+    "review",
     "roster",
     "rules",
     "config",
