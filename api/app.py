@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from watchfloor.api import (
+    ack,
     audit,
     board,
     controls,
@@ -49,7 +50,7 @@ logger = logging.getLogger(__name__)
 ApiTask = Callable[[asyncio.Event], Awaitable[None]]
 ROUTE_MODULES = (
     meta, incidents, board, controls, runs, playbooks, audit, tokens, permissions, handover,
-    roster, live,
+    roster, ack, live,
 )  # fmt: skip
 
 

@@ -230,6 +230,60 @@ class SiteConfig:
         return ZoneInfo(self.timezone)
 
 
+@dataclass(frozen=True, slots=True)
+class PagingRouteConfig:
+    """``[[paging.routes]]``: which incidents page whom (first match wins)."""
+
+    matchers: tuple[str, ...] = ()
+    """Alertmanager-style matchers on ``kind``, ``severity``, ``subject``, ``rule``, ``tenant``
+    (``"kind = surge"``, ``"severity =~ critical|major"``, ``!=``, ``!~``); all must hold;
+    none: every incident."""
+    roles: tuple[str, ...] = ("oncall",)
+    """Roster roles paged first (the escalation policy's levels without a role page these)."""
+    channels: tuple[str, ...] = ("default",)
+    """Webhook names (``[[webhooks]]``) the pages go to, with @mentions of the people."""
+    continue_: bool = False
+    """``continue = true``: later routes are tried too after this one matched."""
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationLevelConfig:
+    """``[[paging.escalation]]``: a page sent ``after_s`` seconds after the incident opened,
+    unless it was acknowledged (or resolved) before."""
+
+    after_s: float = 0.0
+    """Seconds after opening."""
+    role: str = ""
+    """Roster role paged at this level (``backup``, ``duty_manager``); empty: the route's roles
+    again (a re-page)."""
+
+
+def _default_escalation() -> tuple[EscalationLevelConfig, ...]:
+    return (
+        EscalationLevelConfig(0.0),
+        EscalationLevelConfig(300.0),
+        EscalationLevelConfig(600.0, "backup"),
+        EscalationLevelConfig(900.0, "duty_manager"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PagingConfig:
+    enabled: bool = True
+    """Page people (through the roster) when incidents open, rise, escalate and resolve."""
+    base_url: str = ""
+    """URL the acknowledge links start with, as a phone reaches the API
+    (``https://watchfloor.example.com``); empty: ``http://{api.host}:{api.port}``."""
+    ack_ttl_s: float = 3600.0
+    """How long an acknowledge link works (each link works once)."""
+    poll_s: float = 1.0
+    """How often the pager looks for due re-pages."""
+    routes: tuple[PagingRouteConfig, ...] = ()
+    """Routes in order; none: every incident pages the on-call person on ``default``."""
+    escalation: tuple[EscalationLevelConfig, ...] = field(default_factory=_default_escalation)
+    """Levels of the escalation policy (the first one is the page on opening)."""
+
+
 DEFAULT_DATA_DIR: Final = "./.watchfloor"
 
 
@@ -245,6 +299,7 @@ class Config:
     playbooks: PlaybookConfig = field(default_factory=PlaybookConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
+    paging: PagingConfig = field(default_factory=PagingConfig)
     probes: tuple[ProbeConfig, ...] = ()
     """``[[probes]]``: health checks the collector runs."""
     webhooks: tuple[WebhookConfig, ...] = ()
@@ -324,6 +379,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
         raise ConfigError(f"{where or 'config'}: must be a table")
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
+    # A TOML key that is a Python keyword (``continue``) is the field with a trailing "_".
+    data = {(k + "_" if f"{k}_" in known and k not in known else k): v for k, v in data.items()}
     for key in data:
         if key not in known:
             raise ConfigError(f"{_join(where, key)}: unknown key")
@@ -332,6 +389,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
         key = _join(where, name)
         if name in _LISTS and cls is Config:
             values[name] = _build_list(_LISTS[name], value, key)
+        elif _table_list_item(hints[name]) is not None:
+            values[name] = _build_list(_table_list_item(hints[name]), value, key)
         elif dataclasses.is_dataclass(hints[name]) and hints[name] is not Secret:
             values[name] = _build(hints[name], value, key)
         else:
@@ -342,6 +401,14 @@ def _build(cls: type, data: Any, where: str) -> Any:
         raise ConfigError(f"{where or 'config'}: {exc}") from None
 
 
+def _table_list_item(hint: Any) -> Any:
+    """``X`` for a ``tuple[X, ...]`` field whose items are tables (dataclasses)."""
+    args = typing.get_args(hint) if typing.get_origin(hint) is tuple else ()
+    if len(args) == 2 and args[1] is Ellipsis and dataclasses.is_dataclass(args[0]):
+        return args[0]
+    return None
+
+
 def _build_list(cls: type, value: Any, key: str) -> tuple[Any, ...]:
     if not isinstance(value, list):
         raise ConfigError(f"{key}: must be an array of tables")
@@ -349,6 +416,8 @@ def _build_list(cls: type, value: Any, key: str) -> tuple[Any, ...]:
 
 
 def _convert(hint: Any, value: Any, key: str) -> Any:  # noqa: C901 - one branch per type
+    if hint == tuple[str, ...]:
+        return _strings(value, key)
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     optional = type(None) in options
     base = next(o for o in options if o is not type(None))
@@ -377,6 +446,14 @@ def _convert(hint: Any, value: Any, key: str) -> Any:  # noqa: C901 - one branch
             raise ConfigError(f"{key}: must be a string")
         return value
     raise ConfigError(f"{key}: unsupported setting type {hint}")
+
+
+def _strings(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, _EnvValue):  # an environment list: comma-separated
+        return tuple(part.strip() for part in value.text.split(",") if part.strip())
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key}: must be an array of strings")
+    return tuple(value)
 
 
 def _from_text(base: Any, text: str, key: str) -> Any:

@@ -128,3 +128,21 @@ def auth_failures(address: str) -> str:
 def signature_replay(source: str) -> str:
     """Set of recently seen signed event ids of one source (replay cache)."""
     return f"{SIGNATURE_REPLAY_PREFIX}{source}"
+
+
+# Paging ------------------------------------------------------------------------------
+PAGING_CURSOR = "wf:paging:cursor"
+"""Last ``wf:changes`` entry id the pager handled (it resumes there after a restart)."""
+PAGING_DUE = "wf:paging:due"
+"""Sorted set of incident ids scored by when their next escalation level is due."""
+PAGING_ACK_USED_PREFIX = "wf:paging:ack-used:"
+
+
+def page(incident_id: str) -> str:
+    """msgpack paging state of one incident (level, severity, who was paged, acked)."""
+    return f"wf:paging:page:{incident_id}"
+
+
+def paging_ack_used(nonce: str) -> str:
+    """Set (with the link's expiry) once an acknowledge link was used: each works once."""
+    return f"{PAGING_ACK_USED_PREFIX}{nonce}"

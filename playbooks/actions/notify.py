@@ -17,7 +17,7 @@ import hmac
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -39,11 +39,24 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class Mention:
+    """A person to @mention, with the ids each robot knows them by (any may be empty)."""
+
+    name: str
+    mobile: str = ""
+    dingtalk: str = ""
+    wecom: str = ""
+    feishu: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     title: str
     text: str
     context: dict[str, Any]
     """Run, step, incident, severity, drill, purpose (``action`` or ``escalation``)."""
+    mentions: tuple[Mention, ...] = field(default=())
+    """People the robot should @mention (paging); a group message when empty."""
 
 
 def targets_from_config(webhooks: Iterable[Any]) -> dict[str, Target]:
@@ -74,7 +87,10 @@ def build_request(target: Target, message: Message, now: float) -> tuple[str, di
 
 
 def _json(target: Target, m: Message, now: float) -> tuple[str, dict[str, Any]]:
-    return target.url, {"title": m.title, "text": m.text, "at": now, **m.context}
+    body = {"title": m.title, "text": m.text, "at": now, **m.context}
+    if m.mentions:
+        body["mentions"] = [p.name for p in m.mentions]
+    return target.url, body
 
 
 def _dingtalk(target: Target, m: Message, now: float) -> tuple[str, dict[str, Any]]:
@@ -83,19 +99,34 @@ def _dingtalk(target: Target, m: Message, now: float) -> tuple[str, dict[str, An
         ts = int(now * 1000)
         sign = quote_plus(dingtalk_sign(target.secret, ts))
         url += ("&" if "?" in url else "?") + f"timestamp={ts}&sign={sign}"
-    body = {
-        "msgtype": "markdown",
-        "markdown": {"title": m.title, "text": f"### {m.title}\n\n{m.text}"},
-    }
+    mobiles = [p.mobile for p in m.mentions if p.mobile]
+    user_ids = [p.dingtalk for p in m.mentions if p.dingtalk]
+    # DingTalk highlights a mention only when the text also carries "@mobile" / "@userId".
+    tags = " ".join(f"@{who}" for who in (*mobiles, *user_ids))
+    text = f"### {m.title}\n\n{m.text}" + (f"\n\n{tags}" if tags else "")
+    body: dict[str, Any] = {"msgtype": "markdown", "markdown": {"title": m.title, "text": text}}
+    if m.mentions:
+        body["at"] = {"atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": False}
     return url, body
 
 
 def _wecom(target: Target, m: Message, now: float) -> tuple[str, dict[str, Any]]:
-    return target.url, {"msgtype": "markdown", "markdown": {"content": f"**{m.title}**\n{m.text}"}}
+    if not m.mentions:
+        content = f"**{m.title}**\n{m.text}"
+        return target.url, {"msgtype": "markdown", "markdown": {"content": content}}
+    # Only WeCom's text messages take mention lists (markdown ignores them).
+    text: dict[str, Any] = {
+        "content": f"{m.title}\n{m.text}",
+        "mentioned_list": [p.wecom for p in m.mentions if p.wecom],
+        "mentioned_mobile_list": [p.mobile for p in m.mentions if p.mobile],
+    }
+    return target.url, {"msgtype": "text", "text": text}
 
 
 def _feishu(target: Target, m: Message, now: float) -> tuple[str, dict[str, Any]]:
-    body: dict[str, Any] = {"msg_type": "text", "content": {"text": f"{m.title}\n{m.text}"}}
+    ats = "".join(f'<at user_id="{p.feishu}">{p.name}</at>' for p in m.mentions if p.feishu)
+    text = f"{m.title}\n{m.text}" + (f"\n{ats}" if ats else "")
+    body: dict[str, Any] = {"msg_type": "text", "content": {"text": text}}
     if target.secret:
         ts = int(now)
         body = {"timestamp": str(ts), "sign": feishu_sign(target.secret, ts), **body}

@@ -1,0 +1,61 @@
+"""Builds the pager from the config: routes, the escalation policy, the ack key, the roster."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+
+from watchfloor.core.config import Config
+from watchfloor.core.incidents import IncidentStore
+from watchfloor.playbooks.ack_links import load_ack_key
+from watchfloor.playbooks.actions.executor import ActionExecutor
+from watchfloor.playbooks.paging import DutyLookup, Pager
+from watchfloor.playbooks.paging_routes import parse_routes
+from watchfloor.playbooks.roster import Person, Roster, on_duty
+
+DutyRosterLoader = Callable[[], Awaitable[Roster | None]]
+
+
+def ack_base_url(config: Config) -> str:
+    """Where acknowledge links point: ``[paging] base_url`` or the API's own address."""
+    return config.paging.base_url or f"http://{config.api.host}:{config.api.port}"
+
+
+def roster_duty(load: DutyRosterLoader) -> DutyLookup:
+    """A duty lookup over the roster ``load()`` returns (read again at every page, so an
+    import or override in force takes effect on the next page)."""
+
+    async def lookup(at: float) -> Mapping[str, Sequence[Person]]:
+        roster = await load()
+        if roster is None:
+            return {}
+        return on_duty(roster, datetime.fromtimestamp(at, UTC))
+
+    return lookup
+
+
+def build_pager(
+    redis: aioredis.Redis,
+    config: Config,
+    incidents: IncidentStore,
+    actions: ActionExecutor,
+    duty: DutyLookup,
+) -> Pager:
+    """The pager of ``config.paging`` sending through the runner's executor (one session,
+    one retry policy, the same webhooks)."""
+    paging = config.paging
+    return Pager(
+        redis,
+        incidents,
+        actions.notifier,
+        actions.session,
+        routes=parse_routes(paging.routes),
+        levels=[(level.after_s, level.role) for level in paging.escalation],
+        duty=duty,
+        ack_key=load_ack_key(config.data_dir),
+        base_url=ack_base_url(config),
+        ack_ttl_s=paging.ack_ttl_s,
+        poll_s=paging.poll_s,
+    )
