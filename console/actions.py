@@ -35,12 +35,14 @@ def commands(api: ApiClient) -> dict[str, Command]:
         "abort_run": Command(api.abort_run, "done.abort", "run"),
         "open_incident": Command(api.create_incident, "done.open", "incident"),
         "silence": Command(api.silence, "done.silence", "silence"),
+        "expire_silence": Command(api.expire_silence, "done.expire", "silence"),
+        "retry_step": Command(api.step_retry, "done.retry", "run"),
     }
 
 
 def done_values(name: str, args: tuple[Any, ...]) -> dict[str, Any]:
     """The values the success message names (``{id}``, ``{step}``, ``{pb}``)."""
-    if name in ("step_done", "escalate", "approve", "skip_step"):
+    if name in ("step_done", "escalate", "approve", "skip_step", "retry_step"):
         return {"step": args[1]}
     if name == "start_playbook":
         return {"pb": args[0]}

@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 from watchfloor.console import format as fmt
 from watchfloor.console.actions import commands, done_values
 from watchfloor.console.client import ApiClient, ApiError, LiveFeed
+from watchfloor.console.duty import ROSTER_REFRESH_S, duty_line
 from watchfloor.console.i18n import Translator
 from watchfloor.console.messages import (
     ChangesReceived,
@@ -41,6 +42,7 @@ from watchfloor.console.screens.board import BoardScreen
 from watchfloor.console.screens.forms import ManualIncident, ManualIncidentModal
 from watchfloor.console.screens.help import HelpScreen
 from watchfloor.console.screens.incident import IncidentScreen
+from watchfloor.console.screens.silences import SilencesScreen
 from watchfloor.console.state import BoardState, Dirty
 from watchfloor.console.widgets.registry import TileRegistry
 
@@ -57,6 +59,7 @@ class ConsoleApp(App[None]):
         Binding("b", "board", "key.board", show=False),
         Binding("u", "show_audit", "key.audit"),
         Binding("m", "open_incident", "key.manual"),
+        Binding("l", "show_silences", "key.silences"),
     ]
 
     def __init__(
@@ -77,6 +80,8 @@ class ConsoleApp(App[None]):
         self.api = ApiClient(url, token) if url else None
         self.feed = LiveFeed(url, token, self.post_message) if url and live else None
         self.me: dict[str, Any] = {}
+        self.duty = ""
+        """Who is on duty now, for the header (``GET /v1/roster``, refreshed each minute)."""
         self.allowed = Allowed()
         """What the token may do overall (``GET /v1/permissions``); screens ask for more."""
         self.playbooks: dict[str, dict[str, Any]] = {}
@@ -91,6 +96,12 @@ class ConsoleApp(App[None]):
         if self.feed is not None:
             self.run_worker(self.feed.run(), group="live", exit_on_error=False)
         self.set_timer(1.0, self._tick)
+        self.set_interval(ROSTER_REFRESH_S, self._refresh_roster)
+
+    def _refresh_roster(self) -> None:
+        # Shifts change on the hour: a minute's delay in the header is fine, a poll per tick is not.
+        if self.api is not None and self.me:
+            self.run_worker(self._load_roster(), group="api", exit_on_error=False)
 
     async def on_unmount(self) -> None:
         if self.api is not None:
@@ -104,6 +115,16 @@ class ConsoleApp(App[None]):
         self._each_screen(lambda s: s.sync_status())
         self._updated(Dirty(reset=True))  # texts that depend on the role ("press p to...")
         await self._load_playbooks()
+        await self._load_roster()
+
+    async def _load_roster(self) -> None:
+        try:
+            answer = await self.api.roster()  # type: ignore[union-attr]
+        except ApiError as exc:  # an older API, or a token that does not read the board
+            logger.warning("roster not available: %s", exc.message)
+            return
+        self.duty = duty_line(answer, self.tr)
+        self._each_screen(lambda s: s.sync_status())
 
     async def _load_playbooks(self) -> None:
         try:
@@ -138,6 +159,9 @@ class ConsoleApp(App[None]):
         if not self.me:
             return ""
         return f"{self.me.get('name')} · {self.me.get('role')}"
+
+    def duty_text(self) -> str:
+        return self.duty
 
     def link_text(self) -> tuple[str, str]:
         return self.link
@@ -216,6 +240,10 @@ class ConsoleApp(App[None]):
     def action_show_audit(self) -> None:
         if not isinstance(self.screen, AuditScreen):
             self.push_screen(AuditScreen())
+
+    def action_show_silences(self) -> None:
+        if not isinstance(self.screen, SilencesScreen):
+            self.push_screen(SilencesScreen())
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -98,6 +98,10 @@ class ApiClient:
 
     # --- the API's endpoints -------------------------------------------------------------
 
+    async def roster(self) -> dict[str, Any]:
+        """Who is on duty now (``GET /v1/roster``)."""
+        return await self.request("GET", "/v1/roster")
+
     async def whoami(self) -> dict[str, Any]:
         return await self.request("GET", "/v1/whoami")
 
@@ -166,6 +170,20 @@ class ApiClient:
     ) -> dict[str, Any]:
         body = {"matchers": matchers, "duration_s": duration_s, "reason": reason}
         return await self.request("POST", "/v1/silences", body)
+
+    async def step_retry(self, run_id: str, step_id: str) -> dict[str, Any]:
+        """Run a step's failed action again (a notification that did not get through)."""
+        return await self.request(
+            "POST", f"/v1/runs/{_seg(run_id)}/steps/{_seg(step_id)}/retry", {}
+        )
+
+    async def silences(self) -> list[dict[str, Any]]:
+        """The silences not yet expired (``GET /v1/silences``)."""
+        data = await self.request("GET", "/v1/silences")
+        return list(data.get("silences") or [])
+
+    async def expire_silence(self, silence_id: str) -> dict[str, Any]:
+        return await self.request("DELETE", f"/v1/silences/{_seg(silence_id)}")
 
     async def playbooks(self) -> list[dict[str, Any]]:
         """The playbook library (``GET /v1/playbooks``), by id."""

@@ -13,46 +13,52 @@ from rich.cells import cell_len
 ELLIPSIS = "…"
 
 
-def duration(seconds: float | None) -> str:
-    """A compact duration: ``42s``, ``3m05s``, ``2h14m``, ``3d4h``; ``—`` when unknown."""
+UNITS = {"en": ("s", "m", "h", "d"), "zh": ("秒", "分", "小时", "天")}
+"""Second, minute, hour, day in each interface language (``6m36s``, ``6分36秒``)."""
+
+
+def duration(seconds: float | None, lang: str = "en") -> str:
+    """A compact duration: ``42s``, ``3m05s``, ``2h14m``, ``3d4h`` (zh: ``6分36秒``)."""
     if seconds is None:
         return "—"
+    sec, mins, hours, days = UNITS.get(lang, UNITS["en"])
     s = round(max(0.0, float(seconds)))
+    two = "02d" if lang == "en" else "d"  # zh reads 6分5秒, not 6分05秒
     if s < 60:
-        return f"{s}s"
+        return f"{s}{sec}"
     if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
+        return f"{s // 60}{mins}{s % 60:{two}}{sec}"
     if s < 86400:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d{(s % 86400) // 3600}h"
+        return f"{s // 3600}{hours}{(s % 3600) // 60:{two}}{mins}"
+    return f"{s // 86400}{days}{(s % 86400) // 3600}{hours}"
 
 
-def age(at: float | None, now: float) -> str:
+def age(at: float | None, now: float, lang: str = "en") -> str:
     """How long ago ``at`` was, as a duration; ``—`` when unknown."""
     if at is None:
         return "—"
-    return duration(now - float(at))
+    return duration(now - float(at), lang)
 
 
-def age_coarse(at: float | None, now: float) -> str:
+def age_coarse(at: float | None, now: float, lang: str = "en") -> str:
     """An age that changes at most once a minute after the first minute (``42s``, ``3m``,
     ``2h14m``): a list of incidents stays calm instead of ticking every second."""
     if at is None:
         return "—"
     s = round(max(0.0, now - float(at)))
     if 60 <= s < 3600:
-        return f"{s // 60}m"
-    return duration(s)
+        return f"{s // 60}{UNITS.get(lang, UNITS['en'])[1]}"
+    return duration(s, lang)
 
 
-def countdown(deadline: float | None, now: float) -> str:
+def countdown(deadline: float | None, now: float, lang: str = "en") -> str:
     """Time left until ``deadline`` (``4m10s``), or how late it is (``-1m02s``)."""
     if deadline is None:
         return "—"
     left = float(deadline) - now
     if left < 0:
-        return "-" + duration(-left)
-    return duration(left)
+        return "-" + duration(-left, lang)
+    return duration(left, lang)
 
 
 def percent(ratio: float | None) -> str:

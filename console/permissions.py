@@ -13,7 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-APP_ACTIONS: Final = {"show_audit": "read_audit", "open_incident": "open_incident"}
+APP_ACTIONS: Final = {
+    "show_audit": "read_audit",
+    "open_incident": "open_incident",
+    "expire_silence": "silence",
+}
 INCIDENT_ACTIONS: Final = {
     "acknowledge": "ack",
     "resolve": "resolve",
@@ -27,6 +31,7 @@ STEP_ACTIONS: Final = {
     "escalate": "escalate",
     "approve": "approve",
     "skip_step": "skip",
+    "retry_step": "retry",
 }
 GUARDED: Final = frozenset({*APP_ACTIONS, *INCIDENT_ACTIONS, *RUN_ACTIONS, *STEP_ACTIONS})
 

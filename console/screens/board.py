@@ -236,7 +236,8 @@ class BoardScreen(ConsoleScreen):
         board, tr = self.console.board, self.console.tr
         for spec in self.tiles.all():
             age = board.tile_age(spec.age_source, now)
-            text = tr("tile.no_data") if age is None else tr("tile.age", age=fmt.duration(age))
+            shown = None if age is None else fmt.duration(age, tr.lang)
+            text = tr("tile.no_data") if shown is None else tr("tile.age", age=shown)
             self._tile_of(spec).show_freshness(
                 text, board.tile_stale(spec.age_source, now), tr("tile.stale")
             )

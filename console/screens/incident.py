@@ -68,7 +68,7 @@ class StepTable(StyledTable):
             self.styled(self.tr(f"role.{step.get('owner')}") if step.get("owner") else ""),
             self.styled(self.tr(label), cls),
             self.styled(
-                "—" if finished else fmt.countdown(deadline, now),
+                "—" if finished else fmt.countdown(deadline, now, self.tr.lang),
                 "step--late" if late else None,
             ),
             self.styled(str(step.get("done_by") or "")),
@@ -97,6 +97,7 @@ class IncidentScreen(ConsoleScreen):
         Binding("S", "silence", "key.silence", show=False),
         Binding("k", "skip_step", "key.skip", show=False),
         Binding("X", "abort_run", "key.abort", show=False),
+        Binding("R", "retry_step", "key.retry"),
     ]
 
     def __init__(self, incident_id: str, run_id: str | None = None) -> None:
@@ -250,7 +251,7 @@ class IncidentScreen(ConsoleScreen):
         text.append(
             f"{inc.get('id')} · {tr(f'state.{state}')} · {tr('incident.subject')}: "
             f"{inc.get('subject')} · {tr('incident.opened')} "
-            f"{fmt.age(inc.get('opened_at'), now)} · ×{inc.get('count', 1)}"
+            f"{fmt.age(inc.get('opened_at'), now, tr.lang)} · ×{inc.get('count', 1)}"
         )
         if inc.get("reopened_from"):
             text.append("\n" + tr("incident.reopened_from", id=inc["reopened_from"]), style="bold")
@@ -345,6 +346,12 @@ class IncidentScreen(ConsoleScreen):
         selected = self._selected_step()
         if selected is not None:
             self.console.act("escalate", *selected)
+
+    def action_retry_step(self) -> None:
+        """Send a step's failed action (a notification) again."""
+        selected = self._selected_step()
+        if selected is not None:
+            self.console.act("retry_step", *selected)
 
     def action_approve(self) -> None:
         selected = self._selected_step()

@@ -78,6 +78,8 @@ class QueueBoard(ScrollView, can_focus=True):
         self.sort_reverse = False
         self.cursor = 0
         self._labels: list[str] = []
+        self.lang = "en"
+        """The interface language of durations (set by :meth:`setup`)."""
         self._widths = [w for _, _, w, _ in COLUMNS]
         self._strips: dict[tuple[str, bool, bool], Strip] = {}
         self._styles: dict[str, Style] = {}
@@ -86,6 +88,7 @@ class QueueBoard(ScrollView, can_focus=True):
     # --- the table's contents ------------------------------------------------------
 
     def setup(self, tr: Translator) -> None:
+        self.lang = tr.lang
         self._labels = [tr(label) for _, label, _, _ in COLUMNS]
         # One more cell for the sort arrow of the sorted column's heading.
         self._widths = [max(w, cell_len(lbl) + 1) for (_, _, w, _), lbl
@@ -110,7 +113,7 @@ class QueueBoard(ScrollView, can_focus=True):
             (str(row.get("queue")), "level--stale" if stale else None),
             (str(row.get("channel") or ""), None),
             (str(row.get("waiting", 0)), None),
-            (fmt.duration(row.get("longest_wait_s")), f"level--{level}"),
+            (fmt.duration(row.get("longest_wait_s"), self.lang), f"level--{level}"),
             (fmt.percent(row.get("service_level")), None),
             (fmt.percent(row.get("abandon_rate")), None),
             (f"{row.get('agents_available', 0)}/{row.get('agents_busy', 0)}", None),

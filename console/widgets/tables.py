@@ -168,7 +168,7 @@ class IncidentTable(StyledTable):
         return [
             t(self.tr(f"sev.{severity}"), f"sev--{severity}"),
             t(fmt.truncate(str(inc.get("title") or inc.get("id")), self.title_width)),
-            t(fmt.age_coarse(inc.get("opened_at"), now).rjust(6)),
+            t(fmt.age_coarse(inc.get("opened_at"), now, self.tr.lang).rjust(6)),
             t(self.tr(f"state.{state}"), f"state--{state}"),
             t(str(inc.get("count", 1)).rjust(3)),
         ]

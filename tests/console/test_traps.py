@@ -73,3 +73,47 @@ async def test_a_drill_started_without_an_incident_can_be_opened(console_api: Co
         await wait_until(pilot, lambda: not isinstance(app.screen, BoardScreen), "the drill opened")
         await wait_until(pilot, lambda: run["id"] in screen_text(app), "the run shown")
         assert app.screen.run is not None and app.screen.run["id"] == run["id"]
+
+
+async def test_silences_are_listed_and_expired_from_the_console(console_api: ConsoleApi) -> None:
+    from watchfloor.console.screens.silences import SilencesScreen
+
+    status, made = await console_api.post(
+        "/v1/silences",
+        {
+            "matchers": {"rule": "surge.default", "subject": "售前咨询"},
+            "duration_s": 3600,
+            "reason": "planned release",
+        },
+        "duty_manager",
+    )
+    assert status == 201, made
+    app = console_for(console_api, "duty_manager")
+    async with app.run_test(size=(140, 30)) as pilot:
+        await _ready(pilot, app)
+        await pilot.press("l")
+        await wait_until(pilot, lambda: isinstance(app.screen, SilencesScreen), "silences screen")
+        await wait_until(pilot, lambda: len(app.screen.silences) == 1, "the silence listed")
+        text = screen_text(app)
+        assert "subject=售前咨询" in text and "planned release" in text, text
+        await offered(pilot, app, "expire")
+        await pilot.press("x")
+        await wait_until(pilot, lambda: not app.screen.silences, "the silence expired")
+    status, left = await console_api.get("/v1/silences")
+    assert status == 200 and left["silences"] == []
+
+
+async def test_a_step_is_retried_with_a_key_through_the_api(console_api: ConsoleApi) -> None:
+    incident = await console_api.fire("售前咨询", "critical")
+    await console_api.runner.start("contact-surge", incident.id, actor="t", role="admin")
+    app = console_for(console_api, "duty_manager")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await _ready(pilot, app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, IncidentScreen), "the incident")
+        await offered(pilot, app, "retry_step")
+        await pilot.press("R")
+        # The step's action has not failed: the API's refusal reaches the user, named.
+        said = "no failed action to retry"
+        await wait_until(pilot, lambda: any(said in str(n.message) for n in app._notifications),
+                         "the API's answer")  # fmt: skip
