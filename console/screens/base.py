@@ -58,6 +58,7 @@ class ConsoleScreen(Screen):
             return
         bar = bars.first()
         bar.show_user(self.console.user_text())
+        bar.show_duty(self.console.duty_text())
         bar.show_link(*self.console.link_text())
 
     @property
