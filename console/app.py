@@ -40,6 +40,7 @@ from watchfloor.console.screens.audit import AuditScreen
 from watchfloor.console.screens.base import ConsoleScreen, translate_bindings
 from watchfloor.console.screens.board import BoardScreen
 from watchfloor.console.screens.forms import ManualIncident, ManualIncidentModal
+from watchfloor.console.screens.handover import HandoverScreen
 from watchfloor.console.screens.help import HelpScreen
 from watchfloor.console.screens.incident import IncidentScreen
 from watchfloor.console.screens.silences import SilencesScreen
@@ -59,6 +60,7 @@ class ConsoleApp(App[None]):
         Binding("b", "board", "key.board", show=False),
         Binding("u", "show_audit", "key.audit"),
         Binding("m", "open_incident", "key.manual"),
+        Binding("h", "show_handover", "key.handover"),
         Binding("l", "show_silences", "key.silences"),
     ]
 
@@ -244,6 +246,10 @@ class ConsoleApp(App[None]):
     def action_show_silences(self) -> None:
         if not isinstance(self.screen, SilencesScreen):
             self.push_screen(SilencesScreen())
+
+    def action_show_handover(self) -> None:
+        if not isinstance(self.screen, HandoverScreen):
+            self.push_screen(HandoverScreen())
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
