@@ -47,6 +47,10 @@ async def put_flag(request: web.Request) -> web.Response:
     return web.json_response(flag)
 
 
+MAX_SCHEDULE_AHEAD_S: Final = 30 * 86_400.0
+"""How far ahead a maintenance window (a silence starting later) can be scheduled."""
+
+
 def _silences(request: web.Request) -> SilenceStore:
     return SilenceStore(request.app[REDIS], request.app.get(AUDIT))
 
@@ -63,18 +67,24 @@ async def list_silences(request: web.Request) -> web.Response:
 @routes.post("/v1/silences")
 @requires(Permission.ACK)
 async def create_silence(request: web.Request) -> web.Response:
-    """Body ``{"matchers": {"rule"?, "kind"?, "subject"?}, "duration_s", "reason"}``; 201."""
+    """Body ``{"matchers": {"rule"?, "kind"?, "subject"?}, "duration_s", "reason",
+    "starts_at"?}``; 201. ``starts_at`` (Unix seconds, up to 30 days ahead) schedules a
+    maintenance window: it silences nothing before then."""
+    now = time.time()
     values = await read_fields(
         request,
         Field("matchers", dict, required=True, max_len=3),
         Field("duration_s", float, required=True, min_value=1, max_value=MAX_DURATION_S),
         Field("reason", str, required=True, max_len=500, mask=True),
+        Field("starts_at", float, min_value=now - 60, max_value=now + MAX_SCHEDULE_AHEAD_S),
     )
     principal = get_principal(request)
+    starts_at = values.get("starts_at")
     try:
         silence = await _silences(request).create(
             values["matchers"], float(values["duration_s"]), actor=principal.name,
             role=principal.role, reason=values["reason"],
+            starts_at=None if starts_at is None else float(starts_at),
         )  # fmt: skip
     except SilenceError as exc:
         raise BadRequest(str(exc)) from None

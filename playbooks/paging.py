@@ -139,6 +139,12 @@ class Pager:
                 await self._page(state, incident, "raised", await self._people(state))
 
     async def _open(self, incident: dict[str, Any]) -> None:
+        evidence = incident.get("evidence") or {}
+        if evidence.get("silenced_by") or evidence.get("inhibited_by"):
+            # A silence (a maintenance window) or a worse incident covers it: nobody is paged.
+            logger.info("page held incident=%s silence=%s", incident["id"],
+                        evidence.get("silenced_by") or evidence.get("inhibited_by"))  # fmt: skip
+            return
         routes = matching(self.routes, labels_of(incident))
         if not routes:
             return

@@ -11,9 +11,11 @@ from watchfloor.core.config import Config
 from watchfloor.core.incidents import IncidentStore
 from watchfloor.playbooks.ack_links import load_ack_key
 from watchfloor.playbooks.actions.executor import ActionExecutor
+from watchfloor.playbooks.actions.notify import DEFAULT_TARGET
 from watchfloor.playbooks.paging import DutyLookup, Pager
 from watchfloor.playbooks.paging_routes import parse_routes
 from watchfloor.playbooks.roster import Person, Roster, on_duty
+from watchfloor.playbooks.roster_store import load_roster
 
 DutyRosterLoader = Callable[[], Awaitable[Roster | None]]
 
@@ -36,16 +38,29 @@ def roster_duty(load: DutyRosterLoader) -> DutyLookup:
     return lookup
 
 
+def stored_roster_duty(redis: aioredis.Redis) -> DutyLookup:
+    """The duty lookup over the roster ``watchfloor roster import`` stored in Redis."""
+
+    async def load() -> Roster | None:
+        return await load_roster(redis)
+
+    return roster_duty(load)
+
+
 def build_pager(
     redis: aioredis.Redis,
     config: Config,
     incidents: IncidentStore,
     actions: ActionExecutor,
     duty: DutyLookup,
-) -> Pager:
+) -> Pager | None:
     """The pager of ``config.paging`` sending through the runner's executor (one session,
-    one retry policy, the same webhooks)."""
+    one retry policy, the same webhooks); ``None`` when paging is off, or when no route is
+    configured and no webhook is named ``default`` (the default route would reach nobody)."""
     paging = config.paging
+    has_default = any(hook.name == DEFAULT_TARGET for hook in config.webhooks)
+    if not paging.enabled or (not paging.routes and not has_default):
+        return None
     return Pager(
         redis,
         incidents,

@@ -25,6 +25,7 @@ from watchfloor.core.config import Config
 from watchfloor.core.incidents import Incident, IncidentStore
 from watchfloor.monitor.checkpoint import IncidentHook
 from watchfloor.monitor.service import MonitorService
+from watchfloor.playbooks.paging_setup import build_pager, stored_roster_duty
 from watchfloor.playbooks.runner import PlaybookRunner
 from watchfloor.playbooks.worker import build_runner
 from watchfloor.security.audit import AuditLog, open_audit
@@ -67,6 +68,12 @@ class MonitorProcess:
             audit.on_problem = integrity_incident(IncidentStore(redis), runner.on_incident)
         process = cls(config, redis, audit, runner, service, app)
         process.tasks = [service.run, runner.run, process.serve_api]
+        # People are paged from the changes stream, so an incident with no notify step
+        # (or no playbook at all) still reaches the person on duty.
+        pager = build_pager(redis, config, IncidentStore(redis), runner.actions,
+                            stored_roster_duty(redis))  # fmt: skip
+        if pager is not None:
+            process.tasks.append(pager.run)
         if audit is not None:
             process.tasks.append(audit.run)
         return process

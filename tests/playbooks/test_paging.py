@@ -19,6 +19,7 @@ from tests.playbooks.helpers import DINGTALK_SECRET, Receiver, RecordingAudit, w
 from watchfloor.api.app import create_app
 from watchfloor.core.config import Config, load_config
 from watchfloor.core.incidents import IncidentStore
+from watchfloor.monitor.lifecycle import Silence
 from watchfloor.playbooks.actions.executor import ActionExecutor
 from watchfloor.playbooks.actions.http import RetryPolicy
 from watchfloor.playbooks.paging import Pager
@@ -82,9 +83,11 @@ class Paging:
         self.redis = redis
 
     def pager(self) -> Pager:
-        return build_pager(
+        pager = build_pager(
             self.redis, self.config, self.incidents, self.actions, roster_duty(_roster)
         )
+        assert pager is not None
+        return pager
 
     async def surge(self, subject: str, severity: str) -> Any:
         return await self.incidents.fire(
@@ -182,5 +185,17 @@ async def test_minor_surge_matches_no_route_and_pages_nobody(paging: Paging) -> 
     pager = paging.pager()
     await pager.follow_changes()
     await paging.surge("presale", "minor")
+    await pager.step()
+    assert paging.receiver.received == []
+
+
+async def test_silenced_incident_pages_nobody(paging: Paging) -> None:
+    pager = paging.pager()
+    await pager.follow_changes()
+    silence = Silence("sil-1", {"subject": "presale"}, time.time() - 1, time.time() + 60)
+    await paging.incidents.fire(
+        kind="surge", rule="surge.queue", subject="presale", severity="critical",
+        title="Surge in a window", evidence={"silenced_by": silence.id}, at=time.time(),
+    )  # fmt: skip
     await pager.step()
     assert paging.receiver.received == []
