@@ -22,6 +22,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Static
 
 from watchfloor.console import format as fmt
+from watchfloor.console.evidence import evidence_lines, pairs
 from watchfloor.console.permissions import Allowed
 from watchfloor.console.screens.base import ConsoleScreen
 from watchfloor.console.screens.forms import PlaybookPicker, SilenceModal, SilenceRequest
@@ -259,8 +260,9 @@ class IncidentScreen(ConsoleScreen):
 
     def _draw_evidence(self) -> None:
         evidence = (self.incident or {}).get("evidence") or {}
-        width = max((cell_len(str(k)) for k in evidence), default=0)
-        lines = [f"{fmt.pad(str(k), width)}  {_short(v)}" for k, v in evidence.items()]
+        shown = evidence_lines(evidence, self.console.tr.lang)  # labelled, never a raw dict
+        width = max((cell_len(k) for k, _ in shown), default=0)
+        lines = [f"{fmt.pad(k, width)}  {fmt.truncate(v, 80)}" for k, v in shown]
         text = Text("\n".join(lines) or "—", no_wrap=True, overflow="ellipsis")
         self.query_one("#evidence", Static).update(text)
 
@@ -284,7 +286,7 @@ class IncidentScreen(ConsoleScreen):
         hidden = ("at", "event", "actor", "note", "step", "run")
         extra = {k: v for k, v in entry.items() if k not in hidden}
         if extra:
-            line += " " + " ".join(f"{k}={_short(v)}" for k, v in extra.items())
+            line += " · " + " · ".join(pairs(extra.items(), self.console.tr.lang))
         return line
 
     def _draw_run(self, now: float) -> None:
@@ -408,7 +410,3 @@ class IncidentScreen(ConsoleScreen):
 
         prompt = self.console.tr("modal.abort_reason", id=run["id"])
         self.app.push_screen(NoteModal(prompt), done)
-
-
-def _short(value: Any, width: int = 80) -> str:
-    return fmt.truncate(value if isinstance(value, str) else repr(value), width)

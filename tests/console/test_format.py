@@ -81,3 +81,22 @@ def test_a_missing_string_falls_back_to_readable_english() -> None:
 )
 def test_coarse_ages_tick_once_a_minute_after_the_first(age: float | None, text: str) -> None:
     assert fmt.age_coarse(None if age is None else 1000.0 - age, 1000.0) == text
+
+
+def test_evidence_reads_as_labelled_text_in_both_languages() -> None:
+    from watchfloor.console.evidence import evidence_lines
+
+    evidence = {
+        "longest_wait_s": 83,
+        "service_level": 0.32,
+        "conditions": [{"condition": "longest_wait", "waiting": 42}],
+        "off_hours": True,
+        "reopened_at": 0,
+    }
+    zh = dict(evidence_lines(evidence, "zh"))
+    assert zh["最长等待"] == "1分23秒" and zh["服务水平"] == "32%"
+    assert zh["非工作时间"] == "是"
+    assert "{" not in zh["触发条件"] and "排队人数 42" in zh["触发条件"]
+    en = dict(evidence_lines(evidence, "en"))
+    assert en["longest wait"] == "1m23s" and en["service level"] == "32%"
+    assert "reopened_at" in en and ":" in en["reopened_at"]  # a local time, not a Unix number

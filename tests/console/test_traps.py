@@ -117,3 +117,21 @@ async def test_a_step_is_retried_with_a_key_through_the_api(console_api: Console
         said = "no failed action to retry"
         await wait_until(pilot, lambda: any(said in str(n.message) for n in app._notifications),
                          "the API's answer")  # fmt: skip
+
+
+async def test_the_chinese_incident_screen_shows_evidence_as_labelled_text(
+    console_api: ConsoleApi,
+) -> None:
+    evidence = {"longest_wait_s": 83, "service_level": 0.32, "waiting": 42,
+                "conditions": [{"waiting": 42, "threshold_s": 60}]}  # fmt: skip
+    incident = await console_api.fire("售前咨询", "critical", kind="sla", evidence=evidence)
+    app = console_for(console_api, "duty_manager", lang="zh")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await _ready(pilot, app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, IncidentScreen), "the incident")
+        assert app.screen.incident_id == incident.id
+        await wait_until(pilot, lambda: "最长等待" in screen_text(app), "the evidence")
+        text = screen_text(app)
+        assert "1分23秒" in text and "服务水平" in text and "32%" in text, text
+        assert "longest_wait_s" not in text and "{'" not in text and "0.32" not in text
