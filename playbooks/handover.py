@@ -12,7 +12,6 @@ zone; :mod:`playbooks.duty_log` keeps the signed reports.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Final, cast
 
 import msgpack
@@ -22,6 +21,7 @@ from watchfloor.core import keys
 from watchfloor.core.changes import decode_change
 from watchfloor.core.vocabulary import OPEN_STEP_STATES as OPEN_STEP_WORDS
 from watchfloor.playbooks.flags import get_flags
+from watchfloor.playbooks.handover_markdown import record_ts
 from watchfloor.playbooks.model import text
 from watchfloor.playbooks.shift_figures import shift_figures
 
@@ -44,17 +44,6 @@ NOTABLE: Final = frozenset(
 )
 OPEN_STEP_STATES: Final = frozenset(OPEN_STEP_WORDS)
 CHANGES_PAGE: Final = 2000
-
-
-def _ts(value: Any) -> float | None:
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
-    return None
 
 
 async def collect(
@@ -196,7 +185,7 @@ async def notable_audit(audit: Any, since: float, now: float, page: int = 500) -
     found, after = [], 0
     while records := await audit.read(after=after, limit=page):
         for record in records:
-            at = _ts(record.get("at"))
+            at = record_ts(record.get("at"))
             if at is None or not since <= at <= now:
                 continue
             if record.get("action") in NOTABLE or record.get("outcome", "ok") != "ok":

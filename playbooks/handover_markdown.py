@@ -22,6 +22,16 @@ def when(ts: float | None, zone: tzinfo) -> str:
     return datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
+def record_ts(value: Any) -> float | None:
+    """Unix seconds of an audit record's time (Unix seconds or RFC 3339 text)."""
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{value * 100:.1f} %"
 
@@ -48,7 +58,7 @@ def render_markdown(
     lines += ["## 服务指标 Service figures (from counts)", "", *_figure_lines(report["figures"])]
     lines += ["## Queue load", "", *_queue_lines(report["queues"])]
     lines += ["## 静默与开关 Silences and flags in force", "", *_control_lines(report, zone)]
-    lines += ["## Notable audit events", "", *_audit_lines(report["audit"])]
+    lines += ["## Notable audit events", "", *_audit_lines(report["audit"], zone)]
     lines += ["## 改进建议 Improvement suggestions", "", _text_block(report["suggestions"]), ""]
     lines += ["## 备注 Notes", "", _text_block(report["notes"]), ""]
     lines += ["## 签收 Sign-off", "", _sign_line(report, signed, zone), ""]
@@ -164,7 +174,7 @@ def _control_lines(report: dict[str, Any], zone: tzinfo) -> list[str]:
     return [*(out or ["_none_"]), ""]
 
 
-def _audit_lines(records: list[dict[str, Any]] | None) -> list[str]:
+def _audit_lines(records: list[dict[str, Any]] | None, zone: tzinfo) -> list[str]:
     if records is None:
         return ["_audit log not available_", ""]
     if not records:
@@ -172,5 +182,6 @@ def _audit_lines(records: list[dict[str, Any]] | None) -> list[str]:
     out = []
     for r in records:
         flag = "" if r.get("outcome", "ok") == "ok" else f" **{r['outcome']}**"
-        out.append(f"- `{r['action']}` {r['target']} by {r['actor']} ({r['role']}){flag}")
+        at = when(record_ts(r.get("at")), zone)
+        out.append(f"- {at} `{r['action']}` {r['target']} by {r['actor']} ({r['role']}){flag}")
     return [*out, ""]
