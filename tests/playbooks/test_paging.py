@@ -199,3 +199,28 @@ async def test_silenced_incident_pages_nobody(paging: Paging) -> None:
     )  # fmt: skip
     await pager.step()
     assert paging.receiver.received == []
+
+
+async def test_severity_raised_pages_again_and_resolve_tells_the_channel(paging: Paging) -> None:
+    pager = paging.pager()
+    await pager.follow_changes()
+    opened = await paging.surge("presale", "major")
+    await pager.step()
+    await paging.surge("presale", "critical")  # the same (rule, subject): severity rises
+    await pager.step()
+    await paging.incidents.resolve(opened.incident.id, actor="张伟")
+    await pager.step()
+    bodies = [p["body"] for p in paging.receiver.of("dingtalk")]
+    assert [b["markdown"]["title"] for b in bodies] == [
+        "[major] Contact surge on presale",
+        "[critical] Severity raised: Contact surge on presale",
+        "[resolved] Contact surge on presale",
+    ]
+    assert bodies[1]["at"]["atUserIds"] == ["ding-zhang"]
+    assert "at" not in bodies[2] and "/v1/ack/" not in bodies[2]["markdown"]["text"]
+    timeline = await paging.incidents.timeline(opened.incident.id)
+    assert [e["page"] for e in timeline if e["event"] == "paged"] == [
+        "opened",
+        "raised",
+        "resolved",
+    ]
