@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from watchfloor.api.errors import BadRequest
 from watchfloor.api.inputs import (
     MAX_NOTE,
     Field,
@@ -24,6 +25,7 @@ from watchfloor.api.inputs import (
     read_fields,
 )
 from watchfloor.api.state import INCIDENTS, RUNNER, audit_write
+from watchfloor.core.events import parse_ts
 from watchfloor.core.incidents import KINDS, SEVERITIES, Incident, IncidentConflict
 from watchfloor.core.vocabulary import INCIDENT_STATES
 from watchfloor.security.auth import get_principal, requires
@@ -42,22 +44,61 @@ NOTE: Final = Field("note", str, max_len=MAX_NOTE, mask=True)
 @routes.get("/v1/incidents")
 @requires(Permission.READ_BOARD)
 async def list_incidents(request: web.Request) -> web.Response:
-    """``{"incidents": [...]}`` newest first; filters state, kind, severity, subject, limit."""
+    """``{"incidents": [...]}`` newest first; filters state, kind, severity, subject, limit,
+    ``q`` (substring of subject or title, any case), ``since``/``until`` (opened at or after /
+    before; Unix seconds or RFC 3339)."""
     state = query_choice(request, "state", LIST_STATES, "open") or "open"
+    limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    keep = _list_filter(request)
+    fetch = min(limit * 10, 10 * MAX_LIMIT) if keep is not None else limit
+    found = await request.app[INCIDENTS].list(state, fetch)
+    chosen = [i.to_dict() for i in found if keep is None or keep(i)][:limit]
+    return web.json_response({"incidents": chosen})
+
+
+def _list_filter(request: web.Request) -> Callable[[Incident], bool] | None:
+    """The list's filters as one predicate (None: no filter), each checked, 400 naming it."""
     kind = query_choice(request, "kind", KINDS)
     severity = query_choice(request, "severity", SEVERITIES)
     subject = query_text(request, "subject")
-    limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    filtered = kind is not None or severity is not None or subject is not None
-    fetch = min(limit * 10, 10 * MAX_LIMIT) if filtered else limit
-    found = await request.app[INCIDENTS].list(state, fetch)
-    chosen = [
-        i.to_dict() for i in found
-        if (kind is None or i.kind == kind)
-        and (severity is None or i.severity == severity)
-        and (subject is None or i.subject == subject)
-    ][:limit]  # fmt: skip
-    return web.json_response({"incidents": chosen})
+    q = query_text(request, "q")
+    needle = q.casefold() if q is not None else None
+    since, until = _query_time(request, "since"), _query_time(request, "until")
+    if since is not None and until is not None and since > until:
+        raise BadRequest("query parameter 'until' is before 'since'")
+    if all(v is None for v in (kind, severity, subject, needle, since, until)):
+        return None
+
+    def keep(i: Incident) -> bool:
+        return (
+            (kind is None or i.kind == kind)
+            and (severity is None or i.severity == severity)
+            and (subject is None or i.subject == subject)
+            and (needle is None or needle in f"{i.subject}\n{i.title}".casefold())
+            and (since is None or i.opened_at >= since)
+            and (until is None or i.opened_at < until)
+        )
+
+    return keep
+
+
+def _query_time(request: web.Request, name: str) -> float | None:
+    """A time in the query: Unix seconds or RFC 3339; 400 naming the parameter otherwise."""
+    text = query_text(request, name, max_len=64)
+    if text is None:
+        return None
+    try:
+        return parse_ts(float(text) if _is_number(text) else text)
+    except ValueError as exc:
+        raise BadRequest(f"query parameter {name!r} {exc}") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @routes.get("/v1/incidents/{id}")

@@ -269,3 +269,40 @@ async def test_customer_data_typed_into_a_note_is_masked_before_it_is_stored(api
     assert "zhang.san@" not in stored
     audited = json.dumps(await api.audit.read(), ensure_ascii=False)
     assert "13812345678" not in audited and "zhang.san@" not in audited
+
+
+HISTORY = [
+    ("?state=resolved&q=hotline", {"hotline"}),
+    ("?state=all&q=HOT", {"hotline", "hot-vip"}),
+    ("?state=all&q=surge%20on", {"售前咨询"}),
+    ("?state=all&kind=surge", {"售前咨询"}),
+    ("?state=all&since=1700000100", {"hot-vip", "售前咨询"}),
+    ("?state=all&until=2023-11-14T22:15:00Z", {"hotline"}),
+    ("?state=resolved&since=1700000000&until=1700000150&q=hot", {"hotline"}),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), HISTORY)
+async def test_resolved_incidents_are_found_by_text_kind_and_time(api, query, expected):
+    fired = [("hotline", "sla", 1_700_000_000.0, "Longest wait on hotline is 1m"),
+             ("hot-vip", "sla", 1_700_000_100.0, "Longest wait on hot-vip is 2m"),
+             ("售前咨询", "surge", 1_700_000_200.0, "Contact surge on 售前咨询: 3.0x")]  # fmt: skip
+    names = {}
+    for subject, kind, at, title in fired:
+        incident = await api.fire(subject, kind=kind, rule=f"{kind}.rule", at=at, title=title)
+        names[incident.id] = subject
+        if subject == "hotline":
+            await api.incidents.resolve(incident.id, actor="x")
+    status, body = await api.call("GET", "/v1/incidents" + query, "viewer")
+    assert status == 200, body
+    assert {names[i["id"]] for i in body["incidents"]} == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("?since=yesterday", "since"), ("?until=1e99", "until"), ("?kind=flood", "kind"),
+     ("?since=1700000200&until=1700000100", "until"), ("?q=" + "x" * 600, "q")],
+)  # fmt: skip
+async def test_a_bad_history_filter_is_a_400_naming_the_field(api, query, field):
+    status, body = await api.call("GET", "/v1/incidents" + query, "viewer")
+    assert status == 400 and f"'{field}'" in body["error"], body
