@@ -28,6 +28,7 @@ from watchfloor.console.screens.base import ConsoleScreen
 from watchfloor.console.screens.forms import PlaybookPicker, SilenceModal, SilenceRequest
 from watchfloor.console.screens.modals import NoteModal, StartPlaybookModal
 from watchfloor.console.state import LATE_STATES, Dirty
+from watchfloor.console.titles import incident_title
 from watchfloor.console.widgets.status_bar import StatusBar
 from watchfloor.console.widgets.tables import StyledTable
 from watchfloor.console.widgets.tile import Tile
@@ -248,7 +249,7 @@ class IncidentScreen(ConsoleScreen):
             header.set_class(level == severity, f"-{level}")
         text = Text()
         text.append(f" {tr(f'sev.{severity}')} ", style="bold reverse")
-        text.append(f" {inc.get('title')}\n", style="bold")
+        text.append(f" {incident_title(inc, tr.lang)}\n", style="bold")
         text.append(
             f"{inc.get('id')} · {tr(f'state.{state}')} · {tr('incident.subject')}: "
             f"{inc.get('subject')} · {tr('incident.opened')} "

@@ -27,6 +27,7 @@ from watchfloor.console.state import (
     overdue_steps,
     run_progress,
 )
+from watchfloor.console.titles import incident_title
 from watchfloor.console.widgets.run_progress import progress_bar
 
 LEVEL_CLASSES = {
@@ -167,7 +168,7 @@ class IncidentTable(StyledTable):
         t = self.styled
         return [
             t(self.tr(f"sev.{severity}"), f"sev--{severity}"),
-            t(fmt.truncate(str(inc.get("title") or inc.get("id")), self.title_width)),
+            t(fmt.truncate(incident_title(inc, self.tr.lang), self.title_width)),
             t(fmt.age_coarse(inc.get("opened_at"), now, self.tr.lang).rjust(6)),
             t(self.tr(f"state.{state}"), f"state--{state}"),
             t(str(inc.get("count", 1)).rjust(3)),
