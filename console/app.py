@@ -42,6 +42,7 @@ from watchfloor.console.screens.board import BoardScreen
 from watchfloor.console.screens.forms import ManualIncident, ManualIncidentModal
 from watchfloor.console.screens.handover import HandoverScreen
 from watchfloor.console.screens.help import HelpScreen
+from watchfloor.console.screens.history import HistoryScreen
 from watchfloor.console.screens.incident import IncidentScreen
 from watchfloor.console.screens.silences import SilencesScreen
 from watchfloor.console.state import BoardState, Dirty
@@ -62,6 +63,7 @@ class ConsoleApp(App[None]):
         Binding("m", "open_incident", "key.manual"),
         Binding("h", "show_handover", "key.handover"),
         Binding("l", "show_silences", "key.silences"),
+        Binding("i", "show_history", "key.history"),
     ]
 
     def __init__(
@@ -246,6 +248,10 @@ class ConsoleApp(App[None]):
     def action_show_silences(self) -> None:
         if not isinstance(self.screen, SilencesScreen):
             self.push_screen(SilencesScreen())
+
+    def action_show_history(self) -> None:
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen())
 
     def action_show_handover(self) -> None:
         if not isinstance(self.screen, HandoverScreen):

@@ -112,6 +112,11 @@ class ApiClient:
         params = {k: v for k, v in (("incident", incident_id), ("run", run_id)) if v}
         return await self.request("GET", "/v1/permissions", params=params or None)
 
+    async def incidents(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Incidents by the list's filters (``GET /v1/incidents``): the history screen."""
+        data = await self.request("GET", "/v1/incidents", params=params)
+        return list(data.get("incidents") or [])
+
     async def incident(self, incident_id: str) -> dict[str, Any]:
         return await self.request("GET", f"/v1/incidents/{_seg(incident_id)}")
 

@@ -240,6 +240,14 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "key.expire": ("Expire", "解除静默"),
     "key.refresh": ("Refresh", "刷新"),
     "silences.heading": ("Silences in force", "生效中的静默"),
+    "key.history": ("History", "历史事件"),
+    "key.search": ("Search", "搜索"),
+    "history.heading": ("Incident history", "历史事件"),
+    "history.search": (
+        "search: words in subject or title, kind:sla, since:2026-11-11, until:…",
+        "搜索：对象或标题中的文字，kind:sla、since:2026-11-11、until:…",
+    ),
+    "col.opened": ("Opened", "开始时间"),
     "col.matchers": ("Matches", "匹配"),
     "col.left": ("Left", "剩余"),
     "col.reason": ("Reason", "原因"),
@@ -251,6 +259,8 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "help.where.board": ("board", "总览"),
     "help.where.incident": ("incident", "事件"),
     "help.where.audit": ("audit", "审计"),
+    "help.where.silences": ("silences", "静默列表"),
+    "help.where.history": ("history", "历史事件"),
     "help.not_allowed": ("(not allowed for your role)", "（您的角色无此权限）"),
 }
 

@@ -20,6 +20,9 @@ KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("u", "help.where.any", "key.audit", "show_audit"),
     ("q", "help.where.any", "key.quit", "quit"),
     ("m", "help.where.any", "key.manual", "open_incident"),
+    ("h", "help.where.any", "key.handover", "show_handover"),
+    ("l", "help.where.any", "key.silences", "show_silences"),
+    ("i", "help.where.any", "key.history", "show_history"),
     ("tab", "help.where.board", "key.focus", "focus"),
     ("enter", "help.where.board", "key.open", "open"),
     ("s", "help.where.board", "key.sort", "sort"),
@@ -33,9 +36,13 @@ KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("S", "help.where.incident", "key.silence", "silence"),
     ("k", "help.where.incident", "key.skip", "skip_step"),
     ("X", "help.where.incident", "key.abort", "abort_run"),
+    ("R", "help.where.incident", "key.retry", "retry_step"),
     ("escape", "help.where.incident", "key.back", "back"),
     ("/", "help.where.audit", "key.filter", "filter"),
     ("v", "help.where.audit", "key.verify", "verify"),
+    ("x", "help.where.silences", "key.expire", "expire"),
+    ("g", "help.where.silences", "key.refresh", "refresh"),
+    ("/", "help.where.history", "key.search", "focus_search"),
 )
 """(key, where, what, action): guarded actions are marked as the screen below says."""
 

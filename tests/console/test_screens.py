@@ -165,7 +165,7 @@ async def test_help_lists_every_key_and_marks_what_the_role_may_not_do(
     console_api: ConsoleApi,
 ) -> None:
     app = console_for(console_api, "oncall")
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with app.run_test(size=(100, 50)) as pilot:
         await wait_until(pilot, lambda: bool(app.me), "whoami")
         await pilot.press("question_mark")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
