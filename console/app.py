@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -64,6 +65,8 @@ class ConsoleApp(App[None]):
         Binding("h", "show_handover", "key.handover"),
         Binding("l", "show_silences", "key.silences"),
         Binding("i", "show_history", "key.history"),
+        # Declared here so that its footer label is translated (Textual's own says "palette").
+        Binding("ctrl+p", "command_palette", "key.palette", show=False, priority=True),
     ]
 
     def __init__(
@@ -162,7 +165,9 @@ class ConsoleApp(App[None]):
     def user_text(self) -> str:
         if not self.me:
             return ""
-        return f"{self.me.get('name')} · {self.me.get('role')}"
+        role = str(self.me.get("role"))
+        shown = self.tr(f"role.{role}") if self.tr.lang == "zh" else role
+        return f"{self.me.get('name')} · {shown}"
 
     def duty_text(self) -> str:
         return self.duty
@@ -248,6 +253,12 @@ class ConsoleApp(App[None]):
     def action_show_silences(self) -> None:
         if not isinstance(self.screen, SilencesScreen):
             self.push_screen(SilencesScreen())
+
+    def action_command_palette(self) -> None:
+        # Textual's own palette, with its search prompt in the interface's language.
+        if self.use_command_palette and not isinstance(self.screen, CommandPalette):
+            self.push_screen(CommandPalette(placeholder=self.tr("palette.search"),
+                                            id="--command-palette"))  # fmt: skip
 
     def action_show_history(self) -> None:
         if not isinstance(self.screen, HistoryScreen):

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from watchfloor.console import format as fmt
+from watchfloor.console.names import shown_name
+from watchfloor.core.vocabulary import SEVERITIES
 
 LABELS: Final[dict[str, tuple[str, str]]] = {
     "queue": ("queue", "队列"),
@@ -62,7 +64,21 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "entry": ("entry", "条目"),
     "reopened_from": ("reopened from", "重新打开自"),
     "mobile": ("mobile", "手机号"),
+    "severity": ("severity", "级别"),
+    "title": ("title", "标题"),
+    "kind": ("kind", "类型"),
+    "rule": ("rule", "规则"),
+    "subject": ("subject", "对象"),
+    "state": ("state", "状态"),
+    "value": ("value", "值"),
 }
+WORDS_ZH: Final[dict[str, dict[str, str]]] = {
+    "source": {"contact": "联系记录", "queue.stats": "队列统计"},
+    "severity": dict(zip(SEVERITIES, ("提示", "次要", "重要", "紧急"), strict=True)),
+    "state": {"open": "未处理", "acknowledged": "已确认", "resolved": "已解决",
+              "down": "中断", "degraded": "降级", "flapping": "时断时续", "up": "正常"},
+}  # fmt: skip
+"""Machine words some keys carry as values, in Chinese."""
 SHARES: Final = {"service_level", "abandon_rate", "satisfied_share", "target", "limit"}
 """Keys whose value is a ratio (0..1) shown as a percentage."""
 YES_NO: Final = {"en": ("yes", "no"), "zh": ("是", "否")}
@@ -75,6 +91,8 @@ def label(key: str, lang: str) -> str:
 
 def value_text(key: str, value: Any, lang: str) -> str:
     """One value, human: durations, percentages, local times; nested values flattened."""
+    if value is None:
+        return "—"
     if isinstance(value, bool):
         return YES_NO.get(lang, YES_NO["en"])[0 if value else 1]
     if isinstance(value, dict):
@@ -87,6 +105,10 @@ def value_text(key: str, value: Any, lang: str) -> str:
         return ("、" if lang == "zh" else ", ").join(value_text(key, v, lang) for v in value[:10])
     if isinstance(value, int | float):
         return _number(key, float(value), lang)
+    if key == "channel":
+        return shown_name("channel", value, lang)
+    if lang == "zh" and key in WORDS_ZH:
+        return WORDS_ZH[key].get(str(value), str(value))
     return str(value)
 
 

@@ -248,6 +248,8 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
         "搜索：对象或标题中的文字，kind:sla、since:2026-11-11、until:…",
     ),
     "col.opened": ("Opened", "开始时间"),
+    "modal.subject_example": ("hotline, crm, site-shanghai…", "热线、crm、上海站点…"),
+    "palette.search": ("Search for commands…", "搜索命令…"),
     "col.matchers": ("Matches", "匹配"),
     "col.left": ("Left", "剩余"),
     "col.reason": ("Reason", "原因"),

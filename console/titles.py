@@ -14,18 +14,21 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from watchfloor.console import format as fmt
+from watchfloor.core.vocabulary import INCIDENT_KINDS
 
 Phrase = Callable[[str, Mapping[str, Any]], str]
 
-KIND_ZH: Final[dict[str, str]] = {
-    "surge": "进线激增",
-    "sla": "服务水平告警",
-    "outage": "系统故障",
-    "opinion": "舆情",
-    "leak": "数据泄露风险",
-    "integrity": "审计日志完整性",
-    "manual": "人工事件",
-}
+KIND_NAMES_ZH: Final = (
+    "进线激增",
+    "服务水平告警",
+    "系统故障",
+    "舆情",
+    "数据泄露风险",
+    "审计日志完整性",
+    "人工事件",
+)
+KIND_ZH: Final[dict[str, str]] = dict(zip(INCIDENT_KINDS, KIND_NAMES_ZH, strict=True))
+"""Kinds in Chinese, in the vocabulary's order (surge, sla, outage, opinion, leak, ...)."""
 CONDITION_ZH: Final[dict[str, str]] = {
     "longest_wait": "最长等待",
     "no_agents": "无人值守",

@@ -16,6 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer, Input, Static
 
+from watchfloor.console.names import shown_name
 from watchfloor.console.screens.base import ConsoleScreen
 from watchfloor.console.widgets.status_bar import StatusBar
 from watchfloor.console.widgets.tables import StyledTable
@@ -143,16 +144,20 @@ class AuditScreen(ConsoleScreen):
     def _add(self, table: StyledTable, record: dict[str, Any]) -> None:
         when = record_time(record.get("at"))
         outcome = str(record.get("outcome", ""))
+        lang = self.console.tr.lang
         t = table.styled
         # every field escaped: a record's target can be whatever a caller sent (auth.failed)
         table.add_row(
             t(printable(record.get("seq"))),
             t(when),
-            t(printable(record.get("actor", ""))),
-            t(printable(record.get("role", ""))),
-            t(printable(record.get("action", ""))),
-            t(printable(record.get("target", ""))),
-            table.styled(printable(outcome), None if outcome == "ok" else "level--breach"),
+            t(printable(shown_name("actor", record.get("actor", ""), lang))),
+            t(printable(_role(self.console.tr, record.get("role")))),
+            t(printable(shown_name("action", record.get("action", ""), lang))),
+            t(printable(_target(record, lang))),
+            t(
+                printable(shown_name("outcome", outcome, lang)),
+                None if outcome == "ok" else "level--breach",
+            ),
             key=str(record.get("seq")),
         )
 
@@ -183,3 +188,14 @@ class AuditScreen(ConsoleScreen):
         text = halted_text(status, self.console.tr)
         banner.update(text)
         banner.set_class(bool(text), "-shown")
+
+
+def _target(record: dict[str, Any], lang: str) -> str:
+    """The record's target; a flag's name in the interface's language."""
+    target = record.get("target", "")
+    return shown_name("flag", target, lang) if record.get("action") == "flag.set" else str(target)
+
+
+def _role(tr: Any, role: Any) -> str:
+    """A record's role: its name in Chinese, the role id in English (what the log holds)."""
+    return tr(f"role.{role}") if tr.lang == "zh" and role else str(role or "")

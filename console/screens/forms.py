@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 
 from watchfloor.console import format as fmt
 from watchfloor.console.i18n import Translator
+from watchfloor.console.names import matchers_text
 from watchfloor.core.vocabulary import SEVERITIES_WORST_FIRST
 
 SEVERITIES = SEVERITIES_WORST_FIRST
@@ -130,7 +131,7 @@ class ManualIncidentModal(FormModal):
             yield Select([(tr(f"sev.{s}"), s) for s in SEVERITIES], value="major",
                          allow_blank=False, id="manual-severity")  # fmt: skip
             yield Label(tr("modal.subject"))
-            yield Input(id="manual-subject", placeholder="hotline, crm, site-shanghai…")
+            yield Input(id="manual-subject", placeholder=tr("modal.subject_example"))
             yield from self.buttons()
 
     def on_mount(self) -> None:
@@ -170,7 +171,7 @@ class SilenceModal(FormModal):
         tr = self.tr
         with Vertical(classes="modal"):
             yield Label(tr("modal.silence_heading"), classes="modal-heading")
-            yield Label(Text(" · ".join(f"{k}={v}" for k, v in self.matchers.items())))
+            yield Label(Text(matchers_text(self.matchers, tr.lang)))
             yield Label(tr("modal.duration"))
             yield Select([(_span(tr, m), m) for m in SILENCE_MINUTES], value=60,
                          allow_blank=False, id="silence-duration")  # fmt: skip

@@ -23,6 +23,7 @@ from textual.widgets import Footer, Static
 
 from watchfloor.console import format as fmt
 from watchfloor.console.evidence import evidence_lines, pairs
+from watchfloor.console.names import shown_name
 from watchfloor.console.permissions import Allowed
 from watchfloor.console.screens.base import ConsoleScreen
 from watchfloor.console.screens.forms import PlaybookPicker, SilenceModal, SilenceRequest
@@ -281,13 +282,16 @@ class IncidentScreen(ConsoleScreen):
         line = f"{when} {event}"
         if entry.get("step"):
             line += f" · {self.console.step_title(self.run, {'id': entry['step']})}"
-        line += f" · {entry.get('actor', '')}"
+        lang = self.console.tr.lang
+        line += f" · {shown_name('actor', entry.get('actor', ''), lang)}"
         if entry.get("note"):
             line += f" — {entry['note']}"
         hidden = ("at", "event", "actor", "note", "step", "run")
         extra = {k: v for k, v in entry.items() if k not in hidden}
+        if "title" in extra and self.incident:  # the engine's words: composed in the language
+            extra["title"] = incident_title({**self.incident, "title": extra["title"]}, lang)
         if extra:
-            line += " · " + " · ".join(pairs(extra.items(), self.console.tr.lang))
+            line += " · " + " · ".join(pairs(extra.items(), lang))
         return line
 
     def _draw_run(self, now: float) -> None:

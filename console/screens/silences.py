@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer
 
 from watchfloor.console import format as fmt
+from watchfloor.console.names import matchers_text
 from watchfloor.console.screens.base import ConsoleScreen
 from watchfloor.console.widgets.status_bar import StatusBar
 from watchfloor.console.widgets.tables import StyledTable
@@ -37,7 +38,7 @@ class SilenceTable(StyledTable):
         matchers = silence.get("matchers") or {}
         t = self.styled
         return [
-            t(" · ".join(f"{k}={v}" for k, v in matchers.items())),
+            t(matchers_text(matchers, self.tr.lang)),
             t(fmt.countdown(silence.get("ends_at"), now, self.tr.lang)),
             t(fmt.truncate(str(silence.get("reason") or ""), 40)),
             t(str(silence.get("created_by") or "")),

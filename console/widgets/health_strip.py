@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from watchfloor.console.i18n import Translator
+from watchfloor.console.names import shown_name
 from watchfloor.console.state import BoardState, Dirty
 from watchfloor.console.widgets.registry import TileDefaults
 
@@ -80,8 +81,7 @@ class HealthStrip(TileDefaults, Static):
             with contextlib.suppress(TypeError, ValueError):
                 text.append(f" │ {tr('health.engine_lag')} {float(lag):.1f}s")
         self._unplaced(text, tr, engine)
-        on = [f"{name}={(v or {}).get('value') if isinstance(v, dict) else v}"
-              for name, v in sorted(flags.items())]  # fmt: skip
+        on = [_flag(flag, v, tr.lang) for flag, v in sorted(flags.items())]
         if on:
             text.append(f" │ {tr('health.flags')}: " + " ".join(on))
 
@@ -112,3 +112,9 @@ def _unplaced_sources(raw: Any) -> list[tuple[str, int]]:
         if isinstance(reasons, dict)
     ]
     return sorted(counts, key=lambda sn: (-sn[1], sn[0]))
+
+
+def _flag(flag: str, value: Any, lang: str) -> str:
+    """``auto_reply=on``; in Chinese ``自动回复=开``."""
+    shown = (value or {}).get("value") if isinstance(value, dict) else value
+    return f"{shown_name('flag', flag, lang)}={shown_name('flag_value', shown, lang)}"

@@ -22,13 +22,14 @@ from textual.strip import Strip
 
 from watchfloor.console import format as fmt
 from watchfloor.console.i18n import Translator
+from watchfloor.console.names import shown_name
 from watchfloor.console.state import QUEUE_SORTS, BoardState, Dirty, wait_level
 
 Cell = tuple[str, str | None]
 """A cell's text and its component class (or None)."""
 COLUMNS: tuple[tuple[str, str, int, str], ...] = (
     ("queue", "col.queue", 14, "left"),
-    ("channel", "col.channel", 7, "left"),
+    ("channel", "col.channel", 8, "left"),
     ("waiting", "col.waiting", 5, "right"),
     ("longest_wait_s", "col.longest", 7, "right"),
     ("service_level", "col.sl", 4, "right"),
@@ -111,7 +112,7 @@ class QueueBoard(ScrollView, can_focus=True):
         level = "stale" if stale else wait_level(row)
         return [
             (str(row.get("queue")), "level--stale" if stale else None),
-            (str(row.get("channel") or ""), None),
+            (shown_name("channel", row.get("channel") or "", self.lang), None),
             (str(row.get("waiting", 0)), None),
             (fmt.duration(row.get("longest_wait_s"), self.lang), f"level--{level}"),
             (fmt.percent(row.get("service_level")), None),

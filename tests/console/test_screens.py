@@ -115,7 +115,7 @@ async def test_the_chinese_board_keeps_columns_aligned(
         assert all(cell_len(line) == 120 for line in lines)
         rows = [line for line in lines if line.startswith((" 售前咨询 ", " phone-vip "))]
         # The channel column starts in the same cell on a Chinese and a Latin row.
-        starts = {cell_len(row[: row.index(ch)]) for row in rows for ch in (" chat ", " phone ")
+        starts = {cell_len(row[: row.index(ch)]) for row in rows for ch in (" 在线 ", " 电话 ")
                   if ch in row}  # fmt: skip
         assert len(rows) == 2 and len(starts) == 1
         app.save_screenshot(str(shots / "board-zh.svg"))
