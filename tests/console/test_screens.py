@@ -102,9 +102,7 @@ async def test_the_incident_snapshot_shows_evidence_timeline_and_steps(
         assert "138****5678" in svg and "Timeline" in svg
 
 
-async def test_the_chinese_board_keeps_columns_aligned(
-    console_api: ConsoleApi, shots: Path
-) -> None:
+async def test_the_chinese_board_keeps_columns_aligned(console_api: ConsoleApi) -> None:
     await busy_floor(console_api)
     app = console_for(console_api, "duty_manager", lang="zh")
     async with app.run_test(size=(120, 30)) as pilot:
@@ -118,7 +116,6 @@ async def test_the_chinese_board_keeps_columns_aligned(
         starts = {cell_len(row[: row.index(ch)]) for row in rows for ch in (" 在线 ", " 电话 ")
                   if ch in row}  # fmt: skip
         assert len(rows) == 2 and len(starts) == 1
-        app.save_screenshot(str(shots / "board-zh.svg"))
 
 
 async def test_the_security_officer_sees_the_audit_tail_and_its_verification(

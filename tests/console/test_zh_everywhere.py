@@ -12,6 +12,7 @@ the allow-list below.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -84,18 +85,29 @@ async def seen(app: Any, pilot: Any, where: str, found: dict[str, set[str]]) -> 
         found[where] = words
 
 
-async def test_every_screen_in_chinese_shows_no_english_word(console_api: ConsoleApi) -> None:
+async def test_every_screen_in_chinese_shows_no_english_word(
+    console_api: ConsoleApi, shots: Path
+) -> None:
+    """Also the manual's Chinese pictures: ``docs/img/board-zh.svg`` and ``incident-zh.svg``."""
     surge_id, _ = await floor(console_api)
     app = console_for(console_api, "admin", lang="zh")
     found: dict[str, set[str]] = {}
     async with app.run_test(size=(160, 45)) as pilot:
         await wait_until(pilot, lambda: len(app.board.incidents) == 2 and bool(app.me), "board")
         await wait_until(pilot, lambda: bool(app.board.runs), "runs")
+        await wait_until(pilot, lambda: len(app.board.queues) == 6, "queues")
+        await pilot.pause(0.3)
+        app._tick(rearm=False)  # the tiles' ages and counts, as the first second's tick does
         await seen(app, pilot, "board", found)
+        app.save_screenshot(str(shots / "board-zh.svg"))
+        svg = (shots / "board-zh.svg").read_text(encoding="utf-8")
+        assert "进线激增" in svg and "未关闭事件&#160;(2)" in svg and "数据过期" not in svg
         app.push_screen(IncidentScreen(surge_id))
         await wait_until(pilot, lambda: bool(getattr(app.screen, "timeline", None)), "timeline")
         await wait_until(pilot, lambda: app.screen.query_one("#steps").row_count > 0, "steps")
         await seen(app, pilot, "incident", found)
+        app.save_screenshot(str(shots / "incident-zh.svg"))
+        assert "开启自动回复" in (shots / "incident-zh.svg").read_text(encoding="utf-8")
         for key, where in (("p", "playbook picker"), ("S", "silence form")):
             await pilot.press(key)
             await seen(app, pilot, where, found)
