@@ -16,6 +16,7 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from watchfloor.playbooks.actions.http import ActionResult, RetryPolicy, call_endpoint
+from watchfloor.playbooks.actions.language import localized_values
 from watchfloor.playbooks.actions.notify import Message, Notifier, targets_from_config
 from watchfloor.playbooks.actions.set_flag import run_set_flag
 
@@ -39,9 +40,15 @@ class ActionExecutor:
     """Executes actions for the runner; never raises for a failed delivery."""
 
     def __init__(
-        self, redis: aioredis.Redis, notifier: Notifier, policy: RetryPolicy | None = None
+        self,
+        redis: aioredis.Redis,
+        notifier: Notifier,
+        policy: RetryPolicy | None = None,
+        lang: str = "en",
     ) -> None:
         self.redis = redis
+        self.lang = lang
+        """The site's language: notification titles and severities are rendered in it."""
         self.notifier = notifier
         self.policy = policy or notifier.policy
         self._session: aiohttp.ClientSession | None = None
@@ -55,7 +62,7 @@ class ActionExecutor:
             drill_target=config.playbooks.drill_target,
             policy=policy,
         )
-        return cls(redis, notifier, policy)
+        return cls(redis, notifier, policy, lang=config.console.lang)
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -79,8 +86,9 @@ class ActionExecutor:
         purpose: str,
     ) -> ActionResult:
         context = {k: values.get(k) for k in ("run", "step", "incident", "severity", "playbook")}
-        context.update(drill=drill, purpose=purpose, key=key)
-        message = Message(render(title, values), render(text, values), context)
+        context.update(drill=drill, purpose=purpose, key=key)  # machine words, for receivers
+        shown = await localized_values(self.redis, values, self.lang)
+        message = Message(render(title, shown), render(text, shown), context)
         return await self.notifier.send(self.session(), target, message, key=key, drill=drill)
 
     async def run(
