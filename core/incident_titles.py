@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from watchfloor.core.durations import duration
 from watchfloor.core.vocabulary import INCIDENT_KINDS, SEVERITIES
 
 Phrase = Callable[[str, Mapping[str, Any]], str]
@@ -44,15 +45,7 @@ CONDITION_ZH: Final[dict[str, str]] = {
 
 
 def _dur(value: Any) -> str:
-    """``63`` -> ``1分3秒`` (as the console writes durations in Chinese)."""
-    s = round(max(0.0, float(value or 0)))
-    if s < 60:
-        return f"{s}秒"
-    if s < 3600:
-        return f"{s // 60}分{s % 60}秒"
-    if s < 86400:
-        return f"{s // 3600}小时{(s % 3600) // 60}分"
-    return f"{s // 86400}天{(s % 86400) // 3600}小时"
+    return duration(float(value or 0), "zh")
 
 
 def _pct(value: Any) -> str:
