@@ -308,11 +308,22 @@ class ConsoleApp(App[None]):
                     )
                 )
             new = data.get("id") if isinstance(data, dict) else None
-            self.notify(self.tr(command.done, new=new, **done_values(name, args)))
+            names = self._done_names(name, args, data, command.kind)
+            self.notify(self.tr(command.done, new=new, **names))
             if then is not None and isinstance(data, dict) and data.get("id"):
                 then(data)
 
         self.run_worker(call(), group="api", exit_on_error=False)
+
+    def _done_names(self, name: str, args: tuple[Any, ...], data: Any, kind: str) -> dict[str, Any]:
+        """The toast's values: a step or playbook by its title in the language, not its id."""
+        values = done_values(name, args)
+        run = data if isinstance(data, dict) and kind == "run" else None
+        if run is not None and "step" in values:
+            values["step"] = self.step_title(run, {"id": values["step"]})
+        if run is not None and "pb" in values:
+            values["pb"] = self.playbook_title(run)
+        return values
 
     def fetch(self, call: Callable[[ApiClient], Awaitable[Any]], deliver: Any) -> None:
         """Run an API read in a worker and hand the answer to ``deliver``."""

@@ -88,3 +88,16 @@ def test_every_engine_rule_has_a_chinese_title_without_english_words() -> None:
     manual = {"kind": "manual", "title": "大促页面打不开", "subject": "web"}
     assert incident_title(manual, "zh") == "大促页面打不开"
     assert incident_title({**cases[0], "title": "crm is down"}, "en") == "crm is down"
+
+
+async def test_a_chinese_toast_names_the_step_by_its_chinese_title(console_api: ConsoleApi) -> None:
+    await feed_board(console_api)
+    _, surge_id = await fire_engine_incidents(console_api)
+    run = await console_api.runner.start("contact-surge", surge_id, actor="t", role="admin")
+    app = console_for(console_api, "oncall", lang="zh")
+    async with app.run_test(size=(140, 36)) as pilot:
+        await wait_until(pilot, lambda: bool(app.me) and bool(app.playbooks), "whoami, library")
+        app.act("step_done", run["id"], run["steps"][0]["id"])
+        await wait_until(pilot, lambda: bool(list(app._notifications)), "the toast")
+        toast = list(app._notifications)[-1].message
+        assert toast == "步骤 开启自动回复（排队提示与预计等待时间） 已完成", toast
