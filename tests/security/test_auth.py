@@ -338,6 +338,11 @@ async def test_every_route_of_every_service_declares_a_permission_or_is_public(d
                 undeclared.append((service, route.method, path))
     await client.aclose()
     assert undeclared == []
+    # Besides health and metrics, only the paging acknowledge link is public: its signed,
+    # single-use, expiring token in the path is the credential (GET shows, POST acknowledges).
     assert sorted(p for _, m, p in public_routes if m == "GET") == sorted(
-        ["/healthz", "/metrics"] * 2
+        ["/healthz", "/metrics"] * 2 + ["/v1/ack/{token}"]
     )
+    assert sorted((s, p) for s, m, p in public_routes if m == "POST") == [
+        ("monitor", "/v1/ack/{token}")
+    ]
