@@ -67,6 +67,7 @@ class Pager:
         ack_ttl_s: float = 3600.0,
         poll_s: float = 1.0,
         clock: Callable[[], float] = time.time,
+        lang: str = "en",
     ) -> None:
         self.redis, self.incidents, self.notifier, self.session = (
             redis,
@@ -78,6 +79,8 @@ class Pager:
         self.levels = list(levels) or [(0.0, "")]
         self.duty, self.ack_key, self.base_url = duty, ack_key, base_url.rstrip("/")
         self.ack_ttl_s, self.poll_s, self.clock = ack_ttl_s, poll_s, clock
+        self.lang = lang
+        """The site's language (``[console] lang``): what a page says."""
 
     async def run(self, stop: asyncio.Event) -> None:
         logger.info("pager started routes=%d levels=%d", len(self.routes), len(self.levels))
@@ -214,7 +217,7 @@ class Pager:
         links = {} if event == "resolved" else self._links(state, people)
         context = {"incident": state.incident, "severity": incident["severity"],
                    "purpose": "page", "event": event, "level": state.level}  # fmt: skip
-        message = page_message(incident, event, people, links, context)
+        message = page_message(incident, event, people, links, context, self.lang)
         channels = dict.fromkeys(c for r in self._routes_of(state) for c in r.channels)
         for channel in channels:
             key = f"page:{state.incident}:{event}:{state.level}:{state.severity}:{channel}"

@@ -73,4 +73,5 @@ def build_pager(
         base_url=ack_base_url(config),
         ack_ttl_s=paging.ack_ttl_s,
         poll_s=paging.poll_s,
+        lang=config.console.lang,
     )

@@ -224,3 +224,21 @@ async def test_severity_raised_pages_again_and_resolve_tells_the_channel(paging:
         "raised",
         "resolved",
     ]
+
+
+async def test_a_chinese_site_pages_in_chinese_with_the_same_mentions_and_link(
+    paging: Paging,
+) -> None:
+    receiver, pager = paging.receiver, paging.pager()
+    pager.lang = "zh"  # [console] lang = "zh": the site's language
+    await pager.follow_changes()
+    await paging.surge("presale", "major")
+    await pager.step()
+    await wait_for(_count(lambda: receiver.of("dingtalk"), 1), timeout=10)
+    page = receiver.of("dingtalk")[0]["body"]
+    text = page["markdown"]["text"]
+    assert page["markdown"]["title"].startswith("【重要】"), page
+    assert "进线激增" in page["markdown"]["title"], page
+    assert "张伟（值班工程师）" in text and "张伟 确认接手：http" in text, text
+    assert page["at"]["atUserIds"] == ["ding-zhang"]
+    assert not re.search(r"\b(Incident|Paged|Acknowledge|state)\b", text), text
