@@ -43,6 +43,19 @@ CONFIG_TEMPLATE = """\
 # target = "http://127.0.0.1:8080/health"
 # interval_s = 10
 
+# Paging people (docs/duty.md): import a roster (`watchfloor roster import roster.toml`);
+# with a webhook named "default" every incident pages the on-call person, then the backup,
+# then the duty manager until someone acknowledges. Routes send kinds to other channels:
+# [paging]
+# base_url = "https://watchfloor.example.internal"   # where acknowledge links point
+# [[paging.routes]]
+# matchers = ["kind=leak"]
+# roles = ["security_officer"]
+# channels = ["security"]
+
+# [site]
+# timezone = "Asia/Shanghai"   # times on screen and in reports
+
 # [monitor]
 # rules_file = "/etc/watchfloor/rules.toml"   # overrides of the default rules
 
