@@ -15,9 +15,10 @@ from watchfloor.core.events import Event
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.outage_probes import MakeSignal
 from watchfloor.monitor.detectors.outage_rules import OutageRules
+from watchfloor.monitor.detectors.sequential import Cusum, complete_buckets, threshold
 from watchfloor.monitor.detectors.surge import Intake, offered_in
 from watchfloor.monitor.rules import Scoped
-from watchfloor.monitor.windows import poisson_cdf
+from watchfloor.monitor.windows import Ring, poisson_cdf
 
 
 class SilentIntake:
@@ -33,6 +34,7 @@ class SilentIntake:
         self.queues: dict[str, Intake] = {}
         self.channels: dict[str, Intake] = {}
         self._scanned = -1
+        self.cusum = Cusum(max(1e-3, self.base.silent_max_ratio))
         self.blind_until = 0.0
         """Intake windows are not judged before this (they overlap the monitor's own downtime)."""
 
@@ -89,12 +91,21 @@ class SilentIntake:
         # Both the plain EWMA and the trend forecast must expect traffic: the
         # trend follows an evening ramp down, the plain EWMA ignores a past surge.
         expected = min(ring.smooth(p.silent_window_s), ring.expected(p.silent_window_s, w))
+        h = threshold(p.silent_false_alarms_per_hour, p.silent_bucket_s)
+        stat = self._sequential(fingerprint, ring, p, expected, w, h)
+        # The run that raised the statistic must itself be (almost) silent: a drop
+        # to a third also drifts the statistic up, and it is no silence.
+        run = self.cusum.run_mean(fingerprint) * round(p.silent_window_s / p.silent_bucket_s)
         if ring.warm() < p.silent_min_history_s:
             holds = False
         elif active:
-            holds = observed <= 0.3 * expected
+            holds = observed <= 0.3 * expected or (stat >= h / 2 and run <= 0.3 * expected)
         else:
-            holds = _went_silent(intake, p, w, observed, expected)
+            holds = _went_silent(intake, p, w, observed, expected) or (
+                stat >= h
+                and run <= p.silent_max_ratio * expected
+                and _judged(intake, p, w, expected)
+            )
         if not holds or covered:
             self.signals.pop(fingerprint, None)
             return holds
@@ -106,15 +117,30 @@ class SilentIntake:
         )
         evidence = {what: subject, "offered": observed, "expected": round(expected, 1)}
         evidence["window_s"] = p.silent_window_s
+        evidence["cusum"], evidence["cusum_threshold"] = round(stat, 1), round(h, 1)
         severity = "critical" if what == "channel" else "major"
         self.signals[fingerprint] = self.make(rule, subject, severity, title, evidence)
         return True
+
+    def _sequential(
+        self, key: str, ring: Ring, p: OutageRules, expected: float, w: float, h: float
+    ) -> float:
+        """The subject's silence CUSUM over the buckets completed since the last scan.
+
+        Each empty bucket adds (1 - silent_max_ratio) x its expected count: a queue
+        of 18 a minute is found silent within about a minute, not after a window.
+        """
+        per_bucket = expected / max(1, round(p.silent_window_s / p.silent_bucket_s))
+        self.cusum.ratio = max(1e-3, p.silent_max_ratio)
+        counts = complete_buckets(ring, p.silent_window_s, w)
+        return self.cusum.fold(key, counts, per_bucket, h)
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "queues": {n: i.snapshot() for n, i in self.queues.items()},
             "channels": {n: i.snapshot() for n, i in self.channels.items()},
             "blind_until": self.blind_until,
+            "silent_cusum": self.cusum.snapshot(),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -122,6 +148,7 @@ class SilentIntake:
         self.channels.clear()
         self.blind_until = float(state.get("blind_until", 0.0))
         self._scanned = -1
+        self.cusum.restore(state.get("silent_cusum", {}))
         for table, saved_table in (("queues", self.queues), ("channels", self.channels)):
             for name, saved in state.get(table, {}).items():
                 intake = saved_table[name] = self._new_intake(saved.get("channel", ""))
@@ -135,10 +162,17 @@ class SilentIntake:
 def _went_silent(
     intake: Intake, p: OutageRules, w: float, observed: float, expected: float
 ) -> bool:
-    """Intake fell to almost nothing, suddenly, where traffic was expected."""
-    if expected < p.silent_min_expected or observed > p.silent_max_ratio * expected:
+    """Intake fell to almost nothing over the window, suddenly, where traffic was expected."""
+    if observed > p.silent_max_ratio * expected:
         return False
     if poisson_cdf(observed, expected) >= p.silent_p:
+        return False
+    return _judged(intake, p, w, expected)
+
+
+def _judged(intake: Intake, p: OutageRules, w: float, expected: float) -> bool:
+    """A busy subject (not a quiet night), after a healthy window, not closed at this hour."""
+    if expected < p.silent_min_expected:
         return False
     # Sudden, not the end of an evening ramp down: the window before was healthy.
     before = intake.ring.complete_sum(p.silent_window_s, w - p.silent_window_s)

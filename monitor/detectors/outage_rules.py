@@ -57,6 +57,12 @@ class OutageRules:
         0.5, "... after a window that still had >= 50 % (sudden) ...", high=1.0
     )
     silent_p: float = setting(1e-6, "... with Poisson P(X <= observed) below this", high=1.0)
+    silent_false_alarms_per_hour: float = setting(
+        1 / 168,
+        "or sooner: a sequential test (Poisson CUSUM per bucket, rate <= silent_max_ratio) "
+        "at this false-alarm budget per subject-hour (about one a week)",
+        above_zero=True,
+    )
     for_s: float = setting(0.0, "pending: the condition holds this long before it fires")
     keep_firing_for_s: float = setting(
         60.0, "resolving: keeps firing this long after it stops holding"

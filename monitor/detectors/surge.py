@@ -22,12 +22,14 @@ detector's business.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from watchfloor.core.events import Contact, Event, QueueStats
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
+from watchfloor.monitor.detectors.sequential import Cusum, complete_buckets, threshold
 from watchfloor.monitor.rules import Rules
 from watchfloor.monitor.windows import HourlyProfile, Latch, Ring, Trend, poisson_sf
 
@@ -60,6 +62,12 @@ class SurgeRules:
         1200.0, "... and above a line fitted to the 20 min before the window (a ramp's start)"
     )
     use_last_week: bool = setting(True, "also >= the same hour last week, when it was recorded")
+    cusum_ratio: float = setting(
+        3.0, "sequential test (Poisson CUSUM per bucket): a rate this many x the bar ...", low=1.01
+    )
+    false_alarms_per_hour: float = setting(
+        1 / 168, "... at this false-alarm budget per queue-hour (about one a week)", above_zero=True
+    )
     for_s: float = setting(30.0, "pending: the condition holds this long before it fires")
     keep_firing_for_s: float = setting(
         300.0, "resolving: keeps firing this long after it stops holding"
@@ -127,6 +135,9 @@ class SurgeDetector:
         self.signals: dict[str, Signal] = {}
         self.latch = Latch()
         self.before: dict[str, float] = {}  # expected window count when a surge began
+        self.cusum = Cusum(self.params.cusum_ratio)
+        # queue -> [expected per bucket before its intake went silent, held until (ts)]
+        self.held: dict[str, list[float]] = {}
         self._scanned = -1
 
     def _intake(self, queue: str, channel: str) -> Intake:
@@ -165,6 +176,7 @@ class SurgeDetector:
         ring.advance(watermark)
         if not p.enabled or ring.warm() < p.min_history_s:
             self.signals.pop(queue, None)
+            self.cusum.state.pop(queue, None)
             return
         observed = ring.complete_sum(p.window_s, watermark)
         expected = ring.expected(p.window_s, watermark)
@@ -177,13 +189,22 @@ class SurgeDetector:
         # the smoothed baseline lags. To hold, the smoothed baseline is enough.
         recent = ring.linear_forecast(p.recent_s, watermark - p.window_s, p.window_s, watermark)
         bar = max(expected, recent, 1.0)
-        fire = (
-            observed >= p.ratio * bar
-            and observed >= p.min_count
-            and observed - bar >= p.min_excess
-            and poisson_sf(observed, bar) < p.p_value
-        )
+        per_bucket = bar / max(1, round(p.window_s / p.bucket_s))
+        held = self._after_silence(queue, ring, p, per_bucket, watermark)
+        if held:
+            bar = max(bar, held * max(1, round(p.window_s / p.bucket_s)))
+        windowed = observed >= p.ratio * bar and poisson_sf(observed, bar) < p.p_value
+        # The sequential test sees a step at once, where the window has to fill;
+        # both share the window's absolute floors (small queues are not judged).
+        h = threshold(p.false_alarms_per_hour, p.bucket_s)
+        stat = self._sequential(queue, ring, p, bar, watermark, h)
+        per_bucket = bar / max(1, round(p.window_s / p.bucket_s))
+        sequential = stat >= h and self.cusum.run_mean(queue) >= p.ratio * per_bucket
+        sequential = sequential and not held  # a backlog flush belongs to the silence
+        fire = (windowed or sequential) and observed >= p.min_count
+        fire = fire and observed - bar >= p.min_excess
         hold = ratio >= p.clear_ratio and observed - expected >= p.min_excess / 2
+        hold = hold or (stat >= h / 2 and observed - expected >= p.min_excess / 2)
         if not self.latch.judge(queue, watermark, fire, hold, p.for_s):
             self.signals.pop(queue, None)
             self.before.pop(queue, None)
@@ -193,7 +214,45 @@ class SurgeDetector:
         before = self.before.setdefault(queue, bar)
         signal = self._signal(queue, intake, p, observed, before, observed / before, last_week)
         signal.evidence["baseline_now"] = round(expected, 1)
+        signal.evidence["cusum"] = round(stat, 1)
+        signal.evidence["cusum_threshold"] = round(h, 1)
         self.signals[queue] = signal
+
+    def _after_silence(
+        self, queue: str, ring: Ring, p: SurgeRules, per_bucket: float, watermark: float
+    ) -> float:
+        """The expected count per bucket from before the queue's intake went silent, while
+        the gap still drags its baselines down (0.0 otherwise).
+
+        A silence (empty buckets that normal traffic would fill with probability
+        under ``p_value``) pulls the baseline and the fitted line towards zero;
+        measured against them, the return of normal traffic, and the backlog a
+        recovering producer flushes, would look like a surge.
+        """
+        held = self.held.get(queue)
+        zeros = 0
+        for _, count in reversed(complete_buckets(ring, p.window_s + p.recent_s, watermark)):
+            if count:
+                break
+            zeros += 1
+        silent = zeros * per_bucket >= -math.log(p.p_value)
+        if silent:
+            level = per_bucket if held is None else max(held[0], per_bucket)
+            self.held[queue] = held = [level, watermark + p.window_s + p.recent_s]
+        elif held is not None and zeros:
+            held[1] = max(held[1], watermark + p.window_s + p.recent_s)
+        if held is None or watermark >= held[1]:
+            self.held.pop(queue, None)
+            return 0.0
+        return held[0]
+
+    def _sequential(
+        self, queue: str, ring: Ring, p: SurgeRules, bar: float, watermark: float, h: float
+    ) -> float:
+        """The queue's CUSUM over the buckets completed since the last scan, against the bar."""
+        per_bucket = bar / max(1, round(p.window_s / p.bucket_s))
+        self.cusum.ratio = p.cusum_ratio
+        return self.cusum.fold(queue, complete_buckets(ring, p.window_s, watermark), per_bucket, h)
 
     def _signal(
         self,
@@ -243,6 +302,8 @@ class SurgeDetector:
             "active": sorted(self.signals),
             "latch": self.latch.snapshot(),
             "before": dict(self.before),
+            "cusum": self.cusum.snapshot(),
+            "held": {q: list(v) for q, v in self.held.items()},
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -254,6 +315,8 @@ class SurgeDetector:
             intake.restore(saved)
         self.latch.restore(state.get("latch", {}))
         self.before = {k: float(v) for k, v in state.get("before", {}).items()}
+        self.cusum.restore(state.get("cusum", {}))
+        self.held = {q: [float(v[0]), float(v[1])] for q, v in state.get("held", {}).items()}
         # Hysteresis survives a restart: previously active queues are re-judged
         # with the clear ratio at the next evaluate.
         for queue in state.get("active", ()):

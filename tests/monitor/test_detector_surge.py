@@ -102,6 +102,18 @@ def morning(night: float, day: float, start_h: float, ramp_h: float) -> Callable
     return lambda t: night + (day - night) * min(1.0, max(0.0, t / HOUR - start_h) / ramp_h)
 
 
+def recovery(base: float, gap_min: float, flush: float) -> Callable[[float], float]:
+    """Intake silent for ``gap_min`` from hour 2, then a 2-minute backlog flush, then normal."""
+    gap_end = 2 * HOUR + gap_min * 60
+
+    def rate(t: float) -> float:
+        if 2 * HOUR <= t < gap_end:
+            return 0.0
+        return base * flush if t < gap_end + 120 else base
+
+    return rate
+
+
 def last_week_busy() -> list[Event]:
     week = 7 * 86400
     busy = stats(lambda t: 30.0, T0 + 2 * HOUR - week, T0 + 3 * HOUR - week, seed=9)
@@ -186,6 +198,40 @@ CASES: list[tuple[str, Callable[[], list[Event]], list[tuple[str, str, str]]]] =
         [],
     ),
     (
+        "a 3x surge on a queue of 100 per minute is major",
+        lambda: stats(step(100.0, 3.0, 2 * HOUR), T0, T0 + 2.5 * HOUR),
+        [("surge.offered", "presale-chat", "major")],
+    ),
+    (
+        "steady noisy traffic of 100 per minute for 8 hours does not fire",
+        lambda: stats(lambda t: 100.0, T0, T0 + 8 * HOUR, seed=5),
+        [],
+    ),
+    (
+        "normal traffic returning after a 20-minute silence is not a surge",
+        lambda: stats(recovery(100.0, 20, 1.0), T0, T0 + 3.5 * HOUR),
+        [],
+    ),
+    (
+        "a 3x backlog flush after a 20-minute silence of a small queue is not a surge",
+        lambda: stats(recovery(8.0, 20, 3.0), T0, T0 + 3.5 * HOUR),
+        [],
+    ),
+    (
+        "an hour-long outage's recovery is not a surge",
+        lambda: stats(recovery(18.0, 60, 1.0), T0, T0 + 4 * HOUR),
+        [],
+    ),
+    (
+        "a real 3x surge right after a silence is still a surge",
+        lambda: stats(
+            lambda t: 0.0 if 2 * HOUR <= t < 2.3 * HOUR else (30.0 if t >= 2.3 * HOUR else 10.0),
+            T0,
+            T0 + 3 * HOUR,
+        ),
+        [("surge.offered", "presale-chat", "major")],
+    ),
+    (
         "the same busy hour last week makes today's rise expected",
         last_week_busy,
         [],
@@ -210,6 +256,21 @@ def test_surge_is_seen_within_three_minutes_and_says_why() -> None:
     evidence = seen.last.evidence
     assert evidence["ratio"] >= 1.5
     assert evidence["source"] == "queue.stats"
+
+
+@pytest.mark.parametrize(
+    ("per_min", "factor", "within_s"), [(100.0, 3.0, 60.0), (18.0, 3.0, 60.0), (8.0, 4.0, 90.0)]
+)
+def test_a_step_is_an_incident_as_soon_as_the_sequential_test_is_sure(
+    per_min: float, factor: float, within_s: float
+) -> None:
+    """The window had to fill: a 3x step at 100/min opened its incident after 200 s."""
+    rules = load_rules()
+    trace = drive(SurgeDetector(rules), stats(step(per_min, factor, 2 * HOUR), T0, T0 + 2.5 * HOUR))
+    seen = trace.seen["surge.offered|presale-chat"]
+    incident_after = seen.first_at + rules.surge.base.for_s - (T0 + 2 * HOUR)
+    assert incident_after <= within_s
+    assert seen.last.evidence["cusum_threshold"] == pytest.approx(11.0, abs=0.1)
 
 
 def test_surge_clears_when_the_new_level_becomes_the_baseline() -> None:
