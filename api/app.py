@@ -73,6 +73,9 @@ def create_app(
     app = web.Application(
         client_max_size=config.api.max_body_bytes,
         middlewares=[meta.metrics_middleware, error_middleware],
+        # Bodies reach the handlers as sent: a compressed one is a JSON 415 from
+        # api.inputs, never a bare-text 400 from aiohttp's inflater (broken deflate).
+        handler_args={"auto_decompress": False},
     )
     app[CONFIG] = config
     app[REDIS] = redis

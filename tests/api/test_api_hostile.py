@@ -242,9 +242,6 @@ async def test_an_undecodable_content_encoding_is_a_400_and_changes_nothing(api,
         async with api.session.request(method, api.url + target, data=data,
                                        headers=headers) as response:  # fmt: skip
             text = await response.text()
-        if response.status == 400:  # aiohttp's parser refused it before any handler ran
-            assert encoding in ("br", "zstd", "deflate", "gzip"), (encoding, text)
-            continue
         assert response.status == 415, (encoding, response.status, text)
         assert "Content-Encoding" in json.loads(text)["error"], text
     assert await redis_contents(api) == before
