@@ -36,6 +36,7 @@ from watchfloor.collector.clock_report import ClockReporter, InFlight, collector
 from watchfloor.collector.clock_window import ClockWindow
 from watchfloor.collector.dedup import Deduplicator
 from watchfloor.collector.errors import SpoolFull
+from watchfloor.collector.http_errors import json_http_errors
 from watchfloor.collector.ingest import BodyFormat, EventTransform, Ingestor, read_body
 from watchfloor.collector.metrics import CollectorMetrics
 from watchfloor.collector.probes import run_heartbeat, run_probes
@@ -79,7 +80,7 @@ def create_app(
     keys (``source name -> secrets``). ``background=False`` leaves out probes and
     the heartbeat (the spool replay always runs).
     """
-    app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
+    app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[json_http_errors])
     metrics = CollectorMetrics()
     spool = Spool(config.path("spool"), config.collector.spool_max_bytes)
     dedup = Deduplicator(redis, config.collector.dedup_window_s)

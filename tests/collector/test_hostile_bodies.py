@@ -169,3 +169,82 @@ async def test_any_content_encoding_gets_a_4xx_or_a_202_from_the_service(
     ):
         status, answer = resp.status, await resp.json(content_type=None)
     check_answer(status, answer)
+
+
+# --- every route of the collector, enumerated from its router: never a 5xx ----------------
+
+BAD_UTF8 = "%ED%A0%80"  # a lone surrogate as UTF-8 bytes: not valid UTF-8
+HOSTILE_QUERY = [BAD_UTF8, "%FF", "-1", "1e309", str(2**64), "NaN", "x" * 2000, "%00"]
+HOSTILE_BODIES: list[tuple[bytes, dict[str, str]]] = [
+    (b"", {}),
+    (b"{nope", {}),
+    (b'[{"type": "heartbeat", "ts": NaN, "source": "s"}]', {}),
+    (b'[{"type": "heartbeat", "ts": 1e309, "source": "\\ud800"}]', {}),
+    (b'[{"type": "heartbeat", "ts": 18446744073709551616, "source": "s"}]', {}),
+    (b"[" * 50_000 + b"]" * 50_000, {}),
+    (b"\x1f\x8b\x08\x00junk", {"Content-Encoding": "gzip"}),
+    (b"\x78\x9cjunk", {"Content-Encoding": "deflate"}),
+    (b"\xff\xff\xff", {"Content-Encoding": "br"}),
+    (b"\xc1", {"Content-Type": "application/msgpack"}),
+]
+
+
+def collector_routes(data_dir: Any) -> list[tuple[str, str]]:
+    """``(method, path)`` of every route the real collector app serves (HEAD is GET's twin)."""
+    from tests.collector.conftest import make_config
+    from watchfloor.collector.app import create_app
+    from watchfloor.collector.service import connect_redis
+
+    app = create_app(make_config(data_dir), connect_redis("redis://127.0.0.1:1"),
+                     encrypt=None, signatures=None, background=False)  # fmt: skip
+    found = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource}
+    return sorted((m, p) for m, p in found if m != "HEAD")
+
+
+async def hostile_call(
+    url: str, method: str, path: str, headers: dict[str, str], data: bytes | None = None
+) -> tuple[int, Any]:
+    from yarl import URL
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method, URL(url + path, encoded=True), data=data, headers=headers
+        ) as resp,  # fmt: skip
+    ):
+        text = await resp.text(errors="replace")
+    try:
+        return resp.status, json.loads(text)
+    except ValueError:
+        return resp.status, text
+
+
+async def test_every_collector_route_refuses_hostile_input_with_a_json_4xx(
+    service: Running, tmp_path: Any
+) -> None:
+    routes = collector_routes(tmp_path)
+    assert ("POST", "/v1/events") in routes
+    events_before = await service.redis.xlen("wf:events")
+    for method, path in routes:
+        for auth in (service.headers, {}, {"Authorization": "Bearer wf_forged"}):
+            for value in HOSTILE_QUERY:
+                query = f"?after={value}&limit={value}&zz_unknown={value}"
+                status, reply = await hostile_call(service.url, method, path + query, auth)
+                assert status < 500, (method, path, value, status, reply)
+                if status >= 400:
+                    assert isinstance(reply, dict) and reply["error"], (path, value, reply)
+            if method == "GET":
+                continue
+            for data, extra in HOSTILE_BODIES:
+                headers = {**auth, "Content-Type": "application/json", **extra}
+                status, reply = await hostile_call(service.url, method, path, headers, data)
+                assert status < 500, (path, data[:40], extra, status, reply)
+                if status == 202:  # read, but each event refused by index and field
+                    assert reply["accepted"] == 0 and reply["rejected"], reply
+                    check_answer(status, reply)
+                else:
+                    assert isinstance(reply, dict) and reply["error"], (path, data[:40], reply)
+    for method, path in [("DELETE", "/v1/events"), ("GET", "/v1/nope"), ("GET", "/" + BAD_UTF8)]:
+        status, reply = await hostile_call(service.url, method, path, service.headers)
+        assert status in (404, 405) and reply["error"], (method, path, status, reply)
+    assert await service.redis.xlen("wf:events") == events_before  # nothing refused was stored
