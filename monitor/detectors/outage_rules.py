@@ -58,7 +58,7 @@ class OutageRules:
     )
     silent_p: float = setting(1e-6, "... with Poisson P(X <= observed) below this", high=1.0)
     silent_false_alarms_per_hour: float = setting(
-        1 / 168,
+        0.006,
         "or sooner: a sequential test (Poisson CUSUM per bucket, rate <= silent_max_ratio) "
         "at this false-alarm budget per subject-hour (about one a week)",
         above_zero=True,

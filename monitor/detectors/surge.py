@@ -66,7 +66,7 @@ class SurgeRules:
         3.0, "sequential test (Poisson CUSUM per bucket): a rate this many x the bar ...", low=1.01
     )
     false_alarms_per_hour: float = setting(
-        1 / 168, "... at this false-alarm budget per queue-hour (about one a week)", above_zero=True
+        0.006, "... at this false-alarm budget per queue-hour (about one a week)", above_zero=True
     )
     for_s: float = setting(30.0, "pending: the condition holds this long before it fires")
     keep_firing_for_s: float = setting(
