@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ class ReplaySummary:
     errors: list[str] = field(default_factory=list)
     """The first bad lines, ``line N: reason``."""
     incidents: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    """Wall-clock time the replay took."""
+    span_s: float = 0.0
+    """Event time the replay covered (first to last event)."""
 
     @property
     def by_kind(self) -> dict[str, int]:
@@ -55,7 +60,14 @@ class ReplaySummary:
         return (
             f"replay: {self.events} events from {self.lines} lines "
             f"({self.bad_lines} bad, {self.late} late); "
-            f"{len(self.incidents)} incidents opened: {kinds}"
+            f"{len(self.incidents)} incidents opened: {kinds}; {self.speed()}"
+        )
+
+    def speed(self) -> str:
+        wall = max(self.seconds, 1e-9)
+        return (
+            f"{self.seconds:.1f} s, {self.events / wall:,.0f} events/s, "
+            f"{self.span_s / 86_400 / wall:.2f} simulated days/s"
         )
 
 
@@ -98,10 +110,16 @@ async def replay(
     store = IncidentStore(redis)
     applier = ActionApplier(store)
     summary = ReplaySummary()
+    began = time.perf_counter()
+    first: float | None = None
     with source.open(encoding="utf-8") as stream:
         for chunk in time_slices(read_events(stream, summary), CHUNK_SPAN_S, CHUNK):
+            if first is None:
+                first = chunk[0].ts
             await applier.apply(engine.process(chunk))
     await applier.apply(engine.flush())
+    summary.seconds = time.perf_counter() - began
+    summary.span_s = 0.0 if first is None else engine.max_ts - first
     summary.events = engine.stats.events
     summary.late = engine.stats.late_events
     for incident_id in applier.created:
