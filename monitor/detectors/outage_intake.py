@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchfloor.core.events import Event
+from watchfloor.core.events import Event, QueueStats
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.outage_probes import MakeSignal
 from watchfloor.monitor.detectors.outage_rules import OutageRules
 from watchfloor.monitor.detectors.sequential import Cusum, complete_buckets, threshold
-from watchfloor.monitor.detectors.surge import Intake, offered_in
+from watchfloor.monitor.detectors.surge import Intake, interval_of, offered_in
 from watchfloor.monitor.rules import Scoped
 from watchfloor.monitor.windows import Ring, poisson_cdf
 
@@ -41,23 +41,31 @@ class SilentIntake:
     def add(self, event: Event) -> None:
         queue: str = event.queue  # type: ignore[attr-defined]
         channel: str = event.channel  # type: ignore[attr-defined]
-        intake = self.queues.get(queue)
-        if intake is None:
-            intake = self.queues[queue] = self._new_intake(channel)
+        interval = interval_of(event)
+        intake = self._get(self.queues, queue, channel, interval)
         count = offered_in(event, intake)
-        if count:
-            intake.ring.add(event.ts, count)
-            intake.profile.add(event.ts, count)
-            agg = self.channels.get(channel)
-            if agg is None:
-                agg = self.channels[channel] = self._new_intake(channel)
-            agg.ring.add(event.ts, count)
-            agg.profile.add(event.ts, count)
+        reported = type(event) is QueueStats and event.offered is not None
+        agg = self._get(self.channels, channel, channel, interval)
+        for each in (intake, agg):
+            if reported:
+                each.reported_until = max(each.reported_until, event.ts)
+            if count:
+                each.from_stats = each.from_stats or intake.from_stats
+                each.fold(event.ts, count, interval)
 
-    def _new_intake(self, channel: str) -> Intake:
+    def _get(self, table: dict[str, Intake], name: str, channel: str, interval: float) -> Intake:
+        intake = table.get(name)
+        # A longer reporting interval than the ring was shaped for: reshape (afresh).
+        if intake is None or interval > max(intake.interval, self.base.silent_bucket_s):
+            intake = table[name] = self._new_intake(channel, interval)
+        return intake
+
+    def _new_intake(self, channel: str, interval: float = 0.0) -> Intake:
         b = self.base
-        # Two windows: the silent one and the one before it (was intake healthy?).
-        return Intake(b.silent_bucket_s, 2 * b.silent_window_s, b.silent_tau_s, channel)
+        # Two windows: the silent one and the one before it (was intake healthy?),
+        # each at least one reporting interval long.
+        span = 2 * max(b.silent_window_s, interval)
+        return Intake(b.silent_bucket_s, span, b.silent_tau_s, channel, interval=interval)
 
     def resume(self, at: float) -> None:
         """Windows overlapping the monitor's own downtime are not judged."""
@@ -84,18 +92,20 @@ class SilentIntake:
     ) -> bool:
         p = self.scoped.get(**{"channel": intake.channel, **scope})
         ring = intake.ring
+        w = intake.judged_at(w)  # counts are complete up to the latest snapshot
+        window = intake.span(p.silent_window_s)
         ring.advance(w)
         fingerprint = f"{rule}|{subject}"
         active = fingerprint in self.signals
-        observed = ring.complete_sum(p.silent_window_s, w)
+        observed = ring.complete_sum(window, w)
         # Both the plain EWMA and the trend forecast must expect traffic: the
         # trend follows an evening ramp down, the plain EWMA ignores a past surge.
-        expected = min(ring.smooth(p.silent_window_s), ring.expected(p.silent_window_s, w))
+        expected = min(ring.smooth(window), ring.expected(window, w))
         h = threshold(p.silent_false_alarms_per_hour, p.silent_bucket_s)
-        stat = self._sequential(fingerprint, ring, p, expected, w, h)
+        stat = self._sequential(fingerprint, ring, p, expected, w, h, window)
         # The run that raised the statistic must itself be (almost) silent: a drop
         # to a third also drifts the statistic up, and it is no silence.
-        run = self.cusum.run_mean(fingerprint) * round(p.silent_window_s / p.silent_bucket_s)
+        run = self.cusum.run_mean(fingerprint) * round(window / p.silent_bucket_s)
         if ring.warm() < p.silent_min_history_s:
             holds = False
         elif active:
@@ -110,29 +120,36 @@ class SilentIntake:
             self.signals.pop(fingerprint, None)
             return holds
         what = "channel" if rule == "outage.silent_channel" else "queue"
-        minutes = p.silent_window_s / 60
+        minutes = window / 60
         title = (
             f"Intake of {what} {subject} went silent: {observed:.0f} contacts in "
             f"{minutes:g} min, {expected:.0f} expected"
         )
         evidence = {what: subject, "offered": observed, "expected": round(expected, 1)}
-        evidence["window_s"] = p.silent_window_s
+        evidence["window_s"] = window
         evidence["cusum"], evidence["cusum_threshold"] = round(stat, 1), round(h, 1)
         severity = "critical" if what == "channel" else "major"
         self.signals[fingerprint] = self.make(rule, subject, severity, title, evidence)
         return True
 
     def _sequential(
-        self, key: str, ring: Ring, p: OutageRules, expected: float, w: float, h: float
+        self,
+        key: str,
+        ring: Ring,
+        p: OutageRules,
+        expected: float,
+        w: float,
+        h: float,
+        window: float,
     ) -> float:
         """The subject's silence CUSUM over the buckets completed since the last scan.
 
         Each empty bucket adds (1 - silent_max_ratio) x its expected count: a queue
         of 18 a minute is found silent within about a minute, not after a window.
         """
-        per_bucket = expected / max(1, round(p.silent_window_s / p.silent_bucket_s))
+        per_bucket = expected / max(1, round(window / p.silent_bucket_s))
         self.cusum.ratio = max(1e-3, p.silent_max_ratio)
-        counts = complete_buckets(ring, p.silent_window_s, w)
+        counts = complete_buckets(ring, window, w)
         return self.cusum.fold(key, counts, per_bucket, h)
 
     def snapshot(self) -> dict[str, Any]:
@@ -151,7 +168,8 @@ class SilentIntake:
         self.cusum.restore(state.get("silent_cusum", {}))
         for table, saved_table in (("queues", self.queues), ("channels", self.channels)):
             for name, saved in state.get(table, {}).items():
-                intake = saved_table[name] = self._new_intake(saved.get("channel", ""))
+                interval = float(saved.get("interval", 0.0))
+                intake = saved_table[name] = self._new_intake(saved.get("channel", ""), interval)
                 intake.restore(saved)
         for fingerprint in state.get("active", ()):
             rule, _, subject = fingerprint.partition("|")
@@ -172,10 +190,12 @@ def _went_silent(
 
 def _judged(intake: Intake, p: OutageRules, w: float, expected: float) -> bool:
     """A busy subject (not a quiet night), after a healthy window, not closed at this hour."""
-    if expected < p.silent_min_expected:
+    window = intake.span(p.silent_window_s)
+    # The floors are per silent_window_s: a longer reporting interval scales them.
+    if expected < p.silent_min_expected * window / p.silent_window_s:
         return False
     # Sudden, not the end of an evening ramp down: the window before was healthy.
-    before = intake.ring.complete_sum(p.silent_window_s, w - p.silent_window_s)
+    before = intake.ring.complete_sum(window, w - window)
     if before < p.silent_before_ratio * expected:
         return False
     # A queue that was just as quiet at this hour last week is closed, not broken.

@@ -75,16 +75,29 @@ class SurgeRules:
 
 
 class Intake:
-    """Offered contacts of one queue: ring with a trend baseline and an hourly profile."""
+    """Offered contacts of one queue: ring with a trend baseline and an hourly profile.
 
-    __slots__ = ("channel", "from_stats", "profile", "ring", "tenant")
+    A snapshot's ``offered`` counts the ``interval_s`` that ends at its time: it
+    is spread over the buckets of that interval, and the queue is judged only up
+    to its latest snapshot (``judged_at``): between two snapshots nothing is known
+    yet, which is not silence. The window read is at least one interval long, and
+    the baseline takes a bucket only once it is older than that.
+    """
+
+    __slots__ = ("channel", "from_stats", "interval", "profile", "reported_until", "ring", "tenant")
 
     def __init__(
-        self, bucket_s: float, window_s: float, tau_s: float, channel: str, recent_s: float = 0.0
+        self,
+        bucket_s: float,
+        window_s: float,
+        tau_s: float,
+        channel: str,
+        recent_s: float = 0.0,
+        interval: float = 0.0,
     ) -> None:
         # The baseline gets a bucket once it is older than the window; the ring
         # keeps ``recent_s`` more for the line fitted to the minutes before it.
-        lag = max(1, round(window_s / bucket_s)) + 2
+        lag = max(1, round(max(window_s, interval) / bucket_s)) + 2
         n = lag + round(recent_s / bucket_s) + 1
         baselines: dict[int | str, Trend] = {0: Trend(tau_s / bucket_s)}
         self.ring = Ring(bucket_s, n, baselines=baselines, lag=lag)
@@ -92,6 +105,37 @@ class Intake:
         self.channel = channel
         self.from_stats = False
         self.tenant: str | None = None
+        self.interval = interval
+        """The longest reporting interval this ring was shaped for (0: point counts)."""
+        self.reported_until = 0.0
+
+    def fold(self, ts: float, count: float, interval: float) -> bool:
+        """Spread ``count`` over the interval ending at ``ts``; False if all of it is too old."""
+        if interval <= self.ring.bucket_s:
+            taken = self.ring.add(ts, count)
+            self.profile.add(ts, count)
+            return taken
+        self.reported_until = max(self.reported_until, ts)
+        start, taken, bucket = ts - interval, False, self.ring.bucket_s
+        edge = start
+        while edge < ts:
+            nxt = min(ts, (edge // bucket + 1) * bucket)
+            share = count * (nxt - edge) / interval
+            taken = self.ring.add(edge, share) or taken
+            self.profile.add(edge, share)
+            edge = nxt
+        return taken
+
+    def judged_at(self, watermark: float) -> float:
+        """Event time the queue's counts are complete to: its latest snapshot, for long
+        intervals (a producer silent for two intervals is judged as of now)."""
+        if self.interval <= self.ring.bucket_s:
+            return watermark
+        return min(watermark, max(self.reported_until, watermark - 2 * self.interval))
+
+    def span(self, window_s: float) -> float:
+        """The window read: at least one reporting interval."""
+        return max(window_s, self.interval)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -100,6 +144,8 @@ class Intake:
             "channel": self.channel,
             "from_stats": self.from_stats,
             "tenant": self.tenant,
+            "interval": self.interval,
+            "reported_until": self.reported_until,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -108,6 +154,12 @@ class Intake:
         self.channel = state.get("channel", self.channel)
         self.from_stats = bool(state.get("from_stats"))
         self.tenant = state.get("tenant")
+        self.reported_until = float(state.get("reported_until", 0.0))
+
+
+def interval_of(event: Event) -> float:
+    """Seconds a snapshot's counts cover (0: a point count, such as a contact event)."""
+    return (event.interval_s or 0.0) if type(event) is QueueStats else 0.0
 
 
 def offered_in(event: Event, intake: Intake) -> int:
@@ -140,11 +192,12 @@ class SurgeDetector:
         self.held: dict[str, list[float]] = {}
         self._scanned = -1
 
-    def _intake(self, queue: str, channel: str) -> Intake:
+    def _intake(self, queue: str, channel: str, interval: float = 0.0) -> Intake:
         intake = self.queues.get(queue)
-        if intake is None:
+        # A longer reporting interval than the ring was shaped for: reshape (afresh).
+        if intake is None or interval > max(intake.interval, self.params.bucket_s):
             p = self.params
-            intake = Intake(p.bucket_s, p.window_s, p.baseline_tau_s, channel, p.recent_s)
+            intake = Intake(p.bucket_s, p.window_s, p.baseline_tau_s, channel, p.recent_s, interval)
             self.queues[queue] = intake
         return intake
 
@@ -152,14 +205,15 @@ class SurgeDetector:
         queue = getattr(event, "queue", None)
         if queue is None:
             return None
-        intake = self._intake(queue, event.channel)  # type: ignore[attr-defined]
+        interval = interval_of(event)
+        intake = self._intake(queue, event.channel, interval)  # type: ignore[attr-defined]
         count = offered_in(event, intake)
+        if type(event) is QueueStats and event.offered is not None:
+            intake.reported_until = max(intake.reported_until, event.ts)
         if not count:
             return None
-        taken = intake.ring.add(event.ts, count)
-        intake.profile.add(event.ts, count)
         intake.tenant = event.tenant
-        return taken
+        return intake.fold(event.ts, count, interval)
 
     def evaluate(self, watermark: float) -> list[Signal]:
         # Sums change only when a bucket completes: scan every queue once per bucket.
@@ -173,53 +227,64 @@ class SurgeDetector:
     def _judge(self, queue: str, intake: Intake, watermark: float) -> None:
         p = self.rules.surge.get(channel=intake.channel, queue=queue)
         ring = intake.ring
+        now, watermark = watermark, intake.judged_at(watermark)
+        window = intake.span(p.window_s)
         ring.advance(watermark)
         if not p.enabled or ring.warm() < p.min_history_s:
             self.signals.pop(queue, None)
             self.cusum.state.pop(queue, None)
             return
-        observed = ring.complete_sum(p.window_s, watermark)
-        expected = ring.expected(p.window_s, watermark)
+        observed = ring.complete_sum(window, watermark)
+        expected = ring.expected(window, watermark)
         last_week = intake.profile.last_week(watermark) if p.use_last_week else None
         if last_week is not None:
-            expected = max(expected, last_week * p.window_s / 3600.0)
+            expected = max(expected, last_week * window / 3600.0)
         ratio = observed / max(expected, 1.0)
         # To fire, the window must also beat a line through the minutes before
         # it: that line follows the start of a steep ramp within minutes, where
         # the smoothed baseline lags. To hold, the smoothed baseline is enough.
-        recent = ring.linear_forecast(p.recent_s, watermark - p.window_s, p.window_s, watermark)
+        recent = ring.linear_forecast(p.recent_s, watermark - window, window, watermark)
         bar = max(expected, recent, 1.0)
-        per_bucket = bar / max(1, round(p.window_s / p.bucket_s))
-        held = self._after_silence(queue, ring, p, per_bucket, watermark)
+        buckets = max(1, round(window / p.bucket_s))
+        held = self._after_silence(queue, ring, p, bar / buckets, watermark, window)
         if held:
-            bar = max(bar, held * max(1, round(p.window_s / p.bucket_s)))
+            bar = max(bar, held * buckets)
         windowed = observed >= p.ratio * bar and poisson_sf(observed, bar) < p.p_value
         # The sequential test sees a step at once, where the window has to fill;
         # both share the window's absolute floors (small queues are not judged).
         h = threshold(p.false_alarms_per_hour, p.bucket_s)
-        stat = self._sequential(queue, ring, p, bar, watermark, h)
-        per_bucket = bar / max(1, round(p.window_s / p.bucket_s))
+        self.cusum.ratio = p.cusum_ratio
+        stat = self.cusum.fold(queue, complete_buckets(ring, window, watermark), bar / buckets, h)
+        per_bucket = bar / buckets
         sequential = stat >= h and self.cusum.run_mean(queue) >= p.ratio * per_bucket
         sequential = sequential and not held  # a backlog flush belongs to the silence
-        fire = (windowed or sequential) and observed >= p.min_count
-        fire = fire and observed - bar >= p.min_excess
-        hold = ratio >= p.clear_ratio and observed - expected >= p.min_excess / 2
-        hold = hold or (stat >= h / 2 and observed - expected >= p.min_excess / 2)
-        if not self.latch.judge(queue, watermark, fire, hold, p.for_s):
+        # The floors are per window_s: a longer reporting interval scales them.
+        scale = window / p.window_s
+        fire = (windowed or sequential) and observed >= p.min_count * scale
+        fire = fire and observed - bar >= p.min_excess * scale
+        hold = ratio >= p.clear_ratio and observed - expected >= p.min_excess * scale / 2
+        hold = hold or (stat >= h / 2 and observed - expected >= p.min_excess * scale / 2)
+        if not self.latch.judge(queue, now, fire, hold, p.for_s):
             self.signals.pop(queue, None)
             self.before.pop(queue, None)
             return
         # Severity measures the flood against what was expected when it began:
         # the trend baseline soon starts to follow the flood itself.
         before = self.before.setdefault(queue, bar)
-        signal = self._signal(queue, intake, p, observed, before, observed / before, last_week)
+        signal = self._signal(queue, intake, p, observed, before, last_week, window)
         signal.evidence["baseline_now"] = round(expected, 1)
         signal.evidence["cusum"] = round(stat, 1)
         signal.evidence["cusum_threshold"] = round(h, 1)
         self.signals[queue] = signal
 
     def _after_silence(
-        self, queue: str, ring: Ring, p: SurgeRules, per_bucket: float, watermark: float
+        self,
+        queue: str,
+        ring: Ring,
+        p: SurgeRules,
+        per_bucket: float,
+        watermark: float,
+        window: float,
     ) -> float:
         """The expected count per bucket from before the queue's intake went silent, while
         the gap still drags its baselines down (0.0 otherwise).
@@ -231,28 +296,20 @@ class SurgeDetector:
         """
         held = self.held.get(queue)
         zeros = 0
-        for _, count in reversed(complete_buckets(ring, p.window_s + p.recent_s, watermark)):
+        for _, count in reversed(complete_buckets(ring, window + p.recent_s, watermark)):
             if count:
                 break
             zeros += 1
         silent = zeros * per_bucket >= -math.log(p.p_value)
         if silent:
             level = per_bucket if held is None else max(held[0], per_bucket)
-            self.held[queue] = held = [level, watermark + p.window_s + p.recent_s]
+            self.held[queue] = held = [level, watermark + window + p.recent_s]
         elif held is not None and zeros:
-            held[1] = max(held[1], watermark + p.window_s + p.recent_s)
+            held[1] = max(held[1], watermark + window + p.recent_s)
         if held is None or watermark >= held[1]:
             self.held.pop(queue, None)
             return 0.0
         return held[0]
-
-    def _sequential(
-        self, queue: str, ring: Ring, p: SurgeRules, bar: float, watermark: float, h: float
-    ) -> float:
-        """The queue's CUSUM over the buckets completed since the last scan, against the bar."""
-        per_bucket = bar / max(1, round(p.window_s / p.bucket_s))
-        self.cusum.ratio = p.cusum_ratio
-        return self.cusum.fold(queue, complete_buckets(ring, p.window_s, watermark), per_bucket, h)
 
     def _signal(
         self,
@@ -261,23 +318,24 @@ class SurgeDetector:
         p: SurgeRules,
         observed: float,
         expected: float,
-        ratio: float,
         last_week: float | None,
+        window: float,
     ) -> Signal:
+        ratio = observed / expected
         if ratio >= p.critical_ratio:
             severity = "critical"
         elif ratio >= p.major_ratio:
             severity = "major"
         else:
             severity = "minor"
-        minutes = p.window_s / 60
+        minutes = window / 60
         evidence = {
             "queue": queue,
             "channel": intake.channel,
             "offered": int(observed),
             "expected": round(expected, 1),
             "ratio": round(ratio, 2),
-            "window_s": p.window_s,
+            "window_s": window,
             "baseline_per_min": round(expected / minutes, 2),
             "last_week_same_hour": last_week,
             "source": "queue.stats" if intake.from_stats else "contact",
@@ -311,7 +369,8 @@ class SurgeDetector:
         self.signals.clear()
         self._scanned = -1
         for queue, saved in state.get("queues", {}).items():
-            intake = self._intake(queue, saved.get("channel", ""))
+            interval = float(saved.get("interval", 0.0))
+            intake = self._intake(queue, saved.get("channel", ""), interval)
             intake.restore(saved)
         self.latch.restore(state.get("latch", {}))
         self.before = {k: float(v) for k, v in state.get("before", {}).items()}

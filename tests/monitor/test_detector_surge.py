@@ -10,6 +10,7 @@ import pytest
 
 from watchfloor.core.events import Contact, Event, QueueStats
 from watchfloor.monitor.detectors import drive
+from watchfloor.monitor.detectors.outage import OutageDetector
 from watchfloor.monitor.detectors.surge import SurgeDetector
 from watchfloor.monitor.rules import load_rules
 
@@ -298,3 +299,57 @@ def test_per_queue_override_changes_the_ratio() -> None:
         SurgeDetector(rules), stats(step(8.0, 4.0, 2 * HOUR), T0, T0 + 2.5 * HOUR), step_s=5.0
     )
     assert trace.fired() == []
+
+
+def at_cadence(rate_per_min: Callable[[float], float], hours: float, every_s: float) -> list[Event]:
+    """The same Poisson arrivals (drawn per 5 s) reported as ``queue.stats`` every ``every_s``."""
+    rng = random.Random(11)
+    counts = [poisson(rng, rate_per_min(k * 5.0) / 12) for k in range(int(hours * 720))]
+    per = round(every_s / 5.0)
+    out: list[Event] = []
+    for i in range(0, len(counts), per):
+        out.append(
+            QueueStats(
+                ts=T0 + (i + per) * 5.0,  # a snapshot reports the interval that ends at ts
+                source="acd",
+                queue="presale-chat",
+                channel="chat",
+                waiting=2,
+                longest_wait_s=5.0,
+                agents_available=2,
+                agents_busy=8,
+                offered=sum(counts[i : i + per]),
+                interval_s=every_s,
+            )
+        )
+    return out
+
+
+CADENCE_CASES = [
+    ("steady traffic", lambda t: 18.0, []),
+    (
+        "a 4x surge for an hour",
+        lambda t: 72.0 if 4 * HOUR <= t < 5 * HOUR else 18.0,
+        [("surge.offered", "presale-chat", "major")],
+    ),
+    (
+        "intake silent for an hour",
+        lambda t: 0.0 if 4 * HOUR <= t < 5 * HOUR else 18.0,
+        [("outage.silent_channel", "chat", "critical")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "rate", "expected"), CADENCE_CASES, ids=[c[0] for c in CADENCE_CASES]
+)
+@pytest.mark.parametrize("every_s", [5.0, 300.0, 1800.0])
+def test_the_same_traffic_at_any_reporting_cadence_gives_the_same_incidents(
+    name: str, rate: Callable[[float], float], expected: list, every_s: float
+) -> None:
+    """Snapshots every 5 s, 5 min or 30 min: counts per interval, never per snapshot."""
+    rules = load_rules()
+    detectors = [SurgeDetector(rules), OutageDetector(rules)]
+    events = at_cadence(rate, 7.0, every_s)
+    trace = drive(detectors, events, step_s=5.0, until=events[-1].ts)
+    assert trace.fired() == expected
