@@ -358,8 +358,12 @@ class AuditLog:
         return await read_problems(self.redis)
 
     async def _raise_problem(self, reason: str) -> None:
-        value = json.dumps({"reason": reason, "since": time.time()})
         try:
+            # The first detection says where the chain broke; records appended after it
+            # (the incident's own playbook, say) fail too, but are consequences: kept apart.
+            known = (await self.problems()).get("integrity")
+            first = {"reason": reason, "since": time.time()} if known is None else known
+            value = json.dumps({**first, "latest": reason})
             await self.redis.hset(keys.AUDIT_PROBLEMS, "integrity", value)
             if self.on_problem is not None:
                 await self.on_problem("integrity", reason)
