@@ -9,13 +9,18 @@ them, with some out-of-order arrival within the lateness. It also reports the
 engine alone (routing and reorder buffer, no detectors) and the checkpoint
 snapshot cost at the end.
 
-Run: python bench/engine.py [--events 1000000] [--rate 2000]
+With ``--sparse-days N`` it also replays N days of 30-minute queue snapshots
+(one queue, about 110 contacts a snapshot) through the default rules: the
+replay's cost should follow the events, not the span of event time.
+
+Run: python bench/engine.py [--events 1000000] [--rate 2000] [--sparse-days 92]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import platform
 import random
@@ -23,6 +28,7 @@ import tempfile
 import time
 
 import msgpack
+import msgspec
 
 from watchfloor.core.config import Config
 from watchfloor.core.events import (
@@ -37,7 +43,7 @@ from watchfloor.core.events import (
     encode_batch,
 )
 from watchfloor.core.redis_client import connect as redis_connect
-from watchfloor.monitor.engine import Engine
+from watchfloor.monitor.engine import Engine, time_slices
 from watchfloor.monitor.service import build_engine
 
 T0 = 1_763_800_000.0
@@ -173,10 +179,39 @@ def run(engine: Engine, events: list[Event], batch: int) -> tuple[float, int]:
     return time.perf_counter() - start, actions
 
 
+def sparse(days: int, interval_s: float = 1800.0) -> list[Event]:
+    """A queue reporting every ``interval_s`` (interval reports), ``days`` long."""
+    rnd = random.Random(3)
+    return [
+        msgspec.structs.replace(
+            _stats(rnd, i, T0 + i * interval_s, "presale-chat", "chat"),
+            offered=100 + rnd.randint(0, 20), interval_s=interval_s,
+        )
+        for i in range(int(days * 86_400 / interval_s))
+    ]  # fmt: skip
+
+
+def replay_figure(days: int) -> None:
+    events = sparse(days)
+    engine = build_engine(Config())
+    engine.on_signals = None
+    start = time.perf_counter()
+    actions = 0
+    for chunk in time_slices(events):
+        actions += len(engine.process(chunk))
+    actions += len(engine.flush())
+    took = time.perf_counter() - start
+    evaluations = engine.stats.evaluations
+    print(
+        f"replay of {days} days of 30-min snapshots ({len(events)} events): {took:.1f} s, "
+        f"{len(events) / took:,.0f} events/s, {days / took:.1f} simulated days/s, "
+        f"{evaluations} evaluations ({took / max(1, evaluations) * 1e6:.0f} µs each), "
+        f"{actions} actions"
+    )
+
+
 async def through_service(events: list[Event], batch: int) -> tuple[float, int]:
     """The monitor service on a private Redis: XREADGROUP, engine, checkpoint + XACK."""
-    import dataclasses
-
     from watchfloor.core.bus import EventProducer
     from watchfloor.core.config import MonitorConfig
     from watchfloor.core.redis_server import EmbeddedRedis
@@ -212,7 +247,13 @@ def main() -> None:
         help="events per second of event time (how busy the centre is)",
     )
     parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--sparse-days", type=int, default=0, help="also the sparse replay")
+    parser.add_argument("--only-sparse", action="store_true", help="only the sparse replay")
     args = parser.parse_args()
+    if args.sparse_days:
+        replay_figure(args.sparse_days)
+    if args.only_sparse:
+        return
     events = shuffle_within(mix(args.events, args.rate), 5.0)
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -235,7 +276,8 @@ def main() -> None:
         f"{args.events / seconds:12,.0f} events/s"
     )
     print(
-        f"  {stats.evaluations} evaluations, {actions} actions, {stats.late_events} late, "
+        f"  {stats.evaluations} evaluations ({seconds / max(1, stats.evaluations) * 1e6:.0f} µs "
+        f"each with its events), {actions} actions, {stats.late_events} late, "
         f"{stats.detector_errors} detector errors; detectors: "
         f"{', '.join(d.name for d in engine.detectors)}"
     )

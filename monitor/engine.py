@@ -36,6 +36,21 @@ checkpointed state and the re-read entries, marked apart from evaluation
 actions by the applier, so a restarted monitor does not open anything twice.
 Window rules (surges, service levels, silences, lost heartbeats) keep waiting.
 
+**Replay at the speed of the data.** In replay (no wall clock), when nothing
+is active (no signal at the last evaluation, no alert in the lifecycle) and
+every detector has ``next_due(at) -> float | None`` (the earliest event time
+after ``at`` at which its answer may change with no new event: a silence
+becoming significant, a bucket closing; None: only a new event can change it),
+the next evaluation is the earliest of those times, the evaluation that
+releases the next buffered event, and the first slot past the watermark
+(where a new event may land). Skipped evaluations are ones whose answer would
+be empty and would change nothing, so the incidents are those of evaluating
+every slot (``every_slot = True``, the reference the tests compare with);
+while anything is pending, firing or resolving, every slot is evaluated (the
+lifecycle's timers). Detectors without the hook keep today's stepping (10 s
+steps over long empty stretches, which may move an opening or a resolution by
+a few seconds). Observers (the board) do not hold time back in replay.
+
 Evaluation happens once per second of event time (``eval_interval_s``), and
 every signal goes through the :class:`~monitor.lifecycle.Lifecycle`, which
 returns the :class:`~monitor.lifecycle.Action` records the service or replay
@@ -125,6 +140,8 @@ class Engine:
         self._held: dict[str, list[Event]] = {}
         """Buffered events of the types judged on arrival, for the hooks (older ones first)."""
         self.on_signals: Callable[[float, list[Signal]], None] | None = None
+        self.every_slot = False
+        """Evaluate every slot, never skip (the reference a faster replay is compared with)."""
 
     def _build_routes(
         self, *, observers: bool = True
@@ -376,6 +393,11 @@ class Engine:
         return actions
 
     def _step_after(self, at: int, limit: int) -> int:
+        if self.every_slot:
+            return self._step
+        jump = self._quiet_until(at, limit)
+        if jump is not None:
+            return jump
         # Over a long stretch with nothing buffered, evaluate every COARSE_STEP_S
         # seconds: absences are still noticed, a day's gap is not 86 400 calls.
         coarse = COARSE_STEP_S * self._per_s
@@ -384,6 +406,30 @@ class Engine:
         if self._buffer and min(self._buffer) < at + coarse:
             return self._step
         return max(self._step, coarse)
+
+    def _quiet_until(self, at: int, limit: int) -> int | None:
+        """Replay with nothing active: slots to the next evaluation anything needs, or None
+        when some detector cannot say (then the usual stepping applies)."""
+        if self.clock is not None:
+            return None
+        hooks: list[Callable[[float], float | None]] = []
+        for det in self.detectors:
+            hook = getattr(det, "next_due", None)
+            if hook is None:
+                return None
+            hooks.append(hook)
+        if self.last_signals or self.lifecycle.states():
+            return self._step  # pending, firing or resolving: its timers run slot by slot
+        per_s = self._per_s
+        target = limit + 1  # a new event lands at or after the watermark's slot
+        if self._buffer:
+            target = min(target, min(self._buffer) + 1)
+        for hook in hooks:
+            due = hook(at / per_s)
+            if due is not None:
+                target = min(target, math.ceil(due * per_s - 1e-6))
+        step = self._step
+        return max(step, -(-(target - at) // step) * step)  # on the evaluation grid
 
     def _release_before(self, at: int) -> None:
         """Hand every buffered event older than slot ``at`` to the detectors, in time order."""
