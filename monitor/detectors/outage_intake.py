@@ -46,12 +46,23 @@ class SilentIntake:
         count = offered_in(event, intake)
         reported = type(event) is QueueStats and event.offered is not None
         agg = self._get(self.channels, channel, channel, interval)
-        for each in (intake, agg):
+        for each, key in (
+            (intake, f"outage.silent_queue|{queue}"),
+            (agg, f"outage.silent_channel|{channel}"),
+        ):
             if reported:
+                self._gap(each, key, event.ts, interval)
                 each.reported_until = max(each.reported_until, event.ts)
             if count:
                 each.from_stats = each.from_stats or intake.from_stats
                 each.fold(event.ts, count, interval)
+
+    def _gap(self, intake: Intake, key: str, ts: float, interval: float) -> None:
+        """A snapshot after a gap of several reporting intervals: the gap is unknown, not
+        silent (the producer was away; its heartbeat tells), so the test skips it."""
+        bucket = self.base.silent_bucket_s
+        if intake.reported_until and ts - intake.reported_until > max(3 * interval, 2 * bucket):
+            self.cusum.skip_to(key, int(ts // bucket) - 1)
 
     def _get(self, table: dict[str, Intake], name: str, channel: str, interval: float) -> Intake:
         intake = table.get(name)
@@ -92,7 +103,9 @@ class SilentIntake:
     ) -> bool:
         p = self.scoped.get(**{"channel": intake.channel, **scope})
         ring = intake.ring
-        w = intake.judged_at(w)  # counts are complete up to the latest snapshot
+        # A snapshot of 0 is silence; no snapshot is no news (a stopped producer's
+        # heartbeat tells first): judged up to the latest one, for a window at most.
+        w = intake.judged_at(w, p.silent_window_s)
         window = intake.span(p.silent_window_s)
         ring.advance(w)
         fingerprint = f"{rule}|{subject}"

@@ -86,6 +86,11 @@ class Cusum:
         state[:] = [stat, float(last), run_sum, run_len]
         return stat
 
+    def skip_to(self, subject: str, index: int) -> None:
+        """Buckets up to ``index`` are unknown (no report covers them): never fold them."""
+        state = self.state.setdefault(subject, [0.0, -1.0, 0.0, 0.0])
+        state[1] = max(state[1], float(index))
+
     def run_mean(self, subject: str) -> float:
         """Mean count per bucket over the current run (0 when the statistic is at zero)."""
         state = self.state.get(subject)

@@ -126,12 +126,14 @@ class Intake:
             edge = nxt
         return taken
 
-    def judged_at(self, watermark: float) -> float:
+    def judged_at(self, watermark: float, patience: float = 0.0) -> float:
         """Event time the queue's counts are complete to: its latest snapshot, for long
-        intervals (a producer silent for two intervals is judged as of now)."""
-        if self.interval <= self.ring.bucket_s:
+        intervals, or with a ``patience`` for every snapshot producer. A producer silent
+        for two intervals (or the patience) is judged as of now."""
+        if self.interval <= self.ring.bucket_s and not (patience and self.from_stats):
             return watermark
-        return min(watermark, max(self.reported_until, watermark - 2 * self.interval))
+        wait = max(2 * self.interval, patience)
+        return min(watermark, max(self.reported_until, watermark - wait))
 
     def span(self, window_s: float) -> float:
         """The window read: at least one reporting interval."""

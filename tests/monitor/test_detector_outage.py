@@ -187,6 +187,15 @@ CASES = [
     ),
     ("an evening ramp down into a quiet night is not silence", lambda: intake(evening, 5.0), []),
     (
+        "a producer that sends no snapshots for 5 minutes is no silent intake (no news)",
+        lambda: [
+            e
+            for e in intake(lambda t: 20.0, 2.5)
+            if not T0 + 2 * HOUR <= e.ts < T0 + 2 * HOUR + 300
+        ],
+        [],
+    ),
+    (
         "a small queue of 1 per minute going to 0 is not judged",
         lambda: intake(silent_after(2.0, rate=1.0), 2.5),
         [],
