@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from watchfloor.core.incident_titles import KIND_ZH, SEVERITY_ZH, zh_title
@@ -10,21 +11,60 @@ from watchfloor.core.vocabulary import INCIDENT_STATES
 from watchfloor.playbooks.actions.notify import Mention, Message
 from watchfloor.playbooks.roster import Person
 
-HEADLINES: Final = {
-    "opened": "[{severity}] {title}",
-    "raised": "[{severity}] Severity raised: {title}",
-    "escalation": "[{severity}] Not acknowledged, escalated: {title}",
-    "resolved": "[resolved] {title}",
+
+@dataclass(frozen=True, slots=True)
+class PageTexts:
+    """What a page says in one language; ``{…}`` fields are filled from the incident."""
+
+    headlines: Mapping[str, str]
+    about: str
+    paged: str
+    person: str
+    joiner: str
+    nobody: str
+    acknowledge: str
+    roles: Mapping[str, str] = field(default_factory=dict)
+    states: Mapping[str, str] = field(default_factory=dict)
+
+
+TEXTS: Final = {
+    "en": PageTexts(
+        headlines={
+            "opened": "[{severity}] {title}",
+            "raised": "[{severity}] Severity raised: {title}",
+            "escalation": "[{severity}] Not acknowledged, escalated: {title}",
+            "resolved": "[resolved] {title}",
+        },
+        about="Incident {id} ({kind}, {subject}), state {state}.",
+        paged="Paged: ",
+        person="{name} ({role})",
+        joiner=", ",
+        nobody="Nobody is on duty for the paged role: check the roster.",
+        acknowledge="Acknowledge as {name}: {link}",
+    ),
+    "zh": PageTexts(
+        headlines={
+            "opened": "【{severity}】{title}",
+            "raised": "【{severity}·升级】{title}",
+            "escalation": "【{severity}·未确认，已升级】{title}",
+            "resolved": "【已解决】{title}",
+        },
+        about="事件 {id}（{kind}，{subject}），状态：{state}。",
+        paged="已呼叫：",
+        person="{name}（{role}）",
+        joiner="、",
+        nobody="该角色当前无人值班：请检查值班表。",
+        acknowledge="{name} 确认接手：{link}",
+        roles={
+            "duty_manager": "值班主管",
+            "oncall": "值班工程师",
+            "security_officer": "安全负责人",
+            "backup": "备班",
+        },
+        states=dict(zip(INCIDENT_STATES, ("未处理", "已确认", "已解决"), strict=True)),
+    ),
 }
-HEADLINES_ZH: Final = {
-    "opened": "【{severity}】{title}",
-    "raised": "【{severity}·升级】{title}",
-    "escalation": "【{severity}·未确认，已升级】{title}",
-    "resolved": "【已解决】{title}",
-}
-ROLES_ZH: Final = {"duty_manager": "值班主管", "oncall": "值班工程师",
-                   "security_officer": "安全负责人", "backup": "备班"}  # fmt: skip
-STATES_ZH: Final = dict(zip(INCIDENT_STATES, ("未处理", "已确认", "已解决"), strict=True))
+"""Page texts by site language (``[console] lang``)."""
 
 
 def mention_of(person: Person) -> Mention:
@@ -47,46 +87,24 @@ def page_message(
 ) -> Message:
     """The page for ``event`` about ``incident`` to ``people`` (``(role, person)``), with one
     acknowledge link per person (``links`` by person id; none once resolved), in the site's
-    language (``zh``: composed from the incident's fields as the console does)."""
+    language (``zh``: the title composed from the incident's fields as the console does)."""
+    texts = TEXTS.get(lang, TEXTS["en"])
+    values = {k: str(incident.get(k, "")) for k in ("severity", "title", "subject", "kind", "id")}
+    values["state"] = str(incident.get("state", ""))
     if lang == "zh":
-        return _page_zh(incident, event, people, links, context)
-    values = {k: incident.get(k, "") for k in ("severity", "title", "subject", "kind", "id")}
-    title = HEADLINES[event].format(**values)
-    lines = [
-        f"Incident {values['id']} ({values['kind']}, {values['subject']}), "
-        f"state {incident.get('state', '')}.",
-    ]
+        kind = values["kind"]
+        values["title"] = zh_title(incident) or f"{KIND_ZH.get(kind, kind)}：{values['subject']}"
+        values.update(severity=SEVERITY_ZH.get(values["severity"], values["severity"]),
+                      kind=KIND_ZH.get(kind, kind))  # fmt: skip
+    values["state"] = texts.states.get(values["state"], values["state"])
+    lines = [texts.about.format(**values)]
     if people:
-        lines.append("Paged: " + ", ".join(f"{p.name} ({role})" for role, p in people))
+        named = (texts.person.format(name=p.name, role=texts.roles.get(r, r)) for r, p in people)
+        lines.append(texts.paged + texts.joiner.join(named))
     elif event != "resolved":
-        lines.append("Nobody is on duty for the paged role: check the roster.")
+        lines.append(texts.nobody)
     for _role, person in people:
         if person.id in links:
-            lines.append(f"Acknowledge as {person.name}: {links[person.id]}")
+            lines.append(texts.acknowledge.format(name=person.name, link=links[person.id]))
     mentions = tuple(mention_of(p) for _r, p in people) if event != "resolved" else ()
-    return Message(title, "\n\n".join(lines), context, mentions)
-
-
-def _page_zh(
-    incident: Mapping[str, Any],
-    event: str,
-    people: Sequence[tuple[str, Person]],
-    links: Mapping[str, str],
-    context: dict[str, Any],
-) -> Message:
-    kind, subject = str(incident.get("kind", "")), str(incident.get("subject", ""))
-    severity = str(incident.get("severity", ""))
-    title = zh_title(incident) or f"{KIND_ZH.get(kind, kind)}：{subject}"
-    headline = HEADLINES_ZH[event].format(severity=SEVERITY_ZH.get(severity, severity), title=title)
-    state = str(incident.get("state", ""))
-    lines = [f"事件 {incident.get('id', '')}（{KIND_ZH.get(kind, kind)}，{subject}），"
-             f"状态：{STATES_ZH.get(state, state)}。"]  # fmt: skip
-    if people:
-        lines.append("已呼叫：" + "、".join(f"{p.name}（{ROLES_ZH.get(r, r)}）" for r, p in people))
-    elif event != "resolved":
-        lines.append("该角色当前无人值班：请检查值班表。")
-    for _role, person in people:
-        if person.id in links:
-            lines.append(f"{person.name} 确认接手：{links[person.id]}")
-    mentions = tuple(mention_of(p) for _r, p in people) if event != "resolved" else ()
-    return Message(headline, "\n\n".join(lines), context, mentions)
+    return Message(texts.headlines[event].format(**values), "\n\n".join(lines), context, mentions)
