@@ -37,6 +37,8 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "baseline": ("baseline", "基线"),
     "baseline_now": ("baseline now", "当前基线"),
     "baseline_per_min": ("baseline per minute", "每分钟基线"),
+    "cusum": ("sequential test (CUSUM)", "累积和检验值"),
+    "cusum_threshold": ("its threshold", "检验阈值"),
     "last_week_same_hour": ("same hour last week", "上周同时段"),
     "source": ("source", "来源"),
     "agents_available": ("agents available", "空闲坐席"),

@@ -64,3 +64,21 @@ def test_the_console_logs_to_a_file_in_the_data_dir(tmp_path: Path) -> None:
         for handler in saved[0]:
             root.addHandler(handler)
         root.setLevel(saved[1])
+
+
+def test_the_console_shows_times_in_the_site_s_zone_not_the_machine_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from watchfloor.commands.console import use_site_timezone
+    from watchfloor.core.config import Config, SiteConfig
+
+    monkeypatch.setenv("TZ", "UTC")  # the machine's zone; monkeypatch restores it
+    time.tzset()
+    try:
+        use_site_timezone(Config(site=SiteConfig(timezone="Asia/Shanghai")))
+        assert time.strftime("%H:%M", time.localtime(0)) == "08:00"  # 1970-01-01 00:00 UTC
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -11,11 +11,13 @@ import argparse
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from watchfloor import logs
 from watchfloor.commands.common import add_config_options, config_from_args
+from watchfloor.core.config import Config
 from watchfloor.errors import CommandError
 from watchfloor.run_files import stack_addresses
 
@@ -59,8 +61,19 @@ def log_to_file(data_dir: str) -> Path:
     return path
 
 
+def use_site_timezone(config: Config) -> None:
+    """Show every time in the site's zone (``[site] timezone``), never the machine's UTC.
+
+    The console formats times with ``time.localtime``; setting this process's zone once
+    covers every screen (board, incident timeline, audit, history) at the root.
+    """
+    os.environ["TZ"] = config.site.timezone
+    time.tzset()
+
+
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    use_site_timezone(config)
     token = read_token(args, dict(os.environ))
     host, port = stack_addresses(config).get("api", (config.api.host, config.api.port))
     url = args.url or f"http://{host}:{port}"  # beside a running `up`: its API
