@@ -22,6 +22,7 @@ from aiohttp import web
 from watchfloor.api.inputs import query_choice
 from watchfloor.api.state import CONFIG, REDIS
 from watchfloor.core import keys
+from watchfloor.core.engine_status import read as read_engine_status
 from watchfloor.security.auth import requires
 from watchfloor.security.roles import Permission
 
@@ -98,13 +99,10 @@ def _number(text: str) -> Any:
 
 
 async def engine_status(redis: aioredis.Redis) -> dict[str, Any]:
-    """``keys.ENGINE_STATUS`` with numbers as numbers (an empty map before the engine ran)."""
-    raw = await redis.hgetall(keys.ENGINE_STATUS)
-    status: dict[str, Any] = {}
-    for name, value in raw.items():
-        text = value.decode() if isinstance(value, bytes) else str(value)
-        status[name.decode() if isinstance(name, bytes) else name] = _number(text)
-    return status
+    """Every shard's engine status folded into one (:mod:`core.engine_status`), numbers as
+    numbers (an empty map before the engine ran)."""
+    folded = await read_engine_status(redis)
+    return {name: _number(text) for name, text in folded.items()}
 
 
 @routes.get("/v1/queues")

@@ -76,7 +76,7 @@ class EventProducer:
         self,
         redis: aioredis.Redis,
         *,
-        stream: str = keys.EVENTS,
+        stream: str,
         maxlen: int = 200_000,
         retry_for_s: float = 2.0,
     ) -> None:
@@ -125,8 +125,9 @@ class EventConsumer:
         redis: aioredis.Redis,
         *,
         consumer: str,
+        stream: str,
+        dead_letter: str,
         group: str = keys.EVENTS_GROUP,
-        stream: str = keys.EVENTS,
         count: int = 100,
         block_ms: int = 1000,
         claim_idle_ms: int = 30_000,
@@ -136,6 +137,7 @@ class EventConsumer:
         self.consumer = consumer
         self.group = group
         self.stream = stream
+        self.dead_letter_stream = dead_letter
         self.count = count
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
@@ -240,10 +242,11 @@ class EventConsumer:
             await self.redis.xack(self.stream, self.group, *ids)
 
     async def dead_letter(self, entry: Entry, reason: str) -> None:
-        """Move an entry that keeps failing to the dead-letter stream, then ack it."""
+        """Move an entry that keeps failing to the dead-letter stream, then ack it (one
+        transaction: the shard's dead-letter stream shares its hash tag)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(
-                keys.DEAD_LETTER,
+                self.dead_letter_stream,
                 {
                     BATCH_FIELD: entry.raw,
                     b"id": entry.id,

@@ -62,6 +62,12 @@ class RedisConfig:
     appendfsync: str = "always"
     """AOF fsync policy of the embedded Redis: ``always`` (an acknowledged event survives a
     crash of the machine), ``everysec`` (up to a second of them may be lost) or ``no``."""
+    cluster: bool = False
+    """``url`` names a Redis Cluster node (also said by a ``redis+cluster://`` URL)."""
+    shards: int = 16
+    """Events shards (``wf:events:{N}``): the unit a monitor worker leases. Fixed for the
+    life of the data: a process configured with another count than the one Redis was
+    set up with refuses to start, naming both."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +145,12 @@ class MonitorConfig:
     collector_fresh_s: float = 30.0
     """A collector whose ``wf:collectors`` report is older than this no longer holds the
     idle clock back (its late events take the late path)."""
+    worker_id: str = ""
+    """This worker's id among the monitor workers (default: host name and pid); two live
+    processes with one id are refused."""
+    lease_s: float = 15.0
+    """Shard and task leases expire this long after their holder stopped renewing them:
+    a dead worker's shards are taken over within it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,11 +209,11 @@ def _demo_history(
 
 async def _monitor_clock(url: str) -> float | None:
     """The watermark a previous run of the monitor left (None on a fresh data directory)."""
-    from watchfloor.core import keys
+    from watchfloor.core import engine_status
 
     client = redis_connect(url)
     try:
-        raw = await client.hget(keys.ENGINE_STATUS, "watermark")
+        raw = (await engine_status.read(client)).get("watermark")
     finally:
         await client.aclose()
     try:
