@@ -7,6 +7,13 @@ calls ``pipe.multi()`` and queues its writes. ``transact`` executes them; when
 another client changed a watched key first, it runs ``fn`` again on fresh data.
 An ``fn`` that does not call ``multi()`` decided to write nothing: its result is
 returned and the watch released.
+
+The same code runs on a Redis Cluster (redis-py's ``ClusterPipeline`` with its
+transaction strategy): there every key watched, read and written must hash to one
+slot (``core.keys`` gives keys written together one hash tag); a key of another
+slot raises ``CrossSlotTransactionError`` at once. A connection lost while
+watching (a failover) surfaces as a ``WatchError`` there, so it is retried on
+fresh data like a conflict.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ async def transact(
             try:
                 await pipe.watch(*keys)
                 result = await fn(pipe)
-                if pipe.explicit_transaction:
+                if _in_multi(pipe):
                     await pipe.execute()
                 else:
                     await pipe.reset()  # nothing to write: release the watch
@@ -48,3 +55,15 @@ async def transact(
             except WatchError:
                 continue  # execute() has reset the pipeline: watch and read again
     raise TransactionConflict(f"{list(keys)} changed during each of {retries} attempts")
+
+
+def _in_multi(pipe: Any) -> bool:
+    """Whether ``fn`` called ``multi()`` (and so queued writes) on ``pipe``."""
+    flag = getattr(pipe, "explicit_transaction", None)
+    if flag is not None:  # redis.asyncio.client.Pipeline
+        return bool(flag)
+    # The cluster pipeline keeps the flag in a private strategy object. Before
+    # multi() it runs each command at once and queues nothing; after, it queues:
+    # a queued command means multi() was called. (multi() with nothing queued
+    # writes nothing, so releasing the watch instead is the same.)
+    return len(pipe) > 0

@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from tests.cluster import LocalCluster
+from watchfloor.core.redis_client import connect as redis_connect
 from watchfloor.core.redis_server import EmbeddedRedis
 
 
@@ -47,6 +49,34 @@ def redis_url(redis_server: EmbeddedRedis) -> str:
 @pytest.fixture
 async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """A real 3-master Redis Cluster (no replicas) shared by the session; see tests/cluster.py.
+
+    Started on first use only. ``any_redis_url`` flushes it before each test.
+    """
+    with LocalCluster(masters=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["single", "cluster"])
+def any_redis_url(request: pytest.FixtureRequest) -> str:
+    """The URL of an empty single Redis, then of an empty Redis Cluster (test runs twice)."""
+    if request.param == "single":
+        return str(request.getfixturevalue("redis_url"))
+    cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+    cluster.flushall()
+    return cluster.url
+
+
+@pytest.fixture
+async def any_redis(any_redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A connected asyncio client of ``any_redis_url`` (a cluster client on the cluster)."""
+    client = redis_connect(any_redis_url)
     yield client
     await client.aclose()
 
