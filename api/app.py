@@ -37,6 +37,7 @@ from watchfloor.api import (
 from watchfloor.api.counters import ApiMetrics
 from watchfloor.api.errors import error_middleware
 from watchfloor.api.hub import HUB, LiveHub
+from watchfloor.api.metrics_export import EXPORT, MonitorExport
 from watchfloor.api.state import AUDIT, CONFIG, INCIDENTS, METRICS, REDIS, RUNNER, TOKEN_STORE
 from watchfloor.core.config import Config
 from watchfloor.core.incidents import IncidentStore
@@ -85,6 +86,10 @@ def create_app(
     app[AUDIT] = audit
     app[METRICS] = ApiMetrics()
     app[HUB] = LiveHub(redis, app[METRICS], config.api.stale_after_s, config.api.live_queue)
+    app[EXPORT] = MonitorExport(
+        app[METRICS], lambda: app[HUB].client_count,
+        stale_after_s=config.api.stale_after_s, rules_file=config.monitor.rules_file,
+    )  # fmt: skip
     if audit is None:
         logger.warning("monitor API started without an audit log: writes are not audited")
     if admin_token is None and config.security.admin_token is not None:

@@ -2,9 +2,10 @@
 
 ``/healthz`` says whether Redis answers and how far behind the engine is
 (watermark and lag from ``keys.ENGINE_STATUS``): 200 ``ok`` or ``degraded``
-(engine silent or lagging), 503 when Redis is unreachable. ``/metrics`` is the
-Prometheus text format, written by hand (a handful of gauges and counters).
-The request counter is kept by :func:`metrics_middleware`.
+(engine silent or lagging), 503 when Redis is unreachable. ``/metrics`` is
+rendered by prometheus_client from the app's own registry (:mod:`api.metrics_export`:
+the API's counters, the engine's status, the board, incidents and runs); the
+request counter it shows is kept by :func:`metrics_middleware`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from redis.exceptions import RedisError
 
 from watchfloor.api.board import engine_status
 from watchfloor.api.hub import HUB
+from watchfloor.api.metrics_export import EXPORT
 from watchfloor.api.state import METRICS, REDIS
-from watchfloor.api.unplaced import unplaced_metric_lines, unplaced_problems
+from watchfloor.api.unplaced import unplaced_problems
 from watchfloor.core import keys
 from watchfloor.security.audit import read_problems
 from watchfloor.security.auth import get_principal, public, requires
@@ -118,76 +120,13 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/metrics")
 @public
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition of the API's counters and the engine's status."""
-    lines = _request_lines(request)
-    lines += _live_lines(request)
-    lines += await _redis_lines(request)
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain",
-                        charset="utf-8", headers={"X-Content-Type-Options": "nosniff"})  # fmt: skip
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _request_lines(request: web.Request) -> list[str]:
-    m = request.app[METRICS]
-    lines = [
-        "# HELP watchfloor_api_uptime_seconds Seconds since the API started.",
-        "# TYPE watchfloor_api_uptime_seconds gauge",
-        f"watchfloor_api_uptime_seconds {time.time() - m.started:.3f}",
-        "# HELP watchfloor_api_requests_total Requests answered, by method, route and status.",
-        "# TYPE watchfloor_api_requests_total counter",
-    ]
-    for (method, route, status), count in sorted(m.requests.items()):
-        lines.append(
-            f'watchfloor_api_requests_total{{method="{_label(method)}",route="{_label(route)}",'
-            f'status="{status}"}} {count}'
-        )
-    return lines
-
-
-def _live_lines(request: web.Request) -> list[str]:
-    m = request.app[METRICS]
-    gauges = [
-        ("watchfloor_api_live_clients", "gauge", "Connected /v1/live clients.",
-         _hub_clients(request)),
-        ("watchfloor_api_live_changes_total", "counter", "Changes read from the changes stream.",
-         m.live_changes),
-        ("watchfloor_api_live_snapshots_total", "counter", "Snapshots sent to live clients.",
-         m.live_snapshots),
-        ("watchfloor_api_live_resyncs_total", "counter",
-         "Live clients that fell behind and were resynchronised.", m.live_resyncs),
-    ]  # fmt: skip
-    lines: list[str] = []
-    for name, kind, text, value in gauges:
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
-    return lines
-
-
-async def _redis_lines(request: web.Request) -> list[str]:
-    redis = request.app[REDIS]
-    lines = [
-        "# HELP watchfloor_redis_up Whether Redis answered.",
-        "# TYPE watchfloor_redis_up gauge",
-    ]
-    try:
-        open_count = await redis.zcard(keys.INCIDENTS_OPEN)
-        engine = await engine_status(redis)
-    except (RedisError, OSError):
-        return [*lines, "watchfloor_redis_up 0"]
-    lines += [
-        "watchfloor_redis_up 1",
-        "# HELP watchfloor_incidents_open Incidents open or acknowledged.",
-        "# TYPE watchfloor_incidents_open gauge",
-        f"watchfloor_incidents_open {open_count}",
-        *unplaced_metric_lines(engine),
-    ]
-    for name, value in sorted(engine.items()):
-        if isinstance(value, int | float) and name.replace("_", "").isalnum():
-            metric = f"watchfloor_engine_{name}"
-            lines += [f"# TYPE {metric} gauge", f"{metric} {value!r}"]
-    return lines
+    """The API's counters, the engine's status and the board (:mod:`api.metrics_export`)."""
+    export = request.app[EXPORT]
+    body, content_type = await export.exposition(
+        request.app[REDIS], request.headers.get("Accept", "")
+    )
+    return web.Response(body=body, headers={"Content-Type": content_type,
+                                            "X-Content-Type-Options": "nosniff"})  # fmt: skip
 
 
 @routes.get("/v1/whoami")

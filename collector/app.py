@@ -304,5 +304,5 @@ async def healthz(request: web.Request) -> web.Response:
 
 @public
 async def metrics_handler(request: web.Request) -> web.Response:
-    text = request.app[METRICS].render()
-    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+    body, content_type = request.app[METRICS].exposition(request.headers.get("Accept", ""))
+    return web.Response(body=body, headers={"Content-Type": content_type})

@@ -1,20 +1,43 @@
-"""The collector's Prometheus metrics, rendered in the text exposition format.
+"""The collector's Prometheus metrics: plain counters on the hot path, prometheus_client at scrape.
 
-A few counters, gauges and fixed-bucket histograms kept in plain dicts: the
-collector is one process and one event loop, so no locks are needed, and the
-hot path only does dictionary increments. ``render()`` produces the body of
-``GET /metrics``.
+The ingest path only does dictionary increments on :class:`CollectorMetrics` (one
+process, one event loop, no locks). A custom prometheus_client collector
+(:class:`_Exporter`) reads those figures when ``GET /metrics`` is scraped and
+turns them into metric families of the app's own ``CollectorRegistry`` (never the
+process-global default registry: a test process runs several apps), rendered by
+prometheus_client, which escapes label values (sources and event types come from
+producers). :meth:`CollectorMetrics.exposition` answers in the format the
+scraper's ``Accept`` header asks for (Prometheus text or OpenMetrics).
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import choose_encoder, generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 BATCH_SIZE_BUCKETS = (1, 10, 100, 500, 1000, 2000, 5000, 10_000)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+PREFIX = "watchfloor_collector"
+
+GAUGE_HELP: Mapping[str, str] = {
+    "spool_bytes": "Bytes waiting in the spool for Redis.",
+    "spool_batches": "Batches waiting in the spool for Redis.",
+    "redis_up": "Whether the last write to Redis succeeded (1) or the collector spools (0).",
+    "events_stream_bytes_estimate": "Estimated bytes held by the events streams.",
+}
+"""HELP texts of the gauges other parts register in ``CollectorMetrics.gauges``."""
 
 
 @dataclass(slots=True)
@@ -34,21 +57,19 @@ class Histogram:
         self.total += value
         self.n += 1
 
-    def lines(self, name: str, help_text: str) -> list[str]:
-        out = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+    def family(self, name: str, help_text: str) -> HistogramMetricFamily:
+        buckets: list[tuple[str, float]] = []
         running = 0
         for bound, count in zip(self.bounds, self.counts, strict=False):
             running += count
-            out.append(f'{name}_bucket{{le="{_num(bound)}"}} {running}')
-        out.append(f'{name}_bucket{{le="+Inf"}} {self.n}')
-        out.append(f"{name}_sum {_num(self.total)}")
-        out.append(f"{name}_count {self.n}")
-        return out
+            buckets.append((_le(bound), running))
+        buckets.append(("+Inf", self.n))
+        return HistogramMetricFamily(name, help_text, buckets=buckets, sum_value=self.total)
 
 
 @dataclass(slots=True)
 class CollectorMetrics:
-    """Everything ``/metrics`` shows. Gauges are read through callbacks at render time."""
+    """Everything ``/metrics`` shows. Gauges are read through callbacks at scrape time."""
 
     accepted: Counter[str] = field(default_factory=Counter)
     """Events accepted, by event type."""
@@ -70,7 +91,13 @@ class CollectorMetrics:
     """Events stream entries trimmed (by the byte and age budgets)."""
     probe_runs: Counter[tuple[str, str]] = field(default_factory=Counter)
     gauges: dict[str, Callable[[], float]] = field(default_factory=dict)
-    """Gauge name -> function returning its current value (spool depth...)."""
+    """Gauge name (after ``watchfloor_collector_``) -> function returning its current value."""
+    registry: CollectorRegistry = field(init=False, repr=False)
+    """This app's own registry, holding one collector that reads the fields above."""
+
+    def __post_init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Exporter(self))
 
     def count_accepted(self, types: Iterable[str]) -> None:
         self.accepted.update(types)
@@ -78,82 +105,81 @@ class CollectorMetrics:
     def count_rejected(self, reason: str, event_type: str) -> None:
         self.rejected[(reason or "event", event_type or "unknown")] += 1
 
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The body of ``GET /metrics`` and its content type, as ``accept`` asks."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
+
     def render(self) -> str:
-        lines: list[str] = []
-        prefix = "watchfloor_collector"
-        lines += _counter(
-            f"{prefix}_events_accepted_total",
-            "Events accepted (written to Redis or spooled).",
-            {f'type="{_esc(k)}"': v for k, v in sorted(self.accepted.items())},
-        )
-        lines += _counter(
-            f"{prefix}_events_rejected_total",
-            "Events rejected, by the field at fault and the event type.",
-            {
-                f'reason="{_esc(r)}",type="{_esc(t)}"': v
-                for (r, t), v in sorted(self.rejected.items())
-            },
-        )
-        lines += _counter(
-            f"{prefix}_events_duplicate_total",
+        """The Prometheus text format (version 0.0.4)."""
+        return generate_latest(self.registry).decode()
+
+
+class _Exporter(Collector):
+    """Reads a :class:`CollectorMetrics` when the registry is collected."""
+
+    def __init__(self, metrics: CollectorMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.metrics
+        yield _counter(
+            "events_accepted", "Events accepted (written to Redis or spooled).",
+            ["type"], {(t,): n for t, n in m.accepted.items()},
+        )  # fmt: skip
+        yield _counter(
+            "events_rejected", "Events rejected, by the field at fault and the event type.",
+            ["reason", "type"], m.rejected,
+        )  # fmt: skip
+        yield _counter(
+            "events_duplicate",
             "Events dropped because their id was seen from the same source recently.",
-            {f'source="{_esc(k)}"': v for k, v in sorted(self.duplicates.items())},
-        )
-        lines += _counter(
-            f"{prefix}_events_clock_refused_total",
+            ["source"], {(s,): n for s, n in m.duplicates.items()},
+        )  # fmt: skip
+        yield _counter(
+            "events_clock_refused",
             "Events refused because their ts lies outside the collector's clock window.",
-            {
-                f'source="{_esc(s)}",direction="{d}"': v
-                for (s, d), v in sorted(self.clock_refused.items())
-            },
+            ["source", "direction"], m.clock_refused,
+        )  # fmt: skip
+        yield _counter(
+            "batches", "Batches received, by transport and response status.",
+            ["transport", "status"], {(t, str(s)): n for (t, s), n in m.requests.items()},
+        )  # fmt: skip
+        yield _counter(
+            "probe_checks", "Probe checks run, by probe and resulting status.",
+            ["probe", "status"], m.probe_runs,
+        )  # fmt: skip
+        yield m.batch_sizes.family(f"{PREFIX}_batch_events", "Events per batch received.")
+        yield m.redis_latency.family(
+            f"{PREFIX}_redis_write_seconds", "Latency of one batch write to Redis."
         )
-        lines += _counter(
-            f"{prefix}_batches_total",
-            "Batches received, by transport and response status.",
-            {f'transport="{t}",status="{s}"': v for (t, s), v in sorted(self.requests.items())},
-        )
-        lines += _counter(
-            f"{prefix}_probe_checks_total",
-            "Probe checks run, by probe and resulting status.",
-            {f'probe="{_esc(p)}",status="{s}"': v for (p, s), v in sorted(self.probe_runs.items())},
-        )
-        lines += self.batch_sizes.lines(f"{prefix}_batch_events", "Events per batch received.")
-        lines += self.redis_latency.lines(
-            f"{prefix}_redis_write_seconds", "Latency of one batch write to Redis."
-        )
-        lines += _counter(
-            f"{prefix}_spooled_batches_total",
-            "Batches written to the spool.",
-            {"": self.spooled_batches},
-        )
-        lines += _counter(
-            f"{prefix}_replayed_batches_total",
-            "Spooled batches replayed.",
-            {"": self.replayed_batches},
-        )
-        lines += _counter(
-            f"{prefix}_stream_trimmed_entries_total",
-            "Events stream entries trimmed by the byte and age budgets.",
-            {"": self.trimmed_entries},
-        )
-        lines += _counter(
-            f"{prefix}_ws_frames_total", "WebSocket batches read.", {"": self.ws_frames}
-        )
-        for name, read in sorted(self.gauges.items()):
-            lines += [f"# TYPE {prefix}_{name} gauge", f"{prefix}_{name} {_num(read())}"]
-        return "\n".join(lines) + "\n"
+        yield from self._totals()
+        for name, read in sorted(m.gauges.items()):
+            yield GaugeMetricFamily(
+                f"{PREFIX}_{name}", GAUGE_HELP.get(name, name.replace("_", " ")), value=read()
+            )
+
+    def _totals(self) -> Iterator[Metric]:
+        m = self.metrics
+        for name, help_text, value in (
+            ("spooled_batches", "Batches written to the spool.", m.spooled_batches),
+            ("replayed_batches", "Spooled batches replayed.", m.replayed_batches),
+            ("stream_trimmed_entries", "Events stream entries trimmed by the byte and age budgets.",
+             m.trimmed_entries),
+            ("ws_frames", "WebSocket batches read.", m.ws_frames),
+        ):  # fmt: skip
+            yield CounterMetricFamily(f"{PREFIX}_{name}", help_text, value=value)
 
 
-def _counter(name: str, help_text: str, values: dict[str, int]) -> list[str]:
-    out = [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
-    for labels, value in values.items():
-        out.append(f"{name}{{{labels}}} {value}" if labels else f"{name} {value}")
-    return out
+def _counter(
+    name: str, help_text: str, labels: list[str], values: Mapping[tuple[str, ...], int]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(f"{PREFIX}_{name}", help_text, labels=labels)
+    for label_values, count in sorted(values.items()):
+        family.add_metric(list(label_values), count)
+    return family
 
 
-def _esc(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _num(value: float) -> str:
-    return repr(float(value)) if isinstance(value, float) else str(value)
+def _le(bound: float) -> str:
+    """A bucket bound as prometheus_client's own histograms write it (``1.0``, ``0.0005``)."""
+    return floatToGoString(bound)

@@ -44,7 +44,7 @@ async def test_an_event_outside_the_window_is_refused_by_index_and_ts_and_the_re
     direction = "ahead" if offset_s > 0 else "behind"
     metrics = await _metrics(running)
     name = "watchfloor_collector_events_clock_refused_total"
-    line = f'{name}{{source="bad-pbx",direction="{direction}"}} 1'
+    line = f'{name}{{direction="{direction}",source="bad-pbx"}} 1'  # labels sorted by name
     assert line in metrics
 
 

@@ -61,7 +61,7 @@ def test_an_event_a_day_ahead_neither_blinds_the_monitor_nor_its_restart(
     assert any("pbx-wrong-tz" in p and "ahead" in p for p in health["problems"]), health
     metrics = monitor.get("/metrics")
     assert (
-        'watchfloor_engine_unplaced_events_total{source="pbx-wrong-tz",reason="ahead"} 1' in metrics
+        'watchfloor_engine_unplaced_events_total{reason="ahead",source="pbx-wrong-tz"} 1' in metrics
     )
     assert 'source="pbx-ok"' not in metrics
 
