@@ -41,7 +41,7 @@ from watchfloor.collector.ingest import BodyFormat, EventTransform, Ingestor, re
 from watchfloor.collector.metrics import CollectorMetrics
 from watchfloor.collector.probes import run_heartbeat, run_probes
 from watchfloor.collector.spool import Spool
-from watchfloor.collector.stream_trim import StreamTrimmer
+from watchfloor.collector.stream_trim import EventsTrimmer
 from watchfloor.collector.tokens_cache import CachedTokens
 from watchfloor.collector.writer import BatchWriter
 from watchfloor.collector.ws import stream_handler
@@ -83,7 +83,7 @@ def create_app(
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[json_http_errors])
     metrics = CollectorMetrics()
     spool = Spool(config.path("spool"), config.collector.spool_max_bytes)
-    dedup = Deduplicator(redis, config.collector.dedup_window_s)
+    dedup = Deduplicator(redis, config.collector.dedup_window_s, shards=config.redis.shards)
     writer = BatchWriter(dedup, spool, metrics)
     window = ClockWindow(config.collector.max_ahead_s, config.collector.max_behind_s)
     in_flight = InFlight()
@@ -109,10 +109,11 @@ def create_app(
     return app
 
 
-def _trimmer(app: web.Application) -> StreamTrimmer:
+def _trimmer(app: web.Application) -> EventsTrimmer:
     redis_config = app[CONFIG].redis
-    return StreamTrimmer(
+    return EventsTrimmer(
         app[WRITER].redis,
+        shards=redis_config.shards,
         max_bytes=redis_config.events_max_bytes,
         retention_h=redis_config.events_retention_h,
         metrics=app[METRICS],

@@ -1,25 +1,33 @@
-"""Duplicate suppression recorded atomically with the write of the batch.
+"""Duplicate suppression recorded atomically with the write of the batch, per events shard.
 
 An event ``id`` seen from the same source recently is dropped. The memory lives
-in Redis so that several collector processes agree: each source has one Redis
-set per time bucket as long as the window (``wf:dedup:{source}:{bucket}``); an
-id counts as seen if it is in the current or the previous bucket, so every id
-is remembered for at least the window (10 minutes by default) and at most
-twice that.
+in Redis so that several collector processes agree: each shard and source has
+one Redis set per time bucket as long as the window
+(``wf:dedup:{N}:{source}:{bucket}``); an id counts as seen if it is in the
+current or the previous bucket, so every id is remembered for at least the
+window (10 minutes by default) and at most twice that.
 
-Why one script: recording an id as seen and writing its event must happen
-together. Recorded first and written later, a crash in between made the
-producer's resend a "duplicate" of an event that was never stored; written
-first and recorded later, the resend was stored twice. :meth:`Deduplicator.write`
-runs one Lua script that checks the batch's ids and, only if none was seen
-(in the buckets or earlier in the batch), ``XADD``\\ s the batch and records
-its ids; Redis runs it atomically and persists its effects as one
-transaction, so either all of it happened or none. When some ids were seen,
-the script writes nothing and says which: the writer drops those events and
-calls it again with the rest (duplicates are rare: resends). A resend, or the
-replay of a spooled batch whose answer was lost, then finds exactly the ids
-that were stored. Events without ``id`` cannot be recognised again: they are
-stored at least once.
+A batch is split by shard (``core.shards.split``: by the event's subject) and
+each shard's part is written by one Lua script whose keys (the shard's stream,
+its duplicate marks) all carry the shard's hash tag, so on a Redis Cluster it
+runs on the one node holding that slot. The parts of one batch go out in one
+pipelined round (redis-py's cluster client splits a pipeline per node); a
+batch is acknowledged only once every part is written.
+
+Why one script per part: recording an id as seen and writing its event must
+happen together. Recorded first and written later, a crash in between made
+the producer's resend a "duplicate" of an event that was never stored;
+written first and recorded later, the resend was stored twice. The script
+checks the part's ids and, only if none was seen (in the buckets or earlier in
+the part), ``XADD``\\ s the part and records its ids; Redis runs it atomically
+and persists its effects as one transaction, so either all of it happened or
+none. When some ids were seen, the script writes nothing and says which: the
+writer drops those events and writes the rest of that part in another round
+(duplicates are rare: resends). Parts are independent: after a crash between
+the shard writes of a batch (some parts stored, some not), the resend, or the
+replay of a spooled batch, finds exactly the stored parts' ids and stores only
+the others. Events without ``id`` cannot be recognised again: they are stored
+at least once.
 
 The ids travel as one newline-joined argument per source (a msgpack array
 when an id holds a newline) and are checked with two ``SMISMEMBER`` and one
@@ -37,12 +45,16 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
+from watchfloor.collector import faults
 from watchfloor.core import keys
+from watchfloor.core.config import RedisConfig
 from watchfloor.core.events import Event, encode_batch
+from watchfloor.core.shards import check_count, ensure_count, split
 
 # KEYS[1] = the stream; KEYS[2s], KEYS[2s+1] = current and previous bucket of source s.
-# ARGV[1] = ttl (s), ARGV[2] = MAXLEN ~ cap ("0": none), ARGV[3] = the encoded batch,
+# ARGV[1] = ttl (s), ARGV[2] = MAXLEN ~ cap ("0": none), ARGV[3] = the encoded part,
 # ARGV[3+s] = the ids of source s: "j" + ids joined by newlines, or "m" + msgpack array.
 # Returns {entry id, or nil when something was seen and nothing written; one character
 # per id, sources in order: "1" seen before or earlier in the batch, "0" new}.
@@ -92,80 +104,140 @@ return {entry, table.concat(flags)}
 """
 
 _ENCODER = msgspec.msgpack.Encoder()
+DEFAULT_SHARDS = RedisConfig().shards
 
 
 @dataclass(slots=True)
 class Written:
-    """What one atomic write kept and dropped."""
+    """What one write of a batch kept and dropped."""
 
     kept: list[Event]
-    entry_id: str | None = None
-    """Stream id of the entry written (``None`` when every event was a duplicate)."""
+    """The events stored, in the batch's order."""
+    entries: dict[int, str] = field(default_factory=dict)
+    """Shard -> stream id of the entry written there (none for a part of only duplicates)."""
     duplicates: dict[str, int] = field(default_factory=dict)
     """Events dropped as duplicates, per source."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One script call: a shard's part of the batch."""
+
+    keys: list[str]
+    args: list[str | bytes]
+    order: list[int]
+    """Batch positions of the part's events with an id, in the order of the script's flags."""
+
+
 class Deduplicator:
-    """Writes batches to the events stream, dropping ``(source, id)`` seen within ``window_s``."""
+    """Writes batches to the events shards, dropping ``(source, id)`` seen within ``window_s``."""
 
     def __init__(
         self,
         redis: Redis,
         window_s: float = 600.0,
         *,
-        stream: str = keys.EVENTS,
+        shards: int = DEFAULT_SHARDS,
         maxlen: int = 0,
     ) -> None:
         self.redis = redis
         self._window = max(1, int(window_s))
-        self.stream = stream
+        self.shards = check_count(shards)
         self.maxlen = maxlen
-        self._script = redis.register_script(_SCRIPT)
-        self._cap: dict[str, Any] = {"maxlen": maxlen, "approximate": True} if maxlen else {}
+        self._sha = redis.register_script(_SCRIPT).sha
+        self._count_checked = False
 
     async def write(self, events: Sequence[Event], now: float | None = None) -> Written:
-        """Atomically drop the duplicates, write the rest as one entry and record their ids.
+        """Split by shard, drop the duplicates, write each part as one entry with its ids.
 
-        Raises Redis connection errors: the caller spools the batch, and the
-        replay runs this again (a script that ran but whose answer was lost is
-        then recognised: its ids are recorded).
+        Returns once every part is written. Raises ``ShardError`` if this Redis was set
+        up with another shard count (checked before the first write). Raises Redis
+        errors (some parts may be written then): the caller spools the whole batch, and
+        its replay runs this again, which finds the ids of the parts already written
+        and skips them.
         """
+        if not self._count_checked:  # once per process: never write by another shard count
+            await ensure_count(self.redis, self.shards)
+            self._count_checked = True
         batch = list(events)
-        if all(event.id is None for event in batch):  # nothing to check or record
-            raw = await self.redis.xadd(self.stream, {b"b": encode_batch(batch)}, **self._cap)
-            return Written(batch, raw.decode() if isinstance(raw, bytes) else str(raw))
         bucket = int((time.time() if now is None else now) // self._window)
-        out = Written([])
-        while batch:
-            entry, seen = await self._attempt(batch, bucket)
-            if entry is not None:
-                out.entry_id, out.kept = entry, batch
-                break
-            # Something was seen: nothing was written. Drop it and try the rest.
-            for i in seen:
-                source = batch[i].source
-                out.duplicates[source] = out.duplicates.get(source, 0) + 1
-            batch = [event for i, event in enumerate(batch) if i not in seen]
+        parts = split(batch, self.shards)
+        out, kept = Written([]), []
+        while parts:
+            answers = await self._round(batch, parts, bucket)
+            retry: dict[int, list[int]] = {}
+            for shard, positions in parts.items():
+                entry, seen = answers[shard]
+                if entry is not None:
+                    out.entries[shard] = entry
+                    kept += positions
+                    continue
+                # Something was seen: nothing of this part was written. Drop it, retry the rest.
+                for i in seen:
+                    source = batch[i].source
+                    out.duplicates[source] = out.duplicates.get(source, 0) + 1
+                rest = [i for i in positions if i not in seen]
+                if rest:
+                    retry[shard] = rest
+            if retry and out.entries:
+                faults.reach("ingest.shard_written")  # some parts stored, others not yet
+            parts = retry
+        out.kept = [batch[i] for i in sorted(kept)]
         return out
 
-    async def _attempt(self, batch: list[Event], bucket: int) -> tuple[str | None, set[int]]:
-        """One script call: (entry id, nothing) if written, else (None, positions seen)."""
+    async def _round(
+        self, batch: list[Event], parts: dict[int, list[int]], bucket: int
+    ) -> dict[int, tuple[str | None, set[int]]]:
+        """One pipelined round of script calls: shard -> (entry id, nothing) or (None, seen)."""
+        calls = {shard: self._call(batch, shard, positions, bucket)
+                 for shard, positions in parts.items()}  # fmt: skip
+        replies = await self._run(list(calls.values()))
+        return {
+            shard: _answer(call, reply)
+            for (shard, call), reply in zip(calls.items(), replies, strict=True)
+        }
+
+    def _call(self, batch: list[Event], shard: int, positions: list[int], bucket: int) -> _Call:
+        part = [batch[i] for i in positions]
         by_source: dict[str, list[int]] = {}
-        for i, event in enumerate(batch):
-            if event.id is not None:
-                by_source.setdefault(event.source, []).append(i)
-        keys_ = [self.stream]
-        ttl = str(2 * self._window + 60)
-        args: list[str | bytes] = [ttl, str(self.maxlen), encode_batch(batch)]
-        for source, positions in by_source.items():
-            keys_ += [keys.dedup_bucket(source, bucket), keys.dedup_bucket(source, bucket - 1)]
-            args.append(_ids_arg([batch[i].id for i in positions]))  # type: ignore[misc]
-        entry, flags = await self._script(keys=keys_, args=args)
-        if entry is not None:
-            return (entry.decode() if isinstance(entry, bytes) else str(entry)), set()
-        marks = flags.decode() if isinstance(flags, bytes) else str(flags)
-        ordered = [i for positions in by_source.values() for i in positions]
-        return None, {i for i, mark in zip(ordered, marks, strict=True) if mark == "1"}
+        for i in positions:
+            if batch[i].id is not None:
+                by_source.setdefault(batch[i].source, []).append(i)
+        keys_ = [keys.events_shard(shard)]
+        args: list[str | bytes] = [str(2 * self._window + 60), str(self.maxlen), encode_batch(part)]
+        for source, where in by_source.items():
+            keys_ += [keys.dedup_bucket(shard, source, bucket),
+                      keys.dedup_bucket(shard, source, bucket - 1)]  # fmt: skip
+            args.append(_ids_arg([batch[i].id for i in where]))  # type: ignore[misc]
+        return _Call(keys_, args, [i for where in by_source.values() for i in where])
+
+    async def _run(self, calls: list[_Call]) -> list[Any]:
+        """The replies of ``calls``, sent in one pipeline (``EVAL`` again where Redis forgot
+        the script: a restart or a failover empties its script cache)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for call in calls:
+            pipe.evalsha(self._sha, len(call.keys), *call.keys, *call.args)
+        replies = list(await pipe.execute(raise_on_error=False))
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            pipe = self.redis.pipeline(transaction=False)
+            for i in missing:
+                pipe.eval(_SCRIPT, len(calls[i].keys), *calls[i].keys, *calls[i].args)
+            again = await pipe.execute(raise_on_error=False)
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+
+def _answer(call: _Call, reply: Any) -> tuple[str | None, set[int]]:
+    entry, flags = reply
+    if entry is not None:
+        return (entry.decode() if isinstance(entry, bytes) else str(entry)), set()
+    marks = flags.decode() if isinstance(flags, bytes) else str(flags)
+    return None, {i for i, mark in zip(call.order, marks, strict=True) if mark == "1"}
 
 
 def _ids_arg(ids: list[str]) -> bytes:

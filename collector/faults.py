@@ -25,7 +25,12 @@ SPOOL_POINTS: Final = (
     "replay.committed",  # the offset is committed, the spool not yet truncated
     "replay.truncated",  # the spool is emptied, direct writes not yet resumed
 )
-POINTS: Final = INGEST_POINTS + SPOOL_POINTS
+SHARD_POINTS: Final = (
+    # some shards' parts of a batch are in Redis, the others still to write (a part
+    # held a duplicate: the rest of it goes in another round)
+    "ingest.shard_written",
+)
+POINTS: Final = INGEST_POINTS + SHARD_POINTS + SPOOL_POINTS
 
 __all__ = ["ENV", "POINTS", "reach"]
 

@@ -5,6 +5,12 @@ loop: a failing write must fail fast so the batch is spooled instead of
 waiting), serves :func:`~collector.app.create_app` on ``collector.host:port``
 until ``stop`` is set, then stops intake, lets in-flight requests finish
 under a timeout and closes Redis. Signal handling belongs to the CLI.
+
+At start it records ``redis.shards`` as the Redis's events shard count, or
+refuses to start (:class:`~core.shards.ShardError`, naming both counts) when
+the Redis was set up with another one. A Redis unreachable at start does not
+keep the collector from accepting (it spools); the count is then checked before
+the first write (``Deduplicator``).
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from watchfloor.collector.app import create_app
+from watchfloor.collector.writer import REDIS_DOWN
 from watchfloor.core.config import Config
 from watchfloor.core.redis_client import connect as redis_connect
+from watchfloor.core.shards import ensure_count
 from watchfloor.security.auth import AuditSink
 
 logger = logging.getLogger(__name__)
@@ -62,6 +70,7 @@ class Collector:
         redis = connect_redis(self.redis_url)
         runner: web.AppRunner | None = None
         try:
+            await self._check_shards(redis)
             audit = self.audit if self.audit is not None else await _open_audit(self.config, redis)
             app = create_app(self.config, redis, audit=audit)
             # auto_decompress=False: gzip bodies are inflated by collector.ingest under
@@ -83,6 +92,17 @@ class Collector:
             if runner is not None:
                 await runner.cleanup()
             await redis.aclose()
+
+    async def _check_shards(self, redis: aioredis.Redis) -> None:
+        """Raises ``ShardError`` when Redis holds another shard count than the config."""
+        try:
+            await ensure_count(redis, self.config.redis.shards)
+        except REDIS_DOWN as exc:
+            logger.warning(
+                "redis unreachable at start, spooling; the events shard count is checked "
+                "before the first write error=%s",
+                exc,
+            )
 
 
 async def _open_audit(config: Config, redis: aioredis.Redis) -> AuditSink | None:

@@ -1,4 +1,4 @@
-"""Keeps the events stream inside the operator's budget, never past what consumers acked.
+"""Keeps the events shards inside the operator's budget, never past what consumers acked.
 
 One stream entry is one batch of 1 to 10 000 events, so a cap in entries
 (``MAXLEN``) says nothing about memory: 200 000 batches of 1 000 events are
@@ -15,6 +15,11 @@ is capped at the oldest pending entry of every group, or the entry after the
 last one delivered to it. Without any group nothing is trimmed (no reader
 has ever seen those events); an over-budget stream held back by a slow
 consumer is logged once and shown in ``/metrics``.
+
+The events are sharded (``wf:events:{N}``): :class:`EventsTrimmer` runs one
+:class:`StreamTrimmer` per shard stream, each with an equal share of the byte
+budget (subjects hash evenly over the shards; a shard holding one very busy
+subject keeps a shorter history than the others) and the whole age budget.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ class TrimPlan:
 
 
 class StreamTrimmer:
-    """Trims ``stream`` by MINID within a byte and an age budget."""
+    """Trims one stream by MINID within a byte and an age budget."""
 
     def __init__(
         self,
@@ -77,30 +82,16 @@ class StreamTrimmer:
         *,
         max_bytes: int,
         retention_h: float,
-        stream: str = keys.EVENTS,
-        interval_s: float = 10.0,
+        stream: str,
         metrics: CollectorMetrics | None = None,
     ) -> None:
         self.redis = redis
         self.max_bytes = max_bytes
         self.retention_h = retention_h
         self.stream = stream
-        self.interval_s = interval_s
         self.metrics = metrics
         self._held = False
         self.est_bytes = 0
-        if metrics is not None:
-            metrics.gauges["events_stream_bytes_estimate"] = lambda: float(self.est_bytes)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.trim_once()
-            except REDIS_DOWN:
-                pass  # the writer logs outages; the next run trims
-            except Exception:  # a task boundary: log, keep the service running
-                logger.exception("events stream trim failed")
-            await wait_first(stop, None, timeout=self.interval_s)
 
     async def trim_once(self, now: float | None = None) -> TrimPlan:
         now = time.time() if now is None else now
@@ -178,9 +169,61 @@ class StreamTrimmer:
         if plan.held_back and not self._held:
             logger.warning(
                 "events stream over its budget but not trimmed: a consumer has not acknowledged "
-                "the entries est_bytes=%d length=%d wanted=%s floor=%s",
-                plan.est_bytes, plan.length, plan.wanted, plan.floor,
+                "the entries stream=%s est_bytes=%d length=%d wanted=%s floor=%s",
+                self.stream, plan.est_bytes, plan.length, plan.wanted, plan.floor,
             )  # fmt: skip
         elif self._held and not plan.held_back:
-            logger.warning("events stream back within its budget")
+            logger.warning("events stream back within its budget stream=%s", self.stream)
         self._held = plan.held_back
+
+
+class EventsTrimmer:
+    """Trims every events shard's stream within its share of the budgets."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        shards: int,
+        max_bytes: int,
+        retention_h: float,
+        interval_s: float = 10.0,
+        metrics: CollectorMetrics | None = None,
+    ) -> None:
+        share = max(1, max_bytes // shards) if max_bytes > 0 else 0
+        self.interval_s = interval_s
+        self.shards = [
+            StreamTrimmer(
+                redis,
+                max_bytes=share,
+                retention_h=retention_h,
+                stream=keys.events_shard(n),
+                metrics=metrics,
+            )
+            for n in range(shards)
+        ]
+        if metrics is not None:
+            metrics.gauges["events_stream_bytes_estimate"] = lambda: float(self.est_bytes)
+
+    @property
+    def est_bytes(self) -> int:
+        """The estimated size of all the shards' streams (as of their last runs)."""
+        return sum(shard.est_bytes for shard in self.shards)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.trim_once()
+            await wait_first(stop, None, timeout=self.interval_s)
+
+    async def trim_once(self, now: float | None = None) -> list[TrimPlan | None]:
+        """One run over every shard: its plan, ``None`` where Redis failed."""
+        plans: list[TrimPlan | None] = []
+        for shard in self.shards:
+            try:
+                plans.append(await shard.trim_once(now))
+            except REDIS_DOWN:
+                plans.append(None)  # the writer logs outages; the next run trims
+            except Exception:  # a task boundary: log, keep the service running
+                logger.exception("events stream trim failed stream=%s", shard.stream)
+                plans.append(None)
+        return plans

@@ -1,4 +1,4 @@
-"""Where accepted batches go: Redis when it answers, else the spool, replayed later.
+"""Where accepted batches go: the events shards when Redis answers, else the spool.
 
 :meth:`BatchWriter.put` returns only once the batch is in Redis or fsynced in
 the spool, which is what lets the HTTP handler answer 202. Order is kept:
@@ -7,11 +7,14 @@ overtaking it, and :meth:`BatchWriter.run` replays the spool in order as soon
 as Redis answers again (also the spool left by a previous process).
 
 Both paths write through :meth:`collector.dedup.Deduplicator.write`, which
-checks and records the ids in the same atomic script as the ``XADD``. A spooled
-batch is therefore always checked on replay, whether or not it was checked
-before: if the crash (or a lost answer) came after its write, its ids are
-recorded and it is not stored twice; if it came before, nothing was recorded
-and it is stored. The spool offset is committed only after the write.
+splits the batch by shard and checks and records each part's ids in the same
+atomic script as its ``XADD``. A batch is spooled whole (also when some of its
+shard parts were written before Redis failed), and a spooled batch is always
+checked on replay, part by part: a part whose write happened before the crash
+(or the lost answer) has its ids recorded and is not stored twice; a part
+that was not written has nothing recorded and is stored. Records replay in
+spool order, so each shard's stream keeps the order of acceptance. The spool
+offset is committed only after the write.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from watchfloor.collector import faults
 from watchfloor.collector.dedup import Deduplicator
 from watchfloor.collector.metrics import CollectorMetrics
 from watchfloor.collector.spool import Spool, SpoolRecord
+from watchfloor.core import keys
 from watchfloor.core.bus import TRANSIENT_ERRORS, BusUnavailable
 from watchfloor.core.events import Event, decode_batch, encode_batch
 
@@ -49,7 +53,7 @@ class Kept:
 
 
 class BatchWriter:
-    """Writes batches to the events stream, spooling while Redis is away."""
+    """Writes batches to the events shards, spooling while Redis is away."""
 
     def __init__(
         self,
@@ -154,10 +158,10 @@ class BatchWriter:
     async def _replay(self, record: SpoolRecord) -> None:
         try:
             events = decode_batch(record.payload)
-        except ValueError:  # not a batch we wrote: keep it aside in the stream, never lose it
-            logger.error("spooled batch not decodable, replayed as is bytes=%d",
+        except ValueError:  # not a batch we wrote: keep it in shard 0, never lose it
+            logger.error("spooled batch not decodable, replayed as is to shard 0 bytes=%d",
                          len(record.payload))  # fmt: skip
-            await self.redis.xadd(self.dedup.stream, {b"b": record.payload})
+            await self.redis.xadd(keys.events_shard(0), {b"b": record.payload})
             return
         if not events:
             return

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from watchfloor.collector.app import create_app
 from watchfloor.collector.service import Collector, connect_redis
 from watchfloor.core import keys
-from watchfloor.core.config import CollectorConfig, Config, Secret, SecurityConfig
+from watchfloor.core.config import CollectorConfig, Config, RedisConfig, Secret, SecurityConfig
 from watchfloor.core.events import decode_batch
 
 ADMIN = "test-admin-token-0123456789"
@@ -86,10 +86,35 @@ async def collector(start_collector: StartCollector, redis_url: str) -> Running:
     return await start_collector(redis_url)
 
 
-async def stream_events(redis: aioredis.Redis) -> list[Any]:
-    """Every event in the events stream, in order."""
-    entries = await redis.xrange(keys.EVENTS)
-    return [e for _id, fields in entries for e in decode_batch(fields[b"b"])]
+SHARDS = RedisConfig().shards
+"""The shard count of the configs these tests build (the default)."""
+
+
+def _sid(raw: bytes) -> tuple[int, int]:
+    ms, _, seq = raw.partition(b"-")
+    return int(ms), int(seq)
+
+
+async def shard_entries(redis: aioredis.Redis, shards: int = SHARDS) -> list[tuple[int, Any, Any]]:
+    """(shard, id, fields) of every entry of every shard's stream, merged by stream id."""
+    out = []
+    for n in range(shards):
+        out += [(n, mid, fields) for mid, fields in await redis.xrange(keys.events_shard(n))]
+    return sorted(out, key=lambda entry: (_sid(entry[1]), entry[0]))
+
+
+async def all_events(redis: aioredis.Redis, shards: int = SHARDS) -> list[Any]:
+    """Every event in the events shards: each shard in order, shards merged by stream id."""
+    entries = await shard_entries(redis, shards)
+    return [e for _n, _id, fields in entries for e in decode_batch(fields[b"b"])]
+
+
+async def events_by_shard(redis: aioredis.Redis, shards: int = SHARDS) -> dict[int, list[Any]]:
+    """Shard -> the events of its stream, in order (shards without any left out)."""
+    out: dict[int, list[Any]] = {}
+    for n, _id, fields in await shard_entries(redis, shards):
+        out.setdefault(n, []).extend(decode_batch(fields[b"b"]))
+    return out
 
 
 def pack(events: list[Any]) -> bytes:

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.collector.conftest import Running, stream_events
+from tests.collector.conftest import Running, all_events
 from tests.collector.test_http_ingest import post
 
 
@@ -34,7 +34,7 @@ async def test_a_lone_surrogate_refuses_its_event_and_keeps_the_batch(
     [refusal] = answer["rejected"]
     assert (refusal["index"], refusal["field"]) == (1, field)
     assert "surrogate" in refusal["error"]
-    assert [e.id for e in await stream_events(collector.redis)] == ["m-0", "m-2"]
+    assert [e.id for e in await all_events(collector.redis)] == ["m-0", "m-2"]
 
 
 async def test_the_stream_answers_a_frame_with_a_surrogate_and_goes_on(collector: Running) -> None:

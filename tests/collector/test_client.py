@@ -11,7 +11,7 @@ import msgpack
 import pytest
 from aiohttp import web
 
-from tests.collector.conftest import Running, StartCollector, stream_events
+from tests.collector.conftest import Running, StartCollector, all_events
 from watchfloor.collector.client import ProducerClient
 from watchfloor.collector.errors import ProducerError
 from watchfloor.core.events import Heartbeat
@@ -76,10 +76,10 @@ async def test_events_go_out_when_the_batch_is_full_or_the_linger_expires(
         for i in range(25):
             await c.send(Heartbeat(ts=NOW + i, source="acd-1", id=f"hb-{i}"))
         await c.drain()
-        assert len(await stream_events(collector.redis)) == 20  # two full batches
+        assert len(await all_events(collector.redis)) == 20  # two full batches
         await asyncio.sleep(0.5)
         await c.drain()
-        assert len(await stream_events(collector.redis)) == 25  # the rest after the linger
+        assert len(await all_events(collector.redis)) == 25  # the rest after the linger
     assert c.stats.batches == 3
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import msgpack
 import redis.asyncio as aioredis
 
-from tests.collector.conftest import Running, StartCollector
+from tests.collector.conftest import Running, StartCollector, all_events
 from tests.collector.test_http_ingest import post
 from watchfloor.collector.appkeys import CLOCK
 from watchfloor.collector.clock_report import recovered_lower_bound
@@ -82,7 +82,7 @@ async def test_a_spooled_batch_holds_written_until_until_its_replay(
         ):
             assert time.monotonic() < deadline, "the replayed spool still holds the clock"
             await asyncio.sleep(0.2)
-        assert await client.xlen(keys.EVENTS) == 1
+        assert len(await all_events(client)) == 1
     finally:
         await client.aclose()
 

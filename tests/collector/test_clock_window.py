@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.collector.conftest import StartCollector, stream_events
+from tests.collector.conftest import StartCollector, all_events
 from tests.collector.test_http_ingest import post
 
 
@@ -40,7 +40,7 @@ async def test_an_event_outside_the_window_is_refused_by_index_and_ts_and_the_re
     [refusal] = answer["rejected"]
     assert (refusal["index"], refusal["field"]) == (1, "ts")
     assert words in refusal["error"]
-    assert [e.source for e in await stream_events(running.redis)] == ["pbx-1", "pbx-1"]
+    assert [e.source for e in await all_events(running.redis)] == ["pbx-1", "pbx-1"]
     direction = "ahead" if offset_s > 0 else "behind"
     metrics = await _metrics(running)
     name = "watchfloor_collector_events_clock_refused_total"

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.collector.conftest import ADMIN, stream_events
+from tests.collector.conftest import ADMIN, all_events
 from watchfloor.collector.faults import ENV, INGEST_POINTS, SPOOL_POINTS
 from watchfloor.core.redis_server import EmbeddedRedis, free_port
 
@@ -120,7 +120,7 @@ async def stored_ids(redis_url: str) -> Counter[str]:
 
     client = aioredis.Redis.from_url(redis_url)
     try:
-        return Counter(e.id for e in await stream_events(client))
+        return Counter(e.id for e in await all_events(client))
     finally:
         await client.aclose()
 

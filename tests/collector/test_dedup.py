@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import zlib
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.collector.conftest import StartCollector, stream_events
+from tests.collector.conftest import SHARDS, StartCollector, all_events, shard_entries
 from watchfloor.collector.dedup import Deduplicator
-from watchfloor.core import keys
 from watchfloor.core.events import Heartbeat, encode_batch
 
 T0 = 1_800_000_000.0
@@ -42,7 +42,7 @@ async def test_an_id_seen_from_the_same_source_within_the_window_is_dropped(
     written = await dedup.write(beats(*second), now=T0 + later_s)
     assert [e.id for e in written.kept] == kept
     assert written.duplicates.get("acd-1", 0) == len(second) - len(kept)
-    assert [e.id for e in (await stream_events(redis_client))[len(first) :]] == kept
+    assert [e.id for e in (await all_events(redis_client))[len(first) :]] == kept
 
 
 async def test_events_without_id_and_other_sources_are_never_duplicates(redis_client: Any) -> None:
@@ -51,16 +51,16 @@ async def test_events_without_id_and_other_sources_are_never_duplicates(redis_cl
     anonymous = [Heartbeat(ts=T0, source="acd-1")] * 2
     written = await dedup.write([*anonymous, *beats("a", source="acd-2")], now=T0)
     assert len(written.kept) == 3 and written.duplicates == {}
-    assert len(await stream_events(redis_client)) == 4
+    assert len(await all_events(redis_client)) == 4
 
 
 async def test_a_batch_of_only_duplicates_writes_no_entry(redis_client: Any) -> None:
     dedup = Deduplicator(redis_client)
     first = await dedup.write(beats("a", "b"), now=T0)
     again = await dedup.write(beats("b", "a"), now=T0)
-    assert first.entry_id is not None and again.entry_id is None
+    assert len(first.entries) == 1 and again.entries == {}
     assert again.kept == [] and again.duplicates == {"acd-1": 2}
-    assert await redis_client.xlen(keys.EVENTS) == 1
+    assert len(await shard_entries(redis_client)) == 1
 
 
 @pytest.mark.parametrize("size", [1, 15, 16, 65_535, 65_536])
@@ -69,8 +69,14 @@ async def test_the_entry_the_script_builds_is_the_batch_encoding(
 ) -> None:
     events = [Heartbeat(ts=T0 + i, source=f"s{i % 3}", id=f"e{i}") for i in range(size)]
     await Deduplicator(redis_client).write(events, now=T0)
-    [(_id, fields)] = await redis_client.xrange(keys.EVENTS)
-    assert fields[b"b"] == encode_batch(events)
+    by_shard: dict[int, list[Heartbeat]] = {}
+    for event in events:  # a heartbeat's subject is its source: CRC-32 of it picks the shard
+        by_shard.setdefault(zlib.crc32(event.source.encode()) % SHARDS, []).append(event)
+    entries = await shard_entries(redis_client)
+    assert {n: fields[b"b"] for n, _id, fields in entries} == {
+        n: encode_batch(part) for n, part in by_shard.items()
+    }
+    assert len(entries) == len(by_shard)  # one entry per shard touched
 
 
 async def test_two_collectors_racing_on_the_same_ids_accept_each_event_once(

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.collector.conftest import StartCollector, stream_events
+from tests.collector.conftest import StartCollector, all_events
 from watchfloor.collector.probes import check_http, check_tcp
 from watchfloor.core.config import CollectorConfig, Config, ProbeConfig
 
@@ -100,7 +100,7 @@ async def test_configured_probes_and_the_heartbeat_emit_events_on_their_own(
     running = await start_collector(redis_url, config=config, background=True)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        events = await stream_events(running.redis)
+        events = await all_events(running.redis)
         seen = {(e.type, getattr(e, "component", None), getattr(e, "status", None)) for e in events}
         if {("heartbeat", None, None), ("health", "order-api", "up"),
                 ("health", "ivr", "down")} <= seen:  # fmt: skip

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.collector.conftest import ADMIN, Running, make_config, stream_events
+from tests.collector.conftest import ADMIN, Running, all_events, make_config
 from watchfloor.collector.service import Collector
 from watchfloor.collector.simulator.runner import run_live
 from watchfloor.collector.simulator.scenarios import generate
@@ -64,7 +64,7 @@ async def test_simulate_live_delivers_every_event_of_a_scenario(collector: Runni
     summary = await run_live("bulk-export", collector.url, collector.token, speed=2000, seed=4)
     planned = sum(len(s.events) for s in generate("bulk-export", seed=4, start_ts=0.0))
     assert summary.events == planned and summary.accepted == planned
-    assert len(await stream_events(collector.redis)) == planned
+    assert len(await all_events(collector.redis)) == planned
 
 
 def test_the_collector_command_serves_and_stops_on_sigterm(redis_url: str, tmp_path: Path) -> None:

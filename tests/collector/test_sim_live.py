@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from tests.collector.conftest import ADMIN, make_config
+from tests.collector.conftest import ADMIN, make_config, shard_entries
 from watchfloor.collector.service import Collector
 from watchfloor.collector.simulator.live_time import LiveTime, history_start
 from watchfloor.collector.simulator.runner import live_start_ts, run_live, send_history
 from watchfloor.collector.simulator.scenarios import pre_rolled_s
-from watchfloor.core import keys
+from watchfloor.core import engine_status
 from watchfloor.core.events import decode_batch
 from watchfloor.core.incidents import Incident, IncidentStore
 from watchfloor.core.redis_server import free_port
@@ -72,8 +72,8 @@ async def test_the_demo_shows_a_surge_and_its_sla_breach_within_a_minute_in_real
         sim_stop.set()
         await asyncio.wait_for(demo, 10)
         opened = await IncidentStore(redis).list("all")
-        entries = await redis.xrange(keys.EVENTS)
-        late = await redis.hget(keys.ENGINE_STATUS, "late_events")
+        entries = [(mid, fields) for _n, mid, fields in await shard_entries(redis)]
+        late = (await engine_status.read(redis)).get("late_events")
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*services, return_exceptions=True), 20)

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.collector.conftest import Running, StartCollector, stream_events
+from tests.collector.conftest import Running, StartCollector, all_events
 from watchfloor.collector.client import ProducerClient
 from watchfloor.collector.spool import Spool
 from watchfloor.core.redis_server import EmbeddedRedis
@@ -76,7 +76,7 @@ async def test_every_event_survives_a_redis_kill_under_a_streaming_producer(
 
     assert spooled > 0, "the producer should have been spooled while Redis was down"
     assert client.stats.rejected == [] and client.stats.accepted == total
-    ids = [e.id for e in await stream_events(running.redis)]
+    ids = [e.id for e in await all_events(running.redis)]
     assert sorted(set(ids)) == sorted(f"c-{i}" for i in range(total))
     assert len(ids) == total
 
@@ -96,7 +96,7 @@ async def test_spooled_batches_are_replayed_in_order_after_a_collector_restart(
     private_redis.start()
     second = await start_collector(private_redis.url, config=first.config)
     await wait_drained(second)
-    ids = [e.id for e in await stream_events(second.redis)]
+    ids = [e.id for e in await all_events(second.redis)]
     assert ids == [f"c-{i}" for i in range(50)]
 
 
@@ -130,7 +130,7 @@ async def test_duplicates_sent_while_redis_was_down_are_dropped_on_replay(
     assert client.stats.accepted == 20  # not known yet: suppression runs at replay
     private_redis.start()
     await wait_drained(running)
-    assert [e.id for e in await stream_events(running.redis)] == [f"c-{i}" for i in range(10)]
+    assert [e.id for e in await all_events(running.redis)] == [f"c-{i}" for i in range(10)]
 
 
 @pytest.mark.parametrize("tail", [b"\x05\x00", b"\xff\xff\x00\x00\x01\x02\x03\x04\x00abc"])

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.collector.conftest import Running, StartCollector, pack, stream_events
+from tests.collector.conftest import Running, StartCollector, all_events, pack
 from watchfloor.collector.client import ProducerClient
 from watchfloor.collector.errors import ProducerError
 
@@ -47,7 +47,7 @@ async def test_each_message_is_answered_in_order_with_its_sequence_number(
     assert [r["index"] for r in answers[1]["rejected"]] == [1]
     assert answers[2]["status"] == 400 and "msgpack" in answers[2]["error"]
     assert answers[3] == {"seq": 4, "accepted": 0, "rejected": [], "duplicates": 1}
-    assert [e.id for e in await stream_events(collector.redis)] == ["q-1", "q-2", "q-3"]
+    assert [e.id for e in await all_events(collector.redis)] == ["q-1", "q-2", "q-3"]
 
 
 async def test_the_stream_refuses_the_handshake_without_a_token(collector: Running) -> None:
@@ -79,7 +79,7 @@ async def test_the_client_pipelines_batches_over_the_stream(
         for i in range(1000):
             await client.send(stats(i))
     assert (client.stats.batches, client.stats.accepted) == (10, 1000)
-    assert len(await stream_events(collector.redis)) == 1000
+    assert len(await all_events(collector.redis)) == 1000
 
 
 async def test_signed_producers_are_refused_on_the_stream(

@@ -11,41 +11,44 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from tests.collector.conftest import StartCollector, make_config
+from tests.collector.conftest import StartCollector, all_events, make_config
 from tests.collector.test_http_ingest import post
-from watchfloor.collector.stream_trim import StreamTrimmer
+from watchfloor.collector.stream_trim import EventsTrimmer, StreamTrimmer
 from watchfloor.core import keys
 
 NOW = time.time()
+STREAM = keys.events_shard(0)
 HOUR_MS = 3_600_000
 
 
-async def fill(redis: aioredis.Redis, hours_ago: list[float], size: int = 100) -> list[str]:
+async def fill(
+    redis: aioredis.Redis, hours_ago: list[float], size: int = 100, stream: str = STREAM
+) -> list[str]:
     ids = []
     for h in hours_ago:
         ms = int((NOW - h * 3600) * 1000)
-        ids.append((await redis.xadd(keys.EVENTS, {b"b": b"x" * size}, id=f"{ms}-0")).decode())
+        ids.append((await redis.xadd(stream, {b"b": b"x" * size}, id=f"{ms}-0")).decode())
     return ids
 
 
-async def consume(redis: aioredis.Redis, n: int, ack: int) -> list[str]:
+async def consume(redis: aioredis.Redis, n: int, ack: int, stream: str = STREAM) -> list[str]:
     """A monitor group reads ``n`` entries and acknowledges the first ``ack`` of them."""
-    await redis.xgroup_create(keys.EVENTS, keys.EVENTS_GROUP, id="0", mkstream=True)
+    await redis.xgroup_create(stream, keys.EVENTS_GROUP, id="0", mkstream=True)
     if not n:
         return []
-    reply: Any = await redis.xreadgroup(keys.EVENTS_GROUP, "m1", {keys.EVENTS: ">"}, count=n)
+    reply: Any = await redis.xreadgroup(keys.EVENTS_GROUP, "m1", {stream: ">"}, count=n)
     read = [mid.decode() for mid, _f in reply[0][1]] if reply else []
     if ack:
-        await redis.xack(keys.EVENTS, keys.EVENTS_GROUP, *read[:ack])
+        await redis.xack(stream, keys.EVENTS_GROUP, *read[:ack])
     return read
 
 
-async def remaining(redis: aioredis.Redis) -> list[str]:
-    return [mid.decode() for mid, _f in await redis.xrange(keys.EVENTS)]
+async def remaining(redis: aioredis.Redis, stream: str = STREAM) -> list[str]:
+    return [mid.decode() for mid, _f in await redis.xrange(stream)]
 
 
 def trimmer(redis: aioredis.Redis, **budget: Any) -> StreamTrimmer:
-    settings = {"max_bytes": 0, "retention_h": 24.0, **budget}
+    settings = {"max_bytes": 0, "retention_h": 24.0, "stream": STREAM, **budget}
     return StreamTrimmer(redis, **settings)
 
 
@@ -98,6 +101,27 @@ async def test_the_byte_budget_never_trims_what_is_pending(redis_client: aioredi
     assert plan.held_back
 
 
+async def test_every_shard_is_trimmed_within_its_share_of_the_budget(
+    redis_client: aioredis.Redis,
+) -> None:
+    shards, streams = 3, [keys.events_shard(n) for n in range(3)]
+    filled = {}
+    for n, stream in enumerate(streams):  # shard n holds 100, 150, 200 entries of 1 000 bytes
+        ages = [i / 100 for i in range(100 + 50 * n, 0, -1)]
+        filled[stream] = await fill(redis_client, ages, size=1000, stream=stream)
+        await consume(redis_client, len(ages), len(ages), stream=stream)
+    trim = EventsTrimmer(redis_client, shards=shards, max_bytes=shards * 25_000, retention_h=0)
+    for _run in range(6):  # the cut is interpolated per shard: it converges
+        plans = await trim.trim_once(NOW)
+        if not any(plan and plan.trimmed for plan in plans):
+            break
+    for stream in streams:
+        kept = await remaining(redis_client, stream)
+        assert kept == filled[stream][-len(kept) :], stream  # the newest survive, in order
+        assert 15 <= len(kept) <= 25, (stream, len(kept))
+    assert trim.est_bytes <= shards * 25_000
+
+
 async def test_writes_never_trim_entries_a_consumer_has_not_read(
     start_collector: StartCollector, redis_url: str, data_dir: Path
 ) -> None:
@@ -108,4 +132,4 @@ async def test_writes_never_trim_entries_a_consumer_has_not_read(
     for i in range(250):
         body = json.dumps([{"type": "heartbeat", "ts": time.time(), "source": "s", "id": str(i)}])
         assert (await post(running, body.encode()))[0] == 202
-    assert await running.redis.xlen(keys.EVENTS) == 250
+    assert len(await all_events(running.redis)) == 250
