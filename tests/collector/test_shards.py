@@ -1,0 +1,173 @@
+"""Sharded events: the collector splits each batch by subject, stores each event once in
+its shard's stream (on a single Redis and on a Redis Cluster), survives a crash between
+the shard writes of one batch, and refuses a Redis set up with another shard count."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+import zlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.collector.conftest import (
+    ADMIN,
+    SHARDS,
+    Running,
+    all_events,
+    events_by_shard,
+    make_config,
+)
+from tests.collector.test_crash_points import CollectorProcess, send, wait_for
+from watchfloor.collector.service import Collector, connect_redis
+from watchfloor.core.redis_server import EmbeddedRedis
+
+NOW = time.time()
+
+
+def shard(subject: str) -> int:
+    """The shard the partition contract names: CRC-32 of the subject, modulo the count."""
+    return zlib.crc32(subject.encode()) % SHARDS
+
+
+def contact(i: int, queue: str) -> dict[str, Any]:
+    return {
+        "type": "contact", "ts": NOW, "source": "acd-1", "id": f"c-{i}",
+        "contact_id": f"c-{i}", "queue": queue, "channel": "chat", "action": "offered",
+    }  # fmt: skip
+
+
+def health(i: int, component: str) -> dict[str, Any]:
+    return {"type": "health", "ts": NOW, "source": "probe", "id": f"h-{i}",
+            "component": component, "status": "up"}  # fmt: skip
+
+
+def subject(event: dict[str, Any]) -> str:
+    return str(event.get("queue") or event.get("component"))
+
+
+@pytest.fixture
+async def any_service(any_redis_url: str, data_dir: Path) -> AsyncIterator[Running]:
+    """The collector service (as ``watchfloor collector`` runs it) on a single Redis, then
+    on a Redis Cluster."""
+    config = make_config(data_dir)
+    config = dataclasses.replace(config, collector=dataclasses.replace(config.collector, port=0))
+    collector, stop = Collector(config, any_redis_url), asyncio.Event()
+    serving = asyncio.create_task(collector.run(stop))
+    await asyncio.wait_for(collector.ready.wait(), 10)
+    redis = connect_redis(any_redis_url)
+    yield Running(f"http://127.0.0.1:{collector.port}", ADMIN, config, redis, stop)
+    stop.set()
+    await asyncio.wait_for(serving, 10)
+    await redis.aclose()
+
+
+async def post(running: Running, events: list[dict[str, Any]]) -> dict[str, Any]:
+    headers = {**running.headers, "Content-Type": "application/json"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{running.url}/v1/events", data=json.dumps(events), headers=headers) as r,
+    ):
+        assert r.status == 202, await r.text()
+        return dict(await r.json())
+
+
+async def test_a_batch_over_many_subjects_lands_split_by_shard_each_event_once(
+    any_service: Running,
+) -> None:
+    batch = [contact(i, f"queue-{i % 40}") for i in range(300)]
+    batch += [health(i, f"node-{i % 9}") for i in range(60)]
+    answer = await post(any_service, batch)
+    assert (answer["accepted"], answer["duplicates"]) == (len(batch), 0)
+    stored = await events_by_shard(any_service.redis)
+    assert len(stored) == len({shard(subject(e)) for e in batch}) > 10  # many shards touched
+    for n, events in stored.items():
+        sent_here = [e["id"] for e in batch if shard(subject(e)) == n]
+        assert [e.id for e in events] == sent_here, n  # right shard, in the batch's order
+    again = await post(any_service, batch)  # a resend: every part is recognised
+    assert (again["accepted"], again["duplicates"]) == (0, len(batch))
+    assert Counter(e.id for e in await all_events(any_service.redis)) == Counter(
+        e["id"] for e in batch
+    )
+
+
+def queues_apart(count: int) -> list[str]:
+    """``count`` queue names in distinct shards."""
+    names: dict[int, str] = {}
+    i = 0
+    while len(names) < count:
+        names.setdefault(shard(f"queue-{i}"), f"queue-{i}")
+        i += 1
+    return list(names.values())
+
+
+async def stored_counts(redis_url: str) -> Counter[str]:
+    client = connect_redis(redis_url)
+    try:
+        return Counter(str(e.id) for e in await all_events(client))
+    finally:
+        await client.aclose()
+
+
+async def test_a_resend_after_a_crash_between_shard_writes_stores_each_event_once(
+    tmp_path: Path, private_redis: EmbeddedRedis
+) -> None:
+    first, *others = queues_apart(6)
+    proc = CollectorProcess(tmp_path / "data", private_redis.url)
+    seen = [contact(0, first)]
+    # The part of ``first``'s shard holds a duplicate: the other parts are written in the
+    # first round, that one's rest in a second: the fault point is between them.
+    batch = [*seen, contact(1, first)] + [contact(10 + i, q) for i, q in enumerate(others)]
+    proc.start(fault="ingest.shard_written")
+    try:
+        await wait_for(lambda: _up(proc), "collector up")
+        assert await send(proc.url, seen) is not None
+        assert await send(proc.url, batch) is None, "the fault point was not reached"
+        assert proc.wait_exit() == 137
+        partial = await stored_counts(private_redis.url)
+        assert set(partial) == {"c-0"} | {f"c-{10 + i}" for i in range(len(others))}
+        proc.start()
+        await wait_for(lambda: _up(proc), "collector up again")
+        answer = await send(proc.url, batch)
+    finally:
+        proc.stop()
+    assert answer is not None
+    assert (answer["accepted"], answer["duplicates"]) == (1, len(batch) - 1)  # only c-1 new
+    stored = await stored_counts(private_redis.url)
+    print(f"\nsent {len(batch) + 1} acknowledged {len(batch)} stored {stored.total()}")
+    assert stored == Counter(e["id"] for e in batch)
+
+
+async def test_a_collector_configured_with_another_shard_count_refuses_to_start(
+    tmp_path: Path, private_redis: EmbeddedRedis
+) -> None:
+    proc = CollectorProcess(tmp_path / "data", private_redis.url)
+    proc.start()
+    try:
+        await wait_for(lambda: _up(proc), "collector up")
+    finally:
+        proc.stop()
+    other = SHARDS // 2
+    with (proc.data_dir / "watchfloor.toml").open("a") as toml:
+        toml.write(f"[redis]\nshards = {other}\n")
+    proc.start()
+    assert proc.wait_exit() not in (0, 137)
+    said = (proc.data_dir / "collector.out").read_text()
+    assert f"set up with {SHARDS} events shards" in said and f"says {other}" in said, said
+    assert "Traceback" not in said  # one line the operator can act on
+    assert not await _up(proc)
+
+
+async def _up(proc: CollectorProcess) -> bool:
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"{proc.url}/healthz"):
+            return True
+    except aiohttp.ClientConnectionError:
+        return False
