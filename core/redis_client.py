@@ -73,6 +73,10 @@ class ClusterUnreachable(RedisClusterUnreachableError, redis.ConnectionError):
     """
 
 
+class ClusterLoginRefused(RedisClusterException, redis.AuthenticationError):
+    """The cluster's nodes answered but refused the password (or its absence)."""
+
+
 def is_cluster(url: str, cluster_flag: bool = False) -> bool:
     """Whether ``url`` (with ``[redis] cluster`` = ``cluster_flag``) means a Redis Cluster."""
     scheme = url.partition("://")[0].lower()
@@ -230,26 +234,32 @@ def _userinfo(url: str) -> tuple[str, str]:
 
 
 class _Cluster(aio_cluster.RedisCluster):
-    """redis-py's asyncio cluster client whose first-contact failure names every node tried.
+    """redis-py's asyncio cluster client whose failure to reach the cluster names every node
+    tried (redis-py's message names only the last one) and tells a refused login apart."""
 
-    redis-py's own message names only the last startup node that failed.
-    """
-
-    async def initialize(self) -> aio_cluster.RedisCluster:
+    async def initialize(self, *args: Any, **kwargs: Any) -> aio_cluster.RedisCluster:
         try:
-            return await super().initialize()
-        except ClusterUnreachable:
+            return await super().initialize(*args, **kwargs)
+        except (ClusterUnreachable, ClusterLoginRefused):
             raise
-        except RedisClusterUnreachableError as exc:
-            nodes = [(n.host, n.port) for n in self.nodes_manager.startup_nodes.values()]
+        except RedisClusterException as exc:
+            nodes = [(n.host, int(n.port)) for n in self.nodes_manager.startup_nodes.values()]
             raise _unreachable(nodes, exc) from exc
 
 
-def _unreachable(nodes: list[tuple[str, int]], exc: Exception) -> Exception:
-    if not isinstance(exc, RedisClusterUnreachableError):
-        return exc
+def _unreachable(nodes: list[tuple[str, int]], exc: RedisClusterException) -> Exception:
     tried = ", ".join(f"{h}:{p}" for h, p in nodes)
-    return ClusterUnreachable(f"no node of the Redis Cluster answered (tried {tried}): {exc}")
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, redis.AuthenticationError) or "HELLO must be called" in str(cause):
+            return ClusterLoginRefused(
+                f"the Redis Cluster refused the login (tried {tried}): no password or a wrong "
+                f"one; check the URL's password_file: {cause}"
+            )
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, RedisClusterUnreachableError) or "cannot be connected" in str(exc):
+        return ClusterUnreachable(f"no node of the Redis Cluster answered (tried {tried}): {exc}")
+    return exc
 
 
 # By hand rather than urlunsplit, which turns "unix:///path" into "unix:/path".
