@@ -142,7 +142,7 @@ def check_stream(config: Config) -> list[Check]:
     url = redis_in_use(config)
     if not url:
         return [Check("events stream", "ok", "created by the first `up` on the embedded Redis")]
-    return [asyncio.run(_stream_state(url))]
+    return asyncio.run(_stream_state(url, config))
 
 
 def check_tokens(config: Config) -> list[Check]:
@@ -153,7 +153,7 @@ def check_tokens(config: Config) -> list[Check]:
     from watchfloor.security.tokens import TokenStore, load_seal
 
     async def forged() -> list[dict[str, object]]:
-        client = redis_connect(url, socket_connect_timeout=3)
+        client = redis_connect(url, cluster=config.redis.cluster, socket_connect_timeout=3)
         try:
             store = TokenStore(client, seal=load_seal(config.data_dir, create=False))
             return await store.forged_records()
@@ -177,31 +177,71 @@ def check_tokens(config: Config) -> list[Check]:
     return [Check("tokens", "ok", "every token record carries a valid seal")]
 
 
-async def _stream_state(url: str) -> Check:
+async def _stream_state(url: str, config: Config) -> list[Check]:
+    """The shard count Redis holds against the config's, then every shard's stream and group."""
     from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import RedisError
 
-    client = redis_connect(url, socket_connect_timeout=3)
+    shards = config.redis.shards
+    client = redis_connect(url, cluster=config.redis.cluster, socket_connect_timeout=3)
     try:
-        groups = await client.xinfo_groups(keys.EVENTS)
+        recorded = await client.get(keys.SHARDS)
+        async with client.pipeline(transaction=False) as pipe:
+            for n in range(shards):
+                pipe.xinfo_groups(keys.events_shard(n))
+            replies = await pipe.execute(raise_on_error=False)
     except (ConnectionError, OSError, RedisConnectionError):
-        return Check("events stream", "warn", "not checked: Redis is unreachable")
-    except RedisError:
-        return Check(
-            "events stream",
-            "warn",
-            f"{keys.EVENTS} does not exist yet (the first monitor start creates it)",
-        )
+        return [Check("events stream", "warn", "not checked: Redis is unreachable")]
     finally:
         await client.aclose()
-    names = {g["name"].decode() if isinstance(g["name"], bytes) else g["name"] for g in groups}
-    if keys.EVENTS_GROUP not in names:
+    return [_shard_count(recorded, shards), _shard_streams(replies)]
+
+
+def _shard_count(recorded: Any, shards: int) -> Check:
+    if recorded is None:
+        first = "recorded in Redis by the first collector or monitor start"
+        return Check("events shards", "ok", f"{shards} ({first})")
+    try:
+        have = int(recorded)
+    except ValueError:
+        return Check("events shards", "FAIL", f"{keys.SHARDS} holds {recorded!r}, not a count")
+    if have != shards:
         return Check(
-            "events stream",
-            "warn",
-            f"group {keys.EVENTS_GROUP!r} missing (the first monitor start creates it)",
+            "events shards",
+            "FAIL",
+            f"Redis was set up with {have} events shards but redis.shards says {shards}: "
+            f"set redis.shards = {have} (the collector and the monitor refuse to start)",
         )
-    return Check("events stream", "ok", f"{keys.EVENTS} with group {keys.EVENTS_GROUP!r}")
+    return Check("events shards", "ok", f"{shards}, as recorded in Redis")
+
+
+def _shard_streams(replies: list[Any]) -> Check:
+    """One line for every shard's stream (``XINFO GROUPS`` replies, in shard order)."""
+    missing, groupless = [], []
+    for n, reply in enumerate(replies):
+        if isinstance(reply, Exception):  # no such key
+            missing.append(keys.events_shard(n))
+            continue
+        names = {g["name"].decode() if isinstance(g["name"], bytes) else g["name"] for g in reply}
+        if keys.EVENTS_GROUP not in names:
+            groupless.append(keys.events_shard(n))
+    last = keys.events_shard(len(replies) - 1)
+    every = f"{len(replies)} shard streams {keys.events_shard(0)} .. {last}"
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} do not exist yet ({_few(missing)})")
+    if groupless:
+        problems.append(f"{len(groupless)} lack group {keys.EVENTS_GROUP!r} ({_few(groupless)})")
+    if problems:
+        detail = "; ".join(problems)
+        return Check(
+            "events stream", "warn", f"of {every}: {detail} (the first monitor start creates them)"
+        )
+    return Check("events stream", "ok", f"{every}, each with group {keys.EVENTS_GROUP!r}")
+
+
+def _few(names: list[str], shown: int = 3) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def check_keys(config: Config) -> list[Check]:
