@@ -25,7 +25,7 @@ from watchfloor.playbooks.worker import build_runner, open_audit_or_none
 
 async def serve(args: argparse.Namespace) -> None:
     config = load_config(args.config) if args.config else load_config()
-    redis = redis_connect(args.redis)
+    redis = redis_connect(args.redis, cluster=config.redis.cluster)
     audit = None if args.no_audit else open_audit_or_none(config, redis)
     runner = build_runner(redis, config, audit=audit, library_dir=args.library, poll_s=args.poll)
     stop = asyncio.Event()

@@ -50,7 +50,7 @@ async def _serve(
     from watchfloor.monitor_process import MonitorProcess
     from watchfloor.settings_reload import SettingsReloader
 
-    redis = redis_connect(url)
+    redis = redis_connect(url, cluster=config.redis.cluster)
     try:
         process = MonitorProcess.build(config, redis)
         reloader = SettingsReloader(process, reload_config)

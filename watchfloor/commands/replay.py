@@ -102,7 +102,7 @@ async def _days(
 ) -> Any:
     from watchfloor.backtest_days import run_days
 
-    redis = redis_connect(url)
+    redis = redis_connect(url, cluster=config.redis.cluster)
     try:
         return await run_days(names, seeds, workdir, redis=redis, config=config, rules=rules)
     finally:
@@ -126,7 +126,7 @@ async def _replay(source: Path, out: Path, url: str, config: Any, rules: Any) ->
 
     from watchfloor.monitor.replay import replay
 
-    redis = redis_connect(url)
+    redis = redis_connect(url, cluster=config.redis.cluster)
     try:
         return await replay(source, out, redis=redis, config=config, rules=rules)
     finally:

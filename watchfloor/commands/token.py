@@ -73,7 +73,7 @@ def with_redis(
     config = config_from_args(args)
 
     async def main(url: str) -> int:
-        client = redis_connect(url, socket_connect_timeout=5)
+        client = redis_connect(url, cluster=config.redis.cluster, socket_connect_timeout=5)
         try:
             return await work(config, client)
         finally:
