@@ -87,7 +87,7 @@ async def floor(redis_url: str, serve_app: Any, data_dir: Path) -> AsyncIterator
     redis = connect_redis(redis_url)
     app = create_collector_app(config, redis, background=False)
     collector = Running(await serve_app(app), ADMIN, config, redis, app)
-    service = MonitorService(redis, config, consumer_name="m1", shards=1)
+    service = MonitorService(redis, config, consumer_name="m1")
     await service.start()
     yield Floor(api, collector, service)
     await api.session.close()
