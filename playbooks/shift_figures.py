@@ -9,21 +9,31 @@ threshold), abandon rate ``sum abandoned / sum offered``, satisfaction the
 share of CSAT ratings of 4 or 5 (and their mean), resolution
 ``completed / answered`` contacts. A figure whose counts are absent stays
 ``None`` (shown as "-"), never 0.
+
+The events are sharded (``wf:events:{N}``, by subject): every shard's stream
+is read over the shift and the shards' entries merged in stream-id (arrival
+time) order. ``partial`` says the oldest entry of all the shards is younger
+than the shift (trimmed, or the data starts later).
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 import redis.asyncio as aioredis
 
 from watchfloor.core import keys
+from watchfloor.core.config import RedisConfig
+from watchfloor.core.engine_status import shard_count
 from watchfloor.core.events import Contact, Event, QueueStats, decode_batch
 from watchfloor.core.vocabulary import SLA_ANSWER_S
 
 PAGE: Final = 500
 BATCH_FIELD: Final = b"b"
+
+Entry = tuple[bytes, dict[bytes, bytes]]
 
 
 @dataclass(slots=True)
@@ -83,11 +93,19 @@ def _ratio(part: float, whole: float) -> float | None:
     return None if not whole else round(part / whole, 4)
 
 
-async def shift_figures(redis: aioredis.Redis, since: float, now: float) -> dict[str, Any]:
-    """Per queue and in total, the shift's figures from its counts (see the module doc)."""
+async def shift_figures(
+    redis: aioredis.Redis, since: float, now: float, shards: int | None = None
+) -> dict[str, Any]:
+    """Per queue and in total, the shift's figures from its counts (see the module doc).
+
+    ``shards``: the events shard count (default: the one this Redis was set up with, or
+    the configuration's default where none is recorded yet).
+    """
+    if shards is None:
+        shards = await shard_count(redis) or RedisConfig().shards
     counts: dict[str, QueueCounts] = {}
     total = QueueCounts(channel="*")
-    for event in await _events_between(redis, since, now):
+    for event in await _events_between(redis, shards, since, now):
         if isinstance(event, QueueStats | Contact) and since <= event.ts <= now:
             queue = counts.setdefault(event.queue, QueueCounts(channel=event.channel))
             for target in (queue, total):
@@ -95,11 +113,11 @@ async def shift_figures(redis: aioredis.Redis, since: float, now: float) -> dict
                     target.add_stats(event)
                 else:
                     target.add_contact(event)
-    oldest = cast(
-        list[tuple[bytes, dict[bytes, bytes]]],
-        await redis.xrange(keys.EVENTS, min="-", max="+", count=1),
-    )
-    partial = bool(oldest) and _ms(oldest[0][0]) > since * 1000
+    firsts = []
+    for n in range(shards):
+        first = cast(list[Entry], await redis.xrange(keys.events_shard(n), count=1))
+        firsts += [_ms(first[0][0])] if first else []
+    partial = bool(firsts) and min(firsts) > since * 1000
     return {
         "queues": {name: counts[name].figures() for name in sorted(counts)},
         "total": total.figures(),
@@ -107,24 +125,38 @@ async def shift_figures(redis: aioredis.Redis, since: float, now: float) -> dict
     }
 
 
-async def _events_between(redis: aioredis.Redis, since: float, now: float) -> list[Event]:
-    """Events of the stream entries written in ``[since, now]`` (arrival time, ms ids)."""
+async def _events_between(
+    redis: aioredis.Redis, shards: int, since: float, now: float
+) -> list[Event]:
+    """Events of the entries written in ``[since, now]`` (arrival time, ms ids) to any
+    shard, the shards merged in stream-id order."""
+    parts = [await _entries_between(redis, keys.events_shard(n), since, now) for n in range(shards)]
     found: list[Event] = []
+    for _, fields in heapq.merge(*parts, key=lambda entry: _sid(entry[0])):
+        if BATCH_FIELD in fields:
+            found.extend(decode_batch(fields[BATCH_FIELD]))
+    return found
+
+
+async def _entries_between(
+    redis: aioredis.Redis, stream: str, since: float, now: float
+) -> list[Entry]:
+    entries: list[Entry] = []
     start, end = f"{int(since * 1000)}-0", f"{int(now * 1000)}-9999999"
     while True:
-        reply = cast(
-            list[tuple[bytes, dict[bytes, bytes]]],
-            await redis.xrange(keys.EVENTS, min=start, max=end, count=PAGE),
-        )
-        for _, fields in reply:
-            if BATCH_FIELD in fields:
-                found.extend(decode_batch(fields[BATCH_FIELD]))
+        reply = cast(list[Entry], await redis.xrange(stream, min=start, max=end, count=PAGE))
+        entries += reply
         if len(reply) < PAGE:
-            return found
+            return entries
         last = reply[-1][0]
         start = "(" + (last.decode() if isinstance(last, bytes) else str(last))
 
 
-def _ms(entry_id: bytes | str) -> int:
+def _sid(entry_id: bytes | str) -> tuple[int, int]:
     text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    return int(text.split("-")[0])
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _ms(entry_id: bytes | str) -> int:
+    return _sid(entry_id)[0]

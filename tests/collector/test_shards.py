@@ -21,6 +21,7 @@ from tests.collector.conftest import (
     ADMIN,
     SHARDS,
     Running,
+    StartCollector,
     all_events,
     events_by_shard,
     make_config,
@@ -28,6 +29,7 @@ from tests.collector.conftest import (
 from tests.collector.test_crash_points import CollectorProcess, send, wait_for
 from watchfloor.collector.service import Collector, connect_redis
 from watchfloor.core.redis_server import EmbeddedRedis
+from watchfloor.playbooks.shift_figures import shift_figures
 
 NOW = time.time()
 
@@ -171,3 +173,21 @@ async def _up(proc: CollectorProcess) -> bool:
             return True
     except aiohttp.ClientConnectionError:
         return False
+
+
+async def test_the_shift_figures_count_the_events_of_every_shard(
+    start_collector: StartCollector, redis_url: str
+) -> None:
+    running = await start_collector(redis_url)
+    queues = queues_apart(5)
+    batch = [
+        {"type": "queue.stats", "ts": NOW, "source": "acd-1", "queue": q, "channel": "phone",
+         "waiting": 1, "longest_wait_s": 3.0, "agents_available": 1, "agents_busy": 1,
+         "offered": 10 * (i + 1) + k, "answered": 5, "abandoned": 1}
+        for i, q in enumerate(queues) for k in range(3)
+    ]  # fmt: skip
+    assert (await post(running, batch))["accepted"] == len(batch)
+    figures = await shift_figures(running.redis, NOW - 60, time.time() + 1)
+    offered = {q: sum(e["offered"] for e in batch if e["queue"] == q) for q in queues}
+    assert {q: f["offered"] for q, f in figures["queues"].items()} == offered
+    assert figures["total"]["offered"] == sum(offered.values())
