@@ -246,7 +246,7 @@ def _incidents_by(counts: Mapping[tuple[str, str, str], int]) -> GaugeMetricFami
         "Incidents open or acknowledged, by kind, severity and state (0 for the vocabulary's).",
         labels=["kind", "severity", "state"],
     )
-    every = Counter(
+    every: Counter[tuple[str, str, str]] = Counter(
         {(k, s, st): 0 for k in INCIDENT_KINDS for s in SEVERITIES for st in OPEN_STATES}
     )
     every.update(counts)

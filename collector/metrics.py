@@ -125,29 +125,29 @@ class _Exporter(Collector):
         m = self.metrics
         yield _counter(
             "events_accepted", "Events accepted (written to Redis or spooled).",
-            ["type"], {(t,): n for t, n in m.accepted.items()},
+            ["type"], [((t,), n) for t, n in m.accepted.items()],
         )  # fmt: skip
         yield _counter(
             "events_rejected", "Events rejected, by the field at fault and the event type.",
-            ["reason", "type"], m.rejected,
+            ["reason", "type"], m.rejected.items(),
         )  # fmt: skip
         yield _counter(
             "events_duplicate",
             "Events dropped because their id was seen from the same source recently.",
-            ["source"], {(s,): n for s, n in m.duplicates.items()},
+            ["source"], [((s,), n) for s, n in m.duplicates.items()],
         )  # fmt: skip
         yield _counter(
             "events_clock_refused",
             "Events refused because their ts lies outside the collector's clock window.",
-            ["source", "direction"], m.clock_refused,
+            ["source", "direction"], m.clock_refused.items(),
         )  # fmt: skip
         yield _counter(
             "batches", "Batches received, by transport and response status.",
-            ["transport", "status"], {(t, str(s)): n for (t, s), n in m.requests.items()},
+            ["transport", "status"], [((t, str(s)), n) for (t, s), n in m.requests.items()],
         )  # fmt: skip
         yield _counter(
             "probe_checks", "Probe checks run, by probe and resulting status.",
-            ["probe", "status"], m.probe_runs,
+            ["probe", "status"], m.probe_runs.items(),
         )  # fmt: skip
         yield m.batch_sizes.family(f"{PREFIX}_batch_events", "Events per batch received.")
         yield m.redis_latency.family(
@@ -172,10 +172,10 @@ class _Exporter(Collector):
 
 
 def _counter(
-    name: str, help_text: str, labels: list[str], values: Mapping[tuple[str, ...], int]
+    name: str, help_text: str, labels: list[str], values: Iterable[tuple[tuple[str, ...], int]]
 ) -> CounterMetricFamily:
     family = CounterMetricFamily(f"{PREFIX}_{name}", help_text, labels=labels)
-    for label_values, count in sorted(values.items()):
+    for label_values, count in sorted(values):
         family.add_metric(list(label_values), count)
     return family
 
