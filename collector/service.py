@@ -33,10 +33,14 @@ from watchfloor.security.auth import AuditSink
 logger = logging.getLogger(__name__)
 
 
-def connect_redis(url: str) -> aioredis.Redis:
-    """The collector's Redis client: fail fast, the spool handles outages."""
+def connect_redis(url: str, *, cluster: bool = False) -> aioredis.Redis:
+    """The collector's Redis client: fail fast, the spool handles outages.
+
+    A ``redis+cluster://`` URL, or ``cluster``, gives a Redis Cluster client.
+    """
     return redis_connect(
         url,
+        cluster=cluster,
         socket_timeout=5.0,
         socket_connect_timeout=1.0,
         retry=Retry(NoBackoff(), 0),
@@ -67,7 +71,7 @@ class Collector:
         self.ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        redis = connect_redis(self.redis_url)
+        redis = connect_redis(self.redis_url, cluster=self.config.redis.cluster)
         runner: web.AppRunner | None = None
         try:
             await self._check_shards(redis)

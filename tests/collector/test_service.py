@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.collector.conftest import ADMIN, Running, all_events, make_config
+from tests.collector.conftest import ADMIN, StartCollector, all_events, make_config
 from watchfloor.collector.service import Collector
 from watchfloor.collector.simulator.runner import run_live
 from watchfloor.collector.simulator.scenarios import generate
@@ -60,7 +60,10 @@ async def test_the_service_inflates_gzip_itself_under_the_size_cap(
     assert got == status, (name, answer)
 
 
-async def test_simulate_live_delivers_every_event_of_a_scenario(collector: Running) -> None:
+async def test_simulate_live_delivers_every_event_of_a_scenario(
+    start_collector: StartCollector, any_redis_url: str
+) -> None:
+    collector = await start_collector(any_redis_url)  # on a single Redis and on a cluster
     summary = await run_live("bulk-export", collector.url, collector.token, speed=2000, seed=4)
     planned = sum(len(s.events) for s in generate("bulk-export", seed=4, start_ts=0.0))
     assert summary.events == planned and summary.accepted == planned

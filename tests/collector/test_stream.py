@@ -26,8 +26,9 @@ def stats(i: int, queue: str = "presale-chat") -> dict[str, Any]:
 
 
 async def test_each_message_is_answered_in_order_with_its_sequence_number(
-    collector: Running,
+    start_collector: StartCollector, any_redis_url: str
 ) -> None:
+    collector = await start_collector(any_redis_url)  # on a single Redis and on a cluster
     messages: list[str | bytes] = [
         pack([stats(1), stats(2)]),
         json.dumps([stats(3), {"type": "queue.stats"}]),

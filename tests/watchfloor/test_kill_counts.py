@@ -79,10 +79,11 @@ def stored_ids(stack: RunningStack) -> list[str]:
     client = connect_sync(holder.url)
     try:
         ids = []
-        for _, fields in client.xrange(keys.EVENTS):
-            for event in msgpack.unpackb(fields[BATCH_FIELD]):
-                if event.get("type") == "agent.message":
-                    ids.append(event["id"])
+        for shard in range(int(client.get(keys.SHARDS) or 0)):
+            for _, fields in client.xrange(keys.events_shard(shard)):
+                for event in msgpack.unpackb(fields[BATCH_FIELD]):
+                    if event.get("type") == "agent.message":
+                        ids.append(event["id"])
         return ids
     finally:
         client.close()
