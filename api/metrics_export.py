@@ -34,7 +34,6 @@ from typing import Any, Final
 import msgpack
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 from redis.exceptions import RedisError
 
@@ -42,6 +41,7 @@ from watchfloor.api.board import HEALTH_STATUSES, engine_status, health_rows, qu
 from watchfloor.api.counters import ApiMetrics
 from watchfloor.api.unplaced import unplaced_counts
 from watchfloor.core import keys
+from watchfloor.core.exposition import render
 from watchfloor.core.printable import printable
 from watchfloor.core.vocabulary import INCIDENT_KINDS, SEVERITIES
 from watchfloor.monitor.rules import RulesError, load_rules
@@ -150,10 +150,9 @@ class MonitorExport:
     async def exposition(self, redis: Any, accept: str = "") -> tuple[bytes, str]:
         """Read Redis, then render: the body of ``GET /metrics`` and its content type."""
         figures = await read_figures(redis, self.stale_after_s)
-        encoder, content_type = choose_encoder(accept)
         # No await from here on: the families rendered are those of this read.
         self._stored.figures = figures
-        return encoder(self.registry), content_type
+        return render(self.registry, accept)
 
 
 class _ProcessCollector(Collector):

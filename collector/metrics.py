@@ -23,9 +23,10 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
+
+from watchfloor.core.exposition import render
 
 BATCH_SIZE_BUCKETS = (1, 10, 100, 500, 1000, 2000, 5000, 10_000)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -107,12 +108,7 @@ class CollectorMetrics:
 
     def exposition(self, accept: str = "") -> tuple[bytes, str]:
         """The body of ``GET /metrics`` and its content type, as ``accept`` asks."""
-        encoder, content_type = choose_encoder(accept)
-        return encoder(self.registry), content_type
-
-    def render(self) -> str:
-        """The Prometheus text format (version 0.0.4)."""
-        return generate_latest(self.registry).decode()
+        return render(self.registry, accept)
 
 
 class _Exporter(Collector):

@@ -198,6 +198,12 @@ async def test_hostile_queue_and_component_names_cannot_break_the_exposition(
     assert not [s for s in found if s.name.startswith("fake_metric")]
 
 
+async def test_a_malformed_accept_header_gets_the_plain_text_format(floor: Floor) -> None:
+    content_type, text = await floor.scrape(floor.api.url, "text/plain; version=abc")
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8"
+    assert value(samples(text), "watchfloor_redis_up") == 1
+
+
 async def test_open_incidents_are_counted_by_kind_severity_and_state_and_runs_by_activity(
     floor: Floor,
 ) -> None:

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import aiohttp
+import pytest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
@@ -105,3 +106,21 @@ async def test_two_collector_apps_in_one_process_keep_their_own_counts(
     _, two = await scrape(second)
     assert by_label(one, "watchfloor_collector_events_accepted_total", "type") == {"contact": 2}
     assert by_label(two, "watchfloor_collector_events_accepted_total", "type") == {"heartbeat": 1}
+
+
+@pytest.mark.parametrize(
+    "accept",
+    ["text/plain; version=abc", "application/openmetrics-text; version=1.x", ";;==,;version=x"],
+)
+async def test_a_malformed_accept_header_gets_the_plain_text_format(
+    collector: Running, accept: str
+) -> None:
+    await send(collector, [contact(1, "acd-1")])
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{collector.url}/metrics", headers={"Accept": accept}) as r,
+    ):
+        assert (r.status, r.headers["Content-Type"]) == (
+            200, "text/plain; version=0.0.4; charset=utf-8")  # fmt: skip
+        found = [s for f in text_string_to_metric_families(await r.text()) for s in f.samples]
+    assert by_label(found, "watchfloor_collector_events_accepted_total", "type") == {"contact": 1}
