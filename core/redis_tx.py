@@ -13,7 +13,9 @@ transaction strategy): there every key watched, read and written must hash to on
 slot (``core.keys`` gives keys written together one hash tag); a key of another
 slot raises ``CrossSlotTransactionError`` at once. A connection lost while
 watching (a failover) surfaces as a ``WatchError`` there, so it is retried on
-fresh data like a conflict.
+fresh data like a conflict. ``exists``/``delete``/``touch``/``unlink`` before
+``multi()``, which redis-py's cluster pipeline never sends, raise
+:class:`TransactionMisuse` instead of answering wrong.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ class TransactionConflict(RuntimeError):
     """Watched keys kept changing for every attempt of one transaction."""
 
 
+class TransactionMisuse(RuntimeError):
+    """``fn`` used a command the cluster pipeline cannot run between WATCH and ``multi()``."""
+
+
 async def transact(
     redis: aioredis.Redis,
     keys: Sequence[str],
@@ -43,11 +49,13 @@ async def transact(
 ) -> T:
     """Run ``fn(pipe)`` under ``WATCH keys`` and execute what it queued after ``multi()``."""
     async with redis.pipeline(transaction=True) as pipe:
+        cluster = not hasattr(pipe, "explicit_transaction")
         for _ in range(retries):
             try:
                 await pipe.watch(*keys)
-                result = await fn(pipe)
-                if _in_multi(pipe):
+                seen = _ClusterGuard(pipe) if cluster else pipe
+                result = await fn(seen)
+                if seen.explicit_transaction:
                     await pipe.execute()
                 else:
                     await pipe.reset()  # nothing to write: release the watch
@@ -57,13 +65,32 @@ async def transact(
     raise TransactionConflict(f"{list(keys)} changed during each of {retries} attempts")
 
 
-def _in_multi(pipe: Any) -> bool:
-    """Whether ``fn`` called ``multi()`` (and so queued writes) on ``pipe``."""
-    flag = getattr(pipe, "explicit_transaction", None)
-    if flag is not None:  # redis.asyncio.client.Pipeline
-        return bool(flag)
-    # The cluster pipeline keeps the flag in a private strategy object. Before
-    # multi() it runs each command at once and queues nothing; after, it queues:
-    # a queued command means multi() was called. (multi() with nothing queued
-    # writes nothing, so releasing the watch instead is the same.)
-    return len(pipe) > 0
+class _ClusterGuard:
+    """The cluster pipeline as ``fn`` sees it: refuses what redis-py would silently drop.
+
+    Between WATCH and ``multi()`` redis-py's ``ClusterPipeline`` runs each command at
+    once, except ``exists``, ``delete``, ``touch`` and ``unlink``: those are split by
+    slot, never sent, and return the pipeline itself (so ``await pipe.exists(k)`` is
+    truthy whatever the key). Code that works on a single Redis would then be wrong
+    on a cluster without a sound; this says so instead.
+    """
+
+    _DROPPED = frozenset({"exists", "delete", "touch", "unlink"})
+
+    def __init__(self, pipe: Any) -> None:
+        self._pipe = pipe
+        self.explicit_transaction = False
+        """Whether ``fn`` called ``multi()``, as redis-py's single-node pipeline says it
+        (the cluster pipeline keeps it in a private strategy object)."""
+
+    def multi(self) -> None:
+        self._pipe.multi()
+        self.explicit_transaction = True
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._DROPPED and not self.explicit_transaction:
+            raise TransactionMisuse(
+                f"{name}() between WATCH and multi() is never sent by redis-py's cluster "
+                f"pipeline; read with another command, or call {name}() after multi()"
+            )
+        return getattr(self._pipe, name)

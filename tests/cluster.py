@@ -251,12 +251,23 @@ class LocalCluster:
                 client.execute_command("CLUSTER", "REPLICATE", self.master(shard).node_id)
 
     def _wait_all_known(self, deadline: float) -> None:
-        """Every node knows every other one (REPLICATE needs its master known)."""
+        """Every node knows every other one by its id, handshakes done (REPLICATE needs it)."""
+        ids = {n.node_id for n in self.nodes}
         while time.monotonic() < deadline:
-            if all(len(self._cluster_nodes(n)) == len(self.nodes) for n in self.nodes):
+            if all(self._known_ids(n) >= ids for n in self.nodes):
                 return
             time.sleep(0.02)
         raise ClusterStartError("the nodes did not all meet")
+
+    def _known_ids(self, node: Node) -> set[str]:
+        """Ids of the nodes ``node`` lists, not counting those still in a handshake
+        (listed under a temporary random id)."""
+        known = set()
+        for line in self._cluster_nodes(node):
+            fields = line.split()
+            if len(fields) > 2 and "handshake" not in fields[2]:
+                known.add(fields[0])
+        return known
 
     def wait_converged(self, timeout: float = 15.0) -> None:
         """Every live node says ``cluster_state:ok`` and they agree on the slot map."""
@@ -294,8 +305,7 @@ class LocalCluster:
     def _cluster_nodes(self, node: Node) -> list[str]:
         with contextlib.closing(self.client(node)) as client:
             reply = client.execute_command("CLUSTER", "NODES")
-        text = _text(reply) if isinstance(reply, bytes | str) else "\n".join(reply)
-        return [line for line in text.splitlines() if line.strip()]
+        return [line for line in _text(reply).splitlines() if line.strip()]
 
     def _slot_map(self, node: Node) -> tuple[tuple[int, int, int], ...]:
         with contextlib.closing(self.client(node)) as client:

@@ -26,7 +26,7 @@ from watchfloor.core.redis_client import (
     is_cluster,
 )
 from watchfloor.core.redis_server import free_port
-from watchfloor.core.redis_tx import transact
+from watchfloor.core.redis_tx import TransactionMisuse, transact
 
 SECRET = "cluster-test-secret"
 
@@ -238,6 +238,37 @@ async def test_transact_on_the_cluster_retries_a_real_watch_conflict(
     finally:
         await client.aclose()
         await rival.aclose()
+
+
+async def test_transact_refuses_what_the_cluster_pipeline_would_drop_before_multi(
+    any_redis: aioredis.Redis, any_redis_url: str
+) -> None:
+    key = keys.incident("I-7")
+    await any_redis.set(key, b"open")
+
+    async def close_if_there(pipe: Any) -> bool:
+        there = bool(await pipe.exists(key))
+        pipe.multi()
+        pipe.delete(key)  # after multi(): queued on both
+        return there
+
+    if is_cluster(any_redis_url):
+        # redis-py would return the pipeline itself (truthy) and never send EXISTS
+        with pytest.raises(TransactionMisuse, match="exists"):
+            await transact(any_redis, [key], close_if_there)
+        assert await any_redis.get(key) == b"open"
+    else:
+        assert await transact(any_redis, [key], close_if_there) is True
+        assert await any_redis.get(key) is None
+
+    async def delete_after_multi(pipe: Any) -> None:
+        assert await pipe.get(key) in (b"open", None)
+        pipe.multi()
+        pipe.delete(key)
+
+    await any_redis.set(key, b"open")
+    await transact(any_redis, [key], delete_after_multi)
+    assert await any_redis.get(key) is None
 
 
 def incr(key: str) -> Any:
