@@ -28,6 +28,7 @@ from watchfloor.api import (
     incidents,
     live,
     meta,
+    openapi,
     permissions,
     playbooks,
     roster,
@@ -51,7 +52,7 @@ logger = logging.getLogger(__name__)
 ApiTask = Callable[[asyncio.Event], Awaitable[None]]
 ROUTE_MODULES = (
     meta, incidents, board, controls, runs, playbooks, audit, tokens, permissions, handover,
-    roster, ack, live,
+    roster, ack, live, openapi,
 )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from redis.asyncio import Redis
 
+from watchfloor.collector import alertmanager, openapi
 from watchfloor.collector.appkeys import (
     AUDIT,
     CLOCK,
@@ -105,6 +106,8 @@ def create_app(
     app.router.add_get("/v1/events/stream", stream_handler)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_handler)
+    app.router.add_post(alertmanager.PATH, alertmanager.post_alertmanager)
+    app.router.add_get(openapi.PATH, openapi.get_openapi)
     app.cleanup_ctx.append(_background(background))
     return app
 

@@ -90,6 +90,15 @@ class CollectorConfig:
     """Events stamped more than this ahead of the collector's clock are refused (per event)."""
     max_behind_s: float = 6 * 3600.0
     """Events stamped more than this behind the collector's clock are refused (per event)."""
+    alertmanager_component_labels: tuple[str, ...] = ("service", "job", "alertname")
+    """``POST /v1/integrations/alertmanager``: the component of an alert's ``health`` event
+    is the value of the first of these labels the alert carries (none: the alert is refused)."""
+    alertmanager_severity_label: str = "severity"
+    """Label holding an alert's severity."""
+    alertmanager_degraded_severities: tuple[str, ...] = ("warning", "info")
+    """A firing alert with one of these severities is ``degraded``; any other is ``down``."""
+    alertmanager_source: str = "alertmanager"
+    """Source name of the events made from alerts (dedup and the board group by it)."""
 
 
 @dataclass(frozen=True, slots=True)
