@@ -16,6 +16,7 @@ internal service's routes is not handed to whoever reaches its port.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import textwrap
 from collections.abc import Callable, Iterator
@@ -52,8 +53,9 @@ class Inputs:
     websocket: bool = False
 
 
+@functools.cache
 def handler_inputs(handler: Callable[..., Any]) -> Inputs:
-    """The inputs ``handler`` declares (see the module's docstring)."""
+    """The inputs ``handler`` declares (see the module's docstring); read once per handler."""
     found = Inputs()
     func = inspect.unwrap(handler)
     env = {**func.__globals__, **inspect.getclosurevars(func).nonlocals}
