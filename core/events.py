@@ -30,7 +30,16 @@ import msgspec
 from msgspec import Meta
 
 from watchfloor.core import vocabulary
-from watchfloor.core.vocabulary import AccessAction, Channel, ContactAction, Direction, HealthStatus
+from watchfloor.core.vocabulary import (
+    AccessAction,
+    Channel,
+    ComplaintAction,
+    ContactAction,
+    Direction,
+    HealthStatus,
+    LogisticsAction,
+    OrderAction,
+)
 
 # Limits of DESIGN.md (contract).
 MAX_BODY_BYTES: Final = 1024 * 1024
@@ -50,6 +59,9 @@ CONTACT_ACTIONS: Final = frozenset(vocabulary.CONTACT_ACTIONS)
 HEALTH_STATUSES: Final = frozenset(vocabulary.HEALTH_STATUSES)
 DIRECTIONS: Final = frozenset(vocabulary.DIRECTIONS)
 ACCESS_ACTIONS: Final = frozenset(vocabulary.ACCESS_ACTIONS)
+COMPLAINT_ACTIONS: Final = frozenset(vocabulary.COMPLAINT_ACTIONS)
+LOGISTICS_ACTIONS: Final = frozenset(vocabulary.LOGISTICS_ACTIONS)
+ORDER_ACTIONS: Final = frozenset(vocabulary.ORDER_ACTIONS)
 
 # Fields encrypted at rest by the collector (security.crypto), per event type.
 # Free text a customer's data can be pasted into counts: a post quoting a mobile, an
@@ -196,10 +208,72 @@ class DataAccess(Event, frozen=True, kw_only=True, tag="data.access"):
     ok: bool | None = None
 
 
-AnyEvent = QueueStats | Contact | Health | Heartbeat | SocialMention | AgentMessage | DataAccess
+class Complaint(Event, frozen=True, kw_only=True, tag="complaint"):
+    """A step of a complaint's handling (003 ch.5 §4: handled within 48 h, the customer
+    told when it takes longer). Send one event per step, all with the same ``complaint_id``
+    and ``queue`` (the team that owns it)."""
+
+    type: ClassVar[str] = "complaint"
+    complaint_id: Ident
+    queue: Name
+    action: ComplaintAction
+    channel: Channel | None = None
+    promised_ts: Annotated[float, Meta(ge=MIN_TS, le=MAX_TS)] | None = None
+    """When the customer was promised an answer (Unix seconds): on ``opened`` a promise
+    sooner than the 48 h, on ``customer_told`` the new time the customer was given."""
+    category: Name | None = None
+
+
+class LogisticsDelay(Event, frozen=True, kw_only=True, tag="logistics.delay"):
+    """A delayed delivery brought to the service desk (001 §1.1: a solution within 2 h)."""
+
+    type: ClassVar[str] = "logistics.delay"
+    case_id: Ident
+    queue: Name
+    action: LogisticsAction
+    order_id: Ident | None = None
+    carrier: Name | None = None
+
+
+class OrderChange(Event, frozen=True, kw_only=True, tag="order.change"):
+    """A change to an order made by an agent (or by the customer through self-service when
+    ``agent_id`` is absent): refunds, address changes, cancellations (001 §1.5, §8.3)."""
+
+    type: ClassVar[str] = "order.change"
+    account: Name
+    """The customer's account (member id) the order belongs to; masked wherever shown."""
+    action: OrderAction
+    agent_id: Name | None = None
+    order_id: Ident | None = None
+    amount: Annotated[float, Meta(ge=0.0, le=1e12)] | None = None
+
+
+AnyEvent = (
+    QueueStats
+    | Contact
+    | Health
+    | Heartbeat
+    | SocialMention
+    | AgentMessage
+    | DataAccess
+    | Complaint
+    | LogisticsDelay
+    | OrderChange
+)
 EVENT_CLASSES: Final[dict[str, type[Event]]] = {
     cls.type: cls
-    for cls in (QueueStats, Contact, Health, Heartbeat, SocialMention, AgentMessage, DataAccess)
+    for cls in (
+        QueueStats,
+        Contact,
+        Health,
+        Heartbeat,
+        SocialMention,
+        AgentMessage,
+        DataAccess,
+        Complaint,
+        LogisticsDelay,
+        OrderChange,
+    )
 }
 EVENT_TYPES: Final = frozenset(EVENT_CLASSES)
 _FREE_TEXT: Final[dict[str, tuple[str, ...]]] = {

@@ -23,8 +23,9 @@ from watchfloor.core.events import Event
 MAX_SHARDS: Final = 1024
 """More shards than workers will ever run is pointless; each costs a stream and a lease."""
 
-SUBJECT_FIELDS: Final = ("queue", "component", "topic", "agent_id", "actor")
-"""Fields naming an event's subject, by event type; an event with none uses its source."""
+SUBJECT_FIELDS: Final = ("queue", "component", "topic", "agent_id", "actor", "account")
+"""Fields naming an event's subject, by event type; an event with none uses its source.
+An ``order.change`` goes by its agent, or by its account when no agent made it."""
 
 
 class ShardError(Exception):

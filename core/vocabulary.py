@@ -147,6 +147,28 @@ ACCESS_ACTIONS: Final[tuple[AccessAction, ...]] = (
     "print",
     "delete",
 )
+ComplaintAction = Literal["opened", "customer_told", "resolved"]
+COMPLAINT_ACTIONS: Final[tuple[ComplaintAction, ...]] = ("opened", "customer_told", "resolved")
+"""A complaint's life (003 ch.5 §4): opened -> customer_told (the customer hears how it
+stands and, optionally, a new promised time; any number of times) -> resolved."""
+LogisticsAction = Literal["reported", "solution_offered", "resolved"]
+LOGISTICS_ACTIONS: Final[tuple[LogisticsAction, ...]] = ("reported", "solution_offered", "resolved")
+"""A logistics-delay case (001 §1.1): reported -> solution_offered (re-ship, refund,
+compensation, a new delivery date) -> resolved."""
+OrderAction = Literal[
+    "refund", "refund_only", "address_change", "cancel", "price_change", "compensation", "other"
+]
+ORDER_ACTIONS: Final[tuple[OrderAction, ...]] = (
+    "refund",
+    "refund_only",
+    "address_change",
+    "cancel",
+    "price_change",
+    "compensation",
+    "other",
+)
+"""Changes to an order made by (or through) the service desk; ``refund_only``: money back
+without the goods returned (仅退款), the refund most often abused."""
 
 # --- playbook runs -----------------------------------------------------------------------
 
