@@ -64,11 +64,13 @@ class CollectorProcess:
 
 
 def batch(n: int) -> list[dict[str, Any]]:
+    """Health reports of 8 components: each batch is written to several events shards."""
     now = time.time()
     return [
-        {"type": "heartbeat", "ts": now, "source": "pbx-1", "id": f"b{n}-e{i}"}
+        {"type": "health", "ts": now, "source": "pbx-1", "id": f"b{n}-e{i}",
+         "component": f"node-{i % 8}", "status": "up"}
         for i in range(PER_BATCH)
-    ]
+    ]  # fmt: skip
 
 
 async def send(url: str, events: list[dict[str, Any]]) -> dict[str, Any] | None:
