@@ -28,6 +28,7 @@ a 400 (Alertmanager logs it and does not retry 4xx), so a broken rule is seen.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ from watchfloor.core.events import (
 )
 from watchfloor.security.auth import get_principal, json_error, requires
 from watchfloor.security.roles import Permission
+
+logger = logging.getLogger(__name__)
 
 PATH: Final = "/v1/integrations/alertmanager"
 PAYLOAD_VERSION: Final = "4"
@@ -236,6 +239,11 @@ def _alerts(payload: Any) -> list[Any]:
     alerts = payload.get("alerts")
     if not isinstance(alerts, list):
         raise BatchError("alerts: must be a list of alerts")
+    truncated = payload.get("truncatedAlerts")
+    if isinstance(truncated, int) and truncated > 0:
+        # max_alerts of the receiver cut the group: those alerts never reach us.
+        logger.warning("alertmanager left out alerts truncated=%d group=%.200r", truncated,
+                       payload.get("groupKey"))  # fmt: skip
     if len(alerts) > MAX_BATCH_EVENTS:
         raise BatchError(
             f"alerts: at most {MAX_BATCH_EVENTS} alerts, got {len(alerts)} (set max_alerts "

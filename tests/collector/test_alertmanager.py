@@ -248,6 +248,16 @@ async def test_the_endpoint_takes_a_producer_token_and_refuses_where_signing_is_
     assert await health_events(running) == []
 
 
+async def test_alerts_alertmanager_left_out_are_logged(
+    collector: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    payload = recorded("firing_grouped")
+    payload["truncatedAlerts"] = 7
+    with caplog.at_level("WARNING", logger="watchfloor.collector.alertmanager"):
+        assert (await post(collector, payload))[1]["accepted"] == 3
+    assert any("truncated=7" in r.getMessage() for r in caplog.records)
+
+
 # --- the monitor: the alerts feed the outage rules --------------------------------------
 
 
