@@ -1,9 +1,10 @@
 """Ingest throughput: producer processes -> one collector process -> Redis.
 
-Measures, in one run and on one private redis-server:
-- raw limit: pipelined XADD of the same batches, already encoded (what the
-  collector cannot beat: it does this plus decoding, validation, dedup and
-  encryption);
+Measures, in one run, on one private redis-server (and with ``--cluster`` also on
+a local 3-master Redis Cluster from tests/cluster.py, same binary):
+- raw limit: pipelined XADD of the same batches, already encoded and split by
+  events shard as the collector splits them (what the collector cannot beat: it
+  does this plus decoding, validation, dedup and encryption);
 - HTTP: ``POST /v1/events`` of msgpack batches of 1 000 events, from producer
   processes with a few requests in flight each;
 - WebSocket: the same batches over ``/v1/events/stream``, pipelined;
@@ -11,13 +12,15 @@ Measures, in one run and on one private redis-server:
 For each: events/s (first send to last answer, all producers together), the
 ratio to the raw limit, and p50/p99 of the batch latency seen by producers.
 
-Run: python bench/ingest.py [--producers 2] [--batches 100] [--in-flight 4] [--aof]
+Run: python bench/ingest.py [--producers 2] [--batches 100] [--in-flight 4] [--aof] [--cluster]
+[--shards 16] (``--shards 1`` writes every batch as one entry, as before the sharding)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import platform
@@ -25,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,8 @@ import msgpack
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.codec import cpu_model, mix
+from watchfloor.core import keys, shards
+from watchfloor.core.config import RedisConfig
 from watchfloor.core.events import encode_batch, validate_body
 from watchfloor.core.redis_client import connect as redis_connect
 from watchfloor.core.redis_server import EmbeddedRedis, free_port
@@ -45,13 +51,14 @@ TOKEN = "bench-admin-token-0123456789"
 # --- the collector process --------------------------------------------------------------------
 
 
-def collector_main(data_dir: str, redis_url: str, port: int) -> None:
+def collector_main(data_dir: str, redis_url: str, port: int, shard_count: int) -> None:
     from watchfloor.collector.service import Collector
     from watchfloor.core.config import CollectorConfig, Config, Secret, SecurityConfig
 
     config = Config(
         data_dir=data_dir,
         collector=CollectorConfig(port=port, heartbeat_interval_s=0),
+        redis=RedisConfig(shards=shard_count),
         security=SecurityConfig(admin_token=Secret(TOKEN)),
     )
 
@@ -182,23 +189,52 @@ def run_producers(
 # --- raw limit --------------------------------------------------------------------------
 
 
-async def raw_xadd(redis_url: str, batches: int) -> float:
-    encoded = [
-        encode_batch(validate_body(b, "msgpack").events) for b in bodies("raw", batches, True)
-    ]
+def raw_stream(shard: int) -> str:
+    """A bench stream in shard ``shard``'s hash slot (beside ``wf:events:{N}``)."""
+    return f"wf:bench:raw:{{{shard}}}"
+
+
+async def raw_xadd(redis_url: str, batches: int, shard_count: int) -> float:
+    """Events/s of pipelined XADDs of the batches' shard parts, 8 batches a round."""
+    parts = []
+    for body in bodies("raw", batches, True):
+        events = validate_body(body, "msgpack").events
+        split = shards.split(events, shard_count)
+        parts.append([(n, encode_batch([events[i] for i in at])) for n, at in split.items()])
     client = redis_connect(redis_url)
     try:
         started = time.perf_counter()
-        for i in range(0, len(encoded), 8):
+        for i in range(0, len(parts), 8):
             async with client.pipeline(transaction=False) as pipe:
-                for data in encoded[i : i + 8]:
-                    pipe.xadd("wf:bench:raw", {b"b": data}, maxlen=200_000, approximate=True)
+                for batch in parts[i : i + 8]:
+                    for n, data in batch:
+                        pipe.xadd(raw_stream(n), {b"b": data}, maxlen=200_000, approximate=True)
                 await pipe.execute()
         elapsed = time.perf_counter() - started
-        await client.delete("wf:bench:raw")
+        for n in range(shard_count):
+            await client.delete(raw_stream(n))
     finally:
         await client.aclose()
-    return len(encoded) * BATCH / elapsed
+    return len(parts) * BATCH / elapsed
+
+
+async def write_cost(redis_url: str, batches: int, shard_count: int) -> float:
+    """Milliseconds per 1 000-event batch of ``Deduplicator.write`` alone (no HTTP)."""
+    from watchfloor.collector.dedup import Deduplicator
+
+    events = [validate_body(b, "msgpack").events for b in bodies(f"w{shard_count}-", batches, True)]
+    client = redis_connect(redis_url)
+    try:
+        await client.delete(keys.SHARDS)  # each run records its own count
+        dedup = Deduplicator(client, shards=shard_count)
+        started = time.perf_counter()
+        for batch in events:
+            await dedup.write(batch)
+        elapsed = time.perf_counter() - started
+        await client.flushdb()
+    finally:
+        await client.aclose()
+    return elapsed / len(events) * 1000
 
 
 # --- main -------------------------------------------------------------------------------
@@ -210,36 +246,72 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=100, help="batches per producer and run")
     parser.add_argument("--in-flight", type=int, default=4, help="requests in flight per producer")
     parser.add_argument("--aof", action="store_true", help="Redis with AOF (fsync always)")
+    parser.add_argument(
+        "--cluster", action="store_true", help="also on a local 3-master Redis Cluster"
+    )
+    parser.add_argument(
+        "--shards", type=int, default=RedisConfig().shards, help="events shards (redis.shards)"
+    )
     args = parser.parse_args()
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, python {platform.python_version()}; "
+          f"{args.producers} producer processes x {args.batches} batches of {BATCH} events, "
+          f"{args.in_flight} in flight each; {args.shards} events shards; "
+          f"Redis AOF {'on' if args.aof else 'off'}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="wf-bench-ingest-") as tmp:
         server = EmbeddedRedis(Path(tmp) / "redis", persistent=args.aof)
         redis_url = server.start()
-        port = free_port()
-        collector = mp.get_context("spawn").Process(
-            target=collector_main, args=(str(Path(tmp) / "data"), redis_url, port), daemon=True
-        )
-        collector.start()
         try:
-            report(args, redis_url, f"http://127.0.0.1:{port}")
+            print("-- single Redis")
+            alone = {n: asyncio.run(write_cost(redis_url, 100, n)) for n in (1, args.shards)}
+            print(f"{'dedup+XADD write alone, ms per batch':44s} "
+                  f"{alone[1]:.2f} ms with 1 shard, {alone[args.shards]:.2f} ms with "
+                  f"{args.shards} (one pipelined round)")  # fmt: skip
+            through_collector(args, redis_url, Path(tmp) / "data-single")
         finally:
-            collector.terminate()
-            collector.join(10)
             server.stop()
+        if args.cluster:
+            with local_cluster() as cluster_url:
+                if cluster_url is not None:
+                    print("-- Redis Cluster, 3 masters on this machine (AOF off)")
+                    through_collector(args, cluster_url, Path(tmp) / "data-cluster")
+
+
+@contextlib.contextmanager
+def local_cluster() -> Iterator[str | None]:
+    """The URL of a started local cluster, or ``None`` (with a message) without one."""
+    try:
+        from tests.cluster import LocalCluster
+    except ImportError as exc:
+        print(f"-- Redis Cluster: skipped, tests/cluster.py not available ({exc})")
+        yield None
+        return
+    with LocalCluster(masters=3) as cluster:
+        yield cluster.url
+
+
+def through_collector(args: argparse.Namespace, redis_url: str, data_dir: Path) -> None:
+    port = free_port()
+    collector = mp.get_context("spawn").Process(
+        target=collector_main, args=(str(data_dir), redis_url, port, args.shards), daemon=True
+    )
+    collector.start()
+    try:
+        report(args, redis_url, f"http://127.0.0.1:{port}")
+    finally:
+        collector.terminate()
+        collector.join(10)
 
 
 def report(args: argparse.Namespace, redis_url: str, url: str) -> None:
     asyncio.run(wait_ready(url))
     total = args.producers * args.batches
-    raw = asyncio.run(raw_xadd(redis_url, total))
+    raw = asyncio.run(raw_xadd(redis_url, total, args.shards))
     runs = {
         "HTTP msgpack, batches of 1000": ("http", True),
         "WebSocket msgpack, batches of 1000": ("ws", True),
         "HTTP msgpack, no event ids (dedup idle)": ("http", False),
     }
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, python {platform.python_version()}; "
-          f"{args.producers} producer processes x {args.batches} batches of {BATCH} events, "
-          f"{args.in_flight} in flight each; Redis AOF {'on' if args.aof else 'off'}")  # fmt: skip
-    print(f"{'raw Redis XADD, pipelined (limit)':44s} {raw:>11,.0f} events/s")
+    print(f"{'raw Redis XADD by shard, pipelined (limit)':44s} {raw:>11,.0f} events/s")
     for i, (name, (transport, with_ids)) in enumerate(runs.items()):
         r = run_producers(url, transport, f"r{i}-", args.producers, args.batches, args.in_flight,
                           with_ids)  # fmt: skip
