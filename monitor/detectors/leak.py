@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Final
 
 from watchfloor.core.events import AgentMessage, DataAccess, Event
 from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.due import STRICT, earliest, filled, grid_after, window_changes
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
 from watchfloor.monitor.rules import Rules, check_hours, parse_hours
 from watchfloor.monitor.windows import Ring, Trend
@@ -250,6 +251,21 @@ class LeakDetector:
                 self._judge_actor(name, watermark)
         self.dirty.clear()
         return list(self.signals.values())
+
+    def next_due(self, at: float) -> float | None:
+        """Replay (:mod:`monitor.engine`): the next scan at which a held finding, export or
+        off-hours access expires, or a view window gains or loses records."""
+        p = self.p
+        due: list[float | None] = [
+            kept[0]["at"] + p.hold_s + STRICT
+            for table in (self.findings, self.exports, self.off_hours)
+            for kept in table.values()
+            if kept
+        ]
+        spans = (round(p.view_window_s / p.view_bucket_s),)
+        due += [window_changes(filled(r), p.view_bucket_s, spans, at) for r in self.views.values()]
+        found = earliest(t for t in due if t is not None and t > at)
+        return None if found is None else grid_after(found, at, p.view_bucket_s)
 
     def _set(self, rule: str, subject: str, signal: Signal | None) -> None:
         if signal is None:

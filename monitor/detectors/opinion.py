@@ -37,6 +37,7 @@ from typing import Any, ClassVar, Final
 from watchfloor.core.events import Event, SocialMention
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.conditions import Breach, merge
+from watchfloor.monitor.detectors.due import STRICT, earliest, grid_after
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
 from watchfloor.monitor.rules import Rules
 from watchfloor.monitor.sentiment import contains_any, score
@@ -104,7 +105,7 @@ class OpinionRules:
 
 
 class _Topic:
-    __slots__ = ("post", "ring", "tenant")
+    __slots__ = ("last", "post", "ring", "tenant")
 
     def __init__(self, p: OpinionRules) -> None:
         tau = p.baseline_tau_s / p.bucket_s
@@ -116,6 +117,7 @@ class _Topic:
         self.ring = Ring(p.bucket_s, n, width=2, baselines=baselines, lag=lag)
         self.post: dict[str, Any] | None = None  # the loudest high-reach complaint held
         self.tenant: str | None = None
+        self.last = -math.inf  # event time of the newest mention
 
 
 class OpinionDetector:
@@ -143,6 +145,7 @@ class OpinionDetector:
         p = self.rules.opinion.get(topic=event.topic)
         sentiment = event.sentiment if event.sentiment is not None else score(event.text)
         taken = topic.ring.add(event.ts, 1.0, MENTIONS)
+        topic.last = max(topic.last, event.ts)
         if sentiment <= p.negative_below:
             topic.ring.add(event.ts, 1.0, NEGATIVE)
         topic.tenant = event.tenant
@@ -213,6 +216,24 @@ class OpinionDetector:
         self.dirty.clear()
         return list(self.signals.values())
 
+    def next_due(self, at: float) -> float | None:
+        """The next scan that may change the answer (replay, :mod:`monitor.engine`): while a
+        topic's window holds mentions, and when a held high-reach post expires."""
+        due: list[float | None] = []
+        for name, topic in self.topics.items():
+            p = self.rules.opinion.get(topic=name)
+            bucket = p.bucket_s
+            if topic.post is not None:
+                expires = topic.post["until"] + p.high_reach_hold_s + STRICT
+                due.append(grid_after(expires, at, bucket))
+            # The bucket of the newest mention leaves the window at this time.
+            gone = -math.inf
+            if topic.last > -math.inf:
+                gone = (math.floor(topic.last / bucket) + 1) * bucket + p.window_s + bucket
+            if at < gone or name in self.signals:
+                due.append(grid_after(at, at, bucket))
+        return earliest(due)
+
     def _judge(self, name: str, topic: _Topic, w: float) -> None:
         p = self.rules.opinion.get(topic=name)
         topic.ring.advance(w)
@@ -251,7 +272,7 @@ class OpinionDetector:
     def snapshot(self) -> dict[str, Any]:
         return {
             "topics": {
-                n: {"ring": t.ring.snapshot(), "post": t.post, "tenant": t.tenant}
+                n: {"ring": t.ring.snapshot(), "post": t.post, "tenant": t.tenant, "last": t.last}
                 for n, t in self.topics.items()
             },
             "active": {
@@ -269,6 +290,8 @@ class OpinionDetector:
             topic.ring.restore(saved["ring"])
             topic.post = saved.get("post")
             topic.tenant = saved.get("tenant")
+            head = topic.ring.head
+            topic.last = float(saved.get("last", (head + 1) * self.base.bucket_s))
         for name, conditions in _active_conditions(state.get("active", ())).items():
             # Placeholders until the next evaluation: they carry the hysteresis only.
             found = [Breach(c, "minor", "", {}) for c in conditions]

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from watchfloor.core.events import Contact, Event, Health, Heartbeat, QueueStats
 from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.due import earliest
 from watchfloor.monitor.detectors.outage_heartbeats import Heartbeats
 from watchfloor.monitor.detectors.outage_intake import SilentIntake
 from watchfloor.monitor.detectors.outage_probes import ComponentProbes
@@ -87,6 +88,11 @@ class OutageDetector:
         self.heartbeats.judge(watermark)
         self.intake.judge(watermark)
         return list(self.signals.values())
+
+    def next_due(self, at: float) -> float | None:
+        """Replay (:mod:`monitor.engine`): a lost heartbeat or a silence coming due; probes
+        change only with a new probe result."""
+        return earliest((self.heartbeats.next_due(at), self.intake.next_due(at)))
 
     def _signal(self, rule: str, subject: str, severity: str, title: str, evidence: dict) -> Signal:
         p = self.base

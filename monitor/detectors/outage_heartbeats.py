@@ -12,6 +12,7 @@ from typing import Any
 
 from watchfloor.core.events import Event
 from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.due import STRICT
 from watchfloor.monitor.detectors.outage_probes import MakeSignal
 from watchfloor.monitor.detectors.outage_rules import OutageRules
 from watchfloor.monitor.rules import Scoped
@@ -59,6 +60,18 @@ class Heartbeats:
             limit = max(p.heartbeat_factor * (src.interval or 0.0), p.heartbeat_min_s)
             if down_from - src.last_seen <= limit:
                 src.last_seen = max(src.last_seen, at)
+
+    def next_due(self, at: float) -> float | None:
+        """When the next source's silence passes its limit (replay, :mod:`monitor.engine`)."""
+        due: float | None = None
+        for name, src in self.sources.items():
+            p = self.scoped.get(source=name)
+            if src.beats < p.heartbeat_min_beats or src.interval is None:
+                continue
+            lost = src.last_seen + max(p.heartbeat_factor * src.interval, p.heartbeat_min_s)
+            if lost + STRICT > at and (due is None or lost + STRICT < due):
+                due = lost + STRICT  # silent for *more* than the limit
+        return due
 
     def judge(self, w: float) -> None:
         for name, src in self.sources.items():

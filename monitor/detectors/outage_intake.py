@@ -13,6 +13,7 @@ from typing import Any
 
 from watchfloor.core.events import Event, QueueStats
 from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.due import earliest, grid_after
 from watchfloor.monitor.detectors.outage_probes import MakeSignal
 from watchfloor.monitor.detectors.outage_rules import OutageRules
 from watchfloor.monitor.detectors.sequential import Cusum, complete_buckets, threshold
@@ -37,6 +38,8 @@ class SilentIntake:
         self.cusum = Cusum(max(1e-3, self.base.silent_max_ratio))
         self.blind_until = 0.0
         """Intake windows are not judged before this (they overlap the monitor's own downtime)."""
+        self._fresh = False  # counts or snapshots folded in since the last scan
+        self._complete = False  # an interval report folded in since the last scan
 
     def add(self, event: Event) -> None:
         queue: str = event.queue  # type: ignore[attr-defined]
@@ -45,6 +48,9 @@ class SilentIntake:
         intake = self._get(self.queues, queue, channel, interval)
         count = offered_in(event, intake)
         reported = type(event) is QueueStats and event.offered is not None
+        self._fresh = self._fresh or reported or bool(count)
+        # An interval report completes its buckets at once: judged at its release.
+        self._complete = self._complete or (reported and interval > self.base.silent_bucket_s)
         agg = self._get(self.channels, channel, channel, interval)
         for each, key in (
             (intake, f"outage.silent_queue|{queue}"),
@@ -85,9 +91,10 @@ class SilentIntake:
     def judge(self, w: float) -> None:
         """Once per bucket: silent channels first (they cover their queues)."""
         bucket = int(w // self.base.silent_bucket_s)
-        if bucket == self._scanned:
+        if bucket == self._scanned and not self._complete:
             return
         self._scanned = bucket
+        self._fresh = self._complete = False
         if w < self.blind_until:
             return
         silent_channels = set()
@@ -97,6 +104,34 @@ class SilentIntake:
         for queue, intake in self.queues.items():
             covered = intake.channel in silent_channels
             self._silent("outage.silent_queue", queue, intake, w, covered=covered, queue=queue)
+
+    def next_due(self, at: float) -> float | None:
+        """The next scan that may change the answer (replay, :mod:`monitor.engine`): a
+        subject whose baseline still expects traffic is judged as its judged time moves;
+        one that expects too little to be found silent waits for a new count."""
+        bucket = self.base.silent_bucket_s
+        if self._fresh:
+            return grid_after(at, at, bucket)
+        if at < self.blind_until:
+            return grid_after(self.blind_until, at, bucket)
+        due = [
+            self._due(rule, name, intake, at, **{key: name})
+            for rule, key, table in (
+                ("outage.silent_channel", "channel", self.channels),
+                ("outage.silent_queue", "queue", self.queues),
+            )
+            for name, intake in table.items()
+        ]
+        return earliest(due)
+
+    def _due(
+        self, rule: str, subject: str, intake: Intake, at: float, **scope: str
+    ) -> float | None:
+        p = self.scoped.get(**{"channel": intake.channel, **scope})
+        fingerprint = f"{rule}|{subject}"
+        if fingerprint not in self.signals and _dormant(intake, p):
+            return None
+        return intake.next_judged(at, p.silent_window_s)
 
     def _silent(
         self, rule: str, subject: str, intake: Intake, w: float, covered: bool = False, **scope: str
@@ -110,6 +145,11 @@ class SilentIntake:
         ring.advance(w)
         fingerprint = f"{rule}|{subject}"
         active = fingerprint in self.signals
+        if not active and _dormant(intake, p):
+            # Expecting too little to be found silent: nothing to hold against it
+            # later either (and a replay need not scan it until a count comes).
+            self.cusum.state.pop(fingerprint, None)
+            return False
         observed = ring.complete_sum(window, w)
         # Both the plain EWMA and the trend forecast must expect traffic: the
         # trend follows an evening ramp down, the plain EWMA ignores a past surge.
@@ -162,7 +202,7 @@ class SilentIntake:
         """
         per_bucket = expected / max(1, round(window / p.silent_bucket_s))
         self.cusum.ratio = max(1e-3, p.silent_max_ratio)
-        counts = complete_buckets(ring, window, w)
+        counts = complete_buckets(ring, window, w, self.cusum.folded(key))
         return self.cusum.fold(key, counts, per_bucket, h)
 
     def snapshot(self) -> dict[str, Any]:
@@ -188,6 +228,13 @@ class SilentIntake:
             rule, _, subject = fingerprint.partition("|")
             if rule.startswith("outage.silent"):
                 self.signals[fingerprint] = self.make(rule, subject, "minor", "", {})
+
+
+def _dormant(intake: Intake, p: OutageRules) -> bool:
+    """Even the plain EWMA (which only falls without counts) expects less than a silence
+    needs: the subject cannot be found silent before a new count arrives."""
+    window = intake.span(p.silent_window_s)
+    return intake.ring.smooth(window) < p.silent_min_expected * window / p.silent_window_s
 
 
 def _went_silent(

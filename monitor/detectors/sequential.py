@@ -86,6 +86,11 @@ class Cusum:
         state[:] = [stat, float(last), run_sum, run_len]
         return stat
 
+    def folded(self, subject: str) -> int:
+        """The last bucket folded for ``subject`` (-1: none)."""
+        state = self.state.get(subject)
+        return int(state[1]) if state else -1
+
     def skip_to(self, subject: str, index: int) -> None:
         """Buckets up to ``index`` are unknown (no report covers them): never fold them."""
         state = self.state.setdefault(subject, [0.0, -1.0, 0.0, 0.0])
@@ -107,8 +112,11 @@ class Cusum:
         self.state = {k: [float(x) for x in v] for k, v in state.items() if len(v) == 4}
 
 
-def complete_buckets(ring: Ring, seconds: float, watermark: float) -> list[tuple[int, float]]:
-    """``(index, count)`` of the complete buckets (field 0) of ``seconds`` before a watermark."""
+def complete_buckets(
+    ring: Ring, seconds: float, watermark: float, after: int = -(2**62)
+) -> list[tuple[int, float]]:
+    """``(index, count)`` of the complete buckets (field 0) of ``seconds`` before a watermark
+    (only those after bucket ``after``)."""
     lo, hi = ring.complete_range(seconds, watermark)
     n, w, values = ring.n, ring.width, ring.values
-    return [(b, values[(b % n) * w]) for b in range(lo, hi + 1)]
+    return [(b, values[(b % n) * w]) for b in range(max(lo, after + 1), hi + 1)]

@@ -31,6 +31,7 @@ from watchfloor.core.vocabulary import (
 )
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.conditions import Breach, merge
+from watchfloor.monitor.detectors.due import STRICT, earliest, filled, grid_after, window_changes
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
 from watchfloor.monitor.rules import Rules
 from watchfloor.monitor.windows import Latch, Ring
@@ -204,6 +205,24 @@ class SlaDetector:
             self._judge(name, self.queues[name], watermark)
         self.dirty.clear()
         return list(self.signals.values())
+
+    def next_due(self, at: float) -> float | None:
+        """Replay (:mod:`monitor.engine`): the next 10 s tick at which a window gains or
+        loses a count, a snapshot goes stale or nobody has been staffed long enough."""
+        due: list[float | None] = []
+        for name, q in self.queues.items():
+            p = self.rules.sla.get(channel=q.channel, queue=name)
+            if name in self.signals:
+                due.append(at + 1)
+            snap = q.snap
+            spans = (round(p.window_s / BUCKET_S), round(p.satisfaction_window_s / BUCKET_S))
+            due.append(window_changes(filled(q.ring), BUCKET_S, spans, at))
+            if snap is not None:
+                due.append(snap["ts"] + p.stale_s + STRICT)
+                if q.no_agents_since is not None:
+                    due.append(q.no_agents_since + p.no_agents_for_s)
+        found = earliest(t for t in due if t is not None and t > at)
+        return None if found is None else grid_after(found, at, 10.0)
 
     def _judge(self, name: str, q: _Queue, w: float) -> None:
         p = self.rules.sla.get(channel=q.channel, queue=name)

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from watchfloor.core.events import Contact, Event, QueueStats
 from watchfloor.monitor.detectors.base import Signal
+from watchfloor.monitor.detectors.due import earliest, grid_after
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
 from watchfloor.monitor.detectors.sequential import Cusum, complete_buckets, threshold
 from watchfloor.monitor.rules import Rules
@@ -84,7 +85,16 @@ class Intake:
     the baseline takes a bucket only once it is older than that.
     """
 
-    __slots__ = ("channel", "from_stats", "interval", "profile", "reported_until", "ring", "tenant")
+    __slots__ = (
+        "channel",
+        "from_stats",
+        "interval",
+        "last_count",
+        "profile",
+        "reported_until",
+        "ring",
+        "tenant",
+    )
 
     def __init__(
         self,
@@ -108,21 +118,30 @@ class Intake:
         self.interval = interval
         """The longest reporting interval this ring was shaped for (0: point counts)."""
         self.reported_until = 0.0
+        self.last_count = -math.inf
+        """Event time of the newest count folded in (where its buckets end)."""
 
     def fold(self, ts: float, count: float, interval: float) -> bool:
         """Spread ``count`` over the interval ending at ``ts``; False if all of it is too old."""
+        self.last_count = max(self.last_count, ts)
         if interval <= self.ring.bucket_s:
             taken = self.ring.add(ts, count)
             self.profile.add(ts, count)
             return taken
         self.reported_until = max(self.reported_until, ts)
+        # Move the ring to the interval's end once, not bucket by bucket: the baseline
+        # lags the ring by more than an interval, so it still gets every share.
+        self.ring.advance(ts)
         start, taken, bucket = ts - interval, False, self.ring.bucket_s
         edge = start
         while edge < ts:
             nxt = min(ts, (edge // bucket + 1) * bucket)
-            share = count * (nxt - edge) / interval
-            taken = self.ring.add(edge, share) or taken
-            self.profile.add(edge, share)
+            taken = self.ring.add(edge, count * (nxt - edge) / interval) or taken
+            edge = nxt
+        edge = start
+        while edge < ts:  # the hourly profile: one share per hour
+            nxt = min(ts, (edge // 3600 + 1) * 3600)
+            self.profile.add(edge, count * (nxt - edge) / interval)
             edge = nxt
         return taken
 
@@ -134,6 +153,23 @@ class Intake:
             return watermark
         wait = max(2 * self.interval, patience)
         return min(watermark, max(self.reported_until, watermark - wait))
+
+    def next_judged(self, at: float, patience: float = 0.0) -> float:
+        """The first bucket boundary after ``at`` at which :meth:`judged_at` enters a new
+        bucket (between two long-interval snapshots it stands still: nothing to judge)."""
+        bucket = self.ring.bucket_s
+        judged = self.judged_at(at, patience)
+        target = (math.floor(judged / bucket + 1e-9) + 1) * bucket
+        if judged < at:  # stands at the latest snapshot, or follows the watermark late
+            target += max(2 * self.interval, patience)
+        return grid_after(target, at, bucket)
+
+    def holds_counts_since(self, since: float) -> bool:
+        """Whether a count was folded into a bucket that ends after ``since``."""
+        if self.last_count == -math.inf:
+            return False
+        bucket = self.ring.bucket_s
+        return (math.floor(self.last_count / bucket) + 1) * bucket > since
 
     def span(self, window_s: float) -> float:
         """The window read: at least one reporting interval."""
@@ -148,6 +184,7 @@ class Intake:
             "tenant": self.tenant,
             "interval": self.interval,
             "reported_until": self.reported_until,
+            "last_count": self.last_count,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -157,6 +194,9 @@ class Intake:
         self.from_stats = bool(state.get("from_stats"))
         self.tenant = state.get("tenant")
         self.reported_until = float(state.get("reported_until", 0.0))
+        # An older checkpoint: presume counts up to the ring's newest bucket.
+        head = (self.ring.head + 1) * self.ring.bucket_s if self.ring.head >= 0 else -math.inf
+        self.last_count = float(state.get("last_count", head))
 
 
 def interval_of(event: Event) -> float:
@@ -193,6 +233,8 @@ class SurgeDetector:
         # queue -> [expected per bucket before its intake went silent, held until (ts)]
         self.held: dict[str, list[float]] = {}
         self._scanned = -1
+        self._fresh = False  # counts folded in since the last scan
+        self._complete = False  # an interval report folded in since the last scan
 
     def _intake(self, queue: str, channel: str, interval: float = 0.0) -> Intake:
         intake = self.queues.get(queue)
@@ -215,16 +257,41 @@ class SurgeDetector:
         if not count:
             return None
         intake.tenant = event.tenant
+        self._fresh = True
+        # An interval report completes its buckets at once: judged at its release.
+        self._complete = self._complete or interval > self.params.bucket_s
         return intake.fold(event.ts, count, interval)
 
     def evaluate(self, watermark: float) -> list[Signal]:
         # Sums change only when a bucket completes: scan every queue once per bucket.
         bucket = int(watermark // self.params.bucket_s)
-        if bucket != self._scanned:
+        if bucket != self._scanned or self._complete:
             self._scanned = bucket
+            self._fresh = self._complete = False
             for queue, intake in self.queues.items():
                 self._judge(queue, intake, watermark)
         return list(self.signals.values())
+
+    def next_due(self, at: float) -> float | None:
+        """The next scan that may change the answer (replay, :mod:`monitor.engine`).
+
+        A queue is judged again when its judged time enters a new bucket, while its
+        windows (and the minutes before them) hold counts or its statistic is up;
+        a queue that has been quiet that long cannot surge without a new count.
+        """
+        if self._fresh:
+            return grid_after(at, at, self.params.bucket_s)
+        return earliest(self._queue_due(q, intake, at) for q, intake in self.queues.items())
+
+    def _queue_due(self, queue: str, intake: Intake, at: float) -> float | None:
+        p = self.rules.surge.get(channel=intake.channel, queue=queue)
+        if not p.enabled:
+            return None
+        reach = intake.span(p.window_s) + p.recent_s + 2 * p.bucket_s
+        quiet = not intake.holds_counts_since(intake.judged_at(at) - reach)
+        if quiet and self.cusum.value(queue) <= 0 and queue not in self.signals:
+            return None
+        return intake.next_judged(at)
 
     def _judge(self, queue: str, intake: Intake, watermark: float) -> None:
         p = self.rules.surge.get(channel=intake.channel, queue=queue)
@@ -256,7 +323,8 @@ class SurgeDetector:
         # both share the window's absolute floors (small queues are not judged).
         h = threshold(p.false_alarms_per_hour, p.bucket_s)
         self.cusum.ratio = p.cusum_ratio
-        stat = self.cusum.fold(queue, complete_buckets(ring, window, watermark), bar / buckets, h)
+        counts = complete_buckets(ring, window, watermark, self.cusum.folded(queue))
+        stat = self.cusum.fold(queue, counts, bar / buckets, h)
         per_bucket = bar / buckets
         sequential = stat >= h and self.cusum.run_mean(queue) >= p.ratio * per_bucket
         sequential = sequential and not held  # a backlog flush belongs to the silence
@@ -303,11 +371,15 @@ class SurgeDetector:
                 break
             zeros += 1
         silent = zeros * per_bucket >= -math.log(p.p_value)
+        # Held while the gap goes on, then until the windows are past it. Kept from
+        # the buckets, not from how often the queue was scanned (replay skips scans).
         if silent:
             level = per_bucket if held is None else max(held[0], per_bucket)
-            self.held[queue] = held = [level, watermark + window + p.recent_s]
+            self.held[queue] = held = [level, math.inf]
         elif held is not None and zeros:
-            held[1] = max(held[1], watermark + window + p.recent_s)
+            held[1] = math.inf
+        elif held is not None and held[1] == math.inf:
+            held[1] = watermark + window + p.recent_s
         if held is None or watermark >= held[1]:
             self.held.pop(queue, None)
             return 0.0
