@@ -21,8 +21,9 @@ import aiohttp
 import pytest
 
 from tests.collector.conftest import Running, StartCollector, all_events
+from watchfloor.collector.alertmanager import AlertMapping
 from watchfloor.core.config import Config
-from watchfloor.core.events import Event, Health, parse_ts
+from watchfloor.core.events import Event, Health, parse_ts, validate_event
 from watchfloor.monitor.detectors import build_detectors
 from watchfloor.monitor.engine import Engine
 from watchfloor.monitor.lifecycle import Action
@@ -294,6 +295,19 @@ async def test_one_firing_alert_alone_is_one_failed_probe_not_an_outage(
     assert (await post(collector, payload))[0] == 202
     actions = engine_actions(await health_events(collector), time.time())
     assert [a for a in actions if a.op == "fire"] == []
+
+
+def test_a_lone_alert_still_firing_when_alertmanager_repeats_it_is_an_outage() -> None:
+    alert = recorded("firing_warning")["alerts"][0]
+    alert["labels"]["severity"] = "critical"
+    started = parse_ts(alert["startsAt"])
+    mapping = AlertMapping.from_config(Config())
+    # The first notification, then the repeat (repeat_interval 4 h: past the dedup window).
+    first, repeat = (validate_event(mapping.event(alert, started + s)) for s in (30, 4 * 3600))
+    assert (first.status, repeat.status) == ("down", "down")
+    assert engine_actions([first], started + 60) == []
+    opened = engine_actions([first, repeat], started + 4 * 3600)
+    assert [(a.op, a.signal.subject) for a in opened] == [("fire", "search")]
 
 
 # --- the real Alertmanager --------------------------------------------------------------
