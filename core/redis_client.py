@@ -21,6 +21,9 @@ one hash slot, which is what the hash tags of ``core.keys`` are for.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any, Final, cast
 from urllib.parse import parse_qsl, urlencode
@@ -112,7 +115,10 @@ def connect_sync(url: str, *, cluster: bool = False, **options: Any) -> redis.Re
             startup_nodes=[sync_cluster.ClusterNode(h, p) for h, p in nodes], **kwargs
         )
     except RedisClusterException as exc:
-        raise _unreachable(nodes, exc) from exc
+        clear = _unreachable(nodes, exc)
+        if clear is exc:
+            raise
+        raise clear from exc
     return cast(redis.Redis, client)
 
 
@@ -157,7 +163,8 @@ def cluster_options(
     if scheme == "unix" or scheme.startswith("unix+"):
         raise RedisUrlError(
             f"Redis URL {shown!r}: a Redis Cluster is reached over TCP, not a Unix socket; "
-            "use redis+cluster://host:port,... (or set [redis] cluster = false)"
+            "name its nodes in [redis] url = redis+cluster://host:port,... "
+            "(or set [redis] cluster = false)"
         )
     node_scheme = CLUSTER_SCHEMES.get(scheme, scheme)
     if node_scheme not in ("redis", "rediss"):
@@ -234,20 +241,73 @@ def _userinfo(url: str) -> tuple[str, str]:
 
 
 class _Cluster(aio_cluster.RedisCluster):
-    """redis-py's asyncio cluster client whose failure to reach the cluster names every node
-    tried (redis-py's message names only the last one) and tells a refused login apart."""
+    """redis-py's asyncio cluster client, with its outages said the way a single Redis says them.
+
+    When no node answers, redis-py raises ``RedisClusterUnreachableError``, which is not
+    a ``ConnectionError``: code that rides out a single Redis's outage (retry, spool)
+    would crash on a cluster's. Commands, pipelines and transactions here raise
+    :class:`ClusterUnreachable` instead (both classes), naming every node tried
+    (redis-py names only the last), and a refused login is told apart.
+    """
 
     async def initialize(self, *args: Any, **kwargs: Any) -> aio_cluster.RedisCluster:
-        try:
+        with self.outages_named(RedisClusterException):
             return await super().initialize(*args, **kwargs)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        with self.outages_named():
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> aio_cluster.ClusterPipeline:
+        if shard_hint:
+            return super().pipeline(transaction, shard_hint)  # redis-py's own refusal
+        return _ClusterPipeline(self, transaction)
+
+    @contextlib.contextmanager
+    def outages_named(
+        self, caught: type[Exception] = RedisClusterUnreachableError
+    ) -> Iterator[None]:
+        try:
+            yield
         except (ClusterUnreachable, ClusterLoginRefused):
             raise
-        except RedisClusterException as exc:
-            nodes = [(n.host, int(n.port)) for n in self.nodes_manager.startup_nodes.values()]
-            raise _unreachable(nodes, exc) from exc
+        except caught as exc:
+            nodes = dict.fromkeys(
+                (n.host, int(n.port))
+                for n in [*self.nodes_manager.startup_nodes.values(), *self.get_nodes()]
+            )
+            clear = _unreachable(list(nodes), exc)
+            if clear is exc:
+                raise
+            raise clear from exc
 
 
-def _unreachable(nodes: list[tuple[str, int]], exc: RedisClusterException) -> Exception:
+class _ClusterPipeline(aio_cluster.ClusterPipeline):
+    """The cluster pipeline (plain or transaction) of :class:`_Cluster`, outages named alike."""
+
+    cluster_client: _Cluster
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
+        with self.cluster_client.outages_named():
+            return await super().execute(raise_on_error, allow_redirections)
+
+    async def watch(self, *names: Any) -> None:
+        with self.cluster_client.outages_named():
+            await super().watch(*names)
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        queued = super().execute_command(*args, **kwargs)
+        # Between WATCH and MULTI a command runs at once: redis-py hands back its coroutine.
+        return self._named(queued) if inspect.iscoroutine(queued) else queued
+
+    async def _named(self, command: Awaitable[Any]) -> Any:
+        with self.cluster_client.outages_named():
+            return await command
+
+
+def _unreachable(nodes: list[tuple[str, int]], exc: Exception) -> Exception:
     tried = ", ".join(f"{h}:{p}" for h, p in nodes)
     cause: BaseException | None = exc
     while cause is not None:

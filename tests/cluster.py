@@ -178,13 +178,18 @@ class LocalCluster:
             time.sleep(0.05)
         raise ClusterStartError(f"the replica {replica.address} did not take slot range {shard}")
 
-    def restart_node(self, index: int, timeout: float = 15.0) -> Node:
-        """Start ``nodes[index]`` again (same port, dir and nodes.conf: it rejoins)."""
+    def restart_node(self, index: int, timeout: float = 15.0, *, wait: bool = True) -> Node:
+        """Start ``nodes[index]`` again (same port, dir and nodes.conf: it rejoins).
+
+        ``wait=False`` returns once it answers PING, without waiting for the cluster to
+        converge (restarting several nodes: call :meth:`wait_converged` after the last).
+        """
         node = self.nodes[index]
         _kill(node, signal.SIGKILL)
         self._spawn(node)
         self._wait_ping(node, time.monotonic() + timeout)
-        self.wait_converged(timeout)
+        if wait:
+            self.wait_converged(timeout)
         return node
 
     # ------------------------------------------------------------------ internals

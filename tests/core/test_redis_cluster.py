@@ -11,11 +11,15 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import ClusterCrossSlotError, MovedError, RedisClusterException
 
 from tests.cluster import LocalCluster
 from watchfloor.core import keys
+from watchfloor.core.bus import BusUnavailable, EventProducer
+from watchfloor.core.events import Heartbeat
 from watchfloor.core.redis_client import (
     ClusterLoginRefused,
     ClusterUnreachable,
@@ -203,6 +207,38 @@ async def test_no_node_answering_is_a_clear_connection_error_naming_every_node()
     assert all(node in str(caught.value) for node in nodes)
     with pytest.raises(ClusterUnreachable, match=nodes[1]):
         connect_sync("redis+cluster://" + ",".join(nodes), socket_connect_timeout=1)
+
+
+async def test_a_cluster_gone_mid_run_fails_like_a_lost_redis_and_is_used_again_after() -> None:
+    with LocalCluster(masters=3) as local:
+        # a refresh at every retry, one retry: the outage is told at once, not after backoff
+        client = connect(local.url, retry=Retry(NoBackoff(), 1), topology_refresh_min_interval=0)
+        stream = keys.events_shard(shard_on(local, 1))
+        producer = EventProducer(client, stream=stream, retry_for_s=0.2)
+        try:
+            await write_one_key_per_master(client, local)
+            for shard in range(local.masters):
+                local.kill_master(shard)
+
+            with pytest.raises(ClusterUnreachable) as caught:
+                await client.get(stream)
+            assert isinstance(caught.value, redis.ConnectionError)
+            assert all(node.address in str(caught.value) for node in local.nodes)
+            with pytest.raises(ClusterUnreachable):
+                async with client.pipeline(transaction=False) as pipe:
+                    await pipe.get(stream).get(keys.INCIDENTS_OPEN).execute()
+            with pytest.raises(ClusterUnreachable):
+                await transact(client, [stream], read(stream))
+            with pytest.raises(BusUnavailable):  # so the collector spools, as on one Redis
+                await producer.publish_events([Heartbeat(ts=1_763_800_000.0, source="s")])
+
+            for index in range(len(local.nodes)):
+                local.restart_node(index, wait=False)
+            local.wait_converged()
+            await producer.publish_events([Heartbeat(ts=1_763_800_001.0, source="s")])
+            assert await client.xlen(stream) == 1
+        finally:
+            await client.aclose()
 
 
 # -- transactions and scripts stay in one slot ---------------------------------------------
