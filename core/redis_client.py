@@ -263,7 +263,7 @@ class _Cluster(aio_cluster.RedisCluster):
     ) -> aio_cluster.ClusterPipeline:
         if shard_hint:
             return super().pipeline(transaction, shard_hint)  # redis-py's own refusal
-        return _ClusterPipeline(self, transaction)
+        return _ClusterPipeline(self, transaction)  # type: ignore[abstract]  # as redis-py does
 
     @contextlib.contextmanager
     def outages_named(
@@ -293,7 +293,7 @@ class _ClusterPipeline(aio_cluster.ClusterPipeline):
         with self.cluster_client.outages_named():
             return await super().execute(raise_on_error, allow_redirections)
 
-    async def watch(self, *names: Any) -> None:
+    async def watch(self, *names: Any) -> None:  # type: ignore[override]  # async, as redis-py
         with self.cluster_client.outages_named():
             await super().watch(*names)
 
