@@ -58,6 +58,17 @@ async def read(redis: Any) -> dict[str, str]:
     return fold(await read_shards(redis))
 
 
+def read_sync(redis: Any) -> dict[str, str]:
+    """:func:`read` for a blocking client (commands, start-up checks)."""
+    raw = redis.get(keys.SHARDS)
+    n = int(raw) if raw is not None and raw.isdigit() else 0
+    pipe = redis.pipeline(transaction=False)
+    for shard in range(n):
+        pipe.hgetall(keys.engine_status(shard))
+    replies = pipe.execute() if n else []
+    return fold({_text(k): _text(v) for k, v in reply.items()} for reply in replies)
+
+
 def fold(statuses: Iterable[Mapping[str, str]]) -> dict[str, str]:
     """One status map from the shards' maps (see the module doc)."""
     present = [s for s in statuses if s]

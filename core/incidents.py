@@ -296,6 +296,7 @@ class IncidentStore:
         work = {
             **followup,
             "incident": inc.id,
+            "subject": inc.subject,
             "created": result.created,
             "raised": result.severity_raised,
         }

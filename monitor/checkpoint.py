@@ -1,15 +1,16 @@
 """Exactly once across restarts: the checkpoint transaction and idempotent actions.
 
-The monitor's story rests on one ``MULTI``: the engine's whole state (detector
-windows, reorder buffer, lifecycle), the last processed stream id, the ids of
-entries still failing, the engine status, the changed board rows and the
-``XACK`` of every entry folded into that state are written together. Either
+The monitor's story rests on one ``MULTI`` per events shard: the shard engine's
+whole state (detector windows, reorder buffer, lifecycle), the last processed
+stream id, the ids of entries still failing, the shard's status and the
+``XACK`` of every entry folded into that state are written together, under the
+worker's lease of the shard. Either
 all of it lands or none does, so a restarted monitor starts from a state that
 has seen exactly the acknowledged entries, and re-reads the others.
 
 Re-reading replays the lifecycle actions of those entries too, so
 :class:`ActionApplier` applies them idempotently: per fingerprint it remembers
-(in ``keys.ENGINE_APPLIED``) the last evaluation second (and rank within it)
+(in ``keys.ENGINE_APPLIED``, per shard) the last evaluation second (and rank within it)
 it applied, and the incident store dedupes fires on the same key. No incident
 is opened twice, no count goes up twice.
 
@@ -40,6 +41,8 @@ from watchfloor.core.incidents import (
     IncidentNotFound,
     IncidentStore,
 )
+from watchfloor.core.leases import held_in
+from watchfloor.core.redis_tx import transact
 from watchfloor.monitor.lifecycle import Action
 
 logger = logging.getLogger(__name__)
@@ -95,8 +98,8 @@ def decode(raw: bytes) -> Checkpoint:
     )
 
 
-async def load(redis: Any) -> Checkpoint:
-    raw = await redis.get(keys.ENGINE_CHECKPOINT)
+async def load(redis: Any, shard: int) -> Checkpoint:
+    raw = await redis.get(keys.engine_checkpoint(shard))
     if raw is None:
         return Checkpoint()
     return decode(raw)
@@ -106,34 +109,59 @@ async def commit(
     redis: Any,
     checkpoint: Checkpoint,
     *,
+    shard: int,
     status: Mapping[str, Any],
+    owner: str | None = None,
     ack: Sequence[str] = (),
-    stream: str = keys.EVENTS,
     group: str = keys.EVENTS_GROUP,
     board: Any = None,
     status_change: bool = False,
     changes_maxlen: int = 100_000,
     reopen_seen: Mapping[str, str] | None = None,
 ) -> None:
-    """Write state, status, board rows and the acks of ``ack`` in one transaction.
+    """Write shard ``shard``'s state, status and the acks of ``ack`` in one transaction.
 
-    ``reopen_seen`` (fingerprint -> ``incident_id|resolved_at``) are the hand
-    resolutions this state has taken in
-    (:meth:`~monitor.lifecycle.Lifecycle.resolved_by_hand`): dropped from
-    ``keys.INCIDENT_REOPEN`` with it, unless a newer one replaced them.
+    That transaction holds only the shard's keys (one hash slot of a cluster). When
+    ``owner`` is given it commits only while ``owner`` still holds the shard's lease
+    (watched and checked in the same transaction), else it raises
+    :class:`~core.leases.LeaseLost` and writes nothing: a worker that lost its shard
+    can never overwrite the new holder's state. Before it, in a transaction of their
+    own (the control plane's slot), go the changed board rows, the status change and
+    ``reopen_seen`` (fingerprint -> ``incident_id|resolved_at``): the hand resolutions
+    this state has taken in (:meth:`~monitor.lifecycle.Lifecycle.resolved_by_hand`),
+    dropped from ``keys.INCIDENT_REOPEN`` unless a newer one replaced them. Both are
+    idempotent (rows are snapshots), so a crash between the two loses nothing.
     """
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.set(keys.ENGINE_CHECKPOINT, encode(checkpoint))
-        pipe.hset(keys.ENGINE_STATUS, mapping={k: _plain(v) for k, v in status.items()})
-        if board is not None:
-            board.flush(pipe, changes_maxlen)
-        if status_change:
-            add_change(pipe, "engine", "status", dict(status), changes_maxlen)
+    if board is not None or status_change or reopen_seen:
+        async with redis.pipeline(transaction=True) as pipe:
+            if board is not None:
+                board.flush(pipe, changes_maxlen)
+            if status_change:
+                add_change(pipe, "engine", "status", {"shard": shard, **status}, changes_maxlen)
+            for fingerprint, mark in (reopen_seen or {}).items():
+                pipe.eval(_HDEL_IF, 1, keys.INCIDENT_REOPEN, fingerprint, mark)
+            if len(pipe):
+                await pipe.execute()
+
+    def queue(pipe: Any) -> None:
+        pipe.set(keys.engine_checkpoint(shard), encode(checkpoint))
+        pipe.hset(keys.engine_status(shard), mapping={k: _plain(v) for k, v in status.items()})
         if ack:
-            pipe.xack(stream, group, *ack)
-        for fingerprint, mark in (reopen_seen or {}).items():
-            pipe.eval(_HDEL_IF, 1, keys.INCIDENT_REOPEN, fingerprint, mark)
-        await pipe.execute()
+            pipe.xack(keys.events_shard(shard), group, *ack)
+
+    if owner is None:
+        async with redis.pipeline(transaction=True) as pipe:
+            queue(pipe)
+            await pipe.execute()
+        return
+    lease = keys.shard_lease(shard)
+
+    async def fenced(pipe: Any) -> None:
+        await held_in(pipe, lease, owner)
+        pipe.multi()
+        queue(pipe)
+
+    await transact(redis, [lease], fenced)
 
 
 def compare_ids(a: str, b: str) -> int:
@@ -155,9 +183,16 @@ class ActionApplier:
     """Applies lifecycle actions to the incident store, idempotently."""
 
     def __init__(
-        self, store: IncidentStore, *, on_incident: IncidentHook | None = None, audit: Any = None
+        self,
+        store: IncidentStore,
+        *,
+        on_incident: IncidentHook | None = None,
+        audit: Any = None,
+        shard: int = 0,
     ) -> None:
         self.store = store
+        self.shard = shard
+        """Applied marks are kept per shard: two shards may judge one fingerprint."""
         self.redis = store.redis
         self.on_incident = on_incident
         self.audit = audit
@@ -191,10 +226,13 @@ class ActionApplier:
                 await self._note(action)
             # Remembered right after the write: only a crash in between these two
             # round trips could apply one action twice.
-            await self.redis.hset(keys.ENGINE_APPLIED, fp, ":".join(map(str, mark)))
+            await self.redis.hset(keys.ENGINE_APPLIED, self._mark_key(fp), ":".join(map(str, mark)))
+
+    def _mark_key(self, fp: str) -> str:
+        return f"{self.shard}|{fp}"
 
     async def _already_applied(self, fp: str, mark: tuple[int, int, int]) -> bool:
-        last = await self.redis.hget(keys.ENGINE_APPLIED, fp)
+        last = await self.redis.hget(keys.ENGINE_APPLIED, self._mark_key(fp))
         if last is None:
             return False
         parts = [int(p) for p in cast(bytes, last).decode().split(":")]
@@ -239,12 +277,17 @@ class ActionApplier:
         work = {"notify": action.notify, "audit": action.signal.kind == "leak"}
         return {name: True for name, wanted in work.items() if wanted}
 
-    async def replay_outbox(self) -> int:
-        """Carry out the follow-up work a crash (or a failed hook) left; returns how many."""
-        members = await self.redis.hkeys(keys.INCIDENT_OUTBOX)
+    async def replay_outbox(self, owns: Callable[[str | None], bool] | None = None) -> int:
+        """Carry out the follow-up work a crash (or a failed hook) left; returns how many.
+
+        ``owns(subject)`` says which entries are this engine's (a worker replays the
+        entries of the shards it holds; None: all of them)."""
+        found = await self.redis.hgetall(keys.INCIDENT_OUTBOX)
         done = 0
-        for raw in sorted(members):
+        for raw, raw_work in sorted(found.items()):
             member = cast(bytes, raw).decode()
+            if owns is not None and not owns(msgpack.unpackb(raw_work, raw=False).get("subject")):
+                continue
             logger.info("replaying incident follow-up %s", member)
             done += await self._follow_up(member, replayed=True)
         return done

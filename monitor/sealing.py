@@ -21,7 +21,14 @@ import msgpack
 from watchfloor.core import keys
 
 SEALED: Final = "sealed"
-AAD: Final = f"{keys.ENGINE_CHECKPOINT}|engine".encode()
+
+
+def aad(shard: int) -> bytes:
+    """What a sealed snapshot is bound to: its shard's checkpoint key (one shard's state
+    cannot be passed off as another's)."""
+    return f"{keys.engine_checkpoint(shard)}|engine".encode()
+
+
 COMPRESS_ABOVE: Final = 16 * 1024
 _ZLIB: Final = b"z"
 _PLAIN: Final = b"m"
@@ -37,23 +44,27 @@ class Sealer(Protocol):
     def unseal(self, sealed: bytes, aad: bytes) -> bytes: ...
 
 
-def seal_snapshot(snapshot: dict[str, Any], cipher: Sealer | None) -> dict[str, Any]:
+def seal_snapshot(
+    snapshot: dict[str, Any], cipher: Sealer | None, shard: int = 0
+) -> dict[str, Any]:
     """``{"sealed": <bytes>}`` for the checkpoint; the snapshot itself without a cipher."""
     if cipher is None:
         return snapshot
     body = msgpack.packb(snapshot, use_bin_type=True)
     framed = _ZLIB + zlib.compress(body, 1) if len(body) > COMPRESS_ABOVE else _PLAIN + body
-    return {SEALED: cipher.seal(framed, AAD)}
+    return {SEALED: cipher.seal(framed, aad(shard))}
 
 
-def open_snapshot(saved: dict[str, Any], cipher: Sealer | None) -> dict[str, Any]:
+def open_snapshot(
+    saved: dict[str, Any], cipher: Sealer | None, shard: int = 0
+) -> dict[str, Any]:
     """The engine snapshot of a checkpoint, sealed or (written before sealing) plain."""
     sealed = saved.get(SEALED)
     if not isinstance(sealed, bytes):
         return saved
     if cipher is None:
         raise SealError("the engine checkpoint is sealed but this monitor has no field keyring")
-    framed = cipher.unseal(sealed, AAD)
+    framed = cipher.unseal(sealed, aad(shard))
     body = zlib.decompress(framed[1:]) if framed[:1] == _ZLIB else framed[1:]
     snapshot = msgpack.unpackb(body, raw=False, strict_map_key=False)
     if not isinstance(snapshot, dict):

@@ -33,6 +33,8 @@ from watchfloor.core.events import SENSITIVE_FIELDS, Event
 from watchfloor.core.incidents import (
     IncidentStore,
 )
+from watchfloor.core.leases import LeaseLost
+from watchfloor.core.shards import shard_of
 from watchfloor.monitor import checkpoint as ckpt
 from watchfloor.monitor.board import Board
 from watchfloor.monitor.checkpoint import ActionApplier, IncidentHook
@@ -120,8 +122,19 @@ class MonitorService:
         audit: Any = None,
         consumer_name: str | None = None,
         clock: Callable[[], float] = time.time,
+        shard: int = 0,
+        owner: str | None = None,
+        shards: int | None = None,
     ) -> None:
         self.redis = redis
+        self.shard = shard
+        self.shards = shards or config.redis.shards
+        """How many shards there are: a hand resolution or an outbox entry is the
+        business of the shard its subject maps to."""
+        """The events shard this engine reads (``keys.events_shard(shard)``)."""
+        self.owner = owner
+        """The worker id whose lease of the shard every commit checks (None: no lease,
+        a single-process use such as a bench or a test)."""
         self.config = config
         self.rules = rules
         self.clock = clock
@@ -130,7 +143,9 @@ class MonitorService:
         # A stable name, so that a restarted monitor owns its pending entries.
         self.name = consumer_name or config.monitor.consumer or socket.gethostname()
         self.store = IncidentStore(redis, changes_maxlen=config.redis.changes_maxlen)
-        self.applier = ActionApplier(self.store, on_incident=on_incident, audit=audit)
+        self.applier = ActionApplier(
+            self.store, on_incident=on_incident, audit=audit, shard=shard
+        )
         self.consumer = self._new_consumer()
         self.state = ckpt.Checkpoint()
         self.cipher: Any = None
@@ -148,12 +163,16 @@ class MonitorService:
         self._next_outbox = time.monotonic() + OUTBOX_RETRY_S  # start() replays it first
         self.dead_letters = 0
         self.batches = 0
+        self.lost = False
+        """Set when a commit found the shard's lease held by another worker."""
 
     def _new_consumer(self) -> EventConsumer:
         m = self.config.monitor
         return EventConsumer(
             self.redis,
             consumer=self.name,
+            stream=keys.events_shard(self.shard),
+            dead_letter=keys.dead_letter(self.shard),
             count=m.read_count,
             block_ms=m.block_ms,
             claim_idle_ms=m.claim_idle_ms,
@@ -167,7 +186,7 @@ class MonitorService:
         await self._adopt_pending()
         # The keyring first: the checkpoint's engine state is sealed with it.
         self.cipher = _load_cipher(self.config)
-        self.state = await ckpt.load(self.redis)
+        self.state = await ckpt.load(self.redis, self.shard)
         if self.state.engine is not None:
             self._restore(self.state.engine)
         repaired = self._repair_clock()
@@ -179,11 +198,18 @@ class MonitorService:
         if repaired:
             self.unplaced_at = self.clock()
         # Follow-up work of incidents written just before a crash (audit, playbook).
-        await self.applier.replay_outbox()
+        await self.applier.replay_outbox(self.owns)
+
+    def owns(self, subject: str | None) -> bool:
+        """Whether ``subject``'s events (and so its incidents' follow-ups) are this shard's;
+        a subject-less entry written by an older version is shard 0's."""
+        if subject is None:
+            return self.shard == 0
+        return shard_of(subject, self.shards) == self.shard
 
     def _restore(self, saved: dict[str, Any]) -> None:
         try:
-            self.engine.restore(open_snapshot(saved, self.cipher))
+            self.engine.restore(open_snapshot(saved, self.cipher, self.shard))
         except Exception:
             # A checkpoint this version cannot read must not keep the monitor down:
             # it starts with empty windows (a warm-up) and says so.
@@ -218,7 +244,7 @@ class MonitorService:
         Downtime is wall-clock time since the last status a monitor wrote."""
         if self.engine.clock is None:
             return
-        last = await self.redis.hget(keys.ENGINE_STATUS, "updated_at")
+        last = await self.redis.hget(keys.engine_status(self.shard), "updated_at")
         try:
             down_s = self.clock() - float(last) if last else 0.0
         except ValueError:
@@ -253,6 +279,11 @@ class MonitorService:
                 backoff = 0.05
             except asyncio.CancelledError:
                 raise
+            except LeaseLost as exc:
+                # Another worker holds the shard now: nothing of ours may be written.
+                logger.warning("shard %d given up: %s", self.shard, exc)
+                self.lost = True
+                return
             except Exception:
                 logger.exception("engine step failed; resuming from the last checkpoint")
                 await asyncio.sleep(backoff)
@@ -261,6 +292,9 @@ class MonitorService:
                     return
         try:
             await self.commit(force=True)
+        except LeaseLost as exc:
+            logger.warning("shard %d: final checkpoint not written: %s", self.shard, exc)
+            self.lost = True
         except Exception:
             logger.exception("final checkpoint failed; the next start re-reads the rest")
 
@@ -393,7 +427,7 @@ class MonitorService:
     async def _dead_letter(self, entry: Entry, reason: str) -> None:
         await self.consumer.dead_letter(entry, reason)
         self.dead_letters += 1
-        action = Action("fire", _dead_letter_signal(entry, reason), self.clock())
+        action = Action("fire", _dead_letter_signal(entry, reason, self.shard), self.clock())
         await self.applier.fire(action, dedupe_key=entry.id)
 
     async def _retry_outbox(self) -> None:
@@ -402,7 +436,7 @@ class MonitorService:
         if now < self._next_outbox:
             return
         self._next_outbox = now + OUTBOX_RETRY_S
-        await self.applier.replay_outbox()
+        await self.applier.replay_outbox(self.owns)
 
     async def _take_reopens(self) -> None:
         """Tell the lifecycle of incidents people resolved (it reopens them if the
@@ -410,6 +444,8 @@ class MonitorService:
         found = await self.redis.hgetall(keys.INCIDENT_REOPEN)
         for raw_fp, raw_mark in found.items():
             fp, mark = raw_fp.decode(), raw_mark.decode()
+            if not self.owns(fp.partition("|")[2]):
+                continue  # another shard's subject: its engine takes it
             if self._reopen_seen.get(fp) != mark:
                 self._reopen_seen[fp] = mark
                 incident_id, _, at = mark.partition("|")
@@ -442,15 +478,16 @@ class MonitorService:
         self._report_late()
         self._report_unplaced()
         # Sealed: the detectors' windows and the reorder buffer hold decrypted text.
-        self.state.engine = seal_snapshot(self.engine.snapshot(), self.cipher)
+        self.state.engine = seal_snapshot(self.engine.snapshot(), self.cipher, self.shard)
         self.state.counters = {"batches": self.batches, "dead_letters": self.dead_letters}
         status_change = now - self._last_status_change >= STATUS_CHANGE_EVERY_S
         await ckpt.commit(
             self.redis,
             self.state,
+            shard=self.shard,
+            owner=self.owner,
             status=self.status(),
             ack=self._to_ack,
-            stream=self.consumer.stream,
             group=self.consumer.group,
             board=board_of(self.engine),
             status_change=status_change,
@@ -510,18 +547,19 @@ class MonitorService:
             "unplaced_at": self.unplaced_at,
             "checkpoint_repairs": stats.checkpoint_repairs,
             "consumer": self.name,
+            "shard": self.shard,
             "last_id": self.state.last_id,
             "updated_at": now,
         }
 
 
-def _dead_letter_signal(entry: Entry, reason: str) -> Any:
+def _dead_letter_signal(entry: Entry, reason: str, shard: int) -> Any:
     from watchfloor.monitor.detectors.base import Signal
 
     return Signal(
         rule="engine.dead_letter",
         kind="outage",
-        subject=keys.EVENTS,
+        subject=keys.events_shard(shard),
         severity="major",
         title=f"Event batch {entry.id} could not be processed",
         evidence={"entry": entry.id, "reason": reason[:300], "deliveries": entry.deliveries},

@@ -2,10 +2,13 @@
 
 DESIGN.md puts these in one process: the engine opens incidents, the runner
 starts playbooks from them (its ``on_incident`` is the engine's hook), the
-audit task mirrors the log to files and signs checkpoints (only this process
-does), and the API serves consoles. Each part is a ``run(stop)`` task in one
-``TaskGroup``; on ``stop`` the API stops taking requests first, then the others
-drain and the shared Redis client closes last.
+audit task mirrors the log to files and signs checkpoints, and the API serves
+consoles. Several monitor processes (workers) may run against one Redis: the
+engine worker leases events shards (:mod:`monitor.worker`), and the tasks that
+must run once in the cluster (playbook timers, the pager, the audit mirror) run
+where their lease is held (:class:`core.leases.LeasedTask`). Each part is a
+``run(stop)`` task in one ``TaskGroup``; on ``stop`` the API stops taking
+requests first, then the others drain and the shared Redis client closes last.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from watchfloor.api.app import create_app, serve
+from watchfloor.core import keys
 from watchfloor.core.config import Config
 from watchfloor.core.incidents import Incident, IncidentStore
+from watchfloor.core.leases import LeasedTask
 from watchfloor.monitor.checkpoint import IncidentHook
 from watchfloor.monitor.service import MonitorService
+from watchfloor.monitor.worker import MonitorWorker
 from watchfloor.playbooks.paging_setup import build_pager, stored_roster_duty
 from watchfloor.playbooks.runner import PlaybookRunner
 from watchfloor.playbooks.worker import build_runner
@@ -44,17 +50,39 @@ class MonitorProcess:
     redis: aioredis.Redis
     audit: AuditLog | None
     runner: PlaybookRunner
-    service: MonitorService
+    service: MonitorWorker
+    """The engine worker: the events shards it leases, one engine each."""
     app: web.Application
     tasks: list[Task] = field(default_factory=list)
 
     @classmethod
-    def build(cls, config: Config, redis: aioredis.Redis) -> MonitorProcess:
+    def build(
+        cls,
+        config: Config,
+        redis: aioredis.Redis,
+        *,
+        worker_id: str | None = None,
+        api: bool = True,
+    ) -> MonitorProcess:
         audit = _open_audit(config, redis)
         runner = build_runner(redis, config, audit=audit)
-        service = MonitorService(redis, config, on_incident=_hook(runner), audit=audit)
-        # A run whose incidents the engine resolved stops paging people at once.
-        service.applier.on_resolved = runner.on_resolved
+
+        def shard_engine(shard: int, rules: Any) -> MonitorService:
+            service = MonitorService(
+                redis,
+                config,
+                rules=rules,
+                on_incident=_hook(runner),
+                audit=audit,
+                consumer_name=worker.id,
+                shard=shard,
+                owner=worker.id,
+            )
+            # A run whose incidents the engine resolved stops paging people at once.
+            service.applier.on_resolved = runner.on_resolved
+            return service
+
+        worker = MonitorWorker(redis, config, shard_engine, worker_id=worker_id)
         app = create_app(
             config,
             redis,
@@ -66,17 +94,25 @@ class MonitorProcess:
         )
         if audit is not None:
             audit.on_problem = integrity_incident(IncidentStore(redis), runner.on_incident)
-        process = cls(config, redis, audit, runner, service, app)
-        process.tasks = [service.run, runner.run, process.serve_api]
+        process = cls(config, redis, audit, runner, worker, app)
+        process.tasks = [worker.run, process.once("timers", runner.run)]
+        if api:
+            process.tasks.append(process.serve_api)
         # People are paged from the changes stream, so an incident with no notify step
         # (or no playbook at all) still reaches the person on duty.
         pager = build_pager(redis, config, IncidentStore(redis), runner.actions,
                             stored_roster_duty(redis))  # fmt: skip
         if pager is not None:
-            process.tasks.append(pager.run)
+            process.tasks.append(process.once("pager", pager.run))
         if audit is not None:
-            process.tasks.append(audit.run)
+            process.tasks.append(process.once("audit", audit.run))
         return process
+
+    def once(self, name: str, task: Task) -> Task:
+        """``task`` run by one worker of the cluster at a time: whoever holds its lease."""
+        ttl_s = self.config.monitor.lease_s
+        leased = LeasedTask(self.redis, keys.task_lease(name), self.service.id, task, ttl_s=ttl_s)
+        return leased.run
 
     async def serve_api(self, stop: asyncio.Event) -> None:
         """Serve the API on ``api.host:api.port`` until ``stop``."""

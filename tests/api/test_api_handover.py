@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from tests.api.test_api_support import api_fixture
+from watchfloor.core import keys
 from watchfloor.core.bus import EventProducer
 from watchfloor.core.events import Contact, QueueStats
 from watchfloor.monitor.silences import SilenceStore
@@ -26,7 +27,7 @@ async def seed_shift(api) -> str:
     now = time.time()
     # A quiet hour (100 offered, 95 % in SLA) then a bad five minutes (10 offered, 10 %):
     # from counts the shift's service level is 82/96 = 85.4 %, not the worst 10 %.
-    await EventProducer(api.redis).publish_events(
+    await EventProducer(api.redis, stream=keys.events_shard(0)).publish_events(
         [
             stats(now - 600, 100, 86, 0, 81),
             stats(now - 300, 10, 10, 0, 1),

@@ -140,7 +140,8 @@ async def test_an_oversized_request_line_or_header_is_refused_not_crashed(api):
 
 
 async def test_engine_status_numbers_that_are_not_finite_become_null(api):
-    await api.redis.hset(keys.ENGINE_STATUS, mapping={"lag_s": "nan", "watermark": "inf"})
+    await api.redis.set(keys.SHARDS, 1)
+    await api.redis.hset(keys.engine_status(0), mapping={"lag_s": "nan", "watermark": "inf"})
     async with api.session.get(api.url + "/healthz") as response:
         text = await response.text()
     assert "NaN" not in text and "Infinity" not in text

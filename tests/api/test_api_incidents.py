@@ -189,8 +189,9 @@ async def test_whoami_names_the_token_role_and_permissions(api, role, permission
 
 async def test_healthz_needs_no_token_and_reports_engine_lag(api):
     now = time.time()
+    await api.redis.set(keys.SHARDS, 1)
     await api.redis.hset(
-        keys.ENGINE_STATUS,
+        keys.engine_status(0),
         mapping={"watermark": now - 7, "lag_s": 2.5, "events": 10, "updated_at": now},
     )
     status, body = await api.call("GET", "/healthz", None)

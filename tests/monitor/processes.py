@@ -19,6 +19,7 @@ from watchfloor.core import keys
 from watchfloor.core.bus import BATCH_FIELD
 from watchfloor.core.events import Event, encode_batch
 from watchfloor.core.redis_server import free_port
+from watchfloor.core.shards import split
 
 ADMIN = "test-admin-token-0123456789"
 
@@ -97,9 +98,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"no {what} within {timeout:.0f}s")
 
 
-def publish(client: sync_redis.Redis, events: list[Event]) -> None:
-    """Write one batch to the events stream, as a collector does."""
-    client.xadd(keys.EVENTS, {BATCH_FIELD: encode_batch(events)})
+def publish(client: sync_redis.Redis, events: list[Event], shards: int = 16) -> None:
+    """Write one batch, split by shard into the events streams, as a collector does."""
+    for shard, indexes in split(events, shards).items():
+        batch = encode_batch([events[i] for i in indexes])
+        client.xadd(keys.events_shard(shard), {BATCH_FIELD: batch})
 
 
 def open_fingerprints(client: sync_redis.Redis) -> set[str]:

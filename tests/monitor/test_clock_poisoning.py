@@ -16,7 +16,7 @@ import pytest
 import redis as sync_redis
 
 from tests.monitor.processes import MonitorProcess, open_fingerprints, publish, wait_for
-from watchfloor.core import keys
+from watchfloor.core import engine_status, keys
 from watchfloor.core.events import AgentMessage, QueueStats
 
 pytestmark = pytest.mark.slow
@@ -70,7 +70,7 @@ def test_an_event_a_day_ahead_neither_blinds_the_monitor_nor_its_restart(
     monitor.start()
     publish(client, [leak("a-2", time.time())])
     wait_for(lambda: "a-2" in open_subjects(client), 20, "leak incident for a-2 after SIGKILL")
-    watermark = float(client.hget(keys.ENGINE_STATUS, "watermark") or 0)
+    watermark = float(engine_status.read_sync(client).get("watermark") or 0)
     assert watermark <= time.time(), "the watermark stays behind the wall clock"
 
 
@@ -87,11 +87,15 @@ def test_a_poisoned_checkpoint_is_repaired_at_start_and_counted(
     engine.process([stats(now - 30, source="pbx-ok"), stats(now + 86_400)])
     engine.tick(now + 86_400)  # what the old engine did: evaluated a day ahead
     client = sync_redis.Redis.from_url(redis_url)
-    client.set(keys.ENGINE_CHECKPOINT, encode(Checkpoint(engine=engine.snapshot())))
+    client.set(keys.engine_checkpoint(0), encode(Checkpoint(engine=engine.snapshot())))
 
     monitor.start()
     publish(client, [leak("a-3", time.time())])
     wait_for(lambda: "a-3" in open_subjects(client), 20, "leak incident after the repair")
-    status = client.hgetall(keys.ENGINE_STATUS)
-    assert int(status[b"checkpoint_repairs"]) == 1
-    assert float(status[b"watermark"]) <= time.time()
+    status = wait_for(  # every shard's status, folded: shard 0's was the poisoned one
+        lambda: (s := engine_status.read_sync(client)).get("checkpoint_repairs", "0") != "0" and s,
+        10,
+        "the repair counted in the status",
+    )
+    assert int(status["checkpoint_repairs"]) == 1
+    assert float(status["watermark"]) <= time.time()

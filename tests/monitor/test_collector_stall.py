@@ -28,7 +28,7 @@ from tests.monitor.processes import (
     open_fingerprints,
     wait_for,
 )
-from watchfloor.core import keys
+from watchfloor.core import engine_status
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,7 @@ def test_a_leak_and_failing_probes_in_flight_through_a_stalled_collector_still_o
     post(collector.url, probes(time.time() - 60, "up", 6, 10.0), warm)
     assert warm == [202]
     wait_for(
-        lambda: float(client.hget(keys.ENGINE_STATUS, "watermark") or 0) > time.time() - 10,
+        lambda: float(engine_status.read_sync(client).get("watermark") or 0) > time.time() - 10,
         20,
         "the monitor's clock to reach the present",
     )
@@ -98,5 +98,5 @@ def test_a_leak_and_failing_probes_in_flight_through_a_stalled_collector_still_o
 
     wanted = {"leak.pii_in_message|a-1", "outage.component|crm"}
     wait_for(lambda: wanted <= open_fingerprints(client), 20, f"incidents {wanted}")
-    status = client.hgetall(keys.ENGINE_STATUS)
-    assert int(status[b"unplaced_total"]) == 0
+    status = engine_status.read_sync(client)
+    assert int(status["unplaced_total"]) == 0

@@ -272,11 +272,12 @@ async def test_an_early_fire_and_its_evaluation_in_separate_batches_are_both_app
 async def test_the_monitor_opens_a_leak_incident_in_the_step_that_reads_the_message(
     redis_client: Any,
 ) -> None:
+    from watchfloor.core import keys
     from watchfloor.core.bus import EventProducer
     from watchfloor.core.config import load_config
     from watchfloor.monitor.service import MonitorService
 
-    config = load_config("[monitor]\nblock_ms = 20\n")
+    config = load_config("[redis]\nshards = 1\n[monitor]\nblock_ms = 20\n")
     svc = MonitorService(redis_client, config, consumer_name="m1", clock=lambda: T0 + 1)
     await svc.start()
     told = []
@@ -285,7 +286,7 @@ async def test_the_monitor_opens_a_leak_incident_in_the_step_that_reads_the_mess
         told.append((incident.rule, incident.subject, created))
 
     svc.applier.on_incident = hook
-    await EventProducer(redis_client).publish_events([msg(T0 + 0.5)])
+    await EventProducer(redis_client, stream=keys.events_shard(0)).publish_events([msg(T0 + 0.5)])
     await svc.step()
     assert svc.engine.watermark < T0, "the watermark is still 5 s behind the message"
     incident = await IncidentStore(redis_client).open_for("leak.pii_in_message", "a-7")

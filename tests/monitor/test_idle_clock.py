@@ -13,7 +13,7 @@ from watchfloor.core.config import load_config
 from watchfloor.core.events import Heartbeat
 from watchfloor.monitor.service import MonitorService
 
-CONFIG = load_config("[monitor]\nblock_ms = 20\n")
+CONFIG = load_config("[redis]\nshards = 1\n[monitor]\nblock_ms = 20\n")
 
 
 def report(written_until: float, at: float) -> bytes:
@@ -34,7 +34,9 @@ def report(written_until: float, at: float) -> bytes:
 async def test_the_idle_tick_stops_at_what_every_live_collector_has_written(
     redis_client, reports: dict[str, bytes], expected_watermark: float
 ) -> None:
-    await EventProducer(redis_client).publish_events([Heartbeat(ts=T0, source="pbx")])
+    await EventProducer(redis_client, stream=keys.events_shard(0)).publish_events(
+        [Heartbeat(ts=T0, source="pbx")]
+    )
     if reports:
         await redis_client.hset(keys.COLLECTORS, mapping=reports)
     svc = MonitorService(redis_client, CONFIG, consumer_name="m1", clock=lambda: T0 + 100)

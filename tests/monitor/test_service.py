@@ -43,7 +43,9 @@ from watchfloor.monitor.engine import Engine
 from watchfloor.monitor.lifecycle import Lifecycle, LifecycleConfig
 from watchfloor.monitor.service import MonitorService
 
-CONFIG = load_config("[monitor]\nblock_ms = 20\nclaim_idle_ms = 50\nmax_deliveries = 3\n")
+CONFIG = load_config(
+    "[redis]\nshards = 1\n[monitor]\nblock_ms = 20\nclaim_idle_ms = 50\nmax_deliveries = 3\n"
+)
 
 
 def engine(inhibit: dict | None = None) -> Engine:
@@ -81,7 +83,7 @@ def surge(start: float = T0, n: int = 12, queue: str = "presale-chat") -> list:
 async def test_a_surge_on_the_stream_opens_one_incident_and_every_entry_is_acked(
     redis_client,
 ) -> None:
-    producer = EventProducer(redis_client)
+    producer = EventProducer(redis_client, stream=keys.events_shard(0))
     ids = [await producer.publish_events(surge()[i : i + 4]) for i in range(0, 12, 4)]
     ids.append(await producer.publish_events([offered(T0 + 9)]))
     svc = service(redis_client)
@@ -89,11 +91,11 @@ async def test_a_surge_on_the_stream_opens_one_incident_and_every_entry_is_acked
     await drain(svc)
     incidents = await IncidentStore(redis_client).list("all")
     assert [(i.rule, i.subject, i.count) for i in incidents] == [("surge.test", "presale-chat", 1)]
-    pending = await redis_client.xpending(keys.EVENTS, keys.EVENTS_GROUP)
+    pending = await redis_client.xpending(keys.events_shard(0), keys.EVENTS_GROUP)
     assert pending["pending"] == 0
-    state = await ckpt.load(redis_client)
+    state = await ckpt.load(redis_client, 0)
     assert state.last_id == ids[-1]
-    status = await redis_client.hgetall(keys.ENGINE_STATUS)
+    status = await redis_client.hgetall(keys.engine_status(0))
     assert int(status[b"events"]) == 13
     assert int(status[b"batches"]) == 4
 
@@ -101,7 +103,7 @@ async def test_a_surge_on_the_stream_opens_one_incident_and_every_entry_is_acked
 async def test_a_new_service_resumes_from_the_checkpoint_and_opens_nothing_twice(
     redis_client,
 ) -> None:
-    producer = EventProducer(redis_client)
+    producer = EventProducer(redis_client, stream=keys.events_shard(0))
     events = surge() + [offered(T0 + 20 + i * 3, n=i) for i in range(30)]
     for i in range(0, 20, 5):
         await producer.publish_events(events[i : i + 5])
@@ -121,7 +123,7 @@ async def test_a_new_service_resumes_from_the_checkpoint_and_opens_nothing_twice
 async def test_actions_already_applied_before_a_crash_are_not_applied_twice(
     redis_client,
 ) -> None:
-    producer = EventProducer(redis_client)
+    producer = EventProducer(redis_client, stream=keys.events_shard(0))
     for i in range(0, 12, 4):
         await producer.publish_events(surge()[i : i + 4])
     await producer.publish_events([offered(T0 + 40)])
@@ -141,23 +143,23 @@ async def test_actions_already_applied_before_a_crash_are_not_applied_twice(
 async def test_an_undecodable_entry_is_dead_lettered_and_raises_an_incident(
     redis_client,
 ) -> None:
-    await redis_client.xadd(keys.EVENTS, {b"b": b"\xc1not msgpack"})
+    await redis_client.xadd(keys.events_shard(0), {b"b": b"\xc1not msgpack"})
     svc = service(redis_client)
     await svc.start()
     await drain(svc, rounds=2)
-    dead = await redis_client.xrange(keys.DEAD_LETTER)
+    dead = await redis_client.xrange(keys.dead_letter(0))
     assert len(dead) == 1
     (incident,) = await IncidentStore(redis_client).list("all")
     assert (incident.rule, incident.kind, incident.subject) == (
         "engine.dead_letter",
         "outage",
-        keys.EVENTS,
+        keys.events_shard(0),
     )
-    assert int((await redis_client.hgetall(keys.ENGINE_STATUS))[b"dead_letters"]) == 1
+    assert int((await redis_client.hgetall(keys.engine_status(0)))[b"dead_letters"]) == 1
 
 
 async def test_an_entry_that_keeps_failing_goes_to_the_dead_letter_stream(redis_client) -> None:
-    await EventProducer(redis_client).publish_events([offered(T0)])
+    await EventProducer(redis_client, stream=keys.events_shard(0)).publish_events([offered(T0)])
     svc = service(redis_client)
 
     def broken(events):
@@ -169,12 +171,12 @@ async def test_an_entry_that_keeps_failing_goes_to_the_dead_letter_stream(redis_
     for _ in range(40):
         await svc.step()
         await asyncio.sleep(0.06)  # let the entry go idle so that it is claimed again
-        if await redis_client.xlen(keys.DEAD_LETTER):
+        if await redis_client.xlen(keys.dead_letter(0)):
             break
-    dead = await redis_client.xrange(keys.DEAD_LETTER)
+    dead = await redis_client.xrange(keys.dead_letter(0))
     assert len(dead) == 1
     assert b"cannot decrypt" in dead[0][1][b"reason"]
-    pending = await redis_client.xpending(keys.EVENTS, keys.EVENTS_GROUP)
+    pending = await redis_client.xpending(keys.events_shard(0), keys.EVENTS_GROUP)
     assert pending["pending"] == 0
 
 
@@ -184,7 +186,7 @@ async def test_the_hook_hears_of_new_incidents_but_not_of_inhibited_ones(redis_c
     async def hook(incident, created, raised):
         heard.append((incident.subject, created, raised))
 
-    producer = EventProducer(redis_client)
+    producer = EventProducer(redis_client, stream=keys.events_shard(0))
     await producer.publish_events(
         [
             health(T0, "crm", "down"),
@@ -218,7 +220,7 @@ async def test_board_rows_are_written_with_the_checkpoint(redis_client) -> None:
         abandoned=2,
         answered_in_sla=12,
     )
-    await EventProducer(redis_client).publish_events(
+    await EventProducer(redis_client, stream=keys.events_shard(0)).publish_events(
         [stats, Heartbeat(ts=T0 + 1, source="chat-gw"), offered(T0 + 8)]
     )
     svc = service(redis_client)
@@ -239,7 +241,9 @@ async def test_an_idle_stream_lets_the_wall_clock_advance_the_watermark(
 ) -> None:
     svc = service(redis_client, now=T0 + 500)
     await svc.start()
-    await EventProducer(redis_client).publish_events([Heartbeat(ts=T0, source="chat-gw")])
+    await EventProducer(redis_client, stream=keys.events_shard(0)).publish_events(
+        [Heartbeat(ts=T0, source="chat-gw")]
+    )
     await drain(svc, rounds=rounds + 1)
     assert svc.engine.watermark == T0 + 495
     row = msgpack.unpackb(await redis_client.hget(keys.HEALTH, "chat-gw"), raw=False)
@@ -254,7 +258,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def publish(client: sync_redis.Redis, batches: list[list[Event]]) -> str:
     pipe = client.pipeline(transaction=False)
     for batch in batches:
-        pipe.xadd(keys.EVENTS, {b"b": encode_batch(batch)})
+        pipe.xadd(keys.events_shard(0), {b"b": encode_batch(batch)})
     return pipe.execute()[-1].decode()
 
 
@@ -263,6 +267,7 @@ def start_monitor(url: str, data_dir: Path, fault: str | None = None) -> subproc
         **{k: v for k, v in os.environ.items() if k != "WATCHFLOOR_FAULT_POINT"},
         **({"WATCHFLOOR_FAULT_POINT": fault} if fault else {}),
         "WATCHFLOOR_MONITOR_TICK_S": "0",
+        "WATCHFLOOR_REDIS_SHARDS": "1",  # the day's batches are written to shard 0 in order
         "WATCHFLOOR_MONITOR_READ_COUNT": "1",
         "WATCHFLOOR_MONITOR_BLOCK_MS": "50",
         "WATCHFLOOR_MONITOR_CHECKPOINT_INTERVAL_S": "0.05",
@@ -288,7 +293,7 @@ def start_monitor(url: str, data_dir: Path, fault: str | None = None) -> subproc
 
 
 def last_id(client: sync_redis.Redis) -> str:
-    raw = client.get(keys.ENGINE_CHECKPOINT)
+    raw = client.get(keys.engine_checkpoint(0))
     return ckpt.decode(raw).last_id if raw else "0-0"
 
 
@@ -338,7 +343,9 @@ def run_once(url: str, data_dir: Path, kill_at: float | None) -> list[tuple]:
     final = publish(client, batches)
     proc = start_monitor(url, data_dir)
     if kill_at is not None:
-        first = client.xrange(keys.EVENTS, count=int(len(batches) * kill_at))[-1][0].decode()
+        first = client.xrange(keys.events_shard(0), count=int(len(batches) * kill_at))[-1][
+            0
+        ].decode()
         wait_until(lambda: ckpt.compare_ids(last_id(client), first) >= 0, proc)
         proc.kill()  # SIGKILL: no goodbye, no final checkpoint
         proc.wait(10)
@@ -346,7 +353,7 @@ def run_once(url: str, data_dir: Path, kill_at: float | None) -> list[tuple]:
         proc = start_monitor(url, data_dir)
     wait_until(lambda: last_id(client) == final, proc)
     stop(proc)
-    assert client.xpending(keys.EVENTS, keys.EVENTS_GROUP)["pending"] == 0
+    assert client.xpending(keys.events_shard(0), keys.EVENTS_GROUP)["pending"] == 0
     found = incident_rows(client)
     client.close()
     return found
@@ -383,7 +390,9 @@ async def test_encrypted_agent_messages_are_decrypted_and_leaks_found_with_maske
     )
     sealed = encrypt_event(message, cipher)
     assert sealed.text.startswith("wfenc1:")
-    await EventProducer(redis_client).publish_events([sealed, offered(T0 + 30)])
+    await EventProducer(redis_client, stream=keys.events_shard(0)).publish_events(
+        [sealed, offered(T0 + 30)]
+    )
     config = dataclasses.replace(CONFIG, data_dir=str(data_dir))
     svc = MonitorService(redis_client, config, consumer_name="m1", clock=lambda: T0)
     await svc.start()
@@ -396,7 +405,7 @@ async def test_encrypted_agent_messages_are_decrypted_and_leaks_found_with_maske
 
 async def run_through_service(redis_client, events: list, sizes: list[int]) -> list[tuple]:
     await redis_client.flushall()
-    producer = EventProducer(redis_client)
+    producer = EventProducer(redis_client, stream=keys.events_shard(0))
     i = n = 0
     while i < len(events):
         size = sizes[n % len(sizes)]
@@ -434,15 +443,17 @@ async def test_out_of_order_entries_within_the_lateness_open_the_same_incidents_
 
 async def test_an_unreadable_checkpoint_does_not_keep_the_monitor_down(redis_client) -> None:
     await redis_client.set(
-        keys.ENGINE_CHECKPOINT,
+        keys.engine_checkpoint(0),
         ckpt.encode(ckpt.Checkpoint(engine={"watermark": "not a number"}, last_id="0-0")),
     )
-    await EventProducer(redis_client).publish_events([*surge(), offered(T0 + 9)])
+    await EventProducer(redis_client, stream=keys.events_shard(0)).publish_events(
+        [*surge(), offered(T0 + 9)]
+    )
     svc = MonitorService(redis_client, CONFIG, consumer_name="m1", clock=lambda: T0)
     await svc.start()
     await drain(svc)
     assert svc.engine.stats.events == 13
-    assert ckpt.decode(await redis_client.get(keys.ENGINE_CHECKPOINT)).last_id != "0-0"
+    assert ckpt.decode(await redis_client.get(keys.engine_checkpoint(0))).last_id != "0-0"
 
 
 async def wait_for(predicate, timeout: float = 15.0) -> None:
@@ -465,7 +476,7 @@ async def test_the_monitor_rides_out_a_redis_restart_and_resumes_from_its_checkp
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(private_redis.url)
-    producer = EventProducer(client)
+    producer = EventProducer(client, stream=keys.events_shard(0))
     await producer.publish_events([*surge(), offered(T0 + 9)])
     now = [T0 + 12]
     svc = MonitorService(client, CONFIG, engine=engine(), consumer_name="m1", clock=lambda: now[0])
@@ -491,19 +502,19 @@ async def test_the_monitor_rides_out_a_redis_restart_and_resumes_from_its_checkp
     await wait_for(resolved)
     stop.set()
     await asyncio.wait_for(task, 10)
-    state = await ckpt.load(client)
+    state = await ckpt.load(client, 0)
     assert state.engine is not None and state.engine["max_ts"] == T0 + 30
     await client.aclose()
 
 
 async def test_late_entries_are_counted_in_the_status_and_logged(redis_client, caplog) -> None:
-    producer = EventProducer(redis_client)
+    producer = EventProducer(redis_client, stream=keys.events_shard(0))
     await producer.publish_events([offered(T0 + 30)])
     await producer.publish_events([offered(T0), health(T0 + 1, "crm", "down")])
     svc = service(redis_client)
     await svc.start()
     await drain(svc)
-    status = await redis_client.hgetall(keys.ENGINE_STATUS)
+    status = await redis_client.hgetall(keys.engine_status(0))
     assert int(status[b"late_events"]) == 2
     assert status[b"late_by_type"] == b'{"contact": 1, "health": 1}'
     assert "late events dropped new=2" in caplog.text
@@ -579,7 +590,7 @@ async def test_a_condition_that_still_holds_after_a_manual_resolve_reopens_as_a_
     async def hook(incident, created, raised):
         heard.append((incident.id, created))
 
-    producer = EventProducer(redis_client)
+    producer = EventProducer(redis_client, stream=keys.events_shard(0))
     store = IncidentStore(redis_client)
     svc = service(redis_client, hook=hook)
     await svc.start()
@@ -623,7 +634,9 @@ async def test_follow_up_work_whose_hook_failed_is_kept_and_done_later(redis_cli
     async def hook(incident, created, raised):
         heard.append((incident.subject, created))
 
-    await EventProducer(redis_client).publish_events([*surge(), offered(T0 + 9)])
+    await EventProducer(redis_client, stream=keys.events_shard(0)).publish_events(
+        [*surge(), offered(T0 + 9)]
+    )
     first = service(redis_client, hook=failing)
     await first.start()
     await drain(first)

@@ -20,6 +20,7 @@ from tests.api.doubles import T0 as EVENT_T0
 from tests.api.doubles import DownTwiceDetector, health, offered
 from tests.playbooks.helpers import RecordingAudit, webhooks_toml
 from tests.playbooks.test_runner import Clock, advance
+from watchfloor.core import keys
 from watchfloor.core.bus import EventProducer
 from watchfloor.core.config import load_config
 from watchfloor.core.incidents import IncidentStore
@@ -32,7 +33,9 @@ from watchfloor.playbooks.actions.http import RetryPolicy
 from watchfloor.playbooks.library import Library
 from watchfloor.playbooks.runner import PlaybookRunner
 
-CONFIG = load_config("[monitor]\nblock_ms = 20\nclaim_idle_ms = 50\ntick_s = 0\n")
+CONFIG = load_config(
+    "[redis]\nshards = 1\n[monitor]\nblock_ms = 20\nclaim_idle_ms = 50\ntick_s = 0\n"
+)
 
 
 @pytest.fixture
@@ -65,7 +68,7 @@ async def stack(redis_client: Any, receiver: Any) -> Any:
     await monitor.start()
 
     async def feed(*events: Any) -> None:
-        await EventProducer(redis_client).publish_events(list(events))
+        await EventProducer(redis_client, stream=keys.events_shard(0)).publish_events(list(events))
         for _ in range(3):
             await monitor.step()
         await monitor.commit(force=True)

@@ -32,7 +32,7 @@ import pytest
 import redis as sync_redis
 
 from tests.watchfloor.test_up import wait_for
-from watchfloor.core import keys
+from watchfloor.core import engine_status, keys
 from watchfloor.core.redis_client import connect_sync
 from watchfloor.core.redis_server import EmbeddedRedis, free_port
 
@@ -223,10 +223,14 @@ def evaluated(url: str, count: int) -> bool:
     """The monitor folded ``count`` events in and committed a checkpoint past them."""
     client = connect_sync(url)
     try:
-        status = {k.decode(): v.decode() for k, v in client.hgetall(keys.ENGINE_STATUS).items()}
-        newest = client.xrevrange(keys.EVENTS, count=1)
-        last = newest[0][0].decode() if newest else None
-        return int(status.get("events", 0)) >= count and status.get("last_id") == last
+        if int(engine_status.read_sync(client).get("events", 0)) < count:
+            return False
+        for shard in range(int(client.get(keys.SHARDS) or 0)):
+            newest = client.xrevrange(keys.events_shard(shard), count=1)
+            last = client.hget(keys.engine_status(shard), "last_id")
+            if newest and (last is None or last.decode() != newest[0][0].decode()):
+                return False  # this shard's engine has not committed past its newest entry
+        return True
     finally:
         client.close()
 

@@ -40,6 +40,8 @@ def run_service(
     names the address in the one-line error when it cannot be bound.
     """
     from watchfloor.core.redis_server import redis_url_for
+    from watchfloor.core.shards import ShardError
+    from watchfloor.monitor.worker import WorkerIdInUse
 
     async def until_signal(url: str) -> None:
         stop = asyncio.Event()
@@ -57,6 +59,8 @@ def run_service(
     ) as url:
         try:
             asyncio.run(until_signal(url))
+        except* (ShardError, WorkerIdInUse) as group:  # refused at start: say why, once
+            raise CommandError(str(group.exceptions[0])) from None
         except* OSError as group:  # the port is taken, the address is not ours...
             exc = group.exceptions[0]
             reason = getattr(exc, "strerror", None) or exc

@@ -31,6 +31,17 @@ def register(sub: Any) -> None:
         "boards. Uses the embedded Redis when no --redis / WATCHFLOOR_REDIS_URL is given.",
     )
     add_config_options(parser)
+    parser.add_argument(
+        "--worker-id",
+        default=None,
+        help="this worker's id among the monitor workers on one Redis (default: monitor."
+        "worker_id, else host name and pid); each worker processes the events shards it leases",
+    )
+    parser.add_argument(
+        "--no-api",
+        action="store_true",
+        help="do not serve the API (a further worker beside one that does)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -39,12 +50,24 @@ def run(args: argparse.Namespace) -> int:
     # settings it would reload are read at start anyway.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config = config_from_args(args)
-    serve = functools.partial(_serve, reload_config=lambda: config_from_args(args))
-    return run_service(config, serve, listen=f"{config.api.host}:{config.api.port}")
+    serve = functools.partial(
+        _serve,
+        reload_config=lambda: config_from_args(args),
+        worker_id=args.worker_id,
+        api=not args.no_api,
+    )
+    listen = "" if args.no_api else f"{config.api.host}:{config.api.port}"
+    return run_service(config, serve, listen=listen)
 
 
 async def _serve(
-    config: Any, url: str, stop: asyncio.Event, *, reload_config: Callable[[], Any]
+    config: Any,
+    url: str,
+    stop: asyncio.Event,
+    *,
+    reload_config: Callable[[], Any],
+    worker_id: str | None = None,
+    api: bool = True,
 ) -> None:
     # imported here, not at the top: `watchfloor --help` should not load the whole stack
     from watchfloor.monitor_process import MonitorProcess
@@ -52,12 +75,12 @@ async def _serve(
 
     redis = redis_connect(url, cluster=config.redis.cluster)
     try:
-        process = MonitorProcess.build(config, redis)
+        process = MonitorProcess.build(config, redis, worker_id=worker_id, api=api)
         reloader = SettingsReloader(process, reload_config)
         # SIGHUP (from `watchfloor reload`, or `up` passing its own on) applies webhooks,
         # rules and playbooks without a restart; unhandled, it would end the process.
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.request)
-        logger.info("monitor started redis=%s", url)
+        logger.info("monitor started redis=%s worker=%s", url, process.service.id)
         reloading = asyncio.create_task(reloader.run(stop))
         try:
             await process.run(stop)

@@ -66,7 +66,23 @@ def register(sub: Any) -> None:
         help=f"time compression of the demo traffic (default {DEMO_SPEED})",
     )
     parser.add_argument("--lang", choices=("en", "zh"), help="console language")
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="monitor workers sharing the events shards (default 1); the first serves the API",
+    )
     parser.set_defaults(func=run_up)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be 1 to 64, got {value}")
+    return value
 
 
 def effective_config(args: argparse.Namespace) -> Config:
@@ -239,8 +255,18 @@ def _children(
         "WATCHFLOOR_LOG_LEVEL": os.environ.get("WATCHFLOOR_LOG_LEVEL", "info"),  # to the log files
     }
     logs = config.path("logs")
+    workers = getattr(args, "workers", 1)
     children = [
-        Child("monitor", [*python, "monitor", *common], logs / "monitor.log", env),
+        Child(
+            "monitor" if n == 1 else f"monitor-{n}",
+            [*python, "monitor", *common, "--worker-id", f"monitor-{n}"]
+            + ([] if n == 1 else ["--no-api"]),
+            logs / ("monitor.log" if n == 1 else f"monitor-{n}.log"),
+            env,
+        )
+        for n in range(1, workers + 1)
+    ]
+    children += [
         Child("collector", [*python, "collector", *common], logs / "collector.log", env),
     ]
     if args.demo:
@@ -330,8 +356,10 @@ def _attach_console(
 
 def _forward_reload(supervisor: Supervisor) -> None:
     """SIGHUP: the monitor applies webhooks, rules and playbooks (it validates and audits)."""
-    if supervisor.signal("monitor", signal.SIGHUP):
-        logger.info("reload requested: passed on to the monitor")
+    workers = [c.name for c in supervisor.children if c.name.startswith("monitor")]
+    sent = [name for name in workers if supervisor.signal(name, signal.SIGHUP)]
+    if sent:
+        logger.info("reload requested: passed on to %s", ", ".join(sent))
     else:
         logger.warning("reload requested while the monitor is restarting: it reads the "
                        "settings when it starts")  # fmt: skip
