@@ -29,6 +29,7 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "col.longest": ("Longest", "最长等待"),
     "col.sl": ("SL", "服务水平"),
     "col.abandon": ("Aband.", "放弃率"),
+    "col.csat": ("CSAT", "满意度"),
     "col.agents": ("Avail/Busy", "空闲/忙碌"),
     "col.trend": ("Trend", "趋势"),
     # incident columns

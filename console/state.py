@@ -13,11 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from watchfloor.core.vocabulary import FINISHED_RUN_STATES, SEVERITIES_WORST_FIRST, SLA_ANSWER_S
+from watchfloor.core.vocabulary import (
+    FINISHED_RUN_STATES,
+    SATISFACTION_FLOOR,
+    SATISFACTION_TARGET,
+    SEVERITIES_WORST_FIRST,
+    SLA_ANSWER_S,
+)
 
 SEVERITY_ORDER: Final = {s: i for i, s in enumerate(SEVERITIES_WORST_FIRST)}
 DEFAULT_SLA_S: Final = SLA_ANSWER_S
 """Longest-wait threshold per channel when a queue row carries none (core.vocabulary)."""
+SATISFACTION_MIN_RATINGS: Final = 20
+"""Fewer ratings in the hour: the share is shown uncoloured (a few ratings are chance)."""
 LINK_SILENT_S: Final = 15.0
 """No message (not even a ping, sent every 5 s) for this long: the link is not trusted."""
 QUEUE_SORTS: Final = (
@@ -74,6 +82,17 @@ def wait_level(row: dict[str, Any]) -> str:
     if wait > limit / 2:
         return "warn"
     return "ok"
+
+
+def satisfaction_level(row: dict[str, Any]) -> str | None:
+    """The colour class of a queue's satisfaction: ``level--breach`` under the 90 % floor,
+    ``level--warn`` under the 95 % target (001 §1.1, §1.4), None without enough ratings."""
+    share = row.get("satisfaction")
+    if share is None or int(row.get("ratings_1h") or 0) < SATISFACTION_MIN_RATINGS:
+        return None
+    if share < SATISFACTION_FLOOR:
+        return "level--breach"
+    return "level--warn" if share < SATISFACTION_TARGET else "level--ok"
 
 
 def run_progress(run: dict[str, Any]) -> tuple[int, int]:

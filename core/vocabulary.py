@@ -124,6 +124,8 @@ SATISFACTION_TARGET: Final = 0.95
 """001 §1.1, §1.4: duty staff >= 95 %."""
 SATISFACTION_FLOOR: Final = 0.90
 """001 §1.4: a platform's yearly target 90 %; below it is major."""
+CSAT_SATISFIED_FROM: Final = 4
+"""A ``csat`` rating (1-5) of at least this counts as satisfied (the usual CSAT reading)."""
 
 # --- event enums (the event contract) ------------------------------------------------------
 

@@ -23,7 +23,7 @@ import msgpack
 from watchfloor.core import keys
 from watchfloor.core.changes import add_change
 from watchfloor.core.events import Contact, Event, Health, Heartbeat, QueueStats
-from watchfloor.core.vocabulary import SLA_ANSWER_S
+from watchfloor.core.vocabulary import CSAT_SATISFIED_FROM, SLA_ANSWER_S
 from watchfloor.monitor.detectors.base import Signal
 
 logger = logging.getLogger(__name__)
@@ -35,16 +35,20 @@ TREND_STEP_S: Final = 10
 SLA_THRESHOLDS_S: Final[Mapping[str, float]] = SLA_ANSWER_S
 """Per channel, core.vocabulary's (SEEDS.md): chat first reply 30 s, phone 3 rings, email 24 h."""
 HEARTBEAT_MIN_LOST_S: Final = 30.0
+CSAT_BUCKET_S: Final = 300
+CSAT_BUCKETS: Final = 12  # satisfaction over the last hour: ratings are few and lag
 # Bucket fields: offered, answered, in_sla, abandoned, wait_sum, wait_n
 _OFFERED, _ANSWERED, _IN_SLA, _ABANDONED, _WAIT_SUM, _WAIT_N = range(6)
 
 
 class _Queue:
-    __slots__ = ("buckets", "row", "stats_counts", "trend_at")
+    __slots__ = ("buckets", "csat", "row", "stats_counts", "trend_at")
 
     def __init__(self, row: dict[str, Any]) -> None:
         self.row = row
         self.buckets: dict[int, list[float]] = {}
+        self.csat: dict[int, list[int]] = {}
+        """5-minute bucket -> [ratings, satisfied (csat 4-5)], the last hour."""
         self.stats_counts = False
         self.trend_at = -1
 
@@ -155,6 +159,8 @@ class Board:
         if action == "answered" and event.wait_s is not None:
             bucket[_WAIT_SUM] += event.wait_s
             bucket[_WAIT_N] += 1
+        if event.csat is not None:
+            _rate(queue.csat, event.ts, event.csat)
         if not queue.stats_counts:
             if action == "offered":
                 bucket[_OFFERED] += 1
@@ -250,6 +256,9 @@ class Board:
         row["service_level"] = _ratio(sums[_IN_SLA], sums[_ANSWERED])
         row["abandon_rate"] = _ratio(sums[_ABANDONED], sums[_OFFERED])
         row["asa_s"] = _ratio(sums[_WAIT_SUM], sums[_WAIT_N], cap=None)
+        ratings = sum(r for r, _ in queue.csat.values())
+        row["ratings_1h"] = ratings
+        row["satisfaction"] = _ratio(sum(g for _, g in queue.csat.values()), ratings)
         return row
 
     def dirty(self) -> bool:
@@ -282,6 +291,7 @@ class Board:
                     "buckets": [[i, b] for i, b in q.buckets.items()],
                     "stats_counts": q.stats_counts,
                     "trend_at": q.trend_at,
+                    "csat": [[i, b] for i, b in q.csat.items()],
                 }
                 for n, q in self.queues.items()
             },
@@ -297,6 +307,7 @@ class Board:
             queue.buckets = {int(i): list(b) for i, b in data["buckets"]}
             queue.stats_counts = bool(data["stats_counts"])
             queue.trend_at = int(data["trend_at"])
+            queue.csat = {int(i): list(b) for i, b in data.get("csat", [])}
             self.queues[name] = queue
         self.health = {s: dict(r) for s, r in state.get("health", {}).items()}
         self._intervals = dict(state.get("intervals", {}))
@@ -315,6 +326,8 @@ def _empty_row(name: str, channel: str, source: str, threshold: float | None) ->
         "abandon_rate": None,
         "asa_s": None,
         "offered_5m": 0,
+        "satisfaction": None,
+        "ratings_1h": 0,
         "trend": [],
         "sla_threshold_s": threshold,
         "updated_at": None,
@@ -333,6 +346,18 @@ def _health_row(subject: str, kind: str) -> dict[str, Any]:
         "updated_at": None,
         "last_seen": None,
     }
+
+
+def _rate(csat: dict[int, list[int]], ts: float, score: int) -> None:
+    """One rating into its 5-minute bucket; buckets older than the hour are dropped."""
+    index = int(ts // CSAT_BUCKET_S)
+    bucket = csat.get(index)
+    if bucket is None:
+        bucket = csat[index] = [0, 0]
+        for old in [i for i in csat if i <= index - CSAT_BUCKETS]:
+            del csat[old]
+    bucket[0] += 1
+    bucket[1] += score >= CSAT_SATISFIED_FROM
 
 
 def _ratio(part: float, whole: float, cap: float | None = 1.0) -> float | None:

@@ -12,6 +12,7 @@ import math
 from datetime import datetime, tzinfo
 from typing import Any
 
+from watchfloor.core.vocabulary import SATISFACTION_FLOOR, SATISFACTION_TARGET
 from watchfloor.security.pii import mask_text
 
 
@@ -34,6 +35,22 @@ def record_ts(value: Any) -> float | None:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{value * 100:.1f} %"
+
+
+def _satisfaction(f: dict[str, Any]) -> str:
+    """The shift's satisfied share (csat 4-5) with its ratings, marked when it missed
+    the 95 % target or the 90 % floor (001 §1.1, §1.4)."""
+    share, count = f.get("satisfaction"), f.get("csat_count") or 0
+    if share is None or not count:
+        return "-"
+    mark = (
+        " **below floor**"
+        if share < SATISFACTION_FLOOR
+        else " below target"
+        if share < SATISFACTION_TARGET
+        else ""
+    )
+    return f"{_pct(share)} of {count}{mark}"
 
 
 def _cell(value: Any) -> str:
@@ -134,14 +151,15 @@ def _figure_lines(figures: dict[str, Any]) -> list[str]:
         return ["_no contact counts in the shift's events_", ""]
     rows = [
         "| queue | channel | offered | answered | service level | abandon rate | "
-        "satisfaction | resolution |",
+        f"satisfaction (target {SATISFACTION_TARGET:.0%}, floor {SATISFACTION_FLOOR:.0%}) | "
+        "resolution |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, f in [*figures["queues"].items(), ("**all**", figures["total"])]:
         rows.append(
             f"| {name} | {f['channel']} | {f['offered']} | {f['answered']} | "
             f"{_pct(f['service_level'])} | {_pct(f['abandon_rate'])} | "
-            f"{_pct(f['satisfaction'])} | {_pct(f['resolution_rate'])} |"
+            f"{_satisfaction(f)} | {_pct(f['resolution_rate'])} |"
         )
     if figures["partial"]:
         rows += ["", "_The events stream no longer reaches back to the shift's start._"]

@@ -23,7 +23,13 @@ from textual.strip import Strip
 from watchfloor.console import format as fmt
 from watchfloor.console.i18n import Translator
 from watchfloor.console.names import shown_name
-from watchfloor.console.state import QUEUE_SORTS, BoardState, Dirty, wait_level
+from watchfloor.console.state import (
+    QUEUE_SORTS,
+    BoardState,
+    Dirty,
+    satisfaction_level,
+    wait_level,
+)
 
 Cell = tuple[str, str | None]
 """A cell's text and its component class (or None)."""
@@ -34,8 +40,9 @@ COLUMNS: tuple[tuple[str, str, int, str], ...] = (
     ("longest_wait_s", "col.longest", 7, "right"),
     ("service_level", "col.sl", 4, "right"),
     ("abandon_rate", "col.abandon", 5, "right"),
+    ("satisfaction", "col.csat", 4, "right"),
     ("agents_available", "col.agents", 7, "right"),
-    ("trend", "col.trend", 12, "left"),
+    ("trend", "col.trend", 4, "left"),
 )
 """(key, label, minimum width, alignment) of each column."""
 QUEUE_WIDTH_MAX = 28
@@ -46,7 +53,8 @@ DYNAMIC_SORTS = frozenset(QUEUE_SORTS) - {"queue", "channel"}
 
 
 class QueueBoard(ScrollView, can_focus=True):
-    """Queue, channel, waiting, longest wait (against SLA), SL, abandon, agents, trend."""
+    """Queue, channel, waiting, longest wait (against SLA), SL, abandon, satisfaction (last
+    hour, against 95 % / 90 %), agents, trend."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "queue-board--header", "queue-board--cursor", "queue-board--odd", "level--ok",
@@ -117,6 +125,7 @@ class QueueBoard(ScrollView, can_focus=True):
             (fmt.duration(row.get("longest_wait_s"), self.lang), f"level--{level}"),
             (fmt.percent(row.get("service_level")), None),
             (fmt.percent(row.get("abandon_rate")), None),
+            (fmt.percent(row.get("satisfaction")), satisfaction_level(row)),
             (f"{row.get('agents_available', 0)}/{row.get('agents_busy', 0)}", None),
             (fmt.sparkline(row.get("trend") or [], self._widths[-1]), None),
         ]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from watchfloor.core.events import Contact, Event
-from watchfloor.core.vocabulary import SATISFACTION_FLOOR, SATISFACTION_TARGET
+from watchfloor.core.vocabulary import CSAT_SATISFIED_FROM, SATISFACTION_FLOOR, SATISFACTION_TARGET
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
 from watchfloor.monitor.detectors.sla import wilson
@@ -29,7 +29,6 @@ from watchfloor.monitor.windows import Ring
 
 RULE: Final = "satisfaction.queue"
 RATED, SATISFIED = 0, 1
-SATISFIED_FROM = 4  # csat 4 and 5 of 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +90,7 @@ class SatisfactionDetector:
             q = self.queues[e.queue] = _Queue(e.channel, self._ring())
         q.channel, q.tenant = e.channel, e.tenant
         ok = q.ring.add(e.ts, 1, RATED)
-        if ok and e.csat >= SATISFIED_FROM:
+        if ok and e.csat >= CSAT_SATISFIED_FROM:
             q.ring.add(e.ts, 1, SATISFIED)
         return ok
 

@@ -8,9 +8,11 @@ import msgspec
 import pytest
 
 from watchfloor.core.events import Contact, Event
+from watchfloor.monitor.board import Board, read_queues
 from watchfloor.monitor.detectors import build_detectors, drive
 from watchfloor.monitor.detectors.satisfaction import SatisfactionDetector
 from watchfloor.monitor.rules import load_rules
+from watchfloor.playbooks.handover_markdown import _figure_lines
 
 DAY = 1_762_999_200.0
 H = 3600.0
@@ -123,3 +125,44 @@ def test_clears_once_the_share_is_back_and_state_survives_a_checkpoint():
     trace = drive(second, good, start=DAY + 1.5 * H, until=DAY + 3.6 * H, step_s=60.0)
     assert trace.active_at_end == []
     assert second.next_due(DAY + 3.6 * H + 1) == DAY + 3.6 * H + 300 - (DAY + 3.6 * H) % 300
+
+
+async def test_the_board_row_shows_the_last_hours_satisfaction(redis_client):
+    board = Board()
+    old = ratings(120, 0.5, hours=1.0)  # a bad hour that has passed
+    recent = ratings(120, 0.9, hours=1.0, start=1.5 * H)
+    for event in old + recent:
+        board.observe(event)
+    async with redis_client.pipeline(transaction=True) as pipe:
+        board.flush(pipe)
+        await pipe.execute()
+    (row,) = await read_queues(redis_client)
+    assert row["ratings_1h"] == 120 and row["satisfaction"] == pytest.approx(0.9, abs=0.01)
+    again = Board()
+    again.restore(msgspec.msgpack.decode(msgspec.msgpack.encode(board.snapshot())))
+    assert again.queue_row("presale-chat")["satisfaction"] == row["satisfaction"]
+
+
+def test_the_handover_marks_a_shift_below_the_target_or_the_floor():
+    def queue(share: float | None, count: int) -> dict:
+        return {
+            "channel": "chat",
+            "offered": 900,
+            "answered": 800,
+            "service_level": 0.8,
+            "abandon_rate": 0.05,
+            "satisfaction": share,
+            "csat_count": count,
+            "resolution_rate": None,
+        }
+
+    figures = {
+        "queues": {"a": queue(0.97, 300), "b": queue(0.93, 300), "c": queue(0.85, 300)},
+        "total": queue(0.917, 900),
+        "partial": False,
+    }
+    lines = "\n".join(_figure_lines(figures))
+    assert "satisfaction (target 95%, floor 90%)" in lines
+    assert "| 97.0 % of 300 |" in lines
+    assert "| 93.0 % of 300 below target |" in lines
+    assert "| 85.0 % of 300 **below floor** |" in lines
