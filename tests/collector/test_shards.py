@@ -27,6 +27,7 @@ from tests.collector.conftest import (
     make_config,
 )
 from tests.collector.test_crash_points import CollectorProcess, send, wait_for
+from tests.collector.test_spool import wait_drained
 from watchfloor.collector.service import Collector, connect_redis
 from watchfloor.core.redis_server import EmbeddedRedis
 from watchfloor.playbooks.shift_figures import shift_figures
@@ -191,3 +192,24 @@ async def test_the_shift_figures_count_the_events_of_every_shard(
     offered = {q: sum(e["offered"] for e in batch if e["queue"] == q) for q in queues}
     assert {q: f["offered"] for q, f in figures["queues"].items()} == offered
     assert figures["total"]["offered"] == sum(offered.values())
+
+
+async def test_a_spooled_batch_whose_parts_were_partly_written_is_replayed_each_event_once(
+    start_collector: StartCollector, private_redis: EmbeddedRedis
+) -> None:
+    running = await start_collector(private_redis.url)
+    queues = queues_apart(6)
+    batch = [contact(i, queues[i % 6]) for i in range(60)]
+    # Before Redis failed, the parts of the first three shards were written...
+    early = [e for e in batch if e["queue"] in queues[:3]]
+    assert (await post(running, early))["accepted"] == len(early)
+    private_redis.kill()
+    answer = await post(running, batch)  # ...and the whole batch is spooled, then replayed
+    assert answer["accepted"] == len(batch)
+    private_redis.start()
+    await wait_drained(running)
+    stored = Counter(e.id for e in await all_events(running.redis))
+    assert stored == Counter(e["id"] for e in batch)
+    by_shard = await events_by_shard(running.redis)
+    for q in queues:  # each shard in acceptance order: the early part, then the replayed rest
+        assert [e.id for e in by_shard[shard(q)]] == [e["id"] for e in batch if e["queue"] == q]
