@@ -115,6 +115,16 @@ INCIDENT_REOPEN = "{wf}:incidents:reopen"
 the engine reopens it (a linked incident) if the condition still holds after that."""
 
 
+def cap_counter(rule: str, minute: int) -> str:
+    """New incidents ``rule`` opened in ``minute`` (epoch minutes), over every shard."""
+    return f"{PREFIX}cap:{rule}:{minute}"
+
+
+def capped_subjects(rule: str) -> str:
+    """Set of subjects of ``rule`` rolled up past the incident cap (until they clear)."""
+    return f"{PREFIX}capped:{rule}"
+
+
 def incident(incident_id: str) -> str:
     return f"{{wf}}:incident:{incident_id}"
 

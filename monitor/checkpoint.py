@@ -43,6 +43,7 @@ from watchfloor.core.incidents import (
 )
 from watchfloor.core.leases import held_in
 from watchfloor.core.redis_tx import transact
+from watchfloor.monitor.global_cap import GlobalCap
 from watchfloor.monitor.lifecycle import Action
 
 logger = logging.getLogger(__name__)
@@ -189,8 +190,11 @@ class ActionApplier:
         on_incident: IncidentHook | None = None,
         audit: Any = None,
         shard: int = 0,
+        cap_per_minute: int = 0,
     ) -> None:
         self.store = store
+        self.cap = GlobalCap(store.redis, store, cap_per_minute) if cap_per_minute else None
+        """The per-rule cap across shards (None: the lifecycle's own is the only one)."""
         self.shard = shard
         """Applied marks are kept per shard: two shards may judge one fingerprint."""
         self.redis = store.redis
@@ -219,9 +223,15 @@ class ActionApplier:
             if await self._already_applied(fp, mark):
                 continue
             if action.op == "fire":
-                await self.fire(action, dedupe_key=f"t:{at_ms}:{phase}:{rank}")
+                rolled = await self.cap.divert(action) if self.cap else None
+                if rolled is None:
+                    await self.fire(action, dedupe_key=f"t:{at_ms}:{phase}:{rank}")
+                else:
+                    subject = action.signal.subject
+                    await self.fire(rolled, dedupe_key=f"c:{subject}:{at_ms}:{phase}:{rank}")
             elif action.op == "clear":
-                await self._clear(action)
+                if not (self.cap and await self.cap.cleared(action)):
+                    await self._clear(action)
             else:
                 await self._note(action)
             # Remembered right after the write: only a crash in between these two

@@ -144,7 +144,11 @@ class MonitorService:
         self.name = consumer_name or config.monitor.consumer or socket.gethostname()
         self.store = IncidentStore(redis, changes_maxlen=config.redis.changes_maxlen)
         self.applier = ActionApplier(
-            self.store, on_incident=on_incident, audit=audit, shard=shard
+            self.store,
+            on_incident=on_incident,
+            audit=audit,
+            shard=shard,
+            cap_per_minute=self.engine.lifecycle.config.cap_per_minute,
         )
         self.consumer = self._new_consumer()
         self.state = ckpt.Checkpoint()

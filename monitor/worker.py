@@ -309,7 +309,7 @@ def _dead_here(other: dict[str, Any]) -> bool:
         return True
     except (PermissionError, ValueError, OverflowError):
         return False
-    return int(other.get("pid", 0)) == os.getpid()
+    return False
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
