@@ -1,9 +1,10 @@
-"""Events the engine could not place, as ``/healthz`` problems and ``/metrics`` counters.
+"""Events the engine could not place, as ``/healthz`` problems and ``/metrics`` counts.
 
 The engine status (``keys.ENGINE_STATUS``) carries ``unplaced`` (JSON: source ->
 reason -> count) and ``unplaced_at`` (wall clock of the last increase). A
 non-zero count is a problem on ``/healthz`` while it is recent
-(:data:`RECENT_S`); ``/metrics`` always has the counters.
+(:data:`RECENT_S`); ``/metrics`` always has the counters (:mod:`api.metrics_export`
+reads :func:`unplaced_counts`).
 """
 
 from __future__ import annotations
@@ -51,20 +52,3 @@ def unplaced_problems(engine: dict[str, Any], now: float | None = None) -> list[
     more = f" and {len(per_source) - MAX_NAMED} more sources" if len(per_source) > MAX_NAMED else ""
     total = sum(sum(r.values()) for r in counts.values())
     return [f"engine could not place {total} events: {named}{more}"]
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def unplaced_metric_lines(engine: dict[str, Any]) -> list[str]:
-    """``watchfloor_engine_unplaced_events_total{source,reason}`` in Prometheus text."""
-    name = "watchfloor_engine_unplaced_events_total"
-    lines = [
-        f"# HELP {name} Events the engine could not place in time, by source and reason.",
-        f"# TYPE {name} counter",
-    ]
-    for source, reasons in sorted(unplaced_counts(engine).items()):
-        for reason, count in sorted(reasons.items()):
-            lines.append(f'{name}{{source="{_label(source)}",reason="{_label(reason)}"}} {count}')
-    return lines
