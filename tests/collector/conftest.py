@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -69,6 +70,19 @@ async def start_collector(serve_app: Any, data_dir: Path) -> AsyncIterator[Start
 @pytest.fixture
 async def service(redis_url: str, data_dir: Path) -> AsyncIterator[Running]:
     """The collector as ``watchfloor collector`` serves it (it inflates bodies itself)."""
+    async with serving(redis_url, data_dir) as running:
+        yield running
+
+
+@pytest.fixture
+async def any_service(any_redis_url: str, data_dir: Path) -> AsyncIterator[Running]:
+    """The ``service`` on a single Redis, then on a Redis Cluster."""
+    async with serving(any_redis_url, data_dir) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def serving(redis_url: str, data_dir: Path) -> AsyncIterator[Running]:
     config = make_config(data_dir)
     config = dataclasses.replace(config, collector=dataclasses.replace(config.collector, port=0))
     collector, stop = Collector(config, redis_url), asyncio.Event()

@@ -156,7 +156,7 @@ async def test_a_crash_at_an_ingest_step_loses_and_duplicates_nothing(
     acked: set[str] = set()
     proc.start(fault=point)
     try:
-        await wait_for(lambda: _up(proc), "collector up")
+        await wait_for(lambda: up(proc), "collector up")
         assert await send(proc.url, sent[0]) is None, "the fault point was not reached"
         assert proc.wait_exit() == 137
         await restart_and_resend(proc, sent, acked)
@@ -175,7 +175,7 @@ async def test_a_crash_at_a_spool_or_replay_step_loses_and_duplicates_nothing(
     private_redis.stop()  # every batch is spooled
     proc.start(fault=point)
     try:
-        await wait_for(lambda: _up(proc), "collector up")
+        await wait_for(lambda: up(proc), "collector up")
         for events in sent:
             if await send(proc.url, events) is None:
                 break
@@ -188,7 +188,7 @@ async def test_a_crash_at_a_spool_or_replay_step_loses_and_duplicates_nothing(
     record(point, sent, acked, await stored_ids(private_redis.url))
 
 
-async def _up(proc: CollectorProcess) -> bool:
+async def up(proc: CollectorProcess) -> bool:
     try:
         async with aiohttp.ClientSession() as session, session.get(f"{proc.url}/healthz"):
             return True

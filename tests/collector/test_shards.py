@@ -4,31 +4,25 @@ the shard writes of one batch, and refuses a Redis set up with another shard cou
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import json
 import time
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.collector.conftest import (
-    ADMIN,
     SHARDS,
     Running,
     StartCollector,
     all_events,
     events_by_shard,
-    make_config,
 )
-from tests.collector.test_crash_points import CollectorProcess, send, wait_for
+from tests.collector.test_crash_points import CollectorProcess, send, up, wait_for
 from tests.collector.test_spool import wait_drained
-from watchfloor.collector.service import Collector, connect_redis
+from watchfloor.collector.service import connect_redis
 from watchfloor.core.redis_server import EmbeddedRedis
 from watchfloor.playbooks.shift_figures import shift_figures
 
@@ -54,22 +48,6 @@ def health(i: int, component: str) -> dict[str, Any]:
 
 def subject(event: dict[str, Any]) -> str:
     return str(event.get("queue") or event.get("component"))
-
-
-@pytest.fixture
-async def any_service(any_redis_url: str, data_dir: Path) -> AsyncIterator[Running]:
-    """The collector service (as ``watchfloor collector`` runs it) on a single Redis, then
-    on a Redis Cluster."""
-    config = make_config(data_dir)
-    config = dataclasses.replace(config, collector=dataclasses.replace(config.collector, port=0))
-    collector, stop = Collector(config, any_redis_url), asyncio.Event()
-    serving = asyncio.create_task(collector.run(stop))
-    await asyncio.wait_for(collector.ready.wait(), 10)
-    redis = connect_redis(any_redis_url)
-    yield Running(f"http://127.0.0.1:{collector.port}", ADMIN, config, redis, stop)
-    stop.set()
-    await asyncio.wait_for(serving, 10)
-    await redis.aclose()
 
 
 async def post(running: Running, events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -130,14 +108,14 @@ async def test_a_resend_after_a_crash_between_shard_writes_stores_each_event_onc
     batch = [*seen, contact(1, first)] + [contact(10 + i, q) for i, q in enumerate(others)]
     proc.start(fault="ingest.shard_written")
     try:
-        await wait_for(lambda: _up(proc), "collector up")
+        await wait_for(lambda: up(proc), "collector up")
         assert await send(proc.url, seen) is not None
         assert await send(proc.url, batch) is None, "the fault point was not reached"
         assert proc.wait_exit() == 137
         partial = await stored_counts(private_redis.url)
         assert set(partial) == {"c-0"} | {f"c-{10 + i}" for i in range(len(others))}
         proc.start()
-        await wait_for(lambda: _up(proc), "collector up again")
+        await wait_for(lambda: up(proc), "collector up again")
         answer = await send(proc.url, batch)
     finally:
         proc.stop()
@@ -154,7 +132,7 @@ async def test_a_collector_configured_with_another_shard_count_refuses_to_start(
     proc = CollectorProcess(tmp_path / "data", private_redis.url)
     proc.start()
     try:
-        await wait_for(lambda: _up(proc), "collector up")
+        await wait_for(lambda: up(proc), "collector up")
     finally:
         proc.stop()
     other = SHARDS // 2
@@ -165,15 +143,7 @@ async def test_a_collector_configured_with_another_shard_count_refuses_to_start(
     said = (proc.data_dir / "collector.out").read_text()
     assert f"set up with {SHARDS} events shards" in said and f"says {other}" in said, said
     assert "Traceback" not in said  # one line the operator can act on
-    assert not await _up(proc)
-
-
-async def _up(proc: CollectorProcess) -> bool:
-    try:
-        async with aiohttp.ClientSession() as session, session.get(f"{proc.url}/healthz"):
-            return True
-    except aiohttp.ClientConnectionError:
-        return False
+    assert not await up(proc)
 
 
 async def test_the_shift_figures_count_the_events_of_every_shard(
