@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -47,17 +48,8 @@ class Floor:
     collector: Running
     service: MonitorService
 
-    async def scrape(self, url: str, accept: str | None = None) -> tuple[str, str]:
-        headers = {"Accept": accept} if accept else {}
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"{url}/metrics", headers=headers) as r,
-        ):
-            assert r.status == 200
-            return r.headers["Content-Type"], await r.text()
-
     async def monitor_metrics(self) -> list[Sample]:
-        return samples((await self.scrape(self.api.url))[1])
+        return samples((await scrape(self.api.url))[1])
 
     async def drain(self, rounds: int = 3) -> None:
         for _ in range(rounds):
@@ -65,8 +57,23 @@ class Floor:
         await self.service.commit(force=True)
 
 
+async def scrape(url: str, accept: str | None = None) -> tuple[str, str]:
+    """(content type, body) of ``GET {url}/metrics``."""
+    headers = {"Accept": accept} if accept else {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{url}/metrics", headers=headers) as r,
+    ):
+        assert r.status == 200
+        return r.headers["Content-Type"], await r.text()
+
+
 def samples(text: str) -> list[Sample]:
     return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def by_queue(found: Iterable[Sample], name: str) -> dict[str, float]:
+    return {s.labels["queue"]: s.value for s in found if s.name == name}
 
 
 def value(found: Iterable[Sample], name: str, **labels: str) -> float:
@@ -176,7 +183,7 @@ async def test_hostile_queue_and_component_names_cannot_break_the_exposition(
         health_row = {"subject": name, "kind": "component", "status": "down",
                       "updated_at": time.time()}  # fmt: skip
         await redis.hset(keys.HEALTH, name, msgpack.packb(health_row, use_bin_type=True))
-    content_type, text = await floor.scrape(floor.api.url, accept)
+    content_type, text = await scrape(floor.api.url, accept)
     if accept:
         from prometheus_client.openmetrics.parser import (
             text_string_to_metric_families as openmetrics_families,
@@ -199,7 +206,7 @@ async def test_hostile_queue_and_component_names_cannot_break_the_exposition(
 
 
 async def test_a_malformed_accept_header_gets_the_plain_text_format(floor: Floor) -> None:
-    content_type, text = await floor.scrape(floor.api.url, "text/plain; version=abc")
+    content_type, text = await scrape(floor.api.url, "text/plain; version=abc")
     assert content_type == "text/plain; version=0.0.4; charset=utf-8"
     assert value(samples(text), "watchfloor_redis_up") == 1
 
@@ -247,7 +254,7 @@ async def test_each_api_app_counts_only_its_own_requests(
             async with session.get(f"{second}/v1/health", headers=headers) as r:
                 assert r.status == 200
         first = await floor.monitor_metrics()
-        other = samples((await floor.scrape(second))[1])
+        other = samples((await scrape(second))[1])
     finally:
         await second_redis.aclose()
     queues = {"method": "GET", "route": "/v1/queues", "status": "200"}
@@ -353,7 +360,7 @@ async def test_every_dashboard_query_names_only_series_the_real_metrics_export(
     assert status == 202 and answer["rejected"], "one rejected event, for the rejected series"
     exported: dict[str, set[str]] = {}
     for url in (floor.api.url, floor.collector.url):
-        for sample in samples((await floor.scrape(url))[1]):
+        for sample in samples((await scrape(url))[1]):
             exported.setdefault(sample.name, set()).update(sample.labels)
     for where, expr in queries(dashboard()):
         names, labels = promql_names(expr)
@@ -362,3 +369,44 @@ async def test_every_dashboard_query_names_only_series_the_real_metrics_export(
         assert not missing, f"{where} reads series /metrics does not export: {missing}"
         known = set().union(*(exported[n] for n in names))
         assert labels <= known, f"{where} reads labels no series of it has: {labels - known}"
+
+
+async def test_service_level_targets_follow_the_rules_file_per_queue_and_its_changes(
+    redis_client: aioredis.Redis, serve_app: Any, data_dir: Path
+) -> None:
+    rules = data_dir / "rules.toml"
+    rules.write_text('[sla.queues."vip-chat"]\nservice_level_target = 0.95\n')
+    config = dataclasses.replace(api_config(data_dir), monitor=MonitorConfig(rules_file=str(rules)))
+    url = await serve_app(create_api_app(config, redis_client))
+    for queue in ("vip-chat", "presale"):
+        await redis_client.hset(keys.QUEUES, queue, board_row(queue, 1))
+
+    async def targets() -> dict[str, float]:
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as r:
+            found = samples(await r.text())
+        return by_queue(found, "watchfloor_queue_service_level_target")
+
+    assert await targets() == {"vip-chat": 0.95, "presale": 0.8}
+    rules.write_text('[sla.queues."vip-chat"]\nservice_level_target = 0.9\n')
+    os.utime(rules, ns=(time.time_ns() + 10**9,) * 2)  # a new mtime even on a coarse clock
+    assert await targets() == {"vip-chat": 0.9, "presale": 0.8}
+    rules.write_text("[sla]\nservice_level_target = 7\n")  # out of range: refused
+    os.utime(rules, ns=(time.time_ns() + 2 * 10**9,) * 2)
+    assert await targets() == {"vip-chat": 0.9, "presale": 0.8}, "the last good rules stay"
+
+
+async def test_without_redis_the_scrape_says_so_and_keeps_the_process_counters(
+    private_redis: Any, serve_app: Any, data_dir: Path
+) -> None:
+    api, redis = await start_api(private_redis.url, serve_app, data_dir)
+    try:
+        await api.call("GET", "/v1/queues", "viewer")
+        private_redis.kill()
+        _, text = await scrape(api.url)
+    finally:
+        await api.session.close()
+        await redis.aclose()
+    found = samples(text)
+    assert value(found, "watchfloor_redis_up") == 0
+    assert value(found, "watchfloor_api_requests_total", route="/v1/queues") == 1
+    assert not [s for s in found if s.name.startswith(("watchfloor_queue_", "watchfloor_inc"))]
