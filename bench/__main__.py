@@ -34,6 +34,8 @@ class Bench:
     quick: tuple[str, ...]
     pick: Callable[[str], Figures]
     timeout_s: float = 1800.0
+    write: tuple[str, ...] = ()
+    """Arguments that make the script write its own section of docs/BENCHMARKS.md."""
 
 
 def lines_matching(*patterns: str) -> Callable[[str], Figures]:
@@ -99,21 +101,25 @@ BENCHES = (
           console_figures),
     Bench("audit", ("bench/audit.py",), ("bench/audit.py", "--n", "1000", "--writers", "1"),
           lines_matching(rf"^(?P<label>append\s+1 writer)\S*\s+\d+ records\s+{RATE}",
-                         rf"^(?P<label>verify)\s+\d+ records[^\d]+{RATE}")),
+                         rf"^(?P<label>verify)\s+\d+ records \+ 1 checkpoint\s+{RATE}")),
     Bench("crypto", ("bench/crypto.py",), ("bench/crypto.py", "--n", "5000"),
           lines_matching(r"^(?P<label>encrypt_event)\s+(?P<value>\S+ µs/event)",
-                         r"^=> (?P<value>[\d,]+) (?P<label>agent.message events/s) on one core")),
+                         r"^=> (?P<value>[\d,]+ agent.message events/s) on (?P<label>one core for encryption)")),
     Bench("fsync", ("-m", "bench.fsync"), ("-m", "bench.fsync", "--seconds", "1", "--rounds", "1"),
-          lines_matching(r"^(?P<label>always\s+1 writer, batches of 1000)\s+(?P<value>[\d,]+)",
-                         r"^(?P<label>everysec\s+1 writer, batches of 1000)\s+(?P<value>[\d,]+)")),
+          lines_matching(rf"^(?P<label>always\s+1 writer, batches of 1000)\s+{RATE}",
+                         rf"^(?P<label>everysec\s+1 writer, batches of 1000)\s+{RATE}")),
     Bench("peers", ("-m", "bench.peers"), ("-m", "bench.peers", "--quick"), peers_figures,
-          timeout_s=3600.0),
+          timeout_s=3600.0, write=("--write",)),
 )  # fmt: skip
 
 
-def run_one(bench: Bench, quick: bool, logs: Path) -> tuple[Figures, str, float]:
+def run_one(bench: Bench, quick: bool, write: bool, logs: Path) -> tuple[Figures, str, float]:
     """Run one script, echoing its output; its figures, a status word and the seconds taken."""
-    argv = [sys.executable, *(bench.quick if quick else bench.argv)]
+    argv = [
+        sys.executable,
+        *(bench.quick if quick else bench.argv),
+        *(bench.write if write else ()),
+    ]
     print(f"\n=== {bench.name}: {' '.join(argv[1:])}", flush=True)
     started = time.monotonic()
     out: list[str] = []
@@ -174,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="wf-bench-all-") as tmp:
         for bench in chosen:
-            figures, status, took = run_one(bench, args.quick, Path(tmp))
+            figures, status, took = run_one(bench, args.quick, not args.no_write, Path(tmp))
             results.append((bench, figures, status, took))
     total = sum(r[3] for r in results)
-    header = (f"Command: `{command}` — {date}, {total / 60:.0f} min; machine: {where} "
+    header = (f"Command: `{command}` — {date}, {total:.0f} s in all; machine: {where} "
               "(at the start).")  # fmt: skip
     text = summary(results, header)
     print("\n" + text)

@@ -41,6 +41,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,9 @@ from aiohttp import web
 
 from bench import alertmanager, machine, replace_section
 from bench.e2e import Stack, healthy_events, quantile
+from watchfloor.core import keys
+from watchfloor.core.changes import decode_change
+from watchfloor.core.redis_client import connect as redis_connect
 
 ROOT = Path(__file__).resolve().parent.parent
 E2E = Path(__file__).resolve().parent / "e2e.py"
@@ -69,7 +73,11 @@ class Receiver:
     """Every notification's arrival, by tool; the first per subject wakes its waiter."""
 
     first: dict[str, float] = field(default_factory=dict)
+    wall: dict[str, float] = field(default_factory=dict)
+    """The first notification's Unix time, to set against Redis stream ids."""
     count: dict[str, int] = field(default_factory=dict)
+    what: dict[str, list[str]] = field(default_factory=dict)
+    """Watchfloor: each notification's ``purpose/event`` (a page, a playbook step's)."""
     waiters: dict[str, asyncio.Future[float]] = field(default_factory=dict)
     posts: dict[str, int] = field(default_factory=lambda: {"wf": 0, "am": 0})
 
@@ -79,11 +87,12 @@ class Receiver:
         app.router.add_post("/am", self.alertmanager)
         return app
 
-    def seen(self, subjects: set[str], at: float) -> None:
+    def seen(self, subjects: set[str], at: float, what: str = "") -> None:
         for subject in subjects:
             self.count[subject] = self.count.get(subject, 0) + 1
+            self.what.setdefault(subject, []).append(what)
             if subject not in self.first:
-                self.first[subject] = at
+                self.first[subject], self.wall[subject] = at, time.time()
                 waiter = self.waiters.pop(subject, None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(at)
@@ -92,7 +101,8 @@ class Receiver:
         at = time.monotonic()
         body = await request.json()
         self.posts["wf"] += 1
-        self.seen(set(SUBJECT.findall(f"{body.get('title', '')} {body.get('text', '')}")), at)
+        found = set(SUBJECT.findall(f"{body.get('title', '')} {body.get('text', '')}"))
+        self.seen(found, at, f"{body.get('purpose')}/{body.get('event') or body.get('step')}")
         return web.json_response({"ok": True})
 
     async def alertmanager(self, request: web.Request) -> web.Response:
@@ -245,9 +255,12 @@ def wf_history(component: str, now: float) -> list[dict[str, Any]]:
 
 async def wf_trials(
     session: aiohttp.ClientSession, stack: Stack, rx: Receiver, n: int, tag: str
-) -> list[float | None]:
+) -> dict[str, Any]:
+    """Latencies of ``n`` trials, and their split at the incident's write to Redis."""
     headers = {"Authorization": f"Bearer {stack.token}"}
     out: list[float | None] = []
+    sent: dict[str, float] = {}
+    since_ms = int(time.time() * 1000)
     for _ in range(n):
         component = subject(f"wf-{tag}")
         now = time.time()
@@ -256,14 +269,48 @@ async def wf_trials(
         ) as response:
             assert response.status in (200, 202), await response.text()
         await asyncio.sleep(0.3)
-        t0 = time.monotonic()
+        t0, sent[component] = time.monotonic(), time.time()
         async with session.post(
             stack.collector + "/v1/events", json=wf_probe(component, now + 0.3), headers=headers
         ) as response:
             assert response.status in (200, 202), await response.text()
         at = await rx.wait(component, 10.0)
         out.append(None if at is None else at - t0)
-    return out
+    opened, changes = await opened_at(stack.redis.url, set(sent), since_ms)
+    detect = [opened[c] - t for c, t in sent.items() if c in opened]
+    notify = [rx.wall[c] - opened[c] for c in sent if c in opened and c in rx.wall]
+    rate = changes / max(1e-3, time.time() - since_ms / 1000)
+    return {
+        **summary(out),
+        "detect": summary(detect),
+        "notify": summary(notify),
+        "changes_per_s": rate,
+    }
+
+
+async def opened_at(
+    redis_url: str, subjects: set[str], since_ms: int
+) -> tuple[dict[str, float], int]:
+    """When each subject's incident was first written (its change's stream id, Redis time),
+    and how many changes (incidents, runs, board rows) the stream took since ``since_ms``."""
+    redis = redis_connect(redis_url)
+    found: dict[str, float] = {}
+    cursor, seen = f"{since_ms}-0", 0
+    try:
+        while True:
+            entries: Any = await redis.xrange(keys.CHANGES, min=cursor, count=5000)
+            seen += len(entries)
+            for entry_id, fields in entries:
+                change = decode_change(fields)
+                name = change.get("data", {}).get("subject")
+                if change.get("kind") == "incident" and name in subjects:
+                    found.setdefault(name, int(entry_id.split(b"-")[0]) / 1000)
+            if len(entries) < 5000:
+                return found, seen
+            ms, seq = entries[-1][0].decode().split("-")
+            cursor = f"{ms}-{int(seq) + 1}"
+    finally:
+        await redis.aclose()
 
 
 async def wf_storm(
@@ -297,6 +344,7 @@ async def storm_result(
         "notifications": sum(rx.count.get(s, 0) for s in subjects),
         "subjects": len(notified),
         "last": max(notified) if notified else None,
+        "what": dict(Counter(w for name in subjects for w in rx.what.get(name, []))),
     }
 
 
@@ -323,7 +371,7 @@ async def watchfloor_side(rx: Receiver, receiver: str, opts: argparse.Namespace)
         async with aiohttp.ClientSession() as session:
             await wf_trials(session, stack, rx, 3, "warm")  # the pager's lease, first pages
             print("watchfloor: idle trials", flush=True)
-            result["idle"] = summary(await wf_trials(session, stack, rx, opts.trials, "idle"))
+            result["idle"] = await wf_trials(session, stack, rx, opts.trials, "idle")
             stack.spawn(
                 "load",
                 [
@@ -339,7 +387,9 @@ async def watchfloor_side(rx: Receiver, receiver: str, opts: argparse.Namespace)
             )
             await asyncio.sleep(3.0)
             print("watchfloor: trials under load", flush=True)
-            result["load"] = summary(await wf_trials(session, stack, rx, opts.trials, "load"))
+            result["load"] = await wf_trials(session, stack, rx, opts.trials, "load")
+            async with session.get(stack.api + "/healthz") as response:
+                result["lag_s"] = (await response.json()).get("engine", {}).get("lag_s")
             load_proc = stack.children.pop()
             load_proc.send_signal(signal.SIGTERM)
             await asyncio.to_thread(load_proc.wait, 30)
@@ -536,6 +586,23 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return opts
 
 
+def details(wf: dict[str, Any]) -> list[str]:
+    """Where Watchfloor's time goes: POST -> incident written (the change's stream id) ->
+    notification received; and what its storm notifications were."""
+    lines = []
+    for name in ("idle", "load"):
+        part = wf[name]
+        lines.append(
+            f"- Watchfloor {name}: POST → incident in Redis {latency(part['detect'])}; "
+            f"incident in Redis → notification {latency(part['notify'])}; the changes "
+            f"stream (which the pager follows) took {part['changes_per_s']:,.0f} changes/s."
+        )
+    lines.append(f"- Watchfloor engine lag at the end of the loaded trials: {wf.get('lag_s')} s.")
+    what = ", ".join(f"{n} {w}" for w, n in sorted(wf["storm"]["what"].items()))
+    lines.append(f"- Watchfloor storm notifications (purpose/event): {what or 'none'}.")
+    return lines
+
+
 def command(opts: argparse.Namespace) -> str:
     parts = ["python -m bench.peers"]
     if opts.quick:
@@ -565,6 +632,8 @@ def main(argv: list[str] | None = None) -> None:
             f"background load accepted by the collector: {load:,.0f} events/s.",
             "",
             *table(wf, am, opts),
+            "",
+            *details(wf),
         ]
     )
     print("\n" + text)
