@@ -38,26 +38,12 @@ from redis.exceptions import (
     RedisClusterException,
     RedisClusterUnreachableError,
     SlotNotCoveredError,
-    TryAgainError,
 )
 
 PASSWORD_FILE_PARAM = "password_file"
 CLUSTER_SCHEMES: Final = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 """Cluster URL scheme -> the scheme of each node."""
 DEFAULT_PORT: Final = 6379
-
-TRANSIENT_ERRORS: Final = (
-    redis.ConnectionError,
-    redis.TimeoutError,
-    OSError,
-    RedisClusterUnreachableError,
-    ClusterDownError,
-    SlotNotCoveredError,
-    TryAgainError,
-)
-"""Errors that mean "Redis cannot serve this right now, try again later". On a cluster
-redis-py raises ``RedisClusterUnreachableError`` (not a ``ConnectionError``) once no node
-answers, and ``CLUSTERDOWN`` / an uncovered slot while a failover is under way."""
 
 
 class RedisSecretError(Exception):
@@ -74,6 +60,12 @@ class ClusterUnreachable(RedisClusterUnreachableError, redis.ConnectionError):
     Also a ``ConnectionError``, so code that rides out an outage of a single Redis
     (retry, spool) rides out this one too.
     """
+
+
+class ClusterDown(ClusterDownError, redis.ConnectionError):
+    """A master of the cluster is down and not (yet) replaced: its slots, and with
+    ``cluster-require-full-coverage`` every slot, cannot be served. An outage like
+    any other (``ConnectionError``): retry later, spool meanwhile."""
 
 
 class ClusterLoginRefused(RedisClusterException, redis.AuthenticationError):
@@ -243,11 +235,13 @@ def _userinfo(url: str) -> tuple[str, str]:
 class _Cluster(aio_cluster.RedisCluster):
     """redis-py's asyncio cluster client, with its outages said the way a single Redis says them.
 
-    When no node answers, redis-py raises ``RedisClusterUnreachableError``, which is not
-    a ``ConnectionError``: code that rides out a single Redis's outage (retry, spool)
-    would crash on a cluster's. Commands, pipelines and transactions here raise
-    :class:`ClusterUnreachable` instead (both classes), naming every node tried
-    (redis-py names only the last), and a refused login is told apart.
+    When no node answers, redis-py raises ``RedisClusterUnreachableError``, and while a
+    dead master is not replaced ``ClusterDownError`` (a ``ResponseError``) or
+    ``SlotNotCoveredError``: none is a ``ConnectionError``, so code that rides out a
+    single Redis's outage (retry, spool) would crash on a cluster's. Commands,
+    pipelines and transactions here raise :class:`ClusterUnreachable` (naming every
+    node tried; redis-py names only the last) and :class:`ClusterDown` instead, each
+    also of redis-py's class; a refused login is told apart.
     """
 
     async def initialize(self, *args: Any, **kwargs: Any) -> aio_cluster.RedisCluster:
@@ -271,8 +265,13 @@ class _Cluster(aio_cluster.RedisCluster):
     ) -> Iterator[None]:
         try:
             yield
-        except (ClusterUnreachable, ClusterLoginRefused):
+        except (ClusterUnreachable, ClusterLoginRefused, ClusterDown):
             raise
+        except (ClusterDownError, SlotNotCoveredError) as exc:
+            raise ClusterDown(
+                f"the Redis Cluster cannot serve this now (a master is down and not yet "
+                f"replaced): {exc}"
+            ) from exc
         except caught as exc:
             nodes = dict.fromkeys(
                 (n.host, int(n.port))

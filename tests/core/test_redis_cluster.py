@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -14,13 +15,19 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.crc import key_slot
-from redis.exceptions import ClusterCrossSlotError, MovedError, RedisClusterException
+from redis.exceptions import (
+    ClusterCrossSlotError,
+    ClusterDownError,
+    MovedError,
+    RedisClusterException,
+)
 
 from tests.cluster import LocalCluster
 from watchfloor.core import keys
 from watchfloor.core.bus import BusUnavailable, EventProducer
 from watchfloor.core.events import Heartbeat
 from watchfloor.core.redis_client import (
+    ClusterDown,
     ClusterLoginRefused,
     ClusterUnreachable,
     RedisUrlError,
@@ -237,6 +244,29 @@ async def test_a_cluster_gone_mid_run_fails_like_a_lost_redis_and_is_used_again_
             local.wait_converged()
             await producer.publish_events([Heartbeat(ts=1_763_800_001.0, source="s")])
             assert await client.xlen(stream) == 1
+        finally:
+            await client.aclose()
+
+
+async def test_a_dead_master_not_replaced_is_an_outage_until_it_is_back() -> None:
+    with LocalCluster(masters=3, node_timeout_ms=500) as local:
+        client = connect(local.url, retry=Retry(NoBackoff(), 1), topology_refresh_min_interval=0)
+        elsewhere = keys.events_shard(shard_on(local, 1))  # served by a live master
+        try:
+            await write_one_key_per_master(client, local)
+            local.kill_master(0)
+            # once the others flag it failed, the whole cluster refuses (full coverage)
+            deadline = time.monotonic() + 10
+            with pytest.raises(ClusterDown) as caught:
+                while time.monotonic() < deadline:
+                    await client.xadd(elsewhere, {b"b": b"x"})
+                    await asyncio.sleep(0.05)
+            assert isinstance(caught.value, redis.ConnectionError)  # retried, spooled
+            assert isinstance(caught.value, ClusterDownError)  # and still redis-py's
+
+            local.restart_node(0)
+            await client.xadd(elsewhere, {b"b": b"back"})
+            assert (await client.xrevrange(elsewhere, count=1))[0][1] == {b"b": b"back"}
         finally:
             await client.aclose()
 
