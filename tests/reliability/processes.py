@@ -1,0 +1,133 @@
+"""Pieces of the reliability tests 4-7 that the shared ``stack`` module does not have.
+
+A data directory set up as an operator would (``watchfloor keys init``, a config
+file), a collector that comes back on its own port, asynchronous waits (the tests
+that serve a webhook receiver run it on their own event loop, which must never be
+blocked), the order of the events in each shard's stream, and a playbook run as the
+timer loop left it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from tests.reliability.stack import WorkerProcess
+from watchfloor.core import keys
+from watchfloor.core.bus import BATCH_FIELD
+from watchfloor.core.redis_client import connect_sync
+
+
+def init_data_dir(data_dir: Path, config: str) -> Path:
+    """``data_dir`` with ``watchfloor.toml`` = ``config`` and every key ``keys init`` makes."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "watchfloor.toml").write_text(config, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "watchfloor", "keys", "init", "--data-dir", str(data_dir)],
+        env=clean_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return data_dir
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any ``WATCHFLOOR_*`` setting, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHFLOOR_")}
+    return {**env, **extra}
+
+
+async def until(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
+    """Poll ``predicate`` (sync, or returning an awaitable) without blocking the loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if isinstance(value, Awaitable):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout:.0f}s")
+        await asyncio.sleep(every)
+
+
+def collector_health(url: str) -> dict[str, Any] | None:
+    """The collector's ``/healthz`` answer, ``None`` while it does not answer."""
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+            return dict(json.loads(response.read()))
+    except urllib.error.HTTPError as exc:  # 503 while Redis is down: still an answer
+        return dict(json.loads(exc.read()))
+    except OSError:
+        return None
+
+
+def spool_drained(url: str) -> bool:
+    health = collector_health(url)
+    return health is not None and health.get("spool_batches") == 0 and health["redis"] == "up"
+
+
+def ids_by_shard(url: str) -> dict[int, list[str]]:
+    """Shard -> the ids of its events in stream order (shards without events left out)."""
+    client = connect_sync(url)
+    try:
+        out: dict[int, list[str]] = {}
+        for shard in range(int(client.get(keys.SHARDS) or 0)):
+            for _, fields in client.xrange(keys.events_shard(shard)):
+                for event in msgpack.unpackb(fields[BATCH_FIELD]):
+                    out.setdefault(shard, []).append(str(event.get("id", "")))
+        return out
+    finally:
+        client.close()
+
+
+def open_fingerprints(url: str) -> set[str]:
+    """``rule|subject`` of every open incident."""
+    client = connect_sync(url)
+    try:
+        return {fp.decode() for fp in client.hkeys(keys.INCIDENT_FINGERPRINTS)}
+    finally:
+        client.close()
+
+
+def task_holder(url: str, task: str) -> str | None:
+    """Worker id holding the lease of a task that runs once in the cluster (``timers``)."""
+    client = connect_sync(url)
+    try:
+        raw = client.get(keys.task_lease(task))
+        return raw.decode() if raw is not None else None
+    finally:
+        client.close()
+
+
+def registered(url: str, worker_id: str) -> bool:
+    """Whether ``worker_id`` has beaten into the workers hash (it is up and leasing)."""
+    client = connect_sync(url)
+    try:
+        return bool(client.hexists(keys.WORKERS, worker_id))
+    finally:
+        client.close()
+
+
+def run_of_incident(url: str) -> str | None:
+    """The id of the (only) playbook run started from an incident, once there is one."""
+    client = connect_sync(url)
+    try:
+        runs = client.hvals(keys.RUN_BY_INCIDENT)
+        return runs[0].decode() if runs else None
+    finally:
+        client.close()
+
+
+def alive(*workers: WorkerProcess) -> bool:
+    return all(w.proc is not None and w.proc.poll() is None for w in workers)
