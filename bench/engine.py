@@ -2,7 +2,7 @@
 
 Feeds a realistic mix (contacts, queue snapshots, agent messages, mentions,
 heartbeats, probes, data access) through the same :class:`monitor.engine.Engine`
-the monitor runs: the five detectors built from ``monitor/rules/default.toml``,
+the monitor runs: the detectors built from ``monitor/rules/default.toml``,
 the queue/health board, the lifecycle. The input is pre-built records (the bus
 decoding is measured in bench/codec.py), in batches as the consumer reads
 them, with some out-of-order arrival within the lateness. It also reports the
@@ -33,11 +33,13 @@ import msgspec
 from watchfloor.core.config import Config
 from watchfloor.core.events import (
     AgentMessage,
+    Complaint,
     Contact,
     DataAccess,
     Event,
     Health,
     Heartbeat,
+    OrderChange,
     QueueStats,
     SocialMention,
     encode_batch,
@@ -70,6 +72,7 @@ def _contact(rnd: random.Random, i: int, ts: float, queue: str, channel: str) ->
         channel=channel,
         action=action,
         wait_s=wait,
+        csat=rnd.choice([5, 5, 5, 4, 4, 3, 1]) if action == "completed" else None,
     )
 
 
@@ -139,17 +142,42 @@ def _access(rnd: random.Random, i: int, ts: float, queue: str, channel: str) -> 
     )
 
 
+def _order(rnd: random.Random, i: int, ts: float, queue: str, channel: str) -> Event:
+    return OrderChange(
+        ts=ts,
+        source="oms",
+        account=f"m{rnd.randint(0, 200_000)}",
+        action=rnd.choice(["refund", "refund_only", "address_change", "cancel"]),
+        agent_id=f"a{i % 500}",
+        order_id=f"o{i}",
+        amount=round(rnd.random() * 300, 2),
+    )
+
+
+def _complaint(rnd: random.Random, i: int, ts: float, queue: str, channel: str) -> Event:
+    n = i // 3  # each complaint opened, the customer told, resolved
+    return Complaint(
+        ts=ts,
+        source="crm",
+        complaint_id=f"k{n}",
+        queue="complaints",
+        action=("opened", "customer_told", "resolved")[i % 3],
+    )
+
+
 MIX = [  # cumulative share, maker
     (0.50, _contact),
     (0.60, _stats),
-    (0.86, _message),
+    (0.84, _message),
+    (0.855, _order),
+    (0.86, _complaint),
     (0.88, _mention),
     (0.93, _beat),
     (0.98, _probe),
     (1.00, _access),
 ]
-"""Half contacts, a tenth queue snapshots, a quarter agent messages, some mentions,
-heartbeats, probes and CRM access records."""
+"""Half contacts (completed ones rated), a tenth queue snapshots, a quarter agent messages,
+some order changes, complaint steps, mentions, heartbeats, probes and CRM access records."""
 
 
 def mix(n: int, rate: float, seed: int = 1) -> list[Event]:

@@ -7,11 +7,13 @@ platform's yearly target of 90 % is the floor. Subject: the queue, one rule,
 From ``contact`` events' ``csat`` (1-5; 4 and 5 count as satisfied, the usual
 CSAT reading) over ``window_s`` of complete buckets. A queue is judged only with
 ``min_ratings`` ratings in the window, and it fires only when the shortfall is
-beyond chance: the one-sided Wilson upper bound (``confidence_z``) of its share
-is below the target (minor) or below the floor (major). A queue at 93 % on 60
-ratings is within chance of 95 %; at 93 % on 1 000 ratings it is not. Once
-active it clears when the share itself is back at the target. The answer changes
-only when a bucket closes, so the queues are judged once per bucket.
+beyond chance: the one-sided 99 % Wilson upper bound (``confidence_z``) of its
+share is below the target (a window is looked at every 5 minutes: a 95 % bound
+would let a queue that just meets the target fire every few hours). Minor, major
+when the share is below the floor. A queue at 93 % on 60 ratings is within chance
+of 95 %; at 93 % on 1 000 ratings it is not. Once active it clears when the share
+itself is back at the target. The answer changes only when a bucket closes, so
+the queues are judged once per bucket.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class SatisfactionRules:
     bucket_s: float = setting(300.0, "judged once per 5 min bucket", above_zero=True)
     min_ratings: float = setting(50.0, "judged from this many ratings in the window")
     confidence_z: float = setting(
-        1.645, "fire only when the one-sided 95 % Wilson upper bound is below the line"
+        2.326, "fire only when the one-sided 99 % Wilson upper bound is below the target"
     )
     for_s: float = setting(0.0, "pending: the condition holds this long before it fires")
     keep_firing_for_s: float = setting(
@@ -139,7 +141,7 @@ class SatisfactionDetector:
                 return None
         elif upper >= p.target:
             return None  # below target, but within chance on so few ratings
-        severity = "major" if upper < p.floor else "minor"
+        severity = "major" if share < p.floor else "minor"
         title = (
             f"Satisfaction on {name} is {share:.0%} over {p.window_s / 60:g} min "
             f"({rated} ratings; target {p.target:.0%}, floor {p.floor:.0%})"
