@@ -172,8 +172,9 @@ class AlertMapping:
         raise AlertError("labels", f"labels name no component: none of {wanted} is set")
 
     def _firing_status(self, labels: dict[str, str]) -> str:
-        severity = labels.get(self.severity_label, "").strip().lower()
-        return "degraded" if severity in self.degraded_severities else "down"
+        severity = labels.get(self.severity_label, "").strip().casefold()
+        degraded = {s.strip().casefold() for s in self.degraded_severities}
+        return "degraded" if severity in degraded else "down"
 
 
 _AT = re.compile(r"`\$\.(\w+)")
@@ -189,7 +190,7 @@ def _alert(raw: Any) -> Alert:
         text = str(exc)
         where = _MISSING.search(text) or _AT.search(text)
         field = where.group(1) if where else ""
-        reason = f"{field} is required" if _MISSING.search(text) else text.split(" - at ")[0]
+        reason = f"{field} is required" if _MISSING.search(text) else f"{field or 'alert'}: {text}"
         raise AlertError(field, reason) from None
 
 

@@ -105,10 +105,14 @@ async def test_a_warning_is_degraded_and_the_severity_mapping_is_configurable(
     ]
     await default.redis.flushall()
     strict = await start_collector(
-        redis_url, collector={"alertmanager_degraded_severities": ("info",)}
+        redis_url, collector={"alertmanager_degraded_severities": ("Info", "MINOR")}
     )
     assert (await post(strict, payload))[0] == 202
     assert [(e.component, e.status) for e in await health_events(strict)] == [("search", "down")]
+    await strict.redis.flushall()
+    payload["alerts"][0]["labels"]["severity"] = "minor"
+    assert (await post(strict, payload))[0] == 202
+    assert [e.status for e in await health_events(strict)] == ["degraded"]
 
 
 async def test_a_resolved_notification_is_up_at_its_end(collector: Running) -> None:
@@ -180,6 +184,7 @@ async def test_hostile_strings_are_refused_per_alert_or_kept_as_sent(collector: 
         (8, "alerts[8].labels"),  # no component label (its only key is a surrogate)
     ]
     assert answer["accepted"] == 2
+    assert answer["rejected"][3]["error"].startswith("labels: Expected `str`, got `int`")
     by_component = {e.component: e for e in await health_events(collector)}
     hostile_name = payload["alerts"][1]["labels"]["service"]
     assert set(by_component) == {hostile_name, "checkout"}  # stored as sent, shown escaped
