@@ -78,25 +78,42 @@ class LocalCluster:
     """Index in ``nodes`` of the replica of slot range ``i``, if any."""
 
     # ------------------------------------------------------------------ start / stop
-    def start(self, timeout: float = 15.0) -> LocalCluster:
+    def start(self, timeout: float = 15.0, attempts: int = 3) -> LocalCluster:
+        """Start and lay out the cluster; a node that cannot bind its port (taken since
+        it was found free) means a new attempt on other ports."""
         if self.replicas not in (0, 1):
             raise ValueError("replicas: 0 or 1 per master")
-        deadline = time.monotonic() + timeout
+        for attempt in range(attempts):
+            try:
+                self._start_once(time.monotonic() + timeout)
+                return self
+            except ClusterStartError:
+                self._discard_nodes()
+                if attempt == attempts - 1:
+                    self.stop()
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def _start_once(self, deadline: float) -> None:
         count = self.masters * (1 + self.replicas)
         for index, port in enumerate(_free_ports(count)):
             node = Node(port, self.base_dir / f"node-{index}")
             node.dir.mkdir(parents=True)
             self.nodes.append(node)
             self._spawn(node)
-        try:
-            for node in self.nodes:
-                self._wait_ping(node, deadline)
-            self._lay_out(deadline)
-            self.wait_converged(deadline - time.monotonic())
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        for node in self.nodes:
+            self._wait_ping(node, deadline)
+        self._lay_out(deadline)
+        self.wait_converged(deadline - time.monotonic())
+
+    def _discard_nodes(self) -> None:
+        for node in self.nodes:
+            _kill(node, signal.SIGKILL)
+            shutil.rmtree(node.dir, ignore_errors=True)
+        self.nodes.clear()
 
     def stop(self) -> None:
         for node in self.nodes:
