@@ -117,8 +117,8 @@ async def _incident_counts(redis: Any, ids: Sequence[bytes | str]) -> Counter[tu
         for raw in await redis.mget(names[start : start + MGET_CHUNK]):
             row = _unpack(raw)
             if row is not None:
-                fields = (row.get("kind"), row.get("severity"), row.get("state"))
-                counts[tuple(_label(f) for f in fields)] += 1  # type: ignore[index]
+                kind, severity, state = (_label(row.get(f)) for f in ("kind", "severity", "state"))
+                counts[(kind, severity, state)] += 1
     return counts
 
 
