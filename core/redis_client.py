@@ -173,6 +173,12 @@ def cluster_options(
     _check_db(path, kwargs.pop("db", None), shown)
     for name in ("host", "port", "path", "connection_class"):
         kwargs.pop(name, None)
+    allowed = inspect.signature(aio_cluster.RedisCluster.__init__).parameters
+    for name in kwargs:
+        if name not in allowed:
+            raise RedisUrlError(
+                f"Redis URL {shown!r}: {name!r} is not an option of a Redis Cluster client"
+            )
     if node_scheme == "rediss":
         kwargs["ssl"] = True
     return nodes, {**kwargs, **options}

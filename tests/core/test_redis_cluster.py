@@ -97,11 +97,12 @@ def test_is_cluster_follows_the_url_scheme_or_the_flag(
 async def test_a_cluster_url_routes_each_key_to_the_master_of_its_slot(
     cluster: LocalCluster,
 ) -> None:
-    client = connect(cluster.url)
+    client = connect(f"{cluster.url}?socket_timeout=4.5")  # redis-py's URL options apply
     try:
         await write_one_key_per_master(client, cluster)
         assert node_keys(cluster) == [1, 1, 1]
         assert len(client.get_primaries()) == 3  # type: ignore[attr-defined]
+        assert client.get_connection_kwargs()["socket_timeout"] == 4.5
     finally:
         await client.aclose()
 
@@ -178,6 +179,7 @@ async def test_a_password_file_in_a_cluster_url_logs_in_on_every_node(
         ("redis://127.0.0.1:7000/1", True, "only db 0"),
         ("unix:///tmp/redis.sock?db=0", True, "not a Unix socket"),
         ("http://127.0.0.1:7000", True, "unknown scheme 'http'"),
+        ("redis+cluster://127.0.0.1:7000?colour=blue", False, "'colour' is not an option"),
     ],
 )
 def test_a_misconfigured_cluster_url_is_refused_naming_the_wrong_part(
