@@ -188,6 +188,21 @@ def stored(url: str, ours: tuple[str, ...] = OURS) -> tuple[int, int, int]:
         client.close()
 
 
+def stored_ids(url: str, ours: tuple[str, ...] = OURS) -> set[str]:
+    """Ids of the producer's events in every shard's stream."""
+    client = connect_sync(url)
+    try:
+        found: set[str] = set()
+        for shard in range(int(client.get(keys.SHARDS) or 0)):
+            for _, fields in client.xrange(keys.events_shard(shard)):
+                for event in msgpack.unpackb(fields[BATCH_FIELD]):
+                    if (event.get("id") or "").startswith(ours):
+                        found.add(event["id"])
+        return found
+    finally:
+        client.close()
+
+
 def processed(url: str) -> int:
     client = connect_sync(url)
     try:
