@@ -169,7 +169,10 @@ def cluster_options(
     userinfo, _, hosts = netloc.rpartition("@")
     nodes = [_node(part, shown) for part in _node_list(hosts, shown)]
     first = f"{node_scheme}://{userinfo + '@' if userinfo else ''}{hosts.split(',')[0]}"
-    kwargs: dict[str, Any] = dict(parse_url(f"{first}/?{query}" if query else first))
+    try:
+        kwargs: dict[str, Any] = dict(parse_url(f"{first}/?{query}" if query else first))
+    except ValueError as exc:  # a parameter's value of the wrong type
+        raise RedisUrlError(f"Redis URL {shown!r}: {exc}") from None
     _check_db(path, kwargs.pop("db", None), shown)
     for name in ("host", "port", "path", "connection_class"):
         kwargs.pop(name, None)

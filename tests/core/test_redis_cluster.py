@@ -180,6 +180,7 @@ async def test_a_password_file_in_a_cluster_url_logs_in_on_every_node(
         ("unix:///tmp/redis.sock?db=0", True, "not a Unix socket"),
         ("http://127.0.0.1:7000", True, "unknown scheme 'http'"),
         ("redis+cluster://127.0.0.1:7000?colour=blue", False, "'colour' is not an option"),
+        ("redis+cluster://127.0.0.1:7000?socket_timeout=soon", False, "'socket_timeout'"),
     ],
 )
 def test_a_misconfigured_cluster_url_is_refused_naming_the_wrong_part(
