@@ -24,7 +24,7 @@ from typing import Any
 import msgpack
 
 from tests.reliability.stack import WorkerProcess
-from watchfloor.core import keys
+from watchfloor.core import engine_status, keys
 from watchfloor.core.bus import BATCH_FIELD
 from watchfloor.core.redis_client import connect_sync
 
@@ -131,3 +131,34 @@ def run_of_incident(url: str) -> str | None:
 
 def alive(*workers: WorkerProcess) -> bool:
     return all(w.proc is not None and w.proc.poll() is None for w in workers)
+
+
+def stored_ids(url: str) -> tuple[int, int]:
+    """Over every shard's stream: (distinct event ids, copies beyond the first)."""
+    counted: dict[str, int] = {}
+    for ids in ids_by_shard(url).values():
+        for event_id in ids:
+            counted[event_id] = counted.get(event_id, 0) + 1
+    return len(counted), sum(n - 1 for n in counted.values())
+
+
+def processed_events(url: str) -> int:
+    """Events processed, summed over every shard's engine status."""
+    client = connect_sync(url)
+    try:
+        return int(engine_status.read_sync(client).get("events", 0))
+    finally:
+        client.close()
+
+
+def all_incidents(url: str) -> list[tuple[str, str]]:
+    """(rule, subject) of every incident ever opened, one per incident (doubles show)."""
+    client = connect_sync(url)
+    try:
+        out = []
+        for raw in client.zrange(keys.INCIDENTS_ALL, 0, -1):
+            incident = msgpack.unpackb(client.get(keys.incident(raw.decode())), raw=False)
+            out.append((str(incident["rule"]), str(incident["subject"])))
+        return sorted(out)
+    finally:
+        client.close()

@@ -19,17 +19,16 @@ from typing import Any
 import pytest
 
 from tests.monitor.processes import CollectorProcess
-from tests.reliability.processes import init_data_dir, open_fingerprints, registered, until
-from tests.reliability.stack import (
-    ADMIN,
-    Counts,
-    WorkerProcess,
-    background,
-    incidents,
-    leak,
-    processed,
-    stored,
+from tests.reliability.processes import (
+    all_incidents,
+    init_data_dir,
+    open_fingerprints,
+    processed_events,
+    registered,
+    stored_ids,
+    until,
 )
+from tests.reliability.stack import ADMIN, Counts, WorkerProcess, background, leak
 from watchfloor.collector.client import ProducerClient
 
 pytestmark = pytest.mark.slow
@@ -93,14 +92,14 @@ async def test_a_collector_killed_mid_request_loses_nothing_and_stores_nothing_t
         await asyncio.wait_for(producing, 60)
 
         sent_ids = {e["id"] for p in range(PRODUCERS) for n in range(BATCHES) for e in batch(p, n)}
-        distinct, copies = stored(redis_url)
-        await until(lambda: processed(redis_url) >= distinct, 30, "every event processed")
+        distinct, copies = stored_ids(redis_url)
+        await until(lambda: processed_events(redis_url) >= distinct, 30, "every event processed")
         agents = {f"a-{p}-{a}" for p in range(PRODUCERS) for a in range(AGENTS_PER_PRODUCER)}
         expected = {f"{LEAK_RULE}|{agent}" for agent in agents}
         await until(lambda: expected <= open_fingerprints(redis_url), 30, "a leak per agent")
         await asyncio.sleep(1.0)  # time for a doubled incident or a late count to show
-        counted = processed(redis_url)
-        leaks = [subject for rule, subject in incidents(redis_url) if rule == LEAK_RULE]
+        counted = processed_events(redis_url)
+        leaks = [subject for rule, subject in all_incidents(redis_url) if rule == LEAK_RULE]
         counts = Counts(
             sent=len(sent_ids), acknowledged=load.stat("accepted") + load.stat("duplicates"),
             stored=distinct, processed=counted, duplicates=load.stat("duplicates"),

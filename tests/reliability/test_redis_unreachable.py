@@ -21,18 +21,19 @@ from typing import Any
 
 import pytest
 
-from tests.monitor.processes import CollectorProcess
+from tests.monitor.processes import CollectorProcess, wait_for
 from tests.reliability.processes import (
     alive,
     collector_health,
     ids_by_shard,
     init_data_dir,
     open_fingerprints,
+    processed_events,
     registered,
     spool_drained,
+    stored_ids,
 )
-from tests.reliability.stack import ID_TEXT, Counts, Producer, WorkerProcess, processed, stored
-from tests.reliability.stack import until as wait_for
+from tests.reliability.stack import ID_TEXT, Counts, Producer, WorkerProcess
 from watchfloor.core.redis_server import EmbeddedRedis
 
 pytestmark = pytest.mark.slow
@@ -131,15 +132,15 @@ def test_redis_unreachable_under_load_the_spool_replays_in_order_and_nothing_is_
         load.stop.set()
         load.thread.join(60)
         wait_for(lambda: spool_drained(collector.url), 60, "the spool replayed")
-        distinct, copies = stored(url)
-        wait_for(lambda: processed(url) >= distinct, 60, "every event processed")
+        distinct, copies = stored_ids(url)
+        wait_for(lambda: processed_events(url) >= distinct, 60, "every event processed")
         expected = {f"{LEAK_RULE}|{agent}" for agent in load.leaks}
         wait_for(lambda: expected <= open_fingerprints(url), 30, "the leaks of the outage open")
         opened = expected & open_fingerprints(url)
         by_shard = ids_by_shard(url)
         counts = Counts(
             sent=len(load.ids), acknowledged=load.producer.acknowledged, stored=distinct,
-            processed=processed(url), duplicates=load.producer.duplicates,
+            processed=processed_events(url), duplicates=load.producer.duplicates,
             incidents_expected=len(load.leaks), incidents_opened=len(opened),
             extra={"outage_s": OUTAGE_S, "deepest_spool_batches": deepest,
                    "copies_stored": copies, "worker_alive": alive(worker)},
