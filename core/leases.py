@@ -109,7 +109,7 @@ class LeasedTask:
 
     async def _run_held(self, stop: asyncio.Event, period: float) -> None:
         inner = asyncio.Event()
-        running = asyncio.create_task(self.task(inner))
+        running: asyncio.Task[None] = asyncio.ensure_future(self.task(inner))
         try:
             while not running.done():
                 await _wait_any(stop, running, period)
