@@ -78,7 +78,14 @@ def fetch(cache: Path) -> Path:
     # never see each other's half-extracted tree.
     work = Path(tempfile.mkdtemp(prefix="fetch-", dir=cache))
     try:
-        _run(["apt-get", "download", PACKAGE], cwd=work)
+        try:
+            _run(["apt-get", "download", PACKAGE], cwd=work)
+        except AlertmanagerError:
+            if os.geteuid() != 0:
+                raise
+            # A fresh machine may have no package lists yet; root can fetch them once.
+            _run(["apt-get", "update"], cwd=work)
+            _run(["apt-get", "download", PACKAGE], cwd=work)
         debs = sorted(work.glob(f"{PACKAGE}_*.deb"))
         if not debs:
             raise AlertmanagerError(f"apt-get download {PACKAGE} left no .deb: {INSTALL_HINT}")
