@@ -212,6 +212,16 @@ class PlaybookConfig:
     """Start matching playbooks automatically when an incident opens."""
     drill_target: str | None = None
     """Webhook URL that receives drill notifications (none: drills notify nobody)."""
+    delivery_lease_s: float = 60.0
+    """How long the timer loop holds a notification or action it is delivering before
+    another loop may claim it (the holder died mid-delivery): longer than a delivery's
+    retries take. A delivery still running past it is not sent a second time."""
+
+    def __post_init__(self) -> None:
+        if not self.delivery_lease_s > 0:
+            raise ConfigError(
+                f"playbooks.delivery_lease_s: must be more than 0, not {self.delivery_lease_s}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,6 +93,8 @@ class TimerLoop:
         self._claim = redis.register_script(_CLAIM)
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[bool]] = set()
+        self._delivering: set[str] = set()
+        """Members this loop is delivering now: never claimed again while they run."""
 
     def poke(self) -> None:
         """A change armed a timer: look for due ones now rather than after the poll."""
@@ -134,6 +136,8 @@ class TimerLoop:
         deliveries: list[str] = []
         for raw in due:
             member = model.text(raw)
+            if member in self._delivering:
+                continue  # still running here, past its lease only if renewals failed
             (deliveries if await self._is_delivery(member) else members).append(member)
         if not self.actions:
             deliveries = []  # left for a process that can send (the monitor's loop)
@@ -218,6 +222,28 @@ class TimerLoop:
             await pipe.execute()
 
     async def _deliver(self, member: str, run_id: str, step_id: str, effect: Delivery) -> None:
+        # A receiver slower than the delivery lease must not see the claim expire under it
+        # (this loop's next tick, or another loop, would send it again): the claim is
+        # renewed while the delivery runs, and lapses only if this process dies.
+        self._delivering.add(member)
+        holding = asyncio.create_task(self._hold(member))
+        try:
+            await self._deliver_held(member, run_id, step_id, effect)
+        finally:
+            holding.cancel()
+            self._delivering.discard(member)
+
+    async def _hold(self, member: str) -> None:
+        """Push ``member``'s claim a delivery lease ahead every third of one (if still set)."""
+        while True:
+            await asyncio.sleep(self.delivery_lease_s / 3)
+            try:
+                until = self.clock() + self.delivery_lease_s
+                await self.redis.zadd(keys.RUN_TIMERS, {member: until}, xx=True)
+            except Exception as exc:  # the claim may lapse: at least once, same key
+                logger.warning("delivery claim not renewed member=%s error=%r", member, exc)
+
+    async def _deliver_held(self, member: str, run_id: str, step_id: str, effect: Delivery) -> None:
         run = await self.store.load(run_id)
         step = run.step(step_id)
         values = {**run.values, "step": step_id, "step_title": step.title_zh}

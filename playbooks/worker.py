@@ -37,6 +37,7 @@ def build_runner(
         actions=ActionExecutor.from_config(redis, config, policy),
         auto_start=config.playbooks.auto_start,
         poll_s=poll_s,
+        delivery_lease_s=config.playbooks.delivery_lease_s,
         changes_maxlen=config.redis.changes_maxlen,
     )
 
