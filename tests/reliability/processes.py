@@ -3,8 +3,8 @@
 A data directory set up as an operator would (``watchfloor keys init``, a config
 file), a collector that comes back on its own port, asynchronous waits (the tests
 that serve a webhook receiver run it on their own event loop, which must never be
-blocked), the order of the events in each shard's stream, and a playbook run as the
-timer loop left it.
+blocked), the order of the events in each shard's stream, the counts the suite prints, two
+monitor workers, and a playbook run as the timer loop left it.
 """
 
 from __future__ import annotations
@@ -22,11 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import redis.asyncio as aioredis
 
-from tests.reliability.stack import WorkerProcess
+from tests.monitor.processes import publish
+from tests.reliability.stack import ID_TEXT, WorkerProcess
 from watchfloor.core import engine_status, keys
 from watchfloor.core.bus import BATCH_FIELD
+from watchfloor.core.events import AgentMessage
+from watchfloor.core.incidents import IncidentStore
 from watchfloor.core.redis_client import connect_sync
+from watchfloor.playbooks.library import Library
+from watchfloor.playbooks.runner import PlaybookRunner
 
 
 def init_data_dir(data_dir: Path, config: str) -> Path:
@@ -39,6 +45,19 @@ def init_data_dir(data_dir: Path, config: str) -> Path:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     return data_dir
+
+
+def playbook_data_dir(tmp_path: Path, playbook: str, receiver: str, settings: str = "") -> Path:
+    """A data directory whose library holds ``playbook`` and whose webhook ``duty-group``
+    posts JSON to ``receiver``; ``settings`` are more lines of ``[playbooks]``."""
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "playbook.toml").write_text(playbook, encoding="utf-8")
+    config = (
+        f'[playbooks]\nlibrary = "{library}"\n{settings}'
+        f'[[webhooks]]\nname = "duty-group"\nkind = "json"\nurl = "{receiver}/json"\n'
+    )
+    return init_data_dir(tmp_path / "data", config)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -160,5 +179,35 @@ def all_incidents(url: str) -> list[tuple[str, str]]:
             incident = msgpack.unpackb(client.get(keys.incident(raw.decode())), raw=False)
             out.append((str(incident["rule"]), str(incident["subject"])))
         return sorted(out)
+    finally:
+        client.close()
+
+
+async def step_of(redis: aioredis.Redis, run_id: str) -> dict[str, Any]:
+    """The first step of a run, as the API shows it."""
+    runner = PlaybookRunner(redis, IncidentStore(redis), None, Library([]))
+    step: dict[str, Any] = (await runner.get(run_id))["steps"][0]
+    return step
+
+
+async def start_workers(redis_url: str, data_dir: Path) -> dict[str, WorkerProcess]:
+    """Workers w1 and w2, once both beat and one of them holds the playbook timers."""
+    workers = {w: WorkerProcess(redis_url, data_dir, w) for w in ("w1", "w2")}
+    for worker in workers.values():
+        worker.start()
+    await until(lambda: all(registered(redis_url, w) for w in workers), 30, "both registered")
+    await until(lambda: task_holder(redis_url, "timers") in workers, 30, "a timers holder")
+    return workers
+
+
+def leak_now(redis_url: str) -> None:
+    """Agent a-7 sends a customer's ID number, written to its shard as a collector would."""
+    client = connect_sync(redis_url)
+    try:
+        event = AgentMessage(
+            ts=time.time(), source="im", agent_id="a-7", conversation_id="c-7",
+            channel="chat", direction="to_customer", text=ID_TEXT,
+        )  # fmt: skip
+        publish(client, [event])
     finally:
         client.close()

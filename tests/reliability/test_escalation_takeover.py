@@ -18,23 +18,22 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from tests.monitor.processes import publish
 from tests.playbooks.helpers import Receiver
 from tests.reliability.processes import (
     alive,
     all_incidents,
-    init_data_dir,
+    leak_now,
+    playbook_data_dir,
     processed_events,
-    registered,
     run_of_incident,
+    start_workers,
+    step_of,
     stored_ids,
     task_holder,
     until,
 )
-from tests.reliability.stack import ID_TEXT, Counts, WorkerProcess
-from watchfloor.core.events import AgentMessage
+from tests.reliability.stack import Counts
 from watchfloor.core.incidents import IncidentStore
-from watchfloor.core.redis_client import connect_sync
 from watchfloor.playbooks.library import Library
 from watchfloor.playbooks.runner import PlaybookRunner
 
@@ -57,49 +56,12 @@ escalation = {{ after = "{ESCALATE_AFTER_S}s", repeat = 1, notify = ["duty-group
 """
 
 
-def stack_config(library: Path, receiver: str) -> str:
-    return (
-        f'[playbooks]\nlibrary = "{library}"\n'
-        f'[[webhooks]]\nname = "duty-group"\nkind = "json"\nurl = "{receiver}/json"\n'
-    )
-
-
-async def step_of(redis: aioredis.Redis, run_id: str) -> dict[str, Any]:
-    runner = PlaybookRunner(redis, IncidentStore(redis), None, Library([]))
-    step: dict[str, Any] = (await runner.get(run_id))["steps"][0]
-    return step
-
-
-async def start_workers(redis_url: str, data_dir: Path) -> dict[str, WorkerProcess]:
-    workers = {w: WorkerProcess(redis_url, data_dir, w) for w in ("w1", "w2")}
-    for worker in workers.values():
-        worker.start()
-    await until(lambda: all(registered(redis_url, w) for w in workers), 30, "both registered")
-    await until(lambda: task_holder(redis_url, "timers") in workers, 30, "a timers holder")
-    return workers
-
-
-def leak_now(redis_url: str) -> None:
-    client = connect_sync(redis_url)
-    try:
-        event = AgentMessage(
-            ts=time.time(), source="im", agent_id="a-7", conversation_id="c-7",
-            channel="chat", direction="to_customer", text=ID_TEXT,
-        )  # fmt: skip
-        publish(client, [event])
-    finally:
-        client.close()
-
-
 async def test_an_escalation_due_while_its_worker_is_dead_is_sent_once_by_the_other(
     redis_url: str, redis_client: aioredis.Redis, serve_app: Any, tmp_path: Path
 ) -> None:
     rec = Receiver()
     base = await serve_app(rec.app)
-    library = tmp_path / "library"
-    library.mkdir()
-    (library / "leak-takeover.toml").write_text(PLAYBOOK, encoding="utf-8")
-    data_dir = init_data_dir(tmp_path / "data", stack_config(library, base))
+    data_dir = playbook_data_dir(tmp_path, PLAYBOOK, base)
     workers = await start_workers(redis_url, data_dir)
     try:
         leak_now(redis_url)
