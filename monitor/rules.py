@@ -29,6 +29,7 @@ from typing import Any, Generic, TypeVar
 
 from watchfloor.core.vocabulary import SEVERITIES
 from watchfloor.monitor.detectors.registry import DetectorSpec, bounds_of, spec_for, specs
+from watchfloor.monitor.planned import CALENDAR_SECTIONS, check_calendar
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +195,8 @@ def validate(document: Mapping[str, Any]) -> list[str]:
             errors += _check_lifecycle(value)
         elif key == "inhibit":
             errors += _check_inhibit(value)
+        elif key in CALENDAR_SECTIONS:
+            errors += check_calendar(key, value)
         else:
             errors.append(f"{key}: unknown section")
     return errors

@@ -29,6 +29,7 @@ from watchfloor.monitor.detectors.outage_intake import SilentIntake
 from watchfloor.monitor.detectors.outage_probes import ComponentProbes
 from watchfloor.monitor.detectors.outage_rules import OutageRules
 from watchfloor.monitor.detectors.registry import DetectorSpec, register
+from watchfloor.monitor.planned import Calendar
 from watchfloor.monitor.rules import Rules
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class OutageDetector:
         self.signals: dict[str, Signal] = {}  # fingerprint -> signal, of all three parts
         self.probes = ComponentProbes(scoped, self.signals, self._signal)
         self.heartbeats = Heartbeats(scoped, self.signals, self._signal)
-        self.intake = SilentIntake(scoped, self.signals, self._signal)
+        self.intake = SilentIntake(scoped, self.signals, self._signal, Calendar(rules.document))
 
     def resume(self, down_from: float, at: float) -> None:
         """The monitor itself saw nothing from ``down_from`` to ``at`` (it was down).

@@ -14,10 +14,11 @@ from typing import Any
 from watchfloor.core.events import Event, QueueStats
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.due import earliest, grid_after
+from watchfloor.monitor.detectors.intake import Intake, interval_of, offered_in
 from watchfloor.monitor.detectors.outage_probes import MakeSignal
 from watchfloor.monitor.detectors.outage_rules import OutageRules
 from watchfloor.monitor.detectors.sequential import Cusum, complete_buckets, threshold
-from watchfloor.monitor.detectors.surge import Intake, interval_of, offered_in
+from watchfloor.monitor.planned import Calendar
 from watchfloor.monitor.rules import Scoped
 from watchfloor.monitor.windows import Ring, poisson_cdf
 
@@ -26,8 +27,13 @@ class SilentIntake:
     """Offered contacts per queue and per channel -> ``outage.silent_*`` signals."""
 
     def __init__(
-        self, scoped: Scoped[OutageRules], signals: dict[str, Signal], make: MakeSignal
+        self,
+        scoped: Scoped[OutageRules],
+        signals: dict[str, Signal],
+        make: MakeSignal,
+        calendar: Calendar | None = None,
     ) -> None:
+        self.calendar = calendar or Calendar({})
         self.scoped = scoped
         self.base = scoped.base
         self.signals = signals
@@ -44,6 +50,8 @@ class SilentIntake:
     def add(self, event: Event) -> None:
         queue: str = event.queue  # type: ignore[attr-defined]
         channel: str = event.channel  # type: ignore[attr-defined]
+        if self.calendar.retired(queue, event.ts):
+            return  # merged into another queue: its silence is the merge
         interval = interval_of(event)
         intake = self._get(self.queues, queue, channel, interval)
         count = offered_in(event, intake)
@@ -75,6 +83,9 @@ class SilentIntake:
         # A longer reporting interval than the ring was shaped for: reshape (afresh).
         if intake is None or interval > max(intake.interval, self.base.silent_bucket_s):
             intake = table[name] = self._new_intake(channel, interval)
+            queue = name if table is self.queues else None
+            for start, end in self.calendar.spans(queue, channel):
+                intake.ring.pause(start, end)  # a planned event is never learned
         return intake
 
     def _new_intake(self, channel: str, interval: float = 0.0) -> Intake:
@@ -95,6 +106,7 @@ class SilentIntake:
             return
         self._scanned = bucket
         self._fresh = self._complete = False
+        self._merge(bucket * self.base.silent_bucket_s)
         if w < self.blind_until:
             return
         silent_channels = set()
@@ -105,6 +117,39 @@ class SilentIntake:
             covered = intake.channel in silent_channels
             self._silent("outage.silent_queue", queue, intake, w, covered=covered, queue=queue)
 
+    def _merge(self, watermark: float) -> None:
+        """Queues merged into others by now: no longer judged, their baselines moved."""
+        for merge in self.calendar.take_due(watermark):
+            gone = self.queues.pop(merge.queue, None)
+            self.signals.pop(f"outage.silent_queue|{merge.queue}", None)
+            self.cusum.state.pop(f"outage.silent_queue|{merge.queue}", None)
+            into = self.queues.get(merge.into)
+            if gone is None or into is None:
+                continue
+            if gone.channel == into.channel:
+                into.absorb(gone)
+                continue
+            into.absorb(gone)
+            agg = self.channels.get(into.channel)
+            if agg is not None:
+                agg.absorb(gone)
+            self._release_channel(gone)
+
+    def _release_channel(self, gone: Intake) -> None:
+        """The merged queue's channel loses its share; a channel left without queues goes."""
+        channel = gone.channel
+        if not any(q.channel == channel for q in self.queues.values()):
+            self.channels.pop(channel, None)
+            self.signals.pop(f"outage.silent_channel|{channel}", None)
+            self.cusum.state.pop(f"outage.silent_channel|{channel}", None)
+            return
+        agg = self.channels.get(channel)
+        if agg is not None and len(agg.ring.values) == len(gone.ring.values):
+            agg.absorb(gone, -1.0)
+            # Its buckets not learned yet leave too (they would come back in the baseline).
+            pairs = zip(agg.ring.values, gone.ring.values, strict=True)
+            agg.ring.values = [max(0.0, a - b) for a, b in pairs]
+
     def next_due(self, at: float) -> float | None:
         """The next scan that may change the answer (replay, :mod:`monitor.engine`): a
         subject whose baseline still expects traffic is judged as its judged time moves;
@@ -114,6 +159,7 @@ class SilentIntake:
             return grid_after(at, at, bucket)
         if at < self.blind_until:
             return grid_after(self.blind_until, at, bucket)
+        merge = self.calendar.next_merge()
         due = [
             self._due(rule, name, intake, at, **{key: name})
             for rule, key, table in (
@@ -122,7 +168,7 @@ class SilentIntake:
             )
             for name, intake in table.items()
         ]
-        return earliest(due)
+        return earliest([*due, None if merge is None else grid_after(merge, at, bucket)])
 
     def _due(
         self, rule: str, subject: str, intake: Intake, at: float, **scope: str
@@ -169,6 +215,11 @@ class SilentIntake:
                 and run <= p.silent_max_ratio * expected
                 and _judged(intake, p, w, expected)
             )
+        # A silence is never learned: the baseline keeps what it expected before it.
+        if holds and not ring.pausing():
+            ring.pause(w - window)
+        elif not holds and ring.pausing():
+            ring.resume(w)
         if not holds or covered:
             self.signals.pop(fingerprint, None)
             return holds
@@ -211,6 +262,7 @@ class SilentIntake:
             "channels": {n: i.snapshot() for n, i in self.channels.items()},
             "blind_until": self.blind_until,
             "silent_cusum": self.cusum.snapshot(),
+            "merged": sorted(self.calendar.applied),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -219,6 +271,7 @@ class SilentIntake:
         self.blind_until = float(state.get("blind_until", 0.0))
         self._scanned = -1
         self.cusum.restore(state.get("silent_cusum", {}))
+        self.calendar.applied = set(state.get("merged", ()))
         for table, saved_table in (("queues", self.queues), ("channels", self.channels)):
             for name, saved in state.get(table, {}).items():
                 interval = float(saved.get("interval", 0.0))

@@ -96,6 +96,11 @@ class Cusum:
         state = self.state.setdefault(subject, [0.0, -1.0, 0.0, 0.0])
         state[1] = max(state[1], float(index))
 
+    def run(self, subject: str) -> tuple[float, int]:
+        """(count, buckets) of the current run (the buckets since the statistic stood at 0)."""
+        state = self.state.get(subject)
+        return (state[2], int(state[3])) if state else (0.0, 0)
+
     def run_mean(self, subject: str) -> float:
         """Mean count per bucket over the current run (0 when the statistic is at zero)."""
         state = self.state.get(subject)

@@ -12,11 +12,21 @@ with it, and the same hour last week when that was recorded (the larger of
 the two is expected). To fire, the window must also beat a straight line
 fitted to the 20 minutes before it, which notices the start of a steep
 morning ramp long before the smoothing does; and it needs a ratio, an
-absolute minimum, an absolute excess and a small Poisson tail. It stays
-active until the ratio to the smoothed baseline falls below a lower clear
-ratio (only once it has held for its pending time). Waiting contacts are
-never looked at: a queue that backs up because agents are missing is the SLA
-detector's business.
+absolute minimum, an absolute excess and a small Poisson tail. A Poisson
+CUSUM per bucket (:mod:`monitor.detectors.sequential`) decides sooner, as
+soon as its statistic reaches the threshold of the false-alarm budget and the
+run that raised it clears the same floors as a rate; its decision needs no
+pending time. It stays active until the ratio to the smoothed baseline falls
+below a lower clear ratio (only once it has held for its pending time).
+Waiting contacts are never looked at: a queue that backs up because agents
+are missing is the SLA detector's business.
+
+The baseline does not learn the problem (:mod:`monitor.detectors.learning`):
+not a silence and the recovery after it (a backlog flush is the silence's, not
+a surge), not the first ``baseline_tau_s`` of a surge, not a planned event of
+the rules file (``[[planned]]``: ``factor`` x the baseline is expected while
+the window reaches into it); a queue merged into another (``[[merged]]``)
+hands its baseline over (:mod:`monitor.planned`).
 """
 
 from __future__ import annotations
@@ -26,13 +36,16 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from watchfloor.core.events import Contact, Event, QueueStats
+from watchfloor.core.events import Event, QueueStats
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.due import earliest, grid_after
+from watchfloor.monitor.detectors.intake import Intake, interval_of, offered_in
+from watchfloor.monitor.detectors.learning import GatedRing
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
 from watchfloor.monitor.detectors.sequential import Cusum, complete_buckets, threshold
+from watchfloor.monitor.planned import Calendar
 from watchfloor.monitor.rules import Rules
-from watchfloor.monitor.windows import HourlyProfile, Latch, Ring, Trend, poisson_sf
+from watchfloor.monitor.windows import Latch, Ring, poisson_sf
 
 logger = logging.getLogger(__name__)
 
@@ -75,147 +88,6 @@ class SurgeRules:
     )
 
 
-class Intake:
-    """Offered contacts of one queue: ring with a trend baseline and an hourly profile.
-
-    A snapshot's ``offered`` counts the ``interval_s`` that ends at its time: it
-    is spread over the buckets of that interval, and the queue is judged only up
-    to its latest snapshot (``judged_at``): between two snapshots nothing is known
-    yet, which is not silence. The window read is at least one interval long, and
-    the baseline takes a bucket only once it is older than that.
-    """
-
-    __slots__ = (
-        "channel",
-        "from_stats",
-        "interval",
-        "last_count",
-        "profile",
-        "reported_until",
-        "ring",
-        "tenant",
-    )
-
-    def __init__(
-        self,
-        bucket_s: float,
-        window_s: float,
-        tau_s: float,
-        channel: str,
-        recent_s: float = 0.0,
-        interval: float = 0.0,
-    ) -> None:
-        # The baseline gets a bucket once it is older than the window; the ring
-        # keeps ``recent_s`` more for the line fitted to the minutes before it.
-        lag = max(1, round(max(window_s, interval) / bucket_s)) + 2
-        n = lag + round(recent_s / bucket_s) + 1
-        baselines: dict[int | str, Trend] = {0: Trend(tau_s / bucket_s)}
-        self.ring = Ring(bucket_s, n, baselines=baselines, lag=lag)
-        self.profile = HourlyProfile()
-        self.channel = channel
-        self.from_stats = False
-        self.tenant: str | None = None
-        self.interval = interval
-        """The longest reporting interval this ring was shaped for (0: point counts)."""
-        self.reported_until = 0.0
-        self.last_count = -math.inf
-        """Event time of the newest count folded in (where its buckets end)."""
-
-    def fold(self, ts: float, count: float, interval: float) -> bool:
-        """Spread ``count`` over the interval ending at ``ts``; False if all of it is too old."""
-        self.last_count = max(self.last_count, ts)
-        if interval <= self.ring.bucket_s:
-            taken = self.ring.add(ts, count)
-            self.profile.add(ts, count)
-            return taken
-        self.reported_until = max(self.reported_until, ts)
-        # Move the ring to the interval's end once, not bucket by bucket: the baseline
-        # lags the ring by more than an interval, so it still gets every share.
-        self.ring.advance(ts)
-        start, taken, bucket = ts - interval, False, self.ring.bucket_s
-        edge = start
-        while edge < ts:
-            nxt = min(ts, (edge // bucket + 1) * bucket)
-            taken = self.ring.add(edge, count * (nxt - edge) / interval) or taken
-            edge = nxt
-        edge = start
-        while edge < ts:  # the hourly profile: one share per hour
-            nxt = min(ts, (edge // 3600 + 1) * 3600)
-            self.profile.add(edge, count * (nxt - edge) / interval)
-            edge = nxt
-        return taken
-
-    def judged_at(self, watermark: float, patience: float = 0.0) -> float:
-        """Event time the queue's counts are complete to: its latest snapshot, for long
-        intervals, or with a ``patience`` for every snapshot producer. A producer silent
-        for two intervals (or the patience) is judged as of now."""
-        if self.interval <= self.ring.bucket_s and not (patience and self.from_stats):
-            return watermark
-        wait = max(2 * self.interval, patience)
-        return min(watermark, max(self.reported_until, watermark - wait))
-
-    def next_judged(self, at: float, patience: float = 0.0) -> float:
-        """The first bucket boundary after ``at`` at which :meth:`judged_at` enters a new
-        bucket (between two long-interval snapshots it stands still: nothing to judge)."""
-        bucket = self.ring.bucket_s
-        judged = self.judged_at(at, patience)
-        target = (math.floor(judged / bucket + 1e-9) + 1) * bucket
-        if judged < at:  # stands at the latest snapshot, or follows the watermark late
-            target += max(2 * self.interval, patience)
-        return grid_after(target, at, bucket)
-
-    def holds_counts_since(self, since: float) -> bool:
-        """Whether a count was folded into a bucket that ends after ``since``."""
-        if self.last_count == -math.inf:
-            return False
-        bucket = self.ring.bucket_s
-        return (math.floor(self.last_count / bucket) + 1) * bucket > since
-
-    def span(self, window_s: float) -> float:
-        """The window read: at least one reporting interval."""
-        return max(window_s, self.interval)
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "ring": self.ring.snapshot(),
-            "profile": self.profile.snapshot(),
-            "channel": self.channel,
-            "from_stats": self.from_stats,
-            "tenant": self.tenant,
-            "interval": self.interval,
-            "reported_until": self.reported_until,
-            "last_count": self.last_count,
-        }
-
-    def restore(self, state: dict[str, Any]) -> None:
-        self.ring.restore(state["ring"])
-        self.profile.restore(state.get("profile", {}))
-        self.channel = state.get("channel", self.channel)
-        self.from_stats = bool(state.get("from_stats"))
-        self.tenant = state.get("tenant")
-        self.reported_until = float(state.get("reported_until", 0.0))
-        # An older checkpoint: presume counts up to the ring's newest bucket.
-        head = (self.ring.head + 1) * self.ring.bucket_s if self.ring.head >= 0 else -math.inf
-        self.last_count = float(state.get("last_count", head))
-
-
-def interval_of(event: Event) -> float:
-    """Seconds a snapshot's counts cover (0: a point count, such as a contact event)."""
-    return (event.interval_s or 0.0) if type(event) is QueueStats else 0.0
-
-
-def offered_in(event: Event, intake: Intake) -> int:
-    """Contacts this event says were offered to its queue (0 when it is not counted)."""
-    if type(event) is QueueStats:
-        if event.offered is None:
-            return 0
-        intake.from_stats = True
-        return event.offered
-    if type(event) is Contact and event.action == "offered" and not intake.from_stats:
-        return 1
-    return 0
-
-
 class SurgeDetector:
     """Contacts offered per queue over a short window vs the queue's own baseline."""
 
@@ -235,6 +107,9 @@ class SurgeDetector:
         self._scanned = -1
         self._fresh = False  # counts folded in since the last scan
         self._complete = False  # an interval report folded in since the last scan
+        self.calendar = Calendar(rules.document)
+        self.unlearned: dict[str, float] = {}
+        """Queue -> when its baseline stopped learning for an open surge."""
 
     def _intake(self, queue: str, channel: str, interval: float = 0.0) -> Intake:
         intake = self.queues.get(queue)
@@ -242,12 +117,24 @@ class SurgeDetector:
         if intake is None or interval > max(intake.interval, self.params.bucket_s):
             p = self.params
             intake = Intake(p.bucket_s, p.window_s, p.baseline_tau_s, channel, p.recent_s, interval)
+            for start, end in self.calendar.spans(queue, channel):
+                intake.ring.pause(start, end)  # a planned event is never learned
             self.queues[queue] = intake
         return intake
 
+    def _merge(self, watermark: float) -> None:
+        """Queues merged into others by now: the receiving queue's baseline takes theirs."""
+        for merge in self.calendar.take_due(watermark):
+            gone = self.queues.pop(merge.queue, None)
+            into = self.queues.get(merge.into)
+            if gone is not None and into is not None:
+                into.absorb(gone)
+            for table in (self.signals, self.before, self.held, self.unlearned, self.cusum.state):
+                table.pop(merge.queue, None)
+
     def observe(self, event: Event) -> bool | None:
         queue = getattr(event, "queue", None)
-        if queue is None:
+        if queue is None or self.calendar.retired(queue, event.ts):
             return None
         interval = interval_of(event)
         intake = self._intake(queue, event.channel, interval)  # type: ignore[attr-defined]
@@ -268,6 +155,7 @@ class SurgeDetector:
         if bucket != self._scanned or self._complete:
             self._scanned = bucket
             self._fresh = self._complete = False
+            self._merge(bucket * self.params.bucket_s)
             for queue, intake in self.queues.items():
                 self._judge(queue, intake, watermark)
         return list(self.signals.values())
@@ -279,9 +167,12 @@ class SurgeDetector:
         windows (and the minutes before them) hold counts or its statistic is up;
         a queue that has been quiet that long cannot surge without a new count.
         """
+        bucket = self.params.bucket_s
         if self._fresh:
-            return grid_after(at, at, self.params.bucket_s)
-        return earliest(self._queue_due(q, intake, at) for q, intake in self.queues.items())
+            return grid_after(at, at, bucket)
+        merge = self.calendar.next_merge()
+        due = [self._queue_due(q, intake, at) for q, intake in self.queues.items()]
+        return earliest([*due, None if merge is None else grid_after(merge, at, bucket)])
 
     def _queue_due(self, queue: str, intake: Intake, at: float) -> float | None:
         p = self.rules.surge.get(channel=intake.channel, queue=queue)
@@ -308,6 +199,8 @@ class SurgeDetector:
         last_week = intake.profile.last_week(watermark) if p.use_last_week else None
         if last_week is not None:
             expected = max(expected, last_week * window / 3600.0)
+        # A planned event: its traffic is expected while the window reaches into it.
+        expected *= self.calendar.factor(queue, intake.channel, watermark - window, watermark)
         ratio = observed / max(expected, 1.0)
         # To fire, the window must also beat a line through the minutes before
         # it: that line follows the start of a steep ramp within minutes, where
@@ -319,33 +212,80 @@ class SurgeDetector:
         if held:
             bar = max(bar, held * buckets)
         windowed = observed >= p.ratio * bar and poisson_sf(observed, bar) < p.p_value
-        # The sequential test sees a step at once, where the window has to fill;
-        # both share the window's absolute floors (small queues are not judged).
-        h = threshold(p.false_alarms_per_hour, p.bucket_s)
-        self.cusum.ratio = p.cusum_ratio
-        counts = complete_buckets(ring, window, watermark, self.cusum.folded(queue))
-        stat = self.cusum.fold(queue, counts, bar / buckets, h)
-        per_bucket = bar / buckets
-        sequential = stat >= h and self.cusum.run_mean(queue) >= p.ratio * per_bucket
-        sequential = sequential and not held  # a backlog flush belongs to the silence
         # The floors are per window_s: a longer reporting interval scales them.
         scale = window / p.window_s
-        fire = (windowed or sequential) and observed >= p.min_count * scale
-        fire = fire and observed - bar >= p.min_excess * scale
+        windowed = windowed and observed >= p.min_count * scale
+        windowed = windowed and observed - bar >= p.min_excess * scale
+        stat, h, sequential = self._sequential(queue, ring, p, bar, watermark, window)
+        sequential = sequential and not held  # a backlog flush belongs to the silence
+        fire = windowed or sequential
         hold = ratio >= p.clear_ratio and observed - expected >= p.min_excess * scale / 2
         hold = hold or (stat >= h / 2 and observed - expected >= p.min_excess * scale / 2)
-        if not self.latch.judge(queue, now, fire, hold, p.for_s):
+        # The sequential test's own false-alarm budget is its confirmation: no pending.
+        for_s = 0.0 if sequential else p.for_s
+        active = self.latch.judge(queue, now, fire, hold, for_s)
+        self._learn(queue, ring, p, watermark, window, active, held)
+        if not active:
             self.signals.pop(queue, None)
             self.before.pop(queue, None)
             return
         # Severity measures the flood against what was expected when it began:
         # the trend baseline soon starts to follow the flood itself.
         before = self.before.setdefault(queue, bar)
-        signal = self._signal(queue, intake, p, observed, before, last_week, window)
+        signal = self._signal(queue, intake, p, observed, before, last_week, window, for_s)
         signal.evidence["baseline_now"] = round(expected, 1)
         signal.evidence["cusum"] = round(stat, 1)
         signal.evidence["cusum_threshold"] = round(h, 1)
         self.signals[queue] = signal
+
+    def _learn(
+        self,
+        queue: str,
+        ring: GatedRing,
+        p: SurgeRules,
+        watermark: float,
+        window: float,
+        active: bool,
+        held: float,
+    ) -> None:
+        """The baseline does not learn a surge (its first ``baseline_tau_s``: a level that
+        lasts longer becomes the new normal) nor a silence and its recovery."""
+        since = self.unlearned.get(queue)
+        if active and since is None:
+            since = self.unlearned[queue] = watermark
+        elif not active:
+            self.unlearned.pop(queue, None)
+        surging = since is not None and watermark - since < p.baseline_tau_s
+        if (surging or held) and not ring.pausing():
+            ring.pause(watermark - window)
+        elif not (surging or held) and ring.pausing():
+            ring.resume(watermark)
+
+    def _sequential(
+        self, queue: str, ring: Ring, p: SurgeRules, bar: float, watermark: float, window: float
+    ) -> tuple[float, float, bool]:
+        """The queue's CUSUM (statistic, threshold) and whether it decides a surge.
+
+        It decides once the statistic crosses its threshold and the run that raised
+        it (the buckets since it last stood at zero: the estimate of the new rate)
+        is at least ``ratio`` x the bar, ``min_count`` contacts per window and
+        ``min_excess`` contacts per window above the bar. The floors are read on the
+        run's rate, not on the window: the window takes its whole length to reach
+        them, the run's rate is known as soon as the statistic is sure.
+        """
+        buckets = max(1, round(window / p.bucket_s))
+        per_bucket = bar / buckets
+        h = threshold(p.false_alarms_per_hour, p.bucket_s)
+        self.cusum.ratio = p.cusum_ratio
+        counts = complete_buckets(ring, window, watermark, self.cusum.folded(queue))
+        stat = self.cusum.fold(queue, counts, per_bucket, h)
+        total, length = self.cusum.run(queue)
+        if stat < h or not length:
+            return stat, h, False
+        level = total / length * buckets  # the run's rate, per window
+        scale = window / p.window_s
+        decided = level >= max(p.ratio * bar, p.min_count * scale)
+        return stat, h, decided and level - bar >= p.min_excess * scale
 
     def _after_silence(
         self,
@@ -371,14 +311,14 @@ class SurgeDetector:
                 break
             zeros += 1
         silent = zeros * per_bucket >= -math.log(p.p_value)
-        # Held while the gap goes on, then until the windows are past it. Kept from
-        # the buckets, not from how often the queue was scanned (replay skips scans).
+        # Held while the gap goes on, then until the windows are past its end (the first
+        # count after it): kept from the buckets, not from how often the queue was
+        # scanned (a replay skips scans), and a thin queue's later empty buckets do not
+        # stretch it.
         if silent:
             level = per_bucket if held is None else max(held[0], per_bucket)
             self.held[queue] = held = [level, math.inf]
-        elif held is not None and zeros:
-            held[1] = math.inf
-        elif held is not None and held[1] == math.inf:
+        elif held is not None and held[1] == math.inf and not zeros:
             held[1] = watermark + window + p.recent_s
         if held is None or watermark >= held[1]:
             self.held.pop(queue, None)
@@ -394,11 +334,15 @@ class SurgeDetector:
         expected: float,
         last_week: float | None,
         window: float,
+        for_s: float,
     ) -> Signal:
         ratio = observed / expected
-        if ratio >= p.critical_ratio:
+        # Severity from a count one standard deviation below the one seen: a surge held
+        # for half an hour against an unlearned baseline does not grade up on noise.
+        sure = (observed - math.sqrt(observed)) / expected
+        if sure >= p.critical_ratio:
             severity = "critical"
-        elif ratio >= p.major_ratio:
+        elif sure >= p.major_ratio:
             severity = "major"
         else:
             severity = "minor"
@@ -422,7 +366,7 @@ class SurgeDetector:
             title=f"Contact surge on {queue}: {ratio:.1f}x baseline "
             f"({int(observed)} offered in {minutes:g} min, {expected:.0f} expected)",
             evidence=evidence,
-            for_s=p.for_s,
+            for_s=for_s,
             keep_firing_for_s=p.keep_firing_for_s,
             tenant=intake.tenant,
             related=self.rules.depends_on(queue),
@@ -436,6 +380,8 @@ class SurgeDetector:
             "before": dict(self.before),
             "cusum": self.cusum.snapshot(),
             "held": {q: list(v) for q, v in self.held.items()},
+            "unlearned": dict(self.unlearned),
+            "merged": sorted(self.calendar.applied),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -450,6 +396,8 @@ class SurgeDetector:
         self.before = {k: float(v) for k, v in state.get("before", {}).items()}
         self.cusum.restore(state.get("cusum", {}))
         self.held = {q: [float(v[0]), float(v[1])] for q, v in state.get("held", {}).items()}
+        self.unlearned = {q: float(v) for q, v in state.get("unlearned", {}).items()}
+        self.calendar.applied = set(state.get("merged", ()))
         # Hysteresis survives a restart: previously active queues are re-judged
         # with the clear ratio at the next evaluate.
         for queue in state.get("active", ()):
