@@ -81,42 +81,42 @@ def surge(start: float = T0, n: int = 12, queue: str = "presale-chat") -> list:
 
 
 async def test_a_surge_on_the_stream_opens_one_incident_and_every_entry_is_acked(
-    redis_client,
+    any_redis,
 ) -> None:
-    producer = EventProducer(redis_client, stream=keys.events_shard(0))
+    producer = EventProducer(any_redis, stream=keys.events_shard(0))
     ids = [await producer.publish_events(surge()[i : i + 4]) for i in range(0, 12, 4)]
     ids.append(await producer.publish_events([offered(T0 + 9)]))
-    svc = service(redis_client)
+    svc = service(any_redis)
     await svc.start()
     await drain(svc)
-    incidents = await IncidentStore(redis_client).list("all")
+    incidents = await IncidentStore(any_redis).list("all")
     assert [(i.rule, i.subject, i.count) for i in incidents] == [("surge.test", "presale-chat", 1)]
-    pending = await redis_client.xpending(keys.events_shard(0), keys.EVENTS_GROUP)
+    pending = await any_redis.xpending(keys.events_shard(0), keys.EVENTS_GROUP)
     assert pending["pending"] == 0
-    state = await ckpt.load(redis_client, 0)
+    state = await ckpt.load(any_redis, 0)
     assert state.last_id == ids[-1]
-    status = await redis_client.hgetall(keys.engine_status(0))
+    status = await any_redis.hgetall(keys.engine_status(0))
     assert int(status[b"events"]) == 13
     assert int(status[b"batches"]) == 4
 
 
 async def test_a_new_service_resumes_from_the_checkpoint_and_opens_nothing_twice(
-    redis_client,
+    any_redis,
 ) -> None:
-    producer = EventProducer(redis_client, stream=keys.events_shard(0))
+    producer = EventProducer(any_redis, stream=keys.events_shard(0))
     events = surge() + [offered(T0 + 20 + i * 3, n=i) for i in range(30)]
     for i in range(0, 20, 5):
         await producer.publish_events(events[i : i + 5])
-    first = service(redis_client)
+    first = service(any_redis)
     await first.start()
     await drain(first)
     for i in range(20, len(events), 5):
         await producer.publish_events(events[i : i + 5])
-    second = service(redis_client)
+    second = service(any_redis)
     await second.start()
     assert second.engine.stats.events == 20
     await drain(second)
-    incidents = await IncidentStore(redis_client).list("all")
+    incidents = await IncidentStore(any_redis).list("all")
     assert [(i.subject, i.state, i.count) for i in incidents] == [("presale-chat", "resolved", 1)]
 
 
@@ -141,21 +141,21 @@ async def test_actions_already_applied_before_a_crash_are_not_applied_twice(
 
 
 async def test_an_undecodable_entry_is_dead_lettered_and_raises_an_incident(
-    redis_client,
+    any_redis,
 ) -> None:
-    await redis_client.xadd(keys.events_shard(0), {b"b": b"\xc1not msgpack"})
-    svc = service(redis_client)
+    await any_redis.xadd(keys.events_shard(0), {b"b": b"\xc1not msgpack"})
+    svc = service(any_redis)
     await svc.start()
     await drain(svc, rounds=2)
-    dead = await redis_client.xrange(keys.dead_letter(0))
+    dead = await any_redis.xrange(keys.dead_letter(0))
     assert len(dead) == 1
-    (incident,) = await IncidentStore(redis_client).list("all")
+    (incident,) = await IncidentStore(any_redis).list("all")
     assert (incident.rule, incident.kind, incident.subject) == (
         "engine.dead_letter",
         "outage",
         keys.events_shard(0),
     )
-    assert int((await redis_client.hgetall(keys.engine_status(0)))[b"dead_letters"]) == 1
+    assert int((await any_redis.hgetall(keys.engine_status(0)))[b"dead_letters"]) == 1
 
 
 async def test_an_entry_that_keeps_failing_goes_to_the_dead_letter_stream(redis_client) -> None:
@@ -204,7 +204,7 @@ async def test_the_hook_hears_of_new_incidents_but_not_of_inhibited_ones(redis_c
     assert by_subject["presale-chat"].evidence["inhibited_by"] == ["crm"]
 
 
-async def test_board_rows_are_written_with_the_checkpoint(redis_client) -> None:
+async def test_board_rows_are_written_with_the_checkpoint(any_redis) -> None:
 
     stats = QueueStats(
         ts=T0,
@@ -220,17 +220,17 @@ async def test_board_rows_are_written_with_the_checkpoint(redis_client) -> None:
         abandoned=2,
         answered_in_sla=12,
     )
-    await EventProducer(redis_client, stream=keys.events_shard(0)).publish_events(
+    await EventProducer(any_redis, stream=keys.events_shard(0)).publish_events(
         [stats, Heartbeat(ts=T0 + 1, source="chat-gw"), offered(T0 + 8)]
     )
-    svc = service(redis_client)
+    svc = service(any_redis)
     await svc.start()
     await drain(svc)
-    row = msgpack.unpackb(await redis_client.hget(keys.QUEUES, "presale-chat"), raw=False)
+    row = msgpack.unpackb(await any_redis.hget(keys.QUEUES, "presale-chat"), raw=False)
     assert (row["waiting"], row["service_level"], row["abandon_rate"]) == (7, 0.75, 0.1)
-    beat = msgpack.unpackb(await redis_client.hget(keys.HEALTH, "chat-gw"), raw=False)
+    beat = msgpack.unpackb(await any_redis.hget(keys.HEALTH, "chat-gw"), raw=False)
     assert beat["status"] == "up"
-    changes = await redis_client.xrange(keys.CHANGES)
+    changes = await any_redis.xrange(keys.CHANGES)
     kinds = [msgpack.unpackb(f[b"c"], raw=False)["kind"] for _, f in changes]
     assert kinds.count("queue") == 1 and kinds.count("health") == 1
 
@@ -583,16 +583,16 @@ def test_a_monitor_killed_around_an_incident_write_leaves_it_its_run_and_audit_o
     ],
 )
 async def test_a_condition_that_still_holds_after_a_manual_resolve_reopens_as_a_linked_incident(
-    redis_client, after_resolve, reopens
+    any_redis, after_resolve, reopens
 ) -> None:
     heard = []
 
     async def hook(incident, created, raised):
         heard.append((incident.id, created))
 
-    producer = EventProducer(redis_client, stream=keys.events_shard(0))
-    store = IncidentStore(redis_client)
-    svc = service(redis_client, hook=hook)
+    producer = EventProducer(any_redis, stream=keys.events_shard(0))
+    store = IncidentStore(any_redis)
+    svc = service(any_redis, hook=hook)
     await svc.start()
     await producer.publish_events(
         [health(T0, "crm", "down"), health(T0 + 0.2, "crm", "down"), offered(T0 + 9)]
@@ -605,7 +605,7 @@ async def test_a_condition_that_still_holds_after_a_manual_resolve_reopens_as_a_
     incidents = await store.list("all")
     if not reopens:
         assert [i.id for i in incidents] == [first.id]
-        assert await redis_client.hlen(keys.INCIDENT_REOPEN) == 0
+        assert await any_redis.hlen(keys.INCIDENT_REOPEN) == 0
         return
     second = next(i for i in incidents if i.id != first.id)
     assert (second.rule, second.subject, second.state) == (first.rule, "crm", "open")
@@ -615,7 +615,7 @@ async def test_a_condition_that_still_holds_after_a_manual_resolve_reopens_as_a_
         (await store.timeline(first.id))[-1].items()
     )
     assert (await store.timeline(second.id))[0]["reopened_from"] == first.id
-    assert await redis_client.hlen(keys.INCIDENT_REOPEN) == 0
+    assert await any_redis.hlen(keys.INCIDENT_REOPEN) == 0
     # When the condition really clears, the engine resolves the reopened incident.
     await producer.publish_events([health(T0 + 21, "crm", "up"), offered(T0 + 30)])
     await drain(svc)

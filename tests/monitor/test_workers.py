@@ -85,36 +85,34 @@ async def open_subjects(redis: Any) -> list[str]:
     return sorted(i.subject for i in await IncidentStore(redis).list("open"))
 
 
-async def test_two_workers_share_the_shards_and_every_event_is_judged_once(redis_client) -> None:
-    w1, w2 = worker(redis_client, "w1"), worker(redis_client, "w2")
+async def test_two_workers_share_the_shards_and_every_event_is_judged_once(any_redis) -> None:
+    w1, w2 = worker(any_redis, "w1"), worker(any_redis, "w2")
     async with running(w1), running(w2):
         await until(
             lambda: _async(len(w1.held) == len(w2.held) == SHARDS // 2), 10, "a fair share each"
         )
         assert set(w1.held).isdisjoint(w2.held)
         agents = [f"a-{n}" for n in range(8)]
-        await publish(redis_client, [leak(a, time.time()) for a in agents])
-        await until(lambda: _eq(open_subjects(redis_client), agents), 10, "a leak per agent")
-        await until(
-            lambda: _folded_events(redis_client, len(agents)), 10, "every event in the status"
-        )
-    status = await engine_status.read(redis_client)
+        await publish(any_redis, [leak(a, time.time()) for a in agents])
+        await until(lambda: _eq(open_subjects(any_redis), agents), 10, "a leak per agent")
+        await until(lambda: _folded_events(any_redis, len(agents)), 10, "every event in the status")
+    status = await engine_status.read(any_redis)
     assert int(status["events"]) == len(agents)  # judged once, by one worker each
     assert status["consumer"] == "w1,w2"
-    incidents = await IncidentStore(redis_client).list("all")
+    incidents = await IncidentStore(any_redis).list("all")
     assert sorted(i.subject for i in incidents) == agents  # none twice
 
 
-async def test_a_worker_that_stops_hands_its_shards_over_at_once(redis_client) -> None:
-    w1, w2 = worker(redis_client, "w1"), worker(redis_client, "w2")
+async def test_a_worker_that_stops_hands_its_shards_over_at_once(any_redis) -> None:
+    w1, w2 = worker(any_redis, "w1"), worker(any_redis, "w2")
     async with running(w2):
         async with running(w1):
             await until(lambda: _async(len(w1.held) == len(w2.held) == 2), 10, "a fair share")
         # w1 committed and released its leases on the way out: w2 need not wait for expiry
         took = await until(lambda: _async(len(w2.held) == SHARDS), 5, "w2 holding every shard")
         assert took < CONFIG.monitor.lease_s, f"took {took:.2f}s: waited for the leases to expire"
-        await publish(redis_client, [leak(f"b-{n}", time.time()) for n in range(6)])
-        await until(lambda: _async_len(open_subjects(redis_client), 6), 10, "six leaks on w2")
+        await publish(any_redis, [leak(f"b-{n}", time.time()) for n in range(6)])
+        await until(lambda: _async_len(open_subjects(any_redis), 6), 10, "six leaks on w2")
 
 
 async def test_a_worker_whose_leases_lapse_lets_another_take_them(redis_client) -> None:
@@ -149,22 +147,22 @@ async def test_a_second_live_process_with_the_same_worker_id_is_refused(redis_cl
             await twin.run(asyncio.Event())
 
 
-async def test_a_commit_under_a_lease_held_by_another_worker_writes_nothing(redis_client) -> None:
-    await redis_client.set(keys.SHARDS, SHARDS)
-    await leases.acquire(redis_client, keys.shard_lease(1), "w2", 30)
-    stale = MonitorService(redis_client, CONFIG, consumer_name="w1", shard=1, owner="w1")
+async def test_a_commit_under_a_lease_held_by_another_worker_writes_nothing(any_redis) -> None:
+    await any_redis.set(keys.SHARDS, SHARDS)
+    await leases.acquire(any_redis, keys.shard_lease(1), "w2", 30)
+    stale = MonitorService(any_redis, CONFIG, consumer_name="w1", shard=1, owner="w1")
     await stale.start()
     stale.state.last_id = "99-0"
     with pytest.raises(LeaseLost, match="held by w2"):
         await stale.commit(force=True)
-    assert await redis_client.get(keys.engine_checkpoint(1)) is None
-    assert (await ckpt.load(redis_client, 1)).last_id == "0-0"
+    assert await any_redis.get(keys.engine_checkpoint(1)) is None
+    assert (await ckpt.load(any_redis, 1)).last_id == "0-0"
 
 
-async def test_the_incident_cap_is_counted_over_every_shard(redis_client) -> None:
+async def test_the_incident_cap_is_counted_over_every_shard(any_redis) -> None:
     """Two shards' appliers with a cap of 2 a minute: five subjects open two incidents and
     one roll-up naming the other three; the roll-up resolves when they have all cleared."""
-    store = IncidentStore(redis_client)
+    store = IncidentStore(any_redis)
     appliers = [ckpt.ActionApplier(store, shard=n, cap_per_minute=2) for n in (0, 1)]
     at = 1_800_000_000.0
 

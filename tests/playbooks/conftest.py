@@ -25,8 +25,10 @@ async def receiver(serve_app: Any) -> tuple[Receiver, str]:
 
 
 @pytest.fixture
-async def wired(redis_client: Any, receiver: tuple[Receiver, str]) -> Any:
-    """A runner on the built-in library, sending to the receiver, its loop running."""
+async def wired(any_redis: Any, receiver: tuple[Receiver, str]) -> Any:
+    """A runner on the built-in library, sending to the receiver, its loop running; on a
+    single Redis, then on a Redis Cluster (every test using it runs on both)."""
+    redis_client = any_redis
     rec, base = receiver
     config = load_config(webhooks_toml(base) + f'\n[playbooks]\ndrill_target = "{base}/drill"\n')
     actions = ActionExecutor.from_config(
