@@ -106,7 +106,7 @@ def stack_processes(root: int) -> dict[str, int]:
             name = next((a for a in text if a in ("monitor", "collector")), "child")
             worker = text[text.index("--worker-id") + 1] if "--worker-id" in text else ""
             found[worker or name] = int(entry.name)
-        elif text and text[0].endswith("redis-server") and ppid in (root, 1):
+        elif text and "redis-server" in text[0] and ppid in (root, 1):
             found.setdefault("redis", int(entry.name))
     return found
 
