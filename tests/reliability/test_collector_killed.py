@@ -1,18 +1,24 @@
 """A collector SIGKILLed mid-request under load loses nothing and stores nothing twice.
 
-Real processes on the test's Redis: ``watchfloor collector`` and one monitor worker
-(``watchfloor monitor --worker-id w1 --no-api``). Four producers (the product's
+Real processes on a Redis of the test's own: ``watchfloor collector`` and one monitor
+worker (``watchfloor monitor --worker-id w1 --no-api``). Four producers (the product's
 :class:`ProducerClient`, which resends every batch it has no answer for) post batches
 with event ids at once, so requests are in flight when the collector is SIGKILLed;
-it is started again on the same port. Every event must then be stored once (a batch
-written before the kill and sent again is dropped by id), processed once by the
-worker, and every leaking agent must have exactly one incident.
+it is started again on the same port. In the ``mid-write`` case Redis is paused
+(SIGSTOP) just before the kill, so the writes of the batches in flight are carried out
+after the collector died and their answers are lost for sure. Every event must then be
+stored once (a batch written before the kill and sent again is dropped by id),
+processed once by the worker, and every leaking agent must have exactly one incident.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,7 @@ from tests.reliability.processes import (
 )
 from tests.reliability.stack import ADMIN, Counts, WorkerProcess, background, leak
 from watchfloor.collector.client import ProducerClient
+from watchfloor.core.redis_server import EmbeddedRedis
 
 pytestmark = pytest.mark.slow
 
@@ -70,9 +77,25 @@ class Load:
         return sum(int(getattr(c.stats, name)) for c in self.clients)
 
 
+@contextlib.contextmanager
+def redis_paused(redis: EmbeddedRedis, pause: bool) -> Iterator[None]:
+    """With ``pause``, Redis is SIGSTOPped inside the block: the collector's writes wait
+    unread in its socket, and run when it is continued, after the collector is dead."""
+    assert redis.process is not None
+    if pause:
+        os.kill(redis.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        if pause:
+            os.kill(redis.process.pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("mid_write", [False, True], ids=["under-load", "mid-write"])
 async def test_a_collector_killed_mid_request_loses_nothing_and_stores_nothing_twice(
-    redis_url: str, tmp_path: Path
+    private_redis: EmbeddedRedis, tmp_path: Path, mid_write: bool
 ) -> None:
+    redis_url = private_redis.url
     data_dir = init_data_dir(tmp_path / "data", "[collector]\nheartbeat_interval_s = 0\n")
     collector = CollectorProcess(redis_url, data_dir)
     worker = WorkerProcess(redis_url, data_dir, "w1")
@@ -84,8 +107,11 @@ async def test_a_collector_killed_mid_request_loses_nothing_and_stores_nothing_t
         load = Load(collector.url)
         producing = asyncio.gather(*(load.produce(p) for p in range(PRODUCERS)))
         await until(lambda: load.answered >= KILL_AT * PRODUCERS * BATCHES, 30, "acks")
-        caught = len(load.in_flight)
-        collector.kill()
+        with redis_paused(private_redis, mid_write):
+            if mid_write:
+                await asyncio.sleep(0.5)  # the batches in flight reach Redis's socket
+            caught = len(load.in_flight)
+            collector.kill()
         killed_at = time.monotonic()
         await asyncio.to_thread(collector.start)  # same port: the producers' retries reach it
         back_s = time.monotonic() - killed_at
@@ -107,13 +133,20 @@ async def test_a_collector_killed_mid_request_loses_nothing_and_stores_nothing_t
             extra={"in_flight_at_kill": caught, "retries": load.stat("retries"),
                    "collector_back_s": round(back_s, 2), "copies_stored": copies},
         )  # fmt: skip
-        print("\n" + counts.row("collector SIGKILLed mid-request"))
+        print(
+            "\n"
+            + counts.row(
+                f"collector SIGKILLed mid-request ({'mid-write' if mid_write else 'under load'})"
+            )
+        )
     finally:
         collector.stop()
         worker.stop()
 
     assert caught >= 1, "no request was in flight when the collector was killed"
     assert load.stat("retries") >= 1, "no batch was resent"
+    if mid_write:  # batches written after the collector died: their resent copies dropped
+        assert load.stat("duplicates") > 0, "no batch was written without its answer"
     # each batch is answered once: its events new, or copies of what the killed one wrote
     assert load.stat("accepted") + load.stat("duplicates") == len(sent_ids)
     assert distinct == len(sent_ids) and copies == 0, (distinct, copies)
