@@ -158,7 +158,10 @@ class ComponentProbes:
             self.flapping_since.pop(name, None)
         # A flap that settles within minutes is a board status, not an incident.
         flapping = flapping and w - self.flapping_since[name] >= p.flapping_for_s
-        degraded = not comp.down and comp.bad_run >= p.degraded_probes
+        degraded = not comp.down and (
+            comp.bad_run >= p.degraded_probes
+            or (comp.bad_run >= 1 and _alerted(comp, p, "degraded"))
+        )
         found = [
             part
             for part in (
@@ -252,8 +255,17 @@ def _condition(signal: Signal) -> str:
     return signal.rule.rpartition(".")[2]
 
 
+def _alerted(comp: _Component, p: OutageRules, status: str) -> bool:
+    """The last event is an alert with ``status`` from a source that judged it already
+    (``alert_sources``: Alertmanager fires after its rule's ``for:``): decisive alone."""
+    last = comp.last or {}
+    return last.get("source") in p.alert_sources and last.get("status") == status
+
+
 def _goes_down(comp: _Component, p: OutageRules) -> bool:
-    """Enough failed probes in a row (or spanning long enough) for an outage."""
+    """Enough failed probes in a row (or spanning long enough) for an outage, or an alert."""
+    if comp.down_run >= 1 and _alerted(comp, p, "down"):
+        return True
     needed = _needed_failures(comp, p)
     span = (comp.last_down or 0.0) - (comp.first_down or 0.0)
     return comp.down_run >= needed or (

@@ -23,6 +23,11 @@ class OutageRules:
         20.0, "... or failed probes spanning 20 s (one failed probe is no outage)"
     )
     up_probes_to_clear: int = setting(2, "2 good probes in a row clear it (no re-paging on flaps)")
+    alert_sources: tuple[str, ...] = setting(
+        ("alertmanager",),
+        "health events from these sources are alerts another system already judged "
+        "(Alertmanager's `for:`): one down or degraded is decisive, not one probe of many",
+    )
     down_severity: str = setting(
         "critical", "severity of a component that is down", choices=SEVERITIES
     )
