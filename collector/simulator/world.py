@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from watchfloor.collector.simulator import content
+from watchfloor.collector.simulator.casework import Casework
 
 STATS_EVERY_S: Final = 10
 HEARTBEAT_EVERY_S: Final = 5
@@ -106,6 +107,8 @@ class World:
         self.queues = [_QueueState(spec) for spec in QUEUES]
         self._seq: dict[str, int] = {}
         self._export_done = False
+        # Its own random stream: the casework leaves every other draw as it was.
+        self.casework = Casework(random.Random(f"casework-{run_tag}-{start_ts}"), AGENTS)
 
     def ramp(self) -> float:
         """Morning ramp: 60 % of the full rate at the start, 100 % after 90 minutes."""
@@ -130,7 +133,8 @@ class World:
     def step(self, effects: Effects) -> list[dict[str, Any]]:
         """The events of the next second."""
         ts = self.start_ts + self.t
-        out: list[dict[str, Any]] = []
+        # Casework first: its events are stamped with the second's start, the others after.
+        out: list[dict[str, Any]] = self.casework.second(ts, self.ramp(), self._event)
         for queue in self.queues:
             out += self._queue_second(queue, ts, effects)
         out += self._heartbeats(ts, effects)

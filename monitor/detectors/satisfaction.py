@@ -7,11 +7,13 @@ platform's yearly target of 90 % is the floor. Subject: the queue, one rule,
 From ``contact`` events' ``csat`` (1-5; 4 and 5 count as satisfied, the usual
 CSAT reading) over ``window_s`` of complete buckets. A queue is judged only with
 ``min_ratings`` ratings in the window, and it fires only when the shortfall is
-beyond chance: the one-sided 99 % Wilson upper bound (``confidence_z``) of its
-share is below the target (a window is looked at every 5 minutes: a 95 % bound
-would let a queue that just meets the target fire every few hours). Minor, major
-when the share is below the floor. A queue at 93 % on 60 ratings is within chance
-of 95 %; at 93 % on 1 000 ratings it is not. Once active it clears when the share
+beyond chance: the one-sided Wilson upper bound (``confidence_z`` 3.29: p 0.0005
+a look) of its share is below the target. The window is looked at every 5
+minutes, so 12 looks an hour spend the sequential rules' false-alarm budget of
+0.006 per subject-hour (about one a week); a 95 % bound would let a queue that
+meets the target fire every few hours. Minor, major when the share is below the
+floor. A queue at 93 % on 60 ratings is within chance of 95 %; at 92 % on 1 500
+ratings it is not. Once active it clears when the share
 itself is back at the target. The answer changes only when a bucket closes, so
 the queues are judged once per bucket.
 """
@@ -48,7 +50,8 @@ class SatisfactionRules:
     bucket_s: float = setting(300.0, "judged once per 5 min bucket", above_zero=True)
     min_ratings: float = setting(50.0, "judged from this many ratings in the window")
     confidence_z: float = setting(
-        2.326, "fire only when the one-sided 99 % Wilson upper bound is below the target"
+        3.29,
+        "Wilson bound, one-sided p 0.0005 a look: 12 looks an hour spend 0.006 (one a week)",
     )
     for_s: float = setting(0.0, "pending: the condition holds this long before it fires")
     keep_firing_for_s: float = setting(

@@ -55,9 +55,20 @@ CASES: list[tuple[str, Callable[[], list[Event]], list[tuple[str, str, str]]]] =
     ("94 % on 100 ratings is within chance", lambda: ratings(100, 0.94), []),
     ("all bad but only 30 ratings an hour", lambda: ratings(30, 0.4), []),
     (
-        "93 % on 1 200 ratings an hour",
-        lambda: ratings(1200, 0.93),
+        "93 % on 1 000 ratings an hour is not past the false-alarm budget",
+        lambda: ratings(1000, 0.93),
+        [],
+    ),
+    ("87 % on 60 ratings in a quiet evening", lambda: ratings(60, 0.87), []),
+    (
+        "92 % on 1 500 ratings an hour",
+        lambda: ratings(1500, 0.92),
         [("satisfaction.queue", "presale-chat", "minor")],
+    ),
+    (
+        "80 % on 100 ratings an hour",
+        lambda: ratings(100, 0.80),
+        [("satisfaction.queue", "presale-chat", "major")],
     ),
     (
         "85 % on 200 ratings an hour",
@@ -106,7 +117,7 @@ def test_is_on_by_default_and_its_figures_are_the_share_of_4_and_5():
 
 def test_thresholds_per_channel():
     rules = load_rules(text="[satisfaction.channels.email]\ntarget = 0.9\nfloor = 0.8\n")
-    events = ratings(1200, 0.93, channel="email", queue="mail") + ratings(1200, 0.93)
+    events = ratings(1500, 0.92, channel="email", queue="mail") + ratings(1500, 0.92)
     trace = drive(SatisfactionDetector(rules), events, start=DAY, until=DAY + 2 * H, step_s=60.0)
     assert trace.fired() == [("satisfaction.queue", "presale-chat", "minor")]
 
