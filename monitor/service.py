@@ -392,6 +392,9 @@ class MonitorService:
                 self.state.last_id = entry.id
             self._to_ack.append(entry.id)
             self.batches += 1
+            # Let the worker's tick run between entries: a long backlog must not starve the
+            # lease renewals (a worker that stops renewing loses its shards).
+            await asyncio.sleep(0)
         return actions
 
     def _decrypt(self, events: list[Event]) -> list[Event]:
