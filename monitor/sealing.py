@@ -55,9 +55,7 @@ def seal_snapshot(
     return {SEALED: cipher.seal(framed, aad(shard))}
 
 
-def open_snapshot(
-    saved: dict[str, Any], cipher: Sealer | None, shard: int = 0
-) -> dict[str, Any]:
+def open_snapshot(saved: dict[str, Any], cipher: Sealer | None, shard: int = 0) -> dict[str, Any]:
     """The engine snapshot of a checkpoint, sealed or (written before sealing) plain."""
     sealed = saved.get(SEALED)
     if not isinstance(sealed, bytes):
