@@ -148,7 +148,13 @@ class RunningStack:
 
 
 @pytest.fixture
-def running_stack(tmp_path: Path) -> Iterator[RunningStack]:
+def up_args() -> list[str]:
+    """Further ``watchfloor up`` arguments of ``running_stack`` (a test parametrizes it)."""
+    return []
+
+
+@pytest.fixture
+def running_stack(tmp_path: Path, up_args: list[str]) -> Iterator[RunningStack]:
     """``watchfloor up --headless`` with the embedded (locked-down) Redis, until the test ends."""
     from watchfloor.core.redis_server import free_port
 
@@ -157,7 +163,7 @@ def running_stack(tmp_path: Path) -> Iterator[RunningStack]:
     env = {k: v for k, v in os.environ.items() if k != "WATCHFLOOR_REDIS_URL"}
     process = subprocess.Popen(
         [sys.executable, "-m", "watchfloor", "up", "--headless", "--data-dir", str(data_dir),
-         "--api-port", str(api_port), "--collector-port", str(collector_port)],
+         "--api-port", str(api_port), "--collector-port", str(collector_port), *up_args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     stack = RunningStack(

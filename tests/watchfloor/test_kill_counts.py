@@ -1,11 +1,12 @@
 """Counted: every event the stack acknowledged is stored once and evaluated, through kills.
 
-A real ``watchfloor up --headless`` takes 60 agent messages, each from its own agent and
-each leaking a customer's resident ID (a one-event rule: every acknowledged message must
-open its own leak incident). Mid-stream the monitor is SIGKILLed, later the collector; the
-supervisor restarts them and the producer resends what was not answered, as a producer
-does. The test prints one row, sent / acknowledged / stored / evaluated, and all four must
-be equal.
+A real ``watchfloor up --headless --workers 2`` takes 60 agent messages, each from its own
+agent and each leaking a customer's resident ID (a one-event rule: every acknowledged
+message must open its own leak incident). Mid-stream the first monitor worker (the one
+serving the API) is SIGKILLed, later the collector; the supervisor restarts them (the
+worker, with its id, takes its own shards back) and the producer resends what was not
+answered, as a producer does. The test prints one row, sent / acknowledged / stored /
+evaluated, and all four must be equal.
 """
 
 from __future__ import annotations
@@ -100,8 +101,9 @@ def leak_subjects(stack: RunningStack) -> set[str]:
     return {i["subject"] for i in incidents if i["kind"] == "leak"}
 
 
+@pytest.mark.parametrize("up_args", [["--workers", "2"]])
 def test_kills_mid_stream_lose_no_acknowledged_event(
-    tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, request: pytest.FixtureRequest, up_args: list[str]
 ) -> None:
     # One incident per leaking agent, not the roll-up a flood of them gets by default.
     (tmp_path / "wf").mkdir(mode=0o700)
@@ -115,7 +117,7 @@ def test_kills_mid_stream_lose_no_acknowledged_event(
     acknowledged = 0
     for i in range(MESSAGES):
         if i == KILL_MONITOR_AT:
-            kill_child(stack, "monitor")
+            kill_child(stack, "monitor-1")
         if i == KILL_COLLECTOR_AT:
             kill_child(stack, "collector")
         event = {"type": "agent.message", "ts": time.time(), "source": "chat-gw", "id": f"m{i}",
