@@ -55,10 +55,10 @@ def lines_matching(*patterns: str) -> Callable[[str], Figures]:
 
 
 def console_figures(out: str) -> Figures:
-    start = out.rfind("\n{")
-    if start < 0:
+    starts = [m.start() for m in re.finditer(r"^\{", out, re.MULTILINE)]
+    if not starts:
         return []
-    data = json.loads(out[start:])
+    data = json.loads(out[starts[-1] :])
     return [
         ("change on screen p50 / p99",
          f"{data['change_on_screen_p50_ms']} / {data['change_on_screen_p99_ms']} ms"),
@@ -104,7 +104,8 @@ BENCHES = (
                          rf"^(?P<label>verify)\s+\d+ records \+ 1 checkpoint\s+{RATE}")),
     Bench("crypto", ("bench/crypto.py",), ("bench/crypto.py", "--n", "5000"),
           lines_matching(r"^(?P<label>encrypt_event)\s+(?P<value>\S+ µs/event)",
-                         r"^=> (?P<value>[\d,]+ agent.message events/s) on (?P<label>one core for encryption)")),
+                         r"^=> (?P<value>[\d,]+ agent.message events/s) "
+                         r"on (?P<label>one core for encryption)")),
     Bench("fsync", ("-m", "bench.fsync"), ("-m", "bench.fsync", "--seconds", "1", "--rounds", "1"),
           lines_matching(rf"^(?P<label>always\s+1 writer, batches of 1000)\s+{RATE}",
                          rf"^(?P<label>everysec\s+1 writer, batches of 1000)\s+{RATE}")),
