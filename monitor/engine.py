@@ -142,6 +142,10 @@ class Engine:
         self.on_signals: Callable[[float, list[Signal]], None] | None = None
         self.every_slot = False
         """Evaluate every slot, never skip (the reference a faster replay is compared with)."""
+        self._due: dict[int, float | None] = {}
+        """Detector index -> its last ``next_due`` answer, good until it passes or the
+        detector gets an event (its answer cannot change earlier: the hook's contract)."""
+        self._owners = self._build_owners()
 
     def _build_routes(
         self, *, observers: bool = True
@@ -154,6 +158,14 @@ class Engine:
             for etype in det.event_types:
                 routes.setdefault(etype, []).append(per_type.get(etype, det.observe))
         return {etype: tuple(calls) for etype, calls in routes.items()}
+
+    def _build_owners(self) -> dict[str, tuple[int, ...]]:
+        """Event type -> indexes of the detectors that observe it."""
+        owners: dict[str, list[int]] = {}
+        for index, det in enumerate(self.detectors):
+            for etype in det.event_types:
+                owners.setdefault(etype, []).append(index)
+        return {etype: tuple(found) for etype, found in owners.items()}
 
     def _build_instant_routes(self) -> dict[str, tuple[InstantHook, ...]]:
         """Event type -> the ``instant`` hooks of the detectors that judge it on arrival."""
@@ -270,6 +282,7 @@ class Engine:
             stats.count_unplaced(event, "too_late", behind)
             return []
         stats.late_folded += 1
+        self._due.clear()
         if self._next_eval is None:
             self._next_eval = self._limit(watermark) + 1
         actions: list[Action] = []
@@ -321,6 +334,7 @@ class Engine:
         self._next_eval = self._limit(self.watermark) + 1
         for det in self.detectors:
             det.restore(self._blank[det.name])
+        self._due.clear()
         self.lifecycle.restore(_clamp_alerts(self.lifecycle.snapshot(), now))
         self.stats.checkpoint_repairs += 1
         return True
@@ -424,11 +438,16 @@ class Engine:
         target = limit + 1  # a new event lands at or after the watermark's slot
         if self._buffer:
             target = min(target, min(self._buffer) + 1)
-        for hook in hooks:
-            due = hook(at / per_s)
+        step = self._step
+        if target <= at + step:
+            return step  # the next slot is needed anyway: no detector need be asked
+        now = at / per_s
+        for index, hook in enumerate(hooks):
+            due = self._due.get(index, -math.inf)
+            if due is not None and due <= now:  # unknown, or passed: ask again
+                due = self._due[index] = hook(now)
             if due is not None:
                 target = min(target, math.ceil(due * per_s - 1e-6))
-        step = self._step
         return max(step, -(-(target - at) // step) * step)  # on the evaluation grid
 
     def _release_before(self, at: int) -> None:
@@ -437,10 +456,14 @@ class Engine:
         routes = self._routes
         if self._held:
             self._forget_held(at)
+        due, owners = self._due, self._owners
         for slot in sorted(s for s in buffer if s < at):
             bucket = buffer.pop(slot)
             bucket.sort(key=_TS)
             for event in bucket:
+                if due:
+                    for index in owners.get(event.type, ()):
+                        due.pop(index, None)
                 for observe in routes.get(event.type, ()):
                     try:
                         observe(event)
@@ -517,6 +540,7 @@ class Engine:
             self._next_eval = math.ceil(self._next_eval * self._per_s / saved_per_s)
         self._buffer = {}
         self._held = {}
+        self._due.clear()
         for raw in state.get("buffer", []):
             event = event_from_map(raw)
             self._buffer.setdefault(int(event.ts * self._per_s), []).append(event)

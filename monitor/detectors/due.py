@@ -44,18 +44,23 @@ def window_changes(
     ``(b + 1) bucket_s <= w < (b + k + 1) bucket_s``: its sum changes only when a
     non-empty bucket (``buckets``) enters or leaves it.
     """
-    spans = tuple(spans)
+    ordered = sorted(buckets)
+    limit = at / bucket_s
     due: float | None = None
-    for b in buckets:
-        for t in ((b + 1) * bucket_s, *((b + k + 1) * bucket_s for k in spans)):
-            if t > at and (due is None or t < due):
-                due = t
+    for k in (0, *spans):  # 0: the bucket completes and enters
+        for b in ordered:  # the first bucket whose change is still ahead
+            if b + k + 1 > limit:
+                t = (b + k + 1) * bucket_s
+                due = t if due is None or t < due else due
+                break
     return due
 
 
 def filled(ring: Ring) -> list[int]:
     """Indexes of the ring's buckets holding anything (any field)."""
     n, w, values = ring.n, ring.width, ring.values
+    if w == 1:
+        return [b for b in range(ring.head - n + 1, ring.head + 1) if values[b % n]]
     return [
         b
         for b in range(ring.head - n + 1, ring.head + 1)

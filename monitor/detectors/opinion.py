@@ -38,6 +38,7 @@ from watchfloor.core.events import Event, SocialMention
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.conditions import Breach, merge
 from watchfloor.monitor.detectors.due import STRICT, earliest, grid_after
+from watchfloor.monitor.detectors.opinion_storm import NegativeStorm, usual_negative_rate
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
 from watchfloor.monitor.rules import Rules
 from watchfloor.monitor.sentiment import contains_any, score
@@ -105,7 +106,7 @@ class OpinionRules:
 
 
 class _Topic:
-    __slots__ = ("last", "post", "ring", "tenant")
+    __slots__ = ("last", "post", "ring", "storm", "tenant")
 
     def __init__(self, p: OpinionRules) -> None:
         tau = p.baseline_tau_s / p.bucket_s
@@ -118,6 +119,7 @@ class _Topic:
         self.post: dict[str, Any] | None = None  # the loudest high-reach complaint held
         self.tenant: str | None = None
         self.last = -math.inf  # event time of the newest mention
+        self.storm = NegativeStorm()  # the sequential test on negative mentions
 
 
 class OpinionDetector:
@@ -146,8 +148,12 @@ class OpinionDetector:
         sentiment = event.sentiment if event.sentiment is not None else score(event.text)
         taken = topic.ring.add(event.ts, 1.0, MENTIONS)
         topic.last = max(topic.last, event.ts)
-        if sentiment <= p.negative_below:
+        negative = sentiment <= p.negative_below
+        if negative:
             topic.ring.add(event.ts, 1.0, NEGATIVE)
+        usual = usual_negative_rate(topic.ring, NEGATIVE, MENTIONS, p)
+        if topic.storm.mention(event.ts, negative, usual):
+            self.dirty.add(event.topic)  # judged at the evaluation that releases it
         topic.tenant = event.tenant
         followers = event.followers or 0
         if followers >= p.high_reach_followers and sentiment <= p.high_reach_sentiment:
@@ -245,7 +251,7 @@ class OpinionDetector:
             old = {b.condition for b in self._held_breaches(name)}
             parts = (
                 _volume(name, topic, p, w, old),
-                _negative(name, topic, p, w, old),
+                _negative(name, topic, p, w, old) or _storm(name, topic, p, w, old),
                 _high_reach(name, post, p) if post is not None else None,
             )
             found = [b for b in parts if b is not None]
@@ -272,7 +278,13 @@ class OpinionDetector:
     def snapshot(self) -> dict[str, Any]:
         return {
             "topics": {
-                n: {"ring": t.ring.snapshot(), "post": t.post, "tenant": t.tenant, "last": t.last}
+                n: {
+                    "ring": t.ring.snapshot(),
+                    "post": t.post,
+                    "tenant": t.tenant,
+                    "last": t.last,
+                    "storm": t.storm.snapshot(),
+                }
                 for n, t in self.topics.items()
             },
             "active": {
@@ -290,6 +302,7 @@ class OpinionDetector:
             topic.ring.restore(saved["ring"])
             topic.post = saved.get("post")
             topic.tenant = saved.get("tenant")
+            topic.storm.restore(saved.get("storm"))
             head = topic.ring.head
             topic.last = float(saved.get("last", (head + 1) * self.base.bucket_s))
         for name, conditions in _active_conditions(state.get("active", ())).items():
@@ -393,6 +406,17 @@ def _negative(name: str, topic: _Topic, p: OpinionRules, w: float, old: set[str]
         "usual_share": round(usual, 3),
     }
     return Breach("negative_share", severity, title, evidence)
+
+
+def _storm(name: str, topic: _Topic, p: OpinionRules, w: float, old: set[str]) -> Breach | None:
+    """Negative mentions surging, seen by the sequential test before the window fills."""
+    ring = topic.ring
+    if ring.warm(NEGATIVE) < COLD_S:
+        return None  # no usual rate known yet: learned, not judged
+    base_mentions = ring.baselines[MENTIONS].smooth()
+    usual = ring.baselines[NEGATIVE].smooth() / base_mentions if base_mentions > 0 else 0.0
+    rate = usual_negative_rate(ring, NEGATIVE, MENTIONS, p)
+    return topic.storm.breach(name, w, rate, usual, p, "negative_share" in old)
 
 
 def binomial_sf(k: int, n: int, rate: float) -> float:

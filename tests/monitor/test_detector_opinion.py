@@ -72,6 +72,22 @@ def spike(
 
 COMPLAINT = "曝光！这家店卖假货，投诉无门，大家避雷"
 
+
+def complaints(count: int, at: float, every_s: float) -> list[Event]:
+    """``count`` negative mentions by small accounts, ``every_s`` apart from ``at``."""
+    return [
+        SocialMention(
+            ts=T0 + at + 0.5 + k * every_s,
+            source="listener",
+            platform="weibo",
+            topic="brand-x",
+            text=NEGATIVE,
+            followers=300,
+        )
+        for k in range(count)
+    ]
+
+
 CASES = [
     (
         "a jump from 6 to 80 mentions per 10 min is critical",
@@ -152,6 +168,23 @@ CASES = [
         [],
     ),
     ("a small account's complaint does not fire", lambda: [post(900, COMPLAINT)], []),
+    (
+        "a slow daily rise of mentions, a third of them negative as usual, does not fire",
+        lambda: mentions(
+            lambda t: 2 + 38 * min(1.0, t / (6 * HOUR)), 7, negative_share=lambda t: 0.33
+        ),
+        [],
+    ),
+    (
+        "four complaints in a minute on a quiet topic are not a storm",
+        lambda: [*mentions(lambda t: 6, 2.5), *complaints(4, 2 * HOUR, 15)],
+        [],
+    ),
+    (
+        "eight complaints in two minutes on a quiet topic are one",
+        lambda: [*mentions(lambda t: 6, 2.5), *complaints(8, 2 * HOUR, 15)],
+        [("opinion.topic", "brand-x", "minor", ("negative_share",))],
+    ),
     (
         "a complaint word in a post the producer scored positive does not fire",
         lambda: [post(500_000, "感谢客服帮我投诉成功", sentiment=0.6)],
@@ -251,3 +284,19 @@ def test_a_restored_detector_keeps_the_hysteresis_of_active_conditions(active: o
     assert [c["condition"] for c in second.signals["brand-x"].evidence["conditions"]] == ["volume"]
     trace = drive(second, [e for e in events if e.ts >= cut], step_s=5.0)
     assert trace.fired_conditions() == [("opinion.topic", "brand-x", "critical", ("volume",))]
+
+
+@pytest.mark.parametrize(("per_10min", "within_s"), [(6.0, 60.0), (30.0, 60.0)])
+def test_a_negative_storm_is_found_as_it_rises(per_10min: float, within_s: float) -> None:
+    """10x the mentions at 80 % negative: the 10-minute window took 60-90 s to say so."""
+    events = mentions(
+        spike(per_10min, 10 * per_10min),
+        2.3,
+        negative_share=lambda t: 0.8 if t >= 2 * HOUR else 0.1,
+    )
+    trace = drive(OpinionDetector(load_rules()), events, step_s=1.0, until=T0 + 2.2 * HOUR)
+    seen = trace.seen["opinion.topic|brand-x"]
+    assert seen.first_at - (T0 + 2 * HOUR) <= within_s
+    first = seen.fired.evidence["conditions"][0]  # type: ignore[union-attr]
+    assert first["condition"] == "negative_share"
+    assert first["cusum"] >= first["cusum_threshold"]

@@ -170,10 +170,12 @@ def test_a_high_reach_post_during_a_storm_joins_its_one_incident(
     eng.process(chatter(T0, storm_at, 100))  # two quiet hours: the topic has a baseline
     actions = eng.process(chatter(storm_at, storm_at + 360, 10, negative_every=5))
     fires = [(a.signal.fingerprint, a.reason, a.signal.severity) for a in actions if a.op == "fire"]
-    # The negative share opens it, the volume joins it (worse): one incident throughout.
+    # The negative share opens it as it rises (the sequential test), its window raises it,
+    # the volume joins it: one incident throughout.
     assert fires == [
         ("opinion.topic|brand", "opened", "minor"),
         ("opinion.topic|brand", "severity", "major"),
+        ("opinion.topic|brand", "conditions", "major"),
     ]
     early = eng.process([post(storm_at + 360.3, followers)])
     assert opened(early) == [], "the topic's incident is open: the post is one more condition"
