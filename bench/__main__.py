@@ -5,7 +5,7 @@ compete for the cores), shows its output as it comes, picks its headline figures
 it printed, and ends with one table (machine, date, command, figures), which it also writes
 between the ``bench-all`` markers of docs/BENCHMARKS.md (``--no-write``: print only). A
 script that fails or prints nothing recognisable is a row saying so; the others still run.
-``--quick`` runs smaller sizes (a few minutes in all; about 20 minutes without it).
+``--quick`` runs smaller sizes (6 minutes on a busy 2-core machine; 25 without it).
 """
 
 from __future__ import annotations
