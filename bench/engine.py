@@ -239,19 +239,23 @@ def replay_figure(days: int) -> None:
 
 
 async def through_service(events: list[Event], batch: int) -> tuple[float, int]:
-    """The monitor service on a private Redis: XREADGROUP, engine, checkpoint + XACK."""
+    """One shard's monitor service on a private Redis (one shard: the whole mix through one
+    engine): XREADGROUP, engine, checkpoint + XACK. bench/workers.py measures the sharded
+    workers as processes."""
+    from watchfloor.core import keys
     from watchfloor.core.bus import EventProducer
-    from watchfloor.core.config import MonitorConfig
+    from watchfloor.core.config import MonitorConfig, RedisConfig
     from watchfloor.core.redis_server import EmbeddedRedis
     from watchfloor.monitor.service import MonitorService
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(tmp, persistent=False) as server:
         redis = redis_connect(server.url)
-        producer = EventProducer(redis, maxlen=10_000_000)
+        producer = EventProducer(redis, stream=keys.events_shard(0), maxlen=10_000_000)
         blobs = [encode_batch(events[i : i + batch]) for i in range(0, len(events), batch)]
         await producer.publish(blobs)
         config = dataclasses.replace(
             Config(data_dir=tmp),
+            redis=RedisConfig(shards=1),
             monitor=MonitorConfig(tick_s=0.0, block_ms=10, read_count=20),
         )
         service = MonitorService(redis, config, consumer_name="bench")
