@@ -38,7 +38,11 @@ from watchfloor.core.events import Event, SocialMention
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.conditions import Breach, merge
 from watchfloor.monitor.detectors.due import STRICT, earliest, grid_after
-from watchfloor.monitor.detectors.opinion_storm import NegativeStorm, usual_negative_rate
+from watchfloor.monitor.detectors.opinion_storm import (
+    NegativeStorm,
+    binomial_sf,
+    usual_negative_rate,
+)
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
 from watchfloor.monitor.rules import Rules
 from watchfloor.monitor.sentiment import contains_any, score
@@ -417,25 +421,6 @@ def _storm(name: str, topic: _Topic, p: OpinionRules, w: float, old: set[str]) -
     usual = ring.baselines[NEGATIVE].smooth() / base_mentions if base_mentions > 0 else 0.0
     rate = usual_negative_rate(ring, NEGATIVE, MENTIONS, p)
     return topic.storm.breach(name, w, rate, usual, p, "negative_share" in old)
-
-
-def binomial_sf(k: int, n: int, rate: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, rate), summed in log space from k upwards."""
-    if k <= 0:
-        return 1.0
-    if k > n or rate <= 0.0:
-        return 0.0
-    if rate >= 1.0:
-        return 1.0
-    log_p, log_q = math.log(rate), math.log1p(-rate)
-    total = 0.0
-    for i in range(k, n + 1):
-        log_term = math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
-        term = math.exp(log_term + i * log_p + (n - i) * log_q)
-        total += term
-        if i > n * rate and term < 1e-18 * total:
-            break
-    return min(1.0, total)
 
 
 def _high_reach(name: str, post: dict[str, Any], p: OpinionRules) -> Breach:

@@ -26,12 +26,15 @@ from typing import Any, Final
 from watchfloor.monitor.detectors.conditions import Breach
 from watchfloor.monitor.windows import Ring
 
-__all__ = ["RATIO", "NegativeStorm"]
+__all__ = ["RATIO", "NegativeStorm", "binomial_sf", "usual_negative_rate"]
 
 RATIO: Final = 10.0
 """The negative rate the test looks for, x the usual (a storm, not a bad afternoon)."""
 FALSE_ALARMS_PER_HOUR: Final = 0.006
 """About one a topic-week, the budget of the other sequential tests."""
+RUN_P: Final = 3e-4
+"""The run's negative mentions must be this unlikely at the topic's usual share (binomial
+tail): a chance cluster of a few complaints in a busy topic is not a storm."""
 CAP: Final = 2.0
 """The statistic is capped at this x its threshold: a storm clears within minutes of its end."""
 
@@ -81,6 +84,8 @@ class NegativeStorm:
         bar = max(p.negative_share, usual_share + p.negative_share_rise)
         if run_neg < p.min_negative / 2 or share < bar:
             return None
+        if not held and binomial_sf(int(run_neg), int(run_all), max(usual_share, 0.1)) >= RUN_P:
+            return None
         per_hour = usual_rate * 3600
         title = (
             f"Negative mentions of {name} surging: {run_neg:.0f} of {run_all:.0f} "
@@ -114,3 +119,22 @@ def usual_negative_rate(ring: Ring, negative: int, mentions: int, p: Any) -> flo
     share_floor = 0.1 * ring.baselines[mentions].smooth() / bucket
     floor = 0.1 * p.floor_per_window / p.window_s
     return max(own, share_floor, floor)
+
+
+def binomial_sf(k: int, n: int, rate: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, rate), summed in log space from k upwards."""
+    if k <= 0:
+        return 1.0
+    if k > n or rate <= 0.0:
+        return 0.0
+    if rate >= 1.0:
+        return 1.0
+    log_p, log_q = math.log(rate), math.log1p(-rate)
+    total = 0.0
+    for i in range(k, n + 1):
+        log_term = math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+        term = math.exp(log_term + i * log_p + (n - i) * log_q)
+        total += term
+        if i > n * rate and term < 1e-18 * total:
+            break
+    return min(1.0, total)
