@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from watchfloor.core.events import Event, QueueStats
@@ -233,6 +233,7 @@ class SurgeDetector:
         # the trend baseline soon starts to follow the flood itself.
         before = self.before.setdefault(queue, bar)
         signal = self._signal(queue, intake, p, observed, before, last_week, window, for_s)
+        signal = self._graded(signal, p, self._sure_count(queue, observed, window, p) / before)
         signal.evidence["baseline_now"] = round(expected, 1)
         signal.evidence["cusum"] = round(stat, 1)
         signal.evidence["cusum_threshold"] = round(h, 1)
@@ -260,6 +261,27 @@ class SurgeDetector:
             ring.pause(watermark - window)
         elif not (surging or held) and ring.pausing():
             ring.resume(watermark)
+
+    def _sure_count(self, queue: str, observed: float, window: float, p: SurgeRules) -> float:
+        """How big the flood surely is, per window: half a standard deviation below the window's
+        count, or below the CUSUM run's rate when that is higher and the run is a minute
+        long (the window of a flood found early is mostly the minutes before it)."""
+        sure = observed - 0.5 * math.sqrt(observed)
+        total, length = self.cusum.run(queue)
+        if length >= 6 and self.cusum.value(queue) > 0:  # a minute: not a lucky bucket or two
+            buckets = max(1, round(window / p.bucket_s))
+            sure = max(sure, (total - 0.5 * math.sqrt(total)) / length * buckets)
+        return sure
+
+    @staticmethod
+    def _graded(signal: Signal, p: SurgeRules, sure_ratio: float) -> Signal:
+        if sure_ratio >= p.critical_ratio:
+            severity = "critical"
+        elif sure_ratio >= p.major_ratio:
+            severity = "major"
+        else:
+            severity = "minor"
+        return replace(signal, severity=severity)
 
     def _sequential(
         self, queue: str, ring: Ring, p: SurgeRules, bar: float, watermark: float, window: float
@@ -337,15 +359,6 @@ class SurgeDetector:
         for_s: float,
     ) -> Signal:
         ratio = observed / expected
-        # Severity from a count one standard deviation below the one seen: a surge held
-        # for half an hour against an unlearned baseline does not grade up on noise.
-        sure = (observed - math.sqrt(observed)) / expected
-        if sure >= p.critical_ratio:
-            severity = "critical"
-        elif sure >= p.major_ratio:
-            severity = "major"
-        else:
-            severity = "minor"
         minutes = window / 60
         evidence = {
             "queue": queue,
@@ -362,7 +375,7 @@ class SurgeDetector:
             rule="surge.offered",
             kind="surge",
             subject=queue,
-            severity=severity,
+            severity="minor",  # graded by _graded
             title=f"Contact surge on {queue}: {ratio:.1f}x baseline "
             f"({int(observed)} offered in {minutes:g} min, {expected:.0f} expected)",
             evidence=evidence,
