@@ -38,6 +38,7 @@ from watchfloor.core.events import Event, SocialMention
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.conditions import Breach, merge
 from watchfloor.monitor.detectors.due import STRICT, earliest, grid_after
+from watchfloor.monitor.detectors.learning import GatedRing
 from watchfloor.monitor.detectors.opinion_storm import (
     NegativeStorm,
     binomial_sf,
@@ -46,7 +47,7 @@ from watchfloor.monitor.detectors.opinion_storm import (
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
 from watchfloor.monitor.rules import Rules
 from watchfloor.monitor.sentiment import contains_any, score
-from watchfloor.monitor.windows import Ring, Trend, poisson_sf
+from watchfloor.monitor.windows import Trend, poisson_sf
 from watchfloor.security.pii import mask_text
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class OpinionRules:
 
 
 class _Topic:
-    __slots__ = ("last", "post", "ring", "storm", "tenant")
+    __slots__ = ("last", "post", "ring", "storm", "tenant", "unlearned")
 
     def __init__(self, p: OpinionRules) -> None:
         tau = p.baseline_tau_s / p.bucket_s
@@ -119,7 +120,8 @@ class _Topic:
         lag = max(1, round(p.window_s / p.bucket_s)) + 2
         n = lag + round(p.recent_s / p.bucket_s) + 1
         baselines: dict[int | str, Trend] = {MENTIONS: Trend(tau), NEGATIVE: Trend(tau)}
-        self.ring = Ring(p.bucket_s, n, width=2, baselines=baselines, lag=lag)
+        self.ring = GatedRing(p.bucket_s, n, width=2, baselines=baselines, lag=lag)
+        self.unlearned: float | None = None  # since when a storm is not learned
         self.post: dict[str, Any] | None = None  # the loudest high-reach complaint held
         self.tenant: str | None = None
         self.last = -math.inf  # event time of the newest mention
@@ -259,6 +261,7 @@ class OpinionDetector:
                 _high_reach(name, post, p) if post is not None else None,
             )
             found = [b for b in parts if b is not None]
+        _learn(topic, p, w, any(b.condition != "high_reach" for b in found))
         if found:
             self.signals[name] = _topic_signal(name, found, p)
         else:
@@ -288,6 +291,8 @@ class OpinionDetector:
                     "tenant": t.tenant,
                     "last": t.last,
                     "storm": t.storm.snapshot(),
+                    "paused": t.ring.paused_state(),
+                    "unlearned": t.unlearned,
                 }
                 for n, t in self.topics.items()
             },
@@ -307,12 +312,28 @@ class OpinionDetector:
             topic.post = saved.get("post")
             topic.tenant = saved.get("tenant")
             topic.storm.restore(saved.get("storm"))
+            topic.ring.restore_paused(saved.get("paused"))
+            topic.unlearned = saved.get("unlearned")
             head = topic.ring.head
             topic.last = float(saved.get("last", (head + 1) * self.base.bucket_s))
         for name, conditions in _active_conditions(state.get("active", ())).items():
             # Placeholders until the next evaluation: they carry the hysteresis only.
             found = [Breach(c, "minor", "", {}) for c in conditions]
             self.signals[name] = _topic_signal(name, found, self.base)
+
+
+def _learn(topic: _Topic, p: OpinionRules, w: float, storm: bool) -> None:
+    """The baselines do not learn a storm (its first ``baseline_tau_s``: a level that
+    lasts longer is the topic's new normal)."""
+    if storm and topic.unlearned is None:
+        topic.unlearned = w
+    elif not storm:
+        topic.unlearned = None
+    pausing = topic.unlearned is not None and w - topic.unlearned < p.baseline_tau_s
+    if pausing and not topic.ring.pausing():
+        topic.ring.pause(w - p.window_s)
+    elif not pausing and topic.ring.pausing():
+        topic.ring.resume(w)
 
 
 def _active_conditions(active: Any) -> dict[str, list[str]]:

@@ -300,3 +300,20 @@ def test_a_negative_storm_is_found_as_it_rises(per_10min: float, within_s: float
     first = seen.fired.evidence["conditions"][0]  # type: ignore[union-attr]
     assert first["condition"] == "negative_share"
     assert first["cusum"] >= first["cusum_threshold"]
+
+
+def test_the_baseline_does_not_learn_a_storm() -> None:
+    """Half an hour after a 20-minute storm (10x, 80 % negative) the topic's baselines
+    expect what they did before it."""
+    events = mentions(
+        spike(12, 120, for_s=1200),
+        3.0,
+        negative_share=lambda t: 0.8 if 2 * HOUR <= t < 2 * HOUR + 1200 else 0.1,
+    )
+    detector = OpinionDetector(load_rules())
+    trace = drive(detector, events, step_s=5.0, until=T0 + 3 * HOUR)
+    assert trace.fired_conditions()  # the storm was one
+    ring = detector.topics["brand-x"].ring
+    per_bucket = 12 / 20  # 12 per 10 min in 30 s buckets
+    assert ring.baselines[0].level() == pytest.approx(per_bucket, rel=0.25)
+    assert ring.baselines[1].smooth() / ring.baselines[0].smooth() < 0.2
