@@ -157,7 +157,7 @@ class MonitorService:
         self._to_ack: list[str] = []
         self._reopen_seen: dict[str, str] = {}
         self._last_commit = 0.0
-        self._committed: tuple[int, int, int] = (-1, -1, -1)
+        self._committed: tuple[int, int, int, float] = (-1, -1, -1, 0.0)
         self._late_reported = 0
         self._unplaced_reported = 0
         self.unplaced_at = 0.0
@@ -478,9 +478,16 @@ class MonitorService:
         due = now - self._last_commit >= self.config.monitor.checkpoint_interval_s
         if not (force or due or len(self._to_ack) >= CHECKPOINT_EVERY_ENTRIES):
             return
-        progress = (self.engine.stats.events, self.engine.stats.evaluations, self.dead_letters)
+        # The watermark counts as progress: a shard with no traffic still says, each
+        # checkpoint interval, how far its clock is (its status is what /healthz folds).
+        progress = (
+            self.engine.stats.events,
+            self.engine.stats.evaluations,
+            self.dead_letters,
+            self.engine.watermark,
+        )
         if not force and not self._to_ack and progress == self._committed:
-            return  # idle and nothing evaluated: the last checkpoint still holds
+            return  # idle, nothing evaluated, the clock still: the last checkpoint holds
         self._committed = progress
         self._report_late()
         self._report_unplaced()

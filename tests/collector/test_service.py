@@ -19,7 +19,7 @@ import pytest
 
 from tests.collector.conftest import ADMIN, StartCollector, all_events, make_config
 from watchfloor.collector.service import Collector
-from watchfloor.collector.simulator.runner import run_live
+from watchfloor.collector.simulator.runner import live_start_ts, run_live
 from watchfloor.collector.simulator.scenarios import generate
 from watchfloor.core.redis_server import free_port
 
@@ -64,8 +64,15 @@ async def test_simulate_live_delivers_every_event_of_a_scenario(
     start_collector: StartCollector, any_redis_url: str
 ) -> None:
     collector = await start_collector(any_redis_url)  # on a single Redis and on a cluster
-    summary = await run_live("bulk-export", collector.url, collector.token, speed=2000, seed=4)
-    planned = sum(len(s.events) for s in generate("bulk-export", seed=4, start_ts=0.0))
+    anchor = time.time()  # the centre's casework follows the hour of day: plan the same hours
+    summary = await run_live(
+        "bulk-export", collector.url, collector.token, speed=2000, seed=4, anchor=anchor
+    )
+    start_ts = live_start_ts("bulk-export", anchor)
+    planned = sum(
+        len(s.events)
+        for s in generate("bulk-export", seed=4, start_ts=start_ts, run_tag=f"{int(anchor)}")
+    )
     assert summary.events == planned and summary.accepted == planned
     assert len(await all_events(collector.redis)) == planned
 
