@@ -201,3 +201,12 @@ def _answers(url: str) -> bool:
         return True  # it answers, if only to say what is wrong
     except (urllib.error.URLError, OSError):
         return False
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Bytes parameters are named by their argument (pytest numbers repeats): their content
+    may hold the time (a gzip header's mtime, a timestamp), and both test processes must
+    collect the same test ids."""
+    if isinstance(val, bytes | bytearray):
+        return argname
+    return None

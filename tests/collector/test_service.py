@@ -43,6 +43,7 @@ async def post(url: str, body: bytes, **headers: str) -> tuple[int, Any]:
         ("gzip bomb", gzip.compress(b" " * (64 * 1024 * 1024)), 413),
         ("gzip cut short", gzip.compress(b"[]" * 1000)[:-10], 400),
     ],
+    ids=["gzip batch", "gzip bomb", "gzip cut short"],  # the bodies hold the time: not ids
 )  # fmt: skip
 async def test_the_service_inflates_gzip_itself_under_the_size_cap(
     redis_url: str, data_dir: Path, name: str, body: bytes, status: int
