@@ -187,7 +187,10 @@ def _wait_healthy(stack: RunningStack, timeout: float) -> None:
         if stack.process.poll() is not None:
             out = stack.process.stdout.read() if stack.process.stdout else ""
             raise AssertionError(f"up exited ({stack.process.returncode}):\n{out}")
-        if all(_answers(base + "/healthz") for base in (stack.api, stack.collector)):
+        # up.pid is written once `up` itself is past its start checks (a child that dies
+        # before that ends `up`: a test must not kill one earlier)
+        ready = (stack.data_dir / "run" / "up.pid").exists()
+        if ready and all(_answers(base + "/healthz") for base in (stack.api, stack.collector)):
             return
         time.sleep(0.2)
     raise AssertionError("the stack did not become healthy")
