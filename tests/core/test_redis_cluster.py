@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -446,3 +447,28 @@ async def test_a_write_synced_to_the_replica_survives_its_masters_death(
     local.restart_node(local.nodes.index(dead))  # the old master rejoins as a replica
     with contextlib.closing(local.client(dead)) as rejoined:
         assert rejoined.info("replication")["role"] == "slave"
+
+
+def test_the_cluster_setting_with_a_plain_url_reaches_every_command(
+    redis_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """``[redis] cluster = true`` with a ``redis://`` URL of one master: a command that
+    builds its own client (``audit tail``) talks to the cluster, not to that one node (it
+    answered MOVED for the control plane's slot, with a traceback)."""
+    import os
+    import subprocess
+    import sys
+
+    from redis.cluster import key_slot
+
+    slot = key_slot(b"{wf}")
+    other = next(i for i in range(3) if slot not in redis_cluster.slot_range(i))
+    (tmp_path / "watchfloor.toml").write_text(
+        f'[redis]\nurl = "redis://{redis_cluster.master(other).address}"\ncluster = true\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHFLOOR_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "watchfloor", "audit", "tail", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-1500:]

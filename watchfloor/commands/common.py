@@ -25,7 +25,22 @@ def config_from_args(args: argparse.Namespace) -> Config:
     url = getattr(args, "redis", None)
     if url:
         config = dataclasses.replace(config, redis=dataclasses.replace(config.redis, url=url))
+    if config.redis.cluster and config.redis.url:
+        # `[redis] cluster = true` with a plain URL: every client of every command and child
+        # process gets the cluster URL, so none can forget the flag.
+        cluster_url = as_cluster_url(config.redis.url)
+        config = dataclasses.replace(
+            config, redis=dataclasses.replace(config.redis, url=cluster_url)
+        )
     return config
+
+
+def as_cluster_url(url: str) -> str:
+    """``redis://h:p`` -> ``redis+cluster://h:p`` (``rediss`` likewise); others unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("redis", "rediss"):
+        return f"{scheme}+cluster://{rest}"
+    return url
 
 
 def run_service(
