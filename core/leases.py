@@ -105,7 +105,7 @@ class LeasedTask:
                 logger.info("lease %s taken by %s", self.key, self.owner)
                 await self._run_held(stop, period)
                 self.held = False
-            await _wait(stop, period)
+            await wait_or_stop(stop, period)
 
     async def _run_held(self, stop: asyncio.Event, period: float) -> None:
         inner = asyncio.Event()
@@ -136,7 +136,8 @@ class LeasedTask:
                     logger.warning("lease %s: release failed (it expires): %s", self.key, exc)
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less if ``stop`` is set meanwhile."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
 

@@ -26,7 +26,6 @@ incidents stay single across workers (the store opens one per fingerprint).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import os
@@ -40,7 +39,7 @@ from typing import Any, Final
 import msgpack
 
 from watchfloor.core import keys, leases
-from watchfloor.core.shards import ensure_count
+from watchfloor.core.shards import ensure_count, shard_of
 from watchfloor.monitor.service import MonitorService
 
 logger = logging.getLogger(__name__)
@@ -95,6 +94,9 @@ class MonitorWorker:
         self._releasing: set[int] = set()
         self.taken = 0
         self.given_up = 0
+        self.rules: Any = None
+        """The rules new shard engines are built from (None: the configured file; a live
+        reload sets them)."""
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -110,7 +112,7 @@ class MonitorWorker:
                     await self._tick()
                 except Exception as exc:  # Redis away: leases lapse, engines back off
                     logger.warning("worker %s tick failed: %s", self.id, exc)
-                await _wait(stop, self.tick_s)
+                await leases.wait_or_stop(stop, self.tick_s)
         finally:
             await self._give_up_all()
             await self._leave()
@@ -289,14 +291,10 @@ class MonitorWorker:
             service.swap_rules(rules)
         self.rules = rules
 
-    rules: Any = None
-
 
 def _offset(worker_id: str, shards: int) -> int:
     """Where a worker starts looking for free shards (workers starting together spread)."""
-    import zlib
-
-    return zlib.crc32(worker_id.encode()) % shards
+    return shard_of(worker_id, shards)
 
 
 def _dead_here(other: dict[str, Any]) -> bool:
@@ -310,8 +308,3 @@ def _dead_here(other: dict[str, Any]) -> bool:
     except (PermissionError, ValueError, OverflowError):
         return False
     return False
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

@@ -168,39 +168,37 @@ class Counts:
         )
 
 
+def _stored_events(url: str) -> list[dict[str, Any]]:
+    """Every event in every shard's stream."""
+    client = connect_sync(url)
+    try:
+        return [
+            event
+            for shard in range(int(client.get(keys.SHARDS) or 0))
+            for _, fields in client.xrange(keys.events_shard(shard))
+            for event in msgpack.unpackb(fields[BATCH_FIELD])
+        ]
+    finally:
+        client.close()
+
+
 def stored(url: str, ours: tuple[str, ...] = OURS) -> tuple[int, int, int]:
     """Over every shard's stream: (distinct ids of the producer's events, copies of them
     beyond the first, events of others: the collector's own heartbeats...)."""
-    client = connect_sync(url)
-    try:
-        seen: Counter[str] = Counter()
-        others = 0
-        for shard in range(int(client.get(keys.SHARDS) or 0)):
-            for _, fields in client.xrange(keys.events_shard(shard)):
-                for event in msgpack.unpackb(fields[BATCH_FIELD]):
-                    event_id = event.get("id") or ""
-                    if event_id.startswith(ours):
-                        seen[event_id] += 1
-                    else:
-                        others += 1
-        return len(seen), sum(c - 1 for c in seen.values()), others
-    finally:
-        client.close()
+    seen: Counter[str] = Counter()
+    others = 0
+    for event in _stored_events(url):
+        event_id = event.get("id") or ""
+        if event_id.startswith(ours):
+            seen[event_id] += 1
+        else:
+            others += 1
+    return len(seen), sum(c - 1 for c in seen.values()), others
 
 
 def stored_ids(url: str, ours: tuple[str, ...] = OURS) -> set[str]:
     """Ids of the producer's events in every shard's stream."""
-    client = connect_sync(url)
-    try:
-        found: set[str] = set()
-        for shard in range(int(client.get(keys.SHARDS) or 0)):
-            for _, fields in client.xrange(keys.events_shard(shard)):
-                for event in msgpack.unpackb(fields[BATCH_FIELD]):
-                    if (event.get("id") or "").startswith(ours):
-                        found.add(event["id"])
-        return found
-    finally:
-        client.close()
+    return {e["id"] for e in _stored_events(url) if (e.get("id") or "").startswith(ours)}
 
 
 def processed(url: str) -> int:
