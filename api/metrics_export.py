@@ -37,8 +37,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 from redis.exceptions import RedisError
 
-# monitor.rules and monitor.detectors import each other: the package must be loaded first.
-import watchfloor.monitor.detectors  # noqa: F401
 from watchfloor.api.board import HEALTH_STATUSES, engine_status, health_rows, queue_rows
 from watchfloor.api.counters import ApiMetrics
 from watchfloor.api.unplaced import unplaced_counts

@@ -23,20 +23,29 @@ import logging
 import sys
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from watchfloor.core.vocabulary import SEVERITIES
 from watchfloor.monitor.detectors.registry import DetectorSpec, bounds_of, spec_for, specs
 from watchfloor.monitor.planned import CALENDAR_SECTIONS, check_calendar
+from watchfloor.monitor.rule_set import Rules, Scoped, check_hours, parse_hours
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_RULES = Path(__file__).with_name("rules") / "default.toml"
 RULES_DOC = Path(__file__).parents[1] / "docs" / "rules.md"
 ENGINE_SECTIONS = ("lifecycle", "inhibit")
-__all__ = ["SEVERITIES", "Rules", "RulesError", "Scoped", "check_rules", "load_rules"]
+__all__ = [
+    "SEVERITIES",
+    "Rules",
+    "RulesError",
+    "Scoped",
+    "check_hours",
+    "check_rules",
+    "load_rules",
+    "parse_hours",
+]
 
 
 def incident_kinds() -> tuple[str, ...]:
@@ -59,57 +68,6 @@ class RulesError(Exception):
 
 T = TypeVar("T")
 P = TypeVar("P")
-
-
-@dataclass(frozen=True, slots=True)
-class Scoped(Generic[T]):
-    """A section's parameters plus its scoped overrides, resolved on demand (cached)."""
-
-    base: T
-    overrides: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
-    _cache: dict[tuple[tuple[str, str], ...], T] = field(default_factory=dict, compare=False)
-
-    def get(self, **scope: str | None) -> T:
-        """Parameters for e.g. ``get(channel="chat", queue="vip")``: later scopes win."""
-        key = tuple((k, v) for k, v in scope.items() if v)
-        found = self._cache.get(key)
-        if found is None:
-            changes: dict[str, Any] = {}
-            for kind, name in key:
-                changes.update(self.overrides.get(_plural(kind), {}).get(name, {}))
-            found = dataclasses.replace(self.base, **changes) if changes else self.base  # type: ignore[type-var]
-            self._cache[key] = found
-        return found
-
-
-def _plural(kind: str) -> str:
-    return kind + "s"
-
-
-@dataclass(frozen=True, slots=True)
-class Rules:
-    sections: Mapping[str, Scoped[Any]]
-    """Each detector's section by name (``rules.sla`` is ``rules.sections["sla"]``)."""
-    document: Mapping[str, Any]
-    """The merged TOML document (the engine reads ``[lifecycle]`` and ``[inhibit]``)."""
-
-    def __getattr__(self, name: str) -> Scoped[Any]:
-        if name.startswith("_") or name in ("sections", "document"):
-            raise AttributeError(name)
-        try:
-            return self.sections[name]
-        except KeyError:
-            raise AttributeError(f"no detector section {name!r}") from None
-
-    def section(self, spec: DetectorSpec[P]) -> Scoped[P]:
-        """A detector's section, typed by its spec."""
-        found: Scoped[P] = self.sections[spec.section]
-        return found
-
-    def depends_on(self, queue: str) -> tuple[str, ...]:
-        """Components a queue depends on (``[inhibit]``), for the signals' ``related``."""
-        inhibit = self.document.get("inhibit") or {}
-        return tuple(inhibit.get(queue, ()))
 
 
 def load_rules(path: str | Path | None = None, *, text: str | None = None) -> Rules:
@@ -278,22 +236,6 @@ def _at_least(low: float, value: float) -> str:
     return f"must be at least {low:g}, got {value}"
 
 
-def parse_hours(text: str) -> tuple[int, int] | None:
-    """``"08:00-22:00"`` -> minutes of the day (start, end); None if malformed."""
-    try:
-        start, end = text.split("-")
-        out = []
-        for part in (start, end):
-            hours, minutes = part.strip().split(":")
-            value = int(hours) * 60 + int(minutes)
-            if not 0 <= int(minutes) < 60 or not 0 <= value <= 24 * 60:
-                return None
-            out.append(value)
-    except ValueError:
-        return None
-    return out[0], out[1]
-
-
 def _check_lifecycle(section: Any) -> list[str]:
     if not isinstance(section, Mapping):
         return ["lifecycle: must be a table"]
@@ -328,11 +270,6 @@ def _check_inhibit(section: Any) -> list[str]:
         for queue, comps in section.items()
         if not isinstance(comps, list) or not all(isinstance(c, str) for c in comps)
     ]
-
-
-def check_hours(value: Any) -> str | None:
-    """A setting check: ``"08:00-22:00"`` (a range across midnight works)."""
-    return None if parse_hours(value) is not None else f"must look like 08:00-22:00, got {value!r}"
 
 
 def _main(argv: list[str]) -> int:

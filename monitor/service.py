@@ -74,7 +74,7 @@ def build_engine(
 
     ``clock`` (live mode) bounds event time by the wall clock; replay passes none.
     """
-    from watchfloor.monitor.detectors import build_detectors
+    from watchfloor.monitor.detector_set import build_detectors
 
     if rules is None:
         rules = load_rules(config.monitor.rules_file)

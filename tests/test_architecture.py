@@ -52,7 +52,8 @@ class ImportEdge:
     line: int
 
     def where(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        path = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{path}:{self.line}"
 
 
 def module_name(path: Path) -> str:
@@ -117,10 +118,30 @@ def import_edges(modules: dict[str, Path]) -> list[ImportEdge]:
         for node in ast.walk(tree):
             for name in imported_names(node, module, is_package):
                 target = resolve(name, modules)
-                if target is not None and target != module:
-                    edges.append(ImportEdge(module, target, path, getattr(node, "lineno", 0)))
+                if target is None or target == module:
+                    continue
+                line = getattr(node, "lineno", 0)
+                edges.append(ImportEdge(module, target, path, line))
+                # Importing `a.b.c` runs `a/__init__` and `a/b/__init__` first: those are
+                # edges too (a package __init__ that imports upwards closes a circle).
+                edges.extend(
+                    ImportEdge(module, parent, path, line)
+                    for parent in parents(target, modules)
+                    if parent != module and not _is_ancestor(parent, module)
+                )
     # `from m import a, b` is one edge, not two
     return sorted(set(edges), key=lambda edge: (edge.source, edge.line, edge.target))
+
+
+def parents(module: str, modules: dict[str, Path]) -> list[str]:
+    """The packages of ours that importing ``module`` initialises first, outermost first."""
+    parts = module.split(".")
+    return [p for i in range(1, len(parts)) if (p := ".".join(parts[:i])) in modules]
+
+
+def _is_ancestor(package: str, module: str) -> bool:
+    """Whether ``module`` lives inside ``package`` (its own packages are already loading)."""
+    return module.startswith(package + ".")
 
 
 def layer_violations(edges: list[ImportEdge]) -> list[str]:
@@ -235,6 +256,69 @@ def test_the_contract_sees_lazy_and_hidden_imports() -> None:
         for name in imported_names(node, "security.keys", is_package=False)
     ]
     assert names == ["watchfloor.core.keys", "importlib", "watchfloor.security.crypto"]
+
+
+def test_the_contract_sees_the_package_init_an_import_runs(tmp_path: Path) -> None:
+    """`import pkg.sub.mod` runs `pkg/sub/__init__.py` first: that is an edge, so a package
+    __init__ importing a module that imports into the package is a circle."""
+    modules = {
+        "monitor": ROOT / "monitor" / "__init__.py",
+        "monitor.rules": tmp_path / "rules.py",
+        "monitor.detectors": tmp_path / "detectors" / "__init__.py",
+        "monitor.detectors.registry": tmp_path / "detectors" / "registry.py",
+    }
+    for module, path in modules.items():
+        if module == "monitor":
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    modules["monitor.rules"].write_text("from watchfloor.monitor.detectors import registry\n")
+    modules["monitor.detectors"].write_text("from watchfloor.monitor.rules import load_rules\n")
+    edges = import_edges(modules)
+    pairs = {(e.source, e.target) for e in edges}
+    assert ("monitor.rules", "monitor.detectors") in pairs
+    assert ("monitor.rules", "monitor") not in pairs  # its own package is already loading
+    assert circles(edges, modules)[0] == "circle: monitor.detectors <-> monitor.rules"
+
+
+def test_every_module_of_ours_imports_on_its_own() -> None:
+    """Each module imported first, in a process with none of ours loaded: no order of imports
+    hides a circle. (One interpreter loads the third-party libraries once and forks a child
+    per module, so the check takes seconds, not a fresh interpreter's start per module.)"""
+    import subprocess
+    import sys
+
+    names = [f"watchfloor.{m}" if m.split(".")[0] in FOLDERS else m for m in our_modules()]
+    names = [n for n in names if not n.endswith("__main__")]
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_EACH, *names], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", out.stdout
+
+
+IMPORT_EACH = """
+import importlib, os, sys, traceback
+for lib in ("aiohttp", "redis.asyncio", "msgpack", "textual.app", "cryptography", "websockets"):
+    importlib.import_module(lib)
+for name in sys.argv[1:]:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:
+            os.write(write, f"{name}: {type(exc).__name__}: {exc}".encode())
+            os._exit(1)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        problem = pipe.read()
+    os.waitpid(pid, 0)
+    if problem:
+        print(problem)
+"""
 
 
 def test_every_package_has_a_role_in_the_layer_table() -> None:

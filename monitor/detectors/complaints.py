@@ -30,7 +30,7 @@ from watchfloor.monitor.detectors.casework import (
     severity,
 )
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
-from watchfloor.monitor.rules import Rules
+from watchfloor.monitor.rule_set import Rules
 
 RULE: Final = "complaint.overdue"
 SHOWN = 10  # overdue complaints listed in the evidence

@@ -30,7 +30,7 @@ from watchfloor.core.events import AgentMessage, DataAccess, Event
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.due import STRICT, earliest, filled, grid_after, window_changes
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
-from watchfloor.monitor.rules import Rules, check_hours, parse_hours
+from watchfloor.monitor.rule_set import Rules, check_hours, parse_hours
 from watchfloor.monitor.windows import Ring, Trend
 from watchfloor.security.pii import CONFIDENCE_RANK, find_pii, mask_text
 

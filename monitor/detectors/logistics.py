@@ -26,7 +26,7 @@ from watchfloor.monitor.detectors.casework import (
     severity,
 )
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
-from watchfloor.monitor.rules import Rules
+from watchfloor.monitor.rule_set import Rules
 
 RULE: Final = "logistics.unanswered"
 SHOWN = 10  # overdue cases listed in the evidence

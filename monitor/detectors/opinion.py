@@ -45,7 +45,7 @@ from watchfloor.monitor.detectors.opinion_storm import (
     usual_negative_rate,
 )
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
-from watchfloor.monitor.rules import Rules
+from watchfloor.monitor.rule_set import Rules
 from watchfloor.monitor.sentiment import contains_any, score
 from watchfloor.monitor.windows import Trend, poisson_sf
 from watchfloor.security.pii import mask_text

@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Final
 from watchfloor.core.events import Event, OrderChange
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
-from watchfloor.monitor.rules import Rules
+from watchfloor.monitor.rule_set import Rules
 from watchfloor.monitor.windows import Ring, poisson_sf
 from watchfloor.security.pii import mask_text
 

@@ -30,7 +30,7 @@ from watchfloor.monitor.detectors.outage_probes import ComponentProbes
 from watchfloor.monitor.detectors.outage_rules import OutageRules
 from watchfloor.monitor.detectors.registry import DetectorSpec, register
 from watchfloor.monitor.planned import Calendar
-from watchfloor.monitor.rules import Rules
+from watchfloor.monitor.rule_set import Rules
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.due import STRICT
 from watchfloor.monitor.detectors.outage_probes import MakeSignal
 from watchfloor.monitor.detectors.outage_rules import OutageRules
-from watchfloor.monitor.rules import Scoped
+from watchfloor.monitor.rule_set import Scoped
 
 
 class _Source:

@@ -19,7 +19,7 @@ from watchfloor.monitor.detectors.outage_probes import MakeSignal
 from watchfloor.monitor.detectors.outage_rules import OutageRules
 from watchfloor.monitor.detectors.sequential import Cusum, complete_buckets, threshold
 from watchfloor.monitor.planned import Calendar
-from watchfloor.monitor.rules import Scoped
+from watchfloor.monitor.rule_set import Scoped
 from watchfloor.monitor.windows import Ring, poisson_cdf
 
 

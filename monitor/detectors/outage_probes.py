@@ -20,7 +20,7 @@ from watchfloor.core.events import Event, Health
 from watchfloor.core.vocabulary import SEVERITY_RANK
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.outage_rules import OutageRules
-from watchfloor.monitor.rules import Scoped
+from watchfloor.monitor.rule_set import Scoped
 from watchfloor.security.pii import mask_text
 
 COMPONENT_RULE = "outage.component"

@@ -28,7 +28,7 @@ from watchfloor.core.vocabulary import CSAT_SATISFIED_FROM, SATISFACTION_FLOOR, 
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
 from watchfloor.monitor.detectors.sla import wilson
-from watchfloor.monitor.rules import Rules
+from watchfloor.monitor.rule_set import Rules
 from watchfloor.monitor.windows import Ring
 
 RULE: Final = "satisfaction.queue"

@@ -33,7 +33,7 @@ from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.conditions import Breach, merge
 from watchfloor.monitor.detectors.due import STRICT, earliest, filled, grid_after, window_changes
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
-from watchfloor.monitor.rules import Rules
+from watchfloor.monitor.rule_set import Rules
 from watchfloor.monitor.windows import Latch, Ring
 
 logger = logging.getLogger(__name__)

@@ -44,7 +44,7 @@ from watchfloor.monitor.detectors.learning import GatedRing
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
 from watchfloor.monitor.detectors.sequential import Cusum, complete_buckets, threshold
 from watchfloor.monitor.planned import Calendar
-from watchfloor.monitor.rules import Rules
+from watchfloor.monitor.rule_set import Rules
 from watchfloor.monitor.windows import Latch, Ring, poisson_sf
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from tests.collector.conftest import Running, StartCollector, all_events
 from watchfloor.collector.alertmanager import AlertMapping
 from watchfloor.core.config import Config
 from watchfloor.core.events import Event, Health, parse_ts, validate_event
-from watchfloor.monitor.detectors import build_detectors
+from watchfloor.monitor.detector_set import build_detectors
 from watchfloor.monitor.engine import Engine
 from watchfloor.monitor.lifecycle import Action
 from watchfloor.monitor.rules import load_rules

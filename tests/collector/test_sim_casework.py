@@ -10,10 +10,10 @@ from typing import Any
 from watchfloor.collector.simulator.casework import Casework
 from watchfloor.collector.simulator.world import AGENTS
 from watchfloor.core.events import validate_batch
-from watchfloor.monitor.detectors import drive
 from watchfloor.monitor.detectors.complaints import ComplaintDetector
 from watchfloor.monitor.detectors.logistics import LogisticsDetector
 from watchfloor.monitor.detectors.orders import OrderDetector
+from watchfloor.monitor.drive import drive
 from watchfloor.monitor.rules import load_rules
 
 T0 = 1_793_721_600.0

@@ -8,8 +8,8 @@ import msgspec
 import pytest
 
 from watchfloor.core.events import Complaint, Event
-from watchfloor.monitor.detectors import drive
 from watchfloor.monitor.detectors.complaints import ComplaintDetector
+from watchfloor.monitor.drive import drive
 from watchfloor.monitor.engine import Engine
 from watchfloor.monitor.rules import load_rules
 

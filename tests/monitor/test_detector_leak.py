@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from watchfloor.core.events import AgentMessage, DataAccess, Event
-from watchfloor.monitor.detectors import drive
 from watchfloor.monitor.detectors.leak import LeakDetector
+from watchfloor.monitor.drive import drive
 from watchfloor.monitor.rules import load_rules
 
 # 2025-11-13 10:00:00 China Standard Time (02:00 UTC): inside working hours.

@@ -8,8 +8,8 @@ import msgspec
 import pytest
 
 from watchfloor.core.events import Event, LogisticsDelay
-from watchfloor.monitor.detectors import drive
 from watchfloor.monitor.detectors.logistics import LogisticsDetector
+from watchfloor.monitor.drive import drive
 from watchfloor.monitor.rules import load_rules
 
 DAY = 1_762_999_200.0

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from watchfloor.core.events import Event, SocialMention
-from watchfloor.monitor.detectors import drive
 from watchfloor.monitor.detectors.opinion import OpinionDetector
+from watchfloor.monitor.drive import drive
 from watchfloor.monitor.rules import load_rules
 
 T0 = 1_763_000_000.0

@@ -10,8 +10,8 @@ import pytest
 
 from watchfloor.core.events import Event, OrderChange
 from watchfloor.core.shards import subject_of
-from watchfloor.monitor.detectors import drive
 from watchfloor.monitor.detectors.orders import OrderDetector
+from watchfloor.monitor.drive import drive
 from watchfloor.monitor.rules import load_rules
 
 DAY = 1_762_999_200.0  # 10:00 local

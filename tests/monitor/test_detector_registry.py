@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import pytest
 
 from watchfloor.core.events import Event
-from watchfloor.monitor.detectors import build_detectors, drive
+from watchfloor.monitor.detector_set import build_detectors
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.registry import (
     _SPECS,
@@ -25,6 +25,7 @@ from watchfloor.monitor.detectors.registry import (
     specs,
 )
 from watchfloor.monitor.detectors.rendering import render_default_toml, update_doc
+from watchfloor.monitor.drive import drive
 from watchfloor.monitor.rules import DEFAULT_RULES, RULES_DOC, Rules, check_rules, load_rules
 
 ROOT = Path(__file__).resolve().parents[2]

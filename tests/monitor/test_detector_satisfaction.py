@@ -9,8 +9,9 @@ import pytest
 
 from watchfloor.core.events import Contact, Event
 from watchfloor.monitor.board import Board, read_queues
-from watchfloor.monitor.detectors import build_detectors, drive
+from watchfloor.monitor.detector_set import build_detectors
 from watchfloor.monitor.detectors.satisfaction import SatisfactionDetector
+from watchfloor.monitor.drive import drive
 from watchfloor.monitor.rules import load_rules
 from watchfloor.playbooks.handover_markdown import _figure_lines
 

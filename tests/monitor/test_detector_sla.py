@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from watchfloor.core.events import Contact, Event, QueueStats
-from watchfloor.monitor.detectors import drive
 from watchfloor.monitor.detectors.sla import SlaDetector, erlang_c_service_level
+from watchfloor.monitor.drive import drive
 from watchfloor.monitor.rules import load_rules
 
 T0 = 1_763_000_000.0

@@ -10,9 +10,9 @@ import msgspec
 import pytest
 
 from watchfloor.core.events import Contact, Event, QueueStats
-from watchfloor.monitor.detectors import drive
 from watchfloor.monitor.detectors.outage import OutageDetector
 from watchfloor.monitor.detectors.surge import SurgeDetector
+from watchfloor.monitor.drive import drive
 from watchfloor.monitor.rules import RulesError, load_rules
 
 T0 = 1_763_000_000.0  # 2025-11-13 02:13:20 UTC

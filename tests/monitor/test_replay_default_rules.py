@@ -13,7 +13,7 @@ from tests.monitor.test_replay_speed import comparable, replay_both
 from watchfloor.collector.simulator.runner import write_day
 from watchfloor.core.config import Config
 from watchfloor.core.events import Event, QueueStats, events_to_json
-from watchfloor.monitor.detectors import build_detectors
+from watchfloor.monitor.detector_set import build_detectors
 from watchfloor.monitor.engine import Engine
 from watchfloor.monitor.replay import replay
 from watchfloor.monitor.service import build_engine

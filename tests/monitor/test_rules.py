@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from watchfloor.cli import main
-from watchfloor.monitor.detectors import build_detectors
+from watchfloor.monitor.detector_set import build_detectors
 from watchfloor.monitor.detectors.registry import specs
 from watchfloor.monitor.rules import RulesError, check_rules, load_rules
 
