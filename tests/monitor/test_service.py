@@ -308,8 +308,17 @@ def wait_until(predicate, proc: subprocess.Popen, timeout: float = 60.0) -> None
 
 
 def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, and a clean exit within 20 s; a slow stop fails with the process's log,
+    which names what it was still waiting on (``watchfloor.stop_watch``)."""
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(20) == 0, proc.stderr.read().decode()[-2000:]
+    try:
+        code = proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        log = proc.stderr.read().decode()[-6000:]
+        raise AssertionError(f"not stopped in 20 s:\n{log}") from None
+    assert code == 0, proc.stderr.read().decode()[-2000:]
 
 
 def incident_rows(client: sync_redis.Redis) -> list[tuple]:

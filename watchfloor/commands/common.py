@@ -59,11 +59,17 @@ def run_service(
     from watchfloor.monitor.worker import WorkerIdInUse
 
     async def until_signal(url: str) -> None:
+        from watchfloor.stop_watch import report_slow_stop
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await main(config, url, stop)
+        watch = asyncio.create_task(report_slow_stop(stop), name="stop-watch")
+        try:
+            await main(config, url, stop)
+        finally:
+            watch.cancel()
 
     with redis_url_for(
         config.redis.url,
