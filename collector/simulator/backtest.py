@@ -2,7 +2,8 @@
 
 ``python -m watchfloor.collector.simulator.backtest DAY.expected.json INCIDENTS.jsonl``
 matches every incident ``watchfloor replay`` opened with the day's expected
-incidents (same kind and subject, opened inside the expected window) and
+incidents (same kind and subject, and the same rule when the label names one,
+opened inside the expected window) and
 prints true positives, misses and false positives (rule, subject, China time,
 title and evidence) as Markdown, the way docs/backtest.md shows them.
 """
@@ -53,6 +54,7 @@ def _matches(exp: dict[str, Any], inc: dict[str, Any]) -> bool:
     return (
         inc["kind"] == exp["kind"]
         and inc["subject"] == exp["subject"]
+        and exp.get("rule", inc["rule"]) == inc["rule"]  # a queue's SLA is not its casework's
         and exp["from_ts"] - 60 <= inc["opened_at"] <= exp["to_ts"]
     )
 

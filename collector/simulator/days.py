@@ -18,7 +18,11 @@ A day is the simulated centre of :mod:`collector.simulator.world` run from
   with some negative ones;
 - a few labelled emergencies (:class:`Injection`): a promotion gone viral at
   an unplanned hour, a 10-minute order-api outage, a 5-minute chat-gateway
-  heartbeat loss, an agent pasting a customer's ID number, an opinion storm.
+  heartbeat loss, an agent pasting a customer's ID number, an opinion storm;
+- labelled casework emergencies (:class:`CaseEmergency`, planned in the
+  casework's own stream): a delivery delay left without a solution past the
+  2 hours, one agent paying out refunds in a burst, one account claiming
+  refund-only again and again.
 
 :func:`expected_day` lists the emergencies (kind, subject, window) and the
 noise (what must *not* open an incident) for ``<file>.expected.json``.
@@ -34,6 +38,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 from watchfloor.collector.simulator import content
+from watchfloor.collector.simulator.casework import (
+    ACCOUNT_BURST,
+    AGENT_BURST,
+    AGENT_BURST_S,
+    DELAY_LATE_S,
+    DELAY_QUEUE,
+    CaseEmergency,
+)
 from watchfloor.collector.simulator.world import (
     COMPONENTS,
     HEARTBEAT_EVERY_S,
@@ -44,6 +56,7 @@ from watchfloor.collector.simulator.world import (
     World,
     _QueueState,
 )
+from watchfloor.security.pii import mask_text
 
 CHINA: Final = timezone(timedelta(hours=8))
 DAY_S: Final = 86_400
@@ -89,6 +102,8 @@ class Day:
     """New Year's Eve: the evening empties while the Spring Festival gala is on."""
     flap_at_s: int = 0
     flap_component: str = "ivr"
+    casework: tuple[CaseEmergency, ...] = ()
+    """Labelled casework emergencies (the casework's own random stream)."""
 
 
 def _at(hour: int, minute: int = 0) -> int:
@@ -128,6 +143,33 @@ def _storm(start: int, topic: str) -> Injection:
                      (("opinion", topic),), "negative posts 30x the usual, one viral")  # fmt: skip
 
 
+def _casework(
+    delay: int, agent: tuple[int, str], account: tuple[int, str]
+) -> tuple[CaseEmergency, ...]:
+    return (
+        CaseEmergency("unanswered delay", delay, DELAY_QUEUE),
+        CaseEmergency("agent payout burst", *agent),
+        CaseEmergency("account refund burst", *account),
+    )
+
+
+CASE_LABELS: Final = {
+    "unanswered delay": (
+        "delivery delay left without a solution", "sla", "logistics.unanswered",
+        f"reported to after-sales, a solution only {DELAY_LATE_S // 60} min later (rule: 2 h)",
+    ),
+    "agent payout burst": (
+        "agent pays out refunds in a burst", "leak", "orders.agent_burst",
+        f"{AGENT_BURST} refund-only / compensation on {AGENT_BURST} accounts "
+        f"in {AGENT_BURST_S // 60} min",
+    ),
+    "account refund burst": (
+        "account claims refund-only again and again", "leak", "orders.account_burst",
+        f"refund-only on {ACCOUNT_BURST} orders, each with another agent",
+    ),
+}  # fmt: skip
+"""Per casework emergency: label, incident kind, rule, why."""
+
 DAYS: Final[dict[str, Day]] = {
     d.name: d
     for d in (
@@ -144,6 +186,7 @@ DAYS: Final[dict[str, Day]] = {
                 _storm(_at(19, 30), "云杉优选"),
             ),
             flap_at_s=_at(9, 12),
+            casework=_casework(_at(13, 15), (_at(12, 35), "agent-017"), (_at(17, 20), "m40318862")),
         ),
         Day(
             "day-double11",
@@ -159,6 +202,7 @@ DAYS: Final[dict[str, Day]] = {
             ),
             midnight_rush=0.9,
             flap_at_s=_at(12, 3),
+            casework=_casework(_at(9, 30), (_at(20, 5), "agent-031"), (_at(1, 10), "m77201945")),
         ),
         Day(
             "day-spring-festival",
@@ -174,6 +218,7 @@ DAYS: Final[dict[str, Day]] = {
             ),
             gala_quiet=True,
             flap_at_s=_at(7, 30),
+            casework=_casework(_at(16, 20), (_at(11, 45), "agent-012"), (_at(21, 40), "m15560327")),
         ),
     )
 }
@@ -211,6 +256,9 @@ class DayWorld(World):
         self.noise: list[dict[str, Any]] = []
         self._ramp_t, self._ramp = -1, 0.0
         self._failed_at: dict[str, int] = {}
+        # The emergencies' own stream: the ordinary casework and the rest draw as before.
+        emergencies = random.Random(f"casework-emergencies-{run_tag}-{start_ts}")
+        self.casework.plan(day.casework, emergencies, start_ts, start_ts + start_s)
 
     def ramp(self) -> float:
         if self._ramp_t != self.t:
@@ -362,6 +410,15 @@ def run_day(world: DayWorld, seconds: int = DAY_S) -> Iterator[list[dict[str, An
         yield world.step(fx)
 
 
+def casework_day(name: str, *, seed: int = 0) -> Iterator[list[dict[str, Any]]]:
+    """The casework events of each second of day ``name``, alone: the same events as in the
+    whole day (the same streams, ids and seconds), at a fraction of the cost."""
+    world = day_world(name, seed=seed)
+    for t in range(DAY_S):
+        world.t = t
+        yield world.casework.second(world.start_ts + t, world.ramp(), world._event)
+
+
 def expected_day(name: str, start_ts: float | None = None) -> list[dict[str, Any]]:
     """The incidents the injected emergencies must open, each with its time window."""
     day = DAYS[name]
@@ -379,7 +436,20 @@ def expected_day(name: str, start_ts: float | None = None) -> list[dict[str, Any
                     "to_ts": start + inj.start_s + inj.duration_s + DETECT_GRACE_S,
                 }
             )
-    return out
+    for em in day.casework:
+        label, kind, rule, why = CASE_LABELS[em.what]
+        out.append(
+            {
+                "label": label,
+                "kind": kind,
+                "subject": mask_text(em.subject),  # as the rules show an account
+                "rule": rule,
+                "why": why,
+                "from_ts": start + em.start_s,
+                "to_ts": start + em.start_s + em.duration_s + DETECT_GRACE_S,
+            }
+        )
+    return sorted(out, key=lambda e: e["from_ts"])
 
 
 def noise_of(world_noise: list[dict[str, Any]], day: Day, start: float) -> list[dict[str, Any]]:

@@ -1,9 +1,10 @@
-"""Time to detect over labelled days: one table, per emergency and per kind, next to its limit."""
+"""Time to detect over labelled days: one table, per emergency and per kind, next to its limit,
+then false alarms per day, in all and by rule."""
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ def table(days: list[DayResult]) -> str:
     delays: dict[tuple[str, str], list[float]] = defaultdict(list)
     bounds: dict[tuple[str, str], list[float]] = defaultdict(list)
     missed: dict[tuple[str, str], int] = defaultdict(int)
-    false = 0
+    false: Counter[str] = Counter()
     for day in days:
         result = score(day.expected, day.incidents)
         found = {id(exp): inc for exp, inc in result.hits}
@@ -47,7 +48,7 @@ def table(days: list[DayResult]) -> str:
                     missed[key] += 1
                 else:
                     delays[key].append(inc["opened_at"] - exp["from_ts"])
-        false += len(result.false)
+        false.update(inc["rule"] for inc in result.false)
     lines = [
         "| kind | emergency | found | mean | p90 | max | limit (mean) | mean / limit |",
         "|---|---|---|---|---|---|---|---|",
@@ -65,6 +66,9 @@ def table(days: list[DayResult]) -> str:
         label = "**all**" if key[1] == "all" else key[1]
         lines.append(f"| {key[0]} | {label} | {len(got)}/{total} | {figures} | "
                      f"{_fmt(limit)} | {ratio} |")  # fmt: skip
-    lines += ["", f"False alarms: {false} in {len(days)} days, "
-                  f"**{false / max(1, len(days)):.1f} a day**."]  # fmt: skip
+    n, alarms = max(1, len(days)), false.total()
+    lines += ["", f"False alarms: {alarms} in {len(days)} days, **{alarms / n:.1f} a day**."]
+    if alarms:
+        by_rule = ", ".join(f"`{rule}` {count / n:.1f}" for rule, count in sorted(false.items()))
+        lines.append(f"By rule, a day: {by_rule}.")
     return "\n".join(lines) + "\n"
