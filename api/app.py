@@ -104,10 +104,19 @@ def create_app(
     return app
 
 
+HUB_STOP_S = 5.0
+"""The hub ends within one blocking read (``hub.BLOCK_MS``); past this it is cancelled."""
+
+
 async def _live_hub(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(app[HUB].run(), name="live-hub")
+    stop = asyncio.Event()
+    task = asyncio.create_task(app[HUB].run(stop), name="live-hub")
     yield
-    task.cancel()
+    stop.set()  # between two reads: never cancelled inside a Redis command
+    done, _ = await asyncio.wait({task}, timeout=HUB_STOP_S)
+    if not done:  # a read that outlived its block (Redis stalled): the last resort
+        logger.warning("live hub still reading after %.0fs; cancelled", HUB_STOP_S)
+        task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
 

@@ -27,6 +27,7 @@ from watchfloor.api import board
 from watchfloor.api.counters import ApiMetrics
 from watchfloor.core import keys
 from watchfloor.core.changes import decode_change
+from watchfloor.core.leases import wait_or_stop
 
 logger = logging.getLogger(__name__)
 
@@ -113,18 +114,23 @@ class LiveHub:
         for client in list(self.clients):
             await client.ws.close(code=1001, message=b"server shutting down")
 
-    async def run(self) -> None:
-        """Tail the changes stream until cancelled; survive Redis outages.
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Tail the changes stream until ``stop`` is set; survive Redis outages.
+
+        It stops between two reads (each blocks at most ``BLOCK_MS``), never by being
+        cancelled inside one: redis-py's clean-up of a command cancelled mid-read can wait
+        forever, and the API (and with it the whole process) would never finish stopping.
 
         When the stream becomes unreadable every client is sent to resync (its
         snapshot fails and its socket closes "try again later", so no console
         shows a frozen board as live); when it is readable again, everyone still
         connected resyncs once more, since changes may have been missed.
         """
+        stop = stop or asyncio.Event()
         last: str | None = None
         delay = 0.1
         failing = False
-        while True:
+        while not stop.is_set():
             try:
                 if last is None:
                     last = await tail_id(self.redis)
@@ -137,7 +143,7 @@ class LiveHub:
                 if not failing:
                     self._resync_everyone()
                 failing = True
-                await asyncio.sleep(delay)
+                await wait_or_stop(stop, delay)
                 delay = min(delay * 2, 5.0)
                 continue
             if failing:

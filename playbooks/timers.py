@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from watchfloor.core import keys
 from watchfloor.core.incidents import IncidentNotFound
+from watchfloor.core.leases import wait_or_stop
 from watchfloor.playbooks import model, standdown, state
 from watchfloor.playbooks.effects import (
     ActionEffect,
@@ -226,17 +227,22 @@ class TimerLoop:
         # (this loop's next tick, or another loop, would send it again): the claim is
         # renewed while the delivery runs, and lapses only if this process dies.
         self._delivering.add(member)
-        holding = asyncio.create_task(self._hold(member))
+        done = asyncio.Event()
+        holding = asyncio.create_task(self._hold(member, done))
         try:
             await self._deliver_held(member, run_id, step_id, effect)
         finally:
-            holding.cancel()
+            # ended between two renewals, never cancelled inside its Redis command
+            done.set()
+            await holding
             self._delivering.discard(member)
 
-    async def _hold(self, member: str) -> None:
+    async def _hold(self, member: str, done: asyncio.Event) -> None:
         """Push ``member``'s claim a delivery lease ahead every third of one (if still set)."""
         while True:
-            await asyncio.sleep(self.delivery_lease_s / 3)
+            await wait_or_stop(done, self.delivery_lease_s / 3)
+            if done.is_set():
+                return
             try:
                 until = self.clock() + self.delivery_lease_s
                 await self.redis.zadd(keys.RUN_TIMERS, {member: until}, xx=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +29,32 @@ async def report_slow_stop(stop: asyncio.Event, after_s: float = REPORT_AFTER_S)
 
 
 def tasks_text() -> str:
-    """Every other task of the running loop with the stack where it waits."""
+    """Every other task of the running loop with the chain of awaits where it waits, down to
+    the future it is waiting for (a task's own stack stops at its first frame)."""
     out = io.StringIO()
     me = asyncio.current_task()
     for task in sorted(asyncio.all_tasks(), key=lambda t: t.get_name()):
         if task is me:
             continue
-        out.write(f"- task {task.get_name()}: {task.get_coro()!r}\n")
-        task.print_stack(limit=12, file=out)
+        state = "cancelling" if task.cancelling() else "pending"
+        out.write(f"- task {task.get_name()} ({state})\n")
+        for line in await_chain(task.get_coro()):
+            out.write(f"    {line}\n")
+        # asyncio's own record of the future the task is suspended on (no public name)
+        waiter = getattr(task, "_fut_waiter", None)
+        if waiter is not None:
+            out.write(f"    waiting on {waiter!r}"[:400] + "\n")
     return out.getvalue()
+
+
+def await_chain(coro: Any) -> list[str]:
+    """``file:line in function`` for each coroutine ``coro`` awaits, innermost last."""
+    lines: list[str] = []
+    current = coro
+    for _ in range(64):  # a chain is a few dozen deep at most; never loop on a cycle
+        frame = getattr(current, "cr_frame", None) or getattr(current, "gi_frame", None)
+        if frame is None:
+            break
+        lines.append(f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+        current = getattr(current, "cr_await", None) or getattr(current, "gi_yieldfrom", None)
+    return lines

@@ -250,3 +250,23 @@ async def test_an_oversized_client_message_closes_only_that_socket(api):
     incident = await api.fire()
     assert (await next_of(other, "change"))["data"]["id"] == incident.id
     await other.close()
+
+
+async def test_the_hub_stops_between_two_reads_never_cancelled_inside_one(api):
+    """A hub cancelled inside its blocking XREAD could leave redis-py's clean-up waiting
+    forever, and the monitor never finished stopping: it ends on its stop event instead."""
+    from watchfloor.api.counters import ApiMetrics
+    from watchfloor.api.hub import BLOCK_MS, LiveHub
+
+    hub = LiveHub(api.redis, ApiMetrics(), stale_after_s=30.0, live_queue=200)
+    stop = asyncio.Event()
+    task = asyncio.create_task(hub.run(stop))
+    await asyncio.sleep(0.3)  # inside its blocking read of the changes stream
+    assert not task.done()
+    started = time.monotonic()
+    stop.set()
+    await asyncio.wait_for(asyncio.shield(task), BLOCK_MS / 1000 + 2.0)
+    assert not task.cancelled()
+    assert time.monotonic() - started <= BLOCK_MS / 1000 + 1.0
+    # the client it read with is still usable: nothing was torn down mid-command
+    assert await api.redis.ping()

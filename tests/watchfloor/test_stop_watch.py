@@ -28,8 +28,10 @@ async def test_a_slow_stop_logs_each_task_still_running_and_where_it_waits(
     [record] = caplog.records
     text = record.getMessage()
     assert "still stopping after 0s" in text
-    assert "task stuck-part" in text
-    assert "waits_for_nothing" in text and "never.wait()" in text
+    assert "task stuck-part (pending)" in text
+    assert "in waits_for_nothing" in text  # down the chain of awaits...
+    assert "locks.py" in text and "in wait" in text  # ...to the Event.wait it is in
+    assert "waiting on <Future pending" in text
     stuck.cancel()
 
 
