@@ -283,17 +283,20 @@ class _Gate:
 
     async def summaries(self, app: web.Application) -> AsyncIterator[None]:
         """The app's task that audits each throttled window once, when it ends."""
-        task = asyncio.create_task(self._summarise_forever(), name="auth-summaries")
+        stop = asyncio.Event()
+        task = asyncio.create_task(self._summarise_forever(stop), name="auth-summaries")
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()  # ends between two passes, never cancelled inside an audit write
+        await task
         await self._summarise(self.ledger.take_ended(everything=True))
 
-    async def _summarise_forever(self) -> None:
+    async def _summarise_forever(self, stop: asyncio.Event) -> None:
         every = min(5.0, self.ledger.window_s / 2)
         while True:
-            await asyncio.sleep(every)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if stop.is_set():
+                return
             self.ledger.expire()
             await self._summarise(self.ledger.take_ended())
 

@@ -69,8 +69,14 @@ async def halted(api: ApiStack) -> None:
     assert "integrity" in verify["problems"]
     incidents = [i for i in await api.incidents.list("open") if i.kind == "integrity"]
     assert len(incidents) == 1 and incidents[0].severity == "critical"
-    run_id = incidents[0].playbook_run  # the security officer is paged through its playbook
-    assert run_id, incidents[0]
+
+    async def run_of_incident() -> str | None:
+        # the run is started by the incident's hook, just after the problem is recorded
+        [incident] = [i for i in await api.incidents.list("open") if i.kind == "integrity"]
+        return incident.playbook_run
+
+    # the security officer is paged through its playbook
+    run_id = await until(run_of_incident, "the integrity incident's playbook run", timeout=5)
     status, run = await api.call("GET", f"/v1/runs/{run_id}", "security_officer")
     assert (status, run["playbook"]) == (200, "audit-integrity"), run
 
