@@ -47,6 +47,13 @@ def stored_roster_duty(redis: aioredis.Redis) -> DutyLookup:
     return roster_duty(load)
 
 
+def pager_wanted(config: Config) -> bool:
+    """Whether ``config`` asks for a pager: paging on, and a route or a ``default`` webhook
+    (with neither, the default route would reach nobody)."""
+    has_default = any(hook.name == DEFAULT_TARGET for hook in config.webhooks)
+    return config.paging.enabled and bool(config.paging.routes or has_default)
+
+
 def build_pager(
     redis: aioredis.Redis,
     config: Config,
@@ -57,10 +64,9 @@ def build_pager(
     """The pager of ``config.paging`` sending through the runner's executor (one session,
     one retry policy, the same webhooks); ``None`` when paging is off, or when no route is
     configured and no webhook is named ``default`` (the default route would reach nobody)."""
-    paging = config.paging
-    has_default = any(hook.name == DEFAULT_TARGET for hook in config.webhooks)
-    if not paging.enabled or (not paging.routes and not has_default):
+    if not pager_wanted(config):
         return None
+    paging = config.paging
     return Pager(
         redis,
         incidents,

@@ -31,6 +31,7 @@ from watchfloor.core.leases import LeasedTask
 from watchfloor.monitor.checkpoint import IncidentHook
 from watchfloor.monitor.service import MonitorService
 from watchfloor.monitor.worker import MonitorWorker
+from watchfloor.playbooks.paging import Pager
 from watchfloor.playbooks.paging_setup import build_pager, stored_roster_duty
 from watchfloor.playbooks.runner import PlaybookRunner
 from watchfloor.playbooks.worker import build_runner
@@ -54,6 +55,8 @@ class MonitorProcess:
     """The engine worker: the events shards it leases, one engine each."""
     app: web.Application
     tasks: list[Task] = field(default_factory=list)
+    pager: Pager | None = None
+    """Pages people from the changes stream (None: paging off); a reload swaps its routes."""
 
     @classmethod
     def build(
@@ -102,6 +105,7 @@ class MonitorProcess:
         # (or no playbook at all) still reaches the person on duty.
         pager = build_pager(redis, config, IncidentStore(redis), runner.actions,
                             stored_roster_duty(redis))  # fmt: skip
+        process.pager = pager
         if pager is not None:
             process.tasks.append(process.once("pager", pager.run))
         if audit is not None:

@@ -1,10 +1,12 @@
 """Settings applied to a running monitor without a restart (SIGHUP, ``watchfloor reload``).
 
 What reloads live: ``[[webhooks]]``, ``[playbooks]`` (``drill_target``,
-``auto_start``, the ``library`` directory and its files) and the rules
-(``monitor.rules_file`` and its content). Everything else (ports, probes,
-Redis, ...) is read at start: a reload names those changes as needing a restart
-and leaves them alone.
+``auto_start``, ``delivery_lease_s``, the ``library`` directory and its files), the
+rules (``monitor.rules_file`` and its content) and who is paged for what
+(``[[paging.routes]]``, ``[[paging.escalation]]``, ``paging.ack_ttl_s``: the duty
+floor changes its routes mid-shift, not at the next restart). Everything else
+(ports, probes, Redis, turning paging on or off, ...) is read at start: a reload
+names those changes as needing a restart and leaves them alone.
 
 A reload is all or nothing: the config, the rules and every playbook are loaded
 and checked first, and the engine is rebuilt on the new rules from a snapshot of
@@ -33,6 +35,8 @@ from watchfloor.monitor.rules import load_rules as load_rules_file
 from watchfloor.playbooks.actions.notify import targets_from_config
 from watchfloor.playbooks.errors import PlaybookInvalid
 from watchfloor.playbooks.library import Library
+from watchfloor.playbooks.paging_routes import PagingConfigError, parse_routes
+from watchfloor.playbooks.paging_setup import pager_wanted
 from watchfloor.run_files import run_dir
 
 logger = logging.getLogger(__name__)
@@ -40,9 +44,11 @@ logger = logging.getLogger(__name__)
 REQUEST_FILE: Final = "reload-request.json"
 RESULT_FILE: Final = "reload-result.json"
 REQUEST_FRESH_S: Final = 60.0
+LIVE_PAGING: Final = ("paging.routes", "paging.escalation", "paging.ack_ttl_s")
+"""The paging settings a running pager takes (the pager itself starts at start only)."""
 """A request file older than this did not ask for the current SIGHUP."""
 WEBHOOK_KINDS: Final = ("json", "dingtalk", "wecom", "feishu", "slack")
-LIVE_SETTINGS: Final = ("webhooks", "playbooks", "monitor.rules_file")
+LIVE_SETTINGS: Final = ("webhooks", "playbooks", "monitor.rules_file", *LIVE_PAGING)
 
 
 class ReloadRefused(Exception):
@@ -80,6 +86,10 @@ def load_settings(load_config: Callable[[], Config]) -> Settings:
     except ConfigError as exc:
         raise ReloadRefused([f"config: {exc}"]) from None
     errors = _webhook_errors(config)
+    try:
+        parse_routes(config.paging.routes)
+    except PagingConfigError as exc:
+        errors.append(str(exc))
     try:
         rules = load_rules_file(config.monitor.rules_file)
     except RulesError as exc:
@@ -119,9 +129,17 @@ def changes(old: Settings, new: Settings) -> dict[str, Any]:
     )
     if hooks:
         out["webhooks"] = hooks
-    for name in ("drill_target", "auto_start", "library"):
+    for name in ("drill_target", "auto_start", "library", "delivery_lease_s"):
         if getattr(old.config.playbooks, name) != getattr(new.config.playbooks, name):
             out.setdefault("playbook_settings", []).append(f"playbooks.{name}")
+    paging = [
+        path
+        for path in LIVE_PAGING
+        if getattr(old.config.paging, path.partition(".")[2])
+        != getattr(new.config.paging, path.partition(".")[2])
+    ]
+    if paging:
+        out["paging"] = paging
     books = _by_name_diff(old.library.playbooks, new.library.playbooks)
     if books:
         out["playbooks"] = books
@@ -139,6 +157,8 @@ def needs_restart(old: Config, new: Config) -> list[str]:
         after.pop(name, None)
     for side in (before, after):
         side.get("monitor", {}).pop("rules_file", None)
+        for path in LIVE_PAGING:
+            side.get("paging", {}).pop(path.partition(".")[2], None)
     return sorted(_changed_keys(before, after))
 
 
@@ -225,9 +245,27 @@ class SettingsReloader:
         notifier = runner.actions.notifier
         notifier.targets = targets_from_config(new.config.webhooks)
         notifier.drill_target = new.config.playbooks.drill_target
+        runner.timers.delivery_lease_s = new.config.playbooks.delivery_lease_s
+        restart += self._apply_paging(new.config, changed.get("paging", []))
         self.current = new
         logger.info("settings reloaded by=%s changed=%s needs_restart=%s", by, changed, restart)
         return ReloadResult(True, by, request_id, changed=changed, needs_restart=restart)
+
+    def _apply_paging(self, config: Config, changed: list[str]) -> list[str]:
+        """Routes, escalation levels and the ack link's lifetime into the running pager;
+        what only a restart can apply (no pager running, or paging switched on or off)."""
+        pager = getattr(self.process, "pager", None)
+        if pager is None:
+            wanted = pager_wanted(config)
+            return [f"{p} (no pager is running: paging starts at start)" for p in changed] + (
+                ["paging (a pager is wanted now: restart to start it)"] if wanted else []
+            )
+        pager.routes = list(parse_routes(config.paging.routes))
+        pager.levels = [(level.after_s, level.role) for level in config.paging.escalation] or [
+            (0.0, "")
+        ]
+        pager.ack_ttl_s = config.paging.ack_ttl_s
+        return []
 
     async def _audit(self, result: ReloadResult) -> None:
         audit = self.process.audit

@@ -70,3 +70,89 @@ def test_settings_that_are_not_valid_are_refused_each_error_named(tmp_path: Path
     assert any("leak.bulk_records" in e for e in errors), errors
     assert any(e.startswith("playbooks.library: ") for e in errors), errors
     assert not any("webhooks[0]" in e for e in errors), errors
+
+
+PAGING = """\
+data_dir = "{data_dir}"
+[paging]
+enabled = {enabled}
+ack_ttl_s = {ttl}
+[playbooks]
+delivery_lease_s = {lease}
+[[webhooks]]
+name = "default"
+kind = "json"
+url = "http://127.0.0.1:9/hook"
+[[paging.routes]]
+matchers = ["kind = {kind}"]
+roles = [{roles}]
+[[paging.escalation]]
+after_s = 0
+[[paging.escalation]]
+after_s = {after}
+role = "duty_manager"
+"""
+
+
+def paging_config(data_dir: Path, **values: Any) -> str:
+    settings = {"enabled": "true", "ttl": 3600, "lease": 60, "kind": "leak",
+                "roles": '"oncall"', "after": 300} | values  # fmt: skip
+    return PAGING.format(data_dir=data_dir, **settings)
+
+
+async def test_a_reload_swaps_the_running_pagers_routes_and_the_delivery_lease(
+    redis_client: Any, tmp_path: Path
+) -> None:
+    from watchfloor.monitor_process import MonitorProcess
+    from watchfloor.security.key_setup import init_keys
+    from watchfloor.settings_reload import SettingsReloader
+
+    init_keys(tmp_path)
+    text = {"now": paging_config(tmp_path)}
+    process = MonitorProcess.build(load_config(text["now"]), redis_client, api=False)
+    pager = process.pager
+    assert pager is not None and [r.roles for r in pager.routes] == [("oncall",)]
+    reloader = SettingsReloader(process, lambda: load_config(text["now"]))
+
+    text["now"] = paging_config(tmp_path, kind="surge", roles='"backup", "oncall"',
+                                after=120, ttl=600, lease=90)  # fmt: skip
+    result = await reloader.reload()
+
+    assert result.ok, result.errors
+    assert result.changed["paging"] == ["paging.routes", "paging.escalation", "paging.ack_ttl_s"]
+    assert result.changed["playbook_settings"] == ["playbooks.delivery_lease_s"]
+    assert result.needs_restart == []
+    [route] = process.pager.routes
+    assert route.roles == ("backup", "oncall") and "surge" in repr(route.matchers)
+    assert pager.levels == [(0.0, ""), (120.0, "duty_manager")]
+    assert pager.ack_ttl_s == 600.0
+    assert process.runner.timers.delivery_lease_s == 90.0
+
+    text["now"] = paging_config(tmp_path, roles="")  # a route paging nobody: refused whole
+    refused = await reloader.reload()
+    assert not refused.ok
+    assert refused.errors == ["paging.routes[0].roles: name at least one roster role"]
+    assert [r.roles for r in process.pager.routes] == [("backup", "oncall")]
+    assert process.runner.timers.delivery_lease_s == 90.0
+    await process.runner.actions.aclose()
+
+
+async def test_paging_changed_without_a_running_pager_is_named_as_needing_a_restart(
+    redis_client: Any, tmp_path: Path
+) -> None:
+    from watchfloor.monitor_process import MonitorProcess
+    from watchfloor.security.key_setup import init_keys
+    from watchfloor.settings_reload import SettingsReloader
+
+    init_keys(tmp_path)
+    text = {"now": paging_config(tmp_path, enabled="false")}
+    process = MonitorProcess.build(load_config(text["now"]), redis_client, api=False)
+    assert process.pager is None
+    reloader = SettingsReloader(process, lambda: load_config(text["now"]))
+    text["now"] = paging_config(tmp_path, enabled="true", kind="surge")
+    result = await reloader.reload()
+    assert result.ok, result.errors
+    assert "paging.enabled" in result.needs_restart
+    assert any(r.startswith("paging.routes (no pager is running") for r in result.needs_restart)
+    assert "paging (a pager is wanted now: restart to start it)" in result.needs_restart
+    await process.runner.actions.aclose()
