@@ -32,12 +32,50 @@ from typing import Any
 
 from watchfloor.monitor.windows import Ring
 
-__all__ = ["Cusum", "complete_buckets", "delay_s", "llr", "threshold"]
+__all__ = [
+    "Cusum",
+    "binomial_delay_s",
+    "binomial_llr",
+    "complete_buckets",
+    "delay_s",
+    "llr",
+    "threshold",
+    "wilson",
+]
 
 
 def llr(count: float, expected: float, ratio: float) -> float:
     """Log-likelihood ratio of one interval: rate ``ratio`` x ``expected`` vs ``expected``."""
     return count * math.log(ratio) - expected * (ratio - 1.0)
+
+
+def binomial_llr(successes: float, trials: float, p0: float, p1: float) -> float:
+    """Log-likelihood ratio of ``successes`` of ``trials`` at a share ``p1`` vs ``p0``.
+
+    Additive in counts: one report of an interval's counts weighs what its
+    contacts would weigh one by one.
+    """
+    return successes * math.log(p1 / p0) + (trials - successes) * math.log((1 - p1) / (1 - p0))
+
+
+def binomial_delay_s(rate_per_s: float, share: float, p0: float, p1: float, h: float) -> float:
+    """Expected seconds from a change of the share to ``share`` until a binomial CUSUM of
+    ``p1`` vs ``p0`` reaches ``h``, at ``rate_per_s`` trials a second (``inf``: never)."""
+    drift = rate_per_s * binomial_llr(share, 1.0, p0, p1)
+    return h / drift if drift > 0 else math.inf
+
+
+def wilson(successes: float, trials: float, z: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion: (lower, upper) at ``z`` (1.645: 95 % one-sided)."""
+    if trials <= 0:
+        return 0.0, 1.0
+    # Counts of a feed of contact events: abandons can land in a later bucket than
+    # their offers, so a short run may hold more abandons than offers.
+    share = min(1.0, successes / trials)
+    denom = 1 + z * z / trials
+    centre = (share + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def threshold(false_alarms_per_hour: float, step_s: float) -> float:

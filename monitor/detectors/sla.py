@@ -15,6 +15,11 @@ within the queue's threshold). Thresholds are per channel (chat 30 s, phone
 15 s, email 24 h...) with per-queue overrides. Severity rises with how far a
 figure is from its threshold, and every active signal carries an Erlang C
 forecast of the next 15 minutes (how many agents are short) as evidence.
+
+The abandon rate opens first by a sequential test on each interval's abandons
+against the queue's usual share (:mod:`monitor.detectors.abandon`), as soon as
+they are significant at the rule's false-alarm budget; the window still judges
+a queue whose usual share is over the limit and holds an open breach.
 """
 
 from __future__ import annotations
@@ -29,10 +34,14 @@ from watchfloor.core.vocabulary import (
     CHANNEL_SLA,
     DEFAULT_ANSWER_S,
 )
+from watchfloor.monitor.detectors.abandon import BUCKET_S as ABANDON_BUCKET_S
+from watchfloor.monitor.detectors.abandon import AbandonTest
 from watchfloor.monitor.detectors.base import Signal
 from watchfloor.monitor.detectors.conditions import Breach, merge
 from watchfloor.monitor.detectors.due import STRICT, earliest, filled, grid_after, window_changes
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
+from watchfloor.monitor.detectors.sequential import wilson
+from watchfloor.monitor.planned import Calendar
 from watchfloor.monitor.rule_set import Rules
 from watchfloor.monitor.windows import Latch, Ring
 
@@ -79,6 +88,24 @@ class SlaRules:
     abandon_major: float = setting(0.20, "abandon rate of a major breach", high=1.0)
     abandon_critical: float = setting(0.35, "abandon rate of a critical breach", high=1.0)
     min_offered: float = setting(20.0, "abandon rate judged from this many offered contacts")
+    abandon_sequential: bool = setting(
+        True, "sequential test on abandons (binomial CUSUM per 10 s): opens before the window"
+    )
+    abandon_usual_floor: float = setting(
+        0.03, "... against the queue's usual abandon share, never taken below 3 %", high=1.0
+    )
+    abandon_ratio: float = setting(
+        2.0, "... for a share of max(abandon_rate_limit, 2x the usual)", low=1.01
+    )
+    abandon_false_alarms_per_hour: float = setting(
+        0.006, "... at this false-alarm budget per queue-hour (about one a week)", above_zero=True
+    )
+    abandon_tau_s: float = setting(
+        7200.0, "time constant of the usual abandon share", above_zero=True
+    )
+    abandon_min_history_s: float = setting(
+        1800.0, "the usual share is learned this long before the sequential test runs"
+    )
     confidence_z: float = setting(
         1.645, "fire only when the whole one-sided 95 % Wilson interval is past the line"
     )
@@ -106,11 +133,21 @@ class SlaRules:
 
 
 class _Queue:
-    __slots__ = ("aht", "channel", "from_stats", "no_agents_since", "ring", "snap", "tenant")
+    __slots__ = (
+        "abandons",
+        "aht",
+        "channel",
+        "from_stats",
+        "no_agents_since",
+        "ring",
+        "snap",
+        "tenant",
+    )
 
-    def __init__(self, channel: str, buckets: int) -> None:
+    def __init__(self, channel: str, buckets: int, abandons: AbandonTest) -> None:
         self.channel = channel
         self.ring = Ring(BUCKET_S, buckets, width=WIDTH)
+        self.abandons = abandons
         self.snap: dict[str, Any] | None = None
         self.from_stats = False
         self.aht: float | None = None
@@ -133,12 +170,22 @@ class SlaDetector:
         self.dirty: set[str] = set()
         self.latch = Latch()
         self._scanned = -1
+        self.calendar = Calendar(rules.document)
 
     def _queue(self, name: str, channel: str) -> _Queue:
         q = self.queues.get(name)
         if q is None:
-            q = self.queues[name] = _Queue(channel, self.buckets)
+            q = self.queues[name] = _Queue(channel, self.buckets, self._abandon_test(name, channel))
         return q
+
+    def _abandon_test(self, name: str, channel: str, interval: float = 0.0) -> AbandonTest:
+        """A queue's sequential abandon test, shaped for its reporting interval; the usual
+        share never learns the queue's planned events."""
+        p = self.rules.sla.get(channel=channel, queue=name)
+        test = AbandonTest(p.window_s, p.abandon_tau_s, interval)
+        for start, end in self.calendar.spans(name, channel):
+            test.ring.pause(start, end)
+        return test
 
     def observe(self, event: Event) -> None:
         if type(event) is QueueStats:
@@ -165,7 +212,18 @@ class SlaDetector:
         if e.answered is not None or e.abandoned is not None:
             q.from_stats = True
             _count_stats(q.ring, e)
+        if e.abandoned is not None:
+            self._count_abandons(e.queue, q, e)
         self.dirty.add(e.queue)
+
+    def _count_abandons(self, name: str, q: _Queue, e: QueueStats) -> None:
+        interval = e.interval_s or 0.0
+        # A longer reporting interval than the test was shaped for: reshape (afresh).
+        if interval > max(q.abandons.interval, ABANDON_BUCKET_S):
+            q.abandons = self._abandon_test(name, q.channel, interval)
+        base = e.offered if e.offered is not None else (e.answered or 0) + (e.abandoned or 0)
+        q.abandons.report(e.ts, self.rules.sla.get(channel=q.channel, queue=name).stale_s)
+        q.abandons.add(e.ts, base, e.abandoned or 0, interval)
 
     def _observe_contact(self, e: Contact) -> None:
         q = self._queue(e.queue, e.channel)
@@ -181,6 +239,7 @@ class SlaDetector:
         if e.action == "offered":
             q.ring.add(e.ts, 1, OFFERED)
             q.ring.add(e.ts, 1, AB_BASE)
+            q.abandons.add(e.ts, 1, 0)
         elif e.action == "answered":
             q.ring.add(e.ts, 1, ANSWERED)
             if e.wait_s is not None:
@@ -190,6 +249,7 @@ class SlaDetector:
                     q.ring.add(e.ts, 1, IN_SLA)
         elif e.action == "abandoned":
             q.ring.add(e.ts, 1, ABANDONED)
+            q.abandons.add(e.ts, 0, 1)
         self.dirty.add(e.queue)
 
     def evaluate(self, watermark: float) -> list[Signal]:
@@ -217,6 +277,7 @@ class SlaDetector:
             snap = q.snap
             spans = (round(p.window_s / BUCKET_S), round(p.satisfaction_window_s / BUCKET_S))
             due.append(window_changes(filled(q.ring), BUCKET_S, spans, at))
+            due.append(q.abandons.due(at))
             if snap is not None:
                 due.append(snap["ts"] + p.stale_s + STRICT)
                 if q.no_agents_since is not None:
@@ -238,6 +299,8 @@ class SlaDetector:
                 if breach is not None:
                     found.append(breach)
         names = {b.condition for b in found}
+        # The usual abandon share does not learn the queue's problems.
+        q.abandons.learn(w, bool(found) or q.abandons.raised)
         for condition in CONDITIONS:
             self.latch.mark(f"{name}|{condition}", w, condition in names)
         if found:
@@ -263,7 +326,8 @@ class SlaDetector:
             severity=worst.severity,
             title=title,
             evidence=evidence,
-            for_s=p.for_s,
+            # The sequential test's own false-alarm budget is its confirmation: no pending.
+            for_s=0.0 if evidence.get("found_by") == "sequential" else p.for_s,
             keep_firing_for_s=p.keep_firing_for_s,
             tenant=q.tenant,
             related=self.rules.depends_on(name),
@@ -280,6 +344,7 @@ class SlaDetector:
                     "aht": q.aht,
                     "no_agents_since": q.no_agents_since,
                     "tenant": q.tenant,
+                    "abandons": q.abandons.snapshot(),
                 }
                 for name, q in self.queues.items()
             },
@@ -298,6 +363,10 @@ class SlaDetector:
             q.aht = saved.get("aht")
             q.no_agents_since = saved.get("no_agents_since")
             q.tenant = saved.get("tenant")
+            abandons = saved.get("abandons")
+            if abandons is not None:
+                q.abandons = self._abandon_test(name, q.channel, float(abandons["interval"]))
+                q.abandons.restore(abandons)
         self.latch.restore(state.get("latch", {}))
 
 
@@ -382,8 +451,54 @@ def _service_level(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -
 
 
 def _abandons(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Breach | None:
-    offered = q.ring.complete_sum(p.window_s, w, AB_BASE)
-    abandoned = q.ring.complete_sum(p.window_s, w, ABANDONED)
+    """The abandon rate: the sequential test (:mod:`monitor.detectors.abandon`) opens first;
+    the window over ``window_s`` still catches a queue whose usual share is over the limit
+    (no change for the test to find) and holds the condition while the window is high."""
+    test = q.abandons
+    verdict = test.judge(w, p) if p.abandon_sequential else None
+    sequential = verdict is not None and verdict.holds
+    # After a feed outage its backlog's abandons are the outage's: a new breach is read
+    # only from the contacts after the recovery (a breach already open holds as before).
+    span = p.window_s if "abandon_rate" in old else min(p.window_s, w - test.grace_until)
+    windowed = _window_abandons(q, p, w, old, span) if span >= BUCKET_S else None
+    if windowed is None and not sequential:
+        return None
+    rates = [windowed[0]] if windowed is not None else []
+    if verdict is not None and sequential:
+        rates.append(verdict.run_rate)
+    rate = max(rates)
+    severity = (
+        "critical"
+        if rate >= p.abandon_critical
+        else "major"
+        if rate >= p.abandon_major
+        else "minor"
+    )
+    evidence: dict[str, Any] = {"limit": p.abandon_rate_limit}
+    if windowed is not None:
+        evidence |= {"abandon_rate": round(windowed[0], 3), "abandoned": int(windowed[1])}
+        evidence["offered"] = int(windowed[2])
+        title = f"Abandon rate on {name} is {windowed[0]:.0%} over {p.window_s / 60:g} min"
+    if verdict is not None and sequential:
+        evidence |= verdict.figures()
+        if windowed is None:
+            evidence["abandon_rate"] = round(verdict.run_rate, 3)
+            evidence["abandoned"] = round(verdict.run_abandoned)
+            evidence["offered"] = round(verdict.run_offered)
+        if windowed is None or verdict.run_rate > windowed[0]:
+            title = (
+                f"Abandon rate on {name} is {verdict.run_rate:.0%} of the last "
+                f"{verdict.run_offered:.0f} offered (usual {verdict.usual:.0%})"
+            )
+    return Breach("abandon_rate", severity, title, evidence)
+
+
+def _window_abandons(
+    q: _Queue, p: SlaRules, w: float, old: set[str], span: float
+) -> tuple[float, float, float] | None:
+    """(rate, abandoned, offered) over ``span`` (the window) when it breaches the limit."""
+    offered = q.ring.complete_sum(span, w, AB_BASE)
+    abandoned = q.ring.complete_sum(span, w, ABANDONED)
     if offered < p.min_offered:
         return None
     rate = abandoned / offered
@@ -392,17 +507,7 @@ def _abandons(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Bre
             return None
     elif wilson(abandoned, offered, p.confidence_z)[0] <= p.abandon_rate_limit:
         return None  # above the limit, but within chance on so few contacts
-    severity = (
-        "critical"
-        if rate >= p.abandon_critical
-        else "major"
-        if rate >= p.abandon_major
-        else "minor"
-    )
-    title = f"Abandon rate on {name} is {rate:.0%} over {p.window_s / 60:g} min"
-    evidence = {"abandon_rate": round(rate, 3), "abandoned": int(abandoned)}
-    evidence |= {"offered": int(offered), "limit": p.abandon_rate_limit}
-    return Breach("abandon_rate", severity, title, evidence)
+    return rate, abandoned, offered
 
 
 def _satisfaction(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Breach | None:
@@ -421,17 +526,6 @@ def _satisfaction(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) ->
 
 CHECKS = (_longest_wait, _no_agents, _service_level, _abandons, _satisfaction)
 CONDITIONS = ("longest_wait", "no_agents", "service_level", "abandon_rate", "satisfaction")
-
-
-def wilson(successes: float, trials: float, z: float) -> tuple[float, float]:
-    """Wilson score interval of a proportion: (lower, upper) at ``z`` (1.645: 95 % one-sided)."""
-    if trials <= 0:
-        return 0.0, 1.0
-    share = successes / trials
-    denom = 1 + z * z / trials
-    centre = (share + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _duration(seconds: float) -> str:
