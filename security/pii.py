@@ -1,4 +1,5 @@
-"""Recognise and mask customer PII: resident IDs, bank cards, mobile numbers, e-mails.
+"""Recognise and mask customer PII: resident IDs, bank cards, mobile numbers, e-mails
+(and, for masking only, the names and addresses that labels introduce: pii_context).
 
 The leak detector, the audit log and every screen that shows free text use
 these helpers, so a number is judged the same way everywhere.
@@ -22,6 +23,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Final
+
+from watchfloor.security.pii_context import contextual_spans
 
 __all__ = [
     "Finding",
@@ -183,18 +186,21 @@ def find_pii(text: str) -> list[Finding]:
 
 
 def mask_text(text: str) -> str:
-    """``text`` with every finding replaced by its masked form."""
-    findings = find_pii(text)
-    if not findings:
+    """``text`` with every finding replaced by its masked form, and the names and addresses
+    its labels introduce (:mod:`security.pii_context`: masked, never leak evidence)."""
+    spans = [(f.start, f.end, f.masked) for f in find_pii(text)] + contextual_spans(text)
+    if not spans:
         return text
     out: list[str] = []
     pos = 0
-    for f in findings:
-        if f.start < pos:
+    for start, end, masked in sorted(spans):
+        if start < pos:  # inside what is masked already (a phone inside an address)
+            if end > pos:
+                pos = end
             continue
-        out.append(text[pos : f.start])
-        out.append(f.masked)
-        pos = f.end
+        out.append(text[pos:start])
+        out.append(masked)
+        pos = end
     out.append(text[pos:])
     return "".join(out)
 
