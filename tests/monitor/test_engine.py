@@ -261,3 +261,37 @@ def test_time_slices_cut_arrival_order_into_seconds_of_event_time() -> None:
     assert sliced == [[0.0, 0.4, 0.9], [1.0, 1.2, 0.8], [3.5, 3.6], [9.0]]
     assert [len(p) for p in time_slices(events, span_s=100, limit=4)] == [4, 4, 1]
     assert list(time_slices([])) == []
+
+
+def test_the_reorder_buffer_is_one_batch_in_a_snapshot_and_older_snapshots_still_restore() -> None:
+    """A busy engine's buffer is most of its checkpoint: it is written as one encoded batch;
+    a checkpoint written as a map per event (before) restores to the same buffer."""
+    from watchfloor.core.config import Config
+    from watchfloor.core.events import Contact, decode_batch
+    from watchfloor.monitor.service import build_engine
+
+    t0 = 1_765_000_000.0
+    events = [
+        Contact(
+            ts=t0 + i * 0.01,
+            source="acd",
+            queue=f"q{i % 3}",
+            channel="chat",
+            action="offered",
+            contact_id=f"c{i}",
+        )
+        for i in range(300)
+    ]
+    engine = build_engine(Config())
+    engine.process(events)
+    snapshot = engine.snapshot()
+    assert "buffer" not in snapshot
+    assert decode_batch(snapshot["buffer_batch"]) == events  # all still within the lateness
+
+    older = {k: v for k, v in snapshot.items() if k != "buffer_batch"}
+    older["buffer"] = [e.to_map() for e in events]
+    for state in (snapshot, older):
+        restored = build_engine(Config())
+        restored.restore(state)
+        assert restored.buffered == len(events)
+        assert restored.snapshot()["buffer_batch"] == snapshot["buffer_batch"]
