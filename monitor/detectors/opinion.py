@@ -40,23 +40,31 @@ from watchfloor.monitor.detectors.conditions import Breach, merge
 from watchfloor.monitor.detectors.due import STRICT, earliest, grid_after
 from watchfloor.monitor.detectors.learning import GatedRing
 from watchfloor.monitor.detectors.opinion_storm import (
+    MIN_SHARE,
     NegativeStorm,
     binomial_sf,
+    usual_mention_rate,
     usual_negative_rate,
+    usual_share,
+)
+from watchfloor.monitor.detectors.opinion_volume import (
+    MENTIONS,
+    NEGATIVE,
+    Dispersion,
+    ordinary_mentions,
+    volume,
 )
 from watchfloor.monitor.detectors.registry import DetectorSpec, register, setting
 from watchfloor.monitor.rule_set import Rules
 from watchfloor.monitor.sentiment import contains_any, score
-from watchfloor.monitor.windows import Trend, poisson_sf
+from watchfloor.monitor.windows import Ring, Trend
 from watchfloor.security.pii import mask_text
 
 logger = logging.getLogger(__name__)
 
 RULE: Final = "opinion.topic"
 CONDITIONS: Final = ("volume", "negative_share", "high_reach")
-MENTIONS, NEGATIVE = 0, 1
 COLD_S = 3600.0  # history a topic needs before its volume and negative share are judged
-MIN_USUAL_SHARE = 0.1  # a topic is never assumed to be less than 10 % negative
 
 
 COMPLAINT_WORDS: Final = (
@@ -111,7 +119,7 @@ class OpinionRules:
 
 
 class _Topic:
-    __slots__ = ("last", "post", "ring", "storm", "tenant", "unlearned")
+    __slots__ = ("dispersion", "last", "post", "ring", "storm", "tenant", "unlearned")
 
     def __init__(self, p: OpinionRules) -> None:
         tau = p.baseline_tau_s / p.bucket_s
@@ -126,6 +134,7 @@ class _Topic:
         self.tenant: str | None = None
         self.last = -math.inf  # event time of the newest mention
         self.storm = NegativeStorm()  # the sequential test on negative mentions
+        self.dispersion = Dispersion()  # how bursty its volume is, learned
 
 
 class OpinionDetector:
@@ -157,8 +166,7 @@ class OpinionDetector:
         negative = sentiment <= p.negative_below
         if negative:
             topic.ring.add(event.ts, 1.0, NEGATIVE)
-        usual = usual_negative_rate(topic.ring, NEGATIVE, MENTIONS, p)
-        if topic.storm.mention(event.ts, negative, usual):
+        if topic.storm.mention(event.ts, negative, _usual(topic.ring, p), p):
             self.dirty.add(event.topic)  # judged at the evaluation that releases it
         topic.tenant = event.tenant
         followers = event.followers or 0
@@ -261,7 +269,9 @@ class OpinionDetector:
                 _high_reach(name, post, p) if post is not None else None,
             )
             found = [b for b in parts if b is not None]
-        _learn(topic, p, w, any(b.condition != "high_reach" for b in found))
+        storm = any(b.condition != "high_reach" for b in found)
+        _learn(topic, p, w, storm)
+        _learn_dispersion(topic, p, w, storm)
         if found:
             self.signals[name] = _topic_signal(name, found, p)
         else:
@@ -291,6 +301,7 @@ class OpinionDetector:
                     "tenant": t.tenant,
                     "last": t.last,
                     "storm": t.storm.snapshot(),
+                    "dispersion": t.dispersion.snapshot(),
                     "paused": t.ring.paused_state(),
                     "unlearned": t.unlearned,
                 }
@@ -312,6 +323,7 @@ class OpinionDetector:
             topic.post = saved.get("post")
             topic.tenant = saved.get("tenant")
             topic.storm.restore(saved.get("storm"))
+            topic.dispersion.restore(saved.get("dispersion"))
             topic.ring.restore_paused(saved.get("paused"))
             topic.unlearned = saved.get("unlearned")
             head = topic.ring.head
@@ -334,6 +346,19 @@ def _learn(topic: _Topic, p: OpinionRules, w: float, storm: bool) -> None:
         topic.ring.pause(w - p.window_s)
     elif not pausing and topic.ring.pausing():
         topic.ring.resume(w)
+
+
+def _learn_dispersion(topic: _Topic, p: OpinionRules, w: float, storm: bool) -> None:
+    """A window of ordinary traffic teaches the topic's burstiness; a storm's does not."""
+    ring = topic.ring
+    if storm:
+        topic.dispersion.spoil()
+    if ring.warm(MENTIONS) < COLD_S:
+        return
+    observed = ring.complete_sum(p.window_s, w, MENTIONS)
+    learn = not storm and topic.unlearned is None
+    expected = ordinary_mentions(ring, p, w)
+    topic.dispersion.window(int(w // p.window_s), observed, expected, learn)
 
 
 def _active_conditions(active: Any) -> dict[str, list[str]]:
@@ -366,42 +391,11 @@ def _topic_signal(name: str, found: list[Breach], p: OpinionRules) -> Signal:
 
 
 def _volume(name: str, topic: _Topic, p: OpinionRules, w: float, old: set[str]) -> Breach | None:
-    ring = topic.ring
-    if ring.warm(MENTIONS) < COLD_S:
+    if topic.ring.warm(MENTIONS) < COLD_S:
         # A topic without an hour of history (new, or the monitor just installed)
         # is learned, not judged: high volume against no baseline is not news.
         return None
-    observed = ring.complete_sum(p.window_s, w, MENTIONS)
-    expected = max(ring.expected(p.window_s, w, MENTIONS), p.floor_per_window)
-    ratio = observed / expected
-    minimum = p.min_count
-    if "volume" in old:
-        holds = ratio >= 1.5 and observed >= p.min_count / 2
-    else:
-        # To fire, also above a line through the half hour before the window:
-        # the evening rise of a topic is not an event, a jump is.
-        recent = ring.linear_forecast(p.recent_s, w - p.window_s, p.window_s, w, MENTIONS)
-        bar = max(expected, recent)
-        tail = poisson_sf(observed, bar) if observed >= minimum else 1.0
-        holds = observed >= minimum and observed >= p.ratio * bar and tail < p.p_value
-    if not holds:
-        return None
-    severity = (
-        "critical" if ratio >= p.critical_ratio else "major" if ratio >= p.major_ratio else "minor"
-    )
-    minutes = p.window_s / 60
-    title = (
-        f"Mentions of {name} up {ratio:.1f}x: {observed:.0f} in {minutes:g} min "
-        f"({expected:.1f} expected)"
-    )
-    evidence = {
-        "mentions": int(observed),
-        "expected": round(expected, 1),
-        "ratio": round(ratio, 2),
-        "p_value": poisson_sf(observed, expected),
-        "window_s": p.window_s,
-    }
-    return Breach("volume", severity, title, evidence)
+    return volume(name, topic.ring, topic.dispersion.alpha(), p, w, old)
 
 
 def _negative(name: str, topic: _Topic, p: OpinionRules, w: float, old: set[str]) -> Breach | None:
@@ -411,14 +405,13 @@ def _negative(name: str, topic: _Topic, p: OpinionRules, w: float, old: set[str]
     if negative < p.min_negative or mentions <= 0:
         return None
     share = negative / mentions
-    base_mentions = ring.baselines[MENTIONS].smooth()
-    usual = ring.baselines[NEGATIVE].smooth() / base_mentions if base_mentions > 0 else 0.0
+    usual = usual_share(ring, NEGATIVE, MENTIONS)
     if ring.warm(NEGATIVE) < COLD_S:
         return None  # no usual share known yet: learned, not judged
     bar = max(p.negative_share, usual + p.negative_share_rise)
     if "negative_share" in old:
         bar -= 0.1
-    elif binomial_sf(int(negative), int(mentions), max(usual, MIN_USUAL_SHARE)) >= p.p_value:
+    elif binomial_sf(int(negative), int(mentions), max(usual, MIN_SHARE)) >= p.p_value:
         return None  # a chance wobble of the usual share
     if share < bar:
         return None
@@ -438,10 +431,16 @@ def _storm(name: str, topic: _Topic, p: OpinionRules, w: float, old: set[str]) -
     ring = topic.ring
     if ring.warm(NEGATIVE) < COLD_S:
         return None  # no usual rate known yet: learned, not judged
-    base_mentions = ring.baselines[MENTIONS].smooth()
-    usual = ring.baselines[NEGATIVE].smooth() / base_mentions if base_mentions > 0 else 0.0
-    rate = usual_negative_rate(ring, NEGATIVE, MENTIONS, p)
-    return topic.storm.breach(name, w, rate, usual, p, "negative_share" in old)
+    return topic.storm.breach(name, w, _usual(ring, p), p, "negative_share" in old)
+
+
+def _usual(ring: Ring, p: OpinionRules) -> tuple[float, float, float]:
+    """The topic's usual negative mentions and mentions per second, and its negative share."""
+    return (
+        usual_negative_rate(ring, NEGATIVE, MENTIONS, p),
+        usual_mention_rate(ring, MENTIONS, p),
+        usual_share(ring, NEGATIVE, MENTIONS),
+    )
 
 
 def _high_reach(name: str, post: dict[str, Any], p: OpinionRules) -> Breach:
