@@ -104,6 +104,7 @@ class AbandonTest:
     """The sequential abandon test of one queue: buckets, usual share, CUSUM, hysteresis."""
 
     __slots__ = (
+        "cached",
         "folded",
         "grace_until",
         "interval",
@@ -113,13 +114,17 @@ class AbandonTest:
         "reported_until",
         "ring",
         "run",
+        "stale_s",
         "stat",
         "tau_s",
         "window_s",
     )
 
-    def __init__(self, window_s: float, tau_s: float, interval: float = 0.0) -> None:
+    def __init__(
+        self, window_s: float, tau_s: float, stale_s: float, interval: float = 0.0
+    ) -> None:
         self.window_s = window_s
+        self.stale_s = stale_s
         self.tau_s = tau_s
         self.interval = interval
         # The usual share takes a bucket once it is a window (or a report) old, so a
@@ -142,6 +147,7 @@ class AbandonTest:
         self.last_report = -math.inf
         self.grace_until = -math.inf
         """No new run opens before this: the recovery of a feed outage."""
+        self.cached: tuple[tuple[int, float, bool], Verdict] | None = None
 
     # --- counts ------------------------------------------------------------------------------
 
@@ -162,10 +168,10 @@ class AbandonTest:
             self.ring.add(edge, abandoned * share, ABANDONED)
             edge = nxt
 
-    def report(self, ts: float, stale_s: float) -> None:
+    def report(self, ts: float) -> None:
         """A snapshot with counts arrived: after a feed outage, its recovery is the outage's."""
         gap = ts - self.last_report
-        if gap > max(stale_s, 2 * self.interval) and self.last_report > -math.inf:
+        if gap > max(self.stale_s, 2 * self.interval) and self.last_report > -math.inf:
             self.grace_until = max(self.grace_until, ts + min(gap, self.window_s))
             self.ring.pause(self.last_report, self.grace_until)
         self.last_report = max(self.last_report, ts)
@@ -191,6 +197,16 @@ class AbandonTest:
 
     def judge(self, watermark: float, p: SlaRules) -> Verdict:
         """Fold the buckets known by ``watermark`` and say whether the test holds."""
+        # Nothing changes within a bucket (no bucket completes, no baseline moves) unless a
+        # report arrives or the outage's grace ends: the queue is judged every second.
+        key = (int(watermark // BUCKET_S), self.reported_until, watermark >= self.grace_until)
+        if self.cached is not None and self.cached[0] == key:
+            return self.cached[1]
+        verdict = self._judge(watermark, p)
+        self.cached = (key, verdict)
+        return verdict
+
+    def _judge(self, watermark: float, p: SlaRules) -> Verdict:
         p0 = self.usual(p)
         p1 = min(0.99, max(p.abandon_rate_limit, p.abandon_ratio * p0))
         h = threshold(p.abandon_false_alarms_per_hour, BUCKET_S)
@@ -200,9 +216,12 @@ class AbandonTest:
         rate = min(1.0, abandoned / offered) if offered > 0 else 0.0
         # The run must be surely over the limit, as the window must: a share that sits
         # at the limit on a busy queue drifts the statistic up, but is no surge.
-        sure = wilson(abandoned, offered, p.confidence_z)[0] > p.abandon_rate_limit
-        opened = self.stat >= h and sure and self.warm(p)
-        opened = opened and watermark >= self.grace_until
+        opened = (
+            self.stat >= h
+            and watermark >= self.grace_until
+            and self.warm(p)
+            and wilson(abandoned, offered, p.confidence_z)[0] > p.abandon_rate_limit
+        )
         self.raised = opened or (self.raised and self.stat >= h / 2)
         return Verdict(self.raised, opened, self.stat, h, p0, rate, offered, abandoned)
 
@@ -259,6 +278,7 @@ class AbandonTest:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
+        self.cached = None
         self.ring.restore(state["ring"])
         self.ring.restore_paused(state.get("paused"))
         self.folded = int(state.get("folded", -1))

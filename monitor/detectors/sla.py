@@ -182,7 +182,7 @@ class SlaDetector:
         """A queue's sequential abandon test, shaped for its reporting interval; the usual
         share never learns the queue's planned events."""
         p = self.rules.sla.get(channel=channel, queue=name)
-        test = AbandonTest(p.window_s, p.abandon_tau_s, interval)
+        test = AbandonTest(p.window_s, p.abandon_tau_s, p.stale_s, interval)
         for start, end in self.calendar.spans(name, channel):
             test.ring.pause(start, end)
         return test
@@ -222,7 +222,7 @@ class SlaDetector:
         if interval > max(q.abandons.interval, ABANDON_BUCKET_S):
             q.abandons = self._abandon_test(name, q.channel, interval)
         base = e.offered if e.offered is not None else (e.answered or 0) + (e.abandoned or 0)
-        q.abandons.report(e.ts, self.rules.sla.get(channel=q.channel, queue=name).stale_s)
+        q.abandons.report(e.ts)
         q.abandons.add(e.ts, base, e.abandoned or 0, interval)
 
     def _observe_contact(self, e: Contact) -> None:
