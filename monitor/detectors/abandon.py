@@ -35,14 +35,24 @@ outage's, not a new abandon surge.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from watchfloor.monitor.detectors.learning import GatedRing
 from watchfloor.monitor.detectors.sequential import binomial_llr, threshold, wilson
 from watchfloor.monitor.windows import Trend
 
-if TYPE_CHECKING:
-    from watchfloor.monitor.detectors.sla import SlaRules
+
+class SlaRules(Protocol):
+    """The settings of ``[sla]`` (:class:`monitor.detectors.sla.SlaRules`) this test reads;
+    a protocol, so the test does not import the detector that runs it."""
+
+    abandon_rate_limit: float
+    abandon_usual_floor: float
+    abandon_ratio: float
+    abandon_false_alarms_per_hour: float
+    abandon_min_history_s: float
+    confidence_z: float
+
 
 __all__ = ["BUCKET_S", "AbandonTest", "Verdict"]
 
