@@ -76,7 +76,9 @@ class OrderRules:
 
 
 class _Agent:
-    __slots__ = ("base", "history", "last_at", "recent", "ring", "slot", "slot_count", "tenant")
+    __slots__ = (
+        "base", "history", "last_at", "pending", "recent", "ring", "slot", "slot_count", "tenant",
+    )  # fmt: skip
 
     def __init__(self, ring: Ring) -> None:
         self.ring = ring
@@ -85,6 +87,8 @@ class _Agent:
         self.history = 0
         self.slot = -1
         self.slot_count = 0
+        self.pending: list[tuple[int, int]] = []
+        """Finished windows (slot, count) not yet judged: learnt only after a judgement."""
         self.last_at = 0.0
         self.recent: deque[dict[str, Any]] = deque(maxlen=MAX_KEPT)
         self.tenant: str | None = None
@@ -143,7 +147,10 @@ class OrderDetector:
             agent = self.agents[agent_id] = _Agent(self._ring())
         slot = int(e.ts // self.p.window_s)
         if slot != agent.slot:
-            self._learn(agent_id, agent)
+            if agent.slot >= 0 and agent.slot_count:
+                # Learnt at the next judgement, not now: the change that starts a new window
+                # may come before the evaluation that finds the last one was a burst.
+                agent.pending.append((agent.slot, agent.slot_count))
             agent.slot, agent.slot_count = slot, 0
         agent.slot_count += 1
         agent.ring.add(e.ts, 1, COUNT)
@@ -152,15 +159,22 @@ class OrderDetector:
         agent.last_at = max(agent.last_at, e.ts)
         agent.tenant = e.tenant
 
-    def _learn(self, agent_id: str, agent: _Agent) -> None:
-        """Fold the agent's finished window into its baseline, unless it was a burst."""
-        if agent.slot < 0 or agent.slot_count == 0:
+    def _learn(self, agent_id: str, agent: _Agent, w: float) -> None:
+        """Fold the agent's windows that finished before ``w`` into its baseline, once judged:
+        not while its burst is active, nor a window that would itself be a burst."""
+        done = [(slot, n) for slot, n in agent.pending if (slot + 1) * self.p.window_s <= w]
+        if not done:
             return
+        agent.pending = [item for item in agent.pending if item not in done]
         if f"{AGENT_RULE}|{agent_id}" in self.signals:
             return  # a baseline never learns the problem it is judging
-        agent.history += 1
-        weight = max(1.0 / agent.history, 1.0 / self.p.learn_windows)
-        agent.base += weight * (agent.slot_count - agent.base)
+        p = self.rules.orders.get(agent=agent_id)
+        for _, count in done:
+            if agent.history >= p.min_history and count >= max(p.min_count, p.ratio * agent.base):
+                continue
+            agent.history += 1
+            weight = max(1.0 / agent.history, 1.0 / self.p.learn_windows)
+            agent.base += weight * (count - agent.base)
 
     # --- evaluate --------------------------------------------------------------------------
 
@@ -201,6 +215,7 @@ class OrderDetector:
                 self.signals.pop(fingerprint, None)
             else:
                 self.signals[fingerprint] = signal
+            self._learn(agent_id, self.agents[agent_id], w)
 
     def _agent_signal(
         self, agent_id: str, observed: float, base: float, busy: float, w: float
@@ -302,6 +317,7 @@ class OrderDetector:
                     "history": a.history,
                     "slot": a.slot,
                     "slot_count": a.slot_count,
+                    "pending": [list(item) for item in a.pending],
                     "last_at": a.last_at,
                     "recent": list(a.recent),
                     "tenant": a.tenant,
@@ -323,6 +339,7 @@ class OrderDetector:
             agent.ring.restore(saved["ring"])
             agent.base, agent.history = float(saved["base"]), int(saved["history"])
             agent.slot, agent.slot_count = int(saved["slot"]), int(saved["slot_count"])
+            agent.pending = [(int(slot), int(n)) for slot, n in saved.get("pending", ())]
             agent.last_at = float(saved["last_at"])
             agent.recent.extend(saved.get("recent", ()))
             agent.tenant = saved.get("tenant")

@@ -187,3 +187,22 @@ def test_state_survives_a_checkpoint_through_msgpack():
         ("orders.account_burst", "m-42", "major"),
         ("orders.agent_burst", "a-7", "major"),
     ]
+
+
+@pytest.mark.parametrize("step", [1.0, 7.0, 60.0])
+def test_a_burst_ending_the_hour_is_found_when_the_next_change_comes_before_the_judgement(
+    step: float,
+) -> None:
+    """The agent's first change of the next hour used to fold the burst hour into the
+    baseline at once, before the evaluation at the next 5-minute edge judged it: the burst
+    was then 'usual' and never fired (seen on a simulated day when evaluations fell off the
+    minute). A finished hour is learnt only after a judgement, and never when it was a burst."""
+    detector = OrderDetector(load_rules())
+    history = shifts("agent-9", per_hour=5, days=1, hours=5)  # a short history: 5 hours
+    day = 86_400.0
+    burst = [change("agent-9", day + 3000 + k * 20.0) for k in range(30)]  # 10:50-10:59:40
+    after = [change("agent-9", day + H + 0.5), change("agent-9", day + H + 900)]
+    trace = drive(detector, [*history, *burst, *after], step_s=step, start=DAY + 3.0)
+    assert ("orders.agent_burst", "agent-9") in {(r, s) for r, s, _ in trace.fired()}
+    agent = detector.agents["agent-9"]
+    assert agent.base < 8  # the burst hour was not learnt as usual
