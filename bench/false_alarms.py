@@ -5,7 +5,8 @@ real ones the rules get wrong: contact intake per queue with a daily curve, a
 weekly cycle (weekends at 60 %), a public holiday at 1.6x, and slow random
 swings of +-30 % over tens of minutes (overdispersed, not Poisson); social
 mentions per topic with the same cycles plus news-driven bursts (a few a week,
-2-4x the volume for 20-90 minutes, at the topic's usual negative share). None
+2-4x the volume for 20-90 minutes, at the topic's usual negative share); each
+queue's abandons at its usual share (2-6 %) swinging +-30 % the same way. None
 of it is an incident: every incident opened is a false alarm.
 
 The queues report ``queue.stats`` every ``--every`` seconds (interval reports,
@@ -70,19 +71,29 @@ def poisson(rnd: random.Random, lam: float) -> int:
         k += 1
 
 
-def queues(n: int, weeks: int, every: float, rnd: random.Random) -> list[Event]:
+def queues(n: int, weeks: int, every: float, rnd: random.Random, seed: int = 1) -> list[Event]:
     out: list[Event] = []
     for q in range(n):
         peak = 2.0 * (100.0 / 2.0) ** (q / max(1, n - 1))  # 2 to 100 contacts a minute
         swing = Swing(rnd)
+        # Abandons draw from a stream of their own: the contacts and mentions stay the
+        # series that the figures before abandons were counted were measured on.
+        arnd = random.Random(f"abandons-{seed}-{q}")
+        abandon_swing = Swing(arnd)
+        usual = 0.02 + 0.04 * arnd.random()  # the queue's usual abandon share, 2-6 %
         t = T0 + every
         while t <= T0 + weeks * 7 * DAY:
             lam = peak / 60 * every * daily(t) * weekly(t) * swing.step(every)
+            offered = poisson(rnd, lam)
+            share = usual * abandon_swing.step(every)  # +-30 % over half an hour
+            abandoned = sum(arnd.random() < share for _ in range(offered))
             out.append(
                 QueueStats(
                     ts=t, source="acd", queue=f"q{q:02d}", channel="chat", waiting=1,
                     longest_wait_s=5.0, agents_available=5, agents_busy=5,
-                    offered=poisson(rnd, lam), interval_s=every,
+                    offered=offered, answered=offered - abandoned,
+                    answered_in_sla=offered - abandoned, abandoned=abandoned,
+                    interval_s=every,
                 )
             )  # fmt: skip
             t += every
@@ -126,7 +137,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rnd = random.Random(args.seed)
-    events = queues(args.queues, args.weeks, args.every, rnd) + mentions(
+    events = queues(args.queues, args.weeks, args.every, rnd, args.seed) + mentions(
         args.topics, args.weeks, rnd
     )
     events.sort(key=lambda e: e.ts)
@@ -150,12 +161,14 @@ def main() -> None:
         f"{args.every:g} s, {args.topics} topics; replayed in {took:.1f} s"
     )
     for rule, count in sorted(opened.items()):
-        per = topic_weeks if rule.startswith("opinion") else queue_weeks
+        per = (topic_weeks if rule.startswith("opinion") else queue_weeks) or 1
         print(f"  {rule}: {count} false alarms, {count / per:.2f} per subject-week")
     queue_rules = sum(c for r, c in opened.items() if not r.startswith("opinion"))
-    print(f"  queues, all rules: {queue_rules / queue_weeks:.2f} per queue-week")
+    if queue_weeks:
+        print(f"  queues, all rules: {queue_rules / queue_weeks:.2f} per queue-week")
     topic_rules = sum(c for r, c in opened.items() if r.startswith("opinion"))
-    print(f"  topics: {topic_rules / topic_weeks:.2f} per topic-week")
+    if topic_weeks:
+        print(f"  topics: {topic_rules / topic_weeks:.2f} per topic-week")
     print("  by subject: " + ", ".join(f"{s} {n}" for s, n in sorted(subjects.items())))
 
 
