@@ -461,6 +461,12 @@ def _abandons(name: str, q: _Queue, p: SlaRules, w: float, old: set[str]) -> Bre
     # only from the contacts after the recovery (a breach already open holds as before).
     span = p.window_s if "abandon_rate" in old else min(p.window_s, w - test.grace_until)
     windowed = _window_abandons(q, p, w, old, span) if span >= BUCKET_S else None
+    # Where the sequential test can speak (warm, its usual share under the limit) it alone
+    # opens: the window's bound, looked at every bucket of every day, reads a small queue's
+    # chance cluster (6 of 29) as a breach about once a queue-week.
+    test_speaks = verdict is not None and test.warm(p) and verdict.usual < p.abandon_rate_limit
+    if test_speaks and not sequential and "abandon_rate" not in old:
+        windowed = None
     if windowed is None and not sequential:
         return None
     rates = [windowed[0]] if windowed is not None else []

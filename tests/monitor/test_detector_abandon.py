@@ -251,3 +251,16 @@ def test_the_sequential_state_round_trips() -> None:
     a, b = first.queues["q"].abandons, second.queues["q"].abandons
     assert (a.stat, a.run, a.folded, a.raised) == (b.stat, b.run, b.folded, b.raised)
     assert a.stat > 0
+
+
+def test_a_warm_small_queues_chance_clusters_of_abandons_open_nothing() -> None:
+    """Two contacts a minute, 5 % usually abandoned, for two days: some 15-minute windows
+    hold 5 or 6 abandons of 25-30 (a Wilson bound just over the limit). Looked at every
+    10 s of every day, the window alone read one of them as a breach about once a
+    queue-week; on a warm queue under the limit only the sequential test opens."""
+    counts = traffic(48.0, flat(2.0), flat(0.05), seed=1)
+    trace = run(reports(counts, 300.0))
+    assert trace.fired() == []
+    window = SlaDetector(load_rules(text="[sla]\nabandon_sequential = false\n"))
+    alone = drive(window, reports(counts, 300.0), step_s=10.0)
+    assert alone.fired(), "the traffic must hold a cluster the window alone would read"
