@@ -44,14 +44,21 @@ from watchfloor.monitor.windows import Trend
 
 class SlaRules(Protocol):
     """The settings of ``[sla]`` (:class:`monitor.detectors.sla.SlaRules`) this test reads;
-    a protocol, so the test does not import the detector that runs it."""
+    a protocol, so the test does not import the detector that runs it (read-only: the
+    rules are frozen)."""
 
-    abandon_rate_limit: float
-    abandon_usual_floor: float
-    abandon_ratio: float
-    abandon_false_alarms_per_hour: float
-    abandon_min_history_s: float
-    confidence_z: float
+    @property
+    def abandon_rate_limit(self) -> float: ...
+    @property
+    def abandon_usual_floor(self) -> float: ...
+    @property
+    def abandon_ratio(self) -> float: ...
+    @property
+    def abandon_false_alarms_per_hour(self) -> float: ...
+    @property
+    def abandon_min_history_s(self) -> float: ...
+    @property
+    def confidence_z(self) -> float: ...
 
 
 __all__ = ["BUCKET_S", "AbandonTest", "Verdict"]
