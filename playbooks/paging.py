@@ -75,12 +75,22 @@ class Pager:
             notifier,
             session,
         )
-        self.routes = list(routes)
-        self.levels = list(levels) or [(0.0, "")]
+        self.routes: list[Route] = []
+        self.levels: list[tuple[float, str]] = []
+        self.ack_ttl_s = ack_ttl_s
+        self.set_policy(routes, levels, ack_ttl_s)
         self.duty, self.ack_key, self.base_url = duty, ack_key, base_url.rstrip("/")
-        self.ack_ttl_s, self.poll_s, self.clock = ack_ttl_s, poll_s, clock
+        self.poll_s, self.clock = poll_s, clock
         self.lang = lang
         """The site's language (``[console] lang``): what a page says."""
+
+    def set_policy(
+        self, routes: Sequence[Route], levels: Sequence[tuple[float, str]], ack_ttl_s: float
+    ) -> None:
+        """Who is paged for what, and when (at start, and by a live reload)."""
+        self.routes = list(routes)
+        self.levels = list(levels) or [(0.0, "")]
+        self.ack_ttl_s = ack_ttl_s
 
     async def run(self, stop: asyncio.Event) -> None:
         logger.info("pager started routes=%d levels=%d", len(self.routes), len(self.levels))

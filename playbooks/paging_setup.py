@@ -54,6 +54,11 @@ def pager_wanted(config: Config) -> bool:
     return config.paging.enabled and bool(config.paging.routes or has_default)
 
 
+def escalation_levels(config: Config) -> list[tuple[float, str]]:
+    """``[[paging.escalation]]`` as the pager takes it: (seconds after opening, role)."""
+    return [(level.after_s, level.role) for level in config.paging.escalation]
+
+
 def build_pager(
     redis: aioredis.Redis,
     config: Config,
@@ -73,7 +78,7 @@ def build_pager(
         actions.notifier,
         actions.session,
         routes=parse_routes(paging.routes),
-        levels=[(level.after_s, level.role) for level in paging.escalation],
+        levels=escalation_levels(config),
         duty=duty,
         ack_key=load_ack_key(config.data_dir),
         base_url=ack_base_url(config),

@@ -36,7 +36,7 @@ from watchfloor.playbooks.actions.notify import targets_from_config
 from watchfloor.playbooks.errors import PlaybookInvalid
 from watchfloor.playbooks.library import Library
 from watchfloor.playbooks.paging_routes import PagingConfigError, parse_routes
-from watchfloor.playbooks.paging_setup import pager_wanted
+from watchfloor.playbooks.paging_setup import escalation_levels, pager_wanted
 from watchfloor.run_files import run_dir
 
 logger = logging.getLogger(__name__)
@@ -260,11 +260,8 @@ class SettingsReloader:
             return [f"{p} (no pager is running: paging starts at start)" for p in changed] + (
                 ["paging (a pager is wanted now: restart to start it)"] if wanted else []
             )
-        pager.routes = list(parse_routes(config.paging.routes))
-        pager.levels = [(level.after_s, level.role) for level in config.paging.escalation] or [
-            (0.0, "")
-        ]
-        pager.ack_ttl_s = config.paging.ack_ttl_s
+        routes = parse_routes(config.paging.routes)
+        pager.set_policy(routes, escalation_levels(config), config.paging.ack_ttl_s)
         return []
 
     async def _audit(self, result: ReloadResult) -> None:
